@@ -1,0 +1,1 @@
+//! The conformance runner (work in progress).

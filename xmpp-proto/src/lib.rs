@@ -1,0 +1,12 @@
+//! A sans-IO XMPP protocol core (RFC 6120, RFC 6121, RFC 7622).
+//!
+//! The core consumes bytes and produces events and bytes to send; the embedder owns the
+//! sockets, TLS, the clock and randomness. Layers, bottom up:
+//!
+//! - [`xml`]: the resumable restricted-XML stream parser, element tree and serializer;
+//! - [`error`]: the stream error conditions of RFC 6120.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod xml;

@@ -1,0 +1,533 @@
+//! The element tree: one received first-level element, frozen in one allocation.
+//!
+//! An [`Element`] holds the exact bytes that arrived, followed by a small pool (namespace
+//! names inherited from the stream header or decoded from declarations) and fixed-size node
+//! and attribute records that point into them. Reading it allocates nothing unless text needs
+//! entity decoding; cloning it bumps a reference count; forwarding it unchanged can write the
+//! received bytes as they are ([`Element::raw`]).
+
+use core::fmt;
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+/// `http://www.w3.org/XML/1998/namespace`, bound to the `xml` prefix by definition.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+/// `http://www.w3.org/2000/xmlns/`, the namespace of namespace declarations.
+pub const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+pub(crate) const NODE_WORDS: usize = 8;
+pub(crate) const ATTR_WORDS: usize = 7;
+pub(crate) const KIND_ELEMENT: u32 = 0;
+pub(crate) const KIND_TEXT: u32 = 1;
+pub(crate) const KIND_CDATA: u32 = 2;
+/// The text holds references or CR characters and must be decoded before use.
+pub(crate) const FLAG_DECODE: u32 = 1 << 4;
+
+/// Where the parts of an element's buffer start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Layout {
+    pub raw_len: u32,
+    pub nodes_off: u32,
+    pub attrs_off: u32,
+}
+
+/// A complete element as received, with its subtree. Cheap to clone.
+///
+/// All accessors are on [`ElementRef`]; the most common ones are repeated here for the root.
+#[derive(Clone)]
+pub struct Element {
+    buf: Bytes,
+    layout: Layout,
+}
+
+impl Element {
+    pub(crate) fn from_parts(buf: Bytes, layout: Layout) -> Self {
+        Element { buf, layout }
+    }
+
+    /// A view of the element itself, from which its subtree can be walked.
+    pub fn root(&self) -> ElementRef<'_> {
+        ElementRef { el: self, idx: 0 }
+    }
+
+    /// The exact bytes that arrived for this element, from its `<` to the end of its end tag.
+    /// Prefixes in them may be bound by the stream header: forward them unchanged only into a
+    /// stream with the same bindings.
+    pub fn raw(&self) -> &[u8] {
+        &self.buf[..self.layout.raw_len as usize]
+    }
+
+    /// The local name.
+    pub fn name(&self) -> &str {
+        self.root().name()
+    }
+
+    /// The namespace name (empty when the element is in no namespace).
+    pub fn ns(&self) -> &str {
+        self.root().ns()
+    }
+
+    /// Is this the element `name` in namespace `ns`?
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.root().is(name, ns)
+    }
+
+    /// The value of the attribute `name` that has no namespace.
+    pub fn attr(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.root().attr(name)
+    }
+
+    /// The child elements.
+    pub fn children(&self) -> Children<'_> {
+        self.root().children()
+    }
+
+    /// The first child element `name` in namespace `ns`.
+    pub fn get_child(&self, name: &str, ns: &str) -> Option<ElementRef<'_>> {
+        self.root().get_child(name, ns)
+    }
+
+    /// The character data directly inside the element, decoded and concatenated.
+    pub fn text(&self) -> Cow<'_, str> {
+        self.root().text()
+    }
+
+    /// The whole buffer: raw bytes, pool and records.
+    pub(crate) fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn word(&self, off: usize) -> u32 {
+        let b = &self.buf[off..off + 4];
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    fn node(&self, idx: u32) -> [u32; NODE_WORDS] {
+        let base = self.layout.nodes_off as usize + idx as usize * NODE_WORDS * 4;
+        core::array::from_fn(|k| self.word(base + k * 4))
+    }
+
+    fn attr_rec(&self, idx: u32) -> [u32; ATTR_WORDS] {
+        let base = self.layout.attrs_off as usize + idx as usize * ATTR_WORDS * 4;
+        core::array::from_fn(|k| self.word(base + k * 4))
+    }
+
+    fn node_count(&self) -> u32 {
+        (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
+    }
+
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        let bytes = self
+            .buf
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or(&[]);
+        // Every span was cut at character boundaries of input that was checked as UTF-8.
+        core::str::from_utf8(bytes).unwrap_or_default()
+    }
+}
+
+impl PartialEq for Element {
+    /// Elements are equal when their trees are: names, namespaces, attribute sets and
+    /// decoded character data, whatever prefixes or quoting the bytes used.
+    fn eq(&self, other: &Self) -> bool {
+        self.root() == other.root()
+    }
+}
+
+impl Eq for Element {}
+
+impl fmt::Debug for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for Element {
+    /// The element serialized with explicit namespace declarations.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.root(), f)
+    }
+}
+
+/// A borrowed view of one element inside an [`Element`]'s tree.
+#[derive(Clone, Copy)]
+pub struct ElementRef<'a> {
+    el: &'a Element,
+    idx: u32,
+}
+
+impl<'a> ElementRef<'a> {
+    fn rec(&self) -> [u32; NODE_WORDS] {
+        self.el.node(self.idx)
+    }
+
+    /// The qualified name as written (`prefix:local` or `local`).
+    pub fn qname(&self) -> &'a str {
+        let r = self.rec();
+        self.el.str_at(r[1], r[2])
+    }
+
+    /// The local name.
+    pub fn name(&self) -> &'a str {
+        let r = self.rec();
+        let p = r[0] >> 16;
+        if p == 0 {
+            self.el.str_at(r[1], r[2])
+        } else {
+            self.el.str_at(r[1] + p + 1, r[2] - p - 1)
+        }
+    }
+
+    /// The prefix as written, if any.
+    pub fn prefix(&self) -> Option<&'a str> {
+        let r = self.rec();
+        let p = r[0] >> 16;
+        (p != 0).then(|| self.el.str_at(r[1], p))
+    }
+
+    /// The namespace name (empty when the element is in no namespace).
+    pub fn ns(&self) -> &'a str {
+        let r = self.rec();
+        self.el.str_at(r[3], r[4])
+    }
+
+    /// Is this the element `name` in namespace `ns`?
+    pub fn is(&self, name: &str, ns: &str) -> bool {
+        self.name() == name && self.ns() == ns
+    }
+
+    /// The attributes, namespace declarations excluded, in document order.
+    pub fn attrs(&self) -> Attrs<'a> {
+        let r = self.rec();
+        Attrs {
+            el: self.el,
+            next: r[5],
+            end: r[5] + r[6],
+        }
+    }
+
+    /// The value of the attribute `name` that has no namespace.
+    pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
+        self.attrs()
+            .find(|a| a.ns.is_empty() && a.name == name)
+            .map(|a| a.value())
+    }
+
+    /// The value of the attribute `name` in namespace `ns` (for example `lang` in
+    /// [`XML_NS`]).
+    pub fn attr_ns(&self, ns: &str, name: &str) -> Option<Cow<'a, str>> {
+        self.attrs()
+            .find(|a| a.ns == ns && a.name == name)
+            .map(|a| a.value())
+    }
+
+    /// The child nodes: elements and character data, in document order.
+    pub fn nodes(&self) -> Nodes<'a> {
+        let r = self.rec();
+        Nodes {
+            el: self.el,
+            next: self.idx + 1,
+            end: r[7].min(self.el.node_count()),
+        }
+    }
+
+    /// The child elements.
+    pub fn children(&self) -> Children<'a> {
+        Children(self.nodes())
+    }
+
+    /// The first child element `name` in namespace `ns`.
+    pub fn get_child(&self, name: &str, ns: &str) -> Option<ElementRef<'a>> {
+        self.children().find(|c| c.is(name, ns))
+    }
+
+    /// Does the element have no child nodes at all?
+    pub fn is_empty(&self) -> bool {
+        self.nodes().next().is_none()
+    }
+
+    /// The character data directly inside the element (not inside its children), decoded
+    /// and concatenated.
+    pub fn text(&self) -> Cow<'a, str> {
+        let mut out: Option<Cow<'a, str>> = None;
+        for node in self.nodes() {
+            if let Node::Text(t) = node {
+                match &mut out {
+                    None => out = Some(t),
+                    Some(acc) => acc.to_mut().push_str(&t),
+                }
+            }
+        }
+        out.unwrap_or(Cow::Borrowed(""))
+    }
+}
+
+impl PartialEq for ElementRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if !(self.name() == other.name() && self.ns() == other.ns()) {
+            return false;
+        }
+        let (a, b) = (self.attrs(), other.attrs());
+        if a.len() != b.len() || !a.clone().all(|x| b.clone().any(|y| x == y)) {
+            return false;
+        }
+        // Adjacent text and CDATA nodes are one run of character data.
+        let mut x = self.nodes().peekable();
+        let mut y = other.nodes().peekable();
+        loop {
+            match (next_merged(&mut x), next_merged(&mut y)) {
+                (None, None) => return true,
+                (Some(MergedNode::Text(s)), Some(MergedNode::Text(t))) if s == t => {}
+                (Some(MergedNode::Element(s)), Some(MergedNode::Element(t))) if s == t => {}
+                _ => return false,
+            }
+        }
+    }
+}
+
+enum MergedNode<'a> {
+    Element(ElementRef<'a>),
+    Text(Cow<'a, str>),
+}
+
+fn next_merged<'a>(it: &mut core::iter::Peekable<Nodes<'a>>) -> Option<MergedNode<'a>> {
+    match it.next()? {
+        Node::Element(e) => Some(MergedNode::Element(e)),
+        Node::Text(mut t) => {
+            while let Some(Node::Text(more)) = it.peek() {
+                t.to_mut().push_str(more);
+                it.next();
+            }
+            Some(MergedNode::Text(t))
+        }
+    }
+}
+
+impl fmt::Debug for ElementRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for ElementRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = bytes::BytesMut::new();
+        super::writer::write_element(&mut out, *self, "");
+        f.write_str(&String::from_utf8_lossy(&out))
+    }
+}
+
+/// One attribute of an element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attr<'a> {
+    /// The local name.
+    pub name: &'a str,
+    /// The prefix as written, if any.
+    pub prefix: Option<&'a str>,
+    /// The namespace name; empty for an unprefixed attribute.
+    pub ns: &'a str,
+    raw: &'a str,
+    decode: bool,
+}
+
+impl<'a> Attr<'a> {
+    /// The value, with references decoded and white space normalized (XML 1.0 section 3.3.3).
+    pub fn value(&self) -> Cow<'a, str> {
+        if self.decode {
+            Cow::Owned(decode(self.raw, true))
+        } else {
+            Cow::Borrowed(self.raw)
+        }
+    }
+}
+
+impl PartialEq<Attr<'_>> for &Attr<'_> {
+    fn eq(&self, other: &Attr<'_>) -> bool {
+        self.name == other.name && self.ns == other.ns && self.value() == other.value()
+    }
+}
+
+/// The attributes of an element.
+#[derive(Clone)]
+pub struct Attrs<'a> {
+    el: &'a Element,
+    next: u32,
+    end: u32,
+}
+
+impl<'a> Iterator for Attrs<'a> {
+    type Item = Attr<'a>;
+
+    fn next(&mut self) -> Option<Attr<'a>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let r = self.el.attr_rec(self.next);
+        self.next += 1;
+        let p = r[0] >> 16;
+        let (prefix, name) = if p == 0 {
+            (None, self.el.str_at(r[1], r[2]))
+        } else {
+            (
+                Some(self.el.str_at(r[1], p)),
+                self.el.str_at(r[1] + p + 1, r[2] - p - 1),
+            )
+        };
+        Some(Attr {
+            name,
+            prefix,
+            ns: self.el.str_at(r[3], r[4]),
+            raw: self.el.str_at(r[5], r[6]),
+            decode: r[0] & FLAG_DECODE != 0,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.end - self.next) as usize;
+        (n, Some(n))
+    }
+}
+
+impl ExactSizeIterator for Attrs<'_> {}
+
+/// A child node.
+#[derive(Debug, Clone)]
+pub enum Node<'a> {
+    /// A child element.
+    Element(ElementRef<'a>),
+    /// A run of character data (from text or a CDATA section), decoded.
+    Text(Cow<'a, str>),
+}
+
+/// The child nodes of an element.
+#[derive(Clone)]
+pub struct Nodes<'a> {
+    el: &'a Element,
+    next: u32,
+    end: u32,
+}
+
+impl<'a> Iterator for Nodes<'a> {
+    type Item = Node<'a>;
+
+    fn next(&mut self) -> Option<Node<'a>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let idx = self.next;
+        let r = self.el.node(idx);
+        // Never step backwards, whatever the records say: iteration always ends.
+        self.next = r[7].max(idx + 1);
+        let raw = self.el.str_at(r[1], r[2]);
+        Some(match r[0] & 0xF {
+            KIND_ELEMENT => Node::Element(ElementRef { el: self.el, idx }),
+            KIND_TEXT if r[0] & FLAG_DECODE != 0 => Node::Text(Cow::Owned(decode(raw, false))),
+            _ => Node::Text(Cow::Borrowed(raw)),
+        })
+    }
+}
+
+/// The child elements of an element.
+#[derive(Clone)]
+pub struct Children<'a>(Nodes<'a>);
+
+impl<'a> Iterator for Children<'a> {
+    type Item = ElementRef<'a>;
+
+    fn next(&mut self) -> Option<ElementRef<'a>> {
+        loop {
+            if let Node::Element(e) = self.0.next()? {
+                return Some(e);
+            }
+        }
+    }
+}
+
+/// Decodes character data or an attribute value that the parser has already checked:
+/// predefined entities and character references, line ends (XML 1.0 section 2.11) and, in
+/// attribute values, white space normalization (section 3.3.3).
+pub(crate) fn decode(raw: &str, attr: bool) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(i) = rest.find(['&', '\r', '\n', '\t']) {
+        out.push_str(&rest[..i]);
+        let c = rest.as_bytes()[i];
+        rest = &rest[i + 1..];
+        match c {
+            b'&' => {
+                let Some(end) = rest.find(';') else {
+                    out.push('&');
+                    continue;
+                };
+                match resolve_reference(&rest[..end]) {
+                    Some(ch) => out.push(ch),
+                    None => out.push_str(&rest[..=end]),
+                }
+                rest = &rest[end + 1..];
+            }
+            b'\r' => {
+                rest = rest.strip_prefix('\n').unwrap_or(rest);
+                out.push(if attr { ' ' } else { '\n' });
+            }
+            _ if attr => out.push(' '),
+            other => out.push(other as char),
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The character a reference body (between `&` and `;`) stands for, if it is one of the five
+/// predefined entities or a character reference to a legal character.
+pub(crate) fn resolve_reference(body: &str) -> Option<char> {
+    Some(match body {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        _ => {
+            let digits = body.strip_prefix('#')?;
+            let (digits, radix) = match digits.strip_prefix('x') {
+                Some(hex) => (hex, 16),
+                None => (digits, 10),
+            };
+            if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+                return None;
+            }
+            let v = u32::from_str_radix(digits, radix).ok()?;
+            if !super::chars::is_xml_char(v) {
+                return None;
+            }
+            char::from_u32(v)?
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_handles_references_line_ends_and_attribute_whitespace() {
+        assert_eq!(
+            decode("a &amp; b &lt;&gt;&quot;&apos;", false),
+            "a & b <>\"'"
+        );
+        assert_eq!(decode("&#65;&#x42;&#x1F600;", false), "AB😀");
+        assert_eq!(decode("l1\r\nl2\rl3\n", false), "l1\nl2\nl3\n");
+        assert_eq!(decode("a\tb\r\nc\nd&#10;", true), "a b c d\n");
+        assert_eq!(decode("&#13;", false), "\r");
+    }
+
+    #[test]
+    fn references_to_forbidden_characters_do_not_resolve() {
+        for body in [
+            "#0", "#x1", "#xD800", "#xFFFE", "#x110000", "#", "#x", "nbsp", "#12a",
+        ] {
+            assert_eq!(resolve_reference(body), None, "{body}");
+        }
+        assert_eq!(resolve_reference("#x10FFFF"), Some('\u{10FFFF}'));
+    }
+}

@@ -1,0 +1,332 @@
+//! The push parser for an XMPP stream (RFC 6120 sections 4 and 11).
+//!
+//! Feed it bytes as they arrive, in slices of any size, with [`StreamParser::handle_input`];
+//! drain what they completed with [`StreamParser::poll_event`]. Between calls it holds only
+//! the unfinished header or first-level element, so its memory is bounded by
+//! [`Limits::max_element_bytes`] whatever the peer sends; a finished element is handed over in
+//! one allocation. The same input cut at any points gives the same events and the same error.
+
+use std::collections::VecDeque;
+
+use super::chars;
+use super::element::Element;
+use super::error::{ErrorKind, ParseError};
+use super::limits::{Limit, Limits};
+use super::scan::{Scanner, StreamContext, Unit};
+
+/// What the parser found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The stream header: `<stream:stream ...>`, as an element without children. Its
+    /// namespace declarations are in scope for every element that follows.
+    StreamOpened(Element),
+    /// A complete first-level element: a stanza or a negotiation element.
+    Element(Element),
+    /// `</stream:stream>`.
+    StreamClosed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before the stream header.
+    Prolog,
+    /// Between the header and the closing tag.
+    Open,
+    Closed,
+    Failed(ParseError),
+}
+
+/// How much input is checked for UTF-8 ahead of the scanner at a time.
+const CHECK_BLOCK: usize = 16 * 1024;
+/// How much input an unfinished unit takes in at a time, so that buffering never runs far
+/// past the unit's end.
+const PIECE: usize = 4 * 1024;
+
+/// A resumable, validating, namespace-aware parser of one XMPP stream.
+pub struct StreamParser {
+    limits: Limits,
+    phase: Phase,
+    /// The stream offset of the next byte of input.
+    offset: u64,
+    /// Is a unit (declaration, header, element or closing tag) in progress?
+    in_unit: bool,
+    unit_at: u64,
+    /// The bytes of the unit in progress, when it did not arrive in one slice.
+    buf: Vec<u8>,
+    /// Input before this stream offset has passed the character check...
+    checked_to: u64,
+    /// ...up to this fault, if one was found.
+    fault: Option<(u64, ErrorKind)>,
+    scanner: Scanner,
+    context: Option<StreamContext>,
+    events: VecDeque<Event>,
+}
+
+impl Default for StreamParser {
+    fn default() -> Self {
+        Self::new(Limits::default())
+    }
+}
+
+impl std::fmt::Debug for StreamParser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamParser")
+            .field("phase", &self.phase)
+            .field("offset", &self.offset)
+            .field("buffered", &self.buf.len())
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamParser {
+    /// A parser for a new stream with the given limits.
+    pub fn new(limits: Limits) -> Self {
+        StreamParser {
+            limits,
+            phase: Phase::Prolog,
+            offset: 0,
+            in_unit: false,
+            unit_at: 0,
+            buf: Vec::new(),
+            checked_to: 0,
+            fault: None,
+            scanner: Scanner::new(&limits),
+            context: None,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The limits this parser enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Starts a new stream on the same connection (after STARTTLS or SASL, RFC 6120 sections
+    /// 5.4.3.3 and 6.4.6): everything about the old stream is forgotten, events not yet
+    /// polled included. Offsets count from the restart.
+    pub fn reset(&mut self) {
+        self.phase = Phase::Prolog;
+        self.offset = 0;
+        self.in_unit = false;
+        self.unit_at = 0;
+        self.buf.clear();
+        self.checked_to = 0;
+        self.fault = None;
+        self.context = None;
+        self.events.clear();
+        self.scanner.trim();
+    }
+
+    /// Parses `data`, the next bytes of the stream. Completed events queue up for
+    /// [`poll_event`](Self::poll_event); an unfinished unit is kept for the next call.
+    ///
+    /// On the first fault the parser stops: events completed before it stay queued, and this
+    /// call and every later one return the same error.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            match self.step(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err((at, kind)) => return Err(self.fail(ParseError::new(kind, at))),
+            }
+        }
+        Ok(())
+    }
+
+    /// The transport ended. An unfinished header or element, or a stream never closed, is
+    /// `not-well-formed`; a stream that was closed, or never opened, ends quietly.
+    pub fn handle_eof(&mut self) -> Result<(), ParseError> {
+        match self.phase {
+            Phase::Failed(e) => Err(e),
+            Phase::Closed => Ok(()),
+            Phase::Prolog if !self.in_unit => Ok(()),
+            _ => Err(self.fail(ParseError::new(ErrorKind::UnexpectedEof, self.offset))),
+        }
+    }
+
+    /// The next event, in stream order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The error the parser stopped at, if any.
+    pub fn error(&self) -> Option<ParseError> {
+        match self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Has the peer's stream header been parsed (and the stream not yet closed)?
+    pub fn is_open(&self) -> bool {
+        self.phase == Phase::Open
+    }
+
+    /// Has `</stream:stream>` been parsed?
+    pub fn is_closed(&self) -> bool {
+        self.phase == Phase::Closed
+    }
+
+    /// The stream header in force, once parsed.
+    pub fn header(&self) -> Option<&Element> {
+        self.context.as_ref().map(|c| &c.header)
+    }
+
+    /// Bytes of an unfinished header or element held between calls.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn fail(&mut self, e: ParseError) -> ParseError {
+        self.phase = Phase::Failed(e);
+        self.buf = Vec::new();
+        self.in_unit = false;
+        e
+    }
+
+    /// Consumes a prefix of `data` (at least one byte) and returns its length.
+    fn step(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
+        if self.in_unit {
+            return self.step_buffered(data);
+        }
+        let ws = data
+            .iter()
+            .position(|&b| !chars::is_space(b))
+            .unwrap_or(data.len());
+        if ws > 0 {
+            self.offset += ws as u64;
+            return Ok(ws);
+        }
+        let kind = match (self.phase, data[0]) {
+            (Phase::Closed, _) => ErrorKind::ContentAfterClose,
+            (_, b'<') => ErrorKind::UnexpectedEof, // not an error: a unit starts here
+            _ => ErrorKind::TextAtStreamLevel,
+        };
+        if kind != ErrorKind::UnexpectedEof {
+            return Err((self.offset, kind));
+        }
+        self.in_unit = true;
+        self.unit_at = self.offset;
+        self.checked_to = self.checked_to.max(self.offset);
+        let prolog = self.phase == Phase::Prolog;
+        self.scanner.begin(prolog, prolog && self.offset == 0);
+        match self.scan_unit(data)? {
+            Some((len, unit)) => {
+                self.complete(&data[..len], unit);
+                self.offset += len as u64;
+                Ok(len)
+            }
+            None => {
+                self.buf.extend_from_slice(data);
+                self.offset += data.len() as u64;
+                Ok(data.len())
+            }
+        }
+    }
+
+    fn step_buffered(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
+        let piece = &data[..data.len().min(PIECE)];
+        let before = self.buf.len();
+        self.buf.extend_from_slice(piece);
+        let buf = core::mem::take(&mut self.buf);
+        let scanned = self.scan_unit(&buf);
+        self.buf = buf;
+        match scanned? {
+            Some((len, unit)) => {
+                let buf = core::mem::take(&mut self.buf);
+                self.complete(&buf[..len], unit);
+                self.buf = buf;
+                self.buf.clear();
+                if self.buf.capacity() > PIECE * 4 {
+                    self.buf = Vec::new();
+                }
+                let used = len - before;
+                self.offset += used as u64;
+                Ok(used)
+            }
+            None => {
+                self.offset += piece.len() as u64;
+                Ok(piece.len())
+            }
+        }
+    }
+
+    /// Scans the unit in progress, whose bytes so far are `unit`, checking characters just
+    /// ahead of the scanner so that the first fault in byte order is the one reported.
+    fn scan_unit(&mut self, unit: &[u8]) -> Result<Option<(usize, Unit)>, (u64, ErrorKind)> {
+        let at = self.unit_at;
+        let max = self.limits.max_element_bytes;
+        loop {
+            let checked = ((self.checked_to - at) as usize).min(unit.len());
+            let limit = checked.min(max);
+            let found = self.scanner.scan(&unit[..limit], self.context.as_ref());
+            match found {
+                Ok(Some(done)) => return Ok(Some(done)),
+                Err((i, kind)) => return Err((at + i as u64, kind)),
+                Ok(None) => {}
+            }
+            if limit == max {
+                return Err((
+                    at + max as u64,
+                    ErrorKind::LimitExceeded(Limit::ElementBytes),
+                ));
+            }
+            if let Some((fault_at, kind)) = self.fault {
+                if fault_at == at + limit as u64 {
+                    return Err((fault_at, kind));
+                }
+            }
+            if checked == unit.len() || self.fault.is_some() {
+                return Ok(None);
+            }
+            let to = unit.len().min(checked + CHECK_BLOCK);
+            match chars::check(&unit[checked..to]) {
+                Ok(n) => {
+                    self.checked_to = at + (checked + n) as u64;
+                    if n == 0 {
+                        // Only the start of a character that the next input completes.
+                        return Ok(None);
+                    }
+                }
+                Err((i, kind)) => {
+                    self.checked_to = at + (checked + i) as u64;
+                    self.fault = Some((self.checked_to, kind));
+                }
+            }
+        }
+    }
+
+    fn complete(&mut self, raw: &[u8], unit: Unit) {
+        self.in_unit = false;
+        match unit {
+            Unit::XmlDecl => {}
+            Unit::Header { empty } => {
+                let header = self.scanner.finish(raw);
+                let bindings = self.scanner.take_header_bindings();
+                self.context = Some(StreamContext {
+                    header: header.clone(),
+                    bindings,
+                });
+                self.events.push_back(Event::StreamOpened(header));
+                self.phase = Phase::Open;
+                if empty {
+                    self.events.push_back(Event::StreamClosed);
+                    self.phase = Phase::Closed;
+                }
+            }
+            Unit::Element => {
+                let el = self.scanner.finish(raw);
+                self.events.push_back(Event::Element(el));
+            }
+            Unit::Close => {
+                self.events.push_back(Event::StreamClosed);
+                self.phase = Phase::Closed;
+            }
+        }
+        self.scanner.trim();
+    }
+}

@@ -1,0 +1,1035 @@
+//! The markup scanner: one resumable state machine over the bytes of one unit (the XML
+//! declaration, the stream header's start tag, one first-level element, or the stream's end
+//! tag), building the unit's element tree as tags complete.
+//!
+//! The unit's bytes are always contiguous (the caller buffers an unfinished unit), so a state
+//! only remembers offsets into them, and resuming never rescans more than the few bytes of
+//! lookahead that `<!`, `<?` and `]]>` need. The caller guarantees that every byte the scanner
+//! is shown has passed [`chars::check`](super::chars::check).
+
+use memchr::{memchr, memchr3};
+
+use super::chars::{self, ASCII_NAME, decode_at, is_name_start, is_space};
+use super::element::{
+    ATTR_WORDS, Element, FLAG_DECODE, KIND_CDATA, KIND_ELEMENT, KIND_TEXT, Layout, NODE_WORDS,
+    XML_NS, XMLNS_NS, decode, resolve_reference,
+};
+use super::error::ErrorKind;
+use super::limits::{Limit, Limits};
+
+/// Namespace URI references point into the raw bytes, or (with this bit) into the pool.
+const POOL: u32 = 1 << 31;
+
+const STREAMS_NS: &[u8] = b"http://etherx.jabber.org/streams";
+
+type Fault = (usize, ErrorKind);
+
+/// What a complete unit was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    XmlDecl,
+    Header { empty: bool },
+    Element,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum RefReturn {
+    Text { start: u32, flags: u32 },
+    Attr { quote: u8, start: u32, flags: u32 },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Lex {
+    /// After `<`.
+    Lt,
+    /// After `<!`: a comment, CDATA section or DOCTYPE, decided by lookahead.
+    Bang,
+    /// After `<?`: the XML declaration or a processing instruction.
+    Question,
+    /// Inside the XML declaration, looking for `?>`.
+    XmlDecl,
+    StartName {
+        start: u32,
+    },
+    /// Inside a start tag, where white space, an attribute, `>` or `/>` may come.
+    Tag,
+    /// Right after an attribute value: white space, `>` or `/>` must come.
+    AfterValue,
+    /// After `/` in a start tag.
+    EmptyEnd,
+    AttrName {
+        start: u32,
+    },
+    AttrEq,
+    AttrQuote,
+    AttrValue {
+        quote: u8,
+        start: u32,
+        flags: u32,
+    },
+    EndName {
+        start: u32,
+    },
+    EndTail,
+    Text {
+        start: u32,
+        flags: u32,
+    },
+    Ref {
+        amp: u32,
+        ret: RefReturn,
+    },
+    CData {
+        start: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct RawAttr {
+    name: u32,
+    name_len: u32,
+    prefix_len: u32,
+    value: u32,
+    value_len: u32,
+    flags: u32,
+}
+
+/// A namespace binding in scope: `prefix_len == 0` is the default namespace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Binding {
+    pub prefix: u32,
+    pub prefix_len: u32,
+    pub ns: u32,
+    pub ns_len: u32,
+}
+
+/// The stream header's bindings, inherited by every first-level element.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamContext {
+    pub header: Element,
+    pub bindings: Vec<Binding>,
+}
+
+impl StreamContext {
+    fn bytes(&self, start: u32, len: u32) -> &[u8] {
+        self.header
+            .buffer()
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or(&[])
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    node: u32,
+    scope_mark: u32,
+}
+
+pub(crate) struct Scanner {
+    lex: Lex,
+    pos: usize,
+    tag_at: u32,
+    tag_name: (u32, u32, u32),
+    end_name: (u32, u32),
+    prolog: bool,
+    decl_allowed: bool,
+    raw_attrs: Vec<RawAttr>,
+    open: Vec<Open>,
+    scope: Vec<Binding>,
+    nodes: Vec<[u32; NODE_WORDS]>,
+    attrs: Vec<[u32; ATTR_WORDS]>,
+    pool: Vec<u8>,
+    max_depth: usize,
+    max_attributes: usize,
+    max_name: usize,
+}
+
+/// Does `avail` start with `pat` (`Some(true)`), diverge from it (`Some(false)`), or is it a
+/// proper prefix of it (`None`, more input needed)?
+fn starts(avail: &[u8], pat: &[u8]) -> Option<bool> {
+    let n = avail.len().min(pat.len());
+    if avail[..n] != pat[..n] {
+        Some(false)
+    } else if n == pat.len() {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+impl Scanner {
+    pub fn new(limits: &Limits) -> Self {
+        Scanner {
+            lex: Lex::Lt,
+            pos: 1,
+            tag_at: 0,
+            tag_name: (0, 0, 0),
+            end_name: (0, 0),
+            prolog: true,
+            decl_allowed: true,
+            raw_attrs: Vec::new(),
+            open: Vec::new(),
+            scope: Vec::new(),
+            nodes: Vec::new(),
+            attrs: Vec::new(),
+            pool: Vec::new(),
+            max_depth: limits.max_depth,
+            max_attributes: limits.max_attributes,
+            max_name: limits.max_name_bytes.min(u16::MAX as usize),
+        }
+    }
+
+    /// Starts a unit whose first byte, `<`, the caller has seen.
+    pub fn begin(&mut self, prolog: bool, decl_allowed: bool) {
+        self.lex = Lex::Lt;
+        self.pos = 1;
+        self.tag_at = 0;
+        self.prolog = prolog;
+        self.decl_allowed = decl_allowed;
+        self.raw_attrs.clear();
+        self.open.clear();
+        self.scope.clear();
+        self.nodes.clear();
+        self.attrs.clear();
+        self.pool.clear();
+    }
+
+    /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
+    /// than last time). `Ok(Some)` gives the unit's length and kind once it is complete.
+    pub fn scan(
+        &mut self,
+        s: &[u8],
+        ctx: Option<&StreamContext>,
+    ) -> Result<Option<(usize, Unit)>, Fault> {
+        let mut pos = self.pos;
+        let result = self.run(s, &mut pos, ctx);
+        self.pos = pos;
+        result
+    }
+
+    fn run(
+        &mut self,
+        s: &[u8],
+        pos: &mut usize,
+        ctx: Option<&StreamContext>,
+    ) -> Result<Option<(usize, Unit)>, Fault> {
+        loop {
+            if *pos >= s.len() {
+                return Ok(None);
+            }
+            match self.lex {
+                Lex::Text { start, flags } => {
+                    let Some(k) = memchr3(b'<', b'&', b']', &s[*pos..]) else {
+                        *pos = s.len();
+                        return Ok(None);
+                    };
+                    let j = *pos + k;
+                    match s[j] {
+                        b'<' => {
+                            self.push_text(s, start, j, flags);
+                            self.tag_at = j as u32;
+                            self.lex = Lex::Lt;
+                            *pos = j + 1;
+                        }
+                        b'&' => {
+                            self.lex = Lex::Ref {
+                                amp: j as u32,
+                                ret: RefReturn::Text { start, flags },
+                            };
+                            *pos = j + 1;
+                        }
+                        _ => match starts(&s[j..], b"]]>") {
+                            Some(true) => return Err((j, ErrorKind::CdataEndInText)),
+                            Some(false) => *pos = j + 1,
+                            None => {
+                                *pos = j;
+                                return Ok(None);
+                            }
+                        },
+                    }
+                }
+                Lex::AttrValue {
+                    quote,
+                    start,
+                    flags,
+                } => {
+                    let Some(k) = memchr3(quote, b'&', b'<', &s[*pos..]) else {
+                        *pos = s.len();
+                        return Ok(None);
+                    };
+                    let j = *pos + k;
+                    match s[j] {
+                        b'&' => {
+                            let ret = RefReturn::Attr {
+                                quote,
+                                start,
+                                flags,
+                            };
+                            self.lex = Lex::Ref { amp: j as u32, ret };
+                        }
+                        b'<' => return Err((j, ErrorKind::LtInAttributeValue)),
+                        _ => {
+                            let v = &s[start as usize..j];
+                            // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3).
+                            let ws = v.iter().any(|&b| b < 0x20);
+                            let a = self.raw_attrs.last_mut().expect("attribute being read");
+                            a.value = start;
+                            a.value_len = j as u32 - start;
+                            a.flags = flags | if ws { FLAG_DECODE } else { 0 };
+                            self.lex = Lex::AfterValue;
+                        }
+                    }
+                    *pos = j + 1;
+                }
+                Lex::Lt => {
+                    let b = s[*pos];
+                    let at = self.tag_at as usize;
+                    match b {
+                        b'/' => {
+                            if self.prolog && self.open.is_empty() {
+                                return Err((at, ErrorKind::EndTagBeforeHeader));
+                            }
+                            self.lex = Lex::EndName {
+                                start: *pos as u32 + 1,
+                            };
+                            *pos += 1;
+                        }
+                        b'!' => {
+                            self.lex = Lex::Bang;
+                            *pos += 1;
+                        }
+                        b'?' => {
+                            self.lex = Lex::Question;
+                            *pos += 1;
+                        }
+                        _ if b < 0x80 && !ASCII_NAME[b as usize] => {
+                            return Err((*pos, ErrorKind::UnexpectedByte(b)));
+                        }
+                        _ => {
+                            let depth = self.open.len() + usize::from(!self.prolog);
+                            if depth > self.max_depth {
+                                return Err((at, ErrorKind::LimitExceeded(Limit::Depth)));
+                            }
+                            self.lex = Lex::StartName { start: *pos as u32 };
+                        }
+                    }
+                }
+                Lex::Bang => {
+                    let at = self.tag_at as usize;
+                    let avail = &s[at..];
+                    let cands: [(&[u8], Option<ErrorKind>); 3] = [
+                        (b"<!--", Some(ErrorKind::Comment)),
+                        (b"<!DOCTYPE", Some(ErrorKind::Doctype)),
+                        (b"<![CDATA[", None),
+                    ];
+                    let mut pending = false;
+                    for (pat, err) in cands {
+                        match starts(avail, pat) {
+                            Some(true) => {
+                                if let Some(e) = err {
+                                    return Err((at, e));
+                                }
+                                if self.open.is_empty() {
+                                    return Err((at, ErrorKind::TextAtStreamLevel));
+                                }
+                                *pos = at + pat.len();
+                                self.lex = Lex::CData { start: *pos as u32 };
+                                pending = false;
+                                break;
+                            }
+                            Some(false) => {}
+                            None => pending = true,
+                        }
+                    }
+                    if pending {
+                        return Ok(None);
+                    }
+                    if let Lex::Bang = self.lex {
+                        return Err((at + 2, ErrorKind::UnexpectedByte(s[at + 2])));
+                    }
+                }
+                Lex::Question => {
+                    let at = self.tag_at as usize;
+                    if !(self.decl_allowed && at == 0) {
+                        return Err((at, ErrorKind::ProcessingInstruction));
+                    }
+                    match starts(&s[at..], b"<?xml") {
+                        Some(true) => {}
+                        Some(false) => return Err((at, ErrorKind::ProcessingInstruction)),
+                        None => return Ok(None),
+                    }
+                    let Some(&next) = s.get(at + 5) else {
+                        return Ok(None);
+                    };
+                    if !(is_space(next) || next == b'?') {
+                        return Err((at, ErrorKind::ProcessingInstruction));
+                    }
+                    self.lex = Lex::XmlDecl;
+                    *pos = at + 5;
+                }
+                Lex::XmlDecl => {
+                    let Some(k) = memchr::memmem::find(&s[*pos..], b"?>") else {
+                        *pos = (s.len() - 1).max(*pos);
+                        return Ok(None);
+                    };
+                    let end = *pos + k + 2;
+                    check_xml_decl(&s[..end])?;
+                    return Ok(Some((end, Unit::XmlDecl)));
+                }
+                Lex::StartName { start } => {
+                    let Some(end) = self.scan_name(s, pos, start)? else {
+                        return Ok(None);
+                    };
+                    let prefix_len = qname(s, start as usize, end)?;
+                    self.tag_name = (start, end as u32 - start, prefix_len);
+                    self.lex = Lex::Tag;
+                }
+                Lex::Tag | Lex::AfterValue => {
+                    let b = s[*pos];
+                    if is_space(b) {
+                        *pos += 1;
+                        self.lex = Lex::Tag;
+                        continue;
+                    }
+                    match b {
+                        b'>' => {
+                            *pos += 1;
+                            if let Some(done) = self.finish_start_tag(s, *pos, false, ctx)? {
+                                return Ok(Some(done));
+                            }
+                        }
+                        b'/' => {
+                            *pos += 1;
+                            self.lex = Lex::EmptyEnd;
+                        }
+                        _ if matches!(self.lex, Lex::Tag) && is_name_start_at(s, *pos) => {
+                            if self.raw_attrs.len() >= self.max_attributes {
+                                return Err((*pos, ErrorKind::LimitExceeded(Limit::Attributes)));
+                            }
+                            self.lex = Lex::AttrName { start: *pos as u32 };
+                        }
+                        _ => return Err((*pos, ErrorKind::UnexpectedByte(b))),
+                    }
+                }
+                Lex::EmptyEnd => {
+                    let b = s[*pos];
+                    if b != b'>' {
+                        return Err((*pos, ErrorKind::UnexpectedByte(b)));
+                    }
+                    *pos += 1;
+                    if let Some(done) = self.finish_start_tag(s, *pos, true, ctx)? {
+                        return Ok(Some(done));
+                    }
+                }
+                Lex::AttrName { start } => {
+                    let Some(end) = self.scan_name(s, pos, start)? else {
+                        return Ok(None);
+                    };
+                    let prefix_len = qname(s, start as usize, end)?;
+                    self.raw_attrs.push(RawAttr {
+                        name: start,
+                        name_len: end as u32 - start,
+                        prefix_len,
+                        value: 0,
+                        value_len: 0,
+                        flags: 0,
+                    });
+                    self.lex = Lex::AttrEq;
+                }
+                Lex::AttrEq | Lex::AttrQuote => {
+                    let b = s[*pos];
+                    *pos += 1;
+                    match (self.lex, b) {
+                        (_, b) if is_space(b) => {}
+                        (Lex::AttrEq, b'=') => self.lex = Lex::AttrQuote,
+                        (Lex::AttrQuote, b'\'' | b'"') => {
+                            self.lex = Lex::AttrValue {
+                                quote: b,
+                                start: *pos as u32,
+                                flags: 0,
+                            };
+                        }
+                        _ => return Err((*pos - 1, ErrorKind::UnexpectedByte(b))),
+                    }
+                }
+                Lex::EndName { start } => {
+                    let Some(end) = self.scan_name(s, pos, start)? else {
+                        return Ok(None);
+                    };
+                    qname(s, start as usize, end)?;
+                    self.end_name = (start, end as u32 - start);
+                    self.lex = Lex::EndTail;
+                }
+                Lex::EndTail => {
+                    let b = s[*pos];
+                    *pos += 1;
+                    if is_space(b) {
+                        continue;
+                    }
+                    if b != b'>' {
+                        return Err((*pos - 1, ErrorKind::UnexpectedByte(b)));
+                    }
+                    if let Some(done) = self.finish_end_tag(s, *pos, ctx)? {
+                        return Ok(Some(done));
+                    }
+                }
+                Lex::Ref { amp, ret } => {
+                    let Some(k) = s[*pos..]
+                        .iter()
+                        .position(|&b| !(b >= 0x80 || b == b'#' || ASCII_NAME[b as usize]))
+                    else {
+                        *pos = s.len();
+                        if *pos - amp as usize > self.max_name + 1 {
+                            return Err((amp as usize, ErrorKind::LimitExceeded(Limit::NameBytes)));
+                        }
+                        return Ok(None);
+                    };
+                    let end = *pos + k;
+                    if end - amp as usize > self.max_name + 1 {
+                        return Err((amp as usize, ErrorKind::LimitExceeded(Limit::NameBytes)));
+                    }
+                    if s[end] != b';' {
+                        return Err((amp as usize, ErrorKind::MalformedReference));
+                    }
+                    check_reference(&s[amp as usize + 1..end]).map_err(|e| (amp as usize, e))?;
+                    *pos = end + 1;
+                    self.lex = match ret {
+                        RefReturn::Text { start, flags } => Lex::Text {
+                            start,
+                            flags: flags | FLAG_DECODE,
+                        },
+                        RefReturn::Attr {
+                            quote,
+                            start,
+                            flags,
+                        } => Lex::AttrValue {
+                            quote,
+                            start,
+                            flags: flags | FLAG_DECODE,
+                        },
+                    };
+                }
+                Lex::CData { start } => {
+                    let Some(k) = memchr::memmem::find(&s[*pos..], b"]]>") else {
+                        *pos = (s.len() - 2).max(*pos);
+                        return Ok(None);
+                    };
+                    let end = *pos + k;
+                    self.push_node(KIND_CDATA, start, end as u32 - start);
+                    *pos = end + 3;
+                    self.lex = Lex::Text {
+                        start: *pos as u32,
+                        flags: 0,
+                    };
+                }
+            }
+        }
+    }
+
+    /// Scans a name on from `pos`; `Ok(None)` when the input ends inside it.
+    fn scan_name(&self, s: &[u8], pos: &mut usize, start: u32) -> Result<Option<usize>, Fault> {
+        let mut i = *pos;
+        while i < s.len() {
+            let b = s[i];
+            if b < 0x80 {
+                if !ASCII_NAME[b as usize] {
+                    break;
+                }
+                i += 1;
+            } else {
+                let (c, len) = decode_at(s, i);
+                if !chars::is_name_char(c) {
+                    break;
+                }
+                i += len;
+            }
+            if i - start as usize > self.max_name {
+                return Err((start as usize, ErrorKind::LimitExceeded(Limit::NameBytes)));
+            }
+        }
+        *pos = i;
+        Ok((i < s.len()).then_some(i))
+    }
+
+    fn push_node(&mut self, kind: u32, start: u32, len: u32) {
+        let idx = self.nodes.len() as u32;
+        self.nodes.push([kind, start, len, 0, 0, 0, 0, idx + 1]);
+    }
+
+    fn push_text(&mut self, s: &[u8], start: u32, end: usize, flags: u32) {
+        if end > start as usize {
+            let cr = memchr(b'\r', &s[start as usize..end]).is_some();
+            let kind = KIND_TEXT | flags | if cr { FLAG_DECODE } else { 0 };
+            self.push_node(kind, start, end as u32 - start);
+        }
+    }
+
+    fn ns_bytes<'s>(&'s self, s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
+        let (base, start) = if ns & POOL != 0 {
+            (&self.pool[..], ns & !POOL)
+        } else {
+            (s, ns)
+        };
+        &base[start as usize..(start + len) as usize]
+    }
+
+    fn intern(&mut self, uri: &[u8]) -> (u32, u32) {
+        if let Some(i) = memchr::memmem::find(&self.pool, uri) {
+            return (i as u32 | POOL, uri.len() as u32);
+        }
+        let at = self.pool.len() as u32;
+        self.pool.extend_from_slice(uri);
+        (at | POOL, uri.len() as u32)
+    }
+
+    /// Resolves a prefix (`None`: the default namespace) in the unit's scope, then in the
+    /// stream header's.
+    fn resolve(
+        &mut self,
+        s: &[u8],
+        prefix: Option<&[u8]>,
+        ctx: Option<&StreamContext>,
+    ) -> Option<(u32, u32)> {
+        let want = prefix.unwrap_or(b"");
+        if want == b"xml" {
+            return Some(self.intern(XML_NS.as_bytes()));
+        }
+        let found = self
+            .scope
+            .iter()
+            .rev()
+            .find(|b| &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize] == want);
+        if let Some(b) = found {
+            return Some((b.ns, b.ns_len));
+        }
+        if let Some(ctx) = ctx {
+            if let Some(b) = ctx
+                .bindings
+                .iter()
+                .rev()
+                .find(|b| ctx.bytes(b.prefix, b.prefix_len) == want)
+            {
+                let uri = ctx.bytes(b.ns, b.ns_len);
+                return Some(if uri.is_empty() {
+                    (0, 0)
+                } else {
+                    self.intern(uri)
+                });
+            }
+        }
+        prefix.is_none().then_some((0, 0))
+    }
+
+    fn finish_start_tag(
+        &mut self,
+        s: &[u8],
+        end: usize,
+        empty: bool,
+        ctx: Option<&StreamContext>,
+    ) -> Result<Option<(usize, Unit)>, Fault> {
+        let header = self.prolog && self.open.is_empty();
+        let ctx = if header { None } else { ctx };
+        let at = self.tag_at as usize;
+        let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
+
+        // XML 1.0: attribute names are unique within a start tag.
+        for (i, a) in self.raw_attrs.iter().enumerate() {
+            let name = text(a.name, a.name_len);
+            if self.raw_attrs[..i]
+                .iter()
+                .any(|b| text(b.name, b.name_len) == name)
+            {
+                return Err((a.name as usize, ErrorKind::DuplicateAttribute));
+            }
+        }
+
+        // Namespace declarations (Namespaces in XML 1.0, section 3).
+        let scope_mark = self.scope.len() as u32;
+        for i in 0..self.raw_attrs.len() {
+            let a = self.raw_attrs[i];
+            let name = text(a.name, a.name_len);
+            let (prefix, prefix_len) = if name == b"xmlns" {
+                (0, 0)
+            } else if a.prefix_len == 5 && name.starts_with(b"xmlns:") {
+                (a.name + 6, a.name_len - 6)
+            } else {
+                continue;
+            };
+            let raw_value = text(a.value, a.value_len);
+            let (ns, ns_len) = if a.flags & FLAG_DECODE != 0 {
+                let v = decode(core::str::from_utf8(raw_value).unwrap_or_default(), true);
+                if v.is_empty() {
+                    (0, 0)
+                } else {
+                    self.intern(v.as_bytes())
+                }
+            } else {
+                (a.value, a.value_len)
+            };
+            let value = self.ns_bytes(s, ns, ns_len);
+            let prefix_name = text(prefix, prefix_len);
+            let misuse = match prefix_name {
+                b"xml" => value != XML_NS.as_bytes(),
+                b"xmlns" => true,
+                _ => {
+                    value == XML_NS.as_bytes()
+                        || value == XMLNS_NS.as_bytes()
+                        || (prefix_len > 0 && value.is_empty())
+                }
+            };
+            if misuse {
+                return Err((a.name as usize, ErrorKind::ReservedNamespace));
+            }
+            self.scope.push(Binding {
+                prefix,
+                prefix_len,
+                ns,
+                ns_len,
+            });
+        }
+
+        // The element's own name.
+        let (name, name_len, prefix_len) = self.tag_name;
+        let prefix = (prefix_len > 0).then(|| text(name, prefix_len));
+        if prefix == Some(b"xmlns") {
+            return Err((name as usize, ErrorKind::ReservedNamespace));
+        }
+        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
+            let kind = if header {
+                ErrorKind::UnboundStreamPrefix
+            } else {
+                ErrorKind::UnboundPrefix
+            };
+            return Err((name as usize, kind));
+        };
+        if header {
+            let local = &text(name, name_len)[if prefix_len > 0 {
+                prefix_len as usize + 1
+            } else {
+                0
+            }..];
+            if local != b"stream" || self.ns_bytes(s, ns, ns_len) != STREAMS_NS {
+                return Err((at, ErrorKind::NotAStreamHeader));
+            }
+        }
+
+        // Attributes, then uniqueness of their expanded names.
+        let first_attr = self.attrs.len();
+        for i in 0..self.raw_attrs.len() {
+            let a = self.raw_attrs[i];
+            let qn = text(a.name, a.name_len);
+            if qn == b"xmlns" || (a.prefix_len == 5 && qn.starts_with(b"xmlns:")) {
+                continue;
+            }
+            let (ans, ans_len) = if a.prefix_len == 0 {
+                (0, 0)
+            } else {
+                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
+                    Some(r) => r,
+                    None if header => {
+                        return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
+                    }
+                    None => return Err((a.name as usize, ErrorKind::UnboundPrefix)),
+                }
+            };
+            if a.prefix_len > 0 {
+                let local = &qn[a.prefix_len as usize + 1..];
+                let uri = self.ns_bytes(s, ans, ans_len);
+                let dup = self.attrs[first_attr..].iter().any(|b| {
+                    let bq = text(b[1], b[2]);
+                    let bl = &bq[if b[0] >> 16 > 0 {
+                        (b[0] >> 16) as usize + 1
+                    } else {
+                        0
+                    }..];
+                    bl == local && self.ns_bytes(s, b[3], b[4]) == uri
+                });
+                if dup {
+                    return Err((a.name as usize, ErrorKind::DuplicateAttribute));
+                }
+            }
+            self.attrs.push([
+                a.flags | (a.prefix_len << 16),
+                a.name,
+                a.name_len,
+                ans,
+                ans_len,
+                a.value,
+                a.value_len,
+            ]);
+        }
+        self.raw_attrs.clear();
+
+        let idx = self.nodes.len() as u32;
+        let attr_count = (self.attrs.len() - first_attr) as u32;
+        self.nodes.push([
+            KIND_ELEMENT | (prefix_len << 16),
+            name,
+            name_len,
+            ns,
+            ns_len,
+            first_attr as u32,
+            attr_count,
+            idx + 1,
+        ]);
+        if header {
+            // The header's bindings stay in `scope` for the caller to keep.
+            return Ok(Some((end, Unit::Header { empty })));
+        }
+        if empty {
+            self.scope.truncate(scope_mark as usize);
+            if self.open.is_empty() {
+                return Ok(Some((end, Unit::Element)));
+            }
+        } else {
+            self.open.push(Open {
+                node: idx,
+                scope_mark,
+            });
+        }
+        self.lex = Lex::Text {
+            start: end as u32,
+            flags: 0,
+        };
+        Ok(None)
+    }
+
+    fn finish_end_tag(
+        &mut self,
+        s: &[u8],
+        end: usize,
+        ctx: Option<&StreamContext>,
+    ) -> Result<Option<(usize, Unit)>, Fault> {
+        let (start, len) = self.end_name;
+        let name = &s[start as usize..(start + len) as usize];
+        let at = self.tag_at as usize;
+        let Some(open) = self.open.pop() else {
+            // The end of the stream: it must match the header's qualified name.
+            let header = ctx.map(|c| c.header.root().qname().as_bytes());
+            if header != Some(name) {
+                return Err((at, ErrorKind::MismatchedEndTag));
+            }
+            return Ok(Some((end, Unit::Close)));
+        };
+        let count = self.nodes.len() as u32;
+        let node = &mut self.nodes[open.node as usize];
+        if &s[node[1] as usize..(node[1] + node[2]) as usize] != name {
+            return Err((at, ErrorKind::MismatchedEndTag));
+        }
+        node[7] = count;
+        self.scope.truncate(open.scope_mark as usize);
+        if self.open.is_empty() {
+            return Ok(Some((end, Unit::Element)));
+        }
+        self.lex = Lex::Text {
+            start: end as u32,
+            flags: 0,
+        };
+        Ok(None)
+    }
+
+    /// Freezes the unit's tree with its raw bytes into one allocation.
+    pub fn finish(&mut self, raw: &[u8]) -> Element {
+        let raw_len = raw.len() as u32;
+        let reloc = |r: u32| {
+            if r & POOL != 0 {
+                (r & !POOL) + raw_len
+            } else {
+                r
+            }
+        };
+        let nodes_off = raw.len() + self.pool.len();
+        let attrs_off = nodes_off + self.nodes.len() * NODE_WORDS * 4;
+        let total = attrs_off + self.attrs.len() * ATTR_WORDS * 4;
+        let mut v = Vec::with_capacity(total);
+        v.extend_from_slice(raw);
+        v.extend_from_slice(&self.pool);
+        for n in &self.nodes {
+            let mut n = *n;
+            n[3] = reloc(n[3]);
+            for w in n {
+                v.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        for a in &self.attrs {
+            let mut a = *a;
+            a[3] = reloc(a[3]);
+            for w in a {
+                v.extend_from_slice(&w.to_le_bytes());
+            }
+        }
+        for b in &mut self.scope {
+            b.ns = reloc(b.ns);
+        }
+        let layout = Layout {
+            raw_len,
+            nodes_off: nodes_off as u32,
+            attrs_off: attrs_off as u32,
+        };
+        Element::from_parts(v.into(), layout)
+    }
+
+    /// The bindings of the header just finished, in the header element's coordinates.
+    pub fn take_header_bindings(&mut self) -> Vec<Binding> {
+        core::mem::take(&mut self.scope)
+    }
+
+    /// Lets scratch space that one large unit grew go back, so that an idle session stays
+    /// small.
+    pub fn trim(&mut self) {
+        const KEEP: usize = 16;
+        if self.nodes.capacity() > 4 * KEEP {
+            self.nodes = Vec::with_capacity(KEEP);
+        }
+        if self.attrs.capacity() > 4 * KEEP {
+            self.attrs = Vec::with_capacity(KEEP);
+        }
+        if self.raw_attrs.capacity() > 4 * KEEP {
+            self.raw_attrs = Vec::new();
+        }
+        if self.scope.capacity() > 4 * KEEP {
+            self.scope = Vec::new();
+        }
+        if self.open.capacity() > 4 * KEEP {
+            self.open = Vec::new();
+        }
+        if self.pool.capacity() > 1024 {
+            self.pool = Vec::new();
+        }
+    }
+}
+
+fn is_name_start_at(s: &[u8], i: usize) -> bool {
+    let b = s[i];
+    if b < 0x80 {
+        b.is_ascii_alphabetic() || b == b'_' || b == b':'
+    } else {
+        is_name_start(decode_at(s, i).0)
+    }
+}
+
+/// Checks a qualified name (Namespaces in XML 1.0, section 4) and returns its prefix length.
+fn qname(s: &[u8], start: usize, end: usize) -> Result<u32, Fault> {
+    let name = &s[start..end];
+    let bad = Err((start, ErrorKind::InvalidName));
+    if name.is_empty() || !is_name_start_at(s, start) || name[0] == b':' {
+        return bad;
+    }
+    match memchr(b':', name) {
+        None => Ok(0),
+        Some(c) => {
+            if c + 1 == name.len()
+                || memchr(b':', &name[c + 1..]).is_some()
+                || !is_name_start_at(s, start + c + 1)
+            {
+                return bad;
+            }
+            Ok(c as u32)
+        }
+    }
+}
+
+/// Checks the body of a reference (between `&` and `;`).
+fn check_reference(body: &[u8]) -> Result<(), ErrorKind> {
+    let Ok(body) = core::str::from_utf8(body) else {
+        return Err(ErrorKind::MalformedReference);
+    };
+    if resolve_reference(body).is_some() {
+        return Ok(());
+    }
+    if let Some(num) = body.strip_prefix('#') {
+        let (digits, radix) = match num.strip_prefix('x') {
+            Some(hex) => (hex, 16),
+            None => (num, 10),
+        };
+        if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+            return Err(ErrorKind::MalformedReference);
+        }
+        let v = u32::from_str_radix(digits, radix).unwrap_or(u32::MAX);
+        return Err(ErrorKind::IllegalCharRef(v));
+    }
+    let mut it = body.chars();
+    let valid_name = it.next().is_some_and(|c| is_name_start(c) && c != ':')
+        && it.all(|c| chars::is_name_char(c) && c != ':');
+    Err(if valid_name {
+        ErrorKind::EntityReference
+    } else {
+        ErrorKind::MalformedReference
+    })
+}
+
+/// Checks a complete XML declaration (XML 1.0 production 23) in `decl`, which runs from
+/// `<?xml` to `?>`.
+fn check_xml_decl(decl: &[u8]) -> Result<(), Fault> {
+    let bad = |i: usize| Err((i, ErrorKind::MalformedXmlDeclaration));
+    let end = decl.len() - 2;
+    let mut i = 5;
+    let mut seen = 0;
+    loop {
+        let ws = decl[i..end].iter().take_while(|b| is_space(**b)).count();
+        i += ws;
+        if i == end {
+            return if seen == 0 { bad(0) } else { Ok(()) };
+        }
+        if ws == 0 {
+            return bad(i);
+        }
+        let name_len = decl[i..end]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        let name = &decl[i..i + name_len];
+        i += name_len;
+        i += decl[i..end].iter().take_while(|b| is_space(**b)).count();
+        if decl.get(i) != Some(&b'=') {
+            return bad(i);
+        }
+        i += 1;
+        i += decl[i..end].iter().take_while(|b| is_space(**b)).count();
+        let quote = decl[i];
+        if quote != b'\'' && quote != b'"' {
+            return bad(i);
+        }
+        let Some(len) = memchr(quote, &decl[i + 1..end]) else {
+            return bad(i);
+        };
+        let value_at = i + 1;
+        let value = &decl[value_at..value_at + len];
+        i = value_at + len + 1;
+        let order = match name {
+            b"version" => 1,
+            b"encoding" => 2,
+            b"standalone" => 3,
+            _ => return bad(i - len - 1),
+        };
+        if order <= seen || (seen == 0 && order != 1) {
+            return bad(value_at);
+        }
+        seen = order;
+        let ok = match order {
+            1 => {
+                value.len() >= 3
+                    && value.starts_with(b"1.")
+                    && value[2..].iter().all(u8::is_ascii_digit)
+            }
+            2 => {
+                if !(value.first().is_some_and(u8::is_ascii_alphabetic)
+                    && value
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b)))
+                {
+                    return bad(value_at);
+                }
+                if !value.eq_ignore_ascii_case(b"utf-8") {
+                    return Err((value_at, ErrorKind::UnsupportedEncoding));
+                }
+                true
+            }
+            _ => value == b"yes" || value == b"no",
+        };
+        if !ok {
+            return bad(value_at);
+        }
+    }
+}
