@@ -318,8 +318,9 @@ impl fmt::Display for ElementRef<'_> {
     }
 }
 
-/// One attribute of an element.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One attribute of an element. Two attributes are equal when their namespaces, local names
+/// and decoded values are.
+#[derive(Debug, Clone)]
 pub struct Attr<'a> {
     /// The local name.
     pub name: &'a str,
@@ -342,11 +343,13 @@ impl<'a> Attr<'a> {
     }
 }
 
-impl PartialEq<Attr<'_>> for &Attr<'_> {
+impl PartialEq for Attr<'_> {
     fn eq(&self, other: &Attr<'_>) -> bool {
         self.name == other.name && self.ns == other.ns && self.value() == other.value()
     }
 }
+
+impl Eq for Attr<'_> {}
 
 /// The attributes of an element.
 #[derive(Clone)]
@@ -423,6 +426,10 @@ impl<'a> Iterator for Nodes<'a> {
         Some(match r[0] & 0xF {
             KIND_ELEMENT => Node::Element(ElementRef { el: self.el, idx }),
             KIND_TEXT if r[0] & FLAG_DECODE != 0 => Node::Text(Cow::Owned(decode(raw, false))),
+            // CDATA content is literal, but line ends are normalized in it too.
+            KIND_CDATA if r[0] & FLAG_DECODE != 0 => {
+                Node::Text(Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n")))
+            }
             _ => Node::Text(Cow::Borrowed(raw)),
         })
     }

@@ -176,6 +176,21 @@ impl StreamParser {
         self.context.as_ref().map(|c| &c.header)
     }
 
+    /// The namespace declarations of the stream header in force, as `(prefix, namespace)`
+    /// pairs in document order; the prefix is empty for the default (content) namespace.
+    pub fn header_namespaces(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.context.iter().flat_map(|c| c.declarations())
+    }
+
+    /// The default namespace the stream header declares (`jabber:client`, `jabber:server`,
+    /// `jabber:component:accept`...), if it declares one.
+    pub fn content_namespace(&self) -> Option<&str> {
+        self.header_namespaces()
+            .filter(|(p, _)| p.is_empty())
+            .map(|(_, ns)| ns)
+            .last()
+    }
+
     /// Bytes of an unfinished header or element held between calls.
     pub fn buffered(&self) -> usize {
         self.buf.len()

@@ -112,6 +112,14 @@ pub(crate) struct StreamContext {
 }
 
 impl StreamContext {
+    /// The header's declarations as `(prefix, namespace)`; the default has an empty prefix.
+    pub fn declarations(&self) -> impl Iterator<Item = (&str, &str)> {
+        let text = |a, l| core::str::from_utf8(self.bytes(a, l)).unwrap_or_default();
+        self.bindings
+            .iter()
+            .map(move |b| (text(b.prefix, b.prefix_len), text(b.ns, b.ns_len)))
+    }
+
     fn bytes(&self, start: u32, len: u32) -> &[u8] {
         self.header
             .buffer()
@@ -516,7 +524,12 @@ impl Scanner {
                         return Ok(None);
                     };
                     let end = *pos + k;
-                    self.push_node(KIND_CDATA, start, end as u32 - start);
+                    let cr = memchr(b'\r', &s[start as usize..end]).is_some();
+                    let kind = KIND_CDATA | if cr { FLAG_DECODE } else { 0 };
+                    // An empty section adds no character data.
+                    if end > start as usize {
+                        self.push_node(kind, start, end as u32 - start);
+                    }
                     *pos = end + 3;
                     self.lex = Lex::Text {
                         start: *pos as u32,
