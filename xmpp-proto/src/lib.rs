@@ -4,9 +4,11 @@
 //! sockets, TLS, the clock and randomness. Layers, bottom up:
 //!
 //! - [`xml`]: the resumable restricted-XML stream parser, element tree and serializer;
+//! - [`jid`]: addresses (RFC 7622);
 //! - [`error`]: the stream error conditions of RFC 6120.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
+pub mod jid;
 pub mod xml;
