@@ -312,7 +312,6 @@ fn stream_header_errors_carry_their_own_conditions() {
 
 #[test]
 fn each_limit_is_a_policy_violation_just_past_it() {
-    // The header counts too, so the limit is the header's size: stanzas of up to that pass.
     let n = H.len();
     let small = Limits {
         max_element_bytes: n,
@@ -373,6 +372,28 @@ fn each_limit_is_a_policy_violation_just_past_it() {
             K::LimitExceeded(Limit::NameBytes),
             C::PolicyViolation,
             at(1)
+        )
+    );
+}
+
+#[test]
+fn the_header_has_its_own_limit() {
+    let limits = Limits {
+        max_header_bytes: H.len(),
+        max_element_bytes: 10,
+        ..Limits::default()
+    };
+    assert!(!render_with(limits, &stream("<a>1</a>")).contains("policy-violation"));
+    let tight = Limits {
+        max_header_bytes: H.len() - 1,
+        ..Limits::default()
+    };
+    assert_eq!(
+        first_error(tight, H.as_bytes()),
+        (
+            K::LimitExceeded(Limit::HeaderBytes),
+            C::PolicyViolation,
+            (H.len() - 1) as u64
         )
     );
 }
@@ -443,4 +464,29 @@ fn the_header_namespaces_are_exposed() {
     assert_eq!(p.content_namespace(), Some("jabber:client"));
     p.reset();
     assert_eq!(p.content_namespace(), None);
+}
+
+#[test]
+fn partial_input_stops_after_each_event() {
+    let input = closed("<a/> <b>x</b><c/>");
+    let mut p = StreamParser::default();
+    let mut rest = &input[..];
+    let mut seen = vec![];
+    while !rest.is_empty() {
+        let n = p.handle_input_partial(rest).unwrap();
+        assert!(n > 0);
+        rest = &rest[n..];
+        let events: Vec<_> = std::iter::from_fn(|| p.poll_event()).collect();
+        assert!(events.len() <= 1, "one event at a time");
+        seen.extend(events.into_iter().map(|e| match e {
+            Event::StreamOpened(_) => "open".to_string(),
+            Event::Element(e) => e.name().to_string(),
+            Event::StreamClosed => "close".to_string(),
+        }));
+        if seen.last().map(String::as_str) == Some("b") {
+            // The bytes after `</b>` are untouched.
+            assert!(rest.starts_with(b"<c/>"));
+        }
+    }
+    assert_eq!(seen, ["open", "a", "b", "c", "close"]);
 }

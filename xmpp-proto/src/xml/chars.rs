@@ -15,8 +15,9 @@ const SPACES: u64 = 0x2020_2020_2020_2020;
 ///
 /// Returns the length of the longest prefix made of complete, legal characters: shorter than
 /// `bytes` only when the input ends inside a multi-byte sequence that may still complete.
-/// An error carries the offset of the first byte of the offending character.
-pub(crate) fn check(bytes: &[u8]) -> Result<usize, (usize, ErrorKind)> {
+/// An error carries the offset of the first byte of the offending character. `saw_cr` is set
+/// when a CR was seen, so that text without one needs no line-end normalization.
+pub(crate) fn check(bytes: &[u8], saw_cr: &mut bool) -> Result<usize, (usize, ErrorKind)> {
     let n = bytes.len();
     let mut i = 0;
     while i < n {
@@ -30,8 +31,12 @@ pub(crate) fn check(bytes: &[u8]) -> Result<usize, (usize, ErrorKind)> {
         }
         let b = bytes[i];
         if b < 0x80 {
-            if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') {
-                return Err((i, ErrorKind::IllegalChar(b as u32)));
+            if b < 0x20 {
+                match b {
+                    b'\r' => *saw_cr = true,
+                    b'\t' | b'\n' => {}
+                    _ => return Err((i, ErrorKind::IllegalChar(b as u32))),
+                }
             }
             i += 1;
             continue;
@@ -117,7 +122,7 @@ pub(crate) fn is_name_char(c: char) -> bool {
 }
 
 /// XML 1.0 production 3, `S`.
-#[inline]
+#[inline(always)]
 pub(crate) fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
@@ -139,6 +144,10 @@ pub(crate) fn decode_at(bytes: &[u8], i: usize) -> (char, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(bytes: &[u8]) -> Result<usize, (usize, ErrorKind)> {
+        super::check(bytes, &mut false)
+    }
 
     fn err(bytes: &[u8]) -> Option<(usize, ErrorKind)> {
         check(bytes).err()
@@ -187,6 +196,15 @@ mod tests {
             Some((1, ErrorKind::IllegalChar(0xFFFF)))
         );
         assert_eq!(check("\u{FFFD}\u{10FFFF}".as_bytes()), Ok(7));
+    }
+
+    #[test]
+    fn reports_whether_a_cr_was_seen() {
+        let mut cr = false;
+        super::check(b"no carriage return here\n\t", &mut cr).unwrap();
+        assert!(!cr);
+        super::check(b"one\r\n", &mut cr).unwrap();
+        assert!(cr);
     }
 
     #[test]

@@ -208,6 +208,7 @@ impl fmt::Display for ErrorKind {
             UnexpectedEof => f.write_str("the input ended inside the stream"),
             LimitExceeded(limit) => match limit {
                 Limit::ElementBytes => f.write_str("an element larger than the size limit"),
+                Limit::HeaderBytes => f.write_str("a stream header larger than the size limit"),
                 Limit::Depth => f.write_str("elements nested deeper than the limit"),
                 Limit::Attributes => f.write_str("more attributes than the limit"),
                 Limit::NameBytes => f.write_str("a name longer than the limit"),

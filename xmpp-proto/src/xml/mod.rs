@@ -29,4 +29,4 @@ pub use element::{Attr, Attrs, Children, Element, ElementRef, Node, Nodes, XML_N
 pub use error::{ErrorKind, ParseError, Utf8Fault};
 pub use limits::{Limit, Limits};
 pub use parser::{Event, StreamParser};
-pub use writer::{escape_attr, escape_text, write_element};
+pub use writer::{Writer, escape_attr, escape_text, write_element};

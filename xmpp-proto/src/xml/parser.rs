@@ -3,8 +3,9 @@
 //! Feed it bytes as they arrive, in slices of any size, with [`StreamParser::handle_input`];
 //! drain what they completed with [`StreamParser::poll_event`]. Between calls it holds only
 //! the unfinished header or first-level element, so its memory is bounded by
-//! [`Limits::max_element_bytes`] whatever the peer sends; a finished element is handed over in
-//! one allocation. The same input cut at any points gives the same events and the same error.
+//! [`Limits::max_element_bytes`] (or [`Limits::max_header_bytes`]) whatever the peer sends;
+//! a finished element is handed over in one allocation. The same input cut at any points gives
+//! the same events and the same error.
 
 use std::collections::VecDeque;
 
@@ -57,6 +58,8 @@ pub struct StreamParser {
     checked_to: u64,
     /// ...up to this fault, if one was found.
     fault: Option<(u64, ErrorKind)>,
+    /// A CR was seen in the checked input before this stream offset.
+    cr_before: u64,
     scanner: Scanner,
     context: Option<StreamContext>,
     events: VecDeque<Event>,
@@ -91,6 +94,7 @@ impl StreamParser {
             buf: Vec::new(),
             checked_to: 0,
             fault: None,
+            cr_before: 0,
             scanner: Scanner::new(&limits),
             context: None,
             events: VecDeque::new(),
@@ -113,6 +117,7 @@ impl StreamParser {
         self.buf.clear();
         self.checked_to = 0;
         self.fault = None;
+        self.cr_before = 0;
         self.context = None;
         self.events.clear();
         self.scanner.trim();
@@ -135,6 +140,25 @@ impl StreamParser {
             }
         }
         Ok(())
+    }
+
+    /// Like [`handle_input`](Self::handle_input), but stops right after the first event that
+    /// `data` completes, and returns how many bytes it consumed; the caller passes the rest
+    /// again later. Use it to act on each event before the bytes after it are looked at (a
+    /// STARTTLS `<proceed/>`, say), or to parse a large buffer without queueing every event.
+    pub fn handle_input_partial(&mut self, data: &[u8]) -> Result<usize, ParseError> {
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        let queued = self.events.len();
+        let mut used = 0;
+        while used < data.len() && self.events.len() == queued {
+            match self.step(&data[used..]) {
+                Ok(n) => used += n,
+                Err((at, kind)) => return Err(self.fail(ParseError::new(kind, at))),
+            }
+        }
+        Ok(used)
     }
 
     /// The transport ended. An unfinished header or element, or a stream never closed, is
@@ -274,10 +298,16 @@ impl StreamParser {
     /// ahead of the scanner so that the first fault in byte order is the one reported.
     fn scan_unit(&mut self, unit: &[u8]) -> Result<Option<(usize, Unit)>, (u64, ErrorKind)> {
         let at = self.unit_at;
-        let max = self.limits.max_element_bytes;
+        // The header is not a stanza: it has its own limit.
+        let (max, which) = if self.phase == Phase::Prolog {
+            (self.limits.max_header_bytes, Limit::HeaderBytes)
+        } else {
+            (self.limits.max_element_bytes, Limit::ElementBytes)
+        };
         loop {
             let checked = ((self.checked_to - at) as usize).min(unit.len());
             let limit = checked.min(max);
+            self.scanner.cr_possible = self.cr_before > at;
             let found = self.scanner.scan(&unit[..limit], self.context.as_ref());
             match found {
                 Ok(Some(done)) => return Ok(Some(done)),
@@ -285,10 +315,7 @@ impl StreamParser {
                 Ok(None) => {}
             }
             if limit == max {
-                return Err((
-                    at + max as u64,
-                    ErrorKind::LimitExceeded(Limit::ElementBytes),
-                ));
+                return Err((at + max as u64, ErrorKind::LimitExceeded(which)));
             }
             if let Some((fault_at, kind)) = self.fault {
                 if fault_at == at + limit as u64 {
@@ -299,7 +326,12 @@ impl StreamParser {
                 return Ok(None);
             }
             let to = unit.len().min(checked + CHECK_BLOCK);
-            match chars::check(&unit[checked..to]) {
+            let mut saw_cr = false;
+            let checked_bytes = chars::check(&unit[checked..to], &mut saw_cr);
+            if saw_cr {
+                self.cr_before = at + to as u64;
+            }
+            match checked_bytes {
                 Ok(n) => {
                     self.checked_to = at + (checked + n) as u64;
                     if n == 0 {

@@ -135,6 +135,8 @@ struct Open {
 }
 
 pub(crate) struct Scanner {
+    /// May the unit hold a CR (so that text must be searched for one)?
+    pub cr_possible: bool,
     lex: Lex,
     pos: usize,
     tag_at: u32,
@@ -148,6 +150,10 @@ pub(crate) struct Scanner {
     nodes: Vec<[u32; NODE_WORDS]>,
     attrs: Vec<[u32; ATTR_WORDS]>,
     pool: Vec<u8>,
+    /// Spans of the pool's entries, so that each namespace is pooled once per unit.
+    pooled: Vec<(u32, u32)>,
+    /// The header's default namespace as pooled in this unit (`u32::MAX`: not yet).
+    header_default: (u32, u32),
     max_depth: usize,
     max_attributes: usize,
     max_name: usize,
@@ -169,6 +175,7 @@ fn starts(avail: &[u8], pat: &[u8]) -> Option<bool> {
 impl Scanner {
     pub fn new(limits: &Limits) -> Self {
         Scanner {
+            cr_possible: true,
             lex: Lex::Lt,
             pos: 1,
             tag_at: 0,
@@ -182,6 +189,8 @@ impl Scanner {
             nodes: Vec::new(),
             attrs: Vec::new(),
             pool: Vec::new(),
+            pooled: Vec::new(),
+            header_default: (u32::MAX, 0),
             max_depth: limits.max_depth,
             max_attributes: limits.max_attributes,
             max_name: limits.max_name_bytes.min(u16::MAX as usize),
@@ -201,6 +210,8 @@ impl Scanner {
         self.nodes.clear();
         self.attrs.clear();
         self.pool.clear();
+        self.pooled.clear();
+        self.header_default = (u32::MAX, 0);
     }
 
     /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
@@ -262,7 +273,7 @@ impl Scanner {
                     start,
                     flags,
                 } => {
-                    let Some(k) = memchr3(quote, b'&', b'<', &s[*pos..]) else {
+                    let Some(k) = find_value_end(&s[*pos..], quote) else {
                         *pos = s.len();
                         return Ok(None);
                     };
@@ -286,6 +297,11 @@ impl Scanner {
                             a.value_len = j as u32 - start;
                             a.flags = flags | if ws { FLAG_DECODE } else { 0 };
                             self.lex = Lex::AfterValue;
+                            if s.get(j + 1) == Some(&b' ') {
+                                self.lex = Lex::Tag;
+                                *pos = self.after_space(s, j + 2)?;
+                                continue;
+                            }
                         }
                     }
                     *pos = j + 1;
@@ -392,12 +408,15 @@ impl Scanner {
                     let prefix_len = qname(s, start as usize, end)?;
                     self.tag_name = (start, end as u32 - start, prefix_len);
                     self.lex = Lex::Tag;
+                    if s[end] == b' ' {
+                        *pos = self.after_space(s, end + 1)?;
+                    }
                 }
                 Lex::Tag | Lex::AfterValue => {
                     let b = s[*pos];
                     if is_space(b) {
-                        *pos += 1;
                         self.lex = Lex::Tag;
+                        *pos = self.after_space(s, *pos + 1)?;
                         continue;
                     }
                     match b {
@@ -444,6 +463,18 @@ impl Scanner {
                         flags: 0,
                     });
                     self.lex = Lex::AttrEq;
+                    // The usual `name='`, without a trip through the dispatcher per byte.
+                    if s[end] == b'=' {
+                        if let Some(&quote @ (b'\'' | b'"')) = s.get(end + 1) {
+                            *pos = end + 2;
+                            let start = *pos as u32;
+                            self.lex = Lex::AttrValue {
+                                quote,
+                                start,
+                                flags: 0,
+                            };
+                        }
+                    }
                 }
                 Lex::AttrEq | Lex::AttrQuote => {
                     let b = s[*pos];
@@ -524,7 +555,7 @@ impl Scanner {
                         return Ok(None);
                     };
                     let end = *pos + k;
-                    let cr = memchr(b'\r', &s[start as usize..end]).is_some();
+                    let cr = self.cr_possible && memchr(b'\r', &s[start as usize..end]).is_some();
                     let kind = KIND_CDATA | if cr { FLAG_DECODE } else { 0 };
                     // An empty section adds no character data.
                     if end > start as usize {
@@ -540,29 +571,48 @@ impl Scanner {
         }
     }
 
+    /// In a start tag after white space at `i - 1`: skips more of it and, when an attribute
+    /// name starts there, enters it. Returns the new position.
+    #[inline]
+    fn after_space(&mut self, s: &[u8], mut i: usize) -> Result<usize, Fault> {
+        while i < s.len() && is_space(s[i]) {
+            i += 1;
+        }
+        if let Some(&b) = s.get(i) {
+            if b.is_ascii_alphabetic() || b == b'_' {
+                if self.raw_attrs.len() >= self.max_attributes {
+                    return Err((i, ErrorKind::LimitExceeded(Limit::Attributes)));
+                }
+                self.lex = Lex::AttrName { start: i as u32 };
+            }
+        }
+        Ok(i)
+    }
+
     /// Scans a name on from `pos`; `Ok(None)` when the input ends inside it.
     fn scan_name(&self, s: &[u8], pos: &mut usize, start: u32) -> Result<Option<usize>, Fault> {
         let mut i = *pos;
-        while i < s.len() {
-            let b = s[i];
-            if b < 0x80 {
-                if !ASCII_NAME[b as usize] {
-                    break;
-                }
+        let n = s.len();
+        loop {
+            while i < n && NAME_BYTE[s[i] as usize] {
                 i += 1;
-            } else {
+            }
+            if i < n && s[i] >= 0x80 {
                 let (c, len) = decode_at(s, i);
-                if !chars::is_name_char(c) {
-                    break;
+                if chars::is_name_char(c) {
+                    i += len;
+                    continue;
                 }
-                i += len;
             }
-            if i - start as usize > self.max_name {
-                return Err((start as usize, ErrorKind::LimitExceeded(Limit::NameBytes)));
-            }
+            break;
+        }
+        // Checked once the available bytes are scanned: the unit limit bounds that scan, and
+        // the verdict does not depend on where the input was cut.
+        if i - start as usize > self.max_name {
+            return Err((start as usize, ErrorKind::LimitExceeded(Limit::NameBytes)));
         }
         *pos = i;
-        Ok((i < s.len()).then_some(i))
+        Ok((i < n).then_some(i))
     }
 
     fn push_node(&mut self, kind: u32, start: u32, len: u32) {
@@ -572,7 +622,7 @@ impl Scanner {
 
     fn push_text(&mut self, s: &[u8], start: u32, end: usize, flags: u32) {
         if end > start as usize {
-            let cr = memchr(b'\r', &s[start as usize..end]).is_some();
+            let cr = self.cr_possible && memchr(b'\r', &s[start as usize..end]).is_some();
             let kind = KIND_TEXT | flags | if cr { FLAG_DECODE } else { 0 };
             self.push_node(kind, start, end as u32 - start);
         }
@@ -588,11 +638,17 @@ impl Scanner {
     }
 
     fn intern(&mut self, uri: &[u8]) -> (u32, u32) {
-        if let Some(i) = memchr::memmem::find(&self.pool, uri) {
-            return (i as u32 | POOL, uri.len() as u32);
+        let pool = &self.pool;
+        let found = self
+            .pooled
+            .iter()
+            .find(|&&(at, len)| &pool[at as usize..(at + len) as usize] == uri);
+        if let Some(&(at, len)) = found {
+            return (at | POOL, len);
         }
         let at = self.pool.len() as u32;
         self.pool.extend_from_slice(uri);
+        self.pooled.push((at, uri.len() as u32));
         (at | POOL, uri.len() as u32)
     }
 
@@ -604,34 +660,46 @@ impl Scanner {
         prefix: Option<&[u8]>,
         ctx: Option<&StreamContext>,
     ) -> Option<(u32, u32)> {
-        let want = prefix.unwrap_or(b"");
+        let Some(want) = prefix else {
+            // The common case, kept free of byte comparisons.
+            if let Some(b) = self.scope.iter().rev().find(|b| b.prefix_len == 0) {
+                return Some((b.ns, b.ns_len));
+            }
+            if self.header_default.0 != u32::MAX {
+                return Some(self.header_default);
+            }
+            let r = self.resolve_in_header(b"", ctx).unwrap_or((0, 0));
+            self.header_default = r;
+            return Some(r);
+        };
         if want == b"xml" {
             return Some(self.intern(XML_NS.as_bytes()));
         }
-        let found = self
-            .scope
-            .iter()
-            .rev()
-            .find(|b| &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize] == want);
+        let found = self.scope.iter().rev().find(|b| {
+            b.prefix_len as usize == want.len()
+                && &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize] == want
+        });
         if let Some(b) = found {
             return Some((b.ns, b.ns_len));
         }
-        if let Some(ctx) = ctx {
-            if let Some(b) = ctx
-                .bindings
-                .iter()
-                .rev()
-                .find(|b| ctx.bytes(b.prefix, b.prefix_len) == want)
-            {
-                let uri = ctx.bytes(b.ns, b.ns_len);
-                return Some(if uri.is_empty() {
-                    (0, 0)
-                } else {
-                    self.intern(uri)
-                });
-            }
-        }
-        prefix.is_none().then_some((0, 0))
+        self.resolve_in_header(want, ctx)
+    }
+
+    fn resolve_in_header(
+        &mut self,
+        want: &[u8],
+        ctx: Option<&StreamContext>,
+    ) -> Option<(u32, u32)> {
+        let ctx = ctx?;
+        let b = ctx.bindings.iter().rev().find(|b| {
+            b.prefix_len as usize == want.len() && ctx.bytes(b.prefix, b.prefix_len) == want
+        })?;
+        let uri = ctx.bytes(b.ns, b.ns_len);
+        Some(if uri.is_empty() {
+            (0, 0)
+        } else {
+            self.intern(uri)
+        })
     }
 
     fn finish_start_tag(
@@ -861,16 +929,20 @@ impl Scanner {
         for n in &self.nodes {
             let mut n = *n;
             n[3] = reloc(n[3]);
-            for w in n {
-                v.extend_from_slice(&w.to_le_bytes());
+            let mut rec = [0u8; NODE_WORDS * 4];
+            for (dst, w) in rec.chunks_exact_mut(4).zip(n) {
+                dst.copy_from_slice(&w.to_le_bytes());
             }
+            v.extend_from_slice(&rec);
         }
         for a in &self.attrs {
             let mut a = *a;
             a[3] = reloc(a[3]);
-            for w in a {
-                v.extend_from_slice(&w.to_le_bytes());
+            let mut rec = [0u8; ATTR_WORDS * 4];
+            for (dst, w) in rec.chunks_exact_mut(4).zip(a) {
+                dst.copy_from_slice(&w.to_le_bytes());
             }
+            v.extend_from_slice(&rec);
         }
         for b in &mut self.scope {
             b.ns = reloc(b.ns);
@@ -913,6 +985,42 @@ impl Scanner {
     }
 }
 
+/// Bytes that continue a name without decoding: the ASCII name characters.
+static NAME_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = ASCII_NAME[i];
+        i += 1;
+    }
+    t
+};
+
+/// The first quote, `&` or `<` in an attribute value. Values are mostly short, where eight
+/// bytes at a time beat memchr's setup.
+#[inline]
+fn find_value_end(rest: &[u8], quote: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let (q, amp, lt) = (LO * quote as u64, LO * b'&' as u64, LO * b'<' as u64);
+    let mut i = 0;
+    while let Some(chunk) = rest.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // The lowest flagged byte is always a true match, whatever borrows do above it.
+        let m = zero(w ^ q) | zero(w ^ amp) | zero(w ^ lt);
+        if m != 0 {
+            return Some(i + (m.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    rest[i..]
+        .iter()
+        .position(|&b| b == quote || b == b'&' || b == b'<')
+        .map(|k| k + i)
+}
+
+#[inline]
 fn is_name_start_at(s: &[u8], i: usize) -> bool {
     let b = s[i];
     if b < 0x80 {
@@ -923,24 +1031,31 @@ fn is_name_start_at(s: &[u8], i: usize) -> bool {
 }
 
 /// Checks a qualified name (Namespaces in XML 1.0, section 4) and returns its prefix length.
+#[inline]
 fn qname(s: &[u8], start: usize, end: usize) -> Result<u32, Fault> {
     let name = &s[start..end];
     let bad = Err((start, ErrorKind::InvalidName));
-    if name.is_empty() || !is_name_start_at(s, start) || name[0] == b':' {
+    let starts_ncname = |i: usize| match s[i] {
+        b if b < 0x80 => b.is_ascii_alphabetic() || b == b'_',
+        _ => is_name_start(decode_at(s, i).0),
+    };
+    if name.is_empty() || !starts_ncname(start) {
         return bad;
     }
-    match memchr(b':', name) {
-        None => Ok(0),
-        Some(c) => {
-            if c + 1 == name.len()
-                || memchr(b':', &name[c + 1..]).is_some()
-                || !is_name_start_at(s, start + c + 1)
-            {
+    // Names are short: a plain loop beats memchr here.
+    let mut colon = 0;
+    for (i, &b) in name.iter().enumerate() {
+        if b == b':' {
+            if colon != 0 {
                 return bad;
             }
-            Ok(c as u32)
+            colon = i;
         }
     }
+    if colon != 0 && (colon + 1 == name.len() || !starts_ncname(start + colon + 1)) {
+        return bad;
+    }
+    Ok(colon as u32)
 }
 
 /// Checks the body of a reference (between `&` and `;`).

@@ -118,3 +118,244 @@ fn put_prefix(out: &mut BytesMut, prefix: Option<&str>, i: usize) {
         }
     }
 }
+
+/// A streaming XML writer into a caller's [`BytesMut`], for building stanzas and
+/// negotiation elements without a tree.
+///
+/// Calls mirror the document: [`start`](Self::start) an element, give its
+/// [`xmlns`](Self::xmlns) and [`attr`](Self::attr)ibutes, then its content
+/// ([`text`](Self::text), child elements, parsed elements with [`element`](Self::element),
+/// trusted bytes with [`raw`](Self::raw)), then [`end`](Self::end) it. Attribute values and
+/// text are escaped; names are written as given, so they must be XML names (checked in debug
+/// builds). Attributes use single quotes, as [`write_element`] does.
+///
+/// The writer keeps only whether a start tag is still open and how deep it is, so writing
+/// allocates nothing beyond the growth of `out`. It does not remember element names: `end`
+/// must be given the name that `start` was. Debug builds check that ends balance starts.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use xmpp_proto::xml::Writer;
+///
+/// let mut out = BytesMut::new();
+/// let mut w = Writer::new(&mut out);
+/// w.start("message").attr("to", "juliet@example.com").attr("type", "chat");
+/// w.start("body").text("Art thou not Romeo, & a Montague?").end("body");
+/// w.start("active").xmlns("http://jabber.org/protocol/chatstates").end("active");
+/// w.end("message").finish();
+/// assert_eq!(
+///     &out[..],
+///     b"<message to='juliet@example.com' type='chat'><body>Art thou not Romeo, &amp; a \
+///       Montague?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>"
+/// );
+/// ```
+#[derive(Debug)]
+pub struct Writer<'a> {
+    out: &'a mut BytesMut,
+    /// Elements started and not yet ended.
+    depth: u32,
+    /// Is the start tag of the innermost element still missing its `>`? Then `end` can write
+    /// `/>` instead of an end tag.
+    open: bool,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer that appends to `out`.
+    pub fn new(out: &'a mut BytesMut) -> Self {
+        Writer {
+            out,
+            depth: 0,
+            open: false,
+        }
+    }
+
+    /// Starts the element `name` (a qualified name such as `message` or `stream:error`).
+    pub fn start(&mut self, name: &str) -> &mut Self {
+        debug_assert!(is_plausible_name(name), "not an XML name: {name:?}");
+        self.close_start_tag();
+        self.out.extend_from_slice(b"<");
+        self.out.extend_from_slice(name.as_bytes());
+        self.open = true;
+        self.depth += 1;
+        self
+    }
+
+    /// Declares `ns` as the default namespace of the element just started.
+    pub fn xmlns(&mut self, ns: &str) -> &mut Self {
+        debug_assert!(self.open, "xmlns outside a start tag");
+        self.out.extend_from_slice(b" xmlns='");
+        escape_attr(self.out, ns);
+        self.out.extend_from_slice(b"'");
+        self
+    }
+
+    /// Adds the attribute `name` (which may be prefixed, as in `xml:lang` or `xmlns:stream`)
+    /// with `value`, escaped, to the element just started.
+    pub fn attr(&mut self, name: &str, value: &str) -> &mut Self {
+        debug_assert!(self.open, "attribute {name:?} outside a start tag");
+        debug_assert!(is_plausible_name(name), "not an XML name: {name:?}");
+        self.out.extend_from_slice(b" ");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"='");
+        escape_attr(self.out, value);
+        self.out.extend_from_slice(b"'");
+        self
+    }
+
+    /// Adds the attribute `name` if `value` is `Some`.
+    pub fn attr_opt(&mut self, name: &str, value: Option<&str>) -> &mut Self {
+        if let Some(value) = value {
+            self.attr(name, value);
+        }
+        self
+    }
+
+    /// Writes character data, escaped.
+    pub fn text(&mut self, t: &str) -> &mut Self {
+        // XMPP allows no character data at stream level other than white space.
+        debug_assert!(self.depth > 0, "text outside an element");
+        self.close_start_tag();
+        escape_text(self.out, t);
+        self
+    }
+
+    /// Writes a parsed element and its subtree with [`write_element`]. `default_ns` is the
+    /// default namespace in scope where it lands: the content namespace for a child of a
+    /// stanza, or the namespace of the enclosing element if that declared one.
+    pub fn element(&mut self, el: ElementRef<'_>, default_ns: &str) -> &mut Self {
+        self.close_start_tag();
+        write_element(self.out, el, default_ns);
+        self
+    }
+
+    /// Writes `bytes` unchanged. They must be well-formed, balanced XML content whose
+    /// prefixes are bound where it lands (for example an element serialized earlier).
+    pub fn raw(&mut self, bytes: &[u8]) -> &mut Self {
+        self.close_start_tag();
+        self.out.extend_from_slice(bytes);
+        self
+    }
+
+    /// Ends the innermost element, whose name is `name`: `/>` if nothing was written inside
+    /// it, `</name>` otherwise.
+    pub fn end(&mut self, name: &str) -> &mut Self {
+        debug_assert!(self.depth > 0, "end of {name:?} with no element open");
+        if self.open {
+            self.out.extend_from_slice(b"/>");
+            self.open = false;
+        } else {
+            self.out.extend_from_slice(b"</");
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b">");
+        }
+        self.depth = self.depth.saturating_sub(1);
+        self
+    }
+
+    /// Ends a pending start tag with `>`, so that what follows is content. `text`, `start`,
+    /// `element` and `raw` do this themselves; call it to leave an element open on purpose,
+    /// as a stream header is.
+    pub fn close_start_tag(&mut self) -> &mut Self {
+        if self.open {
+            self.out.extend_from_slice(b">");
+            self.open = false;
+        }
+        self
+    }
+
+    /// Elements started and not yet ended.
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Finishes writing; debug builds check that every element started was ended.
+    pub fn finish(self) {
+        debug_assert_eq!(self.depth, 0, "elements left open");
+    }
+}
+
+/// A cheap check for debug builds that a name cannot break the markup around it. Full
+/// `Name` validation is the caller's business: names here come from code, not from peers.
+fn is_plausible_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '.'))
+        && !name.contains(|c: char| {
+            c.is_ascii_whitespace() || c.is_ascii_control() || "<>&'\"=/!?".contains(c)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(f: impl FnOnce(&mut Writer<'_>)) -> String {
+        let mut out = BytesMut::new();
+        let mut w = Writer::new(&mut out);
+        f(&mut w);
+        w.finish();
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn empty_elements_self_close_and_others_get_end_tags() {
+        assert_eq!(
+            written(|w| {
+                w.start("a").end("a");
+            }),
+            "<a/>"
+        );
+        assert_eq!(
+            written(|w| {
+                w.start("a").xmlns("urn:x").start("b").end("b").end("a");
+            }),
+            "<a xmlns='urn:x'><b/></a>"
+        );
+        assert_eq!(
+            written(|w| {
+                w.start("a").text("").end("a");
+            }),
+            "<a></a>"
+        );
+    }
+
+    #[test]
+    fn attribute_values_and_text_are_escaped() {
+        assert_eq!(
+            written(|w| {
+                w.start("a")
+                    .attr("v", "'<&>\"\t\n\r")
+                    .attr_opt("none", None)
+                    .attr_opt("xml:lang", Some("en"))
+                    .text("<&>\r]]>")
+                    .end("a");
+            }),
+            "<a v='&apos;&lt;&amp;&gt;&quot;&#9;&#10;&#13;' xml:lang='en'>\
+             &lt;&amp;&gt;&#13;]]&gt;</a>"
+        );
+    }
+
+    #[test]
+    fn raw_bytes_and_depth() {
+        let mut out = BytesMut::new();
+        let mut w = Writer::new(&mut out);
+        w.start("stream:stream")
+            .attr("xmlns:stream", "http://etherx.jabber.org/streams")
+            .close_start_tag();
+        assert_eq!(w.depth(), 1);
+        w.raw(b"<x/>");
+        assert_eq!(
+            &out[..],
+            b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><x/>"
+        );
+    }
+
+    #[test]
+    fn plausible_names() {
+        for ok in ["a", "stream:error", "xml:lang", "_x", "é"] {
+            assert!(is_plausible_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "a>", "a'", "1a", "-a", "a/b"] {
+            assert!(!is_plausible_name(bad), "{bad}");
+        }
+    }
+}
