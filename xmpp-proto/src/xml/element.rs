@@ -23,6 +23,8 @@ pub(crate) const KIND_TEXT: u32 = 1;
 pub(crate) const KIND_CDATA: u32 = 2;
 /// The text holds references or CR characters and must be decoded before use.
 pub(crate) const FLAG_DECODE: u32 = 1 << 4;
+/// A span with this bit in its start points into the pool that follows the raw bytes.
+pub(crate) const POOL: u32 = 1 << 31;
 
 /// Where the parts of an element's buffer start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,11 +95,6 @@ impl Element {
         self.root().text()
     }
 
-    /// The whole buffer: raw bytes, pool and records.
-    pub(crate) fn buffer(&self) -> &[u8] {
-        &self.buf
-    }
-
     fn word(&self, off: usize) -> u32 {
         let b = &self.buf[off..off + 4];
         u32::from_le_bytes([b[0], b[1], b[2], b[3]])
@@ -117,11 +114,18 @@ impl Element {
         (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
     }
 
+    /// The bytes of a span of the raw bytes or (with [`POOL`]) of the pool.
+    pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
+        let start = if start & POOL != 0 {
+            (start & !POOL) as usize + self.layout.raw_len as usize
+        } else {
+            start as usize
+        };
+        self.buf.get(start..start + len as usize).unwrap_or(&[])
+    }
+
     fn str_at(&self, start: u32, len: u32) -> &str {
-        let bytes = self
-            .buf
-            .get(start as usize..(start + len) as usize)
-            .unwrap_or(&[]);
+        let bytes = self.span(start, len);
         // Every span was cut at character boundaries of input that was checked as UTF-8.
         core::str::from_utf8(bytes).unwrap_or_default()
     }
