@@ -13,7 +13,8 @@ pub struct Limits {
     /// Raw bytes of one first-level element, from its `<` to the end of its end tag, as
     /// received. Default 256 KiB.
     pub max_element_bytes: usize,
-    /// Raw bytes of the stream header's start tag, or of the XML declaration. Default 8 KiB.
+    /// Raw bytes of the stream header's start tag, of the XML declaration, or of the stream's
+    /// closing tag. Default 8 KiB.
     pub max_header_bytes: usize,
     /// Nesting depth of a first-level element; the element itself is at depth 1. Default 64.
     pub max_depth: usize,

@@ -298,11 +298,12 @@ impl StreamParser {
     /// ahead of the scanner so that the first fault in byte order is the one reported.
     fn scan_unit(&mut self, unit: &[u8]) -> Result<Option<(usize, Unit)>, (u64, ErrorKind)> {
         let at = self.unit_at;
-        // The header is not a stanza: it has its own limit.
-        let (max, which) = if self.phase == Phase::Prolog {
+        // The header and the closing tag are not stanzas: they have a limit of their own. The
+        // second byte tells a closing tag; until it is here, no limit below 2 can be judged.
+        let (max, which) = if self.phase == Phase::Prolog || unit.get(1) == Some(&b'/') {
             (self.limits.max_header_bytes, Limit::HeaderBytes)
         } else {
-            (self.limits.max_element_bytes, Limit::ElementBytes)
+            (self.limits.max_element_bytes.max(2), Limit::ElementBytes)
         };
         loop {
             let checked = ((self.checked_to - at) as usize).min(unit.len());
