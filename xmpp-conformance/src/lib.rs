@@ -1,1 +1,49 @@
-//! The conformance runner (work in progress).
+//! The conformance runner: replays the vectors of `vectors/` (format and contract in
+//! VECTORS.md) through the public sans-IO API of `xmpp-proto`, and says precisely where a
+//! vector and the core disagree.
+//!
+//! - [`vector`] loads a vector file, refusing malformed ones with the line;
+//! - [`role`] is the core under test as the runner sees it: the [`Role`] trait and the
+//!   [`CoreUnderTest`] it starts, with the `parser` role implemented;
+//! - [`run`] replays a vector (whole, byte by byte, seeded random splits) and gives a
+//!   [`Failure`]: step, replay, what was expected and what came;
+//! - [`xml`], [`pattern`] and [`matching`] compare XML with placeholders, exactly or
+//!   relaxed;
+//! - [`report`] finds files and writes the text, JSON and JUnit reports.
+//!
+//! ```
+//! use xmpp_conformance::{Runner, vector};
+//!
+//! let v = vector::parse(std::path::Path::new("inline.toml"), r#"
+//! title = "one message"
+//! role = "parser"
+//! [[step]]
+//! peer = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+//! [[step]]
+//! event = "stream-opened"
+//! [[step]]
+//! peer = "<message id='m-1'><body>h\u00e9</body></message>"
+//! [[step]]
+//! event = "element <message id='{id}'><body>hé</body></message>"
+//! [[step]]
+//! peer = "<message id='{id}'/>"
+//! [[step]]
+//! event = "element <message id='m-1'/>"
+//! "#).unwrap();
+//! assert_eq!(Runner::new().run_vector(&v), Ok(10)); // whole, bytes, 8 random splits
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod matching;
+pub mod pattern;
+pub mod report;
+pub mod role;
+pub mod run;
+pub mod vector;
+pub mod xml;
+
+pub use report::{Report, VectorResult, collect_files};
+pub use role::{CoreUnderTest, Role};
+pub use run::{ChunkingChoice, Failure, Location, Mismatch, Reason, Replay, Runner};
+pub use vector::{LoadError, Vector};

@@ -1,0 +1,302 @@
+//! The core under test, as the runner sees it: a [`Role`] builds, from a vector's config, a
+//! [`CoreUnderTest`] that takes the peer's bytes and the embedder's actions, and reports
+//! vector-level events and output bytes.
+//!
+//! One role exists per row of VECTORS.md's "Roles" table. Only [`ParserRole`] is
+//! implemented: the core has no session state machines yet, so a vector of any other role
+//! fails with `unsupported: role ...` (see [`KNOWN_ROLES`]). A new role is a new
+//! implementation of [`Role`], registered with [`crate::Runner::with_role`].
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use xmpp_proto::xml::{Event, Limits, ParseError, StreamParser};
+
+use crate::vector::Config;
+use crate::xml::{Item, Tree};
+
+/// Every role that VECTORS.md defines.
+pub const KNOWN_ROLES: &[&str] = &[
+    "parser",
+    "client",
+    "server",
+    "component",
+    "component-server",
+    "s2s-out",
+    "s2s-in",
+];
+
+/// What follows an event's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Nothing: the event is its name alone.
+    None,
+    /// Plain text (a condition, a JID...), matched as one placeholder pattern.
+    Plain,
+    /// XML, matched as a fragment (VECTORS.md, "Matching").
+    Xml,
+}
+
+/// The argument of an event that a core reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventArg {
+    /// No argument.
+    None,
+    /// Plain text.
+    Plain(String),
+    /// XML, in the runner's token form.
+    Xml(Vec<Item>),
+}
+
+/// An event in the vocabulary of vectors (VECTORS.md, "Events").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VectorEvent {
+    /// The event's name (`element`, `parse-error`, ...).
+    pub name: String,
+    /// Its argument.
+    pub arg: EventArg,
+    /// A remark for people, shown when the event was not the expected one (for a parse
+    /// error: what was wrong and where). Never compared.
+    pub note: Option<String>,
+}
+
+impl VectorEvent {
+    /// An event without argument.
+    pub fn bare(name: &str) -> Self {
+        VectorEvent {
+            name: name.to_owned(),
+            arg: EventArg::None,
+            note: None,
+        }
+    }
+
+    /// The event as a line of a vector, with XML rendered relative to the default
+    /// namespace `default_ns`.
+    pub fn render(&self, default_ns: &str) -> String {
+        match &self.arg {
+            EventArg::None => self.name.clone(),
+            EventArg::Plain(p) => format!("{} {p}", self.name),
+            EventArg::Xml(items) => {
+                format!(
+                    "{} {}",
+                    self.name,
+                    crate::xml::render_items(items, default_ns)
+                )
+            }
+        }
+    }
+}
+
+/// An action of the embedder (VECTORS.md, "Actions"), placeholders already substituted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// The action's name (`eof`, `open`, `send`, ...).
+    pub name: String,
+    /// Everything after the name and one space; empty when there is nothing.
+    pub args: String,
+}
+
+impl Action {
+    /// Splits an action line into name and arguments.
+    pub fn parse(line: &str) -> Action {
+        let (name, args) = line.split_once(' ').unwrap_or((line, ""));
+        Action {
+            name: name.to_owned(),
+            args: args.to_owned(),
+        }
+    }
+}
+
+/// Something a role does not support: the text after `unsupported: ` in a verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unsupported: {}", self.0)
+    }
+}
+
+/// A config entry that a role refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key.
+    pub key: String,
+    /// Is the key unsupported by the role (rather than its value wrong)?
+    pub unsupported: bool,
+    /// What is wrong, for people.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.unsupported {
+            write!(f, "unsupported: {}", self.message)
+        } else {
+            write!(f, "config {}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// A core playing one role in one replay of a vector, driven through its public sans-IO
+/// API.
+pub trait CoreUnderTest {
+    /// The peer's bytes arrived (one call of the core's input function).
+    fn feed(&mut self, bytes: &[u8]);
+    /// The embedder calls the core. An action the role does not support is refused.
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported>;
+    /// The next event the core reported, in the vocabulary of vectors.
+    fn poll_event(&mut self) -> Option<VectorEvent>;
+    /// Everything the core emitted for the peer since the last call.
+    fn take_output(&mut self) -> Vec<u8>;
+}
+
+/// A role a core can play: what it supports, and how to start a core in it.
+pub trait Role {
+    /// The role's name as vectors write it.
+    fn name(&self) -> &str;
+    /// The argument of the event `name`, or `None` when the role never reports it.
+    fn event_arg(&self, name: &str) -> Option<ArgKind>;
+    /// Checks an action before the vector runs: `Err` when the role does not support it.
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported>;
+    /// A fresh core for one replay, configured by `config`; refuses keys it does not
+    /// support and values it cannot use.
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError>;
+}
+
+/// The `parser` role: [`StreamParser`] alone.
+///
+/// Config: `lang` (accepted, no effect), `max_stanza_bytes` ([`Limits::max_element_bytes`]),
+/// `max_depth`, and the extensions `max_attributes` and `max_name_bytes`. Events:
+/// `stream-opened`, `element <xml>`, `stream-closed`, `parse-error <condition>`. Actions:
+/// `eof`. It emits no output.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParserRole;
+
+impl Role for ParserRole {
+    fn name(&self) -> &str {
+        "parser"
+    }
+
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        match name {
+            "stream-opened" | "stream-closed" => Some(ArgKind::None),
+            "element" => Some(ArgKind::Xml),
+            "parse-error" => Some(ArgKind::Plain),
+            _ => None,
+        }
+    }
+
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        match action.name.as_str() {
+            "eof" if action.args.is_empty() => Ok(()),
+            "eof" => Err(Unsupported(format!(
+                "action eof with an argument ({:?})",
+                action.args
+            ))),
+            other => Err(Unsupported(format!("action {other} (role parser)"))),
+        }
+    }
+
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError> {
+        let mut limits = Limits::default();
+        for entry in &config.entries {
+            let key = entry.key.as_str();
+            let field = match key {
+                "lang" => {
+                    if !entry.value.is_str() {
+                        return Err(ConfigError {
+                            key: key.into(),
+                            unsupported: false,
+                            message: "expected a string".into(),
+                        });
+                    }
+                    continue;
+                }
+                "max_stanza_bytes" => &mut limits.max_element_bytes,
+                "max_depth" => &mut limits.max_depth,
+                "max_attributes" => &mut limits.max_attributes,
+                "max_name_bytes" => &mut limits.max_name_bytes,
+                _ => {
+                    return Err(ConfigError {
+                        key: key.into(),
+                        unsupported: true,
+                        message: format!("config key {key} (role parser)"),
+                    });
+                }
+            };
+            *field = entry
+                .value
+                .as_integer()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| ConfigError {
+                    key: key.into(),
+                    unsupported: false,
+                    message: format!("expected a non-negative integer, got {}", entry.value),
+                })?;
+        }
+        Ok(Box::new(ParserCore {
+            parser: StreamParser::new(limits),
+            events: VecDeque::new(),
+            failed: false,
+        }))
+    }
+}
+
+/// A [`StreamParser`] in the `parser` role.
+struct ParserCore {
+    parser: StreamParser,
+    events: VecDeque<VectorEvent>,
+    /// Has `parse-error` been reported?
+    failed: bool,
+}
+
+impl ParserCore {
+    /// Takes the events the parser queued, then the error of the call just made if it is the
+    /// first one.
+    fn collect(&mut self, result: Result<(), ParseError>) {
+        while let Some(ev) = self.parser.poll_event() {
+            self.events.push_back(match ev {
+                Event::StreamOpened(_) => VectorEvent::bare("stream-opened"),
+                Event::Element(el) => VectorEvent {
+                    name: "element".into(),
+                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
+                    note: None,
+                },
+                Event::StreamClosed => VectorEvent::bare("stream-closed"),
+            });
+        }
+        if let Err(e) = result {
+            if !self.failed {
+                self.failed = true;
+                self.events.push_back(VectorEvent {
+                    name: "parse-error".into(),
+                    arg: EventArg::Plain(e.condition().as_str().to_owned()),
+                    note: Some(format!("{} at byte {}", e.kind(), e.offset())),
+                });
+            }
+        }
+    }
+}
+
+impl CoreUnderTest for ParserCore {
+    fn feed(&mut self, bytes: &[u8]) {
+        let r = self.parser.handle_input(bytes);
+        self.collect(r);
+    }
+
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
+        ParserRole.check_action(action)?;
+        let r = self.parser.handle_eof();
+        self.collect(r);
+        Ok(())
+    }
+
+    fn poll_event(&mut self) -> Option<VectorEvent> {
+        self.events.pop_front()
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,105 @@
+//! The `xmpp-conformance` binary: its text and JUnit reports of a mixed run over the
+//! fixtures (insta snapshots; paths are relative because the run starts in the fixtures
+//! folder), exit statuses, and usage errors.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run_in_fixtures(args: &[&str]) -> Output {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    Command::new(env!("CARGO_BIN_EXE_xmpp-conformance"))
+        .args(args)
+        .current_dir(fixtures)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+const MIXED: &[&str] = &[
+    "good",
+    "bad/wrong-event.toml",
+    "bad/missing-event.toml",
+    "bad/unsupported-role.toml",
+    "bad/broken-toml.toml",
+    "bad/bad-hex.toml",
+];
+
+#[test]
+fn text_report_of_a_mixed_run() {
+    let mut args = vec!["run"];
+    args.extend_from_slice(MIXED);
+    let out = run_in_fixtures(&args);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.ends_with("\n5 passed, 5 failed\n"), "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn junit_report_of_a_mixed_run() {
+    let mut args = vec!["run", "--format", "junit"];
+    args.extend_from_slice(MIXED);
+    let out = run_in_fixtures(&args);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn every_bad_fixture_fails_and_every_good_one_passes() {
+    let out = run_in_fixtures(&["run", "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let (last, vectors) = lines.split_last().unwrap();
+    assert!(vectors.iter().all(|l| l.starts_with("FAIL bad/")), "{text}");
+    assert_eq!(*last, format!("0 passed, {} failed", vectors.len()));
+
+    let out = run_in_fixtures(&["run", "--chunking=bytes", "good"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("\n5 passed, 0 failed\n"));
+}
+
+#[test]
+fn tags_filter_the_run() {
+    let out = run_in_fixtures(&[
+        "run",
+        "--tag",
+        "eof",
+        "--tag=relaxed",
+        "good",
+        "bad/wrong-event.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        "ok   good/eof-inside-stanza.toml\nok   good/relaxed-features.toml\n2 passed, 0 failed\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [
+        &["run"][..],
+        &["check", "good"],
+        &["run", "--chunking", "some", "good"],
+        &["run", "--format"],
+        &["run", "--verbose", "good"],
+        &["run", "no-such-folder"],
+        &[],
+    ] {
+        let out = run_in_fixtures(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("usage: xmpp-conformance run"),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    let out = run_in_fixtures(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).starts_with("usage: "));
+}
