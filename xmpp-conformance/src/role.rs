@@ -167,7 +167,8 @@ pub trait Role {
 /// The `parser` role: [`StreamParser`] alone.
 ///
 /// Config: `lang` (accepted, no effect), `max_stanza_bytes` ([`Limits::max_element_bytes`]),
-/// `max_depth`, and the extensions `max_attributes` and `max_name_bytes`. Events:
+/// `max_depth`, and the extensions `max_attributes`, `max_name_bytes` and
+/// `max_header_bytes`. Events:
 /// `stream-opened`, `element <xml>`, `stream-closed`, `parse-error <condition>`. Actions:
 /// `eof`. It emits no output.
 #[derive(Debug, Clone, Copy, Default)]
@@ -217,6 +218,7 @@ impl Role for ParserRole {
                 "max_depth" => &mut limits.max_depth,
                 "max_attributes" => &mut limits.max_attributes,
                 "max_name_bytes" => &mut limits.max_name_bytes,
+                "max_header_bytes" => &mut limits.max_header_bytes,
                 _ => {
                     return Err(ConfigError {
                         key: key.into(),
