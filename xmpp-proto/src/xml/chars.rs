@@ -137,8 +137,15 @@ pub(crate) fn decode_at(bytes: &[u8], i: usize) -> (char, usize) {
         0xE0..=0xEF => 3,
         _ => 4,
     };
-    let s = core::str::from_utf8(&bytes[i..i + len]).expect("checked UTF-8");
-    (s.chars().next().expect("one char"), len)
+    // The caller shows only whole, checked characters; anything else reads as a character
+    // that no name may hold, rather than a panic.
+    match bytes
+        .get(i..i + len)
+        .and_then(|b| core::str::from_utf8(b).ok())
+    {
+        Some(s) => (s.chars().next().unwrap_or('\0'), len),
+        None => ('\0', 1),
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,24 @@ pub(crate) const KIND_CDATA: u32 = 2;
 pub(crate) const FLAG_DECODE: u32 = 1 << 4;
 /// A span with this bit in its start points into the pool that follows the raw bytes.
 pub(crate) const POOL: u32 = 1 << 31;
+/// A span with this bit in its start names one of [`KNOWN_NS`] by index: the namespaces a
+/// stream header declares are almost always these, and need no copy in each element.
+pub(crate) const KNOWN: u32 = 1 << 30;
+/// Offsets in an element stay below this, leaving the two top bits for [`POOL`] and [`KNOWN`].
+pub(crate) const MAX_OFFSET: usize = (1 << 30) - 1;
+pub(crate) static KNOWN_NS: [&str; 5] = [
+    "jabber:client",
+    "jabber:server",
+    "jabber:component:accept",
+    "http://etherx.jabber.org/streams",
+    XML_NS,
+];
+
+/// The [`KNOWN`] span of `uri`, if it is one of [`KNOWN_NS`].
+pub(crate) fn known_ns(uri: &[u8]) -> Option<(u32, u32)> {
+    let k = KNOWN_NS.iter().position(|ns| ns.as_bytes() == uri)?;
+    Some((KNOWN | k as u32, uri.len() as u32))
+}
 
 /// Where the parts of an element's buffer start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +132,15 @@ impl Element {
         (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
     }
 
-    /// The bytes of a span of the raw bytes or (with [`POOL`]) of the pool.
+    /// The bytes of a span of the raw bytes, of the pool ([`POOL`]) or of a well-known
+    /// namespace ([`KNOWN`]).
     pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
+        if start & (POOL | KNOWN) == KNOWN {
+            let known = KNOWN_NS
+                .get((start & !KNOWN) as usize)
+                .map_or(&b""[..], |s| s.as_bytes());
+            return known.get(..len as usize).unwrap_or(&[]);
+        }
         let start = if start & POOL != 0 {
             (start & !POOL) as usize + self.layout.raw_len as usize
         } else {

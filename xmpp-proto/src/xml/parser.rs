@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 
 use super::chars;
-use super::element::Element;
+use super::element::{Element, MAX_OFFSET, known_ns};
 use super::error::{ErrorKind, ParseError};
 use super::limits::{Limit, Limits};
 use super::scan::{Scanner, StreamContext, Unit};
@@ -35,6 +35,14 @@ enum Phase {
     Open,
     Closed,
     Failed(ParseError),
+}
+
+/// The largest offset at or below `at` that starts a character of `bytes`.
+fn char_floor(bytes: &[u8], mut at: usize) -> usize {
+    while at > 0 && bytes.get(at).is_some_and(|b| b & 0xC0 == 0x80) {
+        at -= 1;
+    }
+    at
 }
 
 /// How much input is checked for UTF-8 ahead of the scanner at a time.
@@ -85,6 +93,12 @@ impl std::fmt::Debug for StreamParser {
 impl StreamParser {
     /// A parser for a new stream with the given limits.
     pub fn new(limits: Limits) -> Self {
+        // Offsets inside an element are 30 bits.
+        let limits = Limits {
+            max_element_bytes: limits.max_element_bytes.min(MAX_OFFSET),
+            max_header_bytes: limits.max_header_bytes.min(MAX_OFFSET),
+            ..limits
+        };
         StreamParser {
             limits,
             phase: Phase::Prolog,
@@ -215,7 +229,9 @@ impl StreamParser {
             .last()
     }
 
-    /// Bytes of an unfinished header or element held between calls.
+    /// Bytes of an unfinished header or element held between calls: at most the limit for
+    /// that unit, plus up to three bytes of a character that the limit cuts and whose
+    /// validity decides which error comes first.
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
@@ -305,9 +321,16 @@ impl StreamParser {
         } else {
             (self.limits.max_element_bytes.max(2), Limit::ElementBytes)
         };
+        // The scanner never sees part of a character: where the limit cuts one, it stops
+        // before it. That character then proves the unit too long once it is known to be valid.
+        let cap = if max < unit.len() {
+            char_floor(unit, max)
+        } else {
+            max
+        };
         loop {
             let checked = ((self.checked_to - at) as usize).min(unit.len());
-            let limit = checked.min(max);
+            let limit = checked.min(cap);
             self.scanner.cr_possible = self.cr_before > at;
             let found = self.scanner.scan(&unit[..limit], self.context.as_ref());
             match found {
@@ -315,7 +338,7 @@ impl StreamParser {
                 Err((i, kind)) => return Err((at + i as u64, kind)),
                 Ok(None) => {}
             }
-            if limit == max {
+            if limit == cap && (cap == max || checked > cap) {
                 return Err((at + max as u64, ErrorKind::LimitExceeded(which)));
             }
             if let Some((fault_at, kind)) = self.fault {
@@ -354,7 +377,13 @@ impl StreamParser {
             Unit::XmlDecl => {}
             Unit::Header { empty } => {
                 let header = self.scanner.finish(raw);
-                let bindings = self.scanner.take_header_bindings();
+                let mut bindings = self.scanner.take_header_bindings();
+                // Well-known namespaces are named by index, so that elements need no copy.
+                for b in &mut bindings {
+                    if let Some((ns, len)) = known_ns(header.span(b.ns, b.ns_len)) {
+                        (b.ns, b.ns_len) = (ns, len);
+                    }
+                }
                 self.context = Some(StreamContext {
                     header: header.clone(),
                     bindings,

@@ -11,8 +11,8 @@ use memchr::{memchr, memchr3};
 
 use super::chars::{self, ASCII_NAME, decode_at, is_name_start, is_space};
 use super::element::{
-    ATTR_WORDS, Element, FLAG_DECODE, KIND_CDATA, KIND_ELEMENT, KIND_TEXT, Layout, NODE_WORDS,
-    POOL, XML_NS, XMLNS_NS, decode, resolve_reference,
+    ATTR_WORDS, Element, FLAG_DECODE, KIND_CDATA, KIND_ELEMENT, KIND_TEXT, KNOWN, Layout,
+    NODE_WORDS, POOL, XML_NS, XMLNS_NS, decode, known_ns, resolve_reference,
 };
 use super::error::ErrorKind;
 use super::limits::{Limit, Limits};
@@ -160,8 +160,6 @@ pub(crate) struct Scanner {
     pool: Vec<u8>,
     /// Spans of the pool's entries, so that each namespace is pooled once per unit.
     pooled: Vec<(u32, u32)>,
-    /// The header's default namespace as pooled in this unit (`u32::MAX`: not yet).
-    header_default: (u32, u32),
     max_depth: usize,
     max_attributes: usize,
     max_name: usize,
@@ -198,7 +196,6 @@ impl Scanner {
             attrs: Records::default(),
             pool: Vec::new(),
             pooled: Vec::new(),
-            header_default: (u32::MAX, 0),
             max_depth: limits.max_depth,
             max_attributes: limits.max_attributes,
             max_name: limits.max_name_bytes.min(u16::MAX as usize),
@@ -219,7 +216,6 @@ impl Scanner {
         self.attrs.clear();
         self.pool.clear();
         self.pooled.clear();
-        self.header_default = (u32::MAX, 0);
     }
 
     /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
@@ -769,6 +765,9 @@ impl Scanner {
     }
 
     fn ns_bytes<'s>(&'s self, s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
+        if ns & (POOL | KNOWN) == KNOWN {
+            return super::element::KNOWN_NS[(ns & !KNOWN) as usize].as_bytes();
+        }
         let (base, start) = if ns & POOL != 0 {
             (&self.pool[..], ns & !POOL)
         } else {
@@ -778,6 +777,9 @@ impl Scanner {
     }
 
     fn intern(&mut self, uri: &[u8]) -> (u32, u32) {
+        if let Some(known) = known_ns(uri) {
+            return known;
+        }
         let pool = &self.pool;
         let found = self
             .pooled
@@ -805,15 +807,10 @@ impl Scanner {
             if let Some(b) = self.scope.iter().rev().find(|b| b.prefix_len == 0) {
                 return Some((b.ns, b.ns_len));
             }
-            if self.header_default.0 != u32::MAX {
-                return Some(self.header_default);
-            }
-            let r = self.resolve_in_header(b"", ctx).unwrap_or((0, 0));
-            self.header_default = r;
-            return Some(r);
+            return Some(self.resolve_in_header(b"", ctx).unwrap_or((0, 0)));
         };
         if want == b"xml" {
-            return Some(self.intern(XML_NS.as_bytes()));
+            return known_ns(XML_NS.as_bytes());
         }
         let found = self.scope.iter().rev().find(|b| {
             b.prefix_len as usize == want.len()
@@ -834,6 +831,9 @@ impl Scanner {
         let b = ctx.bindings.iter().rev().find(|b| {
             b.prefix_len as usize == want.len() && ctx.bytes(b.prefix, b.prefix_len) == want
         })?;
+        if b.ns & (POOL | KNOWN) == KNOWN {
+            return Some((b.ns, b.ns_len));
+        }
         let uri = ctx.bytes(b.ns, b.ns_len);
         Some(if uri.is_empty() {
             (0, 0)
