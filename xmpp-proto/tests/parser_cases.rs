@@ -493,7 +493,10 @@ fn partial_input_stops_after_each_event() {
 
 #[test]
 fn the_closing_tag_is_not_held_to_the_stanza_limit() {
-    let limits = Limits { max_element_bytes: 11, ..Limits::default() };
+    let limits = Limits {
+        max_element_bytes: 11,
+        ..Limits::default()
+    };
     let out = render_with(limits, &closed(""));
     assert!(out.ends_with("stream-closed\n"), "{out}");
 }

@@ -52,9 +52,10 @@ fn escape(out: &mut BytesMut, s: &str, map: impl Fn(u8) -> Option<&'static str>)
 /// stream, `jabber:client`). Element names are written unprefixed; attribute prefixes are
 /// kept and declared on the element that uses them.
 pub fn write_element(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str) {
-    out.extend_from_slice(b"<");
-    out.extend_from_slice(el.name().as_bytes());
-    let ns = el.ns();
+    // The XML namespace may only be written with its own prefix, never as a default.
+    let xml_prefixed = el.ns() == XML_NS;
+    let ns = if xml_prefixed { default_ns } else { el.ns() };
+    write_name(out, b"<", el.name(), xml_prefixed);
     if ns != default_ns {
         out.extend_from_slice(b" xmlns='");
         escape_attr(out, ns);
@@ -65,16 +66,22 @@ pub fn write_element(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str) {
         if a.ns == XML_NS {
             out.extend_from_slice(b"xml:");
         } else if !a.ns.is_empty() {
-            // Reuse the written prefix unless it is reserved; declare it right here.
-            let p = a
-                .prefix
-                .filter(|p| !p.eq_ignore_ascii_case("xml") && *p != "xmlns");
-            out.extend_from_slice(b"xmlns:");
-            put_prefix(out, p, i);
-            out.extend_from_slice(b"='");
-            escape_attr(out, a.ns);
-            out.extend_from_slice(b"' ");
-            put_prefix(out, p, i);
+            // Reuse the written prefix unless it is reserved, and declare it on this element,
+            // once, before its first use.
+            let p = usable_prefix(a.prefix);
+            let declared = p.is_some()
+                && el
+                    .attrs()
+                    .take(i)
+                    .any(|b| usable_prefix(b.prefix) == p && b.ns == a.ns);
+            if !declared {
+                out.extend_from_slice(b"xmlns:");
+                put_prefix(out, el, p, i);
+                out.extend_from_slice(b"='");
+                escape_attr(out, a.ns);
+                out.extend_from_slice(b"' ");
+            }
+            put_prefix(out, el, p, i);
             out.extend_from_slice(b":");
         }
         out.extend_from_slice(a.name.as_bytes());
@@ -93,29 +100,53 @@ pub fn write_element(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str) {
             Node::Text(t) => escape_text(out, &t),
         }
     }
-    out.extend_from_slice(b"</");
-    out.extend_from_slice(el.name().as_bytes());
+    write_name(out, b"</", el.name(), xml_prefixed);
     out.extend_from_slice(b">");
 }
 
-fn put_prefix(out: &mut BytesMut, prefix: Option<&str>, i: usize) {
-    match prefix {
-        Some(p) => out.extend_from_slice(p.as_bytes()),
-        None => {
-            out.extend_from_slice(b"ns");
-            let mut digits = [0u8; 20];
-            let mut n = i;
-            let mut k = digits.len();
-            loop {
-                k -= 1;
-                digits[k] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
+fn write_name(out: &mut BytesMut, open: &[u8], name: &str, xml_prefixed: bool) {
+    out.extend_from_slice(open);
+    if xml_prefixed {
+        out.extend_from_slice(b"xml:");
+    }
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// A written prefix that may be declared again: not one of the reserved `xml...` names.
+fn usable_prefix(prefix: Option<&str>) -> Option<&str> {
+    prefix.filter(|p| !p.get(..3).is_some_and(|x| x.eq_ignore_ascii_case("xml")))
+}
+
+/// Writes the prefix of attribute `i`: its own, or a made-up `nsN` that no attribute of `el`
+/// uses as its own.
+fn put_prefix(out: &mut BytesMut, el: ElementRef<'_>, prefix: Option<&str>, i: usize) {
+    if let Some(p) = prefix {
+        out.extend_from_slice(p.as_bytes());
+        return;
+    }
+    let mut n = i;
+    let mut digits = [0u8; 20];
+    loop {
+        let mut k = digits.len();
+        let mut m = n;
+        loop {
+            k -= 1;
+            digits[k] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
             }
-            out.extend_from_slice(&digits[k..]);
         }
+        let taken = el.attrs().any(|a| {
+            a.prefix
+                .is_some_and(|p| p.strip_prefix("ns").map(str::as_bytes) == Some(&digits[k..]))
+        });
+        if !taken {
+            out.extend_from_slice(b"ns");
+            out.extend_from_slice(&digits[k..]);
+            return;
+        }
+        n += el.attrs().len();
     }
 }
 
@@ -142,7 +173,8 @@ fn put_prefix(out: &mut BytesMut, prefix: Option<&str>, i: usize) {
 /// w.start("message").attr("to", "juliet@example.com").attr("type", "chat");
 /// w.start("body").text("Art thou not Romeo, & a Montague?").end("body");
 /// w.start("active").xmlns("http://jabber.org/protocol/chatstates").end("active");
-/// w.end("message").finish();
+/// w.end("message");
+/// w.finish();
 /// assert_eq!(
 ///     &out[..],
 ///     b"<message to='juliet@example.com' type='chat'><body>Art thou not Romeo, &amp; a \
