@@ -5,10 +5,13 @@
 //!
 //! - [`xml`]: the resumable restricted-XML stream parser, element tree and serializer;
 //! - [`jid`]: addresses (RFC 7622);
-//! - [`error`]: the stream error conditions of RFC 6120.
+//! - [`error`]: the stream, stanza and SASL errors of RFC 6120;
+//! - [`stanza`]: message, presence and iq views, their rules and builders (RFC 6120
+//!   section 8).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod jid;
+pub mod stanza;
 pub mod xml;

@@ -1,0 +1,418 @@
+//! Stanzas (RFC 6120 section 8): views over received `<message/>`, `<presence/>` and `<iq/>`
+//! elements, the rules every entity applies to them, and builders for sending them.
+//!
+//! A [`Stanza`] wraps the [`Element`] that arrived and reads it in place: the payload is
+//! never copied, and forwarding the stanza unchanged can write the received bytes. Addresses
+//! are parsed when asked for, and a malformed one is reported, not a panic, so that the
+//! entity can answer with `jid-malformed` (RFC 6120 section 8.3.3.8) instead of closing the
+//! stream.
+//!
+//! - [`Stanza::from_element`] recognizes the three stanza kinds in the content namespaces
+//!   (`jabber:client`, `jabber:server`, `jabber:component:accept`);
+//! - [`Message`], [`Presence`] and [`Iq`] are typed views; [`Iq::validate`] applies the IQ
+//!   rules of section 8.2.3; [`Stanza::check_addresses`] the address rules;
+//! - [`error_reply`] writes the error reply of section 8.3.1, and refuses to answer an error
+//!   or an IQ response; [`iq_result`] writes the `result` to an IQ request;
+//! - [`MessageBuilder`], [`PresenceBuilder`] and [`IqBuilder`] write stanzas through a
+//!   [`Writer`] into a caller's buffer, allocating nothing per element.
+//!
+//! Everything written here is written for a stream whose default namespace is the content
+//! namespace, as RFC 6120 section 4.8.2 has it: stanza elements carry no `xmlns` and take
+//! the namespace of the stream they are written into.
+
+mod builder;
+mod iq;
+mod message;
+mod presence;
+
+use core::fmt;
+use std::borrow::Cow;
+
+use bytes::BytesMut;
+
+use crate::error::{MalformedError, StanzaError, StanzaErrorCondition, Text};
+use crate::jid::{Jid, JidError};
+use crate::xml::{Children, Element, ElementRef, Writer, XML_NS};
+
+pub use builder::{IqBuilder, MessageBuilder, Payload, PresenceBuilder};
+pub use iq::{Iq, IqType, iq_result};
+pub use message::{Message, MessageType};
+pub use presence::{Presence, PresenceType};
+
+/// `jabber:client`, the content namespace of client-to-server streams (RFC 6120 section
+/// 4.8.3).
+pub const JABBER_CLIENT: &str = "jabber:client";
+/// `jabber:server`, the content namespace of server-to-server streams (RFC 6120 section
+/// 4.8.3).
+pub const JABBER_SERVER: &str = "jabber:server";
+/// `jabber:component:accept`, the content namespace of component streams (XEP-0114).
+pub const JABBER_COMPONENT_ACCEPT: &str = "jabber:component:accept";
+/// The namespaces in which message, presence and iq are stanzas.
+pub const CONTENT_NAMESPACES: [&str; 3] = [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT];
+
+/// The three kinds of stanza (RFC 6120 section 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StanzaKind {
+    /// `<message/>`: push, fire and forget (section 8.2.1).
+    Message,
+    /// `<presence/>`: broadcast or publish-subscribe of availability (section 8.2.2).
+    Presence,
+    /// `<iq/>`: request and response (section 8.2.3).
+    Iq,
+}
+
+impl StanzaKind {
+    /// Every kind.
+    pub const ALL: [StanzaKind; 3] = [StanzaKind::Message, StanzaKind::Presence, StanzaKind::Iq];
+
+    /// The element name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StanzaKind::Message => "message",
+            StanzaKind::Presence => "presence",
+            StanzaKind::Iq => "iq",
+        }
+    }
+}
+
+crate::error::vocabulary!(
+    StanzaKind,
+    "stanza kind of RFC 6120 section 8 (message, presence, iq)"
+);
+
+/// The `type` of a stanza, read for its kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StanzaType {
+    /// The type of a message.
+    Message(MessageType),
+    /// The type of a presence.
+    Presence(PresenceType),
+    /// The type of an iq.
+    Iq(IqType),
+}
+
+impl StanzaType {
+    /// Is this the `error` type of its kind?
+    pub fn is_error(self) -> bool {
+        matches!(
+            self,
+            StanzaType::Message(MessageType::Error)
+                | StanzaType::Presence(PresenceType::Error)
+                | StanzaType::Iq(IqType::Error)
+        )
+    }
+}
+
+/// A received stanza: a view over its [`Element`].
+///
+/// ```
+/// use xmpp_proto::stanza::{Stanza, StanzaKind};
+/// use xmpp_proto::xml::{Event, StreamParser};
+///
+/// let mut p = StreamParser::default();
+/// p.handle_input(b"<stream:stream xmlns='jabber:client' \
+///     xmlns:stream='http://etherx.jabber.org/streams'>\
+///     <message to='juliet@example.com' id='m1'><body>hi</body></message>").unwrap();
+/// p.poll_event();
+/// let Some(Event::Element(el)) = p.poll_event() else { panic!() };
+/// let stanza = Stanza::from_element(el).unwrap();
+/// assert_eq!(stanza.kind(), StanzaKind::Message);
+/// assert_eq!(stanza.to().unwrap().unwrap().as_str(), "juliet@example.com");
+/// assert_eq!(stanza.as_message().unwrap().body().as_deref(), Some("hi"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stanza {
+    element: Element,
+    kind: StanzaKind,
+}
+
+/// The element is not a stanza: not `message`, `presence` or `iq`, or not in a content
+/// namespace. It is handed back, for the caller to treat as a negotiation element or refuse
+/// (`unsupported-stanza-type`, RFC 6120 section 4.9.3.24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAStanza(pub Element);
+
+impl fmt::Display for NotAStanza {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let el = self.0.root();
+        write!(
+            f,
+            "<{}/> in namespace '{}' is not a stanza (message, presence or iq in \
+             jabber:client, jabber:server or jabber:component:accept)",
+            el.name(),
+            el.ns()
+        )
+    }
+}
+
+impl std::error::Error for NotAStanza {}
+
+impl Stanza {
+    /// Recognizes `element` as a stanza.
+    ///
+    /// # Errors
+    ///
+    /// [`NotAStanza`], holding `element`, when it is not one.
+    pub fn from_element(element: Element) -> Result<Stanza, NotAStanza> {
+        let kind = match element.name() {
+            "message" => StanzaKind::Message,
+            "presence" => StanzaKind::Presence,
+            "iq" => StanzaKind::Iq,
+            _ => return Err(NotAStanza(element)),
+        };
+        if !CONTENT_NAMESPACES.contains(&element.ns()) {
+            return Err(NotAStanza(element));
+        }
+        Ok(Stanza { element, kind })
+    }
+
+    /// Message, presence or iq.
+    pub fn kind(&self) -> StanzaKind {
+        self.kind
+    }
+
+    /// The content namespace the stanza is in.
+    pub fn ns(&self) -> &str {
+        self.element.ns()
+    }
+
+    /// The element, as received.
+    pub fn element(&self) -> &Element {
+        &self.element
+    }
+
+    /// The element, as received.
+    pub fn into_element(self) -> Element {
+        self.element
+    }
+
+    /// The intended recipient (RFC 6120 section 8.1.1), parsed and prepared on each call.
+    ///
+    /// # Errors
+    ///
+    /// The [`JidError`] if the attribute is there but not a valid JID (answer with
+    /// `jid-malformed`; see [`check_addresses`](Self::check_addresses)).
+    pub fn to(&self) -> Result<Option<Jid>, JidError> {
+        self.address("to")
+    }
+
+    /// The sender (RFC 6120 section 8.1.2), parsed and prepared on each call.
+    ///
+    /// # Errors
+    ///
+    /// The [`JidError`] if the attribute is there but not a valid JID.
+    pub fn from(&self) -> Result<Option<Jid>, JidError> {
+        self.address("from")
+    }
+
+    fn address(&self, attr: &str) -> Result<Option<Jid>, JidError> {
+        self.element.attr(attr).map(|s| Jid::parse(&s)).transpose()
+    }
+
+    /// The `id` attribute (RFC 6120 section 8.1.3).
+    pub fn id(&self) -> Option<Cow<'_, str>> {
+        self.element.attr("id")
+    }
+
+    /// The `type` attribute as written (RFC 6120 section 8.1.4); see [`type_`](Self::type_)
+    /// for its meaning.
+    pub fn type_attr(&self) -> Option<Cow<'_, str>> {
+        self.element.attr("type")
+    }
+
+    /// The `type`, read for the stanza's kind: see [`Message::type_`], [`Presence::type_`]
+    /// and [`Iq::type_`].
+    ///
+    /// # Errors
+    ///
+    /// The `bad-request` error to reply with, for a presence or iq whose type is not one of
+    /// its kind's (an iq must have one).
+    pub fn type_(&self) -> Result<StanzaType, Box<StanzaError>> {
+        Ok(match self.kind {
+            StanzaKind::Message => StanzaType::Message(Message::new(self).type_()),
+            StanzaKind::Presence => StanzaType::Presence(Presence::new(self).type_()?),
+            StanzaKind::Iq => StanzaType::Iq(Iq::new(self).type_()?),
+        })
+    }
+
+    /// Is the stanza of type `error`? Such a stanza is never answered with an error
+    /// (RFC 6120 section 8.3.1).
+    pub fn is_error(&self) -> bool {
+        self.type_attr().as_deref() == Some("error")
+    }
+
+    /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies.
+    pub fn lang(&self) -> Option<Cow<'_, str>> {
+        self.element.root().attr_ns(XML_NS, "lang")
+    }
+
+    /// The child elements: the payload, including an `<error/>` child if there is one.
+    pub fn payloads(&self) -> Children<'_> {
+        self.element.children()
+    }
+
+    /// The `<error/>` child (in the stanza's namespace), read; `None` if there is none.
+    /// Meaningful for a stanza of type `error`.
+    pub fn error(&self) -> Option<Result<StanzaError, MalformedError>> {
+        self.error_child().map(StanzaError::from_element)
+    }
+
+    fn error_child(&self) -> Option<ElementRef<'_>> {
+        self.element.get_child("error", self.ns())
+    }
+
+    /// A view as a message, if it is one.
+    pub fn as_message(&self) -> Option<Message<'_>> {
+        (self.kind == StanzaKind::Message).then(|| Message::new(self))
+    }
+
+    /// A view as a presence, if it is one.
+    pub fn as_presence(&self) -> Option<Presence<'_>> {
+        (self.kind == StanzaKind::Presence).then(|| Presence::new(self))
+    }
+
+    /// A view as an iq, if it is one.
+    pub fn as_iq(&self) -> Option<Iq<'_>> {
+        (self.kind == StanzaKind::Iq).then(|| Iq::new(self))
+    }
+
+    /// Checks that `to` and `from`, where present, are valid JIDs.
+    ///
+    /// # Errors
+    ///
+    /// A `jid-malformed` error of type `modify` (RFC 6120 section 8.3.3.8) naming the
+    /// attribute and the rule broken, to answer with (see [`error_reply`]) rather than
+    /// closing the stream.
+    pub fn check_addresses(&self) -> Result<(), Box<StanzaError>> {
+        for attr in ["to", "from"] {
+            if let Err(e) = self.address(attr) {
+                return Err(Box::new(
+                    StanzaError::new(StanzaErrorCondition::JidMalformed).with_text(
+                        Text::with_lang(
+                            "en",
+                            format!("the '{attr}' attribute is not a valid JID: {e}"),
+                        ),
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<Element> for Stanza {
+    type Error = NotAStanza;
+
+    fn try_from(element: Element) -> Result<Self, Self::Error> {
+        Stanza::from_element(element)
+    }
+}
+
+/// A bad-request error with static English text, boxed: the checks that return it are on
+/// every stanza's path, and keeping their results small matters more than the allocation
+/// on the rare error.
+pub(crate) fn bad_request(text: &'static str) -> Box<StanzaError> {
+    Box::new(
+        StanzaError::new(StanzaErrorCondition::BadRequest).with_text(Text::with_lang("en", text)),
+    )
+}
+
+/// Why no reply may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoReply {
+    /// The stanza is itself of type `error`: answering it could loop (RFC 6120 section
+    /// 8.3.1).
+    ErrorStanza,
+    /// The stanza is an iq `result`: responses get no response (RFC 6120 section 8.2.3).
+    IqResult,
+    /// A result was asked for something other than an iq `get` or `set` with an `id`.
+    NotARequest,
+}
+
+impl fmt::Display for NoReply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoReply::ErrorStanza => {
+                "a stanza of type 'error' is never answered (RFC 6120 section 8.3.1)"
+            }
+            NoReply::IqResult => {
+                "an iq of type 'result' is never answered (RFC 6120 section 8.2.3)"
+            }
+            NoReply::NotARequest => {
+                "only an iq of type 'get' or 'set' with an 'id' gets a result (RFC 6120 \
+                 section 8.2.3)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for NoReply {}
+
+/// Writes into `out` the error reply to `stanza` (RFC 6120 section 8.3.1): a stanza of the
+/// same kind with `to` and `from` swapped (as received, missing ones left out), the same
+/// `id`, `type='error'`, then, if `include_original`, the original `xml:lang` and child
+/// elements (an `<error/>` among them excepted), and last the `<error/>` child.
+///
+/// # Errors
+///
+/// Writes nothing and returns [`NoReply::ErrorStanza`] for a stanza of type `error` and
+/// [`NoReply::IqResult`] for an iq `result`.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use xmpp_proto::error::{StanzaError, StanzaErrorCondition};
+/// use xmpp_proto::stanza::{Stanza, error_reply};
+/// use xmpp_proto::xml::{Event, StreamParser};
+///
+/// let mut p = StreamParser::default();
+/// p.handle_input(b"<stream:stream xmlns='jabber:client' \
+///     xmlns:stream='http://etherx.jabber.org/streams'>\
+///     <iq from='a@example.com/r' to='example.com' id='1' type='get'>\
+///     <query xmlns='urn:x'/></iq>").unwrap();
+/// p.poll_event();
+/// let Some(Event::Element(el)) = p.poll_event() else { panic!() };
+/// let iq = Stanza::from_element(el).unwrap();
+/// let mut out = BytesMut::new();
+/// let error = StanzaError::new(StanzaErrorCondition::ServiceUnavailable);
+/// error_reply(&iq, &error, true, &mut out).unwrap();
+/// assert_eq!(
+///     &out[..],
+///     &b"<iq from='example.com' id='1' to='a@example.com/r' type='error'>\
+///        <query xmlns='urn:x'/><error type='cancel'><service-unavailable \
+///        xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"[..]
+/// );
+/// ```
+pub fn error_reply(
+    stanza: &Stanza,
+    error: &StanzaError,
+    include_original: bool,
+    out: &mut BytesMut,
+) -> Result<(), NoReply> {
+    let el = stanza.element.root();
+    match (stanza.kind, el.attr("type").as_deref()) {
+        (_, Some("error")) => return Err(NoReply::ErrorStanza),
+        (StanzaKind::Iq, Some("result")) => return Err(NoReply::IqResult),
+        _ => {}
+    }
+    let (from, to, id) = (el.attr("to"), el.attr("from"), el.attr("id"));
+    let name = stanza.kind.as_str();
+    let mut w = Writer::new(out);
+    w.start(name)
+        .attr_opt("from", from.as_deref())
+        .attr_opt("id", id.as_deref())
+        .attr_opt("to", to.as_deref())
+        .attr("type", "error");
+    if include_original {
+        // The original payload keeps the language it was written in.
+        w.attr_opt("xml:lang", stanza.lang().as_deref());
+        let ns = stanza.ns();
+        // An error stanza carries one <error/> (RFC 6120 section 8.3.1).
+        for child in stanza.payloads().filter(|c| !c.is("error", ns)) {
+            w.element(child, ns);
+        }
+    }
+    error.write(&mut w);
+    w.end(name);
+    w.finish();
+    Ok(())
+}
