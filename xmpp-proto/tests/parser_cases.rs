@@ -500,3 +500,26 @@ fn the_closing_tag_is_not_held_to_the_stanza_limit() {
     let out = render_with(limits, &closed(""));
     assert!(out.ends_with("stream-closed\n"), "{out}");
 }
+
+#[test]
+fn parsing_goes_on_after_shrinking_even_mid_element() {
+    let mut p = StreamParser::default();
+    p.handle_input(&stream("<a><b>x</b></a><c>")).unwrap();
+    p.shrink();
+    p.handle_input(b"y</c><d/>").unwrap();
+    p.shrink();
+    let names: Vec<_> = std::iter::from_fn(|| p.poll_event())
+        .map(|e| match e {
+            Event::Element(e) => e.to_string(),
+            other => format!("{other:?}").chars().take(12).collect(),
+        })
+        .collect();
+    assert_eq!(
+        names[1..],
+        [
+            "<a xmlns='jabber:client'><b>x</b></a>",
+            "<c xmlns='jabber:client'>y</c>",
+            "<d xmlns='jabber:client'/>"
+        ]
+    );
+}

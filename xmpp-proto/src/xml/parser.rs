@@ -115,6 +115,19 @@ impl StreamParser {
         }
     }
 
+    /// Gives back all scratch memory beyond what the current unit needs: for a session that
+    /// goes idle, so that it holds little more than the parser itself and the stream header.
+    /// Parsing goes on as before; the next element grows the scratch space again.
+    pub fn shrink(&mut self) {
+        if !self.in_unit {
+            self.buf = Vec::new();
+            self.scanner.release();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
+
     /// The limits this parser enforces.
     pub fn limits(&self) -> &Limits {
         &self.limits
@@ -296,7 +309,8 @@ impl StreamParser {
                 self.complete(&buf[..len], unit);
                 self.buf = buf;
                 self.buf.clear();
-                if self.buf.capacity() > PIECE * 4 {
+                // Units that span reads are the exception; a large one's buffer goes back.
+                if self.buf.capacity() > PIECE {
                     self.buf = Vec::new();
                 }
                 let used = len - before;

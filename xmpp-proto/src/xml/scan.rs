@@ -1082,6 +1082,17 @@ impl Scanner {
         core::mem::take(&mut self.scope)
     }
 
+    /// Gives back all scratch space (between units only).
+    pub fn release(&mut self) {
+        self.raw_attrs = Vec::new();
+        self.open = Vec::new();
+        self.scope = Vec::new();
+        self.nodes = Records::default();
+        self.attrs = Records::default();
+        self.pool = Vec::new();
+        self.pooled = Vec::new();
+    }
+
     /// Lets scratch space that one large unit grew go back, so that an idle session stays
     /// small.
     pub fn trim(&mut self) {
