@@ -21,6 +21,20 @@ pub(crate) fn check(bytes: &[u8], saw_cr: &mut bool) -> Result<usize, (usize, Er
     let n = bytes.len();
     let mut i = 0;
     while i < n {
+        // Sixteen bytes at a time while they are plain ASCII text.
+        while let Some(chunk) = bytes.get(i..i + 16) {
+            let a = u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
+            let b = u64::from_le_bytes(chunk[8..].try_into().expect("8 bytes"));
+            let high = (a | b) & HI;
+            let low = (a.wrapping_sub(SPACES) & !a) | (b.wrapping_sub(SPACES) & !b);
+            if high | (low & HI) != 0 {
+                break;
+            }
+            i += 16;
+        }
+        if i >= n {
+            break;
+        }
         if let Some(chunk) = bytes.get(i..i + 8) {
             let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
             // All ASCII, and no byte below 0x20 (the classic "has byte less than" test).
@@ -203,6 +217,26 @@ mod tests {
             Some((1, ErrorKind::IllegalChar(0xFFFF)))
         );
         assert_eq!(check("\u{FFFD}\u{10FFFF}".as_bytes()), Ok(7));
+    }
+
+    #[test]
+    fn finds_a_fault_at_every_position_of_a_long_run() {
+        for at in 0..40 {
+            for bad in [0u8, 0x1F, 0x80, 0xFF] {
+                let mut text = vec![b'x'; 40];
+                text[at] = bad;
+                assert_eq!(
+                    check(&text).err().map(|e| e.0),
+                    Some(at),
+                    "{bad:#x} at {at}"
+                );
+            }
+            let mut text = vec![b'y'; 40];
+            text[at] = b'\r';
+            let mut cr = false;
+            assert_eq!(super::check(&text, &mut cr), Ok(40));
+            assert!(cr, "CR at {at}");
+        }
     }
 
     #[test]

@@ -398,10 +398,7 @@ impl StreamParser {
                         (b.ns, b.ns_len) = (ns, len);
                     }
                 }
-                self.context = Some(StreamContext {
-                    header: header.clone(),
-                    bindings,
-                });
+                self.context = Some(StreamContext::new(header.clone(), bindings));
                 self.events.push_back(Event::StreamOpened(header));
                 self.phase = Phase::Open;
                 if empty {

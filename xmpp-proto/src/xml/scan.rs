@@ -119,9 +119,25 @@ pub(crate) struct Binding {
 pub(crate) struct StreamContext {
     pub header: Element,
     pub bindings: Vec<Binding>,
+    /// The header's default namespace, when it is a well-known one (the usual case).
+    default_known: Option<(u32, u32)>,
 }
 
 impl StreamContext {
+    pub fn new(header: Element, bindings: Vec<Binding>) -> Self {
+        let default_known = bindings
+            .iter()
+            .rev()
+            .find(|b| b.prefix_len == 0)
+            .filter(|b| b.ns & (POOL | KNOWN) == KNOWN)
+            .map(|b| (b.ns, b.ns_len));
+        StreamContext {
+            header,
+            bindings,
+            default_known,
+        }
+    }
+
     /// The header's declarations as `(prefix, namespace)`; the default has an empty prefix.
     pub fn declarations(&self) -> impl Iterator<Item = (&str, &str)> {
         let text = |a, l| core::str::from_utf8(self.bytes(a, l)).unwrap_or_default();
@@ -628,10 +644,13 @@ impl Scanner {
         let Ok(prefix_len) = qname(s, name_at, i) else {
             return Ok(Fast::Slow);
         };
-        let name_len = (i - name_at) as u32;
+        self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
+        // Where the input ends, the state machine takes over at the last point passed (what
+        // follows the name or a value), keeping the attributes read so far.
+        let mut after = Lex::Tag;
         let empty = loop {
             let Some(&b) = s.get(i) else {
-                return Ok(self.give_up());
+                return Ok(self.hand_over(pos, i, after));
             };
             match b {
                 b'>' => {
@@ -649,7 +668,7 @@ impl Scanner {
                 i += 1;
             }
             let Some(&b) = s.get(i) else {
-                return Ok(self.give_up());
+                return Ok(self.hand_over(pos, i, Lex::Tag));
             };
             if b == b'>' || b == b'/' {
                 continue;
@@ -663,7 +682,10 @@ impl Scanner {
             while i < n && NAME_BYTE[s[i] as usize] {
                 i += 1;
             }
-            if i + 2 >= n || s[i] != b'=' || i - attr_at > self.max_name {
+            if i + 2 >= n {
+                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
+            }
+            if s[i] != b'=' || i - attr_at > self.max_name {
                 return Ok(self.give_up());
             }
             let Ok(attr_prefix) = qname(s, attr_at, i) else {
@@ -675,7 +697,7 @@ impl Scanner {
             }
             let value_at = i + 2;
             let Some((k, ws)) = find_value_end(&s[value_at..], quote) else {
-                return Ok(self.give_up());
+                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
             };
             let value_end = value_at + k;
             if s[value_end] != quote {
@@ -693,13 +715,19 @@ impl Scanner {
                 flags,
             });
             i = value_end + 1;
+            after = Lex::AfterValue;
         };
-        self.tag_name = (name_at as u32, name_len, prefix_len);
         *pos = i;
         Ok(match self.finish_start_tag(s, i, empty, ctx)? {
             Some(done) => Fast::Done(done),
             None => Fast::Continue,
         })
+    }
+
+    fn hand_over(&mut self, pos: &mut usize, at: usize, lex: Lex) -> Fast {
+        self.lex = lex;
+        *pos = at;
+        Fast::Continue
     }
 
     fn give_up(&mut self) -> Fast {
@@ -796,6 +824,7 @@ impl Scanner {
 
     /// Resolves a prefix (`None`: the default namespace) in the unit's scope, then in the
     /// stream header's.
+    #[inline]
     fn resolve(
         &mut self,
         s: &[u8],
@@ -806,6 +835,9 @@ impl Scanner {
             // The common case, kept free of byte comparisons.
             if let Some(b) = self.scope.iter().rev().find(|b| b.prefix_len == 0) {
                 return Some((b.ns, b.ns_len));
+            }
+            if let Some(known) = ctx.and_then(|c| c.default_known) {
+                return Some(known);
             }
             return Some(self.resolve_in_header(b"", ctx).unwrap_or((0, 0)));
         };
@@ -1062,13 +1094,13 @@ impl Scanner {
     pub fn finish(&mut self, raw: &[u8]) -> Element {
         let raw_len = raw.len() as u32;
         let nodes_off = raw.len() + self.pool.len();
-        let attrs_off = nodes_off + self.nodes.bytes.len();
-        let total = attrs_off + self.attrs.bytes.len();
+        let attrs_off = nodes_off + self.nodes.bytes().len();
+        let total = attrs_off + self.attrs.bytes().len();
         let mut v = Vec::with_capacity(total);
         v.extend_from_slice(raw);
         v.extend_from_slice(&self.pool);
-        v.extend_from_slice(&self.nodes.bytes);
-        v.extend_from_slice(&self.attrs.bytes);
+        v.extend_from_slice(self.nodes.bytes());
+        v.extend_from_slice(self.attrs.bytes());
         let layout = Layout {
             raw_len,
             nodes_off: nodes_off as u32,
@@ -1118,37 +1150,33 @@ impl Scanner {
 /// freezing a unit is a copy.
 #[derive(Default)]
 struct Records<const W: usize> {
-    bytes: Vec<u8>,
+    words: Vec<[u8; 4]>,
 }
 
 impl<const W: usize> Records<W> {
     fn len(&self) -> usize {
-        self.bytes.len() / (W * 4)
+        self.words.len() / W
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.words.as_flattened()
     }
 
     fn clear(&mut self) {
-        self.bytes.clear();
+        self.words.clear();
     }
 
     #[inline]
     fn push(&mut self, rec: [u32; W]) {
-        const { assert!(W <= 16) };
-        let mut buf = [0u8; 64];
-        for (k, w) in rec.iter().enumerate() {
-            buf[k * 4..k * 4 + 4].copy_from_slice(&w.to_le_bytes());
-        }
-        self.bytes.extend_from_slice(&buf[..W * 4]);
+        self.words.extend_from_slice(&rec.map(u32::to_le_bytes));
     }
 
     fn word(&self, idx: u32, k: usize) -> u32 {
-        let at = idx as usize * W * 4 + k * 4;
-        let b = &self.bytes[at..at + 4];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+        u32::from_le_bytes(self.words[idx as usize * W + k])
     }
 
     fn set_word(&mut self, idx: u32, k: usize, value: u32) {
-        let at = idx as usize * W * 4 + k * 4;
-        self.bytes[at..at + 4].copy_from_slice(&value.to_le_bytes());
+        self.words[idx as usize * W + k] = value.to_le_bytes();
     }
 
     fn get(&self, idx: usize) -> [u32; W] {
@@ -1157,8 +1185,8 @@ impl<const W: usize> Records<W> {
 
     /// Lets the space that one large unit grew go back.
     fn trim(&mut self, keep: usize) {
-        if self.bytes.capacity() > 4 * keep * W * 4 {
-            self.bytes = Vec::with_capacity(keep * W * 4);
+        if self.words.capacity() > 4 * keep * W {
+            self.words = Vec::with_capacity(keep * W);
         }
     }
 }
