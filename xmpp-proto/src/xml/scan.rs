@@ -259,6 +259,13 @@ impl Scanner {
             }
             match self.lex {
                 Lex::Text { start, flags } => {
+                    // Markup often follows markup at once: no search for that.
+                    if s[*pos] == b'<' && start as usize == *pos {
+                        self.tag_at = *pos as u32;
+                        self.lex = Lex::Lt;
+                        *pos += 1;
+                        continue;
+                    }
                     let Some(k) = memchr3(b'<', b'&', b']', &s[*pos..]) else {
                         *pos = s.len();
                         return Ok(None);
