@@ -8,10 +8,13 @@
 //! - [`error`]: the stream, stanza and SASL errors of RFC 6120;
 //! - [`stanza`]: message, presence and iq views, their rules and builders (RFC 6120
 //!   section 8).
+//! - [`sasl`]: SASL authentication (RFC 6120 section 6): PLAIN, SCRAM with and without
+//!   channel binding, EXTERNAL and ANONYMOUS, client and server.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod jid;
+pub mod sasl;
 pub mod stanza;
 pub mod xml;
