@@ -522,11 +522,14 @@ impl fmt::Debug for Runner {
 }
 
 impl Runner {
-    /// A runner with the roles the core implements ([`crate::role::ParserRole`]) and all
-    /// replays.
+    /// A runner with the roles the core implements ([`crate::role::ParserRole`],
+    /// [`crate::client::ClientRole`]) and all replays.
     pub fn new() -> Self {
         Runner {
-            roles: vec![Box::new(crate::role::ParserRole)],
+            roles: vec![
+                Box::new(crate::role::ParserRole),
+                Box::new(crate::client::ClientRole),
+            ],
             chunking: ChunkingChoice::Any,
         }
     }

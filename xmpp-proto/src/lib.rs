@@ -7,14 +7,18 @@
 //! - [`jid`]: addresses (RFC 7622);
 //! - [`error`]: the stream, stanza and SASL errors of RFC 6120;
 //! - [`stanza`]: message, presence and iq views, their rules and builders (RFC 6120
-//!   section 8).
+//!   section 8);
 //! - [`sasl`]: SASL authentication (RFC 6120 section 6): PLAIN, SCRAM with and without
-//!   channel binding, EXTERNAL and ANONYMOUS, client and server.
+//!   channel binding, EXTERNAL and ANONYMOUS, client and server;
+//! - [`stream`]: what every role shares about the stream: headers, features, ids;
+//! - [`client`]: the c2s client role as a state machine.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod client;
 pub mod error;
 pub mod jid;
 pub mod sasl;
 pub mod stanza;
+pub mod stream;
 pub mod xml;

@@ -1,0 +1,300 @@
+//! The `client` role: [`xmpp_proto::client::Client`] driven by a vector.
+//!
+//! Config keys (VECTORS.md "Config"): `jid`, `password`, `resource`, `mechanisms`, `tls`,
+//! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
+//! `max_stanza_bytes`, `max_depth`, `extensions` (none supported yet, so only `[]`), and the
+//! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
+//! `max_header_bytes`). Time is a virtual clock that only `tick` moves.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent, TlsPolicy};
+use xmpp_proto::jid::BareJid;
+use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
+use xmpp_proto::xml::{Element, Event, StreamParser};
+
+use crate::role::{Action, ArgKind, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent};
+use crate::vector::Config;
+use crate::xml::{Item, Tree};
+
+/// The `client` role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientRole;
+
+fn config_error(key: &str, message: impl Into<String>) -> crate::role::ConfigError {
+    crate::role::ConfigError {
+        key: key.into(),
+        unsupported: false,
+        message: message.into(),
+    }
+}
+
+impl Role for ClientRole {
+    fn name(&self) -> &str {
+        "client"
+    }
+
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        match name {
+            "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
+            "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned" => {
+                Some(ArgKind::Plain)
+            }
+            "stanza" => Some(ArgKind::Xml),
+            _ => None,
+        }
+    }
+
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        match action.name.as_str() {
+            "open" | "close" | "eof" | "auth" | "send" | "tick" | "tls-established" => Ok(()),
+            other => Err(Unsupported(format!("action {other} (role client)"))),
+        }
+    }
+
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, crate::role::ConfigError> {
+        let jid = config
+            .get("jid")
+            .ok_or_else(|| config_error("jid", "required"))?;
+        let jid: BareJid = jid
+            .value
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| config_error("jid", "expected a bare JID"))?;
+        let mut c = ClientConfig::new(jid, "");
+        c.password = None;
+        c.seed = 1;
+        for entry in &config.entries {
+            let key = entry.key.as_str();
+            let v = &entry.value;
+            let text = || {
+                v.as_str()
+                    .ok_or_else(|| config_error(key, "expected a string"))
+            };
+            let number = || {
+                v.as_integer()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| config_error(key, "expected a non-negative integer"))
+            };
+            match key {
+                "jid" => {}
+                "password" => c.password = Some(text()?.to_owned()),
+                "resource" => c.resource = Some(text()?.to_owned()),
+                "lang" => c.lang = text()?.to_owned(),
+                "client_nonce" => c.client_nonce = Some(text()?.to_owned()),
+                "tls" => {
+                    c.tls = match text()? {
+                        "required" => TlsPolicy::Required,
+                        "optional" => TlsPolicy::Optional,
+                        "disabled" => TlsPolicy::Disabled,
+                        _ => {
+                            return Err(config_error(
+                                key,
+                                "expected required, optional or disabled",
+                            ));
+                        }
+                    }
+                }
+                "allow_plain_without_tls" => {
+                    c.allow_plain_without_tls = v
+                        .as_bool()
+                        .ok_or_else(|| config_error(key, "expected a boolean"))?
+                }
+                "mechanisms" => {
+                    let list = v
+                        .as_array()
+                        .ok_or_else(|| config_error(key, "expected an array"))?;
+                    c.mechanisms = list
+                        .iter()
+                        .map(|m| m.as_str().and_then(|s| s.parse::<Mechanism>().ok()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| config_error(key, "expected SASL mechanism names"))?;
+                }
+                "response_timeout_ms" => c.response_timeout = Duration::from_millis(number()?),
+                "keepalive_ms" => {
+                    let ms = number()?;
+                    c.keepalive = (ms > 0).then(|| Duration::from_millis(ms));
+                }
+                "max_stanza_bytes" => c.limits.max_element_bytes = number()? as usize,
+                "max_depth" => c.limits.max_depth = number()? as usize,
+                "max_attributes" => c.limits.max_attributes = number()? as usize,
+                "max_name_bytes" => c.limits.max_name_bytes = number()? as usize,
+                "max_header_bytes" => c.limits.max_header_bytes = number()? as usize,
+                "extensions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
+                _ => {
+                    return Err(crate::role::ConfigError {
+                        key: key.into(),
+                        unsupported: true,
+                        message: format!("config key {key} = {v} (role client)"),
+                    });
+                }
+            }
+        }
+        let start = Instant::now();
+        Ok(Box::new(ClientCore {
+            client: Client::new(c, start),
+            start,
+            elapsed: Duration::ZERO,
+            events: VecDeque::new(),
+        }))
+    }
+}
+
+struct ClientCore {
+    client: Client,
+    start: Instant,
+    elapsed: Duration,
+    events: VecDeque<VectorEvent>,
+}
+
+impl ClientCore {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed
+    }
+
+    fn collect(&mut self) {
+        while let Some(ev) = self.client.poll_event() {
+            let plain = |name: &str, arg: String| VectorEvent {
+                name: name.into(),
+                arg: EventArg::Plain(arg),
+                note: None,
+            };
+            self.events.push_back(match ev {
+                ClientEvent::StreamOpened => VectorEvent::bare("stream-opened"),
+                ClientEvent::TlsRequested => VectorEvent::bare("tls-requested"),
+                ClientEvent::Authenticated(jid) => plain("authenticated", jid.to_string()),
+                ClientEvent::SaslFailure(f) => plain(
+                    "sasl-failure",
+                    f.condition
+                        .map_or("undefined-condition", |c| c.as_str())
+                        .to_owned(),
+                ),
+                ClientEvent::Online(jid) => plain("online", jid.to_string()),
+                ClientEvent::Stanza(el) => VectorEvent {
+                    name: "stanza".into(),
+                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
+                    note: None,
+                },
+                ClientEvent::PeerStreamError(e) => VectorEvent {
+                    note: e
+                        .see_other_host
+                        .clone()
+                        .map(|h| format!("see other host {h}")),
+                    ..plain("peer-stream-error", e.condition.as_str().to_owned())
+                },
+                ClientEvent::Abandoned(a) => VectorEvent {
+                    note: Some(format!("{a:?}")),
+                    ..plain("abandoned", a.as_str().to_owned())
+                },
+                ClientEvent::Closed => VectorEvent::bare("closed"),
+            });
+        }
+    }
+}
+
+/// Parses one stanza written in a vector, in a `jabber:client` stream.
+fn stanza(xml: &str) -> Result<Element, Unsupported> {
+    let mut p = StreamParser::default();
+    let doc = format!(
+        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{xml}"
+    );
+    let parsed = p.handle_input(doc.as_bytes());
+    let mut found = None;
+    while let Some(e) = p.poll_event() {
+        if let Event::Element(el) = e {
+            found.get_or_insert(el);
+        }
+    }
+    match (parsed, found) {
+        (Ok(()), Some(el)) if p.buffered() == 0 => Ok(el),
+        _ => Err(Unsupported(format!(
+            "send: not one complete element: {xml}"
+        ))),
+    }
+}
+
+fn refused(action: &Action, e: ClientError) -> Unsupported {
+    Unsupported(format!("action {} refused by the core: {e}", action.name))
+}
+
+impl CoreUnderTest for ClientCore {
+    fn feed(&mut self, bytes: &[u8]) {
+        // Input while TLS is being set up is misuse: discarded, nothing reported.
+        let _ = self.client.handle_input(self.now(), bytes);
+        self.collect();
+    }
+
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
+        let args = action.args.trim();
+        match action.name.as_str() {
+            "open" => self.client.open().map_err(|e| refused(action, e))?,
+            "close" => self.client.close(),
+            "eof" => self.client.handle_eof(),
+            "tick" => {
+                let ms: u64 = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
+                self.elapsed += Duration::from_millis(ms);
+                self.client.handle_timeout(self.now());
+            }
+            "auth" => {
+                let mechanism = if args.is_empty() {
+                    None
+                } else {
+                    Some(
+                        args.parse::<Mechanism>()
+                            .map_err(|_| Unsupported(format!("auth: unknown mechanism {args}")))?,
+                    )
+                };
+                self.client
+                    .auth(mechanism)
+                    .map_err(|e| refused(action, e))?;
+            }
+            "send" => {
+                let el = stanza(args)?;
+                self.client.send(&el).map_err(|e| refused(action, e))?;
+            }
+            "tls-established" => {
+                let cb = match args.split_once(' ') {
+                    None if args.is_empty() => None,
+                    Some((kind, data)) => {
+                        let kind = match kind {
+                            "tls-exporter" => CbType::TlsExporter,
+                            "tls-server-end-point" => CbType::TlsServerEndPoint,
+                            "tls-unique" => CbType::TlsUnique,
+                            other => {
+                                return Err(Unsupported(format!("channel binding type {other}")));
+                            }
+                        };
+                        let data = decode_payload(data.trim()).map_err(|_| {
+                            Unsupported(
+                                "tls-established: channel binding data is not base64".into(),
+                            )
+                        })?;
+                        Some(ChannelBinding::new(kind, data))
+                    }
+                    None => return Err(Unsupported("tls-established <cb-type> <base64>".into())),
+                };
+                self.client
+                    .tls_established(cb)
+                    .map_err(|e| refused(action, e))?;
+            }
+            other => return Err(Unsupported(format!("action {other} (role client)"))),
+        }
+        self.collect();
+        Ok(())
+    }
+
+    fn poll_event(&mut self) -> Option<VectorEvent> {
+        self.events.pop_front()
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(b) = self.client.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+}

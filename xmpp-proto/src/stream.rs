@@ -1,0 +1,164 @@
+//! What every role shares about the stream itself (RFC 6120 sections 4 and 5): the stream
+//! header it writes, the checks of the header it receives, the `<stream:features/>` it reads,
+//! the ids it makes, and the output buffer it fills.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
+use crate::xml::{Element, ElementRef, StreamParser, Writer, escape_attr};
+
+/// `urn:ietf:params:xml:ns:xmpp-tls` (RFC 6120 section 5).
+pub const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+/// `urn:ietf:params:xml:ns:xmpp-bind` (RFC 6120 section 7).
+pub const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// `urn:ietf:params:xml:ns:xmpp-session` (RFC 3921 section 3, kept by RFC 6121 appendix E).
+pub const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
+
+/// The attributes of a stream header this side sends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header<'a> {
+    pub content_ns: &'a str,
+    pub to: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub lang: &'a str,
+}
+
+/// Writes `<?xml version='1.0'?>` and the stream header (RFC 6120 section 4.7).
+pub(crate) fn write_header(out: &mut BytesMut, h: Header<'_>) {
+    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='");
+    escape_attr(out, h.content_ns);
+    out.extend_from_slice(b"' xmlns:stream='");
+    out.extend_from_slice(STREAM_NS.as_bytes());
+    out.extend_from_slice(b"'");
+    for (name, value) in [("to", h.to), ("from", h.from), ("id", h.id)] {
+        if let Some(v) = value {
+            out.extend_from_slice(b" ");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"='");
+            escape_attr(out, v);
+            out.extend_from_slice(b"'");
+        }
+    }
+    out.extend_from_slice(b" version='1.0' xml:lang='");
+    escape_attr(out, h.lang);
+    out.extend_from_slice(b"'>");
+}
+
+/// Writes a stream error followed by the closing tag (RFC 6120 section 4.9.1.1).
+pub(crate) fn write_stream_error(out: &mut BytesMut, error: &StreamError) {
+    error.write_to(out);
+    out.extend_from_slice(b"</stream:stream>");
+}
+
+/// Checks the peer's stream header: its content namespace and version (RFC 6120 sections
+/// 4.7.5, 4.8.2, 4.9.3.10 and 4.9.3.25). The streams namespace itself is the parser's check.
+pub(crate) fn check_peer_header(
+    parser: &StreamParser,
+    header: &Element,
+    content_ns: &str,
+) -> Result<(), StreamErrorCondition> {
+    if parser.content_namespace() != Some(content_ns) {
+        return Err(StreamErrorCondition::InvalidNamespace);
+    }
+    let version = header.attr("version");
+    let major = version
+        .as_deref()
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    if major != Some(1) {
+        return Err(StreamErrorCondition::UnsupportedVersion);
+    }
+    Ok(())
+}
+
+/// What a `<stream:features/>` offers, as far as the roles here act on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `<starttls/>` is offered; the bool says whether it has `<required/>`.
+    pub starttls: Option<bool>,
+    /// The SASL mechanisms offered, in the server's order.
+    pub mechanisms: Vec<String>,
+    /// Resource binding is offered.
+    pub bind: bool,
+    /// Session establishment is offered; the bool says whether it is required (no
+    /// `<optional/>` inside).
+    pub session: Option<bool>,
+}
+
+impl Features {
+    /// Reads a `<stream:features/>` element.
+    pub fn read(el: ElementRef<'_>) -> Features {
+        let mut f = Features::default();
+        for child in el.children() {
+            match (child.ns(), child.name()) {
+                (TLS_NS, "starttls") => {
+                    f.starttls = Some(child.get_child("required", TLS_NS).is_some());
+                }
+                (crate::error::SASL_NS, "mechanisms") => {
+                    f.mechanisms = child
+                        .children()
+                        .filter(|m| m.is("mechanism", crate::error::SASL_NS))
+                        .map(|m| m.text().trim().to_owned())
+                        .collect();
+                }
+                (BIND_NS, "bind") => f.bind = true,
+                (SESSION_NS, "session") => {
+                    f.session = Some(child.get_child("optional", SESSION_NS).is_none());
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+/// A small deterministic generator (splitmix64) for ids and nonces, seeded by the embedder:
+/// the core never asks the operating system for randomness, so exchanges replay exactly.
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `n` random letters and digits.
+    pub fn token(&mut self, n: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..n)
+            .map(|_| ALPHABET[(self.next_u64() % ALPHABET.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+/// Bytes waiting to be sent, and when the last were handed over (for keepalives).
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    pub buf: BytesMut,
+}
+
+impl Output {
+    pub fn writer(&mut self) -> Writer<'_> {
+        Writer::new(&mut self.buf)
+    }
+
+    /// Everything written since the last call.
+    pub fn take(&mut self) -> Option<Bytes> {
+        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+}
+
+/// A deadline armed for some duration from `now`.
+pub(crate) fn deadline(now: Instant, after: Duration) -> Option<Instant> {
+    now.checked_add(after)
+}
