@@ -103,7 +103,7 @@ fn expected_output_from_the_parser() {
 fn unsupported_role() {
     assert_eq!(
         message("bad/unsupported-role.toml"),
-        "unsupported: role client"
+        "unsupported: role s2s-out"
     );
 }
 
