@@ -523,3 +523,41 @@ fn parsing_goes_on_after_shrinking_even_mid_element() {
         ]
     );
 }
+
+#[test]
+fn an_attribute_is_set_on_the_root_without_parsing_again() {
+    let mut p = StreamParser::default();
+    p.handle_input(&stream(
+        "<message to='a@b' xml:lang='en'><body a='1'>hi</body><x xmlns='u' y='2'/></message><presence/><iq from='spoof' id='1'/>",
+    ))
+    .unwrap();
+    let mut els = std::iter::from_fn(|| p.poll_event()).filter_map(|e| match e {
+        Event::Element(e) => Some(e),
+        _ => None,
+    });
+    let msg = els
+        .next()
+        .unwrap()
+        .with_attr("from", "juliet@example.com/balcony");
+    assert_eq!(
+        msg.to_string(),
+        "<message xmlns='jabber:client' to='a@b' xml:lang='en' from='juliet@example.com/balcony'>\
+         <body a='1'>hi</body><x xmlns='u' y='2'/></message>"
+    );
+    let presence = els.next().unwrap().with_attr("from", "j@e/r");
+    assert_eq!(
+        presence.to_string(),
+        "<presence xmlns='jabber:client' from='j@e/r'/>"
+    );
+    let iq = els.next().unwrap().with_attr("from", "x&y");
+    assert_eq!(
+        iq.to_string(),
+        "<iq xmlns='jabber:client' from='x&amp;y' id='1'/>"
+    );
+    assert_eq!(iq.attr("from").as_deref(), Some("x&y"));
+    assert_eq!(
+        iq.raw(),
+        b"<iq from='spoof' id='1'/>",
+        "raw() is what was received"
+    );
+}

@@ -83,6 +83,84 @@ impl Element {
         self.root().name()
     }
 
+    /// The same element with the unprefixed attribute `name` of the root set to `value`
+    /// (added, or replacing the one received): how a server stamps `from` on a client's
+    /// stanza. One allocation; the tree is not parsed again. [`raw`](Self::raw) still gives
+    /// the bytes as received, so forward the result with
+    /// [`write_element`](super::write_element).
+    pub fn with_attr(&self, name: &str, value: &str) -> Element {
+        let l = self.layout;
+        let (raw_len, nodes_off, attrs_off) = (
+            l.raw_len as usize,
+            l.nodes_off as usize,
+            l.attrs_off as usize,
+        );
+        let root = self.node(0);
+        let (first, count) = (root[5], root[6]);
+        let existing = (first..first + count).find(|&i| {
+            let a = self.attr_rec(i);
+            a[3] == 0 && a[4] == 0 && a[0] >> 16 == 0 && self.span(a[1], a[2]) == name.as_bytes()
+        });
+        let pool_len = nodes_off - raw_len;
+        // The pool grows by the value, and by the name when the attribute is new.
+        let added = value.len() + if existing.is_none() { name.len() } else { 0 };
+        let record = ATTR_WORDS * 4;
+        let new_nodes_off = nodes_off + added;
+        let new_attrs_off = new_nodes_off + (attrs_off - nodes_off);
+        let total = self.buf.len() + added + if existing.is_none() { record } else { 0 };
+        let mut v = Vec::with_capacity(total);
+        v.extend_from_slice(&self.buf[..nodes_off]);
+        let value_at = POOL | pool_len as u32;
+        v.extend_from_slice(value.as_bytes());
+        let name_at = POOL | (pool_len + value.len()) as u32;
+        if existing.is_none() {
+            v.extend_from_slice(name.as_bytes());
+        }
+        let word = |w: u32| w.to_le_bytes();
+        for idx in 0..self.node_count() {
+            let mut n = self.node(idx);
+            if existing.is_none() && n[0] & 0xF == KIND_ELEMENT && idx != 0 && n[5] >= first + count
+            {
+                n[5] += 1;
+            }
+            if idx == 0 && existing.is_none() {
+                n[6] += 1;
+            }
+            n.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+        }
+        let n_attrs = ((self.buf.len() - attrs_off) / record) as u32;
+        let new = [
+            0,
+            name_at,
+            name.len() as u32,
+            0,
+            0,
+            value_at,
+            value.len() as u32,
+        ];
+        for i in 0..=n_attrs {
+            // A new attribute goes right after the root's own.
+            if existing.is_none() && i == first + count {
+                new.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+            }
+            if i == n_attrs {
+                break;
+            }
+            let mut a = self.attr_rec(i);
+            if Some(i) == existing {
+                a[0] &= !FLAG_DECODE;
+                (a[5], a[6]) = (value_at, value.len() as u32);
+            }
+            a.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+        }
+        let layout = Layout {
+            raw_len: l.raw_len,
+            nodes_off: new_nodes_off as u32,
+            attrs_off: new_attrs_off as u32,
+        };
+        Element::from_parts(v.into(), layout)
+    }
+
     /// The namespace name (empty when the element is in no namespace).
     pub fn ns(&self) -> &str {
         self.root().ns()
