@@ -194,7 +194,7 @@ impl ClientCore {
 }
 
 /// Parses one stanza written in a vector, in a `jabber:client` stream.
-fn stanza(xml: &str) -> Result<Element, Unsupported> {
+pub(crate) fn stanza(xml: &str) -> Result<Element, Unsupported> {
     let mut p = StreamParser::default();
     let doc = format!(
         "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{xml}"
@@ -212,6 +212,26 @@ fn stanza(xml: &str) -> Result<Element, Unsupported> {
             "send: not one complete element: {xml}"
         ))),
     }
+}
+
+/// The optional `<cb-type> <cb-data-base64>` of `tls-established`.
+pub(crate) fn channel_binding(args: &str) -> Result<Option<ChannelBinding>, Unsupported> {
+    let Some((kind, data)) = args.split_once(' ') else {
+        return if args.is_empty() {
+            Ok(None)
+        } else {
+            Err(Unsupported("tls-established <cb-type> <base64>".into()))
+        };
+    };
+    let kind = match kind {
+        "tls-exporter" => CbType::TlsExporter,
+        "tls-server-end-point" => CbType::TlsServerEndPoint,
+        "tls-unique" => CbType::TlsUnique,
+        other => return Err(Unsupported(format!("channel binding type {other}"))),
+    };
+    let data = decode_payload(data.trim())
+        .map_err(|_| Unsupported("tls-established: channel binding data is not base64".into()))?;
+    Ok(Some(ChannelBinding::new(kind, data)))
 }
 
 fn refused(action: &Action, e: ClientError) -> Unsupported {
@@ -256,26 +276,7 @@ impl CoreUnderTest for ClientCore {
                 self.client.send(&el).map_err(|e| refused(action, e))?;
             }
             "tls-established" => {
-                let cb = match args.split_once(' ') {
-                    None if args.is_empty() => None,
-                    Some((kind, data)) => {
-                        let kind = match kind {
-                            "tls-exporter" => CbType::TlsExporter,
-                            "tls-server-end-point" => CbType::TlsServerEndPoint,
-                            "tls-unique" => CbType::TlsUnique,
-                            other => {
-                                return Err(Unsupported(format!("channel binding type {other}")));
-                            }
-                        };
-                        let data = decode_payload(data.trim()).map_err(|_| {
-                            Unsupported(
-                                "tls-established: channel binding data is not base64".into(),
-                            )
-                        })?;
-                        Some(ChannelBinding::new(kind, data))
-                    }
-                    None => return Err(Unsupported("tls-established <cb-type> <base64>".into())),
-                };
+                let cb = channel_binding(args)?;
                 self.client
                     .tls_established(cb)
                     .map_err(|e| refused(action, e))?;

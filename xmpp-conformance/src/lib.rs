@@ -41,6 +41,7 @@ pub mod pattern;
 pub mod report;
 pub mod role;
 pub mod run;
+pub mod server;
 pub mod vector;
 pub mod xml;
 

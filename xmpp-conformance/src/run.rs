@@ -523,12 +523,13 @@ impl fmt::Debug for Runner {
 
 impl Runner {
     /// A runner with the roles the core implements ([`crate::role::ParserRole`],
-    /// [`crate::client::ClientRole`]) and all replays.
+    /// [`crate::client::ClientRole`], [`crate::server::ServerRole`]) and all replays.
     pub fn new() -> Self {
         Runner {
             roles: vec![
                 Box::new(crate::role::ParserRole),
                 Box::new(crate::client::ClientRole),
+                Box::new(crate::server::ServerRole),
             ],
             chunking: ChunkingChoice::Any,
         }

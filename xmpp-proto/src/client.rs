@@ -29,23 +29,12 @@ use crate::sasl::{
     self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClient, SaslClientError,
 };
 use crate::stanza::JABBER_CLIENT;
+pub use crate::stream::TlsPolicy;
 use crate::stream::{
     BIND_NS, Features, Header, Output, Rng, SESSION_NS, TLS_NS, check_peer_header, deadline,
     write_header, write_stream_error,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
-
-/// When to use STARTTLS (RFC 6120 section 5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TlsPolicy {
-    /// Use TLS or give up (`abandoned tls-unavailable` when the server does not offer it).
-    #[default]
-    Required,
-    /// Use TLS when the server offers it.
-    Optional,
-    /// Never use TLS.
-    Disabled,
-}
 
 /// How a client connects and authenticates.
 #[derive(Debug, Clone)]

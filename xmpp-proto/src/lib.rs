@@ -11,7 +11,8 @@
 //! - [`sasl`]: SASL authentication (RFC 6120 section 6): PLAIN, SCRAM with and without
 //!   channel binding, EXTERNAL and ANONYMOUS, client and server;
 //! - [`stream`]: what every role shares about the stream: headers, features, ids;
-//! - [`client`]: the c2s client role as a state machine.
+//! - [`client`]: the c2s client role as a state machine;
+//! - [`server`]: the c2s server role (receiving entity) as a state machine.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -19,6 +20,7 @@ pub mod client;
 pub mod error;
 pub mod jid;
 pub mod sasl;
+pub mod server;
 pub mod stanza;
 pub mod stream;
 pub mod xml;

@@ -16,6 +16,19 @@ pub const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 /// `urn:ietf:params:xml:ns:xmpp-session` (RFC 3921 section 3, kept by RFC 6121 appendix E).
 pub const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
 
+/// When to use STARTTLS (RFC 6120 section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsPolicy {
+    /// TLS before anything else: a client gives up when it is not offered; a server offers
+    /// only STARTTLS before it and refuses SASL without it.
+    #[default]
+    Required,
+    /// TLS when both sides can: a client uses it when offered; a server offers it.
+    Optional,
+    /// Never use TLS.
+    Disabled,
+}
+
 /// The attributes of a stream header this side sends.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Header<'a> {

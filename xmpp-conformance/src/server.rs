@@ -1,0 +1,366 @@
+//! The `server` role: [`xmpp_proto::server::Server`] driven by a vector.
+//!
+//! Config keys (VECTORS.md "Config"): `domain`, `stream_id`, `lang`, `tls`,
+//! `allow_plain_without_tls`, `mechanisms`, `server_nonce`, `users`, `response_timeout_ms`,
+//! `max_stanza_bytes`, `max_depth`, `extensions` (only `[]`), and the extensions of
+//! `vectors/README.md` (`max_attributes`, `max_name_bytes`, `max_header_bytes`,
+//! `max_auth_attempts`). Time is a virtual clock that only `tick` moves.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use xmpp_proto::error::StanzaErrorCondition;
+use xmpp_proto::sasl::{Decision, Mechanism, StoredScram, UserCredential, decode_payload};
+use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
+use xmpp_proto::stream::TlsPolicy;
+
+use crate::client::{channel_binding, stanza};
+use crate::role::{
+    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent,
+};
+use crate::vector::Config;
+use crate::xml::{Item, Tree};
+
+/// The `server` role.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerRole;
+
+/// One entry of `config.users`.
+#[derive(Debug, Clone)]
+struct User {
+    password: String,
+    salt: Option<Vec<u8>>,
+    iterations: Option<NonZeroU32>,
+}
+
+fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        unsupported: false,
+        message: message.into(),
+    }
+}
+
+fn users(value: &toml::Value) -> Result<BTreeMap<String, User>, ConfigError> {
+    let table = value
+        .as_table()
+        .ok_or_else(|| config_error("users", "expected a table"))?;
+    let mut out = BTreeMap::new();
+    for (name, entry) in table {
+        let bad = |m: &str| config_error("users", format!("user {name}: {m}"));
+        let entry = entry.as_table().ok_or_else(|| bad("expected a table"))?;
+        let password = entry
+            .get("password")
+            .and_then(|p| p.as_str())
+            .ok_or_else(|| bad("password (a string) is required"))?
+            .to_owned();
+        let salt = match entry.get("salt") {
+            None => None,
+            Some(s) => Some(
+                s.as_str()
+                    .and_then(|s| decode_payload(s).ok())
+                    .ok_or_else(|| bad("salt must be base64"))?,
+            ),
+        };
+        let iterations = match entry.get("iterations") {
+            None => None,
+            Some(i) => Some(
+                i.as_integer()
+                    .and_then(|i| u32::try_from(i).ok())
+                    .and_then(NonZeroU32::new)
+                    .ok_or_else(|| bad("iterations must be a positive integer"))?,
+            ),
+        };
+        for key in entry.keys() {
+            if !matches!(key.as_str(), "password" | "salt" | "iterations") {
+                return Err(bad(&format!("unknown key {key}")));
+            }
+        }
+        out.insert(
+            name.clone(),
+            User {
+                password,
+                salt,
+                iterations,
+            },
+        );
+    }
+    Ok(out)
+}
+
+impl Role for ServerRole {
+    fn name(&self) -> &str {
+        "server"
+    }
+
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        match name {
+            "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
+            "auth-request" | "authenticated" | "bind-request" | "online" | "peer-stream-error" => {
+                Some(ArgKind::Plain)
+            }
+            "stanza" => Some(ArgKind::Xml),
+            _ => None,
+        }
+    }
+
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        match action.name.as_str() {
+            "tls-established"
+            | "credentials"
+            | "credentials-unknown"
+            | "bind"
+            | "reject-bind"
+            | "send"
+            | "close"
+            | "tick"
+            | "eof" => Ok(()),
+            other => Err(Unsupported(format!("action {other} (role server)"))),
+        }
+    }
+
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError> {
+        let domain = config
+            .get("domain")
+            .and_then(|d| d.value.as_str())
+            .ok_or_else(|| config_error("domain", "required (a string)"))?;
+        let mut c = ServerConfig::new(domain, b"conformance".to_vec());
+        c.seed = 1;
+        let mut user_table = BTreeMap::new();
+        for entry in &config.entries {
+            let key = entry.key.as_str();
+            let v = &entry.value;
+            let text = || {
+                v.as_str()
+                    .ok_or_else(|| config_error(key, "expected a string"))
+            };
+            let number = || {
+                v.as_integer()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or_else(|| config_error(key, "expected a non-negative integer"))
+            };
+            match key {
+                "domain" => {}
+                "stream_id" => c.stream_id = Some(text()?.to_owned()),
+                "lang" => c.lang = text()?.to_owned(),
+                "server_nonce" => c.server_nonce = Some(text()?.to_owned()),
+                "tls" => {
+                    c.tls = match text()? {
+                        "required" => TlsPolicy::Required,
+                        "optional" => TlsPolicy::Optional,
+                        "disabled" => TlsPolicy::Disabled,
+                        _ => {
+                            return Err(config_error(
+                                key,
+                                "expected required, optional or disabled",
+                            ));
+                        }
+                    }
+                }
+                "allow_plain_without_tls" => {
+                    c.allow_plain_without_tls = v
+                        .as_bool()
+                        .ok_or_else(|| config_error(key, "expected a boolean"))?
+                }
+                "mechanisms" => {
+                    let list = v
+                        .as_array()
+                        .ok_or_else(|| config_error(key, "expected an array"))?;
+                    c.mechanisms = list
+                        .iter()
+                        .map(|m| m.as_str().and_then(|s| s.parse::<Mechanism>().ok()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| config_error(key, "expected SASL mechanism names"))?;
+                }
+                "users" => user_table = users(v)?,
+                "response_timeout_ms" => c.response_timeout = Duration::from_millis(number()?),
+                "max_auth_attempts" => c.max_auth_attempts = number()? as u32,
+                "max_stanza_bytes" => c.limits.max_element_bytes = number()? as usize,
+                "max_depth" => c.limits.max_depth = number()? as usize,
+                "max_attributes" => c.limits.max_attributes = number()? as usize,
+                "max_name_bytes" => c.limits.max_name_bytes = number()? as usize,
+                "max_header_bytes" => c.limits.max_header_bytes = number()? as usize,
+                "extensions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
+                _ => {
+                    return Err(ConfigError {
+                        key: key.into(),
+                        unsupported: true,
+                        message: format!("config key {key} = {v} (role server)"),
+                    });
+                }
+            }
+        }
+        let scram = c.mechanisms.iter().any(|m| m.is_scram());
+        if scram {
+            if let Some((name, _)) = user_table
+                .iter()
+                .find(|(_, u)| u.salt.is_none() || u.iterations.is_none())
+            {
+                return Err(config_error(
+                    "users",
+                    format!("user {name}: salt and iterations are required with SCRAM"),
+                ));
+            }
+        }
+        let start = Instant::now();
+        Ok(Box::new(ServerCore {
+            server: Server::new(c, start),
+            users: user_table,
+            mechanism: None,
+            start,
+            elapsed: Duration::ZERO,
+            events: VecDeque::new(),
+        }))
+    }
+}
+
+struct ServerCore {
+    server: Server,
+    users: BTreeMap<String, User>,
+    /// The mechanism of the last `auth-request`, to build the right credential.
+    mechanism: Option<Mechanism>,
+    start: Instant,
+    elapsed: Duration,
+    events: VecDeque<VectorEvent>,
+}
+
+impl ServerCore {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed
+    }
+
+    fn collect(&mut self) {
+        while let Some(ev) = self.server.poll_event() {
+            let plain = |name: &str, arg: String| VectorEvent {
+                name: name.into(),
+                arg: EventArg::Plain(arg),
+                note: None,
+            };
+            self.events.push_back(match ev {
+                ServerEvent::StreamOpened => VectorEvent::bare("stream-opened"),
+                ServerEvent::TlsRequested => VectorEvent::bare("tls-requested"),
+                ServerEvent::AuthRequest {
+                    mechanism, authcid, ..
+                } => {
+                    self.mechanism = Some(mechanism);
+                    plain("auth-request", format!("{} {authcid}", mechanism.name()))
+                }
+                ServerEvent::ExternalRequest { authzid } => {
+                    self.mechanism = Some(Mechanism::External);
+                    plain(
+                        "auth-request",
+                        format!("EXTERNAL {}", authzid.unwrap_or_default()),
+                    )
+                }
+                ServerEvent::Authenticated(jid) => plain("authenticated", jid.to_string()),
+                ServerEvent::BindRequest(None) => VectorEvent::bare("bind-request"),
+                ServerEvent::BindRequest(Some(r)) => plain("bind-request", r),
+                ServerEvent::Online(jid) => plain("online", jid.to_string()),
+                ServerEvent::Stanza(el) => VectorEvent {
+                    name: "stanza".into(),
+                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
+                    note: None,
+                },
+                ServerEvent::PeerStreamError(e) => {
+                    plain("peer-stream-error", e.condition.as_str().to_owned())
+                }
+                ServerEvent::Closed => VectorEvent::bare("closed"),
+            });
+        }
+    }
+}
+
+fn refused(action: &Action, e: ServerError) -> Unsupported {
+    Unsupported(format!("action {} refused by the core: {e}", action.name))
+}
+
+impl CoreUnderTest for ServerCore {
+    fn feed(&mut self, bytes: &[u8]) {
+        // Input while TLS is being set up is misuse: discarded, nothing reported.
+        let _ = self.server.handle_input(self.now(), bytes);
+        self.collect();
+    }
+
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
+        let args = action.args.trim();
+        match action.name.as_str() {
+            "close" => self.server.close(),
+            "eof" => self.server.handle_eof(),
+            "tick" => {
+                let ms: u64 = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
+                self.elapsed += Duration::from_millis(ms);
+                self.server.handle_timeout(self.now());
+            }
+            "tls-established" => {
+                let cb = channel_binding(args)?;
+                self.server
+                    .tls_established(cb.into_iter().collect())
+                    .map_err(|e| refused(action, e))?;
+            }
+            "credentials" => {
+                let user = self.users.get(args).ok_or_else(|| {
+                    Unsupported(format!("credentials: no user {args} in config.users"))
+                })?;
+                let credential = match self.mechanism.and_then(|m| m.scram_hash()) {
+                    Some(hash) => match (&user.salt, user.iterations) {
+                        (Some(salt), Some(iterations)) => UserCredential::Scram(
+                            StoredScram::from_password(
+                                &user.password,
+                                salt.clone(),
+                                iterations,
+                                hash,
+                            )
+                            .map_err(|e| Unsupported(format!("credentials: {e}")))?,
+                        ),
+                        _ => UserCredential::Password(user.password.clone()),
+                    },
+                    None => UserCredential::Password(user.password.clone()),
+                };
+                self.server
+                    .credentials(credential, Decision::Accept)
+                    .map_err(|e| refused(action, e))?;
+            }
+            "credentials-unknown" => {
+                self.server
+                    .credentials(UserCredential::Unknown, Decision::Accept)
+                    .map_err(|e| refused(action, e))?;
+            }
+            "bind" => {
+                let jid = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("bind: not a full JID: {args}")))?;
+                self.server.bind(jid).map_err(|e| refused(action, e))?;
+            }
+            "reject-bind" => {
+                let condition: StanzaErrorCondition = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("reject-bind: unknown condition {args}")))?;
+                self.server
+                    .reject_bind(condition)
+                    .map_err(|e| refused(action, e))?;
+            }
+            "send" => {
+                let el = stanza(args)?;
+                self.server.send(&el).map_err(|e| refused(action, e))?;
+            }
+            other => return Err(Unsupported(format!("action {other} (role server)"))),
+        }
+        self.collect();
+        Ok(())
+    }
+
+    fn poll_event(&mut self) -> Option<VectorEvent> {
+        self.events.pop_front()
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(b) = self.server.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+}

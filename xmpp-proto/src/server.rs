@@ -1,0 +1,849 @@
+//! The server role: the receiving entity of a c2s stream (RFC 6120 sections 4 to 8) as a
+//! sans-IO state machine.
+//!
+//! The embedder owns the socket, TLS, the account store, the clock and randomness; the core
+//! owns the protocol. It checks the client's stream header, offers features by state and
+//! policy, runs STARTTLS, SASL (through [`crate::sasl`], asking the embedder for credentials
+//! with [`ServerEvent::AuthRequest`]) and resource binding (asking with
+//! [`ServerEvent::BindRequest`]), then stamps every stanza of the client with its full JID
+//! before handing it over, refusing a spoofed `from` (`invalid-from`), a stanza before
+//! authentication (`not-authorized`) and unknown first-level elements
+//! (`unsupported-stanza-type`). Methods that do not take the time use the time of the last
+//! call that did.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::error::{
+    SASL_NS, STREAM_NS, SaslFailure, SaslFailureCondition, StanzaError, StanzaErrorCondition,
+    StreamError, StreamErrorCondition,
+};
+use crate::jid::{BareJid, FullJid, Jid};
+use crate::sasl::{
+    self, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer, ServerStep,
+    UserCredential,
+};
+use crate::stanza::JABBER_CLIENT;
+use crate::stream::{
+    BIND_NS, Header, Output, Rng, SESSION_NS, TLS_NS, TlsPolicy, check_peer_header, deadline,
+    write_header, write_stream_error,
+};
+use crate::xml::{Element, Event, Limits, StreamParser, Writer, write_element};
+
+/// How a server serves its clients.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The domains served here; a client's `to` must be one of them (else `host-unknown`).
+    pub domains: Vec<String>,
+    /// The id of the first stream header sent; `None` makes one. Later headers (after
+    /// restarts) always get fresh ids.
+    pub stream_id: Option<String>,
+    /// `xml:lang` of the stream.
+    pub lang: String,
+    /// STARTTLS: required (the default), optional or disabled.
+    pub tls: TlsPolicy,
+    /// Offer and accept PLAIN on a stream that is not encrypted (off by default).
+    pub allow_plain_without_tls: bool,
+    /// SASL mechanisms to offer, in order; `-PLUS` ones only once channel binding data is
+    /// known, PLAIN only when encrypted (or allowed without).
+    pub mechanisms: Vec<Mechanism>,
+    /// The secret from which made-up SCRAM salts of unknown users derive (see
+    /// [`sasl::ServerConfig::secret`]).
+    pub sasl_secret: Vec<u8>,
+    /// The SCRAM iteration count of accounts given as passwords, and of unknown users.
+    pub scram_iterations: NonZeroU32,
+    /// The SCRAM server nonce part; `None` makes one from [`seed`](Self::seed). Set it only
+    /// to replay a recorded exchange.
+    pub server_nonce: Option<String>,
+    /// Seed of the generator that makes stream ids, nonces and resources. Give it fresh
+    /// randomness from the operating system for every connection.
+    pub seed: u64,
+    /// Failed SASL attempts allowed before the stream is closed with `policy-violation`
+    /// (RFC 6120 section 6.4.5).
+    pub max_auth_attempts: u32,
+    /// How long to wait for the client during negotiation and closing.
+    pub response_timeout: Duration,
+    /// More feature elements to offer after authentication (stream management, roster
+    /// versioning...), as serialized XML.
+    pub extra_features: Vec<u8>,
+    /// Limits of the stream parser.
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A configuration for `domain` with the defaults: TLS required, SCRAM-SHA-256,
+    /// SCRAM-SHA-1 (and their -PLUS with channel binding) and PLAIN (once encrypted), three
+    /// SASL attempts, a 30 s response timeout.
+    pub fn new(domain: impl Into<String>, sasl_secret: Vec<u8>) -> Self {
+        ServerConfig {
+            domains: vec![domain.into()],
+            stream_id: None,
+            lang: "en".into(),
+            tls: TlsPolicy::Required,
+            allow_plain_without_tls: false,
+            mechanisms: vec![
+                Mechanism::ScramSha256Plus,
+                Mechanism::ScramSha1Plus,
+                Mechanism::ScramSha256,
+                Mechanism::ScramSha1,
+                Mechanism::Plain,
+            ],
+            sasl_secret,
+            scram_iterations: NonZeroU32::new(4096).expect("non-zero"),
+            server_nonce: None,
+            seed: 0,
+            max_auth_attempts: 3,
+            response_timeout: Duration::from_secs(30),
+            extra_features: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the server reports to the embedder.
+#[derive(Debug, Clone)]
+pub enum ServerEvent {
+    /// The client's stream header was accepted (every header, restarts included).
+    StreamOpened,
+    /// Start TLS now (`<proceed/>` is queued); call [`Server::tls_established`].
+    TlsRequested,
+    /// A client wants to authenticate: answer with [`Server::credentials`].
+    AuthRequest {
+        /// The mechanism.
+        mechanism: Mechanism,
+        /// The authentication identity (the username).
+        authcid: String,
+        /// The authorization identity the client asks for, if any.
+        authzid: Option<String>,
+    },
+    /// `EXTERNAL`: decide from the client certificate with [`Server::external`].
+    ExternalRequest {
+        /// The authorization identity the client asks for, if any.
+        authzid: Option<String>,
+    },
+    /// Authentication succeeded, as this bare JID.
+    Authenticated(BareJid),
+    /// The client asks to bind this resource (`None`: choose one, see
+    /// [`Server::make_resource`]); answer with [`Server::bind`] or [`Server::reject_bind`].
+    BindRequest(Option<String>),
+    /// The session is bound to this full JID: stanzas flow.
+    Online(FullJid),
+    /// A stanza from the client, with `from` stamped with its full JID.
+    Stanza(Element),
+    /// The client sent a stream error.
+    PeerStreamError(StreamError),
+    /// The stream is over; close the transport.
+    Closed,
+}
+
+/// The embedder called a method that does not fit the state: nothing was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerError {
+    /// Input while TLS is being set up: discarded (plaintext injected before the handshake).
+    AwaitingTls,
+    /// [`Server::tls_established`] without a [`ServerEvent::TlsRequested`].
+    NoTlsRequested,
+    /// No [`ServerEvent::AuthRequest`] (or `ExternalRequest`) to answer.
+    NoAuthRequest,
+    /// No [`ServerEvent::BindRequest`] to answer.
+    NoBindRequest,
+    /// The bound JID is not of the authenticated account.
+    WrongAccount,
+    /// [`Server::send`] before [`ServerEvent::Online`].
+    NotOnline,
+    /// The stream is closed or closing.
+    Closed,
+}
+
+impl core::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ServerError::AwaitingTls => "input while TLS is being set up was discarded",
+            ServerError::NoTlsRequested => "TLS was not requested",
+            ServerError::NoAuthRequest => "no authentication request to answer",
+            ServerError::NoBindRequest => "no bind request to answer",
+            ServerError::WrongAccount => "the JID is not of the authenticated account",
+            ServerError::NotOnline => "stanzas can be sent only once online",
+            ServerError::Closed => "the stream is closed",
+        })
+    }
+}
+
+impl std::error::Error for ServerError {}
+
+/// Where the stream stands; each variant holds what its next step needs.
+enum State {
+    /// Waiting for the client's header (first, or after a restart).
+    AwaitHeader,
+    /// Features sent; the client's next negotiation step is expected.
+    Negotiating,
+    /// `<proceed/>` sent; the embedder sets up TLS.
+    TlsHandshake,
+    /// A SASL exchange waits for the embedder (credentials or an EXTERNAL decision).
+    SaslEmbedder(Box<SaslServer>),
+    /// A SASL exchange waits for the client's `<response/>`.
+    SaslClient(Box<SaslServer>),
+    /// A bind request with this id waits for the embedder.
+    AwaitBind { id: String },
+    /// Stanzas flow.
+    Online,
+    /// Our `</stream:stream>` is sent.
+    Closing,
+    /// Over.
+    Closed,
+}
+
+/// The server side of one c2s stream.
+pub struct Server {
+    config: ServerConfig,
+    state: State,
+    parser: StreamParser,
+    out: Output,
+    events: VecDeque<ServerEvent>,
+    rng: Rng,
+    now: Instant,
+    deadline: Option<Instant>,
+    /// Has our header of the current stream been sent?
+    header_sent: bool,
+    streams: u32,
+    domain: String,
+    encrypted: bool,
+    channel_bindings: Vec<ChannelBinding>,
+    auth_failures: u32,
+    account: Option<BareJid>,
+    bound: Option<FullJid>,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server")
+            .field("domain", &self.domain)
+            .field("encrypted", &self.encrypted)
+            .field("account", &self.account)
+            .field("bound", &self.bound)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server side for a new connection; it waits for the client's header.
+    pub fn new(config: ServerConfig, now: Instant) -> Self {
+        let domain = config.domains.first().cloned().unwrap_or_default();
+        Server {
+            parser: StreamParser::new(config.limits),
+            rng: Rng::new(config.seed),
+            deadline: deadline(now, config.response_timeout),
+            config,
+            state: State::AwaitHeader,
+            out: Output::default(),
+            events: VecDeque::new(),
+            now,
+            header_sent: false,
+            streams: 0,
+            domain,
+            encrypted: false,
+            channel_bindings: Vec::new(),
+            auth_failures: 0,
+            account: None,
+            bound: None,
+        }
+    }
+
+    /// Bytes received from the client, at time `now`. Nothing received after `<starttls/>`
+    /// in the same input is processed, and input before
+    /// [`tls_established`](Self::tls_established) is discarded
+    /// ([`ServerError::AwaitingTls`]).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ServerError> {
+        self.now = now;
+        match self.state {
+            State::TlsHandshake => return Err(ServerError::AwaitingTls),
+            State::Closed => return Ok(()),
+            _ => {}
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            match self.parser.handle_input_partial(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) => {
+                    self.drain_parser();
+                    if !matches!(self.state, State::Closed | State::TlsHandshake) {
+                        self.stream_error(StreamError::new(e.condition()));
+                    }
+                    break;
+                }
+            }
+            self.drain_parser();
+            if matches!(self.state, State::TlsHandshake | State::Closed) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The transport ended.
+    pub fn handle_eof(&mut self) {
+        if !matches!(self.state, State::Closed) {
+            self.finish();
+        }
+    }
+
+    /// TLS is up; `channel_bindings` are the data the TLS library exports for SCRAM
+    /// `-PLUS` (one per type it supports; empty for none).
+    pub fn tls_established(
+        &mut self,
+        channel_bindings: Vec<ChannelBinding>,
+    ) -> Result<(), ServerError> {
+        if !matches!(self.state, State::TlsHandshake) {
+            return Err(ServerError::NoTlsRequested);
+        }
+        self.encrypted = true;
+        self.channel_bindings = channel_bindings;
+        self.restart();
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] with the account's credential, and a decision on
+    /// the authzid if the client asked for one.
+    pub fn credentials(
+        &mut self,
+        credential: UserCredential,
+        authzid: Decision,
+    ) -> Result<(), ServerError> {
+        let State::SaslEmbedder(sasl) = &mut self.state else {
+            return Err(ServerError::NoAuthRequest);
+        };
+        let step = sasl.provide_credentials(credential, authzid);
+        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
+            return Ok(());
+        };
+        self.on_sasl_step(sasl, step);
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`].
+    pub fn external(&mut self, decision: Decision) -> Result<(), ServerError> {
+        let State::SaslEmbedder(sasl) = &mut self.state else {
+            return Err(ServerError::NoAuthRequest);
+        };
+        let step = sasl.provide_external(decision);
+        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
+            return Ok(());
+        };
+        self.on_sasl_step(sasl, step);
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::BindRequest`]: the session is bound to `jid`, which must be
+    /// of the authenticated account.
+    pub fn bind(&mut self, jid: FullJid) -> Result<(), ServerError> {
+        let State::AwaitBind { id } = &self.state else {
+            return Err(ServerError::NoBindRequest);
+        };
+        if self.account.as_ref() != Some(&jid.to_bare()) {
+            return Err(ServerError::WrongAccount);
+        }
+        let id = id.clone();
+        let full = jid.to_string();
+        let mut w = Writer::new(&mut self.out.buf);
+        w.start("iq").attr("type", "result").attr("id", &id);
+        w.start("bind")
+            .xmlns(BIND_NS)
+            .start("jid")
+            .text(&full)
+            .end("jid")
+            .end("bind");
+        w.end("iq");
+        w.finish();
+        self.bound = Some(jid.clone());
+        self.state = State::Online;
+        self.deadline = None;
+        self.events.push_back(ServerEvent::Online(jid));
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::BindRequest`] with an error (`conflict`, `not-allowed`,
+    /// `resource-constraint`...); the client may ask again.
+    pub fn reject_bind(&mut self, condition: StanzaErrorCondition) -> Result<(), ServerError> {
+        let State::AwaitBind { id } = &self.state else {
+            return Err(ServerError::NoBindRequest);
+        };
+        let id = id.clone();
+        let mut w = Writer::new(&mut self.out.buf);
+        w.start("iq").attr("type", "error").attr("id", &id);
+        StanzaError::new(condition).write(&mut w);
+        w.end("iq");
+        w.finish();
+        self.state = State::Negotiating;
+        self.deadline = deadline(self.now, self.config.response_timeout);
+        Ok(())
+    }
+
+    /// A fresh, unguessable resource for a client that lets the server choose (RFC 6120
+    /// section 7.6.1), from the embedder-seeded generator.
+    pub fn make_resource(&mut self) -> String {
+        self.rng.token(16)
+    }
+
+    /// Sends a stanza to the client (once online), with `jabber:client` as the default
+    /// namespace.
+    pub fn send(&mut self, stanza: &Element) -> Result<(), ServerError> {
+        match self.state {
+            State::Online => {}
+            State::Closing | State::Closed => return Err(ServerError::Closed),
+            _ => return Err(ServerError::NotOnline),
+        }
+        write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+        Ok(())
+    }
+
+    /// Sends a stream error and closes (for example `see-other-host`, `system-shutdown`,
+    /// or `conflict` when another session takes over the resource).
+    pub fn close_with(&mut self, error: StreamError) {
+        if !matches!(self.state, State::Closed) {
+            self.stream_error(error);
+        }
+    }
+
+    /// Closes gracefully: `</stream:stream>` now, [`ServerEvent::Closed`] when the client
+    /// answers (or after the response timeout).
+    pub fn close(&mut self) {
+        match self.state {
+            State::Closing | State::Closed => {}
+            _ => {
+                if !self.header_sent {
+                    self.send_header();
+                }
+                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.state = State::Closing;
+                self.deadline = deadline(self.now, self.config.response_timeout);
+            }
+        }
+    }
+
+    /// The time is `now`: fires the response timeout when due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if self.deadline.is_some_and(|d| now >= d) && !matches!(self.state, State::Closed) {
+            self.stream_error(StreamError::new(StreamErrorCondition::ConnectionTimeout));
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the transport.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.take()
+    }
+
+    /// Is the stream over?
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    fn send_header(&mut self) {
+        let id = match (self.streams, &self.config.stream_id) {
+            (0, Some(id)) => id.clone(),
+            _ => self.rng.token(16),
+        };
+        self.streams += 1;
+        let to = self
+            .parser
+            .header()
+            .and_then(|h| h.attr("from").map(|f| f.into_owned()));
+        write_header(
+            &mut self.out.buf,
+            Header {
+                content_ns: JABBER_CLIENT,
+                to: to.as_deref(),
+                from: Some(&self.domain),
+                id: Some(&id),
+                lang: &self.config.lang,
+            },
+        );
+        self.header_sent = true;
+    }
+
+    fn restart(&mut self) {
+        self.parser.reset();
+        self.header_sent = false;
+        self.state = State::AwaitHeader;
+        self.deadline = deadline(self.now, self.config.response_timeout);
+    }
+
+    fn drain_parser(&mut self) {
+        while let Some(event) = self.parser.poll_event() {
+            if matches!(self.state, State::TlsHandshake | State::Closed) {
+                continue;
+            }
+            match event {
+                Event::StreamOpened(header) => self.on_header(&header),
+                Event::StreamClosed => {
+                    if !matches!(self.state, State::Closing) {
+                        self.out.buf.extend_from_slice(b"</stream:stream>");
+                    }
+                    self.finish();
+                }
+                Event::Element(el) => self.on_element(el),
+            }
+        }
+    }
+
+    fn on_header(&mut self, header: &Element) {
+        if let Err(condition) = check_peer_header(&self.parser, header, JABBER_CLIENT) {
+            return self.stream_error(StreamError::new(condition));
+        }
+        let to = header.attr("to");
+        match to.as_deref().map(|t| t.parse::<Jid>()) {
+            Some(Ok(jid)) if jid.local().is_none() && jid.resource().is_none() => {
+                match self
+                    .config
+                    .domains
+                    .iter()
+                    .find(|d| d.as_str() == jid.domain())
+                {
+                    Some(d) => self.domain = d.clone(),
+                    None => {
+                        return self
+                            .stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
+                    }
+                }
+            }
+            Some(Err(_)) | Some(Ok(_)) => {
+                return self.stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
+            }
+            None => {
+                return self.stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
+            }
+        }
+        self.send_header();
+        self.events.push_back(ServerEvent::StreamOpened);
+        self.send_features();
+        self.state = State::Negotiating;
+        self.deadline = deadline(self.now, self.config.response_timeout);
+    }
+
+    fn offered_mechanisms(&self) -> Vec<Mechanism> {
+        self.config
+            .mechanisms
+            .iter()
+            .copied()
+            .filter(|m| !m.is_plus() || !self.channel_bindings.is_empty())
+            .filter(|m| {
+                *m != Mechanism::Plain || self.encrypted || self.config.allow_plain_without_tls
+            })
+            .collect()
+    }
+
+    fn send_features(&mut self) {
+        let tls_first = !self.encrypted && self.config.tls == TlsPolicy::Required;
+        let offer_tls = !self.encrypted && self.config.tls != TlsPolicy::Disabled;
+        let mechanisms = self.offered_mechanisms();
+        let mut w = Writer::new(&mut self.out.buf);
+        w.start("stream:features");
+        if offer_tls {
+            w.start("starttls").xmlns(TLS_NS);
+            if tls_first {
+                w.start("required").end("required");
+            }
+            w.end("starttls");
+        }
+        if self.account.is_none() {
+            if !tls_first {
+                w.start("mechanisms").xmlns(SASL_NS);
+                for m in &mechanisms {
+                    w.start("mechanism").text(m.name()).end("mechanism");
+                }
+                w.end("mechanisms");
+            }
+        } else {
+            w.start("bind").xmlns(BIND_NS).end("bind");
+            w.start("session")
+                .xmlns(SESSION_NS)
+                .start("optional")
+                .end("optional");
+            w.end("session");
+            w.raw(&self.config.extra_features);
+        }
+        w.end("stream:features");
+        w.finish();
+    }
+
+    fn on_element(&mut self, el: Element) {
+        if el.is("error", STREAM_NS) {
+            let error = StreamError::from_element(el.root())
+                .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
+            self.events.push_back(ServerEvent::PeerStreamError(error));
+            if !matches!(self.state, State::Closing) {
+                self.out.buf.extend_from_slice(b"</stream:stream>");
+            }
+            return self.finish();
+        }
+        let stanza = el.ns() == JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq");
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
+            State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
+            State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
+            State::SaslClient(_) | State::SaslEmbedder(_) if el.is("abort", SASL_NS) => {
+                self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
+            }
+            State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
+                self.state = State::Negotiating;
+                self.on_negotiation_iq(&el);
+            }
+            State::Online if el.name() == "iq" && el.get_child("session", SESSION_NS).is_some() => {
+                // A legacy client establishing the (optional) session: done already.
+                self.state = State::Online;
+                self.reply_result(&el);
+            }
+            state @ (State::Online | State::Closing) if stanza => {
+                self.state = state;
+                self.on_stanza(el);
+            }
+            State::Negotiating
+            | State::AwaitBind { .. }
+            | State::SaslEmbedder(_)
+            | State::SaslClient(_)
+                if stanza =>
+            {
+                // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
+                // (and bound).
+                self.state = State::Negotiating;
+                self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
+            }
+            other => {
+                self.state = other;
+                self.stream_error(StreamError::new(
+                    StreamErrorCondition::UnsupportedStanzaType,
+                ));
+            }
+        }
+    }
+
+    fn on_starttls(&mut self) {
+        if self.encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
+            // RFC 6120 5.4.2.2: failure, then the stream is closed.
+            let mut w = Writer::new(&mut self.out.buf);
+            w.start("failure").xmlns(TLS_NS).end("failure");
+            w.finish();
+            self.out.buf.extend_from_slice(b"</stream:stream>");
+            return self.finish();
+        }
+        let mut w = Writer::new(&mut self.out.buf);
+        w.start("proceed").xmlns(TLS_NS).end("proceed");
+        w.finish();
+        self.state = State::TlsHandshake;
+        self.deadline = None;
+        self.events.push_back(ServerEvent::TlsRequested);
+    }
+
+    fn on_auth(&mut self, el: &Element) {
+        self.state = State::Negotiating;
+        if self.account.is_some() {
+            return self.stream_error(StreamError::new(
+                StreamErrorCondition::UnsupportedStanzaType,
+            ));
+        }
+        if !self.encrypted && self.config.tls == TlsPolicy::Required {
+            return self.sasl_failed(SaslFailure::new(SaslFailureCondition::EncryptionRequired));
+        }
+        let mechanism = el
+            .attr("mechanism")
+            .map(|m| m.into_owned())
+            .unwrap_or_default();
+        let text = el.text();
+        let initial = if text.trim().is_empty() {
+            None
+        } else {
+            match sasl::decode_payload(&text) {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    return self
+                        .sasl_failed(SaslFailure::new(SaslFailureCondition::IncorrectEncoding));
+                }
+            }
+        };
+        let nonce = match &self.config.server_nonce {
+            Some(n) => Nonce::new(n.clone()),
+            None => Nonce::new(self.rng.token(24)),
+        };
+        let Ok(nonce) = nonce else {
+            return self.sasl_failed(SaslFailure::new(SaslFailureCondition::TemporaryAuthFailure));
+        };
+        let config = sasl::ServerConfig {
+            offered: self.offered_mechanisms(),
+            encrypted: self.encrypted || self.config.allow_plain_without_tls,
+            channel_bindings: self.channel_bindings.clone(),
+            secret: self.config.sasl_secret.clone(),
+            scram_iterations: self.config.scram_iterations,
+        };
+        let mut server = Box::new(SaslServer::new(config, nonce));
+        let step = server.start(&mechanism, initial.as_deref());
+        self.on_sasl_step(server, step);
+    }
+
+    fn on_response(&mut self, mut sasl: Box<SaslServer>, el: &Element) {
+        match sasl::decode_payload(&el.text()) {
+            Ok(data) => {
+                let step = sasl.on_response(&data);
+                self.on_sasl_step(sasl, step);
+            }
+            Err(_) => self.sasl_failed(SaslFailure::new(SaslFailureCondition::IncorrectEncoding)),
+        }
+    }
+
+    fn on_sasl_step(
+        &mut self,
+        sasl: Box<SaslServer>,
+        step: Result<ServerStep, sasl::SaslServerError>,
+    ) {
+        match step {
+            Ok(ServerStep::NeedCredentials {
+                mechanism,
+                authcid,
+                authzid,
+            }) => {
+                self.state = State::SaslEmbedder(sasl);
+                self.deadline = None;
+                self.events.push_back(ServerEvent::AuthRequest {
+                    mechanism,
+                    authcid,
+                    authzid,
+                });
+            }
+            Ok(ServerStep::NeedExternal { authzid }) => {
+                self.state = State::SaslEmbedder(sasl);
+                self.deadline = None;
+                self.events
+                    .push_back(ServerEvent::ExternalRequest { authzid });
+            }
+            Ok(ServerStep::Challenge(data)) => {
+                let payload = sasl::encode_payload(&data);
+                let mut w = Writer::new(&mut self.out.buf);
+                w.start("challenge")
+                    .xmlns(SASL_NS)
+                    .text(&payload)
+                    .end("challenge");
+                w.finish();
+                self.state = State::SaslClient(sasl);
+                self.deadline = deadline(self.now, self.config.response_timeout);
+            }
+            Ok(ServerStep::Success {
+                additional_data,
+                identity,
+            }) => {
+                let local = match identity {
+                    Identity::User { authcid, .. } => Some(authcid),
+                    Identity::External { authzid } => authzid,
+                    Identity::Anonymous { .. } => Some(self.rng.token(12)),
+                };
+                let jid = match local {
+                    Some(l) if l.contains('@') => l.parse::<BareJid>().ok(),
+                    Some(l) => format!("{l}@{}", self.domain).parse::<BareJid>().ok(),
+                    None => self.domain.parse::<BareJid>().ok(),
+                };
+                let Some(jid) = jid else {
+                    return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));
+                };
+                let mut w = Writer::new(&mut self.out.buf);
+                w.start("success").xmlns(SASL_NS);
+                if !additional_data.is_empty() {
+                    w.text(&sasl::encode_payload(&additional_data));
+                }
+                w.end("success");
+                w.finish();
+                self.account = Some(jid.clone());
+                self.events.push_back(ServerEvent::Authenticated(jid));
+                self.restart();
+            }
+            Err(e) => self.sasl_failed(e.failure()),
+        }
+    }
+
+    fn sasl_failed(&mut self, failure: SaslFailure) {
+        failure.write_to(&mut self.out.buf);
+        self.auth_failures += 1;
+        self.state = State::Negotiating;
+        self.deadline = deadline(self.now, self.config.response_timeout);
+        if self.auth_failures >= self.config.max_auth_attempts {
+            self.stream_error(StreamError::new(StreamErrorCondition::PolicyViolation));
+        }
+    }
+
+    fn on_negotiation_iq(&mut self, el: &Element) {
+        let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
+        if let (Some("set"), Some(bind)) =
+            (el.attr("type").as_deref(), el.get_child("bind", BIND_NS))
+        {
+            if self.bound.is_none() {
+                let resource = bind
+                    .get_child("resource", BIND_NS)
+                    .map(|r| r.text().trim().to_owned())
+                    .filter(|r| !r.is_empty());
+                self.state = State::AwaitBind { id };
+                self.deadline = None;
+                self.events.push_back(ServerEvent::BindRequest(resource));
+                return;
+            }
+        }
+        // Anything else before binding: nothing may be processed yet.
+        self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
+    }
+
+    fn reply_result(&mut self, el: &Element) {
+        let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
+        let mut w = Writer::new(&mut self.out.buf);
+        w.start("iq")
+            .attr("type", "result")
+            .attr("id", &id)
+            .end("iq");
+        w.finish();
+    }
+
+    fn on_stanza(&mut self, el: Element) {
+        let Some(full) = &self.bound else {
+            return self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
+        };
+        if let Some(from) = el.attr("from") {
+            // RFC 6120 8.1.2.1: a from other than the session's bare or full JID is spoofed.
+            let ok = from.parse::<Jid>().is_ok_and(|j| {
+                j.as_str() == full.as_str()
+                    || (j.resource().is_none() && j.to_bare() == full.to_bare())
+            });
+            if !ok {
+                return self.stream_error(StreamError::new(StreamErrorCondition::InvalidFrom));
+            }
+        }
+        let stamped = el.with_attr("from", full.as_str());
+        self.events.push_back(ServerEvent::Stanza(stamped));
+    }
+
+    fn stream_error(&mut self, error: StreamError) {
+        if !self.header_sent {
+            // RFC 6120 4.9.1.1: an error before our header still comes after one.
+            self.send_header();
+        }
+        if matches!(self.state, State::Closing) {
+            error.write_to(&mut self.out.buf);
+        } else {
+            write_stream_error(&mut self.out.buf, &error);
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.state = State::Closed;
+        self.deadline = None;
+        self.events.push_back(ServerEvent::Closed);
+    }
+}
