@@ -195,9 +195,14 @@ impl ClientCore {
 
 /// Parses one stanza written in a vector, in a `jabber:client` stream.
 pub(crate) fn stanza(xml: &str) -> Result<Element, Unsupported> {
+    stanza_in(xml, "jabber:client")
+}
+
+/// Parses one stanza written in a vector, in a stream whose default namespace is `ns`.
+pub(crate) fn stanza_in(xml: &str, ns: &str) -> Result<Element, Unsupported> {
     let mut p = StreamParser::default();
     let doc = format!(
-        "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>{xml}"
+        "<stream:stream xmlns='{ns}' xmlns:stream='http://etherx.jabber.org/streams'>{xml}"
     );
     let parsed = p.handle_input(doc.as_bytes());
     let mut found = None;

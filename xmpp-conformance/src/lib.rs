@@ -36,6 +36,7 @@
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod component;
 pub mod matching;
 pub mod pattern;
 pub mod report;

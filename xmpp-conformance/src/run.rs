@@ -523,13 +523,15 @@ impl fmt::Debug for Runner {
 
 impl Runner {
     /// A runner with the roles the core implements ([`crate::role::ParserRole`],
-    /// [`crate::client::ClientRole`], [`crate::server::ServerRole`]) and all replays.
+    /// [`crate::client::ClientRole`], [`crate::server::ServerRole`], the two XEP-0114 roles) and all replays.
     pub fn new() -> Self {
         Runner {
             roles: vec![
                 Box::new(crate::role::ParserRole),
                 Box::new(crate::client::ClientRole),
                 Box::new(crate::server::ServerRole),
+                Box::new(crate::component::ComponentRole),
+                Box::new(crate::component::ComponentServerRole),
             ],
             chunking: ChunkingChoice::Any,
         }

@@ -12,11 +12,13 @@
 //!   channel binding, EXTERNAL and ANONYMOUS, client and server;
 //! - [`stream`]: what every role shares about the stream: headers, features, ids;
 //! - [`client`]: the c2s client role as a state machine;
-//! - [`server`]: the c2s server role (receiving entity) as a state machine.
+//! - [`server`]: the c2s server role (receiving entity) as a state machine;
+//! - [`component`]: the gateway role, XEP-0114, both sides.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod client;
+pub mod component;
 pub mod error;
 pub mod jid;
 pub mod sasl;

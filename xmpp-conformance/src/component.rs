@@ -1,0 +1,288 @@
+//! The `component` and `component-server` roles: both sides of XEP-0114 driven by a vector.
+//!
+//! Config keys: `domain`, `secret`, `lang` (accepted; XEP-0114 streams carry none),
+//! `response_timeout_ms`, `max_stanza_bytes`, `max_depth`, `extensions` (only `[]`), the
+//! limit extensions of `vectors/README.md`, plus `keepalive_ms` (component) and `stream_id`
+//! (component-server). Time is a virtual clock that only `tick` moves.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use xmpp_proto::component::{
+    Component, ComponentConfig, ComponentError, ComponentEvent, ComponentServer,
+    ComponentServerConfig,
+};
+use xmpp_proto::xml::Limits;
+
+use crate::client::stanza_in;
+use crate::role::{
+    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent,
+};
+use crate::vector::Config;
+use crate::xml::{Item, Tree};
+
+const NS: &str = "jabber:component:accept";
+
+/// The `component` role (the gateway's side).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ComponentRole;
+
+/// The `component-server` role (the server's side of XEP-0114).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ComponentServerRole;
+
+fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        unsupported: false,
+        message: message.into(),
+    }
+}
+
+/// What both roles read from the config.
+struct Common {
+    domain: String,
+    secret: String,
+    timeout: Duration,
+    keepalive: Option<Duration>,
+    stream_id: Option<String>,
+    limits: Limits,
+}
+
+fn read_config(config: &Config, role: &str) -> Result<Common, ConfigError> {
+    let text = |key: &str| {
+        config
+            .get(key)
+            .and_then(|e| e.value.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| config_error(key, "required (a string)"))
+    };
+    let mut c = Common {
+        domain: text("domain")?,
+        secret: text("secret")?,
+        timeout: Duration::from_secs(30),
+        keepalive: Some(Duration::from_secs(60)),
+        stream_id: None,
+        limits: Limits::default(),
+    };
+    for entry in &config.entries {
+        let key = entry.key.as_str();
+        let v = &entry.value;
+        let number = || {
+            v.as_integer()
+                .and_then(|n| u64::try_from(n).ok())
+                .ok_or_else(|| config_error(key, "expected a non-negative integer"))
+        };
+        match (key, role) {
+            ("domain" | "secret", _) => {}
+            ("lang", _) if v.is_str() => {}
+            ("response_timeout_ms", _) => c.timeout = Duration::from_millis(number()?),
+            ("keepalive_ms", "component") => {
+                let ms = number()?;
+                c.keepalive = (ms > 0).then(|| Duration::from_millis(ms));
+            }
+            ("stream_id", "component-server") => {
+                c.stream_id = Some(
+                    v.as_str()
+                        .ok_or_else(|| config_error(key, "expected a string"))?
+                        .to_owned(),
+                )
+            }
+            ("max_stanza_bytes", _) => c.limits.max_element_bytes = number()? as usize,
+            ("max_depth", _) => c.limits.max_depth = number()? as usize,
+            ("max_attributes", _) => c.limits.max_attributes = number()? as usize,
+            ("max_name_bytes", _) => c.limits.max_name_bytes = number()? as usize,
+            ("max_header_bytes", _) => c.limits.max_header_bytes = number()? as usize,
+            ("extensions", _) if v.as_array().is_some_and(|a| a.is_empty()) => {}
+            _ => {
+                return Err(ConfigError {
+                    key: key.into(),
+                    unsupported: true,
+                    message: format!("config key {key} = {v} (role {role})"),
+                });
+            }
+        }
+    }
+    Ok(c)
+}
+
+fn event_arg(name: &str) -> Option<ArgKind> {
+    match name {
+        "stream-opened" | "closed" => Some(ArgKind::None),
+        "authenticated" | "online" | "peer-stream-error" => Some(ArgKind::Plain),
+        "stanza" => Some(ArgKind::Xml),
+        _ => None,
+    }
+}
+
+impl Role for ComponentRole {
+    fn name(&self) -> &str {
+        "component"
+    }
+
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        event_arg(name)
+    }
+
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        match action.name.as_str() {
+            "open" | "send" | "close" | "tick" | "eof" => Ok(()),
+            other => Err(Unsupported(format!("action {other} (role component)"))),
+        }
+    }
+
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError> {
+        let c = read_config(config, "component")?;
+        let mut cc = ComponentConfig::new(c.domain, c.secret);
+        cc.response_timeout = c.timeout;
+        cc.keepalive = c.keepalive;
+        cc.limits = c.limits;
+        let start = Instant::now();
+        Ok(Box::new(Core {
+            side: Side::Component(Component::new(cc, start)),
+            start,
+            elapsed: Duration::ZERO,
+            events: VecDeque::new(),
+        }))
+    }
+}
+
+impl Role for ComponentServerRole {
+    fn name(&self) -> &str {
+        "component-server"
+    }
+
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        event_arg(name)
+    }
+
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        match action.name.as_str() {
+            "send" | "close" | "tick" | "eof" => Ok(()),
+            other => Err(Unsupported(format!(
+                "action {other} (role component-server)"
+            ))),
+        }
+    }
+
+    fn start(&self, config: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError> {
+        let c = read_config(config, "component-server")?;
+        let mut cc = ComponentServerConfig::new(c.domain, c.secret);
+        cc.stream_id = c.stream_id;
+        cc.seed = 1;
+        cc.response_timeout = c.timeout;
+        cc.limits = c.limits;
+        let start = Instant::now();
+        Ok(Box::new(Core {
+            side: Side::Server(ComponentServer::new(cc, start)),
+            start,
+            elapsed: Duration::ZERO,
+            events: VecDeque::new(),
+        }))
+    }
+}
+
+enum Side {
+    Component(Component),
+    Server(ComponentServer),
+}
+
+struct Core {
+    side: Side,
+    start: Instant,
+    elapsed: Duration,
+    events: VecDeque<VectorEvent>,
+}
+
+/// Calls the same method on whichever side this is.
+macro_rules! either {
+    ($self:ident, $s:ident => $e:expr) => {
+        match &mut $self.side {
+            Side::Component($s) => $e,
+            Side::Server($s) => $e,
+        }
+    };
+}
+
+fn refused(action: &Action, e: ComponentError) -> Unsupported {
+    Unsupported(format!("action {} refused by the core: {e}", action.name))
+}
+
+impl Core {
+    fn now(&self) -> Instant {
+        self.start + self.elapsed
+    }
+
+    fn collect(&mut self) {
+        while let Some(ev) = either!(self, s => s.poll_event()) {
+            let plain = |name: &str, arg: String| VectorEvent {
+                name: name.into(),
+                arg: EventArg::Plain(arg),
+                note: None,
+            };
+            self.events.push_back(match ev {
+                ComponentEvent::StreamOpened => VectorEvent::bare("stream-opened"),
+                ComponentEvent::Authenticated(d) => plain("authenticated", d),
+                ComponentEvent::Online(d) => plain("online", d),
+                ComponentEvent::Stanza(el) => VectorEvent {
+                    name: "stanza".into(),
+                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
+                    note: None,
+                },
+                ComponentEvent::PeerStreamError(e) => {
+                    plain("peer-stream-error", e.condition.as_str().to_owned())
+                }
+                ComponentEvent::Closed => VectorEvent::bare("closed"),
+            });
+        }
+    }
+}
+
+impl CoreUnderTest for Core {
+    fn feed(&mut self, bytes: &[u8]) {
+        let now = self.now();
+        let _ = either!(self, s => s.handle_input(now, bytes));
+        self.collect();
+    }
+
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
+        let args = action.args.trim();
+        match action.name.as_str() {
+            "open" => match &mut self.side {
+                Side::Component(c) => c.open().map_err(|e| refused(action, e))?,
+                Side::Server(_) => {
+                    return Err(Unsupported("action open (role component-server)".into()));
+                }
+            },
+            "send" => {
+                let el = stanza_in(args, NS)?;
+                either!(self, s => s.send(&el)).map_err(|e| refused(action, e))?;
+            }
+            "close" => either!(self, s => s.close()),
+            "eof" => either!(self, s => s.handle_eof()),
+            "tick" => {
+                let ms: u64 = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
+                self.elapsed += Duration::from_millis(ms);
+                let now = self.now();
+                either!(self, s => s.handle_timeout(now));
+            }
+            other => return Err(Unsupported(format!("action {other}"))),
+        }
+        self.collect();
+        Ok(())
+    }
+
+    fn poll_event(&mut self) -> Option<VectorEvent> {
+        self.events.pop_front()
+    }
+
+    fn take_output(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(b) = either!(self, s => s.poll_transmit()) {
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+}
