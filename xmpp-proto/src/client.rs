@@ -336,14 +336,24 @@ impl Client {
     }
 
     /// Sends a stanza (once online). It is written with `jabber:client` as the default
-    /// namespace; give iq requests an id from [`next_id`](Self::next_id).
+    /// namespace; an iq without an id gets one from [`next_id`](Self::next_id).
     pub fn send(&mut self, stanza: &Element) -> Result<(), ClientError> {
         match self.state {
             State::Online => {}
             State::Closing | State::Closed => return Err(ClientError::Closed),
             _ => return Err(ClientError::NotOnline),
         }
-        write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+        if stanza.name() == "iq" && stanza.attr("id").is_none() {
+            // Every iq needs an id to be answered (RFC 6120 8.2.3).
+            let id = self.next_id();
+            write_element(
+                &mut self.out.buf,
+                stanza.with_attr("id", &id).root(),
+                JABBER_CLIENT,
+            );
+        } else {
+            write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+        }
         self.last_sent = self.now;
         Ok(())
     }
@@ -374,13 +384,9 @@ impl Client {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
             if !matches!(self.state, State::Closed) {
+                // VECTORS.md: even in a closing handshake, the error and a closing tag.
                 let error = StreamError::new(StreamErrorCondition::ConnectionTimeout);
-                if matches!(self.state, State::Closing) {
-                    // Our closing tag is out already; only the error is missing.
-                    error.write_to(&mut self.out.buf);
-                } else {
-                    write_stream_error(&mut self.out.buf, &error);
-                }
+                write_stream_error(&mut self.out.buf, &error);
                 self.finish();
             }
             return;
@@ -716,12 +722,9 @@ impl Client {
     }
 
     fn stream_error(&mut self, condition: StreamErrorCondition) {
-        let error = StreamError::new(condition);
-        if matches!(self.state, State::Closing) {
-            error.write_to(&mut self.out.buf);
-        } else {
-            write_stream_error(&mut self.out.buf, &error);
-        }
+        // After a stream error the core sends, its closing tag follows at once (VECTORS.md),
+        // even when a closing handshake had already sent one.
+        write_stream_error(&mut self.out.buf, &StreamError::new(condition));
         self.finish();
     }
 

@@ -181,12 +181,8 @@ impl Link {
     }
 
     fn stream_error(&mut self, condition: StreamErrorCondition) {
-        let error = StreamError::new(condition);
-        if self.phase == Phase::Closing {
-            error.write_to(&mut self.out.buf);
-        } else {
-            write_stream_error(&mut self.out.buf, &error);
-        }
+        // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
+        write_stream_error(&mut self.out.buf, &StreamError::new(condition));
         self.finish();
     }
 

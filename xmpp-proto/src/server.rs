@@ -833,11 +833,8 @@ impl Server {
             // RFC 6120 4.9.1.1: an error before our header still comes after one.
             self.send_header();
         }
-        if matches!(self.state, State::Closing) {
-            error.write_to(&mut self.out.buf);
-        } else {
-            write_stream_error(&mut self.out.buf, &error);
-        }
+        // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
+        write_stream_error(&mut self.out.buf, &error);
         self.finish();
     }
 
