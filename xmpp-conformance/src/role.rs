@@ -33,6 +33,8 @@ pub enum ArgKind {
     None,
     /// Plain text (a condition, a JID...), matched as one placeholder pattern.
     Plain,
+    /// Plain text or nothing (`bind-request [<resource>]`).
+    OptionalPlain,
     /// XML, matched as a fragment (VECTORS.md, "Matching").
     Xml,
 }

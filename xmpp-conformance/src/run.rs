@@ -459,7 +459,9 @@ impl Exec<'_> {
                 match_items(&expected, actual, mode, &mut self.caps)
                     .map_err(|d| mismatch(line, rendered, Some(d)))
             }
-            (Some(ArgKind::Plain), EventArg::Plain(actual)) => {
+            (Some(ArgKind::Plain | ArgKind::OptionalPlain), EventArg::Plain(actual))
+                if !arg.is_empty() =>
+            {
                 let p = Pattern::parse(arg).map_err(|e| Reason::Invalid(e.0))?;
                 if p.matches_str(actual, &mut self.caps) {
                     Ok(())
@@ -467,7 +469,9 @@ impl Exec<'_> {
                     Err(mismatch(line, rendered, None))
                 }
             }
-            (Some(ArgKind::None), EventArg::None) => Ok(()),
+            (Some(ArgKind::None | ArgKind::OptionalPlain), EventArg::None) if arg.is_empty() => {
+                Ok(())
+            }
             _ => Err(mismatch(line, rendered, None)),
         }
     }
@@ -691,6 +695,8 @@ fn check_step(role: &dyn Role, step: &Step) -> Result<(), Reason> {
                     Err(at(format!("event {name} needs an argument")))
                 }
                 Some(ArgKind::Plain) => pattern(arg),
+                Some(ArgKind::OptionalPlain) if arg.is_empty() => Ok(()),
+                Some(ArgKind::OptionalPlain) => pattern(arg),
                 Some(ArgKind::Xml) if arg.trim().is_empty() => {
                     Err(at(format!("event {name} needs an XML argument")))
                 }

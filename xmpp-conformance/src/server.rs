@@ -97,9 +97,10 @@ impl Role for ServerRole {
     fn event_arg(&self, name: &str) -> Option<ArgKind> {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
-            "auth-request" | "authenticated" | "bind-request" | "online" | "peer-stream-error" => {
+            "auth-request" | "authenticated" | "online" | "peer-stream-error" => {
                 Some(ArgKind::Plain)
             }
+            "bind-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
             _ => None,
         }

@@ -547,7 +547,9 @@ impl Server {
 
     fn send_features(&mut self) {
         let tls_first = !self.encrypted && self.config.tls == TlsPolicy::Required;
-        let offer_tls = !self.encrypted && self.config.tls != TlsPolicy::Disabled;
+        // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
+        let offer_tls =
+            !self.encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
         let mut w = Writer::new(&mut self.out.buf);
         w.start("stream:features");
