@@ -399,6 +399,27 @@ impl Server {
         Ok(())
     }
 
+    /// Answers a stanza from the client with a stanza error (for example
+    /// `service-unavailable` for an iq nobody handles, RFC 6120 8.4), with swapped
+    /// addresses and the same id. Nothing is sent for an error or an iq result (no reply
+    /// to those, RFC 6120 8.3.1 and 8.2.3): the result says whether a reply went out.
+    pub fn reply_error(
+        &mut self,
+        to: &Element,
+        condition: StanzaErrorCondition,
+    ) -> Result<bool, ServerError> {
+        match self.state {
+            State::Online => {}
+            State::Closing | State::Closed => return Err(ServerError::Closed),
+            _ => return Err(ServerError::NotOnline),
+        }
+        let Ok(stanza) = crate::stanza::Stanza::from_element(to.clone()) else {
+            return Ok(false);
+        };
+        let error = StanzaError::new(condition);
+        Ok(crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok())
+    }
+
     /// Sends a stream error and closes (for example `see-other-host`, `system-shutdown`,
     /// or `conflict` when another session takes over the resource).
     pub fn close_with(&mut self, error: StreamError) {

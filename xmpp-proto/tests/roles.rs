@@ -1,0 +1,127 @@
+//! Role behaviour that the vocabulary of vectors does not reach: embedder helpers and misuse.
+
+use std::time::{Duration, Instant};
+
+use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
+use xmpp_proto::error::StanzaErrorCondition;
+use xmpp_proto::sasl::UserCredential;
+use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
+use xmpp_proto::stream::TlsPolicy;
+
+fn drain(server: &mut Server) -> Vec<ServerEvent> {
+    std::iter::from_fn(|| server.poll_event()).collect()
+}
+
+fn online_server(now: Instant) -> Server {
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut s = Server::new(config, now);
+    let header = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
+    s.handle_input(now, header).unwrap();
+    // \0juliet\0pw
+    s.handle_input(
+        now,
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwdw==</auth>",
+    )
+    .unwrap();
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::AuthRequest { .. })
+    ));
+    s.credentials(
+        UserCredential::Password("pw".into()),
+        xmpp_proto::sasl::Decision::Accept,
+    )
+    .unwrap();
+    s.handle_input(now, header).unwrap();
+    s.handle_input(
+        now,
+        b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+    )
+    .unwrap();
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::BindRequest(None))
+    ));
+    let resource = s.make_resource();
+    assert_eq!(resource.len(), 16);
+    s.bind(format!("juliet@example.com/{resource}").parse().unwrap())
+        .unwrap();
+    assert!(matches!(drain(&mut s).last(), Some(ServerEvent::Online(_))));
+    while s.poll_transmit().is_some() {}
+    s
+}
+
+#[test]
+fn an_unanswerable_iq_gets_service_unavailable_and_an_error_gets_nothing() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.handle_input(now, b"<iq type='get' id='q1' to='example.com'><query xmlns='urn:x'/></iq><message type='error' id='m'/>").unwrap();
+    let events = drain(&mut s);
+    let ServerEvent::Stanza(iq) = &events[0] else {
+        panic!("{events:?}")
+    };
+    assert!(
+        s.reply_error(iq, StanzaErrorCondition::ServiceUnavailable)
+            .unwrap()
+    );
+    let out = s.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    assert!(out.starts_with("<iq"), "{out}");
+    assert!(
+        out.contains("type='error'")
+            && out.contains("id='q1'")
+            && out.contains("<service-unavailable"),
+        "{out}"
+    );
+    let ServerEvent::Stanza(msg) = &events[1] else {
+        panic!()
+    };
+    assert!(
+        !s.reply_error(msg, StanzaErrorCondition::ServiceUnavailable)
+            .unwrap()
+    );
+    assert!(s.poll_transmit().is_none());
+}
+
+#[test]
+fn server_misuse_is_a_typed_error_not_a_panic() {
+    let now = Instant::now();
+    let mut s = Server::new(ServerConfig::new("example.com", vec![]), now);
+    assert_eq!(
+        s.bind("a@example.com/r".parse().unwrap()),
+        Err(ServerError::NoBindRequest)
+    );
+    assert_eq!(s.tls_established(vec![]), Err(ServerError::NoTlsRequested));
+    assert_eq!(
+        s.credentials(UserCredential::Unknown, xmpp_proto::sasl::Decision::Accept),
+        Err(ServerError::NoAuthRequest)
+    );
+}
+
+#[test]
+fn client_misuse_is_a_typed_error_and_time_drives_timeouts() {
+    let now = Instant::now();
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.response_timeout = Duration::from_secs(5);
+    let mut c = Client::new(config, now);
+    assert_eq!(c.handle_input(now, b"x"), Err(ClientError::NotOpen));
+    assert_eq!(c.auth(None), Err(ClientError::NotAwaitingAuth));
+    c.open().unwrap();
+    assert_eq!(c.open(), Err(ClientError::AlreadyOpen));
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
+    c.handle_timeout(now + Duration::from_secs(4));
+    assert!(c.poll_event().is_none());
+    c.handle_timeout(now + Duration::from_secs(5));
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
+    assert!(c.is_closed());
+    let out = c.poll_transmit().unwrap();
+    assert!(
+        std::str::from_utf8(&out)
+            .unwrap()
+            .ends_with("</stream:error></stream:stream>")
+    );
+}
