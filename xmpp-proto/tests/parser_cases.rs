@@ -561,3 +561,31 @@ fn an_attribute_is_set_on_the_root_without_parsing_again() {
         "raw() is what was received"
     );
 }
+
+#[test]
+fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit() {
+    // Found by the fuzzer: the size limit walked back over the whole run and reported a
+    // limit where the first byte of the run is the fault.
+    let mut input = stream("<message/>");
+    let at = input.len() as u64;
+    input.extend(std::iter::repeat_n(0x80u8, 300));
+    let small = Limits {
+        max_element_bytes: 256,
+        ..Limits::default()
+    };
+    assert_eq!(
+        first_error(small, &input),
+        (K::TextAtStreamLevel, C::NotWellFormed, at)
+    );
+    let mut input = stream("<a>");
+    let at = input.len() as u64;
+    input.extend(std::iter::repeat_n(0x80u8, 600));
+    assert_eq!(
+        first_error(small, &input),
+        (
+            K::InvalidUtf8(Utf8Fault::InvalidByte(0x80)),
+            C::NotWellFormed,
+            at
+        )
+    );
+}

@@ -335,15 +335,16 @@ impl StreamParser {
         } else {
             (self.limits.max_element_bytes.max(2), Limit::ElementBytes)
         };
-        // The scanner never sees part of a character: where the limit cuts one, it stops
-        // before it. That character then proves the unit too long once it is known to be valid.
-        let cap = if max < unit.len() {
-            char_floor(unit, max)
-        } else {
-            max
-        };
         loop {
             let checked = ((self.checked_to - at) as usize).min(unit.len());
+            // The scanner never sees part of a character: where the limit cuts a checked one,
+            // it stops before it, and that character proves the unit too long. (Only checked
+            // bytes are walked back over: at most three continuation bytes.)
+            let cap = if checked > max {
+                char_floor(unit, max)
+            } else {
+                max
+            };
             let limit = checked.min(cap);
             self.scanner.cr_possible = self.cr_before > at;
             let found = self.scanner.scan(&unit[..limit], self.context.as_ref());
