@@ -1,0 +1,8 @@
+//! Raw bytes as one XMPP stream; see `xmpp_proto_fuzz::checks::stream_parser`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    xmpp_proto_fuzz::checks::stream_parser(data);
+});
