@@ -1,5 +1,7 @@
-//! Fuzzing of `xmpp-proto`. The properties live in [`checks`], which
-//! `xmpp-proto/tests/fuzz_corpus.rs` also includes to replay the committed corpora under
+//! Fuzzing of `xmpp-proto`. The properties live in [`checks`] (the stream parser) and
+//! [`sessions`] (the roles and JIDs), which
+//! `xmpp-proto/tests/fuzz_corpus.rs` also include to replay the committed corpora under
 //! `cargo test`.
 
 pub mod checks;
+pub mod sessions;

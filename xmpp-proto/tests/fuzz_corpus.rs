@@ -5,6 +5,9 @@
 #[allow(dead_code)]
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/sessions.rs"]
+mod sessions;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -93,4 +96,24 @@ fn chunked_input_encoding_round_trips() {
     assert_eq!(zeros.chunks(), [&b""[..], b"", b"<a/>"]);
     assert_eq!(ChunkedInput::from_bytes(b"").chunks(), Vec::<&[u8]>::new());
     assert_eq!(ChunkedInput::from_bytes(b"\x0f\x01").data, b"");
+}
+
+#[test]
+fn client_session_corpus() {
+    replay("client_session", sessions::client_session);
+}
+
+#[test]
+fn server_session_corpus() {
+    replay("server_session", sessions::server_session);
+}
+
+#[test]
+fn component_session_corpus() {
+    replay("component_session", sessions::component_session);
+}
+
+#[test]
+fn jid_corpus() {
+    replay("jid", sessions::jid);
 }
