@@ -15,6 +15,7 @@
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
 //! - [`component`]: the gateway role, XEP-0114, both sides.
 #![forbid(unsafe_code)]
+#![cfg_attr(doctest, doc = include_str!("../../README.md"))]
 #![deny(missing_docs)]
 
 pub mod client;
