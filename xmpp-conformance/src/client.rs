@@ -9,26 +9,21 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent, TlsPolicy};
+use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
 use xmpp_proto::jid::BareJid;
 use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
 use xmpp_proto::xml::{Element, Event, StreamParser};
 
-use crate::role::{Action, ArgKind, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent};
+use crate::role::{
+    Action, ArgKind, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent, config_error,
+    unsupported_key,
+};
 use crate::vector::Config;
 use crate::xml::{Item, Tree};
 
 /// The `client` role.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClientRole;
-
-fn config_error(key: &str, message: impl Into<String>) -> crate::role::ConfigError {
-    crate::role::ConfigError {
-        key: key.into(),
-        unsupported: false,
-        message: message.into(),
-    }
-}
 
 impl Role for ClientRole {
     fn name(&self) -> &str {
@@ -66,69 +61,26 @@ impl Role for ClientRole {
         c.password = None;
         c.seed = 1;
         for entry in &config.entries {
-            let key = entry.key.as_str();
-            let v = &entry.value;
-            let text = || {
-                v.as_str()
-                    .ok_or_else(|| config_error(key, "expected a string"))
+            let v = Value {
+                key: entry.key.as_str(),
+                value: &entry.value,
             };
-            let number = || {
-                v.as_integer()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| config_error(key, "expected a non-negative integer"))
-            };
-            match key {
+            match v.key {
                 "jid" => {}
-                "password" => c.password = Some(text()?.to_owned()),
-                "resource" => c.resource = Some(text()?.to_owned()),
-                "lang" => c.lang = text()?.to_owned(),
-                "client_nonce" => c.client_nonce = Some(text()?.to_owned()),
-                "tls" => {
-                    c.tls = match text()? {
-                        "required" => TlsPolicy::Required,
-                        "optional" => TlsPolicy::Optional,
-                        "disabled" => TlsPolicy::Disabled,
-                        _ => {
-                            return Err(config_error(
-                                key,
-                                "expected required, optional or disabled",
-                            ));
-                        }
-                    }
-                }
-                "allow_plain_without_tls" => {
-                    c.allow_plain_without_tls = v
-                        .as_bool()
-                        .ok_or_else(|| config_error(key, "expected a boolean"))?
-                }
-                "mechanisms" => {
-                    let list = v
-                        .as_array()
-                        .ok_or_else(|| config_error(key, "expected an array"))?;
-                    c.mechanisms = list
-                        .iter()
-                        .map(|m| m.as_str().and_then(|s| s.parse::<Mechanism>().ok()))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| config_error(key, "expected SASL mechanism names"))?;
-                }
-                "response_timeout_ms" => c.response_timeout = Duration::from_millis(number()?),
+                "password" => c.password = Some(v.text()?.to_owned()),
+                "resource" => c.resource = Some(v.text()?.to_owned()),
+                "lang" => c.lang = v.text()?.to_owned(),
+                "client_nonce" => c.client_nonce = Some(v.text()?.to_owned()),
+                "tls" => c.tls = v.tls()?,
+                "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
+                "mechanisms" => c.mechanisms = v.mechanisms()?,
+                "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
-                    let ms = number()?;
-                    c.keepalive = (ms > 0).then(|| Duration::from_millis(ms));
+                    let d = v.millis()?;
+                    c.keepalive = (!d.is_zero()).then_some(d);
                 }
-                "max_stanza_bytes" => c.limits.max_element_bytes = number()? as usize,
-                "max_depth" => c.limits.max_depth = number()? as usize,
-                "max_attributes" => c.limits.max_attributes = number()? as usize,
-                "max_name_bytes" => c.limits.max_name_bytes = number()? as usize,
-                "max_header_bytes" => c.limits.max_header_bytes = number()? as usize,
-                "extensions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
-                _ => {
-                    return Err(crate::role::ConfigError {
-                        key: key.into(),
-                        unsupported: true,
-                        message: format!("config key {key} = {v} (role client)"),
-                    });
-                }
+                _ if v.common(&mut c.limits)? => {}
+                key => return Err(unsupported_key(key, v.value, "client")),
             }
         }
         let start = Instant::now();

@@ -16,7 +16,8 @@ use xmpp_proto::xml::Limits;
 
 use crate::client::stanza_in;
 use crate::role::{
-    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent,
+    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent,
+    config_error, unsupported_key,
 };
 use crate::vector::Config;
 use crate::xml::{Item, Tree};
@@ -30,14 +31,6 @@ pub struct ComponentRole;
 /// The `component-server` role (the server's side of XEP-0114).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ComponentServerRole;
-
-fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        unsupported: false,
-        message: message.into(),
-    }
-}
 
 /// What both roles read from the config.
 struct Common {
@@ -66,41 +59,21 @@ fn read_config(config: &Config, role: &str) -> Result<Common, ConfigError> {
         limits: Limits::default(),
     };
     for entry in &config.entries {
-        let key = entry.key.as_str();
-        let v = &entry.value;
-        let number = || {
-            v.as_integer()
-                .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| config_error(key, "expected a non-negative integer"))
+        let v = Value {
+            key: entry.key.as_str(),
+            value: &entry.value,
         };
-        match (key, role) {
+        match (v.key, role) {
             ("domain" | "secret", _) => {}
-            ("lang", _) if v.is_str() => {}
-            ("response_timeout_ms", _) => c.timeout = Duration::from_millis(number()?),
+            ("lang", _) if v.value.is_str() => {}
+            ("response_timeout_ms", _) => c.timeout = v.millis()?,
             ("keepalive_ms", "component") => {
-                let ms = number()?;
-                c.keepalive = (ms > 0).then(|| Duration::from_millis(ms));
+                let d = v.millis()?;
+                c.keepalive = (!d.is_zero()).then_some(d);
             }
-            ("stream_id", "component-server") => {
-                c.stream_id = Some(
-                    v.as_str()
-                        .ok_or_else(|| config_error(key, "expected a string"))?
-                        .to_owned(),
-                )
-            }
-            ("max_stanza_bytes", _) => c.limits.max_element_bytes = number()? as usize,
-            ("max_depth", _) => c.limits.max_depth = number()? as usize,
-            ("max_attributes", _) => c.limits.max_attributes = number()? as usize,
-            ("max_name_bytes", _) => c.limits.max_name_bytes = number()? as usize,
-            ("max_header_bytes", _) => c.limits.max_header_bytes = number()? as usize,
-            ("extensions", _) if v.as_array().is_some_and(|a| a.is_empty()) => {}
-            _ => {
-                return Err(ConfigError {
-                    key: key.into(),
-                    unsupported: true,
-                    message: format!("config key {key} = {v} (role {role})"),
-                });
-            }
+            ("stream_id", "component-server") => c.stream_id = Some(v.text()?.to_owned()),
+            _ if v.common(&mut c.limits)? => {}
+            (key, _) => return Err(unsupported_key(key, v.value, role)),
         }
     }
     Ok(c)

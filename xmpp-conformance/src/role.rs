@@ -304,3 +304,95 @@ impl CoreUnderTest for ParserCore {
         Vec::new()
     }
 }
+
+/// A config entry that a role refuses as a value (not as a key).
+pub(crate) fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        unsupported: false,
+        message: message.into(),
+    }
+}
+
+/// A config key that the role does not support.
+pub(crate) fn unsupported_key(key: &str, value: &toml::Value, role: &str) -> ConfigError {
+    ConfigError {
+        key: key.into(),
+        unsupported: true,
+        message: format!("config key {key} = {value} (role {role})"),
+    }
+}
+
+/// One config entry, read as the type its key calls for.
+pub(crate) struct Value<'a> {
+    pub key: &'a str,
+    pub value: &'a toml::Value,
+}
+
+impl<'a> Value<'a> {
+    pub fn text(&self) -> Result<&'a str, ConfigError> {
+        self.value
+            .as_str()
+            .ok_or_else(|| config_error(self.key, "expected a string"))
+    }
+
+    pub fn number(&self) -> Result<u64, ConfigError> {
+        self.value
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| config_error(self.key, "expected a non-negative integer"))
+    }
+
+    pub fn boolean(&self) -> Result<bool, ConfigError> {
+        self.value
+            .as_bool()
+            .ok_or_else(|| config_error(self.key, "expected a boolean"))
+    }
+
+    pub fn millis(&self) -> Result<std::time::Duration, ConfigError> {
+        Ok(std::time::Duration::from_millis(self.number()?))
+    }
+
+    pub fn tls(&self) -> Result<xmpp_proto::stream::TlsPolicy, ConfigError> {
+        use xmpp_proto::stream::TlsPolicy;
+        match self.text()? {
+            "required" => Ok(TlsPolicy::Required),
+            "optional" => Ok(TlsPolicy::Optional),
+            "disabled" => Ok(TlsPolicy::Disabled),
+            _ => Err(config_error(
+                self.key,
+                "expected required, optional or disabled",
+            )),
+        }
+    }
+
+    pub fn mechanisms(&self) -> Result<Vec<xmpp_proto::sasl::Mechanism>, ConfigError> {
+        let list = self
+            .value
+            .as_array()
+            .ok_or_else(|| config_error(self.key, "expected an array"))?;
+        list.iter()
+            .map(|m| m.as_str().and_then(|s| s.parse().ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| config_error(self.key, "expected SASL mechanism names"))
+    }
+
+    /// The keys every role shares: the limits (VECTORS.md's `max_stanza_bytes` and
+    /// `max_depth`, and the extensions of `vectors/README.md`) and an empty `extensions`.
+    /// `Ok(false)` when the key is none of them.
+    pub fn common(&self, limits: &mut Limits) -> Result<bool, ConfigError> {
+        let field = match self.key {
+            "max_stanza_bytes" => &mut limits.max_element_bytes,
+            "max_depth" => &mut limits.max_depth,
+            "max_attributes" => &mut limits.max_attributes,
+            "max_name_bytes" => &mut limits.max_name_bytes,
+            "max_header_bytes" => &mut limits.max_header_bytes,
+            "extensions" if self.value.as_array().is_some_and(|a| a.is_empty()) => {
+                return Ok(true);
+            }
+            _ => return Ok(false),
+        };
+        *field = usize::try_from(self.number()?).unwrap_or(usize::MAX);
+        Ok(true)
+    }
+}

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::sasl::{Decision, Mechanism, StoredScram, UserCredential, decode_payload};
 use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
 
 use crate::client::{channel_binding, stanza};
 use crate::role::{
-    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, VectorEvent,
+    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent,
+    config_error, unsupported_key,
 };
 use crate::vector::Config;
 use crate::xml::{Item, Tree};
@@ -32,14 +32,6 @@ struct User {
     password: String,
     salt: Option<Vec<u8>>,
     iterations: Option<NonZeroU32>,
-}
-
-fn config_error(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: key.into(),
-        unsupported: false,
-        message: message.into(),
-    }
 }
 
 fn users(value: &toml::Value) -> Result<BTreeMap<String, User>, ConfigError> {
@@ -130,66 +122,25 @@ impl Role for ServerRole {
         c.seed = 1;
         let mut user_table = BTreeMap::new();
         for entry in &config.entries {
-            let key = entry.key.as_str();
-            let v = &entry.value;
-            let text = || {
-                v.as_str()
-                    .ok_or_else(|| config_error(key, "expected a string"))
+            let v = Value {
+                key: entry.key.as_str(),
+                value: &entry.value,
             };
-            let number = || {
-                v.as_integer()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or_else(|| config_error(key, "expected a non-negative integer"))
-            };
-            match key {
+            match v.key {
                 "domain" => {}
-                "stream_id" => c.stream_id = Some(text()?.to_owned()),
-                "lang" => c.lang = text()?.to_owned(),
-                "server_nonce" => c.server_nonce = Some(text()?.to_owned()),
-                "tls" => {
-                    c.tls = match text()? {
-                        "required" => TlsPolicy::Required,
-                        "optional" => TlsPolicy::Optional,
-                        "disabled" => TlsPolicy::Disabled,
-                        _ => {
-                            return Err(config_error(
-                                key,
-                                "expected required, optional or disabled",
-                            ));
-                        }
-                    }
+                "stream_id" => c.stream_id = Some(v.text()?.to_owned()),
+                "lang" => c.lang = v.text()?.to_owned(),
+                "server_nonce" => c.server_nonce = Some(v.text()?.to_owned()),
+                "tls" => c.tls = v.tls()?,
+                "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
+                "mechanisms" => c.mechanisms = v.mechanisms()?,
+                "users" => user_table = users(v.value)?,
+                "response_timeout_ms" => c.response_timeout = v.millis()?,
+                "max_auth_attempts" => {
+                    c.max_auth_attempts = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
-                "allow_plain_without_tls" => {
-                    c.allow_plain_without_tls = v
-                        .as_bool()
-                        .ok_or_else(|| config_error(key, "expected a boolean"))?
-                }
-                "mechanisms" => {
-                    let list = v
-                        .as_array()
-                        .ok_or_else(|| config_error(key, "expected an array"))?;
-                    c.mechanisms = list
-                        .iter()
-                        .map(|m| m.as_str().and_then(|s| s.parse::<Mechanism>().ok()))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| config_error(key, "expected SASL mechanism names"))?;
-                }
-                "users" => user_table = users(v)?,
-                "response_timeout_ms" => c.response_timeout = Duration::from_millis(number()?),
-                "max_auth_attempts" => c.max_auth_attempts = number()? as u32,
-                "max_stanza_bytes" => c.limits.max_element_bytes = number()? as usize,
-                "max_depth" => c.limits.max_depth = number()? as usize,
-                "max_attributes" => c.limits.max_attributes = number()? as usize,
-                "max_name_bytes" => c.limits.max_name_bytes = number()? as usize,
-                "max_header_bytes" => c.limits.max_header_bytes = number()? as usize,
-                "extensions" if v.as_array().is_some_and(|a| a.is_empty()) => {}
-                _ => {
-                    return Err(ConfigError {
-                        key: key.into(),
-                        unsupported: true,
-                        message: format!("config key {key} = {v} (role server)"),
-                    });
-                }
+                _ if v.common(&mut c.limits)? => {}
+                key => return Err(unsupported_key(key, v.value, "server")),
             }
         }
         let scram = c.mechanisms.iter().any(|m| m.is_scram());

@@ -439,7 +439,7 @@ impl Client {
                 to: Some(&domain),
                 from: from.as_deref(),
                 id: None,
-                lang: &self.config.lang,
+                lang: Some(&self.config.lang),
             },
         );
         self.last_sent = self.now;

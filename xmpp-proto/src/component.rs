@@ -21,7 +21,7 @@ use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
 use crate::jid::Jid;
 use crate::stanza::JABBER_COMPONENT_ACCEPT;
 use crate::stream::{Output, Rng, deadline, write_stream_error};
-use crate::xml::{Element, Event, Limits, StreamParser, Writer, escape_attr, write_element};
+use crate::xml::{Element, Event, Limits, StreamParser, Writer, write_element};
 
 /// The `<handshake/>` value for `stream_id` and `secret`: lowercase hex SHA-1 of their
 /// concatenation (XEP-0114 section 2).
@@ -40,21 +40,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn write_header(out: &mut bytes::BytesMut, to: Option<&str>, from: Option<&str>, id: Option<&str>) {
-    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='");
-    out.extend_from_slice(JABBER_COMPONENT_ACCEPT.as_bytes());
-    out.extend_from_slice(b"' xmlns:stream='");
-    out.extend_from_slice(STREAM_NS.as_bytes());
-    out.extend_from_slice(b"'");
-    for (name, value) in [("to", to), ("from", from), ("id", id)] {
-        if let Some(v) = value {
-            out.extend_from_slice(b" ");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"='");
-            escape_attr(out, v);
-            out.extend_from_slice(b"'");
-        }
-    }
-    out.extend_from_slice(b">");
+    let content_ns = JABBER_COMPONENT_ACCEPT;
+    crate::stream::write_header(
+        out,
+        crate::stream::Header {
+            content_ns,
+            to,
+            from,
+            id,
+            lang: None,
+        },
+    );
 }
 
 fn is_stanza(el: &Element) -> bool {

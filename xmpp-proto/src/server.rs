@@ -489,7 +489,7 @@ impl Server {
                 to: to.as_deref(),
                 from: Some(&self.domain),
                 id: Some(&id),
-                lang: &self.config.lang,
+                lang: Some(&self.config.lang),
             },
         );
         self.header_sent = true;

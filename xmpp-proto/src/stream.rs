@@ -36,7 +36,9 @@ pub(crate) struct Header<'a> {
     pub to: Option<&'a str>,
     pub from: Option<&'a str>,
     pub id: Option<&'a str>,
-    pub lang: &'a str,
+    /// `version='1.0'` and `xml:lang` are left out when `None` (XEP-0114 streams carry
+    /// neither).
+    pub lang: Option<&'a str>,
 }
 
 /// Writes `<?xml version='1.0'?>` and the stream header (RFC 6120 section 4.7).
@@ -55,9 +57,12 @@ pub(crate) fn write_header(out: &mut BytesMut, h: Header<'_>) {
             out.extend_from_slice(b"'");
         }
     }
-    out.extend_from_slice(b" version='1.0' xml:lang='");
-    escape_attr(out, h.lang);
-    out.extend_from_slice(b"'>");
+    if let Some(lang) = h.lang {
+        out.extend_from_slice(b" version='1.0' xml:lang='");
+        escape_attr(out, lang);
+        out.extend_from_slice(b"'");
+    }
+    out.extend_from_slice(b">");
 }
 
 /// Writes a stream error followed by the closing tag (RFC 6120 section 4.9.1.1).
