@@ -149,6 +149,9 @@ struct Link {
     last_sent: Instant,
     response_timeout: Duration,
     keepalive: Option<Duration>,
+    /// Our stream header, while it is not sent (the server side answers the component's):
+    /// anything we send, an error or a closing tag included, comes after it.
+    greeting: Option<Vec<u8>>,
 }
 
 impl Link {
@@ -163,6 +166,13 @@ impl Link {
             last_sent: now,
             response_timeout,
             keepalive: None,
+            greeting: None,
+        }
+    }
+
+    fn greet(&mut self) {
+        if let Some(header) = self.greeting.take() {
+            self.out.buf.extend_from_slice(&header);
         }
     }
 
@@ -177,6 +187,7 @@ impl Link {
     }
 
     fn stream_error(&mut self, condition: StreamErrorCondition) {
+        self.greet();
         // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
         write_stream_error(&mut self.out.buf, &StreamError::new(condition));
         self.finish();
@@ -229,6 +240,7 @@ impl Link {
             Phase::Closing | Phase::Closed => {}
             Phase::Idle => self.phase = Phase::Closed,
             _ => {
+                self.greet();
                 self.out.buf.extend_from_slice(b"</stream:stream>");
                 self.phase = Phase::Closing;
                 self.arm();
@@ -469,6 +481,9 @@ impl ComponentServer {
         let mut link = Link::new(config.limits, now, config.response_timeout);
         link.phase = Phase::AwaitHeader;
         link.arm();
+        let mut header = bytes::BytesMut::new();
+        write_header(&mut header, None, Some(&config.domain), Some(&stream_id));
+        link.greeting = Some(header.to_vec());
         ComponentServer {
             config,
             link,
@@ -483,18 +498,10 @@ impl ComponentServer {
             return Ok(());
         }
         let (config, id) = (&self.config, &self.stream_id);
-        let header_sent = self.link.phase != Phase::AwaitHeader;
-        let mut header_sent = header_sent;
         self.link.input(data, |link, ev| {
-            let send_header = |link: &mut Link, sent: &mut bool| {
-                if !*sent {
-                    write_header(&mut link.out.buf, None, Some(&config.domain), Some(id));
-                    *sent = true;
-                }
-            };
             match (link.phase.clone(), ev) {
                 (Phase::AwaitHeader, Event::StreamOpened(header)) => {
-                    send_header(link, &mut header_sent);
+                    link.greet();
                     if link.parser.content_namespace() != Some(JABBER_COMPONENT_ACCEPT) {
                         return link.stream_error(StreamErrorCondition::InvalidNamespace);
                     }
@@ -546,23 +553,9 @@ impl ComponentServer {
                         _ => link.stream_error(StreamErrorCondition::ImproperAddressing),
                     }
                 }
-                _ => {
-                    send_header(link, &mut header_sent);
-                    link.stream_error(StreamErrorCondition::UnsupportedStanzaType)
-                }
+                _ => link.stream_error(StreamErrorCondition::UnsupportedStanzaType),
             }
         });
-        if !header_sent && self.link.phase == Phase::Closed {
-            // An XML fault before the component's header: our header still comes first.
-            let error = self.link.out.buf.split();
-            write_header(
-                &mut self.link.out.buf,
-                None,
-                Some(&self.config.domain),
-                Some(&self.stream_id),
-            );
-            self.link.out.buf.extend_from_slice(&error);
-        }
         Ok(())
     }
 

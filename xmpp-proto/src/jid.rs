@@ -379,6 +379,16 @@ fn prep_resource(raw: &str) -> Result<Cow<'_, str>, JidError> {
 
 /// Prepares a domainpart (RFC 7622 section 3.2).
 fn prep_domain(raw: &str) -> Result<Cow<'_, str>, JidError> {
+    let prepared = prep_domain_once(raw)?;
+    // The stored form must prepare to itself, or a JID would not parse back from its own
+    // display (the fuzzer found Punycode labels whose Unicode form IDNA then refuses).
+    if prepared != raw && prep_domain_once(&prepared).ok().as_deref() != Some(&*prepared) {
+        return Err(JidError::DomainIdna);
+    }
+    Ok(prepared)
+}
+
+fn prep_domain_once(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyDomain);
     }
