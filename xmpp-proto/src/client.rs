@@ -395,6 +395,8 @@ impl Client {
             if now >= at {
                 self.out.buf.extend_from_slice(b" ");
                 self.last_sent = now;
+                // Idle for a keepalive period: let go of what a large stanza grew.
+                self.parser.shrink();
             }
         }
     }
@@ -415,6 +417,15 @@ impl Client {
     /// Bytes to write to the transport.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.out.take()
+    }
+
+    /// Gives back the memory a large stanza made the session grow, for a session that goes
+    /// idle (see [`StreamParser::shrink`]).
+    pub fn shrink(&mut self) {
+        self.parser.shrink();
+        if self.out.buf.is_empty() {
+            self.out.buf = bytes::BytesMut::new();
+        }
     }
 
     /// Is the stream over?

@@ -467,6 +467,15 @@ impl Server {
         self.out.take()
     }
 
+    /// Gives back the memory a large stanza made the session grow, for a session that goes
+    /// idle (see [`StreamParser::shrink`]).
+    pub fn shrink(&mut self) {
+        self.parser.shrink();
+        if self.out.buf.is_empty() {
+            self.out.buf = bytes::BytesMut::new();
+        }
+    }
+
     /// Is the stream over?
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)

@@ -1135,7 +1135,9 @@ impl Scanner {
     /// Lets scratch space that one large unit grew go back, so that an idle session stays
     /// small.
     pub fn trim(&mut self) {
-        const KEEP: usize = 16;
+        // Enough for a 50-item roster without reallocating; `shrink` frees all for idle
+        // sessions.
+        const KEEP: usize = 48;
         self.nodes.trim(KEEP);
         self.attrs.trim(KEEP);
         if self.raw_attrs.capacity() > 4 * KEEP {
