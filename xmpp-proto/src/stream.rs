@@ -132,22 +132,29 @@ impl Features {
     }
 }
 
-/// A small deterministic generator (splitmix64) for ids and nonces, seeded by the embedder:
-/// the core never asks the operating system for randomness, so exchanges replay exactly.
+/// A deterministic generator for ids, nonces and resources, seeded by the embedder: the core
+/// never asks the operating system for randomness, so exchanges replay exactly. Each output
+/// is SHA-256 of the seed and a counter, so that seeing some outputs (stream ids, nonces)
+/// tells nothing of the others, as it would with an invertible mixer.
 #[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
+pub(crate) struct Rng {
+    seed: u64,
+    counter: u64,
+}
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed)
+        Rng { seed, counter: 0 }
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        use sha2::{Digest, Sha256};
+        self.counter += 1;
+        let digest = Sha256::new()
+            .chain_update(self.seed.to_le_bytes())
+            .chain_update(self.counter.to_le_bytes())
+            .finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
     }
 
     /// `n` random letters and digits.
