@@ -1,0 +1,253 @@
+//! A small c2s server over `xmpp_proto::server::Server`: one thread per connection,
+//! STARTTLS with rustls, accounts from `--user` flags, message and presence routing between
+//! connected clients, an empty roster, `service-unavailable` for every other iq. Runs until
+//! killed.
+
+use std::collections::HashMap;
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use xmpp_examples::{Args, Conn, Input, die, element, random_bytes, random_seed, server_tls};
+use xmpp_proto::error::{SaslFailureCondition, StanzaErrorCondition};
+use xmpp_proto::jid::{BareJid, FullJid, Jid};
+use xmpp_proto::sasl::{Decision, UserCredential};
+use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
+use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
+use xmpp_proto::xml::Element;
+
+const USAGE: &str = "usage: server --listen HOST:PORT --domain DOMAIN --cert CERT.pem \
+    --key KEY.pem --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain]";
+
+const ROSTER_NS: &str = "jabber:iq:roster";
+
+/// Longest wait on the socket before looking at the stanzas routed to this session.
+const TICK: Duration = Duration::from_millis(20);
+
+/// The online sessions, by full JID: where to send their stanzas.
+type Sessions = Arc<Mutex<HashMap<FullJid, Sender<Element>>>>;
+
+struct Shared {
+    domain: String,
+    accounts: HashMap<String, String>,
+    allow_plain: bool,
+    sasl_secret: Vec<u8>,
+    tls: Arc<rustls::ServerConfig>,
+    sessions: Sessions,
+}
+
+fn main() {
+    let args = Args::parse(
+        USAGE,
+        &["listen", "domain", "cert", "key", "user"],
+        &["allow-plain"],
+    );
+    let listen = args.require("listen", USAGE);
+    let tls = server_tls(args.require("cert", USAGE), args.require("key", USAGE))
+        .unwrap_or_else(|e| die(&format!("--cert/--key: {e}")));
+    let mut accounts = HashMap::new();
+    for user in args.all("user") {
+        let Some((name, password)) = user.split_once(':') else {
+            die("--user wants NAME:PASSWORD")
+        };
+        accounts.insert(name.to_owned(), password.to_owned());
+    }
+    let shared = Arc::new(Shared {
+        domain: args.require("domain", USAGE).to_owned(),
+        accounts,
+        allow_plain: args.switch("allow-plain"),
+        sasl_secret: random_bytes::<32>().to_vec(),
+        tls,
+        sessions: Arc::default(),
+    });
+    let listener =
+        TcpListener::bind(listen).unwrap_or_else(|e| die(&format!("listen {listen}: {e}")));
+    println!("listening {listen}");
+    for tcp in listener.incoming() {
+        let Ok(tcp) = tcp else { continue };
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let peer = tcp
+                .peer_addr()
+                .map_or_else(|_| "?".to_owned(), |a| a.to_string());
+            println!("[{peer}] connected");
+            if let Err(e) = serve(&shared, tcp, &peer) {
+                println!("[{peer}] transport error: {e}");
+            }
+        });
+    }
+}
+
+fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
+    tcp.set_nodelay(true).ok();
+    let mut config = ServerConfig::new(shared.domain.clone(), shared.sasl_secret.clone());
+    config.allow_plain_without_tls = shared.allow_plain;
+    config.seed = random_seed();
+    let mut server = Server::new(config, Instant::now());
+    let mut conn = Some(Conn::Plain(tcp));
+    let (tx, rx): (Sender<Element>, Receiver<Element>) = channel();
+    let mut account: Option<BareJid> = None;
+    let mut bound: Option<FullJid> = None;
+    let mut buf = vec![0u8; 16 * 1024];
+    let result = loop {
+        // Stanzas other sessions routed here.
+        while let Ok(stanza) = rx.try_recv() {
+            let _ = server.send(&stanza);
+        }
+        while let Some(bytes) = server.poll_transmit() {
+            if let Err(e) = conn.as_mut().expect("connected").send(&bytes) {
+                println!("[{peer}] write failed: {e}");
+                server.handle_eof();
+            }
+        }
+        let Some(event) = server.poll_event() else {
+            let wait = server.poll_timeout().map_or(TICK, |t| {
+                t.saturating_duration_since(Instant::now()).min(TICK)
+            });
+            match conn
+                .as_mut()
+                .expect("connected")
+                .read_within(&mut buf, wait)
+            {
+                Ok(Input::Data(n)) => {
+                    // An error here is already a stream error queued for the client.
+                    let _ = server.handle_input(Instant::now(), &buf[..n]);
+                }
+                Ok(Input::Eof) => server.handle_eof(),
+                Ok(Input::Timeout) => server.handle_timeout(Instant::now()),
+                Err(e) => {
+                    server.handle_eof();
+                    break Err(e);
+                }
+            }
+            continue;
+        };
+        match event {
+            ServerEvent::StreamOpened => println!("[{peer}] stream opened"),
+            ServerEvent::TlsRequested => {
+                // `<proceed/>` first, then the handshake on the same socket.
+                while let Some(bytes) = server.poll_transmit() {
+                    conn.as_mut().expect("connected").send(&bytes)?;
+                }
+                let plain = conn.take().expect("connected");
+                let (tls, bindings) = plain.start_tls_server(Arc::clone(&shared.tls))?;
+                conn = Some(tls);
+                println!("[{peer}] tls up, {} channel binding(s)", bindings.len());
+                server.tls_established(bindings).expect("TLS was requested");
+            }
+            ServerEvent::AuthRequest {
+                mechanism,
+                authcid,
+                authzid,
+            } => {
+                println!("[{peer}] auth {mechanism} as {authcid}");
+                let credential = match shared.accounts.get(&authcid) {
+                    Some(password) => UserCredential::Password(password.clone()),
+                    None => UserCredential::Unknown,
+                };
+                let own = format!("{authcid}@{}", shared.domain);
+                let decision = match authzid {
+                    Some(a) if a != own => Decision::Refuse(SaslFailureCondition::InvalidAuthzid),
+                    _ => Decision::Accept,
+                };
+                let _ = server.credentials(credential, decision);
+            }
+            ServerEvent::ExternalRequest { .. } => {
+                let _ = server.external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
+            }
+            ServerEvent::Authenticated(jid) => {
+                println!("[{peer}] authenticated {jid}");
+                account = Some(jid);
+            }
+            ServerEvent::BindRequest(resource) => {
+                let resource = resource.unwrap_or_else(|| server.make_resource());
+                let full = account.as_ref().map(|a| a.with_resource(&resource));
+                let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
+                let _ = match full {
+                    Some(Ok(f)) if !taken(&f) => server.bind(f),
+                    Some(Ok(_)) => server.reject_bind(StanzaErrorCondition::Conflict),
+                    _ => server.reject_bind(StanzaErrorCondition::BadRequest),
+                };
+            }
+            ServerEvent::Online(full) => {
+                println!("[{peer}] online {full}");
+                shared
+                    .sessions
+                    .lock()
+                    .unwrap()
+                    .insert(full.clone(), tx.clone());
+                bound = Some(full);
+            }
+            ServerEvent::Stanza(stanza) => {
+                println!("[{peer}] stanza {stanza}");
+                handle_stanza(shared, &mut server, stanza);
+            }
+            ServerEvent::PeerStreamError(error) => {
+                println!("[{peer}] peer stream error {}", error.condition.as_str())
+            }
+            ServerEvent::Closed => break Ok(()),
+        }
+    };
+    if let Some(full) = bound {
+        shared.sessions.lock().unwrap().remove(&full);
+    }
+    // Flush the closing tag or stream error the core may have queued last.
+    while let Some(bytes) = server.poll_transmit() {
+        let _ = conn.as_mut().expect("connected").send(&bytes);
+    }
+    println!("[{peer}] closed");
+    result
+}
+
+/// A stanza from this session's client (with `from` stamped by the core).
+fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
+    let to = el.attr("to").and_then(|t| t.parse::<Jid>().ok());
+    // An iq to a bare JID is answered by the server on the account's behalf.
+    let for_server = to.as_ref().is_none_or(Jid::is_bare);
+    if el.name() == "iq" && for_server {
+        let is_roster_get =
+            el.attr("type").as_deref() == Some("get") && el.get_child("query", ROSTER_NS).is_some();
+        if is_roster_get {
+            let mut out = BytesMut::new();
+            let payload = Payload::Raw(b"<query xmlns='jabber:iq:roster'/>");
+            if let Ok(stanza) = Stanza::from_element(el.clone()) {
+                if iq_result(&stanza, Some(payload), &mut out).is_ok() {
+                    if let Some(reply) = element(&out, JABBER_CLIENT) {
+                        let _ = server.send(&reply);
+                    }
+                    return;
+                }
+            }
+        }
+        let _ = server.reply_error(&el, StanzaErrorCondition::ServiceUnavailable);
+        return;
+    }
+    let Some(to) = to else {
+        return; // presence broadcast (no roster here) or a message to nobody
+    };
+    let targets: Vec<Sender<Element>> = {
+        let sessions = shared.sessions.lock().unwrap();
+        sessions
+            .iter()
+            .filter(|(full, _)| {
+                if to.is_bare() {
+                    full.to_bare() == to.to_bare()
+                } else {
+                    full.as_jid() == &to
+                }
+            })
+            .map(|(_, tx)| tx.clone())
+            .collect()
+    };
+    if targets.is_empty() {
+        if el.name() != "presence" {
+            let _ = server.reply_error(&el, StanzaErrorCondition::ServiceUnavailable);
+        }
+        return;
+    }
+    for tx in targets {
+        let _ = tx.send(el.clone());
+    }
+}

@@ -1,0 +1,290 @@
+//! What the three example binaries share: flag parsing, the transport (TCP, then TLS over
+//! the same socket), certificate loading, randomness, and turning built bytes into an
+//! [`Element`]. No XMPP decisions live here: those are `xmpp-proto`'s.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
+use xmpp_proto::sasl::{CbType, ChannelBinding};
+use xmpp_proto::xml::{Element, Event, StreamParser};
+
+/// Command-line flags: `--name value` pairs and bare `--switch`es.
+#[derive(Debug, Default)]
+pub struct Args {
+    values: HashMap<String, Vec<String>>,
+    switches: Vec<String>,
+}
+
+impl Args {
+    /// Reads the process arguments; `valued` are the flags that take a value, `switches` the
+    /// ones that do not. Exits with a usage message on anything else.
+    pub fn parse(usage: &str, valued: &[&str], switches: &[&str]) -> Args {
+        let mut args = Args::default();
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            let name = arg.trim_start_matches("--");
+            if !arg.starts_with("--") || name == "help" {
+                die(usage);
+            } else if switches.contains(&name) {
+                args.switches.push(name.to_owned());
+            } else if valued.contains(&name) {
+                let Some(value) = it.next() else { die(usage) };
+                args.values.entry(name.to_owned()).or_default().push(value);
+            } else {
+                eprintln!("unknown flag {arg}");
+                die(usage);
+            }
+        }
+        args
+    }
+
+    /// The last value of `--name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name)?.last().map(String::as_str)
+    }
+
+    /// The value of `--name`, or exit with the usage.
+    pub fn require(&self, name: &str, usage: &str) -> &str {
+        self.get(name).unwrap_or_else(|| {
+            eprintln!("missing --{name}");
+            die(usage)
+        })
+    }
+
+    /// Every value of a repeatable `--name`.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.values.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// Was `--name` given?
+    pub fn switch(&self, name: &str) -> bool {
+        self.switches.iter().any(|s| s == name)
+    }
+
+    /// `--name` as a number, with a default.
+    pub fn number(&self, name: &str, default: u64, usage: &str) -> u64 {
+        match self.get(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                eprintln!("--{name} wants a number");
+                die(usage)
+            }),
+        }
+    }
+}
+
+/// Prints `msg` to stderr and exits with status 1.
+pub fn die(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1)
+}
+
+/// The transport: plain TCP, then TLS on the same socket after STARTTLS.
+#[derive(Debug)]
+pub enum Conn {
+    /// Before STARTTLS (or without it).
+    Plain(TcpStream),
+    /// TLS as the initiating entity.
+    TlsClient(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// TLS as the receiving entity.
+    TlsServer(Box<StreamOwned<ServerConnection, TcpStream>>),
+}
+
+/// What one read gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// This many bytes.
+    Data(usize),
+    /// The peer closed the transport.
+    Eof,
+    /// Nothing arrived before the timeout.
+    Timeout,
+}
+
+impl Conn {
+    /// The TCP socket underneath.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::TlsClient(s) => &s.sock,
+            Conn::TlsServer(s) => &s.sock,
+        }
+    }
+
+    /// Reads what arrives within `timeout`.
+    pub fn read_within(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Input> {
+        self.tcp()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let r = match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::TlsClient(s) => s.read(buf),
+            Conn::TlsServer(s) => s.read(buf),
+        };
+        match r {
+            Ok(0) => Ok(Input::Eof),
+            Ok(n) => Ok(Input::Data(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Ok(Input::Timeout)
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes all of `data`.
+    pub fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.write_all(data),
+            Conn::TlsClient(s) => s.write_all(data).and_then(|()| s.flush()),
+            Conn::TlsServer(s) => s.write_all(data).and_then(|()| s.flush()),
+        }
+    }
+
+    /// Runs a TLS handshake as the client on this socket; returns the tls-exporter channel
+    /// binding when TLS 1.3 was negotiated (RFC 9266).
+    pub fn start_tls_client(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<(Conn, Option<ChannelBinding>)> {
+        let Conn::Plain(tcp) = self else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let name = ServerName::try_from(server_name.to_owned()).map_err(io::Error::other)?;
+        let conn = ClientConnection::new(config, name).map_err(io::Error::other)?;
+        let mut s = StreamOwned::new(conn, tcp);
+        handshake(&mut s.conn, &mut s.sock)?;
+        let cb = exporter(
+            s.conn.protocol_version(),
+            s.conn
+                .export_keying_material([0u8; 32], EXPORTER_LABEL, None),
+        );
+        Ok((Conn::TlsClient(Box::new(s)), cb))
+    }
+
+    /// Runs a TLS handshake as the server on this socket; returns the channel bindings it
+    /// can offer (tls-exporter, when TLS 1.3 was negotiated).
+    pub fn start_tls_server(
+        self,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<(Conn, Vec<ChannelBinding>)> {
+        let Conn::Plain(tcp) = self else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let conn = ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut s = StreamOwned::new(conn, tcp);
+        handshake(&mut s.conn, &mut s.sock)?;
+        let cb = exporter(
+            s.conn.protocol_version(),
+            s.conn
+                .export_keying_material([0u8; 32], EXPORTER_LABEL, None),
+        );
+        Ok((Conn::TlsServer(Box::new(s)), cb.into_iter().collect()))
+    }
+}
+
+const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+
+fn exporter(
+    version: Option<ProtocolVersion>,
+    material: Result<[u8; 32], rustls::Error>,
+) -> Option<ChannelBinding> {
+    match (version, material) {
+        (Some(ProtocolVersion::TLSv1_3), Ok(data)) => {
+            Some(ChannelBinding::new(CbType::TlsExporter, data.to_vec()))
+        }
+        _ => None,
+    }
+}
+
+fn handshake<C, S>(conn: &mut C, tcp: &mut TcpStream) -> io::Result<()>
+where
+    C: std::ops::DerefMut<Target = rustls::ConnectionCommon<S>>,
+{
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    while conn.is_handshaking() {
+        conn.complete_io(tcp)?;
+    }
+    // Send what the handshake left queued (TLS 1.3 session tickets, the client's Finished).
+    while conn.wants_write() {
+        conn.write_tls(tcp)?;
+    }
+    Ok(())
+}
+
+/// A client TLS configuration whose only trust anchors are the certificates in `ca_file`.
+pub fn client_tls(ca_file: Option<&str>) -> io::Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca_file {
+        for cert in CertificateDer::pem_file_iter(path).map_err(io::Error::other)? {
+            roots
+                .add(cert.map_err(io::Error::other)?)
+                .map_err(io::Error::other)?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A server TLS configuration with the certificate chain and key in these PEM files.
+pub fn server_tls(cert_file: &str, key_file: &str) -> io::Result<Arc<rustls::ServerConfig>> {
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .map_err(io::Error::other)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(io::Error::other)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(io::Error::other)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(io::Error::other)?;
+    Ok(Arc::new(config))
+}
+
+/// Fresh bytes from the operating system (through the TLS library's random source).
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut buf)
+        .expect("the operating system's random source");
+    buf
+}
+
+/// A fresh seed for the core's generator.
+pub fn random_seed() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}
+
+/// The element serialized in `xml` (as a builder wrote it), read with `content_ns` as the
+/// default namespace, so that it can be handed to a role's `send`.
+pub fn element(xml: &[u8], content_ns: &str) -> Option<Element> {
+    let mut parser = StreamParser::default();
+    let header = format!(
+        "<stream:stream xmlns='{content_ns}' xmlns:stream='http://etherx.jabber.org/streams'>"
+    );
+    parser.handle_input(header.as_bytes()).ok()?;
+    parser.handle_input(xml).ok()?;
+    std::iter::from_fn(|| parser.poll_event()).find_map(|e| match e {
+        Event::Element(el) => Some(el),
+        _ => None,
+    })
+}
