@@ -67,6 +67,11 @@ pub struct ClientConfig {
     pub response_timeout: Duration,
     /// Idle time after which a whitespace keepalive is sent; `None` turns it off.
     pub keepalive: Option<Duration>,
+    /// Use a `-PLUS` mechanism even when the server does not say (XEP-0440) that it
+    /// supports the channel-binding type the TLS layer gave. Off by default: servers exist
+    /// that offer `-PLUS` but support only `tls-unique`, which TLS 1.3 lacks, and refuse
+    /// the login.
+    pub plus_without_advertisement: bool,
     /// Limits of the stream parser.
     pub limits: Limits,
 }
@@ -88,6 +93,7 @@ impl ClientConfig {
             seed: 0,
             response_timeout: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(60)),
+            plus_without_advertisement: false,
             limits: Limits::default(),
         }
     }
@@ -226,6 +232,8 @@ pub struct Client {
     authenticated: bool,
     /// Mechanisms the server offered, and those already tried, for [`Client::auth`].
     offered: Vec<String>,
+    /// The channel-binding types the server advertised (XEP-0440), if it did.
+    cb_types: Option<Vec<String>>,
     tried: Vec<Mechanism>,
     next_id: u64,
 }
@@ -257,6 +265,7 @@ impl Client {
             channel_binding: None,
             authenticated: false,
             offered: Vec::new(),
+            cb_types: None,
             tried: Vec::new(),
             next_id: 0,
         }
@@ -564,6 +573,7 @@ impl Client {
                 return self.abandon(Abandoned::NoMechanism);
             }
             self.offered = f.mechanisms;
+            self.cb_types = f.channel_bindings;
             self.tried.clear();
             let offered = self.offered.clone();
             return self.start_sasl(&offered, None);
@@ -591,10 +601,21 @@ impl Client {
     }
 
     fn start_sasl(&mut self, offered: &[String], wanted: Option<Mechanism>) {
+        // Channel binding only of a type the server supports (XEP-0440). When it offers no
+        // -PLUS at all, the binding still goes in, for the GS2 `y` flag (RFC 5802 section
+        // 6: the server can then tell a downgrade).
+        let offers_plus = offered.iter().any(|m| m.ends_with("-PLUS"));
+        let channel_binding = self.channel_binding.clone().filter(|cb| {
+            !offers_plus
+                || match &self.cb_types {
+                    Some(types) => types.iter().any(|t| t == cb.kind.name()),
+                    None => self.config.plus_without_advertisement,
+                }
+        });
         let mut config = sasl::ClientConfig {
             preference: self.config.mechanisms.clone(),
             allow_plain: self.encrypted || self.config.allow_plain_without_tls,
-            channel_binding: self.channel_binding.clone(),
+            channel_binding,
             ..sasl::ClientConfig::default()
         };
         match wanted {

@@ -28,8 +28,8 @@ use crate::sasl::{
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
-    BIND_NS, Header, Output, Rng, SESSION_NS, TLS_NS, TlsPolicy, check_peer_header, deadline,
-    write_header, write_stream_error,
+    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, TLS_NS, TlsPolicy, check_peer_header,
+    deadline, write_header, write_stream_error,
 };
 use crate::xml::{Element, Event, Limits, StreamParser, Writer, write_element};
 
@@ -597,6 +597,15 @@ impl Server {
                     w.start("mechanism").text(m.name()).end("mechanism");
                 }
                 w.end("mechanisms");
+                // XEP-0440: which channel bindings the -PLUS mechanisms can use.
+                if mechanisms.iter().any(|m| m.is_plus()) {
+                    w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
+                    for cb in &self.channel_bindings {
+                        w.start("channel-binding").attr("type", cb.kind.name());
+                        w.end("channel-binding");
+                    }
+                    w.end("sasl-channel-binding");
+                }
             }
         } else {
             w.start("bind").xmlns(BIND_NS).end("bind");

@@ -13,6 +13,8 @@ use crate::xml::{Element, ElementRef, StreamParser, Writer, escape_attr};
 pub const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
 /// `urn:ietf:params:xml:ns:xmpp-bind` (RFC 6120 section 7).
 pub const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+/// `urn:xmpp:sasl-cb:0`, the channel-binding types a server supports (XEP-0440).
+pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
 /// `urn:ietf:params:xml:ns:xmpp-session` (RFC 3921 section 3, kept by RFC 6121 appendix E).
 pub const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
 
@@ -103,6 +105,8 @@ pub struct Features {
     /// Session establishment is offered; the bool says whether it is required (no
     /// `<optional/>` inside).
     pub session: Option<bool>,
+    /// The channel-binding types the server says it supports (XEP-0440), if it says.
+    pub channel_bindings: Option<Vec<String>>,
 }
 
 impl Features {
@@ -124,6 +128,15 @@ impl Features {
                 (BIND_NS, "bind") => f.bind = true,
                 (SESSION_NS, "session") => {
                     f.session = Some(child.get_child("optional", SESSION_NS).is_none());
+                }
+                (SASL_CB_NS, "sasl-channel-binding") => {
+                    f.channel_bindings = Some(
+                        child
+                            .children()
+                            .filter(|c| c.is("channel-binding", SASL_CB_NS))
+                            .filter_map(|c| c.attr("type").map(|t| t.into_owned()))
+                            .collect(),
+                    );
                 }
                 _ => {}
             }
