@@ -7,7 +7,6 @@
 //! `max_header_bytes`). Time is a virtual clock that only `tick` moves.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
 use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
 use xmpp_proto::jid::BareJid;
@@ -15,11 +14,10 @@ use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
 use xmpp_proto::xml::{Element, Event, StreamParser};
 
 use crate::role::{
-    Action, ArgKind, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent, config_error,
-    unsupported_key,
+    Action, ArgKind, Clock, CoreUnderTest, Role, Unsupported, Value, VectorEvent, config_error,
+    drain_output, unsupported_key,
 };
 use crate::vector::Config;
-use crate::xml::{Item, Tree};
 
 /// The `client` role.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,11 +81,10 @@ impl Role for ClientRole {
                 key => return Err(unsupported_key(key, v.value, "client")),
             }
         }
-        let start = Instant::now();
+        let clock = Clock::new();
         Ok(Box::new(ClientCore {
-            client: Client::new(c, start),
-            start,
-            elapsed: Duration::ZERO,
+            client: Client::new(c, clock.now()),
+            clock,
             events: VecDeque::new(),
         }))
     }
@@ -95,23 +92,14 @@ impl Role for ClientRole {
 
 struct ClientCore {
     client: Client,
-    start: Instant,
-    elapsed: Duration,
+    clock: Clock,
     events: VecDeque<VectorEvent>,
 }
 
 impl ClientCore {
-    fn now(&self) -> Instant {
-        self.start + self.elapsed
-    }
-
     fn collect(&mut self) {
         while let Some(ev) = self.client.poll_event() {
-            let plain = |name: &str, arg: String| VectorEvent {
-                name: name.into(),
-                arg: EventArg::Plain(arg),
-                note: None,
-            };
+            let plain = VectorEvent::plain;
             self.events.push_back(match ev {
                 ClientEvent::StreamOpened => VectorEvent::bare("stream-opened"),
                 ClientEvent::TlsRequested => VectorEvent::bare("tls-requested"),
@@ -123,11 +111,7 @@ impl ClientCore {
                         .to_owned(),
                 ),
                 ClientEvent::Online(jid) => plain("online", jid.to_string()),
-                ClientEvent::Stanza(el) => VectorEvent {
-                    name: "stanza".into(),
-                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
-                    note: None,
-                },
+                ClientEvent::Stanza(el) => VectorEvent::stanza(&el),
                 ClientEvent::PeerStreamError(e) => VectorEvent {
                     note: e
                         .see_other_host
@@ -206,7 +190,7 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
 impl CoreUnderTest for ClientCore {
     fn feed(&mut self, bytes: &[u8]) {
         // Input while TLS is being set up is misuse: discarded, nothing reported.
-        let _ = self.client.handle_input(self.now(), bytes);
+        let _ = self.client.handle_input(self.clock.now(), bytes);
         self.collect();
     }
 
@@ -217,11 +201,8 @@ impl CoreUnderTest for ClientCore {
             "close" => self.client.close(),
             "eof" => self.client.handle_eof(),
             "tick" => {
-                let ms: u64 = args
-                    .parse()
-                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
-                self.elapsed += Duration::from_millis(ms);
-                self.client.handle_timeout(self.now());
+                let now = self.clock.tick(args)?;
+                self.client.handle_timeout(now);
             }
             "auth" => {
                 let mechanism = if args.is_empty() {
@@ -257,10 +238,6 @@ impl CoreUnderTest for ClientCore {
     }
 
     fn take_output(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(b) = self.client.poll_transmit() {
-            out.extend_from_slice(&b);
-        }
-        out
+        drain_output(|| self.client.poll_transmit())
     }
 }

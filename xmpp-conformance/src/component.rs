@@ -6,7 +6,7 @@
 //! (component-server). Time is a virtual clock that only `tick` moves.
 
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use xmpp_proto::component::{
     Component, ComponentConfig, ComponentError, ComponentEvent, ComponentServer,
@@ -16,11 +16,10 @@ use xmpp_proto::xml::Limits;
 
 use crate::client::stanza_in;
 use crate::role::{
-    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent,
-    config_error, unsupported_key,
+    Action, ArgKind, Clock, ConfigError, CoreUnderTest, Role, Unsupported, Value, VectorEvent,
+    config_error, drain_output, unsupported_key,
 };
 use crate::vector::Config;
-use crate::xml::{Item, Tree};
 
 const NS: &str = "jabber:component:accept";
 
@@ -110,11 +109,10 @@ impl Role for ComponentRole {
         cc.response_timeout = c.timeout;
         cc.keepalive = c.keepalive;
         cc.limits = c.limits;
-        let start = Instant::now();
+        let clock = Clock::new();
         Ok(Box::new(Core {
-            side: Side::Component(Component::new(cc, start)),
-            start,
-            elapsed: Duration::ZERO,
+            side: Side::Component(Component::new(cc, clock.now())),
+            clock,
             events: VecDeque::new(),
         }))
     }
@@ -145,11 +143,10 @@ impl Role for ComponentServerRole {
         cc.seed = 1;
         cc.response_timeout = c.timeout;
         cc.limits = c.limits;
-        let start = Instant::now();
+        let clock = Clock::new();
         Ok(Box::new(Core {
-            side: Side::Server(ComponentServer::new(cc, start)),
-            start,
-            elapsed: Duration::ZERO,
+            side: Side::Server(ComponentServer::new(cc, clock.now())),
+            clock,
             events: VecDeque::new(),
         }))
     }
@@ -162,8 +159,7 @@ enum Side {
 
 struct Core {
     side: Side,
-    start: Instant,
-    elapsed: Duration,
+    clock: Clock,
     events: VecDeque<VectorEvent>,
 }
 
@@ -190,26 +186,14 @@ fn refused(action: &Action, e: ComponentError) -> Result<(), Unsupported> {
 }
 
 impl Core {
-    fn now(&self) -> Instant {
-        self.start + self.elapsed
-    }
-
     fn collect(&mut self) {
         while let Some(ev) = either!(self, s => s.poll_event()) {
-            let plain = |name: &str, arg: String| VectorEvent {
-                name: name.into(),
-                arg: EventArg::Plain(arg),
-                note: None,
-            };
+            let plain = VectorEvent::plain;
             self.events.push_back(match ev {
                 ComponentEvent::StreamOpened => VectorEvent::bare("stream-opened"),
                 ComponentEvent::Authenticated(d) => plain("authenticated", d),
                 ComponentEvent::Online(d) => plain("online", d),
-                ComponentEvent::Stanza(el) => VectorEvent {
-                    name: "stanza".into(),
-                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
-                    note: None,
-                },
+                ComponentEvent::Stanza(el) => VectorEvent::stanza(&el),
                 ComponentEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
@@ -221,7 +205,7 @@ impl Core {
 
 impl CoreUnderTest for Core {
     fn feed(&mut self, bytes: &[u8]) {
-        let now = self.now();
+        let now = self.clock.now();
         let _ = either!(self, s => s.handle_input(now, bytes));
         self.collect();
     }
@@ -242,11 +226,7 @@ impl CoreUnderTest for Core {
             "close" => either!(self, s => s.close()),
             "eof" => either!(self, s => s.handle_eof()),
             "tick" => {
-                let ms: u64 = args
-                    .parse()
-                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
-                self.elapsed += Duration::from_millis(ms);
-                let now = self.now();
+                let now = self.clock.tick(args)?;
                 either!(self, s => s.handle_timeout(now));
             }
             other => return Err(Unsupported(format!("action {other}"))),
@@ -260,10 +240,6 @@ impl CoreUnderTest for Core {
     }
 
     fn take_output(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(b) = either!(self, s => s.poll_transmit()) {
-            out.extend_from_slice(&b);
-        }
-        out
+        drain_output(|| either!(self, s => s.poll_transmit()))
     }
 }

@@ -396,3 +396,61 @@ impl<'a> Value<'a> {
         Ok(true)
     }
 }
+
+/// The virtual clock of a session role: it starts at the first replay step and only `tick`
+/// moves it.
+pub(crate) struct Clock {
+    start: std::time::Instant,
+    elapsed: std::time::Duration,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Clock {
+            start: std::time::Instant::now(),
+            elapsed: std::time::Duration::ZERO,
+        }
+    }
+
+    pub fn now(&self) -> std::time::Instant {
+        self.start + self.elapsed
+    }
+
+    /// `tick <ms>`: moves on and gives the new time.
+    pub fn tick(&mut self, args: &str) -> Result<std::time::Instant, Unsupported> {
+        let ms: u64 = args
+            .parse()
+            .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
+        self.elapsed += std::time::Duration::from_millis(ms);
+        Ok(self.now())
+    }
+}
+
+impl VectorEvent {
+    /// An event with a plain argument.
+    pub fn plain(name: &str, arg: impl Into<String>) -> Self {
+        VectorEvent {
+            name: name.into(),
+            arg: EventArg::Plain(arg.into()),
+            note: None,
+        }
+    }
+
+    /// A `stanza <xml>` event.
+    pub fn stanza(el: &xmpp_proto::xml::Element) -> Self {
+        VectorEvent {
+            name: "stanza".into(),
+            arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
+            note: None,
+        }
+    }
+}
+
+/// Everything a role's `poll_transmit` gives, joined.
+pub(crate) fn drain_output<B: AsRef<[u8]>>(mut next: impl FnMut() -> Option<B>) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = next() {
+        out.extend_from_slice(b.as_ref());
+    }
+    out
+}

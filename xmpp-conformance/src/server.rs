@@ -8,7 +8,6 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
 
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::sasl::{Decision, Mechanism, StoredScram, UserCredential, decode_payload};
@@ -16,11 +15,10 @@ use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
 
 use crate::client::{channel_binding, stanza};
 use crate::role::{
-    Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Role, Unsupported, Value, VectorEvent,
-    config_error, unsupported_key,
+    Action, ArgKind, Clock, ConfigError, CoreUnderTest, Role, Unsupported, Value, VectorEvent,
+    config_error, drain_output, unsupported_key,
 };
 use crate::vector::Config;
-use crate::xml::{Item, Tree};
 
 /// The `server` role.
 #[derive(Debug, Clone, Copy, Default)]
@@ -155,13 +153,12 @@ impl Role for ServerRole {
                 ));
             }
         }
-        let start = Instant::now();
+        let clock = Clock::new();
         Ok(Box::new(ServerCore {
-            server: Server::new(c, start),
+            server: Server::new(c, clock.now()),
             users: user_table,
             mechanism: None,
-            start,
-            elapsed: Duration::ZERO,
+            clock,
             events: VecDeque::new(),
         }))
     }
@@ -172,23 +169,14 @@ struct ServerCore {
     users: BTreeMap<String, User>,
     /// The mechanism of the last `auth-request`, to build the right credential.
     mechanism: Option<Mechanism>,
-    start: Instant,
-    elapsed: Duration,
+    clock: Clock,
     events: VecDeque<VectorEvent>,
 }
 
 impl ServerCore {
-    fn now(&self) -> Instant {
-        self.start + self.elapsed
-    }
-
     fn collect(&mut self) {
         while let Some(ev) = self.server.poll_event() {
-            let plain = |name: &str, arg: String| VectorEvent {
-                name: name.into(),
-                arg: EventArg::Plain(arg),
-                note: None,
-            };
+            let plain = VectorEvent::plain;
             self.events.push_back(match ev {
                 ServerEvent::StreamOpened => VectorEvent::bare("stream-opened"),
                 ServerEvent::TlsRequested => VectorEvent::bare("tls-requested"),
@@ -209,11 +197,7 @@ impl ServerCore {
                 ServerEvent::BindRequest(None) => VectorEvent::bare("bind-request"),
                 ServerEvent::BindRequest(Some(r)) => plain("bind-request", r),
                 ServerEvent::Online(jid) => plain("online", jid.to_string()),
-                ServerEvent::Stanza(el) => VectorEvent {
-                    name: "stanza".into(),
-                    arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
-                    note: None,
-                },
+                ServerEvent::Stanza(el) => VectorEvent::stanza(&el),
                 ServerEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
@@ -238,7 +222,7 @@ fn refused(action: &Action, e: ServerError) -> Result<(), Unsupported> {
 impl CoreUnderTest for ServerCore {
     fn feed(&mut self, bytes: &[u8]) {
         // Input while TLS is being set up is misuse: discarded, nothing reported.
-        let _ = self.server.handle_input(self.now(), bytes);
+        let _ = self.server.handle_input(self.clock.now(), bytes);
         self.collect();
     }
 
@@ -248,11 +232,8 @@ impl CoreUnderTest for ServerCore {
             "close" => self.server.close(),
             "eof" => self.server.handle_eof(),
             "tick" => {
-                let ms: u64 = args
-                    .parse()
-                    .map_err(|_| Unsupported(format!("tick needs milliseconds, got {args:?}")))?;
-                self.elapsed += Duration::from_millis(ms);
-                self.server.handle_timeout(self.now());
+                let now = self.clock.tick(args)?;
+                self.server.handle_timeout(now);
             }
             "tls-established" => {
                 let cb = channel_binding(args)?;
@@ -317,10 +298,6 @@ impl CoreUnderTest for ServerCore {
     }
 
     fn take_output(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        while let Some(b) = self.server.poll_transmit() {
-            out.extend_from_slice(&b);
-        }
-        out
+        drain_output(|| self.server.poll_transmit())
     }
 }
