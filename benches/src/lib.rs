@@ -17,7 +17,7 @@
 //! Some stanzas are followed by a whitespace keepalive, and the stream ends with
 //! `</stream:stream>`.
 //!
-//! The drivers ([`ours`], [`quick_xml_reader`], [`quick_xml_ns_reader`], [`rxml`],
+//! The drivers ([`ours`], [`quick_xml_reader`], [`quick_xml_ns_reader`], [`rxml()`],
 //! [`xml_rs`]) each return the number of first-level elements they saw, so a benchmark can
 //! check once that every contestant parsed the whole corpus before it measures them.
 
