@@ -831,6 +831,16 @@ impl Server {
                     .get_child("resource", BIND_NS)
                     .map(|r| r.text().trim().to_owned())
                     .filter(|r| !r.is_empty());
+                // RFC 6120 7.7.2.1: a resource that cannot be a resourcepart is bad-request,
+                // answered here; the embedder only sees requests it can grant.
+                let valid = match (&resource, &self.account) {
+                    (Some(r), Some(account)) => account.with_resource(r).is_ok(),
+                    _ => true,
+                };
+                if !valid {
+                    self.reply_stanza_error(el, StanzaErrorCondition::BadRequest);
+                    return;
+                }
                 self.state = State::AwaitBind { id };
                 self.deadline = None;
                 self.events.push_back(ServerEvent::BindRequest(resource));
@@ -839,6 +849,14 @@ impl Server {
         }
         // Anything else before binding: nothing may be processed yet.
         self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
+    }
+
+    /// Answers a stanza of the client with an error, unless it is one that gets no answer.
+    fn reply_stanza_error(&mut self, el: &Element, condition: StanzaErrorCondition) {
+        if let Ok(stanza) = crate::stanza::Stanza::from_element(el.clone()) {
+            let error = StanzaError::new(condition);
+            let _ = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf);
+        }
     }
 
     fn reply_result(&mut self, el: &Element) {
@@ -855,13 +873,18 @@ impl Server {
         let Some(full) = &self.bound else {
             return self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
         };
-        if let Some(from) = el.attr("from") {
+        let from = el.attr("from").map(|f| f.parse::<Jid>());
+        let to = el.attr("to").map(|t| t.parse::<Jid>());
+        if matches!(from, Some(Err(_))) || matches!(to, Some(Err(_))) {
+            // RFC 6120 8.3.3.8: a malformed address is an error for this stanza, not the
+            // stream.
+            return self.reply_stanza_error(&el, StanzaErrorCondition::JidMalformed);
+        }
+        if let Some(Ok(j)) = from {
             // RFC 6120 8.1.2.1: a from other than the session's bare or full JID is spoofed.
-            let ok = from.parse::<Jid>().is_ok_and(|j| {
-                j.as_str() == full.as_str()
-                    || (j.resource().is_none() && j.to_bare() == full.to_bare())
-            });
-            if !ok {
+            let ours = j.as_str() == full.as_str()
+                || (j.resource().is_none() && j.to_bare() == full.to_bare());
+            if !ours {
                 return self.stream_error(StreamError::new(StreamErrorCondition::InvalidFrom));
             }
         }

@@ -125,3 +125,71 @@ fn client_misuse_is_a_typed_error_and_time_drives_timeouts() {
             .ends_with("</stream:error></stream:stream>")
     );
 }
+
+#[test]
+fn a_malformed_address_gets_jid_malformed_and_the_stream_goes_on() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.handle_input(now, b"<message to='@example.com' id='m1'><body>x</body></message><message to='romeo@example.net' id='m2'/>").unwrap();
+    let events = drain(&mut s);
+    assert_eq!(
+        events.len(),
+        1,
+        "only the well-addressed stanza reaches the embedder: {events:?}"
+    );
+    assert!(
+        matches!(&events[0], ServerEvent::Stanza(el) if el.attr("id").as_deref() == Some("m2"))
+    );
+    let out = s.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    assert!(
+        out.contains("type='error'") && out.contains("id='m1'") && out.contains("<jid-malformed"),
+        "{out}"
+    );
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_embedder() {
+    let now = Instant::now();
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut s = Server::new(config, now);
+    let header = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
+    s.handle_input(now, header).unwrap();
+    s.handle_input(
+        now,
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwdw==</auth>",
+    )
+    .unwrap();
+    drain(&mut s);
+    s.credentials(
+        UserCredential::Password("pw".into()),
+        xmpp_proto::sasl::Decision::Accept,
+    )
+    .unwrap();
+    s.handle_input(now, header).unwrap();
+    drain(&mut s);
+    while s.poll_transmit().is_some() {}
+    let long = "r".repeat(1100);
+    let bind = format!(
+        "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{long}</resource></bind></iq>"
+    );
+    s.handle_input(now, bind.as_bytes()).unwrap();
+    assert!(
+        drain(&mut s).is_empty(),
+        "no bind request for a resource that cannot be bound"
+    );
+    let out = s.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    assert!(
+        out.contains("type='error'") && out.contains("<bad-request"),
+        "{out}"
+    );
+    // The client may try again.
+    s.handle_input(now, b"<iq type='set' id='c'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>ok</resource></bind></iq>").unwrap();
+    assert!(matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest(Some(r))) if r == "ok"));
+}
