@@ -367,6 +367,31 @@ impl Client {
         Ok(())
     }
 
+    /// Answers a received stanza with a stanza error (for example `service-unavailable` for
+    /// an iq the embedder does not handle, RFC 6120 8.4), with swapped addresses and the
+    /// same id. Nothing is sent for an error or an iq result (RFC 6120 8.3.1, 8.2.3): the
+    /// result says whether a reply went out.
+    pub fn reply_error(
+        &mut self,
+        to: &Element,
+        condition: crate::error::StanzaErrorCondition,
+    ) -> Result<bool, ClientError> {
+        match self.state {
+            State::Online => {}
+            State::Closing | State::Closed => return Err(ClientError::Closed),
+            _ => return Err(ClientError::NotOnline),
+        }
+        let Ok(stanza) = crate::stanza::Stanza::from_element(to.clone()) else {
+            return Ok(false);
+        };
+        let error = StanzaError::new(condition);
+        let sent = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok();
+        if sent {
+            self.last_sent = self.now;
+        }
+        Ok(sent)
+    }
+
     /// A fresh id, unique in this session, for stanzas the embedder sends.
     pub fn next_id(&mut self) -> String {
         self.next_id += 1;

@@ -193,3 +193,66 @@ fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_em
     s.handle_input(now, b"<iq type='set' id='c'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>ok</resource></bind></iq>").unwrap();
     assert!(matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest(Some(r))) if r == "ok"));
 }
+
+#[test]
+fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error() {
+    let now = Instant::now();
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    let header = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
+    let plain_features = b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>";
+    c.handle_input(now, header).unwrap();
+    c.handle_input(now, plain_features).unwrap();
+    c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .unwrap();
+    c.handle_input(now, header).unwrap();
+    c.handle_input(
+        now,
+        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    )
+    .unwrap();
+    let out = c.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    let id = out
+        .rsplit("id='")
+        .next()
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    c.handle_input(now, b"<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq><iq type='error' id='e1'/>").unwrap();
+    let stanzas: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| match e {
+            ClientEvent::Stanza(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stanzas.len(), 2);
+    assert!(
+        c.reply_error(&stanzas[0], StanzaErrorCondition::ServiceUnavailable)
+            .unwrap()
+    );
+    assert!(
+        !c.reply_error(&stanzas[1], StanzaErrorCondition::ServiceUnavailable)
+            .unwrap()
+    );
+    let out = c.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    assert!(
+        out.starts_with("<iq")
+            && out.contains("to='example.com'")
+            && out.contains("id='p1'")
+            && out.contains("<service-unavailable"),
+        "{out}"
+    );
+}

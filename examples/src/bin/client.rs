@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use xmpp_examples::{Args, Conn, Input, client_tls, die, element, random_seed};
 use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, Jid};
 use xmpp_proto::sasl::Mechanism;
 use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder};
@@ -151,6 +152,12 @@ fn main() {
                         if received == count {
                             client.close();
                         }
+                    }
+                    if stanza.name() == "iq" {
+                        // Requests this example does not handle (pings, disco...); nothing
+                        // goes out for results and errors.
+                        let _ =
+                            client.reply_error(&stanza, StanzaErrorCondition::ServiceUnavailable);
                     }
                 }
                 ClientEvent::PeerStreamError(error) => {
