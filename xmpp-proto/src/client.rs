@@ -31,8 +31,8 @@ use crate::sasl::{
 use crate::stanza::JABBER_CLIENT;
 pub use crate::stream::TlsPolicy;
 use crate::stream::{
-    BIND_NS, Features, Header, Output, Rng, SESSION_NS, TLS_NS, check_peer_header, deadline,
-    write_header, write_stream_error,
+    BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, TLS_NS, check_peer_header,
+    deadline, write_header, write_stream_error,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
@@ -293,21 +293,7 @@ impl Client {
             State::Closed => return Ok(()),
             _ => {}
         }
-        let mut rest = data;
-        while !rest.is_empty() {
-            match self.parser.handle_input_partial(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) => {
-                    self.drain_parser();
-                    self.xml_fault(e);
-                    break;
-                }
-            }
-            self.drain_parser();
-            if matches!(self.state, State::TlsHandshake | State::Closed) {
-                break;
-            }
-        }
+        self.feed(data);
         Ok(())
     }
 
@@ -496,20 +482,6 @@ impl Client {
     fn restart(&mut self) {
         self.parser.reset();
         self.send_header();
-    }
-
-    fn drain_parser(&mut self) {
-        while let Some(event) = self.parser.poll_event() {
-            if matches!(self.state, State::TlsHandshake | State::Closed) {
-                // Everything after <proceed/> (or after the end) is never processed.
-                continue;
-            }
-            match event {
-                Event::StreamOpened(header) => self.on_header(&header),
-                Event::StreamClosed => self.on_peer_close(),
-                Event::Element(el) => self.on_element(el),
-            }
-        }
     }
 
     fn on_header(&mut self, header: &Element) {
@@ -771,13 +743,6 @@ impl Client {
         self.events.push_back(ClientEvent::Online(jid));
     }
 
-    /// The server's XML was at fault: the stream error of RFC 6120 section 4.9.3 for it.
-    fn xml_fault(&mut self, e: ParseError) {
-        if !matches!(self.state, State::Closed | State::TlsHandshake) {
-            self.stream_error(e.condition());
-        }
-    }
-
     fn stream_error(&mut self, condition: StreamErrorCondition) {
         // After a stream error the core sends, its closing tag follows at once (VECTORS.md),
         // even when a closing handshake had already sent one.
@@ -797,6 +762,30 @@ impl Client {
         self.state = State::Closed;
         self.deadline = None;
         self.events.push_back(ClientEvent::Closed);
+    }
+}
+
+impl Session for Client {
+    fn parser(&mut self) -> &mut StreamParser {
+        &mut self.parser
+    }
+
+    fn stopped(&self) -> bool {
+        // Everything after <proceed/> (or after the end) is never processed.
+        matches!(self.state, State::TlsHandshake | State::Closed)
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::StreamOpened(header) => self.on_header(&header),
+            Event::StreamClosed => self.on_peer_close(),
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    /// The server's XML was at fault: the stream error of RFC 6120 section 4.9.3 for it.
+    fn on_fault(&mut self, error: ParseError) {
+        self.stream_error(error.condition());
     }
 }
 

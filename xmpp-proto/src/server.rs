@@ -28,10 +28,10 @@ use crate::sasl::{
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
-    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, TLS_NS, TlsPolicy, check_peer_header,
-    deadline, write_header, write_stream_error,
+    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, TLS_NS, TlsPolicy,
+    check_peer_header, deadline, write_header, write_stream_error,
 };
-use crate::xml::{Element, Event, Limits, StreamParser, Writer, write_element};
+use crate::xml::{Element, Event, Limits, ParseError, StreamParser, Writer, write_element};
 
 /// How a server serves its clients.
 #[derive(Debug, Clone)]
@@ -263,23 +263,7 @@ impl Server {
             State::Closed => return Ok(()),
             _ => {}
         }
-        let mut rest = data;
-        while !rest.is_empty() {
-            match self.parser.handle_input_partial(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) => {
-                    self.drain_parser();
-                    if !matches!(self.state, State::Closed | State::TlsHandshake) {
-                        self.stream_error(StreamError::new(e.condition()));
-                    }
-                    break;
-                }
-            }
-            self.drain_parser();
-            if matches!(self.state, State::TlsHandshake | State::Closed) {
-                break;
-            }
-        }
+        self.feed(data);
         Ok(())
     }
 
@@ -509,24 +493,6 @@ impl Server {
         self.header_sent = false;
         self.state = State::AwaitHeader;
         self.deadline = deadline(self.now, self.config.response_timeout);
-    }
-
-    fn drain_parser(&mut self) {
-        while let Some(event) = self.parser.poll_event() {
-            if matches!(self.state, State::TlsHandshake | State::Closed) {
-                continue;
-            }
-            match event {
-                Event::StreamOpened(header) => self.on_header(&header),
-                Event::StreamClosed => {
-                    if !matches!(self.state, State::Closing) {
-                        self.out.buf.extend_from_slice(b"</stream:stream>");
-                    }
-                    self.finish();
-                }
-                Event::Element(el) => self.on_element(el),
-            }
-        }
     }
 
     fn on_header(&mut self, header: &Element) {
@@ -906,5 +872,33 @@ impl Server {
         self.state = State::Closed;
         self.deadline = None;
         self.events.push_back(ServerEvent::Closed);
+    }
+}
+
+impl Session for Server {
+    fn parser(&mut self) -> &mut StreamParser {
+        &mut self.parser
+    }
+
+    fn stopped(&self) -> bool {
+        // Nothing after <starttls/> (or after the end) is ever processed.
+        matches!(self.state, State::TlsHandshake | State::Closed)
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::StreamOpened(header) => self.on_header(&header),
+            Event::StreamClosed => {
+                if !matches!(self.state, State::Closing) {
+                    self.out.buf.extend_from_slice(b"</stream:stream>");
+                }
+                self.finish();
+            }
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    fn on_fault(&mut self, error: ParseError) {
+        self.stream_error(StreamError::new(error.condition()));
     }
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
-use crate::xml::{Element, ElementRef, StreamParser, Writer, escape_attr};
+use crate::xml::{Element, ElementRef, Event, ParseError, StreamParser, Writer, escape_attr};
 
 /// `urn:ietf:params:xml:ns:xmpp-tls` (RFC 6120 section 5).
 pub const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
@@ -199,4 +199,36 @@ impl Output {
 /// A deadline armed for some duration from `now`.
 pub(crate) fn deadline(now: Instant, after: Duration) -> Option<Instant> {
     now.checked_add(after)
+}
+
+/// How a session role takes in bytes, shared by the roles: one event at a time, so that
+/// nothing after a `<proceed/>` or `<starttls/>` (or after the end) is ever looked at.
+pub(crate) trait Session {
+    fn parser(&mut self) -> &mut StreamParser;
+    /// Must no more input be processed (TLS is being set up, or the stream is over)?
+    fn stopped(&self) -> bool;
+    fn on_event(&mut self, event: Event);
+    /// The peer's XML was at fault (after the events before the fault were handled).
+    fn on_fault(&mut self, error: ParseError);
+
+    fn feed(&mut self, data: &[u8]) {
+        let mut rest = data;
+        while !rest.is_empty() && !self.stopped() {
+            let result = self.parser().handle_input_partial(rest);
+            while let Some(event) = self.parser().poll_event() {
+                if !self.stopped() {
+                    self.on_event(event);
+                }
+            }
+            match result {
+                Ok(n) => rest = &rest[n..],
+                Err(e) => {
+                    if !self.stopped() {
+                        self.on_fault(e);
+                    }
+                    break;
+                }
+            }
+        }
+    }
 }
