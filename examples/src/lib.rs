@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
 use xmpp_proto::sasl::{CbType, ChannelBinding};
-use xmpp_proto::xml::{Element, Event, StreamParser};
+use xmpp_proto::xml::Element;
 
 /// Command-line flags: `--name value` pairs and bare `--switch`es.
 #[derive(Debug, Default)]
@@ -277,14 +277,5 @@ pub fn random_seed() -> u64 {
 /// The element serialized in `xml` (as a builder wrote it), read with `content_ns` as the
 /// default namespace, so that it can be handed to a role's `send`.
 pub fn element(xml: &[u8], content_ns: &str) -> Option<Element> {
-    let mut parser = StreamParser::default();
-    let header = format!(
-        "<stream:stream xmlns='{content_ns}' xmlns:stream='http://etherx.jabber.org/streams'>"
-    );
-    parser.handle_input(header.as_bytes()).ok()?;
-    parser.handle_input(xml).ok()?;
-    std::iter::from_fn(|| parser.poll_event()).find_map(|e| match e {
-        Event::Element(el) => Some(el),
-        _ => None,
-    })
+    xmpp_proto::xml::parse_element(content_ns, xml).ok()
 }

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
 use xmpp_proto::jid::BareJid;
 use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
-use xmpp_proto::xml::{Element, Event, StreamParser};
+use xmpp_proto::xml::{Element, parse_element};
 
 use crate::role::{
     Action, ArgKind, Clock, CoreUnderTest, Role, Unsupported, Value, VectorEvent, config_error,
@@ -136,23 +136,8 @@ pub(crate) fn stanza(xml: &str) -> Result<Element, Unsupported> {
 
 /// Parses one stanza written in a vector, in a stream whose default namespace is `ns`.
 pub(crate) fn stanza_in(xml: &str, ns: &str) -> Result<Element, Unsupported> {
-    let mut p = StreamParser::default();
-    let doc = format!(
-        "<stream:stream xmlns='{ns}' xmlns:stream='http://etherx.jabber.org/streams'>{xml}"
-    );
-    let parsed = p.handle_input(doc.as_bytes());
-    let mut found = None;
-    while let Some(e) = p.poll_event() {
-        if let Event::Element(el) = e {
-            found.get_or_insert(el);
-        }
-    }
-    match (parsed, found) {
-        (Ok(()), Some(el)) if p.buffered() == 0 => Ok(el),
-        _ => Err(Unsupported(format!(
-            "send: not one complete element: {xml}"
-        ))),
-    }
+    parse_element(ns, xml.as_bytes())
+        .map_err(|e| Unsupported(format!("send: not one complete element ({e}): {xml}")))
 }
 
 /// The optional `<cb-type> <cb-data-base64>` of `tls-established`.

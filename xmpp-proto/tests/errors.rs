@@ -14,28 +14,11 @@ use xmpp_proto::error::{
     StreamErrorCondition, Text,
 };
 use xmpp_proto::jid::Jid;
-use xmpp_proto::xml::{Element, Event, StreamParser};
+use xmpp_proto::xml::{Element, parse_element};
 
-/// Parses `body` as the content of a stream whose content namespace is `ns` and returns
-/// its first element.
+/// The first element of `body`, read with `ns` as the default namespace.
 fn parse_in(ns: &str, body: &[u8]) -> Element {
-    let mut p = StreamParser::default();
-    let header = format!(
-        "<stream:stream xmlns='{ns}' xmlns:stream='http://etherx.jabber.org/streams' \
-         version='1.0'>"
-    );
-    p.handle_input(header.as_bytes()).unwrap();
-    p.handle_input(body).unwrap_or_else(|e| {
-        panic!("{e} in {:?}", String::from_utf8_lossy(body));
-    });
-    assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
-    match p.poll_event() {
-        Some(Event::Element(el)) => el,
-        other => panic!(
-            "no element in {:?}: {other:?}",
-            String::from_utf8_lossy(body)
-        ),
-    }
+    parse_element(ns, body).unwrap_or_else(|e| panic!("{e} in {:?}", String::from_utf8_lossy(body)))
 }
 
 fn parse(body: &str) -> Element {

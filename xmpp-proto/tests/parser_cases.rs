@@ -589,3 +589,41 @@ fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit
         )
     );
 }
+
+#[test]
+fn one_element_parses_on_its_own_with_offsets_in_its_bytes() {
+    use xmpp_proto::xml::parse_element;
+    let el = parse_element(
+        "jabber:component:accept",
+        b" <message to='a@b'><body>x</body></message>\n",
+    )
+    .unwrap();
+    assert!(el.is("message", "jabber:component:accept"));
+    assert_eq!(
+        el.get_child("body", "jabber:component:accept")
+            .unwrap()
+            .text(),
+        "x"
+    );
+    let err = |xml: &[u8]| parse_element("jabber:client", xml).unwrap_err();
+    assert_eq!(
+        (err(b"<a/><b/>").kind(), err(b"<a/><b/>").offset()),
+        (K::ContentAfterClose, 4)
+    );
+    assert_eq!(
+        (err(b"<a>").kind(), err(b"<a>").offset()),
+        (K::UnexpectedEof, 3)
+    );
+    assert_eq!(
+        (err(b"  ").kind(), err(b"  ").offset()),
+        (K::UnexpectedEof, 2)
+    );
+    assert_eq!(
+        (
+            err(b"<a><!--x--></a>").kind(),
+            err(b"<a><!--x--></a>").offset()
+        ),
+        (K::Comment, 3)
+    );
+    assert_eq!(err(b"text").kind(), K::TextAtStreamLevel);
+}

@@ -28,5 +28,5 @@ mod writer;
 pub use element::{Attr, Attrs, Children, Element, ElementRef, Node, Nodes, XML_NS, XMLNS_NS};
 pub use error::{ErrorKind, ParseError, Utf8Fault};
 pub use limits::{Limit, Limits};
-pub use parser::{Event, StreamParser};
+pub use parser::{Event, StreamParser, parse_element};
 pub use writer::{Writer, escape_attr, escape_text, write_element};

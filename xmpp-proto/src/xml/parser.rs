@@ -419,3 +419,42 @@ impl StreamParser {
         self.scanner.trim();
     }
 }
+
+/// Parses one element written for a stream whose default namespace is `content_ns` (with
+/// the `stream` prefix bound), as the stanza builders write them: to hand such bytes to a
+/// role's `send`. White space may surround the element; anything else is an error, with
+/// offsets counted in `xml`.
+///
+/// ```
+/// let el = xmpp_proto::xml::parse_element("jabber:client", b"<message><body>hi</body></message>")
+///     .unwrap();
+/// assert!(el.is("message", "jabber:client"));
+/// ```
+pub fn parse_element(content_ns: &str, xml: &[u8]) -> Result<Element, ParseError> {
+    let mut header = bytes::BytesMut::with_capacity(96 + content_ns.len());
+    header.extend_from_slice(b"<stream:stream xmlns='");
+    super::escape_attr(&mut header, content_ns);
+    header.extend_from_slice(b"' xmlns:stream='http://etherx.jabber.org/streams'>");
+    let mut parser = StreamParser::default();
+    let shift = |e: ParseError| {
+        let offset = e.offset().saturating_sub(header.len() as u64);
+        ParseError::new(e.kind(), offset)
+    };
+    parser.handle_input(&header).map_err(shift)?;
+    let _ = parser.poll_event();
+    let mut rest = xml;
+    while !rest.is_empty() {
+        let used = parser.handle_input_partial(rest).map_err(shift)?;
+        rest = &rest[used..];
+        if let Some(Event::Element(el)) = parser.poll_event() {
+            return match rest.iter().position(|&b| !chars::is_space(b)) {
+                None => Ok(el),
+                Some(at) => Err(ParseError::new(
+                    ErrorKind::ContentAfterClose,
+                    (xml.len() - rest.len() + at) as u64,
+                )),
+            };
+        }
+    }
+    Err(ParseError::new(ErrorKind::UnexpectedEof, xml.len() as u64))
+}
