@@ -12,15 +12,18 @@ fn drain(server: &mut Server) -> Vec<ServerEvent> {
     std::iter::from_fn(|| server.poll_event()).collect()
 }
 
-fn online_server(now: Instant) -> Server {
+const C2S_HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
+    xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
+
+/// A server side whose client (juliet, PLAIN without TLS) has authenticated and restarted
+/// the stream: the next step is binding.
+fn authenticated_server(now: Instant) -> Server {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
     let mut s = Server::new(config, now);
-    let header = b"<stream:stream xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
-    s.handle_input(now, header).unwrap();
+    s.handle_input(now, C2S_HEADER).unwrap();
     // \0juliet\0pw
     s.handle_input(
         now,
@@ -36,7 +39,14 @@ fn online_server(now: Instant) -> Server {
         xmpp_proto::sasl::Decision::Accept,
     )
     .unwrap();
-    s.handle_input(now, header).unwrap();
+    s.handle_input(now, C2S_HEADER).unwrap();
+    drain(&mut s);
+    while s.poll_transmit().is_some() {}
+    s
+}
+
+fn online_server(now: Instant) -> Server {
+    let mut s = authenticated_server(now);
     s.handle_input(
         now,
         b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
@@ -152,28 +162,7 @@ fn a_malformed_address_gets_jid_malformed_and_the_stream_goes_on() {
 #[test]
 fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_embedder() {
     let now = Instant::now();
-    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
-    config.tls = TlsPolicy::Disabled;
-    config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut s = Server::new(config, now);
-    let header = b"<stream:stream xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
-    s.handle_input(now, header).unwrap();
-    s.handle_input(
-        now,
-        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwdw==</auth>",
-    )
-    .unwrap();
-    drain(&mut s);
-    s.credentials(
-        UserCredential::Password("pw".into()),
-        xmpp_proto::sasl::Decision::Accept,
-    )
-    .unwrap();
-    s.handle_input(now, header).unwrap();
-    drain(&mut s);
-    while s.poll_transmit().is_some() {}
+    let mut s = authenticated_server(now);
     let long = "r".repeat(1100);
     let bind = format!(
         "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{long}</resource></bind></iq>"

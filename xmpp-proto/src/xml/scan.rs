@@ -319,10 +319,13 @@ impl Scanner {
                             let v = &s[start as usize..j];
                             // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3).
                             let ws = v.iter().any(|&b| b < 0x20);
-                            let a = self.raw_attrs.last_mut().expect("attribute being read");
-                            a.value = start;
-                            a.value_len = j as u32 - start;
-                            a.flags |= flags | if ws { FLAG_DECODE } else { 0 };
+                            // The value belongs to the attribute whose name was read last
+                            // (AttrName pushed it before AttrEq and AttrQuote).
+                            if let Some(a) = self.raw_attrs.last_mut() {
+                                a.value = start;
+                                a.value_len = j as u32 - start;
+                                a.flags |= flags | if ws { FLAG_DECODE } else { 0 };
+                            }
                             self.lex = Lex::AfterValue;
                             if s.get(j + 1) == Some(&b' ') {
                                 self.lex = Lex::Tag;
