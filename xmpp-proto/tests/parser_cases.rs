@@ -160,7 +160,7 @@ fn malformed_references_are_not_well_formed() {
 }
 
 #[test]
-fn bad_utf8_is_not_well_formed_at_the_first_byte_of_the_character() {
+fn bad_utf8_is_unsupported_encoding_at_the_first_byte_of_the_character() {
     let mut s = stream("<a>");
     let n = s.len() as u64;
     for (bytes, fault) in [
@@ -176,10 +176,43 @@ fn bad_utf8_is_not_well_formed_at_the_first_byte_of_the_character() {
         input.extend_from_slice(b"</a>");
         assert_eq!(
             err(&input),
-            (K::InvalidUtf8(fault), C::NotWellFormed, n),
+            (K::InvalidUtf8(fault), C::UnsupportedEncoding, n),
             "{bytes:x?}"
         );
     }
+    // Between stanzas, after the closing tag, and at the end of input too: a character
+    // cut by a read waits for its other bytes before the fault is named.
+    for (tail, fault) in [
+        (&b"\xc0\x80"[..], Utf8Fault::Overlong),
+        (b"</stream:stream>\xff", Utf8Fault::InvalidByte(0xFF)),
+    ] {
+        let mut input = stream("");
+        let at = input.len() as u64 + if tail.len() > 2 { 16 } else { 0 };
+        input.extend_from_slice(tail);
+        assert_eq!(
+            err(&input),
+            (K::InvalidUtf8(fault), C::UnsupportedEncoding, at)
+        );
+    }
+    let mut p = StreamParser::default();
+    let mut input = stream("<a>\u{e9}</a>");
+    input.extend_from_slice(b"\xe2\x82");
+    p.handle_input(&input).unwrap();
+    let e = p.handle_eof().unwrap_err();
+    assert_eq!(e.kind(), K::InvalidUtf8(Utf8Fault::Truncated));
+    assert_eq!(e.condition(), C::UnsupportedEncoding);
+    assert_eq!(e.offset(), input.len() as u64 - 2);
+    // A correctly encoded character where text may not stand is a markup fault.
+    let mut p = StreamParser::default();
+    let mut input = stream("");
+    input.push(0xE2);
+    p.handle_input(&input).unwrap();
+    let e = p.handle_input(b"\x82\xac").unwrap_err();
+    assert_eq!(
+        (e.kind(), e.condition()),
+        (K::TextAtStreamLevel, C::NotWellFormed)
+    );
+    assert_eq!(e.offset(), input.len() as u64 - 1);
     // Bad UTF-8 in a name or an attribute value, too.
     s.truncate(H.len());
     s.extend_from_slice(b"<a x='\xff'/>");
@@ -575,7 +608,11 @@ fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit
     };
     assert_eq!(
         first_error(small, &input),
-        (K::TextAtStreamLevel, C::NotWellFormed, at)
+        (
+            K::InvalidUtf8(Utf8Fault::InvalidByte(0x80)),
+            C::UnsupportedEncoding,
+            at
+        )
     );
     let mut input = stream("<a>");
     let at = input.len() as u64;
@@ -584,7 +621,7 @@ fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit
         first_error(small, &input),
         (
             K::InvalidUtf8(Utf8Fault::InvalidByte(0x80)),
-            C::NotWellFormed,
+            C::UnsupportedEncoding,
             at
         )
     );

@@ -78,7 +78,8 @@ pub enum ErrorKind {
     Doctype,
     /// An entity reference other than the five predefined ones (RFC 6120 section 11.1).
     EntityReference,
-    /// The bytes are not UTF-8.
+    /// The bytes are not UTF-8 (RFC 3629): `unsupported-encoding` (RFC 6120 section
+    /// 4.9.3.22).
     InvalidUtf8(Utf8Fault),
     /// A raw character that XML 1.0 forbids (production 2, `Char`).
     IllegalChar(u32),
@@ -131,12 +132,14 @@ impl ErrorKind {
             Comment | ProcessingInstruction | Doctype | EntityReference => {
                 StreamErrorCondition::RestrictedXml
             }
-            UnsupportedEncoding => StreamErrorCondition::UnsupportedEncoding,
+            // RFC 6120 4.9.3.22: "improperly encoded the stream, e.g., by violating the
+            // rules of the [UTF-8] encoding" is unsupported-encoding, not a well-formedness
+            // fault; a correctly encoded character that XML forbids stays not-well-formed.
+            UnsupportedEncoding | InvalidUtf8(_) => StreamErrorCondition::UnsupportedEncoding,
             NotAStreamHeader => StreamErrorCondition::InvalidNamespace,
             UnboundStreamPrefix => StreamErrorCondition::BadNamespacePrefix,
             LimitExceeded(_) => StreamErrorCondition::PolicyViolation,
-            InvalidUtf8(_)
-            | IllegalChar(_)
+            IllegalChar(_)
             | IllegalCharRef(_)
             | MalformedReference
             | UnexpectedByte(_)

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 
 use super::chars;
 use super::element::{Element, MAX_OFFSET, known_ns};
-use super::error::{ErrorKind, ParseError};
+use super::error::{ErrorKind, ParseError, Utf8Fault};
 use super::limits::{Limit, Limits};
 use super::scan::{Scanner, StreamContext, Unit};
 
@@ -68,6 +68,10 @@ pub struct StreamParser {
     fault: Option<(u64, ErrorKind)>,
     /// A CR was seen in the checked input before this stream offset.
     cr_before: u64,
+    /// The first bytes of a non-ASCII character found between units, whose other bytes the
+    /// next read brings: whether it is UTF-8 decides the error (its length, at most 3, and
+    /// its stream offset).
+    stray: ([u8; 3], u8, u64),
     scanner: Scanner,
     context: Option<StreamContext>,
     events: VecDeque<Event>,
@@ -109,6 +113,7 @@ impl StreamParser {
             checked_to: 0,
             fault: None,
             cr_before: 0,
+            stray: ([0; 3], 0, 0),
             scanner: Scanner::new(&limits),
             context: None,
             events: VecDeque::new(),
@@ -145,6 +150,7 @@ impl StreamParser {
         self.checked_to = 0;
         self.fault = None;
         self.cr_before = 0;
+        self.stray.1 = 0;
         self.context = None;
         self.events.clear();
         self.scanner.trim();
@@ -189,8 +195,18 @@ impl StreamParser {
     }
 
     /// The transport ended. An unfinished header or element, or a stream never closed, is
-    /// `not-well-formed`; a stream that was closed, or never opened, ends quietly.
+    /// `not-well-formed`; a stream that was closed, or never opened, ends quietly. Input
+    /// that ends inside a UTF-8 sequence is `unsupported-encoding`: that is the first fault.
     pub fn handle_eof(&mut self) -> Result<(), ParseError> {
+        let cut = if self.stray.1 > 0 {
+            Some(self.stray.2)
+        } else {
+            (self.in_unit && self.checked_to < self.offset).then_some(self.checked_to)
+        };
+        if let (Some(at), false) = (cut, matches!(self.phase, Phase::Failed(_))) {
+            let kind = ErrorKind::InvalidUtf8(Utf8Fault::Truncated);
+            return Err(self.fail(ParseError::new(kind, at)));
+        }
         match self.phase {
             Phase::Failed(e) => Err(e),
             Phase::Closed => Ok(()),
@@ -261,6 +277,9 @@ impl StreamParser {
         if self.in_unit {
             return self.step_buffered(data);
         }
+        if self.stray.1 > 0 || data[0] >= 0x80 {
+            return self.step_stray(data);
+        }
         let ws = data
             .iter()
             .position(|&b| !chars::is_space(b))
@@ -293,6 +312,36 @@ impl StreamParser {
                 self.offset += data.len() as u64;
                 Ok(data.len())
             }
+        }
+    }
+
+    /// A non-ASCII byte between units: text where only white space may stand, or bytes that
+    /// are not UTF-8 at all. RFC 6120 names the two faults differently (4.9.3.13 and
+    /// 4.9.3.22), so the character is read whole, across reads, before one is reported.
+    fn step_stray(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
+        let (held, len, at) = self.stray;
+        let len = len as usize;
+        let at = if len == 0 { self.offset } else { at };
+        let mut char = [0u8; 4];
+        char[..len].copy_from_slice(&held[..len]);
+        let take = (4 - len).min(data.len());
+        char[len..len + take].copy_from_slice(&data[..take]);
+        let text_here = if self.phase == Phase::Closed {
+            ErrorKind::ContentAfterClose
+        } else {
+            ErrorKind::TextAtStreamLevel
+        };
+        match chars::check(&char[..len + take], &mut false) {
+            Err((0, kind)) => Err((at, kind)),
+            Ok(0) => {
+                // A lead byte whose sequence the next read completes (at most three bytes).
+                self.stray.0[len..len + take].copy_from_slice(&data[..take]);
+                self.stray.1 = (len + take) as u8;
+                self.stray.2 = at;
+                self.offset += take as u64;
+                Ok(take)
+            }
+            _ => Err((at, text_here)),
         }
     }
 
