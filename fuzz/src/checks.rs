@@ -20,6 +20,7 @@ pub const SMALL_LIMITS: Limits = Limits {
     max_depth: 8,
     max_attributes: 8,
     max_name_bytes: 32,
+    max_tree_bytes: 2048,
 };
 
 /// Every input is parsed once with each of these.
@@ -33,6 +34,7 @@ const GENEROUS_LIMITS: Limits = Limits {
     max_depth: 1 << 20,
     max_attributes: 1 << 20,
     max_name_bytes: 65535,
+    max_tree_bytes: 1 << 30,
 };
 
 /// Target `stream_parser`: `data` in one `handle_input` call, with each of [`LIMITS`].

@@ -215,6 +215,9 @@ impl fmt::Display for ErrorKind {
                 Limit::Depth => f.write_str("elements nested deeper than the limit"),
                 Limit::Attributes => f.write_str("more attributes than the limit"),
                 Limit::NameBytes => f.write_str("a name longer than the limit"),
+                Limit::TreeBytes => {
+                    f.write_str("an element whose tree would be larger than the limit")
+                }
             },
         }
     }

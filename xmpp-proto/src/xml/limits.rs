@@ -23,17 +23,31 @@ pub struct Limits {
     /// Bytes of one qualified name, or of one entity or character reference. Default 256;
     /// values above 65535 are treated as 65535.
     pub max_name_bytes: usize,
+    /// Bytes of the tree the parser builds for one first-level element (or the stream
+    /// header), beside its raw bytes: 32 for each element, text run and CDATA section, 28
+    /// for each attribute, 64 for each namespace declaration, and the namespace names it
+    /// must copy (those written with a reference, or declared in the header and not well
+    /// known). Default 512 KiB, twice `max_element_bytes`.
+    ///
+    /// Markup can be dense: `x<b/>` makes 64 bytes of tree from 5 bytes. Without this bound
+    /// the tree of one element could take 13 times the element limit; with it, a session
+    /// holds at most `max_element_bytes + max_tree_bytes` and a few KiB for an element in
+    /// progress, whatever the peer sends. Ordinary stanzas make one to two bytes of tree per
+    /// byte received, rosters (the densest) about 2.2, so at the defaults the bound only
+    /// binds rosters of more than about 230 KiB. Raise it with `max_element_bytes`.
+    pub max_tree_bytes: usize,
 }
 
 impl Limits {
     /// The defaults: 256 KiB per element, 8 KiB per header, depth 64, 64 attributes, names
-    /// of 256 bytes.
+    /// of 256 bytes, a 512 KiB tree per element.
     pub const DEFAULT: Limits = Limits {
         max_element_bytes: 256 * 1024,
         max_header_bytes: 8 * 1024,
         max_depth: 64,
         max_attributes: 64,
         max_name_bytes: 256,
+        max_tree_bytes: 512 * 1024,
     };
 }
 
@@ -56,4 +70,6 @@ pub enum Limit {
     Attributes,
     /// [`Limits::max_name_bytes`].
     NameBytes,
+    /// [`Limits::max_tree_bytes`].
+    TreeBytes,
 }

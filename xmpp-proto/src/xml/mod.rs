@@ -21,6 +21,7 @@ mod chars;
 mod element;
 mod error;
 mod limits;
+mod names;
 mod parser;
 mod scan;
 mod writer;

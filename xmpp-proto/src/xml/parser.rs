@@ -267,7 +267,10 @@ impl StreamParser {
 
     fn fail(&mut self, e: ParseError) -> ParseError {
         self.phase = Phase::Failed(e);
+        // A failed stream parses nothing more: all scratch goes back at once, so that a
+        // session the peer broke holds no more than an idle one.
         self.buf = Vec::new();
+        self.scanner.release();
         self.in_unit = false;
         e
     }
@@ -308,6 +311,7 @@ impl StreamParser {
                 Ok(len)
             }
             None => {
+                self.buf.reserve_exact(data.len().max(PIECE));
                 self.buf.extend_from_slice(data);
                 self.offset += data.len() as u64;
                 Ok(data.len())
@@ -348,6 +352,19 @@ impl StreamParser {
     fn step_buffered(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
         let piece = &data[..data.len().min(PIECE)];
         let before = self.buf.len();
+        if before + piece.len() > self.buf.capacity() {
+            // Doubling, but never past the unit's limit and a piece: the buffer holds at most
+            // what the limit lets a unit take, not twice it.
+            let most = self
+                .limits
+                .max_element_bytes
+                .max(self.limits.max_header_bytes)
+                + PIECE;
+            let want = (2 * self.buf.capacity())
+                .min(most)
+                .max(before + piece.len());
+            self.buf.reserve_exact(want - before);
+        }
         self.buf.extend_from_slice(piece);
         let buf = core::mem::take(&mut self.buf);
         let scanned = self.scan_unit(&buf);

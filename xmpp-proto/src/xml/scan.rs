@@ -16,6 +16,7 @@ use super::element::{
 };
 use super::error::ErrorKind;
 use super::limits::{Limit, Limits};
+use super::names::{self, NameIndex};
 
 /// A raw attribute that is a namespace declaration (`xmlns` or `xmlns:*`).
 const FLAG_XMLNS: u32 = 1 << 8;
@@ -119,6 +120,8 @@ pub(crate) struct Binding {
 pub(crate) struct StreamContext {
     pub header: Element,
     pub bindings: Vec<Binding>,
+    /// The bindings' prefixes, when there are many.
+    index: NameIndex,
     /// The header's default namespace, when it is a well-known one (the usual case).
     default_known: Option<(u32, u32)>,
 }
@@ -131,9 +134,16 @@ impl StreamContext {
             .find(|b| b.prefix_len == 0)
             .filter(|b| b.ns & (POOL | KNOWN) == KNOWN)
             .map(|b| (b.ns, b.ns_len));
+        let mut index = NameIndex::default();
+        if bindings.len() > 2 * names::LINEAR {
+            for b in &bindings {
+                index.push(names::hash(header.span(b.prefix, b.prefix_len)));
+            }
+        }
         StreamContext {
             header,
             bindings,
+            index,
             default_known,
         }
     }
@@ -146,6 +156,17 @@ impl StreamContext {
             .map(move |b| (text(b.prefix, b.prefix_len), text(b.ns, b.ns_len)))
     }
 
+    /// The newest binding of `prefix` in the header.
+    fn find(&self, prefix: &[u8]) -> Option<usize> {
+        let same = |b: &Binding| self.bytes(b.prefix, b.prefix_len) == prefix;
+        if self.index.len() == 0 {
+            return self.bindings.iter().rposition(same);
+        }
+        self.index
+            .candidates(names::hash(prefix))
+            .find(|&i| same(&self.bindings[i]))
+    }
+
     fn bytes(&self, start: u32, len: u32) -> &[u8] {
         self.header.span(start, len)
     }
@@ -155,7 +176,16 @@ impl StreamContext {
 struct Open {
     node: u32,
     scope_mark: u32,
+    /// The default namespace around this element, restored at its end tag.
+    outer_default: Option<(u32, u32)>,
 }
+
+/// What the parts of a tree cost the unit's budget ([`Limits::max_tree_bytes`]): their
+/// records; a namespace declaration, its binding in scope and its place in the scope's index
+/// (with the slack of their vectors).
+const NODE_COST: usize = NODE_WORDS * 4;
+const ATTR_COST: usize = ATTR_WORDS * 4;
+const DECL_COST: usize = 64;
 
 pub(crate) struct Scanner {
     /// May the unit hold a CR (so that text must be searched for one)?
@@ -168,14 +198,26 @@ pub(crate) struct Scanner {
     prolog: bool,
     decl_allowed: bool,
     raw_attrs: Vec<RawAttr>,
+    /// The raw attribute names of the tag in progress, once there are many.
+    attr_index: NameIndex,
     open: Vec<Open>,
     scope: Vec<Binding>,
+    /// The prefixes of `scope`, once it is long.
+    scope_index: NameIndex,
+    /// The innermost default namespace declared inside the unit, if any.
+    default_ns: Option<(u32, u32)>,
     /// Node and attribute records, already in the little-endian layout of [`Element`].
     nodes: Records<NODE_WORDS>,
     attrs: Records<ATTR_WORDS>,
+    /// Namespace names that had to be decoded, or that come from the stream header.
     pool: Vec<u8>,
-    /// Spans of the pool's entries, so that each namespace is pooled once per unit.
-    pooled: Vec<(u32, u32)>,
+    /// Where each of the header's bindings was pooled in this unit: `(unit, at, len)`, valid
+    /// when `unit` is the current unit's number, so that each is copied once per unit.
+    header_pooled: Vec<(u32, u32, u32)>,
+    unit_number: u32,
+    /// What the unit's tree may still cost, in bytes ([`Limits::max_tree_bytes`]).
+    budget: usize,
+    max_tree: usize,
     max_depth: usize,
     max_attributes: usize,
     max_name: usize,
@@ -206,12 +248,18 @@ impl Scanner {
             prolog: true,
             decl_allowed: true,
             raw_attrs: Vec::new(),
+            attr_index: NameIndex::default(),
             open: Vec::new(),
             scope: Vec::new(),
+            scope_index: NameIndex::default(),
+            default_ns: None,
             nodes: Records::default(),
             attrs: Records::default(),
             pool: Vec::new(),
-            pooled: Vec::new(),
+            header_pooled: Vec::new(),
+            unit_number: 0,
+            budget: 0,
+            max_tree: limits.max_tree_bytes,
             max_depth: limits.max_depth,
             max_attributes: limits.max_attributes,
             max_name: limits.max_name_bytes.min(u16::MAX as usize),
@@ -226,12 +274,31 @@ impl Scanner {
         self.prolog = prolog;
         self.decl_allowed = decl_allowed;
         self.raw_attrs.clear();
+        self.attr_index.truncate(0);
         self.open.clear();
         self.scope.clear();
+        self.scope_index.truncate(0);
+        self.default_ns = None;
         self.nodes.clear();
         self.attrs.clear();
         self.pool.clear();
-        self.pooled.clear();
+        self.unit_number = self.unit_number.wrapping_add(1);
+        if self.unit_number == 0 {
+            // Entries of 2^32 units ago must not look current.
+            self.header_pooled.clear();
+        }
+        self.budget = self.max_tree;
+    }
+
+    /// Charges `cost` bytes of tree to the unit, or fails at `at` when its budget is spent.
+    fn spend(&mut self, cost: usize, at: usize) -> Result<(), Fault> {
+        match self.budget.checked_sub(cost) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err((at, ErrorKind::LimitExceeded(Limit::TreeBytes))),
+        }
     }
 
     /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
@@ -273,7 +340,7 @@ impl Scanner {
                     let j = *pos + k;
                     match s[j] {
                         b'<' => {
-                            self.push_text(s, start, j, flags);
+                            self.push_text(s, start, j, flags)?;
                             self.tag_at = j as u32;
                             self.lex = Lex::Lt;
                             *pos = j + 1;
@@ -500,6 +567,7 @@ impl Scanner {
                         value_len: 0,
                         flags: if xmlns { FLAG_XMLNS } else { 0 },
                     });
+                    self.check_new_attr(s)?;
                     self.lex = Lex::AttrEq;
                     // The usual `name='`, without a trip through the dispatcher per byte.
                     if s[end] == b'=' {
@@ -597,6 +665,7 @@ impl Scanner {
                     let kind = KIND_CDATA | if cr { FLAG_DECODE } else { 0 };
                     // An empty section adds no character data.
                     if end > start as usize {
+                        self.spend(NODE_COST, self.tag_at as usize)?;
                         self.push_node(kind, start, end as u32 - start);
                     }
                     *pos = end + 3;
@@ -724,6 +793,9 @@ impl Scanner {
                 value_len: k as u32,
                 flags,
             });
+            // Both paths report a duplicate at its name: the slow one as soon as the name is
+            // read, this one only once the value proved ordinary (else it gives up).
+            self.check_new_attr(s)?;
             i = value_end + 1;
             after = Lex::AfterValue;
         };
@@ -742,6 +814,7 @@ impl Scanner {
 
     fn give_up(&mut self) -> Fast {
         self.raw_attrs.clear();
+        self.attr_index.truncate(0);
         Fast::Slow
     }
 
@@ -794,94 +867,121 @@ impl Scanner {
         self.nodes.push([kind, start, len, 0, 0, 0, 0, idx + 1]);
     }
 
-    fn push_text(&mut self, s: &[u8], start: u32, end: usize, flags: u32) {
+    fn push_text(&mut self, s: &[u8], start: u32, end: usize, flags: u32) -> Result<(), Fault> {
         if end > start as usize {
+            self.spend(NODE_COST, start as usize)?;
             let cr = self.cr_possible && memchr(b'\r', &s[start as usize..end]).is_some();
             let kind = KIND_TEXT | flags | if cr { FLAG_DECODE } else { 0 };
             self.push_node(kind, start, end as u32 - start);
         }
+        Ok(())
     }
 
     fn ns_bytes<'s>(&'s self, s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
-        if ns & (POOL | KNOWN) == KNOWN {
-            return super::element::KNOWN_NS[(ns & !KNOWN) as usize].as_bytes();
-        }
-        let (base, start) = if ns & POOL != 0 {
-            (&self.pool[..], ns & !POOL)
-        } else {
-            (s, ns)
-        };
-        &base[start as usize..(start + len) as usize]
+        ns_span(&self.pool, s, ns, len)
     }
 
-    fn intern(&mut self, uri: &[u8]) -> (u32, u32) {
+    /// Copies a namespace name into the pool (unless it is a well-known one), charging it to
+    /// the unit's budget.
+    fn pool_ns(&mut self, uri: &[u8], at: usize) -> Result<(u32, u32), Fault> {
         if let Some(known) = known_ns(uri) {
-            return known;
+            return Ok(known);
         }
-        let pool = &self.pool;
-        let found = self
-            .pooled
-            .iter()
-            .find(|&&(at, len)| &pool[at as usize..(at + len) as usize] == uri);
-        if let Some(&(at, len)) = found {
-            return (at | POOL, len);
-        }
-        let at = self.pool.len() as u32;
+        self.spend(uri.len(), at)?;
+        let pool_at = self.pool.len() as u32;
+        grow(&mut self.pool, uri.len(), self.budget);
         self.pool.extend_from_slice(uri);
-        self.pooled.push((at, uri.len() as u32));
-        (at | POOL, uri.len() as u32)
+        Ok((pool_at | POOL, uri.len() as u32))
     }
 
     /// Resolves a prefix (`None`: the default namespace) in the unit's scope, then in the
-    /// stream header's.
+    /// stream header's. `at` is where the name stands, for a fault of the budget.
     #[inline]
     fn resolve(
         &mut self,
         s: &[u8],
         prefix: Option<&[u8]>,
         ctx: Option<&StreamContext>,
-    ) -> Option<(u32, u32)> {
+        at: usize,
+    ) -> Result<Option<(u32, u32)>, Fault> {
         let Some(want) = prefix else {
             // The common case, kept free of byte comparisons.
-            if let Some(b) = self.scope.iter().rev().find(|b| b.prefix_len == 0) {
-                return Some((b.ns, b.ns_len));
+            if let Some(ns) = self.default_ns {
+                return Ok(Some(ns));
             }
             if let Some(known) = ctx.and_then(|c| c.default_known) {
-                return Some(known);
+                return Ok(Some(known));
             }
-            return Some(self.resolve_in_header(b"", ctx).unwrap_or((0, 0)));
+            return Ok(Some(
+                self.resolve_in_header(b"", ctx, at)?.unwrap_or((0, 0)),
+            ));
         };
         if want == b"xml" {
-            return known_ns(XML_NS.as_bytes());
+            return Ok(known_ns(XML_NS.as_bytes()));
         }
-        let found = self.scope.iter().rev().find(|b| {
-            b.prefix_len as usize == want.len()
-                && &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize] == want
-        });
-        if let Some(b) = found {
-            return Some((b.ns, b.ns_len));
+        if let Some(i) = self.find_in_scope(s, want) {
+            let b = &self.scope[i];
+            return Ok(Some((b.ns, b.ns_len)));
         }
-        self.resolve_in_header(want, ctx)
+        self.resolve_in_header(want, ctx, at)
+    }
+
+    /// The newest binding of `prefix` in the unit's scope.
+    fn find_in_scope(&mut self, s: &[u8], prefix: &[u8]) -> Option<usize> {
+        let same = |b: &Binding| {
+            b.prefix_len as usize == prefix.len()
+                && same_bytes(
+                    &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize],
+                    prefix,
+                )
+        };
+        if self.scope.len() <= 2 * names::LINEAR {
+            return self.scope.iter().rposition(same);
+        }
+        // Bindings pushed since the last look-up join the index now.
+        while self.scope_index.len() < self.scope.len() {
+            let b = self.scope[self.scope_index.len()];
+            let name = &s[b.prefix as usize..(b.prefix + b.prefix_len) as usize];
+            self.scope_index.push(names::hash(name));
+        }
+        let scope = &self.scope;
+        self.scope_index
+            .candidates(names::hash(prefix))
+            .find(|&i| same(&scope[i]))
     }
 
     fn resolve_in_header(
         &mut self,
         want: &[u8],
         ctx: Option<&StreamContext>,
-    ) -> Option<(u32, u32)> {
-        let ctx = ctx?;
-        let b = ctx.bindings.iter().rev().find(|b| {
-            b.prefix_len as usize == want.len() && ctx.bytes(b.prefix, b.prefix_len) == want
-        })?;
+        at: usize,
+    ) -> Result<Option<(u32, u32)>, Fault> {
+        let Some(ctx) = ctx else {
+            return Ok(None);
+        };
+        let Some(i) = ctx.find(want) else {
+            return Ok(None);
+        };
+        let b = ctx.bindings[i];
         if b.ns & (POOL | KNOWN) == KNOWN {
-            return Some((b.ns, b.ns_len));
+            return Ok(Some((b.ns, b.ns_len)));
         }
         let uri = ctx.bytes(b.ns, b.ns_len);
-        Some(if uri.is_empty() {
-            (0, 0)
-        } else {
-            self.intern(uri)
-        })
+        if uri.is_empty() {
+            return Ok(Some((0, 0)));
+        }
+        // Elements point into their own buffer: a header namespace that is not well known
+        // is copied into the unit, once however often the unit uses it.
+        if self.header_pooled.len() < ctx.bindings.len() {
+            self.header_pooled.resize(ctx.bindings.len(), (0, 0, 0));
+        }
+        let (unit, pool_at, len) = self.header_pooled[i];
+        if unit == self.unit_number {
+            return Ok(Some((pool_at, len)));
+        }
+        let pooled = self.pool_ns(uri, at)?;
+        self.header_pooled[i] = (self.unit_number, pooled.0, pooled.1);
+        Ok(Some(pooled))
     }
 
     fn finish_start_tag(
@@ -896,19 +996,24 @@ impl Scanner {
         let at = self.tag_at as usize;
         let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
 
-        // XML 1.0: attribute names are unique within a start tag.
+        // The raw names were checked for uniqueness as they were read (`check_new_attr`).
+        // The tree grows by the element, its attributes and its declarations.
         let mut any_flags = 0;
-        for (i, a) in self.raw_attrs.iter().enumerate() {
+        let mut cost = NODE_COST;
+        for a in &self.raw_attrs {
             any_flags |= a.flags;
-            let name = text(a.name, a.name_len);
-            let same = |b: &RawAttr| same_bytes(text(b.name, b.name_len), name);
-            if self.raw_attrs[..i].iter().any(same) {
-                return Err((a.name as usize, ErrorKind::DuplicateAttribute));
-            }
+            cost += if a.flags & FLAG_XMLNS != 0 {
+                DECL_COST
+            } else {
+                ATTR_COST
+            };
         }
+        self.spend(cost, at)?;
+        self.attr_index.truncate(0);
 
         // Namespace declarations (Namespaces in XML 1.0, section 3).
         let scope_mark = self.scope.len() as u32;
+        let outer_default = self.default_ns;
         let decls = if any_flags & FLAG_XMLNS != 0 {
             self.raw_attrs.len()
         } else {
@@ -930,7 +1035,7 @@ impl Scanner {
                 if v.is_empty() {
                     (0, 0)
                 } else {
-                    self.intern(v.as_bytes())
+                    self.pool_ns(v.as_bytes(), a.name as usize)?
                 }
             } else {
                 (a.value, a.value_len)
@@ -955,6 +1060,9 @@ impl Scanner {
                 ns,
                 ns_len,
             });
+            if prefix_len == 0 {
+                self.default_ns = Some((ns, ns_len));
+            }
         }
 
         // The element's own name.
@@ -963,7 +1071,7 @@ impl Scanner {
         if prefix == Some(b"xmlns") {
             return Err((name as usize, ErrorKind::ReservedNamespace));
         }
-        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
+        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx, name as usize)? else {
             let kind = if header {
                 ErrorKind::UnboundStreamPrefix
             } else {
@@ -993,7 +1101,7 @@ impl Scanner {
             let (ans, ans_len) = if a.prefix_len == 0 {
                 (0, 0)
             } else {
-                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
+                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx, a.name as usize)? {
                     Some(r) => r,
                     None if header => {
                         return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
@@ -1001,23 +1109,15 @@ impl Scanner {
                     None => return Err((a.name as usize, ErrorKind::UnboundPrefix)),
                 }
             };
-            if a.prefix_len > 0 {
-                let local = &qn[a.prefix_len as usize + 1..];
-                let uri = self.ns_bytes(s, ans, ans_len);
-                let dup = (first_attr..self.attrs.len())
-                    .map(|k| self.attrs.get(k))
-                    .any(|b| {
-                        let bq = text(b[1], b[2]);
-                        let bl = &bq[if b[0] >> 16 > 0 {
-                            (b[0] >> 16) as usize + 1
-                        } else {
-                            0
-                        }..];
-                        bl == local && self.ns_bytes(s, b[3], b[4]) == uri
-                    });
-                if dup {
-                    return Err((a.name as usize, ErrorKind::DuplicateAttribute));
-                }
+            if a.prefix_len > 0
+                && self.expanded_name_taken(
+                    s,
+                    first_attr,
+                    &qn[a.prefix_len as usize + 1..],
+                    (ans, ans_len),
+                )
+            {
+                return Err((a.name as usize, ErrorKind::DuplicateAttribute));
             }
             self.attrs.push([
                 (a.flags & FLAG_DECODE) | (a.prefix_len << 16),
@@ -1048,7 +1148,7 @@ impl Scanner {
             return Ok(Some((end, Unit::Header { empty })));
         }
         if empty {
-            self.scope.truncate(scope_mark as usize);
+            self.close_scope(scope_mark, outer_default);
             if self.open.is_empty() {
                 return Ok(Some((end, Unit::Element)));
             }
@@ -1056,6 +1156,7 @@ impl Scanner {
             self.open.push(Open {
                 node: idx,
                 scope_mark,
+                outer_default,
             });
         }
         self.lex = Lex::Text {
@@ -1063,6 +1164,85 @@ impl Scanner {
             flags: 0,
         };
         Ok(None)
+    }
+
+    /// Leaves an element: its declarations go out of scope.
+    fn close_scope(&mut self, mark: u32, outer_default: Option<(u32, u32)>) {
+        self.scope.truncate(mark as usize);
+        self.scope_index.truncate(mark as usize);
+        self.default_ns = outer_default;
+    }
+
+    /// Does an attribute of the tag, from record `first` on, already have the expanded name
+    /// `local` in namespace `ns` (Namespaces in XML 1.0, section 6.3)?
+    fn expanded_name_taken(
+        &mut self,
+        s: &[u8],
+        first: usize,
+        local: &[u8],
+        ns: (u32, u32),
+    ) -> bool {
+        let pool = &self.pool;
+        let uri = ns_span(pool, s, ns.0, ns.1);
+        // The namespace and local name of attribute record `b`, if it is prefixed.
+        let expanded = |b: [u32; ATTR_WORDS]| {
+            let prefix = b[0] >> 16;
+            let qn = &s[b[1] as usize..(b[1] + b[2]) as usize];
+            (prefix > 0).then(|| (ns_span(pool, s, b[3], b[4]), &qn[prefix as usize + 1..]))
+        };
+        let same = |b| expanded(b).is_some_and(|(u, l)| same_bytes(l, local) && u == uri);
+        let count = self.attrs.len() - first;
+        if count <= names::LINEAR {
+            return (first..self.attrs.len()).any(|k| same(self.attrs.get(k)));
+        }
+        // The index holds the expanded names of the attributes before this one (the
+        // unprefixed ones under their local name alone: they cannot collide).
+        while self.attr_index.len() < count {
+            let b = self.attrs.get(first + self.attr_index.len());
+            let h = match expanded(b) {
+                Some((u, l)) => names::hash_parts(&[u, l]),
+                None => names::hash(&s[b[1] as usize..(b[1] + b[2]) as usize]),
+            };
+            self.attr_index.push(h);
+        }
+        let attrs = &self.attrs;
+        self.attr_index
+            .candidates(names::hash_parts(&[uri, local]))
+            .any(|k| same(attrs.get(first + k)))
+    }
+
+    /// Checks the raw name of the attribute just read against the tag's others (XML 1.0,
+    /// "Unique Att Spec"), as soon as it is read: a duplicate is the first fault in byte
+    /// order, before any limit a later attribute may exceed.
+    fn check_new_attr(&mut self, s: &[u8]) -> Result<(), Fault> {
+        let n = self.raw_attrs.len();
+        let Some(&a) = self.raw_attrs.last() else {
+            return Ok(());
+        };
+        let text = |b: &RawAttr| &s[b.name as usize..(b.name + b.name_len) as usize];
+        let name = text(&a);
+        let dup = if n <= names::LINEAR {
+            self.raw_attrs[..n - 1]
+                .iter()
+                .any(|b| same_bytes(text(b), name))
+        } else {
+            while self.attr_index.len() < n - 1 {
+                let b = self.raw_attrs[self.attr_index.len()];
+                self.attr_index.push(names::hash(text(&b)));
+            }
+            let h = names::hash(name);
+            let attrs = &self.raw_attrs;
+            let found = self
+                .attr_index
+                .candidates(h)
+                .any(|k| same_bytes(text(&attrs[k]), name));
+            self.attr_index.push(h);
+            found
+        };
+        if dup {
+            return Err((a.name as usize, ErrorKind::DuplicateAttribute));
+        }
+        Ok(())
     }
 
     fn finish_end_tag(
@@ -1089,7 +1269,7 @@ impl Scanner {
             return Err((at, ErrorKind::MismatchedEndTag));
         }
         self.nodes.set_word(open.node, 7, count);
-        self.scope.truncate(open.scope_mark as usize);
+        self.close_scope(open.scope_mark, open.outer_default);
         if self.open.is_empty() {
             return Ok(Some((end, Unit::Element)));
         }
@@ -1104,13 +1284,13 @@ impl Scanner {
     pub fn finish(&mut self, raw: &[u8]) -> Element {
         let raw_len = raw.len() as u32;
         let nodes_off = raw.len() + self.pool.len();
-        let attrs_off = nodes_off + self.nodes.bytes().len();
-        let total = attrs_off + self.attrs.bytes().len();
+        let attrs_off = nodes_off + self.nodes.byte_len();
+        let total = attrs_off + self.attrs.byte_len();
         let mut v = Vec::with_capacity(total);
         v.extend_from_slice(raw);
         v.extend_from_slice(&self.pool);
-        v.extend_from_slice(self.nodes.bytes());
-        v.extend_from_slice(self.attrs.bytes());
+        self.nodes.chunks().for_each(|c| v.extend_from_slice(c));
+        self.attrs.chunks().for_each(|c| v.extend_from_slice(c));
         let layout = Layout {
             raw_len,
             nodes_off: nodes_off as u32,
@@ -1127,12 +1307,14 @@ impl Scanner {
     /// Gives back all scratch space (between units only).
     pub fn release(&mut self) {
         self.raw_attrs = Vec::new();
+        self.attr_index.release();
         self.open = Vec::new();
         self.scope = Vec::new();
+        self.scope_index.release();
         self.nodes = Records::default();
         self.attrs = Records::default();
         self.pool = Vec::new();
-        self.pooled = Vec::new();
+        self.header_pooled = Vec::new();
     }
 
     /// Lets scratch space that one large unit grew go back, so that an idle session stays
@@ -1149,6 +1331,9 @@ impl Scanner {
         if self.scope.capacity() > 4 * KEEP {
             self.scope = Vec::new();
         }
+        // The indexes only exist for units with many names.
+        self.attr_index.release();
+        self.scope_index.release();
         if self.open.capacity() > 4 * KEEP {
             self.open = Vec::new();
         }
@@ -1160,35 +1345,80 @@ impl Scanner {
 
 /// Fixed-size records of `W` little-endian words, as [`Element`] stores them, so that
 /// freezing a unit is a copy.
+///
+/// They are kept in chunks of [`CHUNK_RECORDS`] records rather than one vector: a large unit
+/// then never holds a vector's doubling slack (up to its own size again) nor pays for
+/// copying it on each doubling; only the first chunk grows, up to one chunk's size.
 #[derive(Default)]
 struct Records<const W: usize> {
-    words: Vec<[u8; 4]>,
+    chunks: Vec<Vec<[u8; 4]>>,
+    len: usize,
 }
+
+/// Records per chunk: 16 KiB of node records.
+const CHUNK_RECORDS: usize = 512;
 
 impl<const W: usize> Records<W> {
     fn len(&self) -> usize {
-        self.words.len() / W
+        self.len
     }
 
-    fn bytes(&self) -> &[u8] {
-        self.words.as_flattened()
+    /// The records' bytes, in order, chunk by chunk.
+    fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.chunks.iter().map(|c| c.as_flattened())
+    }
+
+    fn byte_len(&self) -> usize {
+        self.len * W * 4
     }
 
     fn clear(&mut self) {
-        self.words.clear();
+        self.chunks.truncate(1);
+        if let Some(first) = self.chunks.first_mut() {
+            first.clear();
+        }
+        self.len = 0;
     }
 
     #[inline]
     fn push(&mut self, rec: [u32; W]) {
-        self.words.extend_from_slice(&rec.map(u32::to_le_bytes));
+        let full = self
+            .chunks
+            .last()
+            .is_none_or(|c| c.len() == CHUNK_RECORDS * W);
+        if full {
+            // The first chunk starts small (most units have a few nodes) and doubles; the
+            // others are allocated whole.
+            let capacity = if self.chunks.is_empty() {
+                8 * W
+            } else {
+                CHUNK_RECORDS * W
+            };
+            self.chunks.push(Vec::with_capacity(capacity));
+        }
+        if let Some(chunk) = self.chunks.last_mut() {
+            if chunk.len() == chunk.capacity() {
+                let want = (2 * chunk.capacity()).min(CHUNK_RECORDS * W);
+                chunk.reserve_exact(want - chunk.len());
+            }
+            chunk.extend_from_slice(&rec.map(u32::to_le_bytes));
+        }
+        self.len += 1;
+    }
+
+    fn slot(&self, idx: u32, k: usize) -> (usize, usize) {
+        let idx = idx as usize;
+        (idx / CHUNK_RECORDS, (idx % CHUNK_RECORDS) * W + k)
     }
 
     fn word(&self, idx: u32, k: usize) -> u32 {
-        u32::from_le_bytes(self.words[idx as usize * W + k])
+        let (c, i) = self.slot(idx, k);
+        u32::from_le_bytes(self.chunks[c][i])
     }
 
     fn set_word(&mut self, idx: u32, k: usize, value: u32) {
-        self.words[idx as usize * W + k] = value.to_le_bytes();
+        let (c, i) = self.slot(idx, k);
+        self.chunks[c][i] = value.to_le_bytes();
     }
 
     fn get(&self, idx: usize) -> [u32; W] {
@@ -1197,9 +1427,37 @@ impl<const W: usize> Records<W> {
 
     /// Lets the space that one large unit grew go back.
     fn trim(&mut self, keep: usize) {
-        if self.words.capacity() > 4 * keep * W {
-            self.words = Vec::with_capacity(keep * W);
+        self.chunks.truncate(1);
+        if let Some(first) = self.chunks.first_mut() {
+            if first.capacity() > 4 * keep * W {
+                *first = Vec::with_capacity(keep * W);
+            }
         }
+    }
+}
+
+/// The bytes of a namespace span: a well-known namespace, a pool entry, or unit bytes.
+fn ns_span<'s>(pool: &'s [u8], s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
+    if ns & (POOL | KNOWN) == KNOWN {
+        return super::element::KNOWN_NS[(ns & !KNOWN) as usize].as_bytes();
+    }
+    let (base, start) = if ns & POOL != 0 {
+        (pool, ns & !POOL)
+    } else {
+        (s, ns)
+    };
+    &base[start as usize..(start + len) as usize]
+}
+
+/// Makes room in `v` for `extra` more items, doubling as usual but never to more than
+/// `extra + room` items beyond its length: a peer that spends a unit's whole budget makes
+/// the vectors hold little more than the budget, not twice it.
+#[inline]
+fn grow<T>(v: &mut Vec<T>, extra: usize, room: usize) {
+    let (len, cap) = (v.len(), v.capacity());
+    if len + extra > cap {
+        let want = (2 * cap).max(len + extra).max(64).min(len + extra + room);
+        v.reserve_exact(want - len);
     }
 }
 
