@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use xmpp_conformance::matching::MatchMode;
 use xmpp_conformance::role::{
     Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Unsupported, VectorEvent,
 };
 use xmpp_conformance::vector::Config;
-use xmpp_conformance::{ChunkingChoice, Failure, Replay, Role, Runner, vector};
+use xmpp_conformance::{ChunkingChoice, Failure, Reason, Replay, Role, Runner, vector};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -446,4 +447,113 @@ fn the_json_report_is_one_document_with_totals() {
         .unwrap();
     let json = report.to_json(Some(&fixtures()));
     insta::assert_snapshot!(json);
+}
+
+/// A fixture that must fail at a `core` step in the first replay, with the match mode it
+/// declares: the step and where and how the XML differs.
+fn core_mismatch(rel: &str, mode: MatchMode) -> (usize, String) {
+    let path = fixtures().join(rel);
+    let v = vector::load(&path).unwrap();
+    assert_eq!(v.match_mode, mode, "{rel} declares another match mode");
+    let f = failure(&Runner::new(), rel);
+    assert_eq!(f.replay, Some(Replay::Whole), "{f}");
+    let Reason::Mismatch(m) = &f.reason else {
+        panic!("{rel}: not a mismatch: {f}");
+    };
+    assert!(f.to_string().contains(" (core): expected "), "{f}");
+    let d = m.difference.as_ref().expect("an XML difference");
+    (f.step().unwrap(), d.to_string())
+}
+
+// Relaxed mode lets every fixture below write its stream header without the core's `to`
+// (step 2 passes); each then fails where the contract still holds the output exact.
+
+#[test]
+fn relaxed_rejects_an_element_added_at_the_top_level() {
+    assert_eq!(
+        core_mismatch(
+            "bad/relaxed-element-added-at-top-level.toml",
+            MatchMode::Relaxed
+        ),
+        (11, "at #2: unexpected element <presence>".to_owned())
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_first_level_element_left_out() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-element-left-out.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at #2: expected element <presence>, got nothing".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_first_level_elements_reordered() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-elements-reordered.toml", MatchMode::Relaxed),
+        (
+            11,
+            "at presence: expected element {jabber:component:accept}presence, \
+             got {jabber:component:accept}message"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_missing_attribute() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-missing-attribute.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at message/@type: expected attribute type=\"chat\", got no such attribute".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_changed_attribute_value_on_the_stream_header() {
+    assert_eq!(
+        core_mismatch(
+            "bad/relaxed-changed-attribute-value.toml",
+            MatchMode::Relaxed
+        ),
+        (
+            2,
+            "at stream/@to: expected \"shakespeare.lit\", got \"plays.shakespeare.lit\"".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_text_added_where_none_is_written() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-text-added.toml", MatchMode::Relaxed),
+        (10, "at message/body: unexpected text \"hi\"".to_owned())
+    );
+}
+
+#[test]
+fn relaxed_rejects_changed_text() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-text-changed.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at message/body: expected text \"hello\", got \"hi\"".to_owned()
+        )
+    );
+}
+
+#[test]
+fn strict_rejects_an_extra_stream_header_attribute() {
+    assert_eq!(
+        core_mismatch("bad/strict-header-extra-attribute.toml", MatchMode::Exact),
+        (
+            2,
+            "at stream: unexpected attribute to=\"plays.shakespeare.lit\"".to_owned()
+        )
+    );
 }
