@@ -117,6 +117,24 @@ fn pattern(text: &str, path: &str) -> Result<Pattern, Difference> {
     Pattern::parse(text).or_else(|e| diff(path, format!("bad placeholder: {e}")))
 }
 
+/// `: why`, when `actual` failed `p` only because a `{+name}` would repeat a capture.
+fn why_not(p: &Pattern, actual: &str, caps: &Captures) -> String {
+    p.why_not(actual.as_bytes(), caps)
+        .map(|why| format!(": {why}"))
+        .unwrap_or_default()
+}
+
+/// Do two attribute names match? The vector's namespace is pattern text (a namespace
+/// declaration is an attribute value), so its doubled braces stand for literal ones.
+fn same_attr_name(expected: &Name, actual: &Name) -> bool {
+    expected.local == actual.local
+        && (expected.ns == actual.ns
+            || Pattern::parse(&expected.ns)
+                .ok()
+                .and_then(|p| p.literal_text())
+                .is_some_and(|ns| ns == actual.ns))
+}
+
 fn match_text(
     expected: &str,
     actual: &str,
@@ -135,7 +153,11 @@ fn match_text(
         ),
         _ => diff(
             path,
-            format!("expected text {:?}, got {actual:?}", p.display(caps)),
+            format!(
+                "expected text {:?}, got {actual:?}{}",
+                p.display(caps),
+                why_not(&p, actual, caps)
+            ),
         ),
     }
 }
@@ -167,7 +189,11 @@ fn match_tag(
     match_name(&expected.name, &actual.name, path, "element", caps)?;
     for e in &expected.attrs {
         let apath = format!("{path}/@{}", attr_label(e));
-        let Some(a) = actual.attrs.iter().find(|a| a.name == e.name) else {
+        let Some(a) = actual
+            .attrs
+            .iter()
+            .find(|a| same_attr_name(&e.name, &a.name))
+        else {
             return diff(
                 &apath,
                 format!(
@@ -181,16 +207,22 @@ fn match_tag(
         if !p.matches_str(&a.value, caps) {
             return diff(
                 &apath,
-                format!("expected {:?}, got {:?}", p.display(caps), a.value),
+                format!(
+                    "expected {:?}, got {:?}{}",
+                    p.display(caps),
+                    a.value,
+                    why_not(&p, &a.value, caps)
+                ),
             );
         }
     }
     if !extra_attrs {
-        if let Some(a) = actual
-            .attrs
-            .iter()
-            .find(|a| !expected.attrs.iter().any(|e| e.name == a.name))
-        {
+        if let Some(a) = actual.attrs.iter().find(|a| {
+            !expected
+                .attrs
+                .iter()
+                .any(|e| same_attr_name(&e.name, &a.name))
+        }) {
             return diff(
                 path,
                 format!("unexpected attribute {}={:?}", attr_label(a), a.value),
@@ -206,8 +238,9 @@ fn match_tag(
                     return diff(
                         path,
                         format!(
-                            "expected default namespace {:?}, got {a:?}",
-                            p.display(caps)
+                            "expected default namespace {:?}, got {a:?}{}",
+                            p.display(caps),
+                            why_not(&p, a, caps)
                         ),
                     );
                 }
@@ -448,6 +481,66 @@ mod tests {
         assert_eq!(
             d.to_string(),
             "at iq/x/@ref: expected \"{id=q1}\", got \"q2\""
+        );
+    }
+
+    #[test]
+    fn fresh_captures_refuse_earlier_values_with_the_reason() {
+        let caps = exact(
+            "<iq id='{id}' type='result'><x ref='{+ref}'/><y ref='{ref}'/></iq>",
+            "<iq id='q1' type='result'><x ref='q2'/><y ref='q2'/></iq>",
+        )
+        .unwrap();
+        assert_eq!(caps.get("ref").unwrap(), "q2");
+        let d = exact(
+            "<iq id='{id}' type='result'><x ref='{+ref}'/></iq>",
+            "<iq id='q1' type='result'><x ref='q1'/></iq>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            d.to_string(),
+            "at iq/x/@ref: expected \"{+ref}\", got \"q1\": {+ref} must capture a value no \
+             placeholder captured before, but \"q1\" is what {id} captured"
+        );
+        // In character data, and in relaxed mode, likewise.
+        let d = relaxed("<a n='{n}'><b>{+m}</b></a>", "<a n='7'><b>7</b></a>").unwrap_err();
+        assert_eq!(
+            d.to_string(),
+            "at a/b: expected text \"{+m}\", got \"7\": {+m} must capture a value no \
+             placeholder captured before, but \"7\" is what {n} captured"
+        );
+        // Relaxed mode finds the child whose value is fresh.
+        let caps = relaxed(
+            "<a n='{n}'><b v='{+m}'/></a>",
+            "<a n='7'><b v='7'/><b v='8'/></a>",
+        )
+        .unwrap();
+        assert_eq!(caps.get("m").unwrap(), "8");
+        // A mismatch that is not about freshness says nothing of it.
+        let d = exact("<a x='{n}' y='p-{+m}'/>", "<a x='1' y='q-2'/>").unwrap_err();
+        assert_eq!(d.to_string(), "at a/@y: expected \"p-{+m}\", got \"q-2\"");
+    }
+
+    #[test]
+    fn doubled_braces_are_literal_in_names_values_and_text() {
+        exact(
+            "<a xmlns:p='urn:{{x}}' p:b='{{1}}'><p:c>{{t}}</p:c></a>",
+            "<a xmlns:p='urn:{x}' p:b='{1}'><p:c>{t}</p:c></a>",
+        )
+        .unwrap();
+        relaxed(
+            "<a xmlns:p='urn:{{x}}' p:b='1'/>",
+            "<a xmlns:p='urn:{x}' p:b='1' c='2'/>",
+        )
+        .unwrap();
+        let d = exact(
+            "<a xmlns:p='urn:{{x}}' p:b='1'/>",
+            "<a xmlns:p='urn:x' p:b='1'/>",
+        )
+        .unwrap_err();
+        assert_eq!(
+            d.to_string(),
+            "at a/@{urn:{{x}}}b: expected attribute {urn:{{x}}}b=\"1\", got no such attribute"
         );
     }
 
