@@ -3,15 +3,17 @@
 //!
 //! Before any replay the runner checks everything it can without running: the role is
 //! registered, the config is accepted, every event and action is one the role supports,
-//! and the XML and placeholders of every step are well formed. A vector that fails these
-//! checks fails without a replay label. Then each replay runs the steps in order against a
-//! fresh core; the first step that does not hold fails the vector with the replay named.
+//! the XML and placeholders of every step are well formed, `peer` steps and actions hold
+//! only placeholders that can be substituted, and every `{+name}` is the first use of its
+//! name in the vector. A vector that fails these checks fails without a replay label.
+//! Then each replay runs the steps in order against a fresh core; the first step that
+//! does not hold fails the vector with the replay named.
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use crate::matching::{Difference, MatchMode, match_items};
-use crate::pattern::{Captures, Pattern};
+use crate::pattern::{Captures, Pattern, fresh_reused};
 use crate::role::{Action, ArgKind, CoreUnderTest, EventArg, KNOWN_ROLES, Role, VectorEvent};
 use crate::vector::{Chunking, Step, StepKind, Vector};
 use crate::xml::{NsContext, check_syntax, parse_fragment};
@@ -257,6 +259,15 @@ struct Exec<'a> {
     actual_ctx: NsContext,
 }
 
+/// The reason a value that is not XML failed only because a `{+name}` would repeat a
+/// capture, as a difference without a path.
+fn why_not(p: &Pattern, actual: &[u8], caps: &Captures) -> Option<Difference> {
+    p.why_not(actual, caps).map(|detail| Difference {
+        path: String::new(),
+        detail,
+    })
+}
+
 fn mismatch(expected: impl Into<String>, got: impl Into<String>, d: Option<Difference>) -> Reason {
     Reason::Mismatch(Box::new(Mismatch {
         expected: expected.into(),
@@ -431,7 +442,8 @@ impl Exec<'_> {
                 } else if out.is_empty() {
                     Err(mismatch(text, "no output", None))
                 } else {
-                    Err(mismatch(text, String::from_utf8_lossy(&out), None))
+                    let why = why_not(&p, &out, &self.caps);
+                    Err(mismatch(text, String::from_utf8_lossy(&out), why))
                 }
             }
         }
@@ -466,7 +478,8 @@ impl Exec<'_> {
                 if p.matches_str(actual, &mut self.caps) {
                     Ok(())
                 } else {
-                    Err(mismatch(line, rendered, None))
+                    let why = why_not(&p, actual.as_bytes(), &self.caps);
+                    Err(mismatch(line, rendered, why))
                 }
             }
             (Some(ArgKind::None | ArgKind::OptionalPlain), EventArg::None) if arg.is_empty() => {
@@ -582,12 +595,28 @@ impl Runner {
             };
             return Err(Failure::file(line, reason));
         }
+        // Names used so far, in the order written: a `{+name}` must be the first use.
+        let mut used: Vec<String> = Vec::new();
         for (i, step) in vector.steps.iter().enumerate() {
-            check_step(role, step).map_err(|reason| Failure {
+            let fail = |reason| Failure {
                 location: step_location(i, step),
                 reason,
                 replay: None,
-            })?;
+            };
+            for p in check_step(role, step).map_err(fail)? {
+                for (name, fresh) in p.names() {
+                    if fresh && used.iter().any(|u| u == name) {
+                        return Err(fail(Reason::Invalid(format!(
+                            "line {}: {}",
+                            step.line,
+                            fresh_reused(name)
+                        ))));
+                    }
+                    if !used.iter().any(|u| u == name) {
+                        used.push(name.to_owned());
+                    }
+                }
+            }
         }
         let mut plan = replays(vector.chunking, self.chunking);
         if !vector.steps.iter().any(|s| s.kind.is_peer()) {
@@ -660,25 +689,30 @@ fn step_location(i: usize, step: &Step) -> Location {
 }
 
 /// Checks a step before any replay: supported events and actions, well-formed XML and
-/// placeholders.
-fn check_step(role: &dyn Role, step: &Step) -> Result<(), Reason> {
+/// placeholders, and nothing in a substituted step that only matching can fill. Returns
+/// the step's patterns in the order written.
+fn check_step(role: &dyn Role, step: &Step) -> Result<Vec<Pattern>, Reason> {
     let at = |m: String| Reason::Invalid(format!("line {}: {m}", step.line));
-    let pattern = |text: &str| Pattern::parse(text).map(|_| ()).map_err(|e| at(e.0));
-    let xml = |text: &str, one_element: bool| -> Result<(), Reason> {
+    let pattern = |text: &str| Pattern::parse(text).map_err(|e| at(e.0));
+    let substituted = |text: &str| {
+        let p = pattern(text)?;
+        p.check_substitutable().map_err(|e| at(e.0))?;
+        Ok(vec![p])
+    };
+    let xml = |text: &str, one_element: bool| -> Result<Vec<Pattern>, Reason> {
         let values = check_syntax(text, one_element).map_err(|e| at(format!("bad XML: {e}")))?;
-        for value in values {
-            pattern(&value)?;
-        }
-        Ok(())
+        values.iter().map(|v| pattern(v)).collect()
     };
     match &step.kind {
-        StepKind::Peer(s) | StepKind::CoreExact(s) => pattern(s),
-        StepKind::PeerHex(_) | StepKind::Silent => Ok(()),
+        StepKind::Peer(s) => substituted(s),
+        StepKind::CoreExact(s) => Ok(vec![pattern(s)?]),
+        StepKind::PeerHex(_) | StepKind::Silent => Ok(Vec::new()),
         StepKind::Core(s) => xml(s, false),
         StepKind::Action(s) => {
-            pattern(s)?;
+            let patterns = substituted(s)?;
             role.check_action(&Action::parse(s))
-                .map_err(|u| Reason::Unsupported(u.0))
+                .map_err(|u| Reason::Unsupported(u.0))?;
+            Ok(patterns)
         }
         StepKind::Event(s) => {
             let (name, arg) = s.split_once(' ').unwrap_or((s, ""));
@@ -690,13 +724,12 @@ fn check_step(role: &dyn Role, step: &Step) -> Result<(), Reason> {
                 Some(ArgKind::None) if !arg.is_empty() => {
                     Err(at(format!("event {name} takes no argument, got {arg:?}")))
                 }
-                Some(ArgKind::None) => Ok(()),
+                Some(ArgKind::None) => Ok(Vec::new()),
                 Some(ArgKind::Plain) if arg.is_empty() => {
                     Err(at(format!("event {name} needs an argument")))
                 }
-                Some(ArgKind::Plain) => pattern(arg),
-                Some(ArgKind::OptionalPlain) if arg.is_empty() => Ok(()),
-                Some(ArgKind::OptionalPlain) => pattern(arg),
+                Some(ArgKind::OptionalPlain) if arg.is_empty() => Ok(Vec::new()),
+                Some(ArgKind::Plain | ArgKind::OptionalPlain) => Ok(vec![pattern(arg)?]),
                 Some(ArgKind::Xml) if arg.trim().is_empty() => {
                     Err(at(format!("event {name} needs an XML argument")))
                 }

@@ -34,7 +34,7 @@ fn text_report_of_a_mixed_run() {
     let out = run_in_fixtures(&args);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.ends_with("\n5 passed, 5 failed\n"), "{text}");
+    assert!(text.ends_with("\n6 passed, 5 failed\n"), "{text}");
     insta::assert_snapshot!(text);
 }
 
@@ -59,7 +59,7 @@ fn every_bad_fixture_fails_and_every_good_one_passes() {
 
     let out = run_in_fixtures(&["run", "--chunking=bytes", "good"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(stdout(&out).ends_with("\n5 passed, 0 failed\n"));
+    assert!(stdout(&out).ends_with("\n6 passed, 0 failed\n"));
 }
 
 #[test]

@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use xmpp_conformance::matching::MatchMode;
 use xmpp_conformance::role::{
     Action, ArgKind, ConfigError, CoreUnderTest, EventArg, Unsupported, VectorEvent,
 };
 use xmpp_conformance::vector::Config;
-use xmpp_conformance::{ChunkingChoice, Failure, Replay, Role, Runner, vector};
+use xmpp_conformance::{ChunkingChoice, Failure, Reason, Replay, Role, Runner, vector};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -33,7 +34,7 @@ fn good_vectors_pass_every_replay() {
     let report = Runner::new()
         .run_paths(&[fixtures().join("good")], &[])
         .unwrap();
-    assert_eq!(report.results.len(), 5);
+    assert_eq!(report.results.len(), 6);
     for r in &report.results {
         assert!(r.passed(), "{}: {:?}", r.path.display(), r.outcome);
     }
@@ -83,6 +84,17 @@ fn wrong_capture() {
         "step 4 (event): expected element <iq type='result' id='{id}'/>, \
          got element <iq type='result' id='a2'/> \
          (at iq/@id: expected \"{id=a1}\", got \"a2\") [whole]"
+    );
+}
+
+#[test]
+fn a_fresh_capture_refuses_an_id_captured_before() {
+    assert_eq!(
+        message("bad/fresh-capture-reused.toml"),
+        "step 4 (event): expected element <message id='{+sid2}'/>, \
+         got element <message id='s-1'/> \
+         (at message/@id: expected \"{+sid2}\", got \"s-1\": {+sid2} must capture a value no \
+         placeholder captured before, but \"s-1\" is what {sid} captured) [whole]"
     );
 }
 
@@ -231,6 +243,30 @@ fn unsupported_events_and_bad_steps_are_found_before_running() {
     assert_eq!(
         run("[[step]]\npeer = \"<b id='{nope}'/>\"\n"),
         "step 2 (peer): {nope} is used before any step captured it [whole]"
+    );
+    // {+name} is the first use of its name, wherever the earlier use stands.
+    assert_eq!(
+        run(
+            "[[step]]\nevent = \"element <a x='{x}'/>\"\n[[step]]\nevent = \"element <a x='{+x}'/>\"\n"
+        ),
+        "step 3 (event): line 8: {+x} is not the first use of x (a fresh capture is; later \
+         uses are written {x})"
+    );
+    assert_eq!(
+        run("[[step]]\nevent = \"element <a x='{+x}' y='{+x}'/>\"\n"),
+        "step 2 (event): line 6: {+x} is not the first use of x (a fresh capture is; later \
+         uses are written {x})"
+    );
+    // Where nothing is matched, nothing can be captured or left open.
+    assert_eq!(
+        run("[[step]]\npeer = \"<b id='{+x}'/>\"\n"),
+        "step 2 (peer): line 6: {+x} captures, which only a step that matches the core's \
+         output or events can do (later uses are written {x})"
+    );
+    assert_eq!(
+        run("[[step]]\npeer = \"<b id='{*}'/>\"\n"),
+        "step 2 (peer): line 6: '{*}' can only be used where the core's output or events are \
+         matched"
     );
     assert_eq!(
         run("[[step]]\naction = \"eof now\"\n"),
@@ -446,4 +482,211 @@ fn the_json_report_is_one_document_with_totals() {
         .unwrap();
     let json = report.to_json(Some(&fixtures()));
     insta::assert_snapshot!(json);
+}
+
+/// A fixture that must fail at a `core` step in the first replay, with the match mode it
+/// declares: the step and where and how the XML differs.
+fn core_mismatch(rel: &str, mode: MatchMode) -> (usize, String) {
+    let path = fixtures().join(rel);
+    let v = vector::load(&path).unwrap();
+    assert_eq!(v.match_mode, mode, "{rel} declares another match mode");
+    let f = failure(&Runner::new(), rel);
+    assert_eq!(f.replay, Some(Replay::Whole), "{f}");
+    let Reason::Mismatch(m) = &f.reason else {
+        panic!("{rel}: not a mismatch: {f}");
+    };
+    assert!(f.to_string().contains(" (core): expected "), "{f}");
+    let d = m.difference.as_ref().expect("an XML difference");
+    (f.step().unwrap(), d.to_string())
+}
+
+// Relaxed mode lets every fixture below write its stream header without the core's `to`
+// (step 2 passes); each then fails where the contract still holds the output exact.
+
+#[test]
+fn relaxed_rejects_an_element_added_at_the_top_level() {
+    assert_eq!(
+        core_mismatch(
+            "bad/relaxed-element-added-at-top-level.toml",
+            MatchMode::Relaxed
+        ),
+        (11, "at #2: unexpected element <presence>".to_owned())
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_first_level_element_left_out() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-element-left-out.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at #2: expected element <presence>, got nothing".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_first_level_elements_reordered() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-elements-reordered.toml", MatchMode::Relaxed),
+        (
+            11,
+            "at presence: expected element {jabber:component:accept}presence, \
+             got {jabber:component:accept}message"
+                .to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_missing_attribute() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-missing-attribute.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at message/@type: expected attribute type=\"chat\", got no such attribute".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_a_changed_attribute_value_on_the_stream_header() {
+    assert_eq!(
+        core_mismatch(
+            "bad/relaxed-changed-attribute-value.toml",
+            MatchMode::Relaxed
+        ),
+        (
+            2,
+            "at stream/@to: expected \"shakespeare.lit\", got \"plays.shakespeare.lit\"".to_owned()
+        )
+    );
+}
+
+#[test]
+fn relaxed_rejects_text_added_where_none_is_written() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-text-added.toml", MatchMode::Relaxed),
+        (10, "at message/body: unexpected text \"hi\"".to_owned())
+    );
+}
+
+#[test]
+fn relaxed_rejects_changed_text() {
+    assert_eq!(
+        core_mismatch("bad/relaxed-text-changed.toml", MatchMode::Relaxed),
+        (
+            10,
+            "at message/body: expected text \"hello\", got \"hi\"".to_owned()
+        )
+    );
+}
+
+#[test]
+fn strict_rejects_an_extra_stream_header_attribute() {
+    assert_eq!(
+        core_mismatch("bad/strict-header-extra-attribute.toml", MatchMode::Exact),
+        (
+            2,
+            "at stream: unexpected attribute to=\"plays.shakespeare.lit\"".to_owned()
+        )
+    );
+}
+
+/// A test-only role whose core sends back every byte it is fed and reports each call as
+/// `echo <text>`: output and plain event arguments that the vector chooses, for
+/// placeholders where the real roles leave no room (`core_exact`, plain arguments).
+struct Echo;
+
+struct EchoCore {
+    events: VecDeque<VectorEvent>,
+    output: Vec<u8>,
+}
+
+impl Role for Echo {
+    fn name(&self) -> &str {
+        "x-echo"
+    }
+    fn event_arg(&self, name: &str) -> Option<ArgKind> {
+        (name == "echo").then_some(ArgKind::Plain)
+    }
+    fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
+        Err(Unsupported(format!("action {}", action.name)))
+    }
+    fn start(&self, _: &Config) -> Result<Box<dyn CoreUnderTest>, ConfigError> {
+        Ok(Box::new(EchoCore {
+            events: VecDeque::new(),
+            output: Vec::new(),
+        }))
+    }
+}
+
+impl CoreUnderTest for EchoCore {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.output.extend_from_slice(bytes);
+        self.events.push_back(VectorEvent {
+            name: "echo".into(),
+            arg: EventArg::Plain(String::from_utf8_lossy(bytes).into_owned()),
+            note: None,
+        });
+    }
+    fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
+        Err(Unsupported(format!("action {}", action.name)))
+    }
+    fn poll_event(&mut self) -> Option<VectorEvent> {
+        self.events.pop_front()
+    }
+    fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.output)
+    }
+}
+
+/// Runs `steps` (TOML `[[step]]` tables) in the echo role, fed as written.
+fn echo(steps: &str) -> Result<usize, String> {
+    let v = vector::parse(
+        Path::new("x.toml"),
+        &format!("title = \"t\"\nrole = \"x-echo\"\nchunking = \"as-written\"\n{steps}"),
+    )
+    .unwrap();
+    Runner::new()
+        .with_role(Box::new(Echo))
+        .run_vector(&v)
+        .map_err(|f| f.to_string())
+}
+
+#[test]
+fn fresh_captures_in_core_exact_steps_and_plain_event_arguments() {
+    // Fresh values are taken, and later uses stand for them, fed back in a peer step.
+    let pass = "[[step]]\npeer = \"id=s1\"\n[[step]]\nevent = \"echo id={sid}\"\n\
+                [[step]]\ncore_exact = \"id={sid}\"\n\
+                [[step]]\npeer = \"id=s2;\"\n[[step]]\nevent = \"echo id={+sid2};\"\n\
+                [[step]]\ncore_exact = \"id={sid2};\"\n\
+                [[step]]\npeer_hex = \"73 32 ff\"\n[[step]]\nevent = \"echo {sid2}\u{FFFD}\"\n\
+                [[step]]\ncore_exact = \"{+raw}\"\n\
+                [[step]]\npeer = \"<{{{sid}}}>\"\n[[step]]\nevent = \"echo <{{s1}}>\"\n\
+                [[step]]\ncore_exact = \"<{{{sid}}}>\"\n";
+    assert_eq!(echo(pass), Ok(1));
+    // A value captured before is refused, with the reason, in either kind of step.
+    assert_eq!(
+        echo(
+            "[[step]]\npeer = \"s1\"\n[[step]]\nevent = \"echo {sid}\"\n\
+             [[step]]\ncore_exact = \"{+sid2}\"\n"
+        ),
+        Err(
+            "step 3 (core_exact): expected {+sid2}, got s1 ({+sid2} must capture a value no \
+             placeholder captured before, but \"s1\" is what {sid} captured) [whole]"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        echo(
+            "[[step]]\npeer = \"s1\"\n[[step]]\ncore_exact = \"{sid}\"\n\
+             [[step]]\nevent = \"echo {+sid2}\"\n"
+        ),
+        Err(
+            "step 3 (event): expected echo {+sid2}, got echo s1 ({+sid2} must capture a value \
+             no placeholder captured before, but \"s1\" is what {sid} captured) [whole]"
+                .to_owned()
+        )
+    );
 }
