@@ -96,6 +96,15 @@ use precis_profiles::{OpaqueString, UsernameCaseMapped};
 /// (RFC 7622 sections 3.2, 3.3 and 3.4).
 pub const MAX_PART_LEN: usize = 1023;
 
+/// The largest size in bytes of each part *before* preparation: a longer part is refused
+/// without running PRECIS or IDNA over it, so that a peer cannot make the core prepare a
+/// 200 KB address only to refuse it. Preparation shrinks no character more than fourfold
+/// (fullwidth forms map 3 bytes to 1, mathematical letters in domain names 4 bytes to 1),
+/// so no part this bound refuses could have prepared to 1023 bytes or fewer; the one
+/// exception, a domain padded with thousands of bytes of characters UTS 46 deletes, is
+/// refused as too long.
+pub const MAX_RAW_PART_LEN: usize = 4 * MAX_PART_LEN;
+
 /// The largest size in bytes of one domain label in its ASCII form
 /// (RFC 1035 section 2.3.4, RFC 5890 section 2.3.2.1).
 pub const MAX_LABEL_LEN: usize = 63;
@@ -353,6 +362,9 @@ fn prep_local(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyLocal);
     }
+    if raw.len() > MAX_RAW_PART_LEN {
+        return Err(JidError::LocalTooLong);
+    }
     let out = enforce_stable(raw, username_case_mapped, PrecisViolation::Bidi)
         .map_err(JidError::LocalPrecis)?;
     if let Some(c) = out.chars().find(|c| LOCAL_FORBIDDEN.contains(c)) {
@@ -368,6 +380,9 @@ fn prep_local(raw: &str) -> Result<Cow<'_, str>, JidError> {
 fn prep_resource(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyResource);
+    }
+    if raw.len() > MAX_RAW_PART_LEN {
+        return Err(JidError::ResourceTooLong);
     }
     let out = enforce_stable(raw, opaque_string, PrecisViolation::Other)
         .map_err(JidError::ResourcePrecis)?;
@@ -391,6 +406,9 @@ fn prep_domain(raw: &str) -> Result<Cow<'_, str>, JidError> {
 fn prep_domain_once(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyDomain);
+    }
+    if raw.len() > MAX_RAW_PART_LEN {
+        return Err(JidError::DomainTooLong);
     }
 
     // IPv6 literal.
@@ -1321,6 +1339,21 @@ mod tests {
             err(&format!("{wide_over}@example.com")),
             JidError::LocalTooLong
         );
+        // Parts far beyond any valid length are refused on their raw length, each with its
+        // own error, before preparation.
+        let huge = "a".repeat(200_000);
+        assert_eq!(err(&format!("{huge}@example.com")), JidError::LocalTooLong);
+        assert_eq!(err(&format!("juliet@{huge}")), JidError::DomainTooLong);
+        assert_eq!(
+            err(&format!("juliet@example.com/{huge}")),
+            JidError::ResourceTooLong
+        );
+        // A domain that UTS 46 would shrink to a valid one, but padded with more than
+        // MAX_RAW_PART_LEN bytes of deleted characters (U+00AD soft hyphens).
+        let padded = format!("exa{}mple.com", "\u{AD}".repeat(MAX_RAW_PART_LEN / 2));
+        assert_eq!(err(&format!("juliet@{padded}")), JidError::DomainTooLong);
+        let short_pad = format!("exa{}mple.com", "\u{AD}".repeat(8));
+        assert_eq!(parse(&format!("juliet@{short_pad}")).unwrap().domain(), "example.com");
 
         assert_eq!(
             parse(&format!("example.com/{max}")).unwrap().resource(),
