@@ -1353,7 +1353,10 @@ mod tests {
         let padded = format!("exa{}mple.com", "\u{AD}".repeat(MAX_RAW_PART_LEN / 2));
         assert_eq!(err(&format!("juliet@{padded}")), JidError::DomainTooLong);
         let short_pad = format!("exa{}mple.com", "\u{AD}".repeat(8));
-        assert_eq!(parse(&format!("juliet@{short_pad}")).unwrap().domain(), "example.com");
+        assert_eq!(
+            parse(&format!("juliet@{short_pad}")).unwrap().domain(),
+            "example.com"
+        );
 
         assert_eq!(
             parse(&format!("example.com/{max}")).unwrap().resource(),

@@ -310,3 +310,32 @@ fn a_failed_parser_keeps_refusing_and_holds_no_unit() {
     assert_eq!(p.buffered(), 0);
     assert_eq!(p.handle_input(b"<m/>"), Err(e));
 }
+
+#[test]
+fn new_limits_apply_from_the_next_unit() {
+    let tight = Limits {
+        max_element_bytes: 100,
+        ..Limits::default()
+    };
+    let big = format!("<m>{}</m>", "x".repeat(200));
+    // Between units: the next element is held to the new limits.
+    let mut p = StreamParser::new(tight);
+    p.handle_input(H.as_bytes()).unwrap();
+    p.set_limits(Limits::default());
+    p.handle_input(big.as_bytes()).unwrap();
+    assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+    assert!(matches!(p.poll_event(), Some(Event::Element(_))));
+    // Inside a unit: the unit keeps the limits it began with, wherever the input was cut.
+    for cut in [1, 50, 99] {
+        let mut p = StreamParser::new(tight);
+        p.handle_input(H.as_bytes()).unwrap();
+        p.handle_input(&big.as_bytes()[..cut]).unwrap();
+        p.set_limits(Limits::default());
+        let e = p.handle_input(&big.as_bytes()[cut..]).unwrap_err();
+        assert_eq!(
+            e.kind(),
+            K::LimitExceeded(Limit::ElementBytes),
+            "cut at {cut}"
+        );
+    }
+}

@@ -54,6 +54,8 @@ const PIECE: usize = 4 * 1024;
 /// A resumable, validating, namespace-aware parser of one XMPP stream.
 pub struct StreamParser {
     limits: Limits,
+    /// Limits set while a unit was in progress, for the next one.
+    pending_limits: Option<Limits>,
     phase: Phase,
     /// The stream offset of the next byte of input.
     offset: u64,
@@ -97,14 +99,10 @@ impl std::fmt::Debug for StreamParser {
 impl StreamParser {
     /// A parser for a new stream with the given limits.
     pub fn new(limits: Limits) -> Self {
-        // Offsets inside an element are 30 bits.
-        let limits = Limits {
-            max_element_bytes: limits.max_element_bytes.min(MAX_OFFSET),
-            max_header_bytes: limits.max_header_bytes.min(MAX_OFFSET),
-            ..limits
-        };
+        let limits = Self::clamp(limits);
         StreamParser {
             limits,
+            pending_limits: None,
             phase: Phase::Prolog,
             offset: 0,
             in_unit: false,
@@ -138,6 +136,34 @@ impl StreamParser {
         &self.limits
     }
 
+    /// Enforces other limits from the next unit (header, element or closing tag) on; a unit
+    /// in progress keeps the limits it began with, so that the verdict on it does not depend
+    /// on where the input was cut. A role uses this to hold a peer to tighter limits before
+    /// it authenticates (RFC 6120 section 13.12 item 4 sets the floor at 10,000 bytes).
+    pub fn set_limits(&mut self, limits: Limits) {
+        let limits = Self::clamp(limits);
+        if self.in_unit {
+            self.pending_limits = Some(limits);
+        } else {
+            self.apply_limits(limits);
+        }
+    }
+
+    fn apply_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        self.scanner.set_limits(&limits);
+        self.pending_limits = None;
+    }
+
+    /// Offsets inside an element are 30 bits.
+    fn clamp(limits: Limits) -> Limits {
+        Limits {
+            max_element_bytes: limits.max_element_bytes.min(MAX_OFFSET),
+            max_header_bytes: limits.max_header_bytes.min(MAX_OFFSET),
+            ..limits
+        }
+    }
+
     /// Starts a new stream on the same connection (after STARTTLS or SASL, RFC 6120 sections
     /// 5.4.3.3 and 6.4.6): everything about the old stream is forgotten, events not yet
     /// polled included. Offsets count from the restart.
@@ -151,6 +177,9 @@ impl StreamParser {
         self.fault = None;
         self.cr_before = 0;
         self.stray.1 = 0;
+        if let Some(limits) = self.pending_limits {
+            self.apply_limits(limits);
+        }
         self.context = None;
         self.events.clear();
         self.scanner.trim();
@@ -454,6 +483,9 @@ impl StreamParser {
 
     fn complete(&mut self, raw: &[u8], unit: Unit) {
         self.in_unit = false;
+        if let Some(limits) = self.pending_limits {
+            self.apply_limits(limits);
+        }
         match unit {
             Unit::XmlDecl => {}
             Unit::Header { empty } => {

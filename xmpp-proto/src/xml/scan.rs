@@ -266,6 +266,14 @@ impl Scanner {
         }
     }
 
+    /// Takes new limits, for the units that begin from now on.
+    pub fn set_limits(&mut self, limits: &Limits) {
+        self.max_tree = limits.max_tree_bytes;
+        self.max_depth = limits.max_depth;
+        self.max_attributes = limits.max_attributes;
+        self.max_name = limits.max_name_bytes.min(u16::MAX as usize);
+    }
+
     /// Starts a unit whose first byte, `<`, the caller has seen.
     pub fn begin(&mut self, prolog: bool, decl_allowed: bool) {
         self.lex = Lex::Lt;
