@@ -7,7 +7,8 @@
 ///
 /// The parser holds at most one unfinished first-level element (or stream header, or XML
 /// declaration) of input, so `max_element_bytes` and `max_header_bytes` also bound the bytes
-/// it buffers between calls; the element tree it builds for that input is proportional to it.
+/// it buffers between calls, and `max_tree_bytes` bounds the tree it builds for them: one
+/// element in progress holds at most `max_element_bytes + max_tree_bytes` and a few KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Raw bytes of one first-level element, from its `<` to the end of its end tag, as
