@@ -32,7 +32,7 @@ use crate::stanza::JABBER_CLIENT;
 pub use crate::stream::TlsPolicy;
 use crate::stream::{
     BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, TLS_NS, check_peer_header,
-    deadline, write_header, write_stream_error,
+    deadline, write_header,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
@@ -341,13 +341,12 @@ impl Client {
         if stanza.name() == "iq" && stanza.attr("id").is_none() {
             // Every iq needs an id to be answered (RFC 6120 8.2.3).
             let id = self.next_id();
-            write_element(
-                &mut self.out.buf,
-                stanza.with_attr("id", &id).root(),
-                JABBER_CLIENT,
-            );
+            let stanza = stanza.with_attr("id", &id);
+            self.out
+                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         } else {
-            write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+            self.out
+                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         }
         self.last_sent = self.now;
         Ok(())
@@ -371,7 +370,10 @@ impl Client {
             return Ok(false);
         };
         let error = StanzaError::new(condition);
-        let sent = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok();
+        let mut sent = false;
+        self.out.write(|buf| {
+            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
+        });
         if sent {
             self.last_sent = self.now;
         }
@@ -385,13 +387,16 @@ impl Client {
     }
 
     /// Closes the stream gracefully: `</stream:stream>` now, [`ClientEvent::Closed`] when
-    /// the server answers with its own (or after the response timeout).
+    /// the server answers with its own (or after the response timeout). Nothing is sent
+    /// after it (RFC 6120 section 4.4): whatever the server sends next, even malformed XML,
+    /// and a response timeout, end in [`ClientEvent::Closed`] alone. A second call does
+    /// nothing.
     pub fn close(&mut self) {
         match self.state {
             State::Closing | State::Closed => {}
             State::Idle => self.state = State::Closed,
             _ => {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.out.end();
                 self.state = State::Closing;
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -404,16 +409,14 @@ impl Client {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
             if !matches!(self.state, State::Closed) {
-                // VECTORS.md: even in a closing handshake, the error and a closing tag.
-                let error = StreamError::new(StreamErrorCondition::ConnectionTimeout);
-                write_stream_error(&mut self.out.buf, &error);
-                self.finish();
+                // In a closing handshake our closing tag is out, and nothing is written.
+                self.stream_error(StreamErrorCondition::ConnectionTimeout);
             }
             return;
         }
         if let (State::Online, Some(at)) = (&self.state, self.keepalive_at()) {
             if now >= at {
-                self.out.buf.extend_from_slice(b" ");
+                self.out.write(|buf| buf.extend_from_slice(b" "));
                 self.last_sent = now;
                 // Idle for a keepalive period: let go of what a large stanza grew.
                 self.parser.shrink();
@@ -443,9 +446,7 @@ impl Client {
     /// idle (see [`StreamParser::shrink`]).
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        if self.out.buf.is_empty() {
-            self.out.buf = bytes::BytesMut::new();
-        }
+        self.out.shrink();
     }
 
     /// Is the stream over?
@@ -463,16 +464,19 @@ impl Client {
     fn send_header(&mut self) {
         let from = self.encrypted.then(|| self.config.jid.to_string());
         let domain = self.config.jid.domain().to_owned();
-        write_header(
-            &mut self.out.buf,
-            Header {
-                content_ns: JABBER_CLIENT,
-                to: Some(&domain),
-                from: from.as_deref(),
-                id: None,
-                lang: Some(&self.config.lang),
-            },
-        );
+        let lang = &self.config.lang;
+        self.out.write(|buf| {
+            write_header(
+                buf,
+                Header {
+                    content_ns: JABBER_CLIENT,
+                    to: Some(&domain),
+                    from: from.as_deref(),
+                    id: None,
+                    lang: Some(lang),
+                },
+            )
+        });
         self.last_sent = self.now;
         self.state = State::AwaitHeader;
         self.deadline = deadline(self.now, self.config.response_timeout);
@@ -500,9 +504,8 @@ impl Client {
     }
 
     fn on_peer_close(&mut self) {
-        if !matches!(self.state, State::Closing) {
-            self.out.buf.extend_from_slice(b"</stream:stream>");
-        }
+        // Our closing tag answers, unless it went out first.
+        self.out.end();
         self.finish();
     }
 
@@ -511,9 +514,7 @@ impl Client {
             let error = StreamError::from_element(el.root())
                 .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
             self.events.push_back(ClientEvent::PeerStreamError(error));
-            if !matches!(self.state, State::Closing) {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
-            }
+            self.out.end();
             return self.finish();
         }
         match std::mem::replace(&mut self.state, State::Closed) {
@@ -554,9 +555,9 @@ impl Client {
         if !self.encrypted {
             match (self.config.tls, f.starttls) {
                 (TlsPolicy::Required | TlsPolicy::Optional, Some(_)) => {
-                    let mut w = self.out.writer();
-                    w.start("starttls").xmlns(TLS_NS).end("starttls");
-                    w.finish();
+                    self.out.element(|w| {
+                        w.start("starttls").xmlns(TLS_NS).end("starttls");
+                    });
                     self.state = State::AwaitProceed;
                     self.deadline = deadline(self.now, self.config.response_timeout);
                     return;
@@ -579,17 +580,18 @@ impl Client {
             return self.abandon(Abandoned::PeerProtocol("no resource binding offered"));
         }
         let id = self.next_id();
-        let mut w = self.out.writer();
-        w.start("iq")
-            .attr("type", "set")
-            .attr("id", &id)
-            .start("bind")
-            .xmlns(BIND_NS);
-        if let Some(resource) = &self.config.resource {
-            w.start("resource").text(resource).end("resource");
-        }
-        w.end("bind").end("iq");
-        w.finish();
+        let resource = self.config.resource.as_deref();
+        self.out.element(|w| {
+            w.start("iq")
+                .attr("type", "set")
+                .attr("id", &id)
+                .start("bind")
+                .xmlns(BIND_NS);
+            if let Some(resource) = resource {
+                w.start("resource").text(resource).end("resource");
+            }
+            w.end("bind").end("iq");
+        });
         self.state = State::Bind {
             id,
             session: f.session == Some(true),
@@ -637,13 +639,13 @@ impl Client {
         };
         self.tried.push(client.mechanism());
         let payload = sasl::encode_payload(client.initial_response());
-        let mut w = self.out.writer();
-        w.start("auth")
-            .xmlns(SASL_NS)
-            .attr("mechanism", client.mechanism().name())
-            .text(&payload)
-            .end("auth");
-        w.finish();
+        self.out.element(|w| {
+            w.start("auth")
+                .xmlns(SASL_NS)
+                .attr("mechanism", client.mechanism().name())
+                .text(&payload)
+                .end("auth");
+        });
         self.state = State::Sasl(Box::new(client));
         self.deadline = deadline(self.now, self.config.response_timeout);
     }
@@ -657,12 +659,12 @@ impl Client {
             "challenge" => match client.on_challenge(&data) {
                 Ok(response) => {
                     let payload = sasl::encode_payload(&response);
-                    let mut w = self.out.writer();
-                    w.start("response")
-                        .xmlns(SASL_NS)
-                        .text(&payload)
-                        .end("response");
-                    w.finish();
+                    self.out.element(|w| {
+                        w.start("response")
+                            .xmlns(SASL_NS)
+                            .text(&payload)
+                            .end("response");
+                    });
                     self.state = State::Sasl(client);
                     self.deadline = deadline(self.now, self.config.response_timeout);
                 }
@@ -708,15 +710,15 @@ impl Client {
         match (el.attr("type").as_deref(), jid) {
             (Some("result"), Some(jid)) if session => {
                 let id = self.next_id();
-                let mut w = self.out.writer();
-                w.start("iq")
-                    .attr("type", "set")
-                    .attr("id", &id)
-                    .start("session")
-                    .xmlns(SESSION_NS)
-                    .end("session")
-                    .end("iq");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("iq")
+                        .attr("type", "set")
+                        .attr("id", &id)
+                        .start("session")
+                        .xmlns(SESSION_NS)
+                        .end("session")
+                        .end("iq");
+                });
                 self.state = State::Session { id, jid };
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -743,17 +745,15 @@ impl Client {
         self.events.push_back(ClientEvent::Online(jid));
     }
 
+    /// Ends the stream with a stream error and our closing tag; once our closing tag is
+    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
     fn stream_error(&mut self, condition: StreamErrorCondition) {
-        // After a stream error the core sends, its closing tag follows at once (VECTORS.md),
-        // even when a closing handshake had already sent one.
-        write_stream_error(&mut self.out.buf, &StreamError::new(condition));
+        self.out.end_with_error(&StreamError::new(condition));
         self.finish();
     }
 
     fn abandon(&mut self, why: Abandoned) {
-        if !matches!(self.state, State::Closing) {
-            self.out.buf.extend_from_slice(b"</stream:stream>");
-        }
+        self.out.end();
         self.events.push_back(ClientEvent::Abandoned(why));
         self.finish();
     }

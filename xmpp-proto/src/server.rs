@@ -29,9 +29,9 @@ use crate::sasl::{
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
     BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, TLS_NS, TlsPolicy,
-    check_peer_header, deadline, write_header, write_stream_error,
+    check_peer_header, deadline, write_header,
 };
-use crate::xml::{Element, Event, Limits, ParseError, StreamParser, Writer, write_element};
+use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
 /// How a server serves its clients.
 #[derive(Debug, Clone)]
@@ -331,16 +331,16 @@ impl Server {
         }
         let id = id.clone();
         let full = jid.to_string();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq").attr("type", "result").attr("id", &id);
-        w.start("bind")
-            .xmlns(BIND_NS)
-            .start("jid")
-            .text(&full)
-            .end("jid")
-            .end("bind");
-        w.end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq").attr("type", "result").attr("id", &id);
+            w.start("bind")
+                .xmlns(BIND_NS)
+                .start("jid")
+                .text(&full)
+                .end("jid")
+                .end("bind");
+            w.end("iq");
+        });
         self.bound = Some(jid.clone());
         self.state = State::Online;
         self.deadline = None;
@@ -355,11 +355,11 @@ impl Server {
             return Err(ServerError::NoBindRequest);
         };
         let id = id.clone();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq").attr("type", "error").attr("id", &id);
-        StanzaError::new(condition).write(&mut w);
-        w.end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq").attr("type", "error").attr("id", &id);
+            StanzaError::new(condition).write(w);
+            w.end("iq");
+        });
         self.state = State::Negotiating;
         self.deadline = deadline(self.now, self.config.response_timeout);
         Ok(())
@@ -379,7 +379,8 @@ impl Server {
             State::Closing | State::Closed => return Err(ServerError::Closed),
             _ => return Err(ServerError::NotOnline),
         }
-        write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+        self.out
+            .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         Ok(())
     }
 
@@ -401,11 +402,17 @@ impl Server {
             return Ok(false);
         };
         let error = StanzaError::new(condition);
-        Ok(crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok())
+        let mut sent = false;
+        self.out.write(|buf| {
+            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
+        });
+        Ok(sent)
     }
 
     /// Sends a stream error and closes (for example `see-other-host`, `system-shutdown`,
-    /// or `conflict` when another session takes over the resource).
+    /// or `conflict` when another session takes over the resource). After
+    /// [`close`](Self::close) our closing tag is out and nothing may follow it (RFC 6120 section
+    /// 4.4): the stream is then over at once, with nothing sent.
     pub fn close_with(&mut self, error: StreamError) {
         if !matches!(self.state, State::Closed) {
             self.stream_error(error);
@@ -413,7 +420,10 @@ impl Server {
     }
 
     /// Closes gracefully: `</stream:stream>` now, [`ServerEvent::Closed`] when the client
-    /// answers (or after the response timeout).
+    /// answers (or after the response timeout). Nothing is sent after it (RFC 6120 section
+    /// 4.4): stanzas that still arrive are reported, and whatever else the client sends,
+    /// even malformed XML, and a response timeout, end in [`ServerEvent::Closed`] alone. A
+    /// second call does nothing.
     pub fn close(&mut self) {
         match self.state {
             State::Closing | State::Closed => {}
@@ -421,7 +431,7 @@ impl Server {
                 if !self.header_sent {
                     self.send_header();
                 }
-                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.out.end();
                 self.state = State::Closing;
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -455,9 +465,7 @@ impl Server {
     /// idle (see [`StreamParser::shrink`]).
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        if self.out.buf.is_empty() {
-            self.out.buf = bytes::BytesMut::new();
-        }
+        self.out.shrink();
     }
 
     /// Is the stream over?
@@ -475,16 +483,19 @@ impl Server {
             .parser
             .header()
             .and_then(|h| h.attr("from").map(|f| f.into_owned()));
-        write_header(
-            &mut self.out.buf,
-            Header {
-                content_ns: JABBER_CLIENT,
-                to: to.as_deref(),
-                from: Some(&self.domain),
-                id: Some(&id),
-                lang: Some(&self.config.lang),
-            },
-        );
+        let (domain, lang) = (&self.domain, &self.config.lang);
+        self.out.write(|buf| {
+            write_header(
+                buf,
+                Header {
+                    content_ns: JABBER_CLIENT,
+                    to: to.as_deref(),
+                    from: Some(domain),
+                    id: Some(&id),
+                    lang: Some(lang),
+                },
+            )
+        });
         self.header_sent = true;
     }
 
@@ -547,43 +558,43 @@ impl Server {
         let offer_tls =
             !self.encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("stream:features");
-        if offer_tls {
-            w.start("starttls").xmlns(TLS_NS);
-            if tls_first {
-                w.start("required").end("required");
-            }
-            w.end("starttls");
-        }
-        if self.account.is_none() {
-            if !tls_first {
-                w.start("mechanisms").xmlns(SASL_NS);
-                for m in &mechanisms {
-                    w.start("mechanism").text(m.name()).end("mechanism");
+        self.out.element(|w| {
+            w.start("stream:features");
+            if offer_tls {
+                w.start("starttls").xmlns(TLS_NS);
+                if tls_first {
+                    w.start("required").end("required");
                 }
-                w.end("mechanisms");
-                // XEP-0440: which channel bindings the -PLUS mechanisms can use.
-                if mechanisms.iter().any(|m| m.is_plus()) {
-                    w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
-                    for cb in &self.channel_bindings {
-                        w.start("channel-binding").attr("type", cb.kind.name());
-                        w.end("channel-binding");
+                w.end("starttls");
+            }
+            if self.account.is_none() {
+                if !tls_first {
+                    w.start("mechanisms").xmlns(SASL_NS);
+                    for m in &mechanisms {
+                        w.start("mechanism").text(m.name()).end("mechanism");
                     }
-                    w.end("sasl-channel-binding");
+                    w.end("mechanisms");
+                    // XEP-0440: which channel bindings the -PLUS mechanisms can use.
+                    if mechanisms.iter().any(|m| m.is_plus()) {
+                        w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
+                        for cb in &self.channel_bindings {
+                            w.start("channel-binding").attr("type", cb.kind.name());
+                            w.end("channel-binding");
+                        }
+                        w.end("sasl-channel-binding");
+                    }
                 }
+            } else {
+                w.start("bind").xmlns(BIND_NS).end("bind");
+                w.start("session")
+                    .xmlns(SESSION_NS)
+                    .start("optional")
+                    .end("optional");
+                w.end("session");
+                w.raw(&self.config.extra_features);
             }
-        } else {
-            w.start("bind").xmlns(BIND_NS).end("bind");
-            w.start("session")
-                .xmlns(SESSION_NS)
-                .start("optional")
-                .end("optional");
-            w.end("session");
-            w.raw(&self.config.extra_features);
-        }
-        w.end("stream:features");
-        w.finish();
+            w.end("stream:features");
+        });
     }
 
     fn on_element(&mut self, el: Element) {
@@ -591,9 +602,7 @@ impl Server {
             let error = StreamError::from_element(el.root())
                 .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
             self.events.push_back(ServerEvent::PeerStreamError(error));
-            if !matches!(self.state, State::Closing) {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
-            }
+            self.out.end();
             return self.finish();
         }
         let stanza = el.ns() == JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq");
@@ -640,15 +649,15 @@ impl Server {
     fn on_starttls(&mut self) {
         if self.encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
             // RFC 6120 5.4.2.2: failure, then the stream is closed.
-            let mut w = Writer::new(&mut self.out.buf);
-            w.start("failure").xmlns(TLS_NS).end("failure");
-            w.finish();
-            self.out.buf.extend_from_slice(b"</stream:stream>");
+            self.out.element(|w| {
+                w.start("failure").xmlns(TLS_NS).end("failure");
+            });
+            self.out.end();
             return self.finish();
         }
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("proceed").xmlns(TLS_NS).end("proceed");
-        w.finish();
+        self.out.element(|w| {
+            w.start("proceed").xmlns(TLS_NS).end("proceed");
+        });
         self.state = State::TlsHandshake;
         self.deadline = None;
         self.events.push_back(ServerEvent::TlsRequested);
@@ -736,12 +745,12 @@ impl Server {
             }
             Ok(ServerStep::Challenge(data)) => {
                 let payload = sasl::encode_payload(&data);
-                let mut w = Writer::new(&mut self.out.buf);
-                w.start("challenge")
-                    .xmlns(SASL_NS)
-                    .text(&payload)
-                    .end("challenge");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("challenge")
+                        .xmlns(SASL_NS)
+                        .text(&payload)
+                        .end("challenge");
+                });
                 self.state = State::SaslClient(sasl);
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -762,13 +771,13 @@ impl Server {
                 let Some(jid) = jid else {
                     return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));
                 };
-                let mut w = Writer::new(&mut self.out.buf);
-                w.start("success").xmlns(SASL_NS);
-                if !additional_data.is_empty() {
-                    w.text(&sasl::encode_payload(&additional_data));
-                }
-                w.end("success");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("success").xmlns(SASL_NS);
+                    if !additional_data.is_empty() {
+                        w.text(&sasl::encode_payload(&additional_data));
+                    }
+                    w.end("success");
+                });
                 self.account = Some(jid.clone());
                 self.events.push_back(ServerEvent::Authenticated(jid));
                 self.restart();
@@ -778,7 +787,7 @@ impl Server {
     }
 
     fn sasl_failed(&mut self, failure: SaslFailure) {
-        failure.write_to(&mut self.out.buf);
+        self.out.write(|buf| failure.write_to(buf));
         self.auth_failures += 1;
         self.state = State::Negotiating;
         self.deadline = deadline(self.now, self.config.response_timeout);
@@ -821,18 +830,20 @@ impl Server {
     fn reply_stanza_error(&mut self, el: &Element, condition: StanzaErrorCondition) {
         if let Ok(stanza) = crate::stanza::Stanza::from_element(el.clone()) {
             let error = StanzaError::new(condition);
-            let _ = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf);
+            self.out.write(|buf| {
+                let _ = crate::stanza::error_reply(&stanza, &error, false, buf);
+            });
         }
     }
 
     fn reply_result(&mut self, el: &Element) {
         let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq")
-            .attr("type", "result")
-            .attr("id", &id)
-            .end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq")
+                .attr("type", "result")
+                .attr("id", &id)
+                .end("iq");
+        });
     }
 
     fn on_stanza(&mut self, el: Element) {
@@ -858,13 +869,14 @@ impl Server {
         self.events.push_back(ServerEvent::Stanza(stamped));
     }
 
+    /// Ends the stream with a stream error and our closing tag; once our closing tag is
+    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
     fn stream_error(&mut self, error: StreamError) {
-        if !self.header_sent {
+        if !self.header_sent && !self.out.is_ended() {
             // RFC 6120 4.9.1.1: an error before our header still comes after one.
             self.send_header();
         }
-        // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
-        write_stream_error(&mut self.out.buf, &error);
+        self.out.end_with_error(&error);
         self.finish();
     }
 
@@ -889,9 +901,8 @@ impl Session for Server {
         match event {
             Event::StreamOpened(header) => self.on_header(&header),
             Event::StreamClosed => {
-                if !matches!(self.state, State::Closing) {
-                    self.out.buf.extend_from_slice(b"</stream:stream>");
-                }
+                // Our closing tag answers, unless it went out first.
+                self.out.end();
                 self.finish();
             }
             Event::Element(el) => self.on_element(el),

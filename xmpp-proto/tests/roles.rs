@@ -245,3 +245,61 @@ fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error(
         "{out}"
     );
 }
+
+/// RFC 6120 section 4.4: after our closing tag nothing is written, on any path.
+#[test]
+fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.close();
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"</stream:stream>"[..]));
+    // A stanza still arrives and is reported; one that would earn a stanza error gets none.
+    s.handle_input(
+        now,
+        b"<message to='romeo@example.net' id='m1'/><message to='@example.com' id='m2'/>",
+    )
+    .unwrap();
+    let events = drain(&mut s);
+    assert!(
+        matches!(&events[..], [ServerEvent::Stanza(el)] if el.attr("id").as_deref() == Some("m1")),
+        "{events:?}"
+    );
+    assert_eq!(
+        s.poll_transmit(),
+        None,
+        "no jid-malformed reply after the close"
+    );
+    assert!(!s.is_closed());
+    // A stream error the embedder raises now cannot be sent: the stream is over at once.
+    s.close_with(xmpp_proto::error::StreamError::new(
+        xmpp_proto::error::StreamErrorCondition::SystemShutdown,
+    ));
+    assert_eq!(s.poll_transmit(), None);
+    assert!(matches!(drain(&mut s)[..], [ServerEvent::Closed]));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn after_the_clients_closing_tag_a_timeout_writes_nothing() {
+    let now = Instant::now();
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.response_timeout = Duration::from_secs(5);
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    c.handle_input(
+        now,
+        b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>",
+    )
+    .unwrap();
+    c.close();
+    c.close();
+    let out = c.poll_transmit().unwrap();
+    assert!(out.ends_with(b"'></stream:stream>"), "{out:?}");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::StreamOpened)));
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
+    c.handle_timeout(now + Duration::from_secs(5));
+    assert_eq!(c.poll_transmit(), None);
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
+    assert!(c.poll_event().is_none());
+}
