@@ -23,8 +23,8 @@ use crate::error::{
 };
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::sasl::{
-    self, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer, ServerStep,
-    UserCredential,
+    self, Authorization, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer,
+    ServerStep, UserCredential,
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
@@ -110,7 +110,8 @@ pub enum ServerEvent {
     StreamOpened,
     /// Start TLS now (`<proceed/>` is queued); call [`Server::tls_established`].
     TlsRequested,
-    /// A client wants to authenticate: answer with [`Server::credentials`].
+    /// A client wants to authenticate: answer with [`Server::credentials`] (or
+    /// [`Server::credentials_acting_as`]).
     AuthRequest {
         /// The mechanism.
         mechanism: Mechanism,
@@ -119,7 +120,10 @@ pub enum ServerEvent {
         /// The authorization identity the client asks for, if any.
         authzid: Option<String>,
     },
-    /// `EXTERNAL`: decide from the client certificate with [`Server::external`].
+    /// `EXTERNAL` (offered only after
+    /// [`tls_established_with_client_cert`](Server::tls_established_with_client_cert)):
+    /// decide from the client certificate with [`Server::external`] or
+    /// [`Server::refuse_external`].
     ExternalRequest {
         /// The authorization identity the client asks for, if any.
         authzid: Option<String>,
@@ -183,7 +187,7 @@ enum State {
     /// `<proceed/>` sent; the embedder sets up TLS.
     TlsHandshake,
     /// A SASL exchange waits for the embedder (credentials or an EXTERNAL decision).
-    SaslEmbedder(Box<SaslServer>),
+    SaslEmbedder(Box<SaslServer>, Ask),
     /// A SASL exchange waits for the client's `<response/>`.
     SaslClient(Box<SaslServer>),
     /// A bind request with this id waits for the embedder.
@@ -194,6 +198,23 @@ enum State {
     Closing,
     /// Over.
     Closed,
+}
+
+/// What the client asked for in a SASL exchange that waits for the embedder.
+enum Ask {
+    /// [`ServerEvent::AuthRequest`].
+    Credentials {
+        authcid: String,
+        authzid: Option<String>,
+    },
+    /// [`ServerEvent::ExternalRequest`].
+    External { authzid: Option<String> },
+}
+
+/// An authzid as a bare JID, the only form a c2s authzid takes (RFC 6120 section 6.3.8).
+fn bare_authzid(authzid: &str) -> Option<BareJid> {
+    let jid = authzid.parse::<Jid>().ok()?;
+    jid.resource().is_none().then(|| jid.to_bare())
 }
 
 /// The server side of one c2s stream.
@@ -212,6 +233,10 @@ pub struct Server {
     domain: String,
     encrypted: bool,
     channel_bindings: Vec<ChannelBinding>,
+    /// The client presented a certificate the TLS layer verified: EXTERNAL may be offered.
+    client_cert: bool,
+    /// The identity the embedder gave for an EXTERNAL exchange, until it succeeds.
+    external_identity: Option<BareJid>,
     auth_failures: u32,
     account: Option<BareJid>,
     bound: Option<FullJid>,
@@ -246,6 +271,8 @@ impl Server {
             domain,
             encrypted: false,
             channel_bindings: Vec::new(),
+            client_cert: false,
+            external_identity: None,
             auth_failures: 0,
             account: None,
             bound: None,
@@ -289,35 +316,119 @@ impl Server {
         Ok(())
     }
 
-    /// Answers [`ServerEvent::AuthRequest`] with the account's credential, and a decision on
-    /// the authzid if the client asked for one.
-    pub fn credentials(
+    /// TLS is up, as with [`tls_established`](Self::tls_established), and the client
+    /// presented a certificate that the TLS layer verified: SASL `EXTERNAL` is offered if
+    /// [`ServerConfig::mechanisms`] lists it (never without a certificate), and the
+    /// embedder decides with [`external`](Self::external) whom the certificate
+    /// authenticates.
+    pub fn tls_established_with_client_cert(
+        &mut self,
+        channel_bindings: Vec<ChannelBinding>,
+    ) -> Result<(), ServerError> {
+        self.tls_established(channel_bindings)?;
+        self.client_cert = true;
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] with the account's credential.
+    ///
+    /// The account acts as itself. An authzid the client asked for is granted only when it
+    /// is the account's own bare JID; any other is refused with `invalid-authzid` once the
+    /// credentials check out (RFC 4616 section 2, RFC 6120 section 6.4.6), so an embedder
+    /// that ignores the authzid never grants one. To let an account act as another, use
+    /// [`credentials_acting_as`](Self::credentials_acting_as).
+    pub fn credentials(&mut self, credential: UserCredential) -> Result<(), ServerError> {
+        self.answer_credentials(credential, None)
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] as [`credentials`](Self::credentials) does, and
+    /// lets the account also act as `delegate` (proxy authorization: an administrator, a
+    /// gateway, whatever rights the embedder keeps). When the client asked for exactly that
+    /// authzid, the session authenticates as `delegate` (it is the JID of
+    /// [`ServerEvent::Authenticated`] and the one to bind); an authzid that names anyone
+    /// else is still refused with `invalid-authzid`.
+    pub fn credentials_acting_as(
         &mut self,
         credential: UserCredential,
-        authzid: Decision,
+        delegate: &BareJid,
     ) -> Result<(), ServerError> {
-        let State::SaslEmbedder(sasl) = &mut self.state else {
+        self.answer_credentials(credential, Some(delegate))
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`]: the client certificate, which the embedder
+    /// has checked, authenticates the client as `identity`, and the session authenticates
+    /// as it. An authzid that names anyone else is refused with `invalid-authzid` (RFC 6120
+    /// section 6.4.6).
+    pub fn external(&mut self, identity: BareJid) -> Result<(), ServerError> {
+        let State::SaslEmbedder(_, Ask::External { authzid }) = &self.state else {
             return Err(ServerError::NoAuthRequest);
         };
-        let step = sasl.provide_credentials(credential, authzid);
-        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
+        let decision = match authzid {
+            Some(a) if bare_authzid(a).as_ref() != Some(&identity) => {
+                Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
+            }
+            _ => Decision::Accept,
+        };
+        self.external_identity = Some(identity);
+        self.answer_external(decision);
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`]: the certificate does not authenticate the
+    /// client (`not-authorized`, RFC 6120 section 6.5.10).
+    pub fn refuse_external(&mut self) -> Result<(), ServerError> {
+        if !matches!(self.state, State::SaslEmbedder(_, Ask::External { .. })) {
+            return Err(ServerError::NoAuthRequest);
+        }
+        self.answer_external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
+        Ok(())
+    }
+
+    fn answer_credentials(
+        &mut self,
+        credential: UserCredential,
+        delegate: Option<&BareJid>,
+    ) -> Result<(), ServerError> {
+        let State::SaslEmbedder(_, Ask::Credentials { authcid, authzid }) = &self.state else {
+            return Err(ServerError::NoAuthRequest);
+        };
+        let own = self.account_of(authcid);
+        let authorization = match authzid {
+            Some(a) => match bare_authzid(a) {
+                Some(asked) if own.as_ref() == Some(&asked) || delegate == Some(&asked) => {
+                    Authorization::Grant(a.clone())
+                }
+                _ => Authorization::Refuse,
+            },
+            None => Authorization::Refuse,
+        };
+        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        else {
             return Ok(());
         };
+        let step = sasl.provide_credentials(credential, authorization);
         self.on_sasl_step(sasl, step);
         Ok(())
     }
 
-    /// Answers [`ServerEvent::ExternalRequest`].
-    pub fn external(&mut self, decision: Decision) -> Result<(), ServerError> {
-        let State::SaslEmbedder(sasl) = &mut self.state else {
-            return Err(ServerError::NoAuthRequest);
+    fn answer_external(&mut self, decision: Decision) {
+        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            return;
         };
         let step = sasl.provide_external(decision);
-        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
-            return Ok(());
-        };
         self.on_sasl_step(sasl, step);
-        Ok(())
+        self.external_identity = None;
+    }
+
+    /// The bare JID of the account an authcid names: `authcid@domain`, or the authcid
+    /// itself when a client sent a whole bare JID.
+    fn account_of(&self, authcid: &str) -> Option<BareJid> {
+        if authcid.contains('@') {
+            authcid.parse().ok()
+        } else {
+            format!("{authcid}@{}", self.domain).parse().ok()
+        }
     }
 
     /// Answers [`ServerEvent::BindRequest`]: the session is bound to `jid`, which must be
@@ -546,6 +657,7 @@ impl Server {
             .iter()
             .copied()
             .filter(|m| !m.is_plus() || !self.channel_bindings.is_empty())
+            .filter(|m| *m != Mechanism::External || self.client_cert)
             .filter(|m| {
                 *m != Mechanism::Plain || self.encrypted || self.config.allow_plain_without_tls
             })
@@ -610,7 +722,7 @@ impl Server {
             State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
             State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
             State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
-            State::SaslClient(_) | State::SaslEmbedder(_) if el.is("abort", SASL_NS) => {
+            State::SaslClient(_) | State::SaslEmbedder(..) if el.is("abort", SASL_NS) => {
                 self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
             }
             State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
@@ -628,7 +740,7 @@ impl Server {
             }
             State::Negotiating
             | State::AwaitBind { .. }
-            | State::SaslEmbedder(_)
+            | State::SaslEmbedder(..)
             | State::SaslClient(_)
                 if stanza =>
             {
@@ -729,7 +841,11 @@ impl Server {
                 authcid,
                 authzid,
             }) => {
-                self.state = State::SaslEmbedder(sasl);
+                let ask = Ask::Credentials {
+                    authcid: authcid.clone(),
+                    authzid: authzid.clone(),
+                };
+                self.state = State::SaslEmbedder(sasl, ask);
                 self.deadline = None;
                 self.events.push_back(ServerEvent::AuthRequest {
                     mechanism,
@@ -738,7 +854,10 @@ impl Server {
                 });
             }
             Ok(ServerStep::NeedExternal { authzid }) => {
-                self.state = State::SaslEmbedder(sasl);
+                let ask = Ask::External {
+                    authzid: authzid.clone(),
+                };
+                self.state = State::SaslEmbedder(sasl, ask);
                 self.deadline = None;
                 self.events
                     .push_back(ServerEvent::ExternalRequest { authzid });
@@ -758,15 +877,18 @@ impl Server {
                 additional_data,
                 identity,
             }) => {
-                let local = match identity {
-                    Identity::User { authcid, .. } => Some(authcid),
-                    Identity::External { authzid } => authzid,
-                    Identity::Anonymous { .. } => Some(self.rng.token(12)),
-                };
-                let jid = match local {
-                    Some(l) if l.contains('@') => l.parse::<BareJid>().ok(),
-                    Some(l) => format!("{l}@{}", self.domain).parse::<BareJid>().ok(),
-                    None => self.domain.parse::<BareJid>().ok(),
+                // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
+                let jid = match identity {
+                    Identity::User {
+                        authzid: Some(authzid),
+                        ..
+                    } => bare_authzid(&authzid),
+                    Identity::User { authcid, .. } => self.account_of(&authcid),
+                    Identity::External { .. } => self.external_identity.take(),
+                    Identity::Anonymous { .. } => {
+                        let local = self.rng.token(12);
+                        self.account_of(&local)
+                    }
                 };
                 let Some(jid) = jid else {
                     return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));

@@ -34,11 +34,8 @@ fn authenticated_server(now: Instant) -> Server {
         drain(&mut s).last(),
         Some(ServerEvent::AuthRequest { .. })
     ));
-    s.credentials(
-        UserCredential::Password("pw".into()),
-        xmpp_proto::sasl::Decision::Accept,
-    )
-    .unwrap();
+    s.credentials(UserCredential::Password("pw".into()))
+        .unwrap();
     s.handle_input(now, C2S_HEADER).unwrap();
     drain(&mut s);
     while s.poll_transmit().is_some() {}
@@ -107,7 +104,7 @@ fn server_misuse_is_a_typed_error_not_a_panic() {
     );
     assert_eq!(s.tls_established(vec![]), Err(ServerError::NoTlsRequested));
     assert_eq!(
-        s.credentials(UserCredential::Unknown, xmpp_proto::sasl::Decision::Accept),
+        s.credentials(UserCredential::Unknown),
         Err(ServerError::NoAuthRequest)
     );
 }
@@ -302,4 +299,77 @@ fn after_the_clients_closing_tag_a_timeout_writes_nothing() {
     assert_eq!(c.poll_transmit(), None);
     assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
     assert!(c.poll_event().is_none());
+}
+
+/// A server at the point where juliet's PLAIN `<auth/>` asking to act as `authzid` waits for
+/// the embedder's answer.
+fn plain_auth_request(now: Instant, authzid: &str) -> Server {
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut s = Server::new(config, now);
+    s.handle_input(now, C2S_HEADER).unwrap();
+    let message = xmpp_proto::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
+    let auth = format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{message}</auth>"
+    );
+    s.handle_input(now, auth.as_bytes()).unwrap();
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::AuthRequest { authzid: Some(a), .. }) if a == authzid
+    ));
+    while s.poll_transmit().is_some() {}
+    s
+}
+
+#[test]
+fn another_identity_is_granted_only_by_an_explicit_call() {
+    let now = Instant::now();
+    let password = || UserCredential::Password("pw".into());
+    let romeo: xmpp_proto::jid::BareJid = "romeo@example.com".parse().unwrap();
+    let outcome = |s: &mut Server| {
+        let out = s.poll_transmit().unwrap();
+        (String::from_utf8(out.to_vec()).unwrap(), drain(s))
+    };
+
+    // The plain answer does not grant it.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials(password()).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.contains("<invalid-authzid/>"), "{out}");
+    assert!(events.is_empty(), "{events:?}");
+
+    // Nor does a grant of someone else.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(password(), &"nurse@example.com".parse().unwrap())
+        .unwrap();
+    assert!(outcome(&mut s).0.contains("<invalid-authzid/>"));
+
+    // A grant of exactly that identity: the session is romeo's.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(password(), &romeo).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.starts_with("<success"), "{out}");
+    assert!(matches!(&events[..], [ServerEvent::Authenticated(j)] if *j == romeo));
+
+    // A grant does not help a wrong password.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(UserCredential::Password("other".into()), &romeo)
+        .unwrap();
+    assert!(outcome(&mut s).0.contains("<not-authorized/>"));
+
+    // The account's own bare JID, in any spelling that names it, needs no grant.
+    let mut s = plain_auth_request(now, "Juliet@Example.com");
+    s.credentials(password()).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.starts_with("<success"), "{out}");
+    assert!(
+        matches!(&events[..], [ServerEvent::Authenticated(j)] if j.as_str() == "juliet@example.com")
+    );
+
+    // EXTERNAL answers do not fit a PLAIN request.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    assert_eq!(s.external(romeo.clone()), Err(ServerError::NoAuthRequest));
+    assert_eq!(s.refuse_external(), Err(ServerError::NoAuthRequest));
 }
