@@ -26,7 +26,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
 use xmpp_proto::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::Jid;
-use xmpp_proto::sasl::{CbType, ChannelBinding, Decision, Mechanism, UserCredential};
+use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
 use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::{ErrorKind, Event, StreamParser};
@@ -263,14 +263,15 @@ pub fn server_session(data: &[u8]) {
                     let _ = s.tls_established(vec![]);
                 }
                 1 => {
-                    let _ =
-                        s.credentials(UserCredential::Password("pencil".into()), Decision::Accept);
+                    let _ = s.credentials(UserCredential::Password("pencil".into()));
                 }
                 2 => {
-                    let _ = s.credentials(UserCredential::Unknown, Decision::Accept);
+                    let _ = s.credentials(UserCredential::Unknown);
                 }
                 3 => {
-                    let _ = s.external(Decision::Accept);
+                    if let Ok(jid) = "user@example.com".parse() {
+                        let _ = s.external(jid);
+                    }
                 }
                 4 => {
                     let r = s.make_resource();
