@@ -229,7 +229,8 @@ pub struct Client {
     last_sent: Instant,
     encrypted: bool,
     channel_binding: Option<ChannelBinding>,
-    authenticated: bool,
+    /// The mechanism that authenticated the stream, once SASL succeeded.
+    authenticated_with: Option<Mechanism>,
     /// Mechanisms the server offered, and those already tried, for [`Client::auth`].
     offered: Vec<String>,
     /// The channel-binding types the server advertised (XEP-0440), if it did.
@@ -243,7 +244,7 @@ impl core::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("jid", &self.config.jid)
             .field("encrypted", &self.encrypted)
-            .field("authenticated", &self.authenticated)
+            .field("authenticated_with", &self.authenticated_with)
             .finish_non_exhaustive()
     }
 }
@@ -263,7 +264,7 @@ impl Client {
             last_sent: now,
             encrypted: false,
             channel_binding: None,
-            authenticated: false,
+            authenticated_with: None,
             offered: Vec::new(),
             cb_types: None,
             tried: Vec::new(),
@@ -566,7 +567,7 @@ impl Client {
                 _ => {}
             }
         }
-        if !self.authenticated {
+        if self.authenticated_with.is_none() {
             if f.mechanisms.is_empty() {
                 return self.abandon(Abandoned::NoMechanism);
             }
@@ -672,7 +673,7 @@ impl Client {
             },
             "success" => match client.on_success(&data) {
                 Ok(()) => {
-                    self.authenticated = true;
+                    self.authenticated_with = Some(client.mechanism());
                     self.events
                         .push_back(ClientEvent::Authenticated(self.config.jid.clone()));
                     self.restart();
@@ -708,6 +709,9 @@ impl Client {
             .and_then(|j| j.text().trim().parse::<Jid>().ok())
             .and_then(|j| FullJid::try_from(j).ok());
         match (el.attr("type").as_deref(), jid) {
+            (Some("result"), Some(jid)) if !self.is_ours(&jid) => self.abandon(
+                Abandoned::PeerProtocol("the server bound a JID of another account"),
+            ),
             (Some("result"), Some(jid)) if session => {
                 let id = self.next_id();
                 self.out.element(|w| {
@@ -735,6 +739,17 @@ impl Client {
         match el.attr("type").as_deref() {
             Some("result") => self.go_online(jid),
             _ => self.abandon(Abandoned::BindFailed(stanza_error(el))),
+        }
+    }
+
+    /// Is `jid`, the address the server bound, one this client may be? Its bare JID must be
+    /// the account that authenticated (the client asks for no other authzid), or for
+    /// `ANONYMOUS`, which has no account, any JID of the server's domain (RFC 6120 section
+    /// 7.7.2.2 lets the server choose the resource, never the account).
+    fn is_ours(&self, jid: &FullJid) -> bool {
+        match self.authenticated_with {
+            Some(Mechanism::Anonymous) => jid.domain() == self.config.jid.domain(),
+            _ => jid.to_bare() == self.config.jid,
         }
     }
 

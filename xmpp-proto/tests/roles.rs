@@ -183,35 +183,7 @@ fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_em
 #[test]
 fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error() {
     let now = Instant::now();
-    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
-    config.tls = TlsPolicy::Disabled;
-    config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut c = Client::new(config, now);
-    c.open().unwrap();
-    let header = b"<stream:stream xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
-    let plain_features = b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>";
-    c.handle_input(now, header).unwrap();
-    c.handle_input(now, plain_features).unwrap();
-    c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-        .unwrap();
-    c.handle_input(now, header).unwrap();
-    c.handle_input(
-        now,
-        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-    )
-    .unwrap();
-    let out = c.poll_transmit().unwrap();
-    let out = std::str::from_utf8(&out).unwrap();
-    let id = out
-        .rsplit("id='")
-        .next()
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (mut c, id) = client_awaiting_bind(now);
     let result = format!(
         "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
     );
@@ -372,4 +344,75 @@ fn another_identity_is_granted_only_by_an_explicit_call() {
     let mut s = plain_auth_request(now, "romeo@example.com");
     assert_eq!(s.external(romeo.clone()), Err(ServerError::NoAuthRequest));
     assert_eq!(s.refuse_external(), Err(ServerError::NoAuthRequest));
+}
+
+/// A client (juliet, PLAIN without TLS) whose bind request is out: the result is next. Gives
+/// the request's id.
+fn client_awaiting_bind(now: Instant) -> (Client, String) {
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    let header = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
+    c.handle_input(now, header).unwrap();
+    c.handle_input(now, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>").unwrap();
+    c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .unwrap();
+    c.handle_input(now, header).unwrap();
+    c.handle_input(
+        now,
+        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    )
+    .unwrap();
+    let out = c.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    let id = out
+        .rsplit("id='")
+        .next()
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    while c.poll_event().is_some() {}
+    (c, id.to_owned())
+}
+
+#[test]
+fn a_client_refuses_a_bound_jid_of_another_account() {
+    let now = Instant::now();
+    for bound in [
+        "mallory@evil.example/x",
+        "romeo@example.com/balcony",
+        "juliet@evil.example/balcony",
+    ] {
+        let (mut c, id) = client_awaiting_bind(now);
+        let result = format!(
+            "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{bound}</jid></bind></iq>"
+        );
+        c.handle_input(now, result.as_bytes()).unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            matches!(
+                &events[..],
+                [
+                    ClientEvent::Abandoned(xmpp_proto::client::Abandoned::PeerProtocol(_)),
+                    ClientEvent::Closed
+                ]
+            ),
+            "{bound}: {events:?}"
+        );
+        assert_eq!(c.poll_transmit().as_deref(), Some(&b"</stream:stream>"[..]));
+    }
+    // The account's own bare JID with a resource the server chose is the session's.
+    let (mut c, id) = client_awaiting_bind(now);
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/x</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    assert!(
+        matches!(c.poll_event(), Some(ClientEvent::Online(j)) if j.as_str() == "juliet@example.com/x")
+    );
 }
