@@ -37,15 +37,23 @@ use crate::stream::{
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
 /// How a client connects and authenticates.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The account.
     pub jid: BareJid,
     /// The password, unless [`scram_keys`](Self::scram_keys) are given.
     pub password: Option<String>,
-    /// SCRAM keys cached from an earlier login, used instead of the password when the
-    /// server's salt and iteration count match.
+    /// SCRAM keys cached from an earlier login ([`Client::scram_keys`]), used instead of the
+    /// password when the server's salt and iteration count match, so that no PBKDF2 runs.
+    /// With keys and no password, a server whose salt or count changed (a new password) is
+    /// refused.
     pub scram_keys: Option<sasl::ScramKeys>,
+    /// The largest SCRAM iteration count accepted from the server (RFC 5802 section 9: a
+    /// hostile server can make the client spend long in PBKDF2, inside one
+    /// [`Client::handle_input`] call). Defaults to [`sasl::DEFAULT_MAX_ITERATIONS`],
+    /// 100,000: ten times what servers in the field use (4,096 to 10,000). A server that
+    /// sends more is refused with [`Abandoned::ScramIterations`].
+    pub scram_max_iterations: u32,
     /// The resource to ask for; `None` lets the server choose.
     pub resource: Option<String>,
     /// `xml:lang` of the stream.
@@ -84,6 +92,7 @@ impl ClientConfig {
             jid,
             password: Some(password.into()),
             scram_keys: None,
+            scram_max_iterations: sasl::DEFAULT_MAX_ITERATIONS,
             resource: None,
             lang: "en".into(),
             tls: TlsPolicy::Required,
@@ -99,6 +108,32 @@ impl ClientConfig {
     }
 }
 
+impl core::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The password is a secret; ScramKeys redact themselves.
+        f.debug_struct("ClientConfig")
+            .field("jid", &self.jid)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("scram_keys", &self.scram_keys)
+            .field("scram_max_iterations", &self.scram_max_iterations)
+            .field("resource", &self.resource)
+            .field("lang", &self.lang)
+            .field("tls", &self.tls)
+            .field("allow_plain_without_tls", &self.allow_plain_without_tls)
+            .field("mechanisms", &self.mechanisms)
+            .field("client_nonce", &self.client_nonce)
+            .field("seed", &self.seed)
+            .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
+            .field(
+                "plus_without_advertisement",
+                &self.plus_without_advertisement,
+            )
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
 /// Why the client gave up on its own (it sent `</stream:stream>`, no stream error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abandoned {
@@ -108,6 +143,15 @@ pub enum Abandoned {
     NoMechanism,
     /// The SCRAM server signature was wrong: the server does not know the password.
     ServerSignature,
+    /// The server's SCRAM iteration count is above
+    /// [`ClientConfig::scram_max_iterations`]: running it would stall the embedder (RFC 5802
+    /// section 9).
+    ScramIterations {
+        /// The count the server sent (saturated at `u64::MAX`).
+        count: u64,
+        /// The largest count accepted.
+        max: u32,
+    },
     /// The server refused to bind a resource (or to establish the session).
     BindFailed(Option<StanzaError>),
     /// The server broke the protocol in a way no stream error fits.
@@ -121,6 +165,7 @@ impl Abandoned {
             Abandoned::TlsUnavailable => "tls-unavailable",
             Abandoned::NoMechanism => "no-mechanism",
             Abandoned::ServerSignature => "server-signature",
+            Abandoned::ScramIterations { .. } => "scram-iterations",
             Abandoned::BindFailed(_) => "bind-failed",
             Abandoned::PeerProtocol(_) => "peer-protocol",
         }
@@ -231,6 +276,8 @@ pub struct Client {
     channel_binding: Option<ChannelBinding>,
     /// The mechanism that authenticated the stream, once SASL succeeded.
     authenticated_with: Option<Mechanism>,
+    /// The keys a SCRAM login derived, for the embedder to cache.
+    scram_keys: Option<sasl::ScramKeys>,
     /// Mechanisms the server offered, and those already tried, for [`Client::auth`].
     offered: Vec<String>,
     /// The channel-binding types the server advertised (XEP-0440), if it did.
@@ -265,6 +312,7 @@ impl Client {
             encrypted: false,
             channel_binding: None,
             authenticated_with: None,
+            scram_keys: None,
             offered: Vec::new(),
             cb_types: None,
             tried: Vec::new(),
@@ -450,6 +498,15 @@ impl Client {
         self.out.shrink();
     }
 
+    /// After [`ClientEvent::Authenticated`] from a SCRAM login: the keys it used
+    /// (`ClientKey` and `ServerKey`, with the server's salt and iteration count). Store them
+    /// as carefully as the password (they log in as the user on this server) and put them in
+    /// [`ClientConfig::scram_keys`] next time: the login then runs no PBKDF2, and needs no
+    /// password. Their `Debug` output leaves the keys out.
+    pub fn scram_keys(&self) -> Option<&sasl::ScramKeys> {
+        self.scram_keys.as_ref()
+    }
+
     /// Is the stream over?
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
@@ -616,6 +673,7 @@ impl Client {
             preference: self.config.mechanisms.clone(),
             allow_plain: self.encrypted || self.config.allow_plain_without_tls,
             channel_binding,
+            max_iterations: self.config.scram_max_iterations,
             ..sasl::ClientConfig::default()
         };
         match wanted {
@@ -669,11 +727,15 @@ impl Client {
                     self.state = State::Sasl(client);
                     self.deadline = deadline(self.now, self.config.response_timeout);
                 }
+                Err(SaslClientError::IterationCountOutOfRange { count, max, .. }) if count > 0 => {
+                    self.abandon(Abandoned::ScramIterations { count, max })
+                }
                 Err(_) => self.abandon(Abandoned::PeerProtocol("a malformed SASL challenge")),
             },
             "success" => match client.on_success(&data) {
                 Ok(()) => {
                     self.authenticated_with = Some(client.mechanism());
+                    self.scram_keys = client.scram_keys().cloned();
                     self.events
                         .push_back(ClientEvent::Authenticated(self.config.jid.clone()));
                     self.restart();

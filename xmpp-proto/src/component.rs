@@ -58,7 +58,7 @@ fn is_stanza(el: &Element) -> bool {
 }
 
 /// How a component connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentConfig {
     /// The component's own domain (`gateway.example.com`).
     pub domain: String,
@@ -82,6 +82,18 @@ impl ComponentConfig {
             keepalive: Some(Duration::from_secs(60)),
             limits: Limits::default(),
         }
+    }
+}
+
+impl core::fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -425,7 +437,7 @@ impl Component {
 }
 
 /// How the server side accepts one component.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentServerConfig {
     /// The component's domain; the stream's `to` must be it (else `host-unknown`).
     pub domain: String,
@@ -452,6 +464,19 @@ impl ComponentServerConfig {
             response_timeout: Duration::from_secs(30),
             limits: Limits::default(),
         }
+    }
+}
+
+impl core::fmt::Debug for ComponentServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ComponentServerConfig")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("stream_id", &self.stream_id)
+            .field("seed", &self.seed)
+            .field("response_timeout", &self.response_timeout)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 

@@ -34,7 +34,7 @@ use crate::stream::{
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
 /// How a server serves its clients.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The domains served here; a client's `to` must be one of them (else `host-unknown`).
     pub domains: Vec<String>,
@@ -100,6 +100,31 @@ impl ServerConfig {
             extra_features: Vec::new(),
             limits: Limits::default(),
         }
+    }
+}
+
+impl core::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The SASL secret makes the decoy salts of unknown users: keep it out of logs.
+        f.debug_struct("ServerConfig")
+            .field("domains", &self.domains)
+            .field("stream_id", &self.stream_id)
+            .field("lang", &self.lang)
+            .field("tls", &self.tls)
+            .field("allow_plain_without_tls", &self.allow_plain_without_tls)
+            .field("mechanisms", &self.mechanisms)
+            .field("sasl_secret", &"<redacted>")
+            .field("scram_iterations", &self.scram_iterations)
+            .field("server_nonce", &self.server_nonce)
+            .field("seed", &self.seed)
+            .field("max_auth_attempts", &self.max_auth_attempts)
+            .field("response_timeout", &self.response_timeout)
+            .field(
+                "extra_features",
+                &String::from_utf8_lossy(&self.extra_features),
+            )
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 

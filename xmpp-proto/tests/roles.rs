@@ -416,3 +416,190 @@ fn a_client_refuses_a_bound_jid_of_another_account() {
         matches!(c.poll_event(), Some(ClientEvent::Online(j)) if j.as_str() == "juliet@example.com/x")
     );
 }
+
+/// Runs a client against a server core until neither has anything to say; the server
+/// answers juliet's SCRAM-SHA-256 login with `credential` and binds her to
+/// `juliet@example.com/r`. Gives the client's events.
+fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Vec<ClientEvent> {
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    let mut server = Server::new(config, now);
+    let mut credential = Some(credential);
+    let mut events = Vec::new();
+    loop {
+        let mut quiet = true;
+        while let Some(bytes) = client.poll_transmit() {
+            quiet = false;
+            server.handle_input(now, &bytes).unwrap();
+        }
+        while let Some(bytes) = server.poll_transmit() {
+            quiet = false;
+            client.handle_input(now, &bytes).unwrap();
+        }
+        while let Some(ev) = server.poll_event() {
+            quiet = false;
+            match ev {
+                ServerEvent::AuthRequest { .. } => {
+                    let credential = credential.take().expect("one login");
+                    server.credentials(credential).unwrap();
+                }
+                ServerEvent::BindRequest(_) => {
+                    server
+                        .bind("juliet@example.com/r".parse().unwrap())
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        events.extend(std::iter::from_fn(|| client.poll_event()));
+        if quiet {
+            return events;
+        }
+    }
+}
+
+/// A client for juliet over SCRAM-SHA-256 without TLS, with a password or cached keys.
+fn scram_client(
+    now: Instant,
+    password: Option<&str>,
+    keys: Option<xmpp_proto::sasl::ScramKeys>,
+) -> Client {
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "");
+    config.password = password.map(str::to_owned);
+    config.scram_keys = keys;
+    config.tls = TlsPolicy::Disabled;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    let mut client = Client::new(config, now);
+    client.open().unwrap();
+    client
+}
+
+/// juliet's server entry: password `pw`, salted with `salt`, `iterations` iterations.
+fn stored(salt: &[u8], iterations: u32) -> UserCredential {
+    UserCredential::Scram(
+        xmpp_proto::sasl::StoredScram::from_password(
+            "pw",
+            salt.to_vec(),
+            std::num::NonZeroU32::new(iterations).unwrap(),
+            xmpp_proto::sasl::ScramHash::Sha256,
+        )
+        .unwrap(),
+    )
+}
+
+fn went_online(events: &[ClientEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Online(j) if j.as_str() == "juliet@example.com/r"))
+}
+
+#[test]
+fn cached_scram_keys_log_in_without_the_password() {
+    let now = Instant::now();
+    let mut first = scram_client(now, Some("pw"), None);
+    let events = converse(&mut first, stored(b"salt-1", 4096), now);
+    assert!(went_online(&events), "{events:?}");
+    let keys = first
+        .scram_keys()
+        .expect("a SCRAM login hands its keys back")
+        .clone();
+    assert_eq!(
+        (keys.salt.as_slice(), keys.iterations.get()),
+        (&b"salt-1"[..], 4096)
+    );
+    assert!(format!("{keys:?}").contains("<redacted>"));
+
+    // No password at all: the cached keys are the only way in, so the login cannot have
+    // run PBKDF2 over a password.
+    let mut second = scram_client(now, None, Some(keys.clone()));
+    let events = converse(&mut second, stored(b"salt-1", 4096), now);
+    assert!(went_online(&events), "{events:?}");
+    assert_eq!(second.scram_keys(), Some(&keys));
+
+    // The entry changed (a new salt: the password was set again): the keys do not fit, and
+    // without a password the client cannot go on.
+    let mut third = scram_client(now, None, Some(keys));
+    let events = converse(&mut third, stored(b"salt-2", 4096), now);
+    assert!(!went_online(&events), "{events:?}");
+    assert!(third.is_closed());
+}
+
+#[test]
+fn the_client_refuses_an_iteration_count_above_its_bound() {
+    let now = Instant::now();
+    // An entry with made-up keys is enough: the client refuses the server-first-message
+    // before it makes a proof, so the keys never matter.
+    let huge = |iterations| {
+        UserCredential::Scram(xmpp_proto::sasl::StoredScram {
+            hash: xmpp_proto::sasl::ScramHash::Sha256,
+            salt: b"salt".to_vec(),
+            iterations: std::num::NonZeroU32::new(iterations).unwrap(),
+            stored_key: vec![0; 32],
+            server_key: vec![0; 32],
+        })
+    };
+    // The default bound is 100,000: one more is refused before any PBKDF2 runs.
+    let mut c = scram_client(now, Some("pw"), None);
+    let events = converse(&mut c, huge(100_001), now);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                ClientEvent::StreamOpened,
+                ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+                    count: 100_001,
+                    max: 100_000
+                }),
+                ClientEvent::Closed
+            ]
+        ),
+        "{events:?}"
+    );
+    // The bound is the embedder's to set.
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.scram_max_iterations = 4096;
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    let events = converse(&mut c, huge(4097), now);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+                count: 4097,
+                max: 4096
+            })
+        )),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn configs_keep_secrets_out_of_debug() {
+    let mut client = ClientConfig::new("juliet@example.com".parse().unwrap(), "hunter2-pw");
+    client.scram_keys = Some(
+        xmpp_proto::sasl::ScramKeys::from_password(
+            "hunter2-pw",
+            b"salt".to_vec(),
+            std::num::NonZeroU32::new(1).unwrap(),
+            xmpp_proto::sasl::ScramHash::Sha256,
+        )
+        .unwrap(),
+    );
+    let server = ServerConfig::new("example.com", b"hunter2-secret".to_vec());
+    let component = xmpp_proto::component::ComponentConfig::new("c.example.com", "hunter2-c");
+    let component_server =
+        xmpp_proto::component::ComponentServerConfig::new("c.example.com", "hunter2-cs");
+    for shown in [
+        format!("{client:?}"),
+        format!("{server:?}"),
+        format!("{component:?}"),
+        format!("{component_server:?}"),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        // The secret's bytes as a Debug list, too.
+        assert!(!shown.contains("104, 117, 110"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+}

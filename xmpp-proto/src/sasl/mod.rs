@@ -101,7 +101,10 @@ mod plain;
 mod scram;
 mod server;
 
-pub use client::{ClientConfig, Credentials, SaslClient, SaslClientError, select_mechanism};
+pub use client::{
+    ClientConfig, Credentials, DEFAULT_MAX_ITERATIONS, SaslClient, SaslClientError,
+    select_mechanism,
+};
 pub use scram::{
     ScramHash, ScramKeys, ScramSecret, ScramServerError, ScramSyntaxError, StoredScram,
 };
