@@ -42,9 +42,10 @@ use super::{
 /// happens inside one call of the embedder's loop. Servers in the field use 4,096 (ejabberd,
 /// Openfire; RFC 7677's minimum) to 10,000 (Prosody), so 100,000 leaves ten times the
 /// largest deployed count, the cap MongoDB's driver specification also chose, while bounding
-/// the stall a hostile server can cause to a tenth of what 1,000,000 allowed (about 13 ms of
-/// SHA-256 on a current core, against 130 ms). An embedder whose server uses more raises it,
-/// or caches the keys ([`SaslClient::scram_keys`]) so that no PBKDF2 runs at all.
+/// the stall a hostile server can cause to a tenth of what the earlier cap of 1,000,000
+/// allowed (measured at about 130 ms in one input call). An embedder whose
+/// server uses more raises it, or caches the keys ([`SaslClient::scram_keys`]) so that no
+/// PBKDF2 runs at all.
 pub const DEFAULT_MAX_ITERATIONS: u32 = 100_000;
 
 /// What the client authenticates with.
