@@ -4,7 +4,8 @@
 //! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
 //! `max_stanza_bytes`, `max_depth`, `extensions` (none supported yet, so only `[]`), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`). Time is a virtual clock that only `tick` moves.
+//! `max_header_bytes`, `scram_max_iterations`). Time is a virtual clock that only `tick`
+//! moves.
 
 use std::collections::VecDeque;
 
@@ -69,6 +70,9 @@ impl Role for ClientRole {
                 "resource" => c.resource = Some(v.text()?.to_owned()),
                 "lang" => c.lang = v.text()?.to_owned(),
                 "client_nonce" => c.client_nonce = Some(v.text()?.to_owned()),
+                "scram_max_iterations" => {
+                    c.scram_max_iterations = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
                 "tls" => c.tls = v.tls()?,
                 "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
                 "mechanisms" => c.mechanisms = v.mechanisms()?,

@@ -1,5 +1,8 @@
 //! The `server` role: [`xmpp_proto::server::Server`] driven by a vector.
 //!
+//! Actions: VECTORS.md's for the role, `external <jid>` and `external-refuse` included;
+//! `credentials` grants no authzid but the user's own bare JID (vectors/README.md).
+//!
 //! Config keys (VECTORS.md "Config"): `domain`, `stream_id`, `lang`, `tls`,
 //! `allow_plain_without_tls`, `mechanisms`, `server_nonce`, `users`, `response_timeout_ms`,
 //! `max_stanza_bytes`, `max_depth`, `extensions` (only `[]`), and the extensions of
@@ -10,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
 
 use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::sasl::{Decision, Mechanism, StoredScram, UserCredential, decode_payload};
+use xmpp_proto::sasl::{Mechanism, StoredScram, UserCredential, decode_payload};
 use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
 
 use crate::client::{channel_binding, stanza};
@@ -90,7 +93,7 @@ impl Role for ServerRole {
             "auth-request" | "authenticated" | "online" | "peer-stream-error" => {
                 Some(ArgKind::Plain)
             }
-            "bind-request" => Some(ArgKind::OptionalPlain),
+            "bind-request" | "external-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
             _ => None,
         }
@@ -101,6 +104,8 @@ impl Role for ServerRole {
             "tls-established"
             | "credentials"
             | "credentials-unknown"
+            | "external"
+            | "external-refuse"
             | "bind"
             | "reject-bind"
             | "send"
@@ -186,13 +191,12 @@ impl ServerCore {
                     self.mechanism = Some(mechanism);
                     plain("auth-request", format!("{} {authcid}", mechanism.name()))
                 }
-                ServerEvent::ExternalRequest { authzid } => {
-                    self.mechanism = Some(Mechanism::External);
-                    plain(
-                        "auth-request",
-                        format!("EXTERNAL {}", authzid.unwrap_or_default()),
-                    )
+                ServerEvent::ExternalRequest { authzid: None } => {
+                    VectorEvent::bare("external-request")
                 }
+                ServerEvent::ExternalRequest {
+                    authzid: Some(authzid),
+                } => plain("external-request", authzid),
                 ServerEvent::Authenticated(jid) => plain("authenticated", jid.to_string()),
                 ServerEvent::BindRequest(None) => VectorEvent::bare("bind-request"),
                 ServerEvent::BindRequest(Some(r)) => plain("bind-request", r),
@@ -236,10 +240,18 @@ impl CoreUnderTest for ServerCore {
                 self.server.handle_timeout(now);
             }
             "tls-established" => {
-                let cb = channel_binding(args)?;
-                self.server
-                    .tls_established(cb.into_iter().collect())
-                    .or_else(|e| refused(action, e))?;
+                // `[<cb-type> <cb-data-base64>] [client-cert]`
+                let (args, client_cert) = match args.strip_suffix("client-cert") {
+                    Some(rest) => (rest.trim_end(), true),
+                    None => (args, false),
+                };
+                let cb = channel_binding(args)?.into_iter().collect();
+                let result = if client_cert {
+                    self.server.tls_established_with_client_cert(cb)
+                } else {
+                    self.server.tls_established(cb)
+                };
+                result.or_else(|e| refused(action, e))?;
             }
             "credentials" => {
                 let user = self.users.get(args).ok_or_else(|| {
@@ -260,13 +272,26 @@ impl CoreUnderTest for ServerCore {
                     },
                     None => UserCredential::Password(user.password.clone()),
                 };
+                // The user acts as itself: the core grants an authzid only when it is the
+                // user's own bare JID (vectors/README.md, "Authorization identities").
                 self.server
-                    .credentials(credential, Decision::Accept)
+                    .credentials(credential)
                     .or_else(|e| refused(action, e))?;
             }
             "credentials-unknown" => {
                 self.server
-                    .credentials(UserCredential::Unknown, Decision::Accept)
+                    .credentials(UserCredential::Unknown)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "external" => {
+                let jid = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("external: not a bare JID: {args}")))?;
+                self.server.external(jid).or_else(|e| refused(action, e))?;
+            }
+            "external-refuse" => {
+                self.server
+                    .refuse_external()
                     .or_else(|e| refused(action, e))?;
             }
             "bind" => {

@@ -32,20 +32,28 @@ use crate::stanza::JABBER_CLIENT;
 pub use crate::stream::TlsPolicy;
 use crate::stream::{
     BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, TLS_NS, check_peer_header,
-    deadline, write_header, write_stream_error,
+    deadline, write_header,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
 /// How a client connects and authenticates.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientConfig {
     /// The account.
     pub jid: BareJid,
     /// The password, unless [`scram_keys`](Self::scram_keys) are given.
     pub password: Option<String>,
-    /// SCRAM keys cached from an earlier login, used instead of the password when the
-    /// server's salt and iteration count match.
+    /// SCRAM keys cached from an earlier login ([`Client::scram_keys`]), used instead of the
+    /// password when the server's salt and iteration count match, so that no PBKDF2 runs.
+    /// With keys and no password, a server whose salt or count changed (a new password) is
+    /// refused.
     pub scram_keys: Option<sasl::ScramKeys>,
+    /// The largest SCRAM iteration count accepted from the server (RFC 5802 section 9: a
+    /// hostile server can make the client spend long in PBKDF2, inside one
+    /// [`Client::handle_input`] call). Defaults to [`sasl::DEFAULT_MAX_ITERATIONS`],
+    /// 100,000: ten times what servers in the field use (4,096 to 10,000). A server that
+    /// sends more is refused with [`Abandoned::ScramIterations`].
+    pub scram_max_iterations: u32,
     /// The resource to ask for; `None` lets the server choose.
     pub resource: Option<String>,
     /// `xml:lang` of the stream.
@@ -84,6 +92,7 @@ impl ClientConfig {
             jid,
             password: Some(password.into()),
             scram_keys: None,
+            scram_max_iterations: sasl::DEFAULT_MAX_ITERATIONS,
             resource: None,
             lang: "en".into(),
             tls: TlsPolicy::Required,
@@ -99,6 +108,32 @@ impl ClientConfig {
     }
 }
 
+impl core::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The password is a secret; ScramKeys redact themselves.
+        f.debug_struct("ClientConfig")
+            .field("jid", &self.jid)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("scram_keys", &self.scram_keys)
+            .field("scram_max_iterations", &self.scram_max_iterations)
+            .field("resource", &self.resource)
+            .field("lang", &self.lang)
+            .field("tls", &self.tls)
+            .field("allow_plain_without_tls", &self.allow_plain_without_tls)
+            .field("mechanisms", &self.mechanisms)
+            .field("client_nonce", &self.client_nonce)
+            .field("seed", &self.seed)
+            .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
+            .field(
+                "plus_without_advertisement",
+                &self.plus_without_advertisement,
+            )
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
 /// Why the client gave up on its own (it sent `</stream:stream>`, no stream error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Abandoned {
@@ -108,6 +143,15 @@ pub enum Abandoned {
     NoMechanism,
     /// The SCRAM server signature was wrong: the server does not know the password.
     ServerSignature,
+    /// The server's SCRAM iteration count is above
+    /// [`ClientConfig::scram_max_iterations`]: running it would stall the embedder (RFC 5802
+    /// section 9).
+    ScramIterations {
+        /// The count the server sent (saturated at `u64::MAX`).
+        count: u64,
+        /// The largest count accepted.
+        max: u32,
+    },
     /// The server refused to bind a resource (or to establish the session).
     BindFailed(Option<StanzaError>),
     /// The server broke the protocol in a way no stream error fits.
@@ -121,6 +165,7 @@ impl Abandoned {
             Abandoned::TlsUnavailable => "tls-unavailable",
             Abandoned::NoMechanism => "no-mechanism",
             Abandoned::ServerSignature => "server-signature",
+            Abandoned::ScramIterations { .. } => "scram-iterations",
             Abandoned::BindFailed(_) => "bind-failed",
             Abandoned::PeerProtocol(_) => "peer-protocol",
         }
@@ -229,7 +274,10 @@ pub struct Client {
     last_sent: Instant,
     encrypted: bool,
     channel_binding: Option<ChannelBinding>,
-    authenticated: bool,
+    /// The mechanism that authenticated the stream, once SASL succeeded.
+    authenticated_with: Option<Mechanism>,
+    /// The keys a SCRAM login derived, for the embedder to cache.
+    scram_keys: Option<sasl::ScramKeys>,
     /// Mechanisms the server offered, and those already tried, for [`Client::auth`].
     offered: Vec<String>,
     /// The channel-binding types the server advertised (XEP-0440), if it did.
@@ -243,7 +291,7 @@ impl core::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("jid", &self.config.jid)
             .field("encrypted", &self.encrypted)
-            .field("authenticated", &self.authenticated)
+            .field("authenticated_with", &self.authenticated_with)
             .finish_non_exhaustive()
     }
 }
@@ -263,7 +311,8 @@ impl Client {
             last_sent: now,
             encrypted: false,
             channel_binding: None,
-            authenticated: false,
+            authenticated_with: None,
+            scram_keys: None,
             offered: Vec::new(),
             cb_types: None,
             tried: Vec::new(),
@@ -341,13 +390,12 @@ impl Client {
         if stanza.name() == "iq" && stanza.attr("id").is_none() {
             // Every iq needs an id to be answered (RFC 6120 8.2.3).
             let id = self.next_id();
-            write_element(
-                &mut self.out.buf,
-                stanza.with_attr("id", &id).root(),
-                JABBER_CLIENT,
-            );
+            let stanza = stanza.with_attr("id", &id);
+            self.out
+                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         } else {
-            write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+            self.out
+                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         }
         self.last_sent = self.now;
         Ok(())
@@ -371,7 +419,10 @@ impl Client {
             return Ok(false);
         };
         let error = StanzaError::new(condition);
-        let sent = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok();
+        let mut sent = false;
+        self.out.write(|buf| {
+            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
+        });
         if sent {
             self.last_sent = self.now;
         }
@@ -385,13 +436,16 @@ impl Client {
     }
 
     /// Closes the stream gracefully: `</stream:stream>` now, [`ClientEvent::Closed`] when
-    /// the server answers with its own (or after the response timeout).
+    /// the server answers with its own (or after the response timeout). Nothing is sent
+    /// after it (RFC 6120 section 4.4): whatever the server sends next, even malformed XML,
+    /// and a response timeout, end in [`ClientEvent::Closed`] alone. A second call does
+    /// nothing.
     pub fn close(&mut self) {
         match self.state {
             State::Closing | State::Closed => {}
             State::Idle => self.state = State::Closed,
             _ => {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.out.end();
                 self.state = State::Closing;
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -404,16 +458,14 @@ impl Client {
         if self.deadline.is_some_and(|d| now >= d) {
             self.deadline = None;
             if !matches!(self.state, State::Closed) {
-                // VECTORS.md: even in a closing handshake, the error and a closing tag.
-                let error = StreamError::new(StreamErrorCondition::ConnectionTimeout);
-                write_stream_error(&mut self.out.buf, &error);
-                self.finish();
+                // In a closing handshake our closing tag is out, and nothing is written.
+                self.stream_error(StreamErrorCondition::ConnectionTimeout);
             }
             return;
         }
         if let (State::Online, Some(at)) = (&self.state, self.keepalive_at()) {
             if now >= at {
-                self.out.buf.extend_from_slice(b" ");
+                self.out.write(|buf| buf.extend_from_slice(b" "));
                 self.last_sent = now;
                 // Idle for a keepalive period: let go of what a large stanza grew.
                 self.parser.shrink();
@@ -443,9 +495,16 @@ impl Client {
     /// idle (see [`StreamParser::shrink`]).
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        if self.out.buf.is_empty() {
-            self.out.buf = bytes::BytesMut::new();
-        }
+        self.out.shrink();
+    }
+
+    /// After [`ClientEvent::Authenticated`] from a SCRAM login: the keys it used
+    /// (`ClientKey` and `ServerKey`, with the server's salt and iteration count). Store them
+    /// as carefully as the password (they log in as the user on this server) and put them in
+    /// [`ClientConfig::scram_keys`] next time: the login then runs no PBKDF2, and needs no
+    /// password. Their `Debug` output leaves the keys out.
+    pub fn scram_keys(&self) -> Option<&sasl::ScramKeys> {
+        self.scram_keys.as_ref()
     }
 
     /// Is the stream over?
@@ -463,16 +522,19 @@ impl Client {
     fn send_header(&mut self) {
         let from = self.encrypted.then(|| self.config.jid.to_string());
         let domain = self.config.jid.domain().to_owned();
-        write_header(
-            &mut self.out.buf,
-            Header {
-                content_ns: JABBER_CLIENT,
-                to: Some(&domain),
-                from: from.as_deref(),
-                id: None,
-                lang: Some(&self.config.lang),
-            },
-        );
+        let lang = &self.config.lang;
+        self.out.write(|buf| {
+            write_header(
+                buf,
+                Header {
+                    content_ns: JABBER_CLIENT,
+                    to: Some(&domain),
+                    from: from.as_deref(),
+                    id: None,
+                    lang: Some(lang),
+                },
+            )
+        });
         self.last_sent = self.now;
         self.state = State::AwaitHeader;
         self.deadline = deadline(self.now, self.config.response_timeout);
@@ -500,9 +562,8 @@ impl Client {
     }
 
     fn on_peer_close(&mut self) {
-        if !matches!(self.state, State::Closing) {
-            self.out.buf.extend_from_slice(b"</stream:stream>");
-        }
+        // Our closing tag answers, unless it went out first.
+        self.out.end();
         self.finish();
     }
 
@@ -511,9 +572,7 @@ impl Client {
             let error = StreamError::from_element(el.root())
                 .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
             self.events.push_back(ClientEvent::PeerStreamError(error));
-            if !matches!(self.state, State::Closing) {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
-            }
+            self.out.end();
             return self.finish();
         }
         match std::mem::replace(&mut self.state, State::Closed) {
@@ -554,9 +613,9 @@ impl Client {
         if !self.encrypted {
             match (self.config.tls, f.starttls) {
                 (TlsPolicy::Required | TlsPolicy::Optional, Some(_)) => {
-                    let mut w = self.out.writer();
-                    w.start("starttls").xmlns(TLS_NS).end("starttls");
-                    w.finish();
+                    self.out.element(|w| {
+                        w.start("starttls").xmlns(TLS_NS).end("starttls");
+                    });
                     self.state = State::AwaitProceed;
                     self.deadline = deadline(self.now, self.config.response_timeout);
                     return;
@@ -565,7 +624,7 @@ impl Client {
                 _ => {}
             }
         }
-        if !self.authenticated {
+        if self.authenticated_with.is_none() {
             if f.mechanisms.is_empty() {
                 return self.abandon(Abandoned::NoMechanism);
             }
@@ -579,17 +638,18 @@ impl Client {
             return self.abandon(Abandoned::PeerProtocol("no resource binding offered"));
         }
         let id = self.next_id();
-        let mut w = self.out.writer();
-        w.start("iq")
-            .attr("type", "set")
-            .attr("id", &id)
-            .start("bind")
-            .xmlns(BIND_NS);
-        if let Some(resource) = &self.config.resource {
-            w.start("resource").text(resource).end("resource");
-        }
-        w.end("bind").end("iq");
-        w.finish();
+        let resource = self.config.resource.as_deref();
+        self.out.element(|w| {
+            w.start("iq")
+                .attr("type", "set")
+                .attr("id", &id)
+                .start("bind")
+                .xmlns(BIND_NS);
+            if let Some(resource) = resource {
+                w.start("resource").text(resource).end("resource");
+            }
+            w.end("bind").end("iq");
+        });
         self.state = State::Bind {
             id,
             session: f.session == Some(true),
@@ -613,6 +673,7 @@ impl Client {
             preference: self.config.mechanisms.clone(),
             allow_plain: self.encrypted || self.config.allow_plain_without_tls,
             channel_binding,
+            max_iterations: self.config.scram_max_iterations,
             ..sasl::ClientConfig::default()
         };
         match wanted {
@@ -637,13 +698,13 @@ impl Client {
         };
         self.tried.push(client.mechanism());
         let payload = sasl::encode_payload(client.initial_response());
-        let mut w = self.out.writer();
-        w.start("auth")
-            .xmlns(SASL_NS)
-            .attr("mechanism", client.mechanism().name())
-            .text(&payload)
-            .end("auth");
-        w.finish();
+        self.out.element(|w| {
+            w.start("auth")
+                .xmlns(SASL_NS)
+                .attr("mechanism", client.mechanism().name())
+                .text(&payload)
+                .end("auth");
+        });
         self.state = State::Sasl(Box::new(client));
         self.deadline = deadline(self.now, self.config.response_timeout);
     }
@@ -657,20 +718,24 @@ impl Client {
             "challenge" => match client.on_challenge(&data) {
                 Ok(response) => {
                     let payload = sasl::encode_payload(&response);
-                    let mut w = self.out.writer();
-                    w.start("response")
-                        .xmlns(SASL_NS)
-                        .text(&payload)
-                        .end("response");
-                    w.finish();
+                    self.out.element(|w| {
+                        w.start("response")
+                            .xmlns(SASL_NS)
+                            .text(&payload)
+                            .end("response");
+                    });
                     self.state = State::Sasl(client);
                     self.deadline = deadline(self.now, self.config.response_timeout);
+                }
+                Err(SaslClientError::IterationCountOutOfRange { count, max, .. }) if count > 0 => {
+                    self.abandon(Abandoned::ScramIterations { count, max })
                 }
                 Err(_) => self.abandon(Abandoned::PeerProtocol("a malformed SASL challenge")),
             },
             "success" => match client.on_success(&data) {
                 Ok(()) => {
-                    self.authenticated = true;
+                    self.authenticated_with = Some(client.mechanism());
+                    self.scram_keys = client.scram_keys().cloned();
                     self.events
                         .push_back(ClientEvent::Authenticated(self.config.jid.clone()));
                     self.restart();
@@ -706,17 +771,20 @@ impl Client {
             .and_then(|j| j.text().trim().parse::<Jid>().ok())
             .and_then(|j| FullJid::try_from(j).ok());
         match (el.attr("type").as_deref(), jid) {
+            (Some("result"), Some(jid)) if !self.is_ours(&jid) => self.abandon(
+                Abandoned::PeerProtocol("the server bound a JID of another account"),
+            ),
             (Some("result"), Some(jid)) if session => {
                 let id = self.next_id();
-                let mut w = self.out.writer();
-                w.start("iq")
-                    .attr("type", "set")
-                    .attr("id", &id)
-                    .start("session")
-                    .xmlns(SESSION_NS)
-                    .end("session")
-                    .end("iq");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("iq")
+                        .attr("type", "set")
+                        .attr("id", &id)
+                        .start("session")
+                        .xmlns(SESSION_NS)
+                        .end("session")
+                        .end("iq");
+                });
                 self.state = State::Session { id, jid };
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -736,6 +804,17 @@ impl Client {
         }
     }
 
+    /// Is `jid`, the address the server bound, one this client may be? Its bare JID must be
+    /// the account that authenticated (the client asks for no other authzid), or for
+    /// `ANONYMOUS`, which has no account, any JID of the server's domain (RFC 6120 section
+    /// 7.7.2.2 lets the server choose the resource, never the account).
+    fn is_ours(&self, jid: &FullJid) -> bool {
+        match self.authenticated_with {
+            Some(Mechanism::Anonymous) => jid.domain() == self.config.jid.domain(),
+            _ => jid.to_bare() == self.config.jid,
+        }
+    }
+
     fn go_online(&mut self, jid: FullJid) {
         self.deadline = None;
         self.state = State::Online;
@@ -743,17 +822,15 @@ impl Client {
         self.events.push_back(ClientEvent::Online(jid));
     }
 
+    /// Ends the stream with a stream error and our closing tag; once our closing tag is
+    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
     fn stream_error(&mut self, condition: StreamErrorCondition) {
-        // After a stream error the core sends, its closing tag follows at once (VECTORS.md),
-        // even when a closing handshake had already sent one.
-        write_stream_error(&mut self.out.buf, &StreamError::new(condition));
+        self.out.end_with_error(&StreamError::new(condition));
         self.finish();
     }
 
     fn abandon(&mut self, why: Abandoned) {
-        if !matches!(self.state, State::Closing) {
-            self.out.buf.extend_from_slice(b"</stream:stream>");
-        }
+        self.out.end();
         self.events.push_back(ClientEvent::Abandoned(why));
         self.finish();
     }

@@ -20,8 +20,8 @@ use sha1::{Digest, Sha1};
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
 use crate::jid::Jid;
 use crate::stanza::JABBER_COMPONENT_ACCEPT;
-use crate::stream::{Output, Rng, deadline, write_stream_error};
-use crate::xml::{Element, Event, Limits, StreamParser, Writer, write_element};
+use crate::stream::{Output, Rng, deadline};
+use crate::xml::{Element, Event, Limits, StreamParser, write_element};
 
 /// The `<handshake/>` value for `stream_id` and `secret`: lowercase hex SHA-1 of their
 /// concatenation (XEP-0114 section 2).
@@ -58,7 +58,7 @@ fn is_stanza(el: &Element) -> bool {
 }
 
 /// How a component connects.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentConfig {
     /// The component's own domain (`gateway.example.com`).
     pub domain: String,
@@ -82,6 +82,18 @@ impl ComponentConfig {
             keepalive: Some(Duration::from_secs(60)),
             limits: Limits::default(),
         }
+    }
+}
+
+impl core::fmt::Debug for ComponentConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ComponentConfig")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -172,7 +184,7 @@ impl Link {
 
     fn greet(&mut self) {
         if let Some(header) = self.greeting.take() {
-            self.out.buf.extend_from_slice(&header);
+            self.out.write(|buf| buf.extend_from_slice(&header));
         }
     }
 
@@ -186,10 +198,11 @@ impl Link {
         self.events.push_back(ComponentEvent::Closed);
     }
 
+    /// Ends the stream with a stream error and our closing tag; once our closing tag is
+    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
     fn stream_error(&mut self, condition: StreamErrorCondition) {
         self.greet();
-        // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
-        write_stream_error(&mut self.out.buf, &StreamError::new(condition));
+        self.out.end_with_error(&StreamError::new(condition));
         self.finish();
     }
 
@@ -204,9 +217,8 @@ impl Link {
                 }
                 match ev {
                     Event::StreamClosed => {
-                        if self.phase != Phase::Closing {
-                            self.out.buf.extend_from_slice(b"</stream:stream>");
-                        }
+                        // Our closing tag answers, unless it went out first.
+                        self.out.end();
                         self.finish();
                     }
                     Event::Element(el) if el.is("error", STREAM_NS) => {
@@ -215,9 +227,7 @@ impl Link {
                         });
                         self.events
                             .push_back(ComponentEvent::PeerStreamError(error));
-                        if self.phase != Phase::Closing {
-                            self.out.buf.extend_from_slice(b"</stream:stream>");
-                        }
+                        self.out.end();
                         self.finish();
                     }
                     other => on(self, other),
@@ -241,7 +251,7 @@ impl Link {
             Phase::Idle => self.phase = Phase::Closed,
             _ => {
                 self.greet();
-                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.out.end();
                 self.phase = Phase::Closing;
                 self.arm();
             }
@@ -254,7 +264,8 @@ impl Link {
             Phase::Closing | Phase::Closed => return Err(ComponentError::Closed),
             _ => return Err(ComponentError::NotOnline),
         }
-        write_element(&mut self.out.buf, stanza.root(), JABBER_COMPONENT_ACCEPT);
+        self.out
+            .write(|buf| write_element(buf, stanza.root(), JABBER_COMPONENT_ACCEPT));
         self.last_sent = self.now;
         Ok(())
     }
@@ -273,7 +284,7 @@ impl Link {
             return;
         }
         if self.keepalive_at().is_some_and(|at| now >= at) {
-            self.out.buf.extend_from_slice(b" ");
+            self.out.write(|buf| buf.extend_from_slice(b" "));
             self.last_sent = now;
         }
     }
@@ -306,7 +317,9 @@ macro_rules! common_methods {
         }
 
         /// Closes gracefully: `</stream:stream>` now, [`ComponentEvent::Closed`] when the
-        /// peer answers (or after the response timeout).
+        /// peer answers (or after the response timeout). Nothing is sent after it (RFC 6120
+        /// section 4.4): whatever the peer sends next, even malformed XML, and a response
+        /// timeout, end in [`ComponentEvent::Closed`] alone. A second call does nothing.
         pub fn close(&mut self) {
             self.link.close();
         }
@@ -366,12 +379,10 @@ impl Component {
         if self.link.phase != Phase::Idle {
             return Err(ComponentError::AlreadyOpen);
         }
-        write_header(
-            &mut self.link.out.buf,
-            Some(&self.config.domain),
-            None,
-            None,
-        );
+        let domain = &self.config.domain;
+        self.link
+            .out
+            .write(|buf| write_header(buf, Some(domain), None, None));
         self.link.phase = Phase::AwaitHeader;
         self.link.arm();
         Ok(())
@@ -397,9 +408,9 @@ impl Component {
                     };
                     link.events.push_back(ComponentEvent::StreamOpened);
                     let digest = handshake_digest(&id, &config.secret);
-                    let mut w = Writer::new(&mut link.out.buf);
-                    w.start("handshake").text(&digest).end("handshake");
-                    w.finish();
+                    link.out.element(|w| {
+                        w.start("handshake").text(&digest).end("handshake");
+                    });
                     link.phase = Phase::AwaitHandshake;
                     link.arm();
                 }
@@ -426,7 +437,7 @@ impl Component {
 }
 
 /// How the server side accepts one component.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentServerConfig {
     /// The component's domain; the stream's `to` must be it (else `host-unknown`).
     pub domain: String,
@@ -453,6 +464,19 @@ impl ComponentServerConfig {
             response_timeout: Duration::from_secs(30),
             limits: Limits::default(),
         }
+    }
+}
+
+impl core::fmt::Debug for ComponentServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ComponentServerConfig")
+            .field("domain", &self.domain)
+            .field("secret", &"<redacted>")
+            .field("stream_id", &self.stream_id)
+            .field("seed", &self.seed)
+            .field("response_timeout", &self.response_timeout)
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -520,9 +544,9 @@ impl ComponentServer {
                     if !constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
                         return link.stream_error(StreamErrorCondition::NotAuthorized);
                     }
-                    let mut w = Writer::new(&mut link.out.buf);
-                    w.start("handshake").end("handshake");
-                    w.finish();
+                    link.out.element(|w| {
+                        w.start("handshake").end("handshake");
+                    });
                     link.phase = Phase::Online;
                     link.deadline = None;
                     link.events

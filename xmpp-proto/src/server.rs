@@ -23,18 +23,18 @@ use crate::error::{
 };
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::sasl::{
-    self, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer, ServerStep,
-    UserCredential,
+    self, Authorization, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer,
+    ServerStep, UserCredential,
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
     BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, TLS_NS, TlsPolicy,
-    check_peer_header, deadline, write_header, write_stream_error,
+    check_peer_header, deadline, write_header,
 };
-use crate::xml::{Element, Event, Limits, ParseError, StreamParser, Writer, write_element};
+use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
 /// How a server serves its clients.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// The domains served here; a client's `to` must be one of them (else `host-unknown`).
     pub domains: Vec<String>,
@@ -103,6 +103,31 @@ impl ServerConfig {
     }
 }
 
+impl core::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // The SASL secret makes the decoy salts of unknown users: keep it out of logs.
+        f.debug_struct("ServerConfig")
+            .field("domains", &self.domains)
+            .field("stream_id", &self.stream_id)
+            .field("lang", &self.lang)
+            .field("tls", &self.tls)
+            .field("allow_plain_without_tls", &self.allow_plain_without_tls)
+            .field("mechanisms", &self.mechanisms)
+            .field("sasl_secret", &"<redacted>")
+            .field("scram_iterations", &self.scram_iterations)
+            .field("server_nonce", &self.server_nonce)
+            .field("seed", &self.seed)
+            .field("max_auth_attempts", &self.max_auth_attempts)
+            .field("response_timeout", &self.response_timeout)
+            .field(
+                "extra_features",
+                &String::from_utf8_lossy(&self.extra_features),
+            )
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
 /// What the server reports to the embedder.
 #[derive(Debug, Clone)]
 pub enum ServerEvent {
@@ -110,7 +135,8 @@ pub enum ServerEvent {
     StreamOpened,
     /// Start TLS now (`<proceed/>` is queued); call [`Server::tls_established`].
     TlsRequested,
-    /// A client wants to authenticate: answer with [`Server::credentials`].
+    /// A client wants to authenticate: answer with [`Server::credentials`] (or
+    /// [`Server::credentials_acting_as`]).
     AuthRequest {
         /// The mechanism.
         mechanism: Mechanism,
@@ -119,7 +145,10 @@ pub enum ServerEvent {
         /// The authorization identity the client asks for, if any.
         authzid: Option<String>,
     },
-    /// `EXTERNAL`: decide from the client certificate with [`Server::external`].
+    /// `EXTERNAL` (offered only after
+    /// [`tls_established_with_client_cert`](Server::tls_established_with_client_cert)):
+    /// decide from the client certificate with [`Server::external`] or
+    /// [`Server::refuse_external`].
     ExternalRequest {
         /// The authorization identity the client asks for, if any.
         authzid: Option<String>,
@@ -183,7 +212,7 @@ enum State {
     /// `<proceed/>` sent; the embedder sets up TLS.
     TlsHandshake,
     /// A SASL exchange waits for the embedder (credentials or an EXTERNAL decision).
-    SaslEmbedder(Box<SaslServer>),
+    SaslEmbedder(Box<SaslServer>, Ask),
     /// A SASL exchange waits for the client's `<response/>`.
     SaslClient(Box<SaslServer>),
     /// A bind request with this id waits for the embedder.
@@ -194,6 +223,23 @@ enum State {
     Closing,
     /// Over.
     Closed,
+}
+
+/// What the client asked for in a SASL exchange that waits for the embedder.
+enum Ask {
+    /// [`ServerEvent::AuthRequest`].
+    Credentials {
+        authcid: String,
+        authzid: Option<String>,
+    },
+    /// [`ServerEvent::ExternalRequest`].
+    External { authzid: Option<String> },
+}
+
+/// An authzid as a bare JID, the only form a c2s authzid takes (RFC 6120 section 6.3.8).
+fn bare_authzid(authzid: &str) -> Option<BareJid> {
+    let jid = authzid.parse::<Jid>().ok()?;
+    jid.resource().is_none().then(|| jid.to_bare())
 }
 
 /// The server side of one c2s stream.
@@ -212,6 +258,10 @@ pub struct Server {
     domain: String,
     encrypted: bool,
     channel_bindings: Vec<ChannelBinding>,
+    /// The client presented a certificate the TLS layer verified: EXTERNAL may be offered.
+    client_cert: bool,
+    /// The identity the embedder gave for an EXTERNAL exchange, until it succeeds.
+    external_identity: Option<BareJid>,
     auth_failures: u32,
     account: Option<BareJid>,
     bound: Option<FullJid>,
@@ -246,6 +296,8 @@ impl Server {
             domain,
             encrypted: false,
             channel_bindings: Vec::new(),
+            client_cert: false,
+            external_identity: None,
             auth_failures: 0,
             account: None,
             bound: None,
@@ -289,35 +341,119 @@ impl Server {
         Ok(())
     }
 
-    /// Answers [`ServerEvent::AuthRequest`] with the account's credential, and a decision on
-    /// the authzid if the client asked for one.
-    pub fn credentials(
+    /// TLS is up, as with [`tls_established`](Self::tls_established), and the client
+    /// presented a certificate that the TLS layer verified: SASL `EXTERNAL` is offered if
+    /// [`ServerConfig::mechanisms`] lists it (never without a certificate), and the
+    /// embedder decides with [`external`](Self::external) whom the certificate
+    /// authenticates.
+    pub fn tls_established_with_client_cert(
+        &mut self,
+        channel_bindings: Vec<ChannelBinding>,
+    ) -> Result<(), ServerError> {
+        self.tls_established(channel_bindings)?;
+        self.client_cert = true;
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] with the account's credential.
+    ///
+    /// The account acts as itself. An authzid the client asked for is granted only when it
+    /// is the account's own bare JID; any other is refused with `invalid-authzid` once the
+    /// credentials check out (RFC 4616 section 2, RFC 6120 section 6.4.6), so an embedder
+    /// that ignores the authzid never grants one. To let an account act as another, use
+    /// [`credentials_acting_as`](Self::credentials_acting_as).
+    pub fn credentials(&mut self, credential: UserCredential) -> Result<(), ServerError> {
+        self.answer_credentials(credential, None)
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] as [`credentials`](Self::credentials) does, and
+    /// lets the account also act as `delegate` (proxy authorization: an administrator, a
+    /// gateway, whatever rights the embedder keeps). When the client asked for exactly that
+    /// authzid, the session authenticates as `delegate` (it is the JID of
+    /// [`ServerEvent::Authenticated`] and the one to bind); an authzid that names anyone
+    /// else is still refused with `invalid-authzid`.
+    pub fn credentials_acting_as(
         &mut self,
         credential: UserCredential,
-        authzid: Decision,
+        delegate: &BareJid,
     ) -> Result<(), ServerError> {
-        let State::SaslEmbedder(sasl) = &mut self.state else {
+        self.answer_credentials(credential, Some(delegate))
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`]: the client certificate, which the embedder
+    /// has checked, authenticates the client as `identity`, and the session authenticates
+    /// as it. An authzid that names anyone else is refused with `invalid-authzid` (RFC 6120
+    /// section 6.4.6).
+    pub fn external(&mut self, identity: BareJid) -> Result<(), ServerError> {
+        let State::SaslEmbedder(_, Ask::External { authzid }) = &self.state else {
             return Err(ServerError::NoAuthRequest);
         };
-        let step = sasl.provide_credentials(credential, authzid);
-        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
+        let decision = match authzid {
+            Some(a) if bare_authzid(a).as_ref() != Some(&identity) => {
+                Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
+            }
+            _ => Decision::Accept,
+        };
+        self.external_identity = Some(identity);
+        self.answer_external(decision);
+        Ok(())
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`]: the certificate does not authenticate the
+    /// client (`not-authorized`, RFC 6120 section 6.5.10).
+    pub fn refuse_external(&mut self) -> Result<(), ServerError> {
+        if !matches!(self.state, State::SaslEmbedder(_, Ask::External { .. })) {
+            return Err(ServerError::NoAuthRequest);
+        }
+        self.answer_external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
+        Ok(())
+    }
+
+    fn answer_credentials(
+        &mut self,
+        credential: UserCredential,
+        delegate: Option<&BareJid>,
+    ) -> Result<(), ServerError> {
+        let State::SaslEmbedder(_, Ask::Credentials { authcid, authzid }) = &self.state else {
+            return Err(ServerError::NoAuthRequest);
+        };
+        let own = self.account_of(authcid);
+        let authorization = match authzid {
+            Some(a) => match bare_authzid(a) {
+                Some(asked) if own.as_ref() == Some(&asked) || delegate == Some(&asked) => {
+                    Authorization::Grant(a.clone())
+                }
+                _ => Authorization::Refuse,
+            },
+            None => Authorization::Refuse,
+        };
+        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        else {
             return Ok(());
         };
+        let step = sasl.provide_credentials(credential, authorization);
         self.on_sasl_step(sasl, step);
         Ok(())
     }
 
-    /// Answers [`ServerEvent::ExternalRequest`].
-    pub fn external(&mut self, decision: Decision) -> Result<(), ServerError> {
-        let State::SaslEmbedder(sasl) = &mut self.state else {
-            return Err(ServerError::NoAuthRequest);
+    fn answer_external(&mut self, decision: Decision) {
+        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            return;
         };
         let step = sasl.provide_external(decision);
-        let State::SaslEmbedder(sasl) = std::mem::replace(&mut self.state, State::Closed) else {
-            return Ok(());
-        };
         self.on_sasl_step(sasl, step);
-        Ok(())
+        self.external_identity = None;
+    }
+
+    /// The bare JID of the account an authcid names: `authcid@domain`, or the authcid
+    /// itself when a client sent a whole bare JID.
+    fn account_of(&self, authcid: &str) -> Option<BareJid> {
+        if authcid.contains('@') {
+            authcid.parse().ok()
+        } else {
+            format!("{authcid}@{}", self.domain).parse().ok()
+        }
     }
 
     /// Answers [`ServerEvent::BindRequest`]: the session is bound to `jid`, which must be
@@ -331,16 +467,16 @@ impl Server {
         }
         let id = id.clone();
         let full = jid.to_string();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq").attr("type", "result").attr("id", &id);
-        w.start("bind")
-            .xmlns(BIND_NS)
-            .start("jid")
-            .text(&full)
-            .end("jid")
-            .end("bind");
-        w.end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq").attr("type", "result").attr("id", &id);
+            w.start("bind")
+                .xmlns(BIND_NS)
+                .start("jid")
+                .text(&full)
+                .end("jid")
+                .end("bind");
+            w.end("iq");
+        });
         self.bound = Some(jid.clone());
         self.state = State::Online;
         self.deadline = None;
@@ -355,11 +491,11 @@ impl Server {
             return Err(ServerError::NoBindRequest);
         };
         let id = id.clone();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq").attr("type", "error").attr("id", &id);
-        StanzaError::new(condition).write(&mut w);
-        w.end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq").attr("type", "error").attr("id", &id);
+            StanzaError::new(condition).write(w);
+            w.end("iq");
+        });
         self.state = State::Negotiating;
         self.deadline = deadline(self.now, self.config.response_timeout);
         Ok(())
@@ -379,7 +515,8 @@ impl Server {
             State::Closing | State::Closed => return Err(ServerError::Closed),
             _ => return Err(ServerError::NotOnline),
         }
-        write_element(&mut self.out.buf, stanza.root(), JABBER_CLIENT);
+        self.out
+            .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
         Ok(())
     }
 
@@ -401,11 +538,17 @@ impl Server {
             return Ok(false);
         };
         let error = StanzaError::new(condition);
-        Ok(crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf).is_ok())
+        let mut sent = false;
+        self.out.write(|buf| {
+            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
+        });
+        Ok(sent)
     }
 
     /// Sends a stream error and closes (for example `see-other-host`, `system-shutdown`,
-    /// or `conflict` when another session takes over the resource).
+    /// or `conflict` when another session takes over the resource). After
+    /// [`close`](Self::close) our closing tag is out and nothing may follow it (RFC 6120 section
+    /// 4.4): the stream is then over at once, with nothing sent.
     pub fn close_with(&mut self, error: StreamError) {
         if !matches!(self.state, State::Closed) {
             self.stream_error(error);
@@ -413,7 +556,10 @@ impl Server {
     }
 
     /// Closes gracefully: `</stream:stream>` now, [`ServerEvent::Closed`] when the client
-    /// answers (or after the response timeout).
+    /// answers (or after the response timeout). Nothing is sent after it (RFC 6120 section
+    /// 4.4): stanzas that still arrive are reported, and whatever else the client sends,
+    /// even malformed XML, and a response timeout, end in [`ServerEvent::Closed`] alone. A
+    /// second call does nothing.
     pub fn close(&mut self) {
         match self.state {
             State::Closing | State::Closed => {}
@@ -421,7 +567,7 @@ impl Server {
                 if !self.header_sent {
                     self.send_header();
                 }
-                self.out.buf.extend_from_slice(b"</stream:stream>");
+                self.out.end();
                 self.state = State::Closing;
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -455,9 +601,7 @@ impl Server {
     /// idle (see [`StreamParser::shrink`]).
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        if self.out.buf.is_empty() {
-            self.out.buf = bytes::BytesMut::new();
-        }
+        self.out.shrink();
     }
 
     /// Is the stream over?
@@ -475,16 +619,19 @@ impl Server {
             .parser
             .header()
             .and_then(|h| h.attr("from").map(|f| f.into_owned()));
-        write_header(
-            &mut self.out.buf,
-            Header {
-                content_ns: JABBER_CLIENT,
-                to: to.as_deref(),
-                from: Some(&self.domain),
-                id: Some(&id),
-                lang: Some(&self.config.lang),
-            },
-        );
+        let (domain, lang) = (&self.domain, &self.config.lang);
+        self.out.write(|buf| {
+            write_header(
+                buf,
+                Header {
+                    content_ns: JABBER_CLIENT,
+                    to: to.as_deref(),
+                    from: Some(domain),
+                    id: Some(&id),
+                    lang: Some(lang),
+                },
+            )
+        });
         self.header_sent = true;
     }
 
@@ -535,6 +682,7 @@ impl Server {
             .iter()
             .copied()
             .filter(|m| !m.is_plus() || !self.channel_bindings.is_empty())
+            .filter(|m| *m != Mechanism::External || self.client_cert)
             .filter(|m| {
                 *m != Mechanism::Plain || self.encrypted || self.config.allow_plain_without_tls
             })
@@ -547,43 +695,43 @@ impl Server {
         let offer_tls =
             !self.encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("stream:features");
-        if offer_tls {
-            w.start("starttls").xmlns(TLS_NS);
-            if tls_first {
-                w.start("required").end("required");
-            }
-            w.end("starttls");
-        }
-        if self.account.is_none() {
-            if !tls_first {
-                w.start("mechanisms").xmlns(SASL_NS);
-                for m in &mechanisms {
-                    w.start("mechanism").text(m.name()).end("mechanism");
+        self.out.element(|w| {
+            w.start("stream:features");
+            if offer_tls {
+                w.start("starttls").xmlns(TLS_NS);
+                if tls_first {
+                    w.start("required").end("required");
                 }
-                w.end("mechanisms");
-                // XEP-0440: which channel bindings the -PLUS mechanisms can use.
-                if mechanisms.iter().any(|m| m.is_plus()) {
-                    w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
-                    for cb in &self.channel_bindings {
-                        w.start("channel-binding").attr("type", cb.kind.name());
-                        w.end("channel-binding");
+                w.end("starttls");
+            }
+            if self.account.is_none() {
+                if !tls_first {
+                    w.start("mechanisms").xmlns(SASL_NS);
+                    for m in &mechanisms {
+                        w.start("mechanism").text(m.name()).end("mechanism");
                     }
-                    w.end("sasl-channel-binding");
+                    w.end("mechanisms");
+                    // XEP-0440: which channel bindings the -PLUS mechanisms can use.
+                    if mechanisms.iter().any(|m| m.is_plus()) {
+                        w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
+                        for cb in &self.channel_bindings {
+                            w.start("channel-binding").attr("type", cb.kind.name());
+                            w.end("channel-binding");
+                        }
+                        w.end("sasl-channel-binding");
+                    }
                 }
+            } else {
+                w.start("bind").xmlns(BIND_NS).end("bind");
+                w.start("session")
+                    .xmlns(SESSION_NS)
+                    .start("optional")
+                    .end("optional");
+                w.end("session");
+                w.raw(&self.config.extra_features);
             }
-        } else {
-            w.start("bind").xmlns(BIND_NS).end("bind");
-            w.start("session")
-                .xmlns(SESSION_NS)
-                .start("optional")
-                .end("optional");
-            w.end("session");
-            w.raw(&self.config.extra_features);
-        }
-        w.end("stream:features");
-        w.finish();
+            w.end("stream:features");
+        });
     }
 
     fn on_element(&mut self, el: Element) {
@@ -591,9 +739,7 @@ impl Server {
             let error = StreamError::from_element(el.root())
                 .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
             self.events.push_back(ServerEvent::PeerStreamError(error));
-            if !matches!(self.state, State::Closing) {
-                self.out.buf.extend_from_slice(b"</stream:stream>");
-            }
+            self.out.end();
             return self.finish();
         }
         let stanza = el.ns() == JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq");
@@ -601,7 +747,7 @@ impl Server {
             State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
             State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
             State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
-            State::SaslClient(_) | State::SaslEmbedder(_) if el.is("abort", SASL_NS) => {
+            State::SaslClient(_) | State::SaslEmbedder(..) if el.is("abort", SASL_NS) => {
                 self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
             }
             State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
@@ -619,7 +765,7 @@ impl Server {
             }
             State::Negotiating
             | State::AwaitBind { .. }
-            | State::SaslEmbedder(_)
+            | State::SaslEmbedder(..)
             | State::SaslClient(_)
                 if stanza =>
             {
@@ -640,15 +786,15 @@ impl Server {
     fn on_starttls(&mut self) {
         if self.encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
             // RFC 6120 5.4.2.2: failure, then the stream is closed.
-            let mut w = Writer::new(&mut self.out.buf);
-            w.start("failure").xmlns(TLS_NS).end("failure");
-            w.finish();
-            self.out.buf.extend_from_slice(b"</stream:stream>");
+            self.out.element(|w| {
+                w.start("failure").xmlns(TLS_NS).end("failure");
+            });
+            self.out.end();
             return self.finish();
         }
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("proceed").xmlns(TLS_NS).end("proceed");
-        w.finish();
+        self.out.element(|w| {
+            w.start("proceed").xmlns(TLS_NS).end("proceed");
+        });
         self.state = State::TlsHandshake;
         self.deadline = None;
         self.events.push_back(ServerEvent::TlsRequested);
@@ -720,7 +866,11 @@ impl Server {
                 authcid,
                 authzid,
             }) => {
-                self.state = State::SaslEmbedder(sasl);
+                let ask = Ask::Credentials {
+                    authcid: authcid.clone(),
+                    authzid: authzid.clone(),
+                };
+                self.state = State::SaslEmbedder(sasl, ask);
                 self.deadline = None;
                 self.events.push_back(ServerEvent::AuthRequest {
                     mechanism,
@@ -729,19 +879,22 @@ impl Server {
                 });
             }
             Ok(ServerStep::NeedExternal { authzid }) => {
-                self.state = State::SaslEmbedder(sasl);
+                let ask = Ask::External {
+                    authzid: authzid.clone(),
+                };
+                self.state = State::SaslEmbedder(sasl, ask);
                 self.deadline = None;
                 self.events
                     .push_back(ServerEvent::ExternalRequest { authzid });
             }
             Ok(ServerStep::Challenge(data)) => {
                 let payload = sasl::encode_payload(&data);
-                let mut w = Writer::new(&mut self.out.buf);
-                w.start("challenge")
-                    .xmlns(SASL_NS)
-                    .text(&payload)
-                    .end("challenge");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("challenge")
+                        .xmlns(SASL_NS)
+                        .text(&payload)
+                        .end("challenge");
+                });
                 self.state = State::SaslClient(sasl);
                 self.deadline = deadline(self.now, self.config.response_timeout);
             }
@@ -749,26 +902,29 @@ impl Server {
                 additional_data,
                 identity,
             }) => {
-                let local = match identity {
-                    Identity::User { authcid, .. } => Some(authcid),
-                    Identity::External { authzid } => authzid,
-                    Identity::Anonymous { .. } => Some(self.rng.token(12)),
-                };
-                let jid = match local {
-                    Some(l) if l.contains('@') => l.parse::<BareJid>().ok(),
-                    Some(l) => format!("{l}@{}", self.domain).parse::<BareJid>().ok(),
-                    None => self.domain.parse::<BareJid>().ok(),
+                // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
+                let jid = match identity {
+                    Identity::User {
+                        authzid: Some(authzid),
+                        ..
+                    } => bare_authzid(&authzid),
+                    Identity::User { authcid, .. } => self.account_of(&authcid),
+                    Identity::External { .. } => self.external_identity.take(),
+                    Identity::Anonymous { .. } => {
+                        let local = self.rng.token(12);
+                        self.account_of(&local)
+                    }
                 };
                 let Some(jid) = jid else {
                     return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));
                 };
-                let mut w = Writer::new(&mut self.out.buf);
-                w.start("success").xmlns(SASL_NS);
-                if !additional_data.is_empty() {
-                    w.text(&sasl::encode_payload(&additional_data));
-                }
-                w.end("success");
-                w.finish();
+                self.out.element(|w| {
+                    w.start("success").xmlns(SASL_NS);
+                    if !additional_data.is_empty() {
+                        w.text(&sasl::encode_payload(&additional_data));
+                    }
+                    w.end("success");
+                });
                 self.account = Some(jid.clone());
                 self.events.push_back(ServerEvent::Authenticated(jid));
                 self.restart();
@@ -778,7 +934,7 @@ impl Server {
     }
 
     fn sasl_failed(&mut self, failure: SaslFailure) {
-        failure.write_to(&mut self.out.buf);
+        self.out.write(|buf| failure.write_to(buf));
         self.auth_failures += 1;
         self.state = State::Negotiating;
         self.deadline = deadline(self.now, self.config.response_timeout);
@@ -821,18 +977,20 @@ impl Server {
     fn reply_stanza_error(&mut self, el: &Element, condition: StanzaErrorCondition) {
         if let Ok(stanza) = crate::stanza::Stanza::from_element(el.clone()) {
             let error = StanzaError::new(condition);
-            let _ = crate::stanza::error_reply(&stanza, &error, false, &mut self.out.buf);
+            self.out.write(|buf| {
+                let _ = crate::stanza::error_reply(&stanza, &error, false, buf);
+            });
         }
     }
 
     fn reply_result(&mut self, el: &Element) {
         let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
-        let mut w = Writer::new(&mut self.out.buf);
-        w.start("iq")
-            .attr("type", "result")
-            .attr("id", &id)
-            .end("iq");
-        w.finish();
+        self.out.element(|w| {
+            w.start("iq")
+                .attr("type", "result")
+                .attr("id", &id)
+                .end("iq");
+        });
     }
 
     fn on_stanza(&mut self, el: Element) {
@@ -858,13 +1016,14 @@ impl Server {
         self.events.push_back(ServerEvent::Stanza(stamped));
     }
 
+    /// Ends the stream with a stream error and our closing tag; once our closing tag is
+    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
     fn stream_error(&mut self, error: StreamError) {
-        if !self.header_sent {
+        if !self.header_sent && !self.out.is_ended() {
             // RFC 6120 4.9.1.1: an error before our header still comes after one.
             self.send_header();
         }
-        // The closing tag follows at once, even after a closing handshake's (VECTORS.md).
-        write_stream_error(&mut self.out.buf, &error);
+        self.out.end_with_error(&error);
         self.finish();
     }
 
@@ -889,9 +1048,8 @@ impl Session for Server {
         match event {
             Event::StreamOpened(header) => self.on_header(&header),
             Event::StreamClosed => {
-                if !matches!(self.state, State::Closing) {
-                    self.out.buf.extend_from_slice(b"</stream:stream>");
-                }
+                // Our closing tag answers, unless it went out first.
+                self.out.end();
                 self.finish();
             }
             Event::Element(el) => self.on_element(el),

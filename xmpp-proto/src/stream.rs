@@ -67,12 +67,6 @@ pub(crate) fn write_header(out: &mut BytesMut, h: Header<'_>) {
     out.extend_from_slice(b">");
 }
 
-/// Writes a stream error followed by the closing tag (RFC 6120 section 4.9.1.1).
-pub(crate) fn write_stream_error(out: &mut BytesMut, error: &StreamError) {
-    error.write_to(out);
-    out.extend_from_slice(b"</stream:stream>");
-}
-
 /// Checks the peer's stream header: its content namespace and version (RFC 6120 sections
 /// 4.7.5, 4.8.2, 4.9.3.10 and 4.9.3.25). The streams namespace itself is the parser's check.
 pub(crate) fn check_peer_header(
@@ -179,20 +173,70 @@ impl Rng {
     }
 }
 
-/// Bytes waiting to be sent, and when the last were handed over (for keepalives).
+/// Bytes waiting to be sent, up to and including our `</stream:stream>`.
+///
+/// RFC 6120 section 4.4: the entity that sends the closing tag "MUST NOT send any further
+/// data" over that stream, though it goes on reading. Every role writes through this type,
+/// and the closing tag is written only by [`end`](Self::end) (or
+/// [`end_with_error`](Self::end_with_error)): after it every write is dropped here, so no
+/// path of any role, however late (a timeout, a second `close`, a stream error raised while
+/// closing, a reply to a stanza that arrived after our close), can put data after it.
 #[derive(Debug, Default)]
 pub(crate) struct Output {
-    pub buf: BytesMut,
+    buf: BytesMut,
+    /// Our closing tag is written.
+    ended: bool,
 }
 
 impl Output {
-    pub fn writer(&mut self) -> Writer<'_> {
-        Writer::new(&mut self.buf)
+    /// Appends what `f` writes, unless our closing tag is out; says whether it wrote.
+    pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) -> bool {
+        if self.ended {
+            return false;
+        }
+        f(&mut self.buf);
+        true
+    }
+
+    /// Appends what `f` writes with a [`Writer`] (which must end every element it starts),
+    /// unless our closing tag is out; says whether it wrote.
+    pub fn element(&mut self, f: impl FnOnce(&mut Writer<'_>)) -> bool {
+        self.write(|buf| {
+            let mut w = Writer::new(buf);
+            f(&mut w);
+            w.finish();
+        })
+    }
+
+    /// Writes our closing tag, once: nothing is written after it.
+    pub fn end(&mut self) {
+        self.write(|buf| buf.extend_from_slice(b"</stream:stream>"));
+        self.ended = true;
+    }
+
+    /// Writes a stream error and our closing tag right after it (RFC 6120 section 4.9.1.1),
+    /// unless our closing tag is already out: then nothing, since nothing may follow it
+    /// (section 4.4).
+    pub fn end_with_error(&mut self, error: &StreamError) {
+        self.write(|buf| error.write_to(buf));
+        self.end();
+    }
+
+    /// Is our closing tag written?
+    pub fn is_ended(&self) -> bool {
+        self.ended
     }
 
     /// Everything written since the last call.
     pub fn take(&mut self) -> Option<Bytes> {
         (!self.buf.is_empty()).then(|| self.buf.split().freeze())
+    }
+
+    /// Gives back the buffer's memory when nothing is waiting in it.
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+        }
     }
 }
 

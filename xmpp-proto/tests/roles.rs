@@ -34,11 +34,8 @@ fn authenticated_server(now: Instant) -> Server {
         drain(&mut s).last(),
         Some(ServerEvent::AuthRequest { .. })
     ));
-    s.credentials(
-        UserCredential::Password("pw".into()),
-        xmpp_proto::sasl::Decision::Accept,
-    )
-    .unwrap();
+    s.credentials(UserCredential::Password("pw".into()))
+        .unwrap();
     s.handle_input(now, C2S_HEADER).unwrap();
     drain(&mut s);
     while s.poll_transmit().is_some() {}
@@ -107,7 +104,7 @@ fn server_misuse_is_a_typed_error_not_a_panic() {
     );
     assert_eq!(s.tls_established(vec![]), Err(ServerError::NoTlsRequested));
     assert_eq!(
-        s.credentials(UserCredential::Unknown, xmpp_proto::sasl::Decision::Accept),
+        s.credentials(UserCredential::Unknown),
         Err(ServerError::NoAuthRequest)
     );
 }
@@ -186,35 +183,7 @@ fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_em
 #[test]
 fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error() {
     let now = Instant::now();
-    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
-    config.tls = TlsPolicy::Disabled;
-    config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut c = Client::new(config, now);
-    c.open().unwrap();
-    let header = b"<stream:stream xmlns='jabber:client' \
-        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
-    let plain_features = b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>";
-    c.handle_input(now, header).unwrap();
-    c.handle_input(now, plain_features).unwrap();
-    c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-        .unwrap();
-    c.handle_input(now, header).unwrap();
-    c.handle_input(
-        now,
-        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-    )
-    .unwrap();
-    let out = c.poll_transmit().unwrap();
-    let out = std::str::from_utf8(&out).unwrap();
-    let id = out
-        .rsplit("id='")
-        .next()
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (mut c, id) = client_awaiting_bind(now);
     let result = format!(
         "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
     );
@@ -244,4 +213,393 @@ fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error(
             && out.contains("<service-unavailable"),
         "{out}"
     );
+}
+
+/// RFC 6120 section 4.4: after our closing tag nothing is written, on any path.
+#[test]
+fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.close();
+    assert_eq!(s.poll_transmit().as_deref(), Some(&b"</stream:stream>"[..]));
+    // A stanza still arrives and is reported; one that would earn a stanza error gets none.
+    s.handle_input(
+        now,
+        b"<message to='romeo@example.net' id='m1'/><message to='@example.com' id='m2'/>",
+    )
+    .unwrap();
+    let events = drain(&mut s);
+    assert!(
+        matches!(&events[..], [ServerEvent::Stanza(el)] if el.attr("id").as_deref() == Some("m1")),
+        "{events:?}"
+    );
+    assert_eq!(
+        s.poll_transmit(),
+        None,
+        "no jid-malformed reply after the close"
+    );
+    assert!(!s.is_closed());
+    // A stream error the embedder raises now cannot be sent: the stream is over at once.
+    s.close_with(xmpp_proto::error::StreamError::new(
+        xmpp_proto::error::StreamErrorCondition::SystemShutdown,
+    ));
+    assert_eq!(s.poll_transmit(), None);
+    assert!(matches!(drain(&mut s)[..], [ServerEvent::Closed]));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn after_the_clients_closing_tag_a_timeout_writes_nothing() {
+    let now = Instant::now();
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.response_timeout = Duration::from_secs(5);
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    c.handle_input(
+        now,
+        b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>",
+    )
+    .unwrap();
+    c.close();
+    c.close();
+    let out = c.poll_transmit().unwrap();
+    assert!(out.ends_with(b"'></stream:stream>"), "{out:?}");
+    assert!(matches!(c.poll_event(), Some(ClientEvent::StreamOpened)));
+    assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
+    c.handle_timeout(now + Duration::from_secs(5));
+    assert_eq!(c.poll_transmit(), None);
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
+    assert!(c.poll_event().is_none());
+}
+
+/// A server at the point where juliet's PLAIN `<auth/>` asking to act as `authzid` waits for
+/// the embedder's answer.
+fn plain_auth_request(now: Instant, authzid: &str) -> Server {
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut s = Server::new(config, now);
+    s.handle_input(now, C2S_HEADER).unwrap();
+    let message = xmpp_proto::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
+    let auth = format!(
+        "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{message}</auth>"
+    );
+    s.handle_input(now, auth.as_bytes()).unwrap();
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::AuthRequest { authzid: Some(a), .. }) if a == authzid
+    ));
+    while s.poll_transmit().is_some() {}
+    s
+}
+
+#[test]
+fn another_identity_is_granted_only_by_an_explicit_call() {
+    let now = Instant::now();
+    let password = || UserCredential::Password("pw".into());
+    let romeo: xmpp_proto::jid::BareJid = "romeo@example.com".parse().unwrap();
+    let outcome = |s: &mut Server| {
+        let out = s.poll_transmit().unwrap();
+        (String::from_utf8(out.to_vec()).unwrap(), drain(s))
+    };
+
+    // The plain answer does not grant it.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials(password()).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.contains("<invalid-authzid/>"), "{out}");
+    assert!(events.is_empty(), "{events:?}");
+
+    // Nor does a grant of someone else.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(password(), &"nurse@example.com".parse().unwrap())
+        .unwrap();
+    assert!(outcome(&mut s).0.contains("<invalid-authzid/>"));
+
+    // A grant of exactly that identity: the session is romeo's.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(password(), &romeo).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.starts_with("<success"), "{out}");
+    assert!(matches!(&events[..], [ServerEvent::Authenticated(j)] if *j == romeo));
+
+    // A grant does not help a wrong password.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    s.credentials_acting_as(UserCredential::Password("other".into()), &romeo)
+        .unwrap();
+    assert!(outcome(&mut s).0.contains("<not-authorized/>"));
+
+    // The account's own bare JID, in any spelling that names it, needs no grant.
+    let mut s = plain_auth_request(now, "Juliet@Example.com");
+    s.credentials(password()).unwrap();
+    let (out, events) = outcome(&mut s);
+    assert!(out.starts_with("<success"), "{out}");
+    assert!(
+        matches!(&events[..], [ServerEvent::Authenticated(j)] if j.as_str() == "juliet@example.com")
+    );
+
+    // EXTERNAL answers do not fit a PLAIN request.
+    let mut s = plain_auth_request(now, "romeo@example.com");
+    assert_eq!(s.external(romeo.clone()), Err(ServerError::NoAuthRequest));
+    assert_eq!(s.refuse_external(), Err(ServerError::NoAuthRequest));
+}
+
+/// A client (juliet, PLAIN without TLS) whose bind request is out: the result is next. Gives
+/// the request's id.
+fn client_awaiting_bind(now: Instant) -> (Client, String) {
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    let header = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
+    c.handle_input(now, header).unwrap();
+    c.handle_input(now, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>").unwrap();
+    c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .unwrap();
+    c.handle_input(now, header).unwrap();
+    c.handle_input(
+        now,
+        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    )
+    .unwrap();
+    let out = c.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    let id = out
+        .rsplit("id='")
+        .next()
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    while c.poll_event().is_some() {}
+    (c, id.to_owned())
+}
+
+#[test]
+fn a_client_refuses_a_bound_jid_of_another_account() {
+    let now = Instant::now();
+    for bound in [
+        "mallory@evil.example/x",
+        "romeo@example.com/balcony",
+        "juliet@evil.example/balcony",
+    ] {
+        let (mut c, id) = client_awaiting_bind(now);
+        let result = format!(
+            "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>{bound}</jid></bind></iq>"
+        );
+        c.handle_input(now, result.as_bytes()).unwrap();
+        let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+        assert!(
+            matches!(
+                &events[..],
+                [
+                    ClientEvent::Abandoned(xmpp_proto::client::Abandoned::PeerProtocol(_)),
+                    ClientEvent::Closed
+                ]
+            ),
+            "{bound}: {events:?}"
+        );
+        assert_eq!(c.poll_transmit().as_deref(), Some(&b"</stream:stream>"[..]));
+    }
+    // The account's own bare JID with a resource the server chose is the session's.
+    let (mut c, id) = client_awaiting_bind(now);
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/x</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    assert!(
+        matches!(c.poll_event(), Some(ClientEvent::Online(j)) if j.as_str() == "juliet@example.com/x")
+    );
+}
+
+/// Runs a client against a server core until neither has anything to say; the server
+/// answers juliet's SCRAM-SHA-256 login with `credential` and binds her to
+/// `juliet@example.com/r`. Gives the client's events.
+fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Vec<ClientEvent> {
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    let mut server = Server::new(config, now);
+    let mut credential = Some(credential);
+    let mut events = Vec::new();
+    loop {
+        let mut quiet = true;
+        while let Some(bytes) = client.poll_transmit() {
+            quiet = false;
+            server.handle_input(now, &bytes).unwrap();
+        }
+        while let Some(bytes) = server.poll_transmit() {
+            quiet = false;
+            client.handle_input(now, &bytes).unwrap();
+        }
+        while let Some(ev) = server.poll_event() {
+            quiet = false;
+            match ev {
+                ServerEvent::AuthRequest { .. } => {
+                    let credential = credential.take().expect("one login");
+                    server.credentials(credential).unwrap();
+                }
+                ServerEvent::BindRequest(_) => {
+                    server
+                        .bind("juliet@example.com/r".parse().unwrap())
+                        .unwrap();
+                }
+                _ => {}
+            }
+        }
+        events.extend(std::iter::from_fn(|| client.poll_event()));
+        if quiet {
+            return events;
+        }
+    }
+}
+
+/// A client for juliet over SCRAM-SHA-256 without TLS, with a password or cached keys.
+fn scram_client(
+    now: Instant,
+    password: Option<&str>,
+    keys: Option<xmpp_proto::sasl::ScramKeys>,
+) -> Client {
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "");
+    config.password = password.map(str::to_owned);
+    config.scram_keys = keys;
+    config.tls = TlsPolicy::Disabled;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    let mut client = Client::new(config, now);
+    client.open().unwrap();
+    client
+}
+
+/// juliet's server entry: password `pw`, salted with `salt`, `iterations` iterations.
+fn stored(salt: &[u8], iterations: u32) -> UserCredential {
+    UserCredential::Scram(
+        xmpp_proto::sasl::StoredScram::from_password(
+            "pw",
+            salt.to_vec(),
+            std::num::NonZeroU32::new(iterations).unwrap(),
+            xmpp_proto::sasl::ScramHash::Sha256,
+        )
+        .unwrap(),
+    )
+}
+
+fn went_online(events: &[ClientEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Online(j) if j.as_str() == "juliet@example.com/r"))
+}
+
+#[test]
+fn cached_scram_keys_log_in_without_the_password() {
+    let now = Instant::now();
+    let mut first = scram_client(now, Some("pw"), None);
+    let events = converse(&mut first, stored(b"salt-1", 4096), now);
+    assert!(went_online(&events), "{events:?}");
+    let keys = first
+        .scram_keys()
+        .expect("a SCRAM login hands its keys back")
+        .clone();
+    assert_eq!(
+        (keys.salt.as_slice(), keys.iterations.get()),
+        (&b"salt-1"[..], 4096)
+    );
+    assert!(format!("{keys:?}").contains("<redacted>"));
+
+    // No password at all: the cached keys are the only way in, so the login cannot have
+    // run PBKDF2 over a password.
+    let mut second = scram_client(now, None, Some(keys.clone()));
+    let events = converse(&mut second, stored(b"salt-1", 4096), now);
+    assert!(went_online(&events), "{events:?}");
+    assert_eq!(second.scram_keys(), Some(&keys));
+
+    // The entry changed (a new salt: the password was set again): the keys do not fit, and
+    // without a password the client cannot go on.
+    let mut third = scram_client(now, None, Some(keys));
+    let events = converse(&mut third, stored(b"salt-2", 4096), now);
+    assert!(!went_online(&events), "{events:?}");
+    assert!(third.is_closed());
+}
+
+#[test]
+fn the_client_refuses_an_iteration_count_above_its_bound() {
+    let now = Instant::now();
+    // An entry with made-up keys is enough: the client refuses the server-first-message
+    // before it makes a proof, so the keys never matter.
+    let huge = |iterations| {
+        UserCredential::Scram(xmpp_proto::sasl::StoredScram {
+            hash: xmpp_proto::sasl::ScramHash::Sha256,
+            salt: b"salt".to_vec(),
+            iterations: std::num::NonZeroU32::new(iterations).unwrap(),
+            stored_key: vec![0; 32],
+            server_key: vec![0; 32],
+        })
+    };
+    // The default bound is 100,000: one more is refused before any PBKDF2 runs.
+    let mut c = scram_client(now, Some("pw"), None);
+    let events = converse(&mut c, huge(100_001), now);
+    assert!(
+        matches!(
+            &events[..],
+            [
+                ClientEvent::StreamOpened,
+                ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+                    count: 100_001,
+                    max: 100_000
+                }),
+                ClientEvent::Closed
+            ]
+        ),
+        "{events:?}"
+    );
+    // The bound is the embedder's to set.
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.scram_max_iterations = 4096;
+    let mut c = Client::new(config, now);
+    c.open().unwrap();
+    let events = converse(&mut c, huge(4097), now);
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+                count: 4097,
+                max: 4096
+            })
+        )),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn configs_keep_secrets_out_of_debug() {
+    let mut client = ClientConfig::new("juliet@example.com".parse().unwrap(), "hunter2-pw");
+    client.scram_keys = Some(
+        xmpp_proto::sasl::ScramKeys::from_password(
+            "hunter2-pw",
+            b"salt".to_vec(),
+            std::num::NonZeroU32::new(1).unwrap(),
+            xmpp_proto::sasl::ScramHash::Sha256,
+        )
+        .unwrap(),
+    );
+    let server = ServerConfig::new("example.com", b"hunter2-secret".to_vec());
+    let component = xmpp_proto::component::ComponentConfig::new("c.example.com", "hunter2-c");
+    let component_server =
+        xmpp_proto::component::ComponentServerConfig::new("c.example.com", "hunter2-cs");
+    for shown in [
+        format!("{client:?}"),
+        format!("{server:?}"),
+        format!("{component:?}"),
+        format!("{component_server:?}"),
+    ] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+        // The secret's bytes as a Debug list, too.
+        assert!(!shown.contains("104, 117, 110"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
 }

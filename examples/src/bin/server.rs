@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use xmpp_examples::{Args, Conn, Input, die, element, random_bytes, random_seed, server_tls};
-use xmpp_proto::error::{SaslFailureCondition, StanzaErrorCondition};
+use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, FullJid, Jid};
-use xmpp_proto::sasl::{Decision, UserCredential};
+use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
 use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
 use xmpp_proto::xml::Element;
@@ -138,24 +138,19 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                 server.tls_established(bindings).expect("TLS was requested");
             }
             ServerEvent::AuthRequest {
-                mechanism,
-                authcid,
-                authzid,
+                mechanism, authcid, ..
             } => {
                 println!("[{peer}] auth {mechanism} as {authcid}");
                 let credential = match shared.accounts.get(&authcid) {
                     Some(password) => UserCredential::Password(password.clone()),
                     None => UserCredential::Unknown,
                 };
-                let own = format!("{authcid}@{}", shared.domain);
-                let decision = match authzid {
-                    Some(a) if a != own => Decision::Refuse(SaslFailureCondition::InvalidAuthzid),
-                    _ => Decision::Accept,
-                };
-                let _ = server.credentials(credential, decision);
+                // The account acts as itself: the core grants no authzid but its own bare JID.
+                let _ = server.credentials(credential);
             }
             ServerEvent::ExternalRequest { .. } => {
-                let _ = server.external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
+                // No client certificates here (EXTERNAL is never offered without one).
+                let _ = server.refuse_external();
             }
             ServerEvent::Authenticated(jid) => {
                 println!("[{peer}] authenticated {jid}");

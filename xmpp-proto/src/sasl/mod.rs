@@ -72,7 +72,8 @@
 //!     ScramHash::Sha256,
 //! )
 //! .unwrap();
-//! let step = server.provide_credentials(UserCredential::Scram(stored), Decision::Accept);
+//! // No authzid was asked for, so none is granted.
+//! let step = server.provide_credentials(UserCredential::Scram(stored), Authorization::Refuse);
 //! let ServerStep::Challenge(server_first) = step.unwrap() else { panic!() };
 //! let client_final = client.on_challenge(&server_first).unwrap();
 //! let ServerStep::Success { additional_data, .. } = server.on_response(&client_final).unwrap()
@@ -100,12 +101,16 @@ mod plain;
 mod scram;
 mod server;
 
-pub use client::{ClientConfig, Credentials, SaslClient, SaslClientError, select_mechanism};
+pub use client::{
+    ClientConfig, Credentials, DEFAULT_MAX_ITERATIONS, SaslClient, SaslClientError,
+    select_mechanism,
+};
 pub use scram::{
     ScramHash, ScramKeys, ScramSecret, ScramServerError, ScramSyntaxError, StoredScram,
 };
 pub use server::{
-    Decision, Identity, SaslServer, SaslServerError, ServerConfig, ServerStep, UserCredential,
+    Authorization, Decision, Identity, SaslServer, SaslServerError, ServerConfig, ServerStep,
+    UserCredential,
 };
 
 // ---------------------------------------------------------------------------

@@ -141,14 +141,46 @@ impl fmt::Debug for UserCredential {
     }
 }
 
-/// The embedder's decision on an authorization identity or on `EXTERNAL` credentials.
+/// The embedder's decision on `EXTERNAL` credentials (the client certificate), for the
+/// authzid of [`ServerStep::NeedExternal`]: accepting grants that authzid, so check it
+/// against the certificate (the server role does: see
+/// [`Server::external`](crate::server::Server::external)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Allowed.
     Accept,
-    /// Refused with this condition: normally `invalid-authzid` (RFC 6120 section 6.5.6)
-    /// for an authzid, `not-authorized` for `EXTERNAL` credentials.
+    /// Refused with this condition, normally `not-authorized` (RFC 6120 section 6.5.10), or
+    /// `invalid-authzid` (section 6.5.6) for an authzid the certificate does not cover.
     Refuse(SaslFailureCondition),
+}
+
+/// Whom the authenticated user may act as: the embedder's answer on the authorization
+/// identity of [`ServerStep::NeedCredentials`] (RFC 4422 section 3.4.1, RFC 4616 section 2,
+/// RFC 6120 sections 6.3.8 and 6.4.6).
+///
+/// There is no "accept whatever was asked": a grant names the identity it grants, so an
+/// answer written without looking at the authzid grants none, and the safe answer,
+/// [`Refuse`](Self::Refuse), is the default. An authzid is judged only once the credentials
+/// are verified, so that a refusal tells nothing to someone without them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Authorization {
+    /// Any authzid is refused with `invalid-authzid` (RFC 6120 section 6.5.6); a client
+    /// that asks for none authenticates as itself. SASL does not know what "itself" is in
+    /// XMPP terms: an authzid that names the user's own identity is refused too unless
+    /// granted (the server role grants the account's own bare JID itself).
+    #[default]
+    Refuse,
+    /// The user may act as this identity: an authzid equal to it, byte for byte, is granted
+    /// (and becomes the identity of the exchange), any other is refused with
+    /// `invalid-authzid`.
+    Grant(String),
+}
+
+impl Authorization {
+    /// Whether the client may act as `authzid`.
+    fn grants(&self, authzid: &str) -> bool {
+        matches!(self, Authorization::Grant(g) if g == authzid)
+    }
 }
 
 /// Who authenticated, once the exchange succeeded.
@@ -260,7 +292,7 @@ struct ScramChallenged {
     verifier: Verifier,
     authcid: String,
     authzid: Option<String>,
-    authz_decision: Decision,
+    authorization: Authorization,
 }
 
 /// What the client's proof is checked against.
@@ -337,10 +369,10 @@ impl SaslServer {
         }
     }
 
-    /// Answers [`ServerStep::NeedCredentials`]: the account's credential, and the decision
-    /// on the authzid (ignored when the client gave none). An authzid is judged only after
-    /// the credentials are verified, so that a refusal tells nothing to someone without
-    /// them.
+    /// Answers [`ServerStep::NeedCredentials`]: the account's credential, and whom the
+    /// account may act as (ignored when the client asked for no authzid; see
+    /// [`Authorization`]). An authzid is judged only after the credentials are verified, so
+    /// that a refusal tells nothing to someone without them.
     ///
     /// # Errors
     ///
@@ -348,16 +380,16 @@ impl SaslServer {
     pub fn provide_credentials(
         &mut self,
         credential: UserCredential,
-        authzid: Decision,
+        authorization: Authorization,
     ) -> Result<ServerStep, SaslServerError> {
         match std::mem::replace(&mut self.state, ServerState::Failed) {
             ServerState::PlainNeedCredentials {
                 authcid,
                 authzid: requested,
                 password,
-            } => self.plain_verify(credential, authzid, authcid, requested, &password),
+            } => self.plain_verify(credential, &authorization, authcid, requested, &password),
             ServerState::ScramNeedCredentials(started) => {
-                self.scram_challenge(started, credential, authzid)
+                self.scram_challenge(started, credential, authorization)
             }
             other => Err(self.out_of_order(other)),
         }
@@ -518,7 +550,7 @@ impl SaslServer {
         &mut self,
         started: ScramStarted,
         credential: UserCredential,
-        authz_decision: Decision,
+        authorization: Authorization,
     ) -> Result<ServerStep, SaslServerError> {
         let hash = started.hash;
         let (salt, iterations, verifier) = match credential {
@@ -576,7 +608,7 @@ impl SaslServer {
             verifier,
             authcid: started.authcid,
             authzid: started.authzid,
-            authz_decision,
+            authorization,
         });
         Ok(ServerStep::Challenge(server_first.into_bytes()))
     }
@@ -620,9 +652,9 @@ impl SaslServer {
         if !proof_ok {
             return Err(SaslServerError::InvalidCredentials);
         }
-        if challenged.authzid.is_some() {
-            if let Decision::Refuse(condition) = challenged.authz_decision {
-                return Err(SaslServerError::Refused(condition));
+        if let Some(authzid) = &challenged.authzid {
+            if !challenged.authorization.grants(authzid) {
+                return Err(SaslServerError::AuthzidRefused);
             }
         }
         let mut server_final = String::with_capacity(64);
@@ -642,7 +674,7 @@ impl SaslServer {
     fn plain_verify(
         &mut self,
         credential: UserCredential,
-        authz_decision: Decision,
+        authorization: &Authorization,
         authcid: String,
         authzid: Option<String>,
         password: &str,
@@ -682,9 +714,9 @@ impl SaslServer {
         if !ok {
             return Err(SaslServerError::InvalidCredentials);
         }
-        if authzid.is_some() {
-            if let Decision::Refuse(condition) = authz_decision {
-                return Err(SaslServerError::Refused(condition));
+        if let Some(authzid) = &authzid {
+            if !authorization.grants(authzid) {
+                return Err(SaslServerError::AuthzidRefused);
             }
         }
         self.state = ServerState::Succeeded;
@@ -763,6 +795,9 @@ pub enum SaslServerError {
     InvalidCredentials,
     /// The embedder refused, with this condition.
     Refused(SaslFailureCondition),
+    /// The client asked to act as an identity the embedder did not grant
+    /// ([`Authorization`]; `invalid-authzid`, RFC 6120 section 6.5.6).
+    AuthzidRefused,
     /// The embedder's credential cannot be used: a SCRAM entry for another hash or with
     /// keys of the wrong length, or a stored password its profile refuses
     /// (`temporary-auth-failure`: the fault is on the server).
@@ -798,6 +833,7 @@ impl SaslServerError {
             | SaslServerError::UnknownUser
             | SaslServerError::InvalidCredentials => C::NotAuthorized,
             SaslServerError::Refused(c) => *c,
+            SaslServerError::AuthzidRefused => C::InvalidAuthzid,
             SaslServerError::InvalidStoredCredential => C::TemporaryAuthFailure,
             SaslServerError::Aborted => C::Aborted,
         }
@@ -850,6 +886,9 @@ impl fmt::Display for SaslServerError {
             SaslServerError::UnknownUser => f.write_str("no such account"),
             SaslServerError::InvalidCredentials => f.write_str("wrong password"),
             SaslServerError::Refused(c) => write!(f, "refused by the server: {c}"),
+            SaslServerError::AuthzidRefused => {
+                f.write_str("the account may not act as the authorization identity it asked for")
+            }
             SaslServerError::InvalidStoredCredential => {
                 f.write_str("the stored credential is corrupt or for another mechanism")
             }
