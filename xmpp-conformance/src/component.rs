@@ -39,6 +39,7 @@ struct Common {
     keepalive: Option<Duration>,
     stream_id: Option<String>,
     limits: Limits,
+    pre_auth_bytes: Option<usize>,
 }
 
 fn read_config(config: &Config, role: &str) -> Result<Common, ConfigError> {
@@ -56,6 +57,7 @@ fn read_config(config: &Config, role: &str) -> Result<Common, ConfigError> {
         keepalive: Some(Duration::from_secs(60)),
         stream_id: None,
         limits: Limits::default(),
+        pre_auth_bytes: None,
     };
     for entry in &config.entries {
         let v = Value {
@@ -71,6 +73,9 @@ fn read_config(config: &Config, role: &str) -> Result<Common, ConfigError> {
                 c.keepalive = (!d.is_zero()).then_some(d);
             }
             ("stream_id", "component-server") => c.stream_id = Some(v.text()?.to_owned()),
+            ("max_stanza_bytes_before_auth", "component-server") => {
+                c.pre_auth_bytes = Some(usize::try_from(v.number()?).unwrap_or(usize::MAX));
+            }
             _ if v.common(&mut c.limits)? => {}
             (key, _) => return Err(unsupported_key(key, v.value, role)),
         }
@@ -143,6 +148,9 @@ impl Role for ComponentServerRole {
         cc.seed = 1;
         cc.response_timeout = c.timeout;
         cc.limits = c.limits;
+        if let Some(n) = c.pre_auth_bytes {
+            cc.pre_auth_limits.max_element_bytes = n;
+        }
         let clock = Clock::new();
         Ok(Box::new(Core {
             side: Side::Server(ComponentServer::new(cc, clock.now())),

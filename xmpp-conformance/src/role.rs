@@ -377,6 +377,14 @@ impl<'a> Value<'a> {
             .ok_or_else(|| config_error(self.key, "expected SASL mechanism names"))
     }
 
+    /// A list of strings.
+    pub fn strings(&self) -> Result<Vec<&'a str>, ConfigError> {
+        self.value
+            .as_array()
+            .and_then(|list| list.iter().map(|s| s.as_str()).collect())
+            .ok_or_else(|| config_error(self.key, "expected an array of strings"))
+    }
+
     /// The keys every role shares: the limits (VECTORS.md's `max_stanza_bytes` and
     /// `max_depth`, and the extensions of `vectors/README.md`) and an empty `extensions`.
     /// `Ok(false)` when the key is none of them.

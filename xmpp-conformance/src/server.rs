@@ -123,6 +123,8 @@ impl Role for ServerRole {
             .ok_or_else(|| config_error("domain", "required (a string)"))?;
         let mut c = ServerConfig::new(domain, b"conformance".to_vec());
         c.seed = 1;
+        // Optional protocol extensions stay off unless the vector lists them (VECTORS.md).
+        c.advertise_limits = false;
         let mut user_table = BTreeMap::new();
         for entry in &config.entries {
             let v = Value {
@@ -141,6 +143,23 @@ impl Role for ServerRole {
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "max_auth_attempts" => {
                     c.max_auth_attempts = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
+                "extensions" => {
+                    for ext in v.strings()? {
+                        match ext {
+                            "stream-limits" => c.advertise_limits = true,
+                            other => {
+                                return Err(config_error(
+                                    "extensions",
+                                    format!("{other:?} is not an extension of the server role"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                "max_stanza_bytes_before_auth" => {
+                    c.pre_auth_limits.max_element_bytes =
+                        usize::try_from(v.number()?).unwrap_or(usize::MAX);
                 }
                 _ if v.common(&mut c.limits)? => {}
                 key => return Err(unsupported_key(key, v.value, "server")),

@@ -31,8 +31,8 @@ use crate::sasl::{
 use crate::stanza::JABBER_CLIENT;
 pub use crate::stream::TlsPolicy;
 use crate::stream::{
-    BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, TLS_NS, check_peer_header,
-    deadline, write_header,
+    BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, StreamLimits, TLS_NS,
+    check_peer_header, deadline, write_header,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
 
@@ -213,19 +213,35 @@ pub enum ClientError {
     NotOnline,
     /// The stream is closed or closing.
     Closed,
+    /// The stanza, serialized, is larger than the server said it accepts (XEP-0478
+    /// `<max-bytes/>`): sending it would end the stream with `policy-violation`. Nothing
+    /// was sent.
+    StanzaTooLarge {
+        /// Its size in bytes, serialized.
+        size: usize,
+        /// The server's limit.
+        max: u64,
+    },
 }
 
 impl core::fmt::Display for ClientError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(match self {
-            ClientError::AlreadyOpen => "the stream is already open",
-            ClientError::NotOpen => "the stream is not open yet",
-            ClientError::AwaitingTls => "input while TLS is being set up was discarded",
-            ClientError::NoTlsRequested => "TLS was not requested",
-            ClientError::NotAwaitingAuth => "no SASL failure to answer",
-            ClientError::NotOnline => "stanzas can be sent only once online",
-            ClientError::Closed => "the stream is closed",
-        })
+        match self {
+            ClientError::AlreadyOpen => f.write_str("the stream is already open"),
+            ClientError::NotOpen => f.write_str("the stream is not open yet"),
+            ClientError::AwaitingTls => {
+                f.write_str("input while TLS is being set up was discarded")
+            }
+            ClientError::NoTlsRequested => f.write_str("TLS was not requested"),
+            ClientError::NotAwaitingAuth => f.write_str("no SASL failure to answer"),
+            ClientError::NotOnline => f.write_str("stanzas can be sent only once online"),
+            ClientError::Closed => f.write_str("the stream is closed"),
+            ClientError::StanzaTooLarge { size, max } => write!(
+                f,
+                "the stanza is {size} bytes, more than the {max} the server accepts \
+                 (XEP-0478); nothing was sent"
+            ),
+        }
     }
 }
 
@@ -282,6 +298,8 @@ pub struct Client {
     offered: Vec<String>,
     /// The channel-binding types the server advertised (XEP-0440), if it did.
     cb_types: Option<Vec<String>>,
+    /// What the server said it accepts on the current stream (XEP-0478).
+    peer_limits: Option<StreamLimits>,
     tried: Vec<Mechanism>,
     next_id: u64,
 }
@@ -315,6 +333,7 @@ impl Client {
             scram_keys: None,
             offered: Vec::new(),
             cb_types: None,
+            peer_limits: None,
             tried: Vec::new(),
             next_id: 0,
         }
@@ -387,15 +406,23 @@ impl Client {
             State::Closing | State::Closed => return Err(ClientError::Closed),
             _ => return Err(ClientError::NotOnline),
         }
-        if stanza.name() == "iq" && stanza.attr("id").is_none() {
-            // Every iq needs an id to be answered (RFC 6120 8.2.3).
-            let id = self.next_id();
-            let stanza = stanza.with_attr("id", &id);
-            self.out
-                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
-        } else {
-            self.out
-                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
+        // Every iq needs an id to be answered (RFC 6120 8.2.3).
+        let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
+            .then(|| stanza.with_attr("id", &self.next_id()));
+        let stanza = with_id.as_ref().unwrap_or(stanza);
+        let max = self.peer_limits.and_then(|l| l.max_bytes);
+        let mut too_large = None;
+        self.out.write(|buf| {
+            let start = buf.len();
+            write_element(buf, stanza.root(), JABBER_CLIENT);
+            let size = buf.len() - start;
+            if let Some(max) = max.filter(|&max| size as u64 > max) {
+                buf.truncate(start);
+                too_large = Some(ClientError::StanzaTooLarge { size, max });
+            }
+        });
+        if let Some(e) = too_large {
+            return Err(e);
         }
         self.last_sent = self.now;
         Ok(())
@@ -427,6 +454,13 @@ impl Client {
             self.last_sent = self.now;
         }
         Ok(sent)
+    }
+
+    /// What the server said it accepts on the current stream (XEP-0478), if it said: the
+    /// largest stanza it takes, and how long it lets the stream idle. [`send`](Self::send)
+    /// refuses a stanza larger than `max_bytes` with [`ClientError::StanzaTooLarge`].
+    pub fn peer_limits(&self) -> Option<StreamLimits> {
+        self.peer_limits
     }
 
     /// A fresh id, unique in this session, for stanzas the embedder sends.
@@ -609,6 +643,8 @@ impl Client {
 
     fn on_features(&mut self, features: &Element) {
         let f = Features::read(features.root());
+        // Each set of features says what holds from now on (XEP-0478 section 4).
+        self.peer_limits = f.limits;
         self.deadline = None;
         if !self.encrypted {
             match (self.config.tls, f.starttls) {

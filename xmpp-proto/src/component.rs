@@ -449,8 +449,11 @@ pub struct ComponentServerConfig {
     pub seed: u64,
     /// How long to wait for the component during the handshake and closing.
     pub response_timeout: Duration,
-    /// Limits of the stream parser.
+    /// Limits of the stream parser once the component has shaken hands.
     pub limits: Limits,
+    /// Limits before the handshake succeeds ([`Limits::PRE_AUTH`] by default), each field
+    /// never looser than the same field of [`limits`](Self::limits).
+    pub pre_auth_limits: Limits,
 }
 
 impl ComponentServerConfig {
@@ -463,6 +466,7 @@ impl ComponentServerConfig {
             seed: 0,
             response_timeout: Duration::from_secs(30),
             limits: Limits::default(),
+            pre_auth_limits: Limits::PRE_AUTH,
         }
     }
 }
@@ -476,6 +480,7 @@ impl core::fmt::Debug for ComponentServerConfig {
             .field("seed", &self.seed)
             .field("response_timeout", &self.response_timeout)
             .field("limits", &self.limits)
+            .field("pre_auth_limits", &self.pre_auth_limits)
             .finish()
     }
 }
@@ -502,7 +507,8 @@ impl ComponentServer {
             .stream_id
             .clone()
             .unwrap_or_else(|| Rng::new(config.seed).token(16));
-        let mut link = Link::new(config.limits, now, config.response_timeout);
+        let pre_auth = config.pre_auth_limits.min(config.limits);
+        let mut link = Link::new(pre_auth, now, config.response_timeout);
         link.phase = Phase::AwaitHeader;
         link.arm();
         let mut header = bytes::BytesMut::new();
@@ -549,6 +555,7 @@ impl ComponentServer {
                     });
                     link.phase = Phase::Online;
                     link.deadline = None;
+                    link.parser.set_limits(config.limits);
                     link.events
                         .push_back(ComponentEvent::Authenticated(config.domain.clone()));
                     link.events

@@ -28,7 +28,7 @@ use crate::sasl::{
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::{
-    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, TLS_NS, TlsPolicy,
+    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, StreamLimits, TLS_NS, TlsPolicy,
     check_peer_header, deadline, write_header,
 };
 use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
@@ -69,8 +69,15 @@ pub struct ServerConfig {
     /// More feature elements to offer after authentication (stream management, roster
     /// versioning...), as serialized XML.
     pub extra_features: Vec<u8>,
-    /// Limits of the stream parser.
+    /// Limits of the stream parser once the client has authenticated.
     pub limits: Limits,
+    /// Limits before the client authenticates ([`Limits::PRE_AUTH`] by default), each
+    /// field never looser than the same field of [`limits`](Self::limits): a peer that
+    /// has not logged in is held to less.
+    pub pre_auth_limits: Limits,
+    /// Announce the element size limit in force in every `<stream:features/>` (XEP-0478,
+    /// on by default), so that a client can avoid sending what would close its stream.
+    pub advertise_limits: bool,
 }
 
 impl ServerConfig {
@@ -99,6 +106,17 @@ impl ServerConfig {
             response_timeout: Duration::from_secs(30),
             extra_features: Vec::new(),
             limits: Limits::default(),
+            pre_auth_limits: Limits::PRE_AUTH,
+            advertise_limits: true,
+        }
+    }
+
+    /// The limits in force before or after authentication.
+    fn limits_for(&self, authenticated: bool) -> Limits {
+        if authenticated {
+            self.limits
+        } else {
+            self.pre_auth_limits.min(self.limits)
         }
     }
 }
@@ -124,6 +142,8 @@ impl core::fmt::Debug for ServerConfig {
                 &String::from_utf8_lossy(&self.extra_features),
             )
             .field("limits", &self.limits)
+            .field("pre_auth_limits", &self.pre_auth_limits)
+            .field("advertise_limits", &self.advertise_limits)
             .finish()
     }
 }
@@ -283,7 +303,7 @@ impl Server {
     pub fn new(config: ServerConfig, now: Instant) -> Self {
         let domain = config.domains.first().cloned().unwrap_or_default();
         Server {
-            parser: StreamParser::new(config.limits),
+            parser: StreamParser::new(config.limits_for(false)),
             rng: Rng::new(config.seed),
             deadline: deadline(now, config.response_timeout),
             config,
@@ -637,6 +657,9 @@ impl Server {
 
     fn restart(&mut self) {
         self.parser.reset();
+        // The stream after SASL success is the authenticated one (RFC 6120 6.4.6).
+        self.parser
+            .set_limits(self.config.limits_for(self.account.is_some()));
         self.header_sent = false;
         self.state = State::AwaitHeader;
         self.deadline = deadline(self.now, self.config.response_timeout);
@@ -729,6 +752,14 @@ impl Server {
                     .end("optional");
                 w.end("session");
                 w.raw(&self.config.extra_features);
+            }
+            if self.config.advertise_limits {
+                let max = self.parser.limits().max_element_bytes;
+                StreamLimits {
+                    max_bytes: Some(max as u64),
+                    idle_seconds: None,
+                }
+                .write(w);
             }
             w.end("stream:features");
         });

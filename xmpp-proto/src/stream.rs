@@ -17,6 +17,48 @@ pub const BIND_NS: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
 /// `urn:ietf:params:xml:ns:xmpp-session` (RFC 3921 section 3, kept by RFC 6121 appendix E).
 pub const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
+/// `urn:xmpp:stream-limits:0`, the limits a receiving entity announces (XEP-0478).
+pub const STREAM_LIMITS_NS: &str = "urn:xmpp:stream-limits:0";
+
+/// The limits a receiving entity announces in its stream features (XEP-0478): what it will
+/// accept on this stream. They may change with each new set of features (after
+/// authentication, typically).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// The largest first-level element, in bytes, it accepts (`<max-bytes/>`).
+    pub max_bytes: Option<u64>,
+    /// After this many seconds without traffic it may check the stream or close it
+    /// (`<idle-seconds/>`).
+    pub idle_seconds: Option<u64>,
+}
+
+impl StreamLimits {
+    /// Writes `<limits xmlns='urn:xmpp:stream-limits:0'>` with what is known.
+    pub(crate) fn write(&self, w: &mut Writer<'_>) {
+        w.start("limits").xmlns(STREAM_LIMITS_NS);
+        if let Some(n) = self.max_bytes {
+            w.start("max-bytes").text(&n.to_string()).end("max-bytes");
+        }
+        if let Some(n) = self.idle_seconds {
+            w.start("idle-seconds")
+                .text(&n.to_string())
+                .end("idle-seconds");
+        }
+        w.end("limits");
+    }
+
+    fn read(el: ElementRef<'_>) -> StreamLimits {
+        // A value that is not a whole number is as good as absent: the XEP gives no error.
+        let number = |name| {
+            el.get_child(name, STREAM_LIMITS_NS)
+                .and_then(|c| c.text().trim().parse::<u64>().ok())
+        };
+        StreamLimits {
+            max_bytes: number("max-bytes"),
+            idle_seconds: number("idle-seconds"),
+        }
+    }
+}
 
 /// When to use STARTTLS (RFC 6120 section 5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,6 +143,8 @@ pub struct Features {
     pub session: Option<bool>,
     /// The channel-binding types the server says it supports (XEP-0440), if it says.
     pub channel_bindings: Option<Vec<String>>,
+    /// The limits the server announces (XEP-0478), if it does.
+    pub limits: Option<StreamLimits>,
 }
 
 impl Features {
@@ -123,6 +167,7 @@ impl Features {
                 (SESSION_NS, "session") => {
                     f.session = Some(child.get_child("optional", SESSION_NS).is_none());
                 }
+                (STREAM_LIMITS_NS, "limits") => f.limits = Some(StreamLimits::read(child)),
                 (SASL_CB_NS, "sasl-channel-binding") => {
                     f.channel_bindings = Some(
                         child
@@ -274,5 +319,45 @@ pub(crate) trait Session {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse_element;
+
+    fn features(xml: &str) -> Features {
+        let el = parse_element(STREAM_NS, xml.as_bytes()).expect("features parse");
+        Features::read(el.root())
+    }
+
+    #[test]
+    fn stream_limits_are_read_and_written_as_xep_0478_shows() {
+        let f = features(
+            "<features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>10000</max-bytes>\
+             <idle-seconds> 1800 </idle-seconds></limits></features>",
+        );
+        let limits = StreamLimits {
+            max_bytes: Some(10_000),
+            idle_seconds: Some(1800),
+        };
+        assert_eq!(f.limits, Some(limits));
+        // What we write reads back the same.
+        let mut out = BytesMut::new();
+        let mut w = Writer::new(&mut out);
+        w.start("features");
+        limits.write(&mut w);
+        w.end("features");
+        w.finish();
+        let text = core::str::from_utf8(&out).unwrap();
+        assert_eq!(features(text).limits, Some(limits));
+        // A value that is not a whole number counts as absent; no <limits/>, no limits.
+        let f = features(
+            "<features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>lots</max-bytes>\
+             </limits></features>",
+        );
+        assert_eq!(f.limits, Some(StreamLimits::default()));
+        assert_eq!(features("<features/>").limits, None);
     }
 }

@@ -52,6 +52,31 @@ impl Limits {
     };
 }
 
+impl Limits {
+    /// Limits for a peer that has not authenticated yet: elements of 16 KiB and their trees
+    /// of 32 KiB, the rest as [`Limits::DEFAULT`]. Nothing legitimate before login needs
+    /// more than a few KiB (the largest is a SASL exchange); RFC 6120 section 13.12 item 4
+    /// puts the floor of a server's stanza limit at 10,000 bytes, and ejabberd holds
+    /// unauthenticated peers to 8,192.
+    pub const PRE_AUTH: Limits = Limits {
+        max_element_bytes: 16 * 1024,
+        max_tree_bytes: 32 * 1024,
+        ..Limits::DEFAULT
+    };
+
+    /// The tighter of two limits, field by field.
+    pub fn min(self, other: Limits) -> Limits {
+        Limits {
+            max_element_bytes: self.max_element_bytes.min(other.max_element_bytes),
+            max_header_bytes: self.max_header_bytes.min(other.max_header_bytes),
+            max_depth: self.max_depth.min(other.max_depth),
+            max_attributes: self.max_attributes.min(other.max_attributes),
+            max_name_bytes: self.max_name_bytes.min(other.max_name_bytes),
+            max_tree_bytes: self.max_tree_bytes.min(other.max_tree_bytes),
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self::DEFAULT
