@@ -14,6 +14,78 @@
 //! - [`client`]: the c2s client role as a state machine;
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
 //! - [`component`]: the gateway role, XEP-0114, both sides.
+//!
+//! # Feeding input and memory
+//!
+//! One `handle_input` call processes all the bytes it is given: the core has nowhere to put
+//! back what it has not read. Everything those bytes complete waits in the role until the
+//! embedder takes it: each event (a stanza event holds its [`xml::Element`]) until
+//! `poll_event`, each answer the role writes itself (a `jid-malformed` stanza error, an iq
+//! result) until `poll_transmit`. The size of each call therefore bounds these queues, and the
+//! embedder chooses it. Keep them small:
+//!
+//! - read from the socket into a fixed buffer of 4 to 16 KiB (a TLS record carries at most
+//!   16 KiB) and pass each read to `handle_input` as it comes;
+//! - after each call, drain `poll_transmit` and `poll_event` completely, and handle or drop
+//!   each event, before reading again;
+//! - wait for input no longer than `poll_timeout` says, and call `handle_timeout` when that
+//!   time has come.
+//!
+//! The queues then never hold more than *read size × F* bytes, with F the factor below, and
+//! what they hold is freed before the next read. Fed 25 MB of `<presence/>` in one call, a
+//! server queues 750 MB of events; fed the same bytes in 16 KiB reads, at most 404 KiB.
+//!
+//! **Where the bytes go.** Per queued stanza: one slot of the event queue, the size of the
+//! event enum (120 bytes for [`server::ServerEvent`] and [`component::ComponentEvent`], 160
+//! for [`client::ClientEvent`]), up to twice that while the queue has just doubled; and the
+//! element, in one allocation: its raw bytes, 32 bytes per element or text node, 28 per
+//! attribute, and a copy of each namespace name it uses that the peer's stream header
+//! declared and that is not well known. The server adds the `from` it stamps: 32 bytes and
+//! the full JID. The smallest stanza, `<iq/>`, is 5 bytes, so the most one call can queue per
+//! input byte is about:
+//!
+//! - [`server::Server`]: (2 × 120 + 37 + 32 + *J*) / 5 for a full JID of *J* bytes: 69 for a
+//!   35-byte JID, 270 with a 1023-byte resource (the embedder decides which resources it
+//!   binds, [`server::ServerEvent::BindRequest`]);
+//! - [`client::Client`]: (2 × 160 + 37) / 5 = 71;
+//! - [`component::Component`]: (2 × 120 + 37) / 5 = 55;
+//! - [`component::ComponentServer`]: 12 for a 10-byte component domain, since every stanza
+//!   must carry a `from` in that domain and a `to` (`<iq from='gw.example' to='a'/>`);
+//! - in every role, plus up to [`max_header_bytes`](xml::Limits::max_header_bytes) / 12 when
+//!   the peer's header binds a prefix to a long namespace name and each stanza uses it
+//!   (`<iq p:a=''/>`, 12 bytes): each element then carries its own copy of the name, about
+//!   700 bytes per input byte in all at the default 8 KiB header.
+//!
+//! Before it is online a role queues no stanzas: each negotiation step reports one or two
+//! events and waits for the embedder, and the server closes the stream after
+//! `max_auth_attempts` failures. All of this comes beside what the parser holds for one
+//! element in progress, which [`xml::Limits`] bounds. Draining frees the elements and the
+//! written bytes; the event queue keeps the capacity it grew to until the role is dropped
+//! (with 16 KiB reads, 4,096 slots at most: 480 KiB for a server, 640 KiB for a client).
+//!
+//! **Measured** with a throwaway program outside the repository: a global allocator that
+//! counts the bytes requested (not the allocator's own overhead), each role driven online
+//! through the public API as `tests/roles.rs` does, then fed 1 MB and 4 MB of one stanza
+//! repeated, in one call and in 4 KiB and 16 KiB reads drained after each. The queues' peak
+//! per input byte was the same in one call and in reads (in 4 KiB reads the peak is a quarter
+//! of the 16 KiB one); it moves with how full the queue is since it last doubled, up to the
+//! bounds above (30.1 for the 25 MB of `<presence/>`, of which 22.5 resident).
+//!
+//! | role | input | per byte | peak, 16 KiB reads |
+//! | --- | --- | --- | --- |
+//! | `Server` | `<presence/>` | 25.7 | 404 KiB |
+//! | `Server` | `<iq/>` | 52.3 | 816 KiB |
+//! | `Server`, bound with a 1023-byte resource | `<iq/>` | 254 | 3.9 MiB |
+//! | `Server` | `<iq to='@'/>` (answered with `jid-malformed`, no event) | 11.3 | 179 KiB |
+//! | `Client` | `<presence/>`, `<iq/>` | 24.9, 49.3 | 386 KiB, 762 KiB |
+//! | `Component` | `<presence/>`, `<iq/>` | 19.6, 38.9 | 306 KiB, 602 KiB |
+//! | `ComponentServer` | `<iq from='gw.example' to='a'/>` | 11.8 | 187 KiB |
+//! | the three others, their header binding `p` to 8,000 bytes | `<iq p:a=''/>` | 688–694 | 10.8 MiB |
+//! | `ComponentServer`, the same header | `<iq from='gw.example' to='a' p:a=''/>` | 224 | 3.5 MiB |
+//!
+//! `tests/queues.rs` checks the part that needs no allocator: drained after each 16 KiB read,
+//! a server never has more events waiting than one read can complete, and the events are the
+//! same, in the same order, as when the input comes in one call.
 #![forbid(unsafe_code)]
 #![cfg_attr(doctest, doc = include_str!("../../README.md"))]
 #![deny(missing_docs)]

@@ -39,6 +39,9 @@ fn main() {
     let mut online = false;
     let mut echoed = 0u64;
     let mut closing_since: Option<Instant> = None;
+    // One socket read per handle_input call, and every event and byte it produced handled
+    // before the next read: a call queues all that its input completes, so the read size
+    // bounds that memory (xmpp-proto's crate docs, "Feeding input and memory").
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         while let Some(bytes) = component.poll_transmit() {

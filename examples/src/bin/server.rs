@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,12 @@ const ROSTER_NS: &str = "jabber:iq:roster";
 const TICK: Duration = Duration::from_millis(20);
 
 /// The online sessions, by full JID: where to send their stanzas.
-type Sessions = Arc<Mutex<HashMap<FullJid, Sender<Element>>>>;
+type Sessions = Arc<Mutex<HashMap<FullJid, SyncSender<Element>>>>;
+
+/// Stanzas that may wait for one session. A session whose client does not read blocks on
+/// its socket and stops taking stanzas; without a bound, its queue would grow with all that
+/// other clients send it.
+const ROUTED_QUEUE: usize = 256;
 
 struct Shared {
     domain: String,
@@ -87,9 +92,12 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     config.seed = random_seed();
     let mut server = Server::new(config, Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
-    let (tx, rx): (Sender<Element>, Receiver<Element>) = channel();
+    let (tx, rx): (SyncSender<Element>, Receiver<Element>) = sync_channel(ROUTED_QUEUE);
     let mut account: Option<BareJid> = None;
     let mut bound: Option<FullJid> = None;
+    // One socket read per handle_input call, and every event and byte it produced handled
+    // before the next read: a call queues all that its input completes, so the read size
+    // bounds that memory (xmpp-proto's crate docs, "Feeding input and memory").
     let mut buf = vec![0u8; 16 * 1024];
     let result = loop {
         // Stanzas other sessions routed here.
@@ -222,7 +230,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
     let Some(to) = to else {
         return; // presence broadcast (no roster here) or a message to nobody
     };
-    let targets: Vec<Sender<Element>> = {
+    let targets: Vec<SyncSender<Element>> = {
         let sessions = shared.sessions.lock().unwrap();
         sessions
             .iter()
@@ -242,7 +250,17 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         }
         return;
     }
+    let (mut delivered, mut full) = (false, false);
     for tx in targets {
-        let _ = tx.send(el.clone());
+        // A session that went away meanwhile is no error; a full queue is.
+        match tx.try_send(el.clone()) {
+            Ok(()) => delivered = true,
+            Err(TrySendError::Full(_)) => full = true,
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+    if full && !delivered && el.name() != "presence" {
+        // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
+        let _ = server.reply_error(&el, StanzaErrorCondition::ResourceConstraint);
     }
 }
