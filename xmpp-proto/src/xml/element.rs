@@ -28,6 +28,11 @@ pub(crate) const POOL: u32 = 1 << 31;
 /// A span with this bit in its start names one of [`KNOWN_NS`] by index: the namespaces a
 /// stream header declares are almost always these, and need no copy in each element.
 pub(crate) const KNOWN: u32 = 1 << 30;
+/// A span with both [`POOL`] and [`KNOWN`] set points into the stream header's buffer, by
+/// absolute offset: a namespace the header declares is shared by the elements that use it,
+/// never copied into each (a peer could otherwise make every small stanza carry a long
+/// namespace name).
+pub(crate) const HEADER: u32 = POOL | KNOWN;
 /// Offsets in an element stay below this, leaving the two top bits for [`POOL`] and [`KNOWN`].
 pub(crate) const MAX_OFFSET: usize = (1 << 30) - 1;
 pub(crate) static KNOWN_NS: [&str; 5] = [
@@ -59,11 +64,34 @@ pub(crate) struct Layout {
 pub struct Element {
     buf: Bytes,
     layout: Layout,
+    /// The stream header's buffer, when a namespace of this element is the header's
+    /// ([`HEADER`] spans): shared, not copied.
+    header: Option<Bytes>,
 }
 
 impl Element {
-    pub(crate) fn from_parts(buf: Bytes, layout: Layout) -> Self {
-        Element { buf, layout }
+    pub(crate) fn from_parts(buf: Bytes, layout: Layout, header: Option<Bytes>) -> Self {
+        Element {
+            buf,
+            layout,
+            header,
+        }
+    }
+
+    /// The whole buffer (raw bytes, pool, records), for elements that share it.
+    pub(crate) fn buffer(&self) -> &Bytes {
+        &self.buf
+    }
+
+    /// The offset in [`buffer`](Self::buffer) of a span's first byte, for a span of the raw
+    /// bytes or of the pool; `None` for a well-known namespace (which needs no buffer) or a
+    /// span of another buffer.
+    pub(crate) fn absolute(&self, start: u32) -> Option<u32> {
+        match start & HEADER {
+            0 => Some(start),
+            POOL => Some((start & !POOL) + self.layout.raw_len),
+            _ => None,
+        }
     }
 
     /// A view of the element itself, from which its subtree can be walked.
@@ -158,7 +186,7 @@ impl Element {
             nodes_off: new_nodes_off as u32,
             attrs_off: new_attrs_off as u32,
         };
-        Element::from_parts(v.into(), layout)
+        Element::from_parts(v.into(), layout, self.header.clone())
     }
 
     /// The namespace name (empty when the element is in no namespace).
@@ -213,6 +241,14 @@ impl Element {
     /// The bytes of a span of the raw bytes, of the pool ([`POOL`]) or of a well-known
     /// namespace ([`KNOWN`]).
     pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
+        if start & HEADER == HEADER {
+            let at = (start & !HEADER) as usize;
+            return self
+                .header
+                .as_ref()
+                .and_then(|h| h.get(at..at + len as usize))
+                .unwrap_or(&[]);
+        }
         if start & (POOL | KNOWN) == KNOWN {
             let known = KNOWN_NS
                 .get((start & !KNOWN) as usize)

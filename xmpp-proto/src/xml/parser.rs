@@ -489,7 +489,7 @@ impl StreamParser {
         match unit {
             Unit::XmlDecl => {}
             Unit::Header { empty } => {
-                let header = self.scanner.finish(raw);
+                let header = self.scanner.finish(raw, None);
                 let mut bindings = self.scanner.take_header_bindings();
                 // Well-known namespaces are named by index, so that elements need no copy.
                 for b in &mut bindings {
@@ -506,7 +506,9 @@ impl StreamParser {
                 }
             }
             Unit::Element => {
-                let el = self.scanner.finish(raw);
+                let el = self
+                    .scanner
+                    .finish(raw, self.context.as_ref().map(|c| &c.header));
                 self.events.push_back(Event::Element(el));
             }
             Unit::Close => {
@@ -555,4 +557,33 @@ pub fn parse_element(content_ns: &str, xml: &[u8]) -> Result<Element, ParseError
         }
     }
     Err(ParseError::new(ErrorKind::UnexpectedEof, xml.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_namespace_is_shared_by_elements_not_copied_into_each() {
+        let long = "urn:".to_owned() + &"x".repeat(8000);
+        let header = format!(
+            "<stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams' xmlns:p='{long}'>"
+        );
+        let mut p = StreamParser::default();
+        p.handle_input(header.as_bytes()).unwrap();
+        p.handle_input(b"<iq p:a='1'/><p:iq/><iq/>").unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+        for _ in 0..3 {
+            let Some(Event::Element(el)) = p.poll_event() else {
+                panic!("an element")
+            };
+            // The element's own buffer holds its bytes and records, not the 8 KB name...
+            assert!(el.buffer().len() < 200, "{} bytes", el.buffer().len());
+            // ...which it still reads, through the header it shares.
+            let root = el.root();
+            let named = root.ns() == long || root.attr_ns(&long, "a").is_some();
+            assert_eq!(named, el.raw() != b"<iq/>", "{el}");
+        }
+    }
 }

@@ -11,7 +11,7 @@ use memchr::{memchr, memchr3};
 
 use super::chars::{self, ASCII_NAME, decode_at, is_name_start, is_space};
 use super::element::{
-    ATTR_WORDS, Element, FLAG_DECODE, KIND_CDATA, KIND_ELEMENT, KIND_TEXT, KNOWN, Layout,
+    ATTR_WORDS, Element, FLAG_DECODE, HEADER, KIND_CDATA, KIND_ELEMENT, KIND_TEXT, KNOWN, Layout,
     NODE_WORDS, POOL, XML_NS, XMLNS_NS, decode, known_ns, resolve_reference,
 };
 use super::error::ErrorKind;
@@ -211,10 +211,8 @@ pub(crate) struct Scanner {
     attrs: Records<ATTR_WORDS>,
     /// Namespace names that had to be decoded, or that come from the stream header.
     pool: Vec<u8>,
-    /// Where each of the header's bindings was pooled in this unit: `(unit, at, len)`, valid
-    /// when `unit` is the current unit's number, so that each is copied once per unit.
-    header_pooled: Vec<(u32, u32, u32)>,
-    unit_number: u32,
+    /// Does the unit use a namespace of the stream header (a [`HEADER`] span)?
+    uses_header: bool,
     /// What the unit's tree may still cost, in bytes ([`Limits::max_tree_bytes`]).
     budget: usize,
     max_tree: usize,
@@ -256,8 +254,7 @@ impl Scanner {
             nodes: Records::default(),
             attrs: Records::default(),
             pool: Vec::new(),
-            header_pooled: Vec::new(),
-            unit_number: 0,
+            uses_header: false,
             budget: 0,
             max_tree: limits.max_tree_bytes,
             max_depth: limits.max_depth,
@@ -290,11 +287,7 @@ impl Scanner {
         self.nodes.clear();
         self.attrs.clear();
         self.pool.clear();
-        self.unit_number = self.unit_number.wrapping_add(1);
-        if self.unit_number == 0 {
-            // Entries of 2^32 units ago must not look current.
-            self.header_pooled.clear();
-        }
+        self.uses_header = false;
         self.budget = self.max_tree;
     }
 
@@ -886,7 +879,7 @@ impl Scanner {
     }
 
     fn ns_bytes<'s>(&'s self, s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
-        ns_span(&self.pool, s, ns, len)
+        ns_span(&self.pool, None, s, ns, len)
     }
 
     /// Copies a namespace name into the pool (unless it is a well-known one), charging it to
@@ -903,35 +896,32 @@ impl Scanner {
     }
 
     /// Resolves a prefix (`None`: the default namespace) in the unit's scope, then in the
-    /// stream header's. `at` is where the name stands, for a fault of the budget.
+    /// stream header's.
     #[inline]
     fn resolve(
         &mut self,
         s: &[u8],
         prefix: Option<&[u8]>,
         ctx: Option<&StreamContext>,
-        at: usize,
-    ) -> Result<Option<(u32, u32)>, Fault> {
+    ) -> Option<(u32, u32)> {
         let Some(want) = prefix else {
             // The common case, kept free of byte comparisons.
             if let Some(ns) = self.default_ns {
-                return Ok(Some(ns));
+                return Some(ns);
             }
             if let Some(known) = ctx.and_then(|c| c.default_known) {
-                return Ok(Some(known));
+                return Some(known);
             }
-            return Ok(Some(
-                self.resolve_in_header(b"", ctx, at)?.unwrap_or((0, 0)),
-            ));
+            return Some(self.resolve_in_header(b"", ctx).unwrap_or((0, 0)));
         };
         if want == b"xml" {
-            return Ok(known_ns(XML_NS.as_bytes()));
+            return known_ns(XML_NS.as_bytes());
         }
         if let Some(i) = self.find_in_scope(s, want) {
             let b = &self.scope[i];
-            return Ok(Some((b.ns, b.ns_len)));
+            return Some((b.ns, b.ns_len));
         }
-        self.resolve_in_header(want, ctx, at)
+        self.resolve_in_header(want, ctx)
     }
 
     /// The newest binding of `prefix` in the unit's scope.
@@ -962,34 +952,19 @@ impl Scanner {
         &mut self,
         want: &[u8],
         ctx: Option<&StreamContext>,
-        at: usize,
-    ) -> Result<Option<(u32, u32)>, Fault> {
-        let Some(ctx) = ctx else {
-            return Ok(None);
-        };
-        let Some(i) = ctx.find(want) else {
-            return Ok(None);
-        };
-        let b = ctx.bindings[i];
+    ) -> Option<(u32, u32)> {
+        let ctx = ctx?;
+        let b = ctx.bindings[ctx.find(want)?];
         if b.ns & (POOL | KNOWN) == KNOWN {
-            return Ok(Some((b.ns, b.ns_len)));
+            return Some((b.ns, b.ns_len));
         }
-        let uri = ctx.bytes(b.ns, b.ns_len);
-        if uri.is_empty() {
-            return Ok(Some((0, 0)));
+        if b.ns_len == 0 {
+            return Some((0, 0));
         }
-        // Elements point into their own buffer: a header namespace that is not well known
-        // is copied into the unit, once however often the unit uses it.
-        if self.header_pooled.len() < ctx.bindings.len() {
-            self.header_pooled.resize(ctx.bindings.len(), (0, 0, 0));
-        }
-        let (unit, pool_at, len) = self.header_pooled[i];
-        if unit == self.unit_number {
-            return Ok(Some((pool_at, len)));
-        }
-        let pooled = self.pool_ns(uri, at)?;
-        self.header_pooled[i] = (self.unit_number, pooled.0, pooled.1);
-        Ok(Some(pooled))
+        // The element points into the header's buffer (shared, not copied): see `HEADER`.
+        let at = ctx.header.absolute(b.ns)?;
+        self.uses_header = true;
+        Some((HEADER | at, b.ns_len))
     }
 
     fn finish_start_tag(
@@ -1079,7 +1054,7 @@ impl Scanner {
         if prefix == Some(b"xmlns") {
             return Err((name as usize, ErrorKind::ReservedNamespace));
         }
-        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx, name as usize)? else {
+        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
             let kind = if header {
                 ErrorKind::UnboundStreamPrefix
             } else {
@@ -1109,7 +1084,7 @@ impl Scanner {
             let (ans, ans_len) = if a.prefix_len == 0 {
                 (0, 0)
             } else {
-                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx, a.name as usize)? {
+                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
                     Some(r) => r,
                     None if header => {
                         return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
@@ -1120,6 +1095,7 @@ impl Scanner {
             if a.prefix_len > 0
                 && self.expanded_name_taken(
                     s,
+                    ctx.map(|c| &c.header.buffer()[..]),
                     first_attr,
                     &qn[a.prefix_len as usize + 1..],
                     (ans, ans_len),
@@ -1186,17 +1162,21 @@ impl Scanner {
     fn expanded_name_taken(
         &mut self,
         s: &[u8],
+        header: Option<&[u8]>,
         first: usize,
         local: &[u8],
         ns: (u32, u32),
     ) -> bool {
         let pool = &self.pool;
-        let uri = ns_span(pool, s, ns.0, ns.1);
+        let uri = ns_span(pool, header, s, ns.0, ns.1);
         // The namespace and local name of attribute record `b`, if it is prefixed.
         let expanded = |b: [u32; ATTR_WORDS]| {
             let prefix = b[0] >> 16;
             let qn = &s[b[1] as usize..(b[1] + b[2]) as usize];
-            (prefix > 0).then(|| (ns_span(pool, s, b[3], b[4]), &qn[prefix as usize + 1..]))
+            (prefix > 0).then(|| {
+                let uri = ns_span(pool, header, s, b[3], b[4]);
+                (uri, &qn[prefix as usize + 1..])
+            })
         };
         let same = |b| expanded(b).is_some_and(|(u, l)| same_bytes(l, local) && u == uri);
         let count = self.attrs.len() - first;
@@ -1288,8 +1268,9 @@ impl Scanner {
         Ok(None)
     }
 
-    /// Freezes the unit's tree with its raw bytes into one allocation.
-    pub fn finish(&mut self, raw: &[u8]) -> Element {
+    /// Freezes the unit's tree with its raw bytes into one allocation; `header` is the stream
+    /// header in force, which the element shares if it uses one of its namespaces.
+    pub fn finish(&mut self, raw: &[u8], header: Option<&Element>) -> Element {
         let raw_len = raw.len() as u32;
         let nodes_off = raw.len() + self.pool.len();
         let attrs_off = nodes_off + self.nodes.byte_len();
@@ -1304,7 +1285,10 @@ impl Scanner {
             nodes_off: nodes_off as u32,
             attrs_off: attrs_off as u32,
         };
-        Element::from_parts(v.into(), layout)
+        let header = header
+            .filter(|_| self.uses_header)
+            .map(|h| h.buffer().clone());
+        Element::from_parts(v.into(), layout, header)
     }
 
     /// The bindings of the header just finished, in the header element's coordinates.
@@ -1322,7 +1306,6 @@ impl Scanner {
         self.nodes = Records::default();
         self.attrs = Records::default();
         self.pool = Vec::new();
-        self.header_pooled = Vec::new();
     }
 
     /// Lets scratch space that one large unit grew go back, so that an idle session stays
@@ -1445,7 +1428,19 @@ impl<const W: usize> Records<W> {
 }
 
 /// The bytes of a namespace span: a well-known namespace, a pool entry, or unit bytes.
-fn ns_span<'s>(pool: &'s [u8], s: &'s [u8], ns: u32, len: u32) -> &'s [u8] {
+fn ns_span<'s>(
+    pool: &'s [u8],
+    header: Option<&'s [u8]>,
+    s: &'s [u8],
+    ns: u32,
+    len: u32,
+) -> &'s [u8] {
+    if ns & HEADER == HEADER {
+        let at = (ns & !HEADER) as usize;
+        return header
+            .and_then(|h| h.get(at..at + len as usize))
+            .unwrap_or(&[]);
+    }
     if ns & (POOL | KNOWN) == KNOWN {
         return super::element::KNOWN_NS[(ns & !KNOWN) as usize].as_bytes();
     }
