@@ -27,8 +27,8 @@ pub struct Limits {
     /// Bytes of the tree the parser builds for one first-level element (or the stream
     /// header), beside its raw bytes: 32 for each element, text run and CDATA section, 28
     /// for each attribute, 64 for each namespace declaration, and the namespace names it
-    /// must copy (those written with a reference, or declared in the header and not well
-    /// known). Default 512 KiB, twice `max_element_bytes`.
+    /// must decode (those written with a reference or a tab or line end) and so copy.
+    /// Default 512 KiB, twice `max_element_bytes`.
     ///
     /// Markup can be dense: `x<b/>` makes 64 bytes of tree from 5 bytes. Without this bound
     /// the tree of one element could take 13 times the element limit; with it, a session
