@@ -28,7 +28,7 @@ use crate::sasl::{
 };
 use crate::stanza::JABBER_CLIENT;
 use crate::stream::engine::{
-    Engine, InputRefused, Settings, StreamEvent, StreamRole, stream_methods,
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
@@ -159,19 +159,7 @@ pub enum ClientEvent {
     Closed(CloseReason),
 }
 
-impl StreamEvent for ClientEvent {
-    fn peer_stream_error(error: StreamError) -> Self {
-        ClientEvent::PeerStreamError(error)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        ClientEvent::Closed(reason)
-    }
-
-    fn abandoned(reason: &Abandoned) -> Option<Self> {
-        Some(ClientEvent::Abandoned(reason.clone()))
-    }
-}
+stream_event!(ClientEvent, abandoned => Abandoned);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

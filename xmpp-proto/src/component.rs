@@ -21,7 +21,7 @@ use crate::sasl::ct_eq;
 use crate::stanza::JABBER_COMPONENT_ACCEPT;
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
-    Engine, InputRefused, Settings, StreamEvent, StreamRole, stream_methods,
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::Header;
 use crate::stream::rng::Rng;
@@ -95,15 +95,7 @@ pub enum ComponentEvent {
     Closed(CloseReason),
 }
 
-impl StreamEvent for ComponentEvent {
-    fn peer_stream_error(error: StreamError) -> Self {
-        ComponentEvent::PeerStreamError(error)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        ComponentEvent::Closed(reason)
-    }
-}
+stream_event!(ComponentEvent);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

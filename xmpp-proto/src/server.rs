@@ -26,7 +26,7 @@ use crate::sasl::{
 use crate::stanza::JABBER_CLIENT;
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
-    Engine, InputRefused, Settings, StreamEvent, StreamRole, stream_methods,
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
@@ -195,15 +195,7 @@ pub enum ServerEvent {
     Closed(CloseReason),
 }
 
-impl StreamEvent for ServerEvent {
-    fn peer_stream_error(error: StreamError) -> Self {
-        ServerEvent::PeerStreamError(error)
-    }
-
-    fn closed(reason: CloseReason) -> Self {
-        ServerEvent::Closed(reason)
-    }
-}
+stream_event!(ServerEvent);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

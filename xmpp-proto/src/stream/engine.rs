@@ -96,6 +96,31 @@ pub(crate) trait StreamEvent: Sized {
     }
 }
 
+/// Implements [`StreamEvent`] for a role's event type, whose variants `PeerStreamError` and
+/// `Closed` carry the error and the reason (and, after `abandoned =>`, the variant that
+/// carries an [`Abandoned`] reason).
+macro_rules! stream_event {
+    ($event:ident $(, abandoned => $abandoned:ident)?) => {
+        impl $crate::stream::engine::StreamEvent for $event {
+            fn peer_stream_error(error: $crate::error::StreamError) -> Self {
+                $event::PeerStreamError(error)
+            }
+
+            fn closed(reason: $crate::stream::CloseReason) -> Self {
+                $event::Closed(reason)
+            }
+
+            $(
+                fn abandoned(reason: &$crate::stream::Abandoned) -> Option<Self> {
+                    Some($event::$abandoned(reason.clone()))
+                }
+            )?
+        }
+    };
+}
+
+pub(crate) use stream_event;
+
 /// The engine of one stream; see the module documentation.
 pub(crate) struct Engine<E> {
     parser: StreamParser,
