@@ -508,3 +508,29 @@ fn the_closed_event_says_why() {
     pair.client.handle_eof();
     assert_eq!(reason(&mut pair), CloseReason::Eof);
 }
+
+/// The server has a keepalive like the client's, off unless configured.
+#[test]
+fn the_server_keepalive_is_off_by_default_and_sends_whitespace_when_set() {
+    assert_eq!(ServerConfig::new("example.com", vec![]).keepalive, None);
+    let mut pair = Pair::new(&Setup {
+        tls: TlsPolicy::Disabled,
+        client_timeout: 5_000,
+        client_keepalive: None,
+        server_timeout: 5_000,
+        server_keepalive: Some(20_000),
+    });
+    pair.run(&Op::Settle);
+    let online_at = pair.now;
+    assert_eq!(
+        pair.poll_timeout(Side::Server),
+        Some(online_at + MS * 20_000)
+    );
+    pair.run(&Op::Wait(20_000));
+    pair.run(&Op::Timeout(Side::Server));
+    assert_eq!(pair.to_client, b" ");
+    assert_eq!(
+        pair.poll_timeout(Side::Server),
+        Some(pair.now + MS * 20_000)
+    );
+}
