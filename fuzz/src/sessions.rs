@@ -178,27 +178,27 @@ pub fn client_session(data: &[u8]) {
             }
             Op::Act(k) => match k % 8 {
                 0 => {
-                    let _ = c.open();
+                    let _ = c.open(now);
                 }
                 1 => {
-                    let _ = c.tls_established(None);
+                    let _ = c.tls_established(now, None);
                 }
                 2 => {
-                    let _ = c.tls_established(Some(ChannelBinding::new(
-                        CbType::TlsExporter,
-                        vec![k; 32],
-                    )));
+                    let _ = c.tls_established(
+                        now,
+                        Some(ChannelBinding::new(CbType::TlsExporter, vec![k; 32])),
+                    );
                 }
                 3 => {
-                    let _ = c.auth(None);
+                    let _ = c.auth(now, None);
                 }
                 4 => {
-                    let _ = c.auth(Some(Mechanism::Plain));
+                    let _ = c.auth(now, Some(Mechanism::Plain));
                 }
                 5 => {
-                    let _ = c.send(&stanza("jabber:client", k));
+                    let _ = c.send(now, &stanza("jabber:client", k));
                 }
-                6 => c.close(),
+                6 => c.close(now),
                 _ => {
                     let _ = c.next_id();
                 }
@@ -215,7 +215,7 @@ pub fn client_session(data: &[u8]) {
         }
         while let Some(ev) = c.poll_event() {
             assert!(!closed, "an event after closed: {ev:?}");
-            closed = matches!(ev, ClientEvent::Closed);
+            closed = matches!(ev, ClientEvent::Closed(_));
         }
     }
     bound(input, out.len());
@@ -250,37 +250,37 @@ pub fn server_session(data: &[u8]) {
             }
             Op::Act(k) => match k % 9 {
                 0 => {
-                    let _ = s.tls_established(vec![]);
+                    let _ = s.tls_established(now, vec![]);
                 }
                 1 => {
-                    let _ = s.credentials(UserCredential::Password("pencil".into()));
+                    let _ = s.credentials(now, UserCredential::Password("pencil".into()));
                 }
                 2 => {
-                    let _ = s.credentials(UserCredential::Unknown);
+                    let _ = s.credentials(now, UserCredential::Unknown);
                 }
                 3 => {
                     if let Ok(jid) = "user@example.com".parse() {
-                        let _ = s.external(jid);
+                        let _ = s.external(now, jid);
                     }
                 }
                 4 => {
                     let r = s.make_resource();
                     if let Ok(jid) = format!("user@example.com/{r}").parse() {
-                        let _ = s.bind(jid);
+                        let _ = s.bind(now, jid);
                     }
                 }
                 5 => {
-                    let _ = s.reject_bind(StanzaErrorCondition::Conflict);
+                    let _ = s.reject_bind(now, StanzaErrorCondition::Conflict);
                 }
                 6 => {
-                    let _ = s.send(&stanza("jabber:client", k));
+                    let _ = s.send(now, &stanza("jabber:client", k));
                 }
                 7 => {
                     if let Some(el) = pending.take() {
-                        let _ = s.reply_error(&el, StanzaErrorCondition::ServiceUnavailable);
+                        let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
                     }
                 }
-                _ => s.close(),
+                _ => s.close(now),
             },
             Op::Wait(d) => {
                 now += d;
@@ -295,7 +295,7 @@ pub fn server_session(data: &[u8]) {
         while let Some(ev) = s.poll_event() {
             assert!(!closed, "an event after closed: {ev:?}");
             match ev {
-                ServerEvent::Closed => closed = true,
+                ServerEvent::Closed(_) => closed = true,
                 ServerEvent::Stanza(el) => {
                     // The server stamps from: it is the session's full JID.
                     let from = el.attr("from").map(|f| f.into_owned());
@@ -338,16 +338,16 @@ pub fn component_session(data: &[u8]) {
             }
             Op::Act(k) => match (k % 3, server_side) {
                 (0, false) => {
-                    let _ = component.open();
+                    let _ = component.open(now);
                 }
                 (1, false) => {
-                    let _ = component.send(&stanza);
+                    let _ = component.send(now, &stanza);
                 }
                 (1, true) => {
-                    let _ = server.send(&stanza);
+                    let _ = server.send(now, &stanza);
                 }
-                (_, false) => component.close(),
-                (_, true) => server.close(),
+                (_, false) => component.close(now),
+                (_, true) => server.close(now),
             },
             Op::Wait(d) => {
                 now += d;

@@ -127,7 +127,10 @@ impl ClientCore {
                     note: Some(format!("{a:?}")),
                     ..plain("abandoned", a.as_str().to_owned())
                 },
-                ClientEvent::Closed => VectorEvent::bare("closed"),
+                ClientEvent::Closed(reason) => VectorEvent {
+                    note: Some(reason.to_string()),
+                    ..VectorEvent::bare("closed")
+                },
             });
         }
     }
@@ -187,9 +190,10 @@ impl CoreUnderTest for ClientCore {
 
     fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
         let args = action.args.trim();
+        let now = self.clock.now();
         match action.name.as_str() {
-            "open" => self.client.open().or_else(|e| refused(action, e))?,
-            "close" => self.client.close(),
+            "open" => self.client.open(now).or_else(|e| refused(action, e))?,
+            "close" => self.client.close(now),
             "eof" => self.client.handle_eof(),
             "tick" => {
                 let now = self.clock.tick(args)?;
@@ -205,17 +209,17 @@ impl CoreUnderTest for ClientCore {
                     )
                 };
                 self.client
-                    .auth(mechanism)
+                    .auth(now, mechanism)
                     .or_else(|e| refused(action, e))?;
             }
             "send" => {
                 let el = stanza(args)?;
-                self.client.send(&el).or_else(|e| refused(action, e))?;
+                self.client.send(now, &el).or_else(|e| refused(action, e))?;
             }
             "tls-established" => {
                 let cb = channel_binding(args)?;
                 self.client
-                    .tls_established(cb)
+                    .tls_established(now, cb)
                     .or_else(|e| refused(action, e))?;
             }
             other => return Err(Unsupported(format!("action {other} (role client)"))),

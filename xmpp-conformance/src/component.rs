@@ -205,7 +205,10 @@ impl Core {
                 ComponentEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
-                ComponentEvent::Closed => VectorEvent::bare("closed"),
+                ComponentEvent::Closed(reason) => VectorEvent {
+                    note: Some(reason.to_string()),
+                    ..VectorEvent::bare("closed")
+                },
             });
         }
     }
@@ -220,18 +223,19 @@ impl CoreUnderTest for Core {
 
     fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
         let args = action.args.trim();
+        let now = self.clock.now();
         match action.name.as_str() {
             "open" => match &mut self.side {
-                Side::Component(c) => c.open().or_else(|e| refused(action, e))?,
+                Side::Component(c) => c.open(now).or_else(|e| refused(action, e))?,
                 Side::Server(_) => {
                     return Err(Unsupported("action open (role component-server)".into()));
                 }
             },
             "send" => {
                 let el = stanza_in(args, NS)?;
-                either!(self, s => s.send(&el)).or_else(|e| refused(action, e))?;
+                either!(self, s => s.send(now, &el)).or_else(|e| refused(action, e))?;
             }
-            "close" => either!(self, s => s.close()),
+            "close" => either!(self, s => s.close(now)),
             "eof" => either!(self, s => s.handle_eof()),
             "tick" => {
                 let now = self.clock.tick(args)?;

@@ -224,7 +224,10 @@ impl ServerCore {
                 ServerEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
-                ServerEvent::Closed => VectorEvent::bare("closed"),
+                ServerEvent::Closed(reason) => VectorEvent {
+                    note: Some(reason.to_string()),
+                    ..VectorEvent::bare("closed")
+                },
             });
         }
     }
@@ -251,8 +254,9 @@ impl CoreUnderTest for ServerCore {
 
     fn act(&mut self, action: &Action) -> Result<(), Unsupported> {
         let args = action.args.trim();
+        let now = self.clock.now();
         match action.name.as_str() {
-            "close" => self.server.close(),
+            "close" => self.server.close(now),
             "eof" => self.server.handle_eof(),
             "tick" => {
                 let now = self.clock.tick(args)?;
@@ -266,9 +270,9 @@ impl CoreUnderTest for ServerCore {
                 };
                 let cb = channel_binding(args)?.into_iter().collect();
                 let result = if client_cert {
-                    self.server.tls_established_with_client_cert(cb)
+                    self.server.tls_established_with_client_cert(now, cb)
                 } else {
-                    self.server.tls_established(cb)
+                    self.server.tls_established(now, cb)
                 };
                 result.or_else(|e| refused(action, e))?;
             }
@@ -294,42 +298,44 @@ impl CoreUnderTest for ServerCore {
                 // The user acts as itself: the core grants an authzid only when it is the
                 // user's own bare JID (vectors/README.md, "Authorization identities").
                 self.server
-                    .credentials(credential)
+                    .credentials(now, credential)
                     .or_else(|e| refused(action, e))?;
             }
             "credentials-unknown" => {
                 self.server
-                    .credentials(UserCredential::Unknown)
+                    .credentials(now, UserCredential::Unknown)
                     .or_else(|e| refused(action, e))?;
             }
             "external" => {
                 let jid = args
                     .parse()
                     .map_err(|_| Unsupported(format!("external: not a bare JID: {args}")))?;
-                self.server.external(jid).or_else(|e| refused(action, e))?;
+                self.server
+                    .external(now, jid)
+                    .or_else(|e| refused(action, e))?;
             }
             "external-refuse" => {
                 self.server
-                    .refuse_external()
+                    .refuse_external(now)
                     .or_else(|e| refused(action, e))?;
             }
             "bind" => {
                 let jid = args
                     .parse()
                     .map_err(|_| Unsupported(format!("bind: not a full JID: {args}")))?;
-                self.server.bind(jid).or_else(|e| refused(action, e))?;
+                self.server.bind(now, jid).or_else(|e| refused(action, e))?;
             }
             "reject-bind" => {
                 let condition: StanzaErrorCondition = args
                     .parse()
                     .map_err(|_| Unsupported(format!("reject-bind: unknown condition {args}")))?;
                 self.server
-                    .reject_bind(condition)
+                    .reject_bind(now, condition)
                     .or_else(|e| refused(action, e))?;
             }
             "send" => {
                 let el = stanza(args)?;
-                self.server.send(&el).or_else(|e| refused(action, e))?;
+                self.server.send(now, &el).or_else(|e| refused(action, e))?;
             }
             other => return Err(Unsupported(format!("action {other} (role server)"))),
         }

@@ -13,13 +13,11 @@
 //!
 //! Negotiation: stream header, STARTTLS by [`TlsPolicy`] (section 5), SASL (section 6, the
 //! mechanisms of [`crate::sasl`], chosen by a preference list), resource binding (section 7)
-//! and, only when the server requires it, the legacy session (RFC 3921 section 3). Methods
-//! that do not take the time use the time of the last call that did.
+//! and, only when the server requires it, the legacy session (RFC 3921 section 3). Every
+//! method that can write or start a timer takes the time: timers count from it, and the
+//! ones due by then fire before the method returns.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
 
 use crate::error::{
     SASL_NS, STREAM_NS, SaslFailure, StanzaError, StreamError, StreamErrorCondition,
@@ -29,12 +27,14 @@ use crate::sasl::{
     self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClient, SaslClientError,
 };
 use crate::stanza::JABBER_CLIENT;
-pub use crate::stream::TlsPolicy;
-use crate::stream::{
-    BIND_NS, Features, Header, Output, Rng, SESSION_NS, Session, StreamLimits, TLS_NS,
-    check_peer_header, deadline, write_header,
+use crate::stream::engine::{
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
-use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
+use crate::stream::header::{Header, check_peer_header};
+use crate::stream::rng::Rng;
+pub use crate::stream::{Abandoned, CloseReason, TlsPolicy};
+use crate::stream::{BIND_NS, Features, SESSION_NS, StreamLimits, TLS_NS};
+use crate::xml::{Element, Limits, write_element};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -134,44 +134,6 @@ impl core::fmt::Debug for ClientConfig {
     }
 }
 
-/// Why the client gave up on its own (it sent `</stream:stream>`, no stream error).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Abandoned {
-    /// TLS is required but the server did not offer it, or refused it.
-    TlsUnavailable,
-    /// No offered SASL mechanism is acceptable.
-    NoMechanism,
-    /// The SCRAM server signature was wrong: the server does not know the password.
-    ServerSignature,
-    /// The server's SCRAM iteration count is above
-    /// [`ClientConfig::scram_max_iterations`]: running it would stall the embedder (RFC 5802
-    /// section 9).
-    ScramIterations {
-        /// The count the server sent (saturated at `u64::MAX`).
-        count: u64,
-        /// The largest count accepted.
-        max: u32,
-    },
-    /// The server refused to bind a resource (or to establish the session).
-    BindFailed(Option<StanzaError>),
-    /// The server broke the protocol in a way no stream error fits.
-    PeerProtocol(&'static str),
-}
-
-impl Abandoned {
-    /// The reason as the conformance vectors name it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Abandoned::TlsUnavailable => "tls-unavailable",
-            Abandoned::NoMechanism => "no-mechanism",
-            Abandoned::ServerSignature => "server-signature",
-            Abandoned::ScramIterations { .. } => "scram-iterations",
-            Abandoned::BindFailed(_) => "bind-failed",
-            Abandoned::PeerProtocol(_) => "peer-protocol",
-        }
-    }
-}
-
 /// What the client reports to the embedder.
 #[derive(Debug, Clone)]
 pub enum ClientEvent {
@@ -189,11 +151,15 @@ pub enum ClientEvent {
     Stanza(Element),
     /// The server sent a stream error (for `see-other-host`, the host to try).
     PeerStreamError(StreamError),
-    /// The client gave up for a local reason.
+    /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
+    /// same reason).
     Abandoned(Abandoned),
-    /// The stream is over; close the transport.
-    Closed,
+    /// The stream is over, for this reason; close the transport. Nothing is reported after
+    /// it.
+    Closed(CloseReason),
 }
+
+stream_event!(ClientEvent, abandoned => Abandoned);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,7 +177,7 @@ pub enum ClientError {
     NotAwaitingAuth,
     /// [`Client::send`] before [`ClientEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing.
+    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
     Closed,
     /// The stanza, serialized, is larger than the server said it accepts (XEP-0478
     /// `<max-bytes/>`): sending it would end the stream with `policy-violation`. Nothing
@@ -247,18 +213,24 @@ impl core::fmt::Display for ClientError {
 
 impl std::error::Error for ClientError {}
 
-/// Where negotiation stands; each variant holds what its next step needs.
+impl From<InputRefused> for ClientError {
+    fn from(refused: InputRefused) -> Self {
+        match refused {
+            InputRefused::NotOpen => ClientError::NotOpen,
+            InputRefused::AwaitingTls => ClientError::AwaitingTls,
+        }
+    }
+}
+
+/// Where negotiation stands; each variant holds what its next step needs. Whether the
+/// stream is open, securing, closing or over is the engine's.
 enum State {
-    /// Not opened yet.
-    Idle,
-    /// Our header is sent; the server's is expected.
+    /// Our header is out (or will be at `open`); the server's is expected.
     AwaitHeader,
     /// The server's header arrived; its features are expected.
     AwaitFeatures,
     /// `<starttls/>` sent.
     AwaitProceed,
-    /// `<proceed/>` received; the embedder sets up TLS.
-    TlsHandshake,
     /// A SASL exchange runs.
     Sasl(Box<SaslClient>),
     /// SASL failed; the embedder decides.
@@ -269,27 +241,14 @@ enum State {
     Session { id: String, jid: FullJid },
     /// Stanzas flow.
     Online,
-    /// Our `</stream:stream>` is sent; the server's is expected.
-    Closing,
-    /// Over.
-    Closed,
 }
 
 /// The client side of one c2s stream.
 pub struct Client {
     config: ClientConfig,
+    engine: Engine<ClientEvent>,
     state: State,
-    parser: StreamParser,
-    out: Output,
-    events: VecDeque<ClientEvent>,
     rng: Rng,
-    now: Instant,
-    /// Negotiation or closing: give up at this time.
-    deadline: Option<Instant>,
-    /// When the last bytes were queued, for keepalives.
-    last_sent: Instant,
-    encrypted: bool,
-    channel_binding: Option<ChannelBinding>,
     /// The mechanism that authenticated the stream, once SASL succeeded.
     authenticated_with: Option<Mechanism>,
     /// The keys a SCRAM login derived, for the embedder to cache.
@@ -308,7 +267,7 @@ impl core::fmt::Debug for Client {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Client")
             .field("jid", &self.config.jid)
-            .field("encrypted", &self.encrypted)
+            .field("encrypted", &self.engine.transport().is_encrypted())
             .field("authenticated_with", &self.authenticated_with)
             .finish_non_exhaustive()
     }
@@ -317,18 +276,17 @@ impl core::fmt::Debug for Client {
 impl Client {
     /// A client that will connect with `config`; nothing happens until [`open`](Self::open).
     pub fn new(config: ClientConfig, now: Instant) -> Self {
+        let settings = Settings {
+            content_ns: JABBER_CLIENT,
+            limits: config.limits,
+            response_timeout: config.response_timeout,
+            keepalive: config.keepalive,
+        };
         Client {
-            parser: StreamParser::new(config.limits),
+            engine: Engine::initiating(settings, now),
             rng: Rng::new(config.seed),
             config,
-            state: State::Idle,
-            out: Output::default(),
-            events: VecDeque::new(),
-            now,
-            deadline: None,
-            last_sent: now,
-            encrypted: false,
-            channel_binding: None,
+            state: State::AwaitHeader,
             authenticated_with: None,
             scram_keys: None,
             offered: Vec::new(),
@@ -339,13 +297,16 @@ impl Client {
         }
     }
 
-    /// Starts the stream: the client's header is queued.
-    pub fn open(&mut self) -> Result<(), ClientError> {
-        if !matches!(self.state, State::Idle) {
-            return Err(ClientError::AlreadyOpen);
-        }
-        self.send_header();
-        Ok(())
+    /// Starts the stream at time `now`: the client's header is queued, and the server has
+    /// the response timeout from `now` to answer.
+    pub fn open(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            if !s.engine.is_idle() {
+                return Err(ClientError::AlreadyOpen);
+            }
+            s.send_header();
+            Ok(())
+        })
     }
 
     /// Bytes received from the server, at time `now`.
@@ -353,107 +314,89 @@ impl Client {
     /// Everything after a `<proceed/>` in the same input is discarded, and so is input that
     /// arrives before [`tls_established`](Self::tls_established) (reported as
     /// [`ClientError::AwaitingTls`]): it would be plaintext injected before the handshake.
+    /// Once the stream is over, input is ignored.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ClientError> {
-        self.now = now;
-        match self.state {
-            State::Idle => return Err(ClientError::NotOpen),
-            State::TlsHandshake => return Err(ClientError::AwaitingTls),
-            State::Closed => return Ok(()),
-            _ => {}
-        }
-        self.feed(data);
-        Ok(())
+        self.at(now, |s| s.input(data)).map_err(ClientError::from)
     }
 
-    /// The transport ended: the stream is over.
-    pub fn handle_eof(&mut self) {
-        if !matches!(self.state, State::Closed) {
-            self.finish();
-        }
-    }
-
-    /// TLS is up (after [`ClientEvent::TlsRequested`]); `channel_binding` is what the TLS
-    /// library exported, for the SCRAM `-PLUS` mechanisms.
+    /// TLS is up at time `now` (after [`ClientEvent::TlsRequested`]); `channel_binding` is
+    /// what the TLS library exported, for the SCRAM `-PLUS` mechanisms. The stream restarts.
     pub fn tls_established(
         &mut self,
+        now: Instant,
         channel_binding: Option<ChannelBinding>,
     ) -> Result<(), ClientError> {
-        if !matches!(self.state, State::TlsHandshake) {
-            return Err(ClientError::NoTlsRequested);
-        }
-        self.encrypted = true;
-        self.channel_binding = channel_binding;
-        self.restart();
-        Ok(())
-    }
-
-    /// After [`ClientEvent::SaslFailure`]: tries again with `mechanism`, or with the next
-    /// acceptable one after those that failed.
-    pub fn auth(&mut self, mechanism: Option<Mechanism>) -> Result<(), ClientError> {
-        if !matches!(self.state, State::SaslFailed) {
-            return Err(ClientError::NotAwaitingAuth);
-        }
-        let offered = self.offered.clone();
-        self.start_sasl(&offered, mechanism);
-        Ok(())
-    }
-
-    /// Sends a stanza (once online). It is written with `jabber:client` as the default
-    /// namespace; an iq without an id gets one from [`next_id`](Self::next_id).
-    pub fn send(&mut self, stanza: &Element) -> Result<(), ClientError> {
-        match self.state {
-            State::Online => {}
-            State::Closing | State::Closed => return Err(ClientError::Closed),
-            _ => return Err(ClientError::NotOnline),
-        }
-        // Every iq needs an id to be answered (RFC 6120 8.2.3).
-        let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
-            .then(|| stanza.with_attr("id", &self.next_id()));
-        let stanza = with_id.as_ref().unwrap_or(stanza);
-        let max = self.peer_limits.and_then(|l| l.max_bytes);
-        let mut too_large = None;
-        self.out.write(|buf| {
-            let start = buf.len();
-            write_element(buf, stanza.root(), JABBER_CLIENT);
-            let size = buf.len() - start;
-            if let Some(max) = max.filter(|&max| size as u64 > max) {
-                buf.truncate(start);
-                too_large = Some(ClientError::StanzaTooLarge { size, max });
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ClientError::Closed);
             }
-        });
-        if let Some(e) = too_large {
-            return Err(e);
-        }
-        self.last_sent = self.now;
-        Ok(())
+            let transport = crate::stream::tls::Transport::Tls {
+                channel_bindings: channel_binding.into_iter().collect(),
+                peer_certificate: false,
+            };
+            if !s.engine.tls_established(transport) {
+                return Err(ClientError::NoTlsRequested);
+            }
+            s.send_header();
+            Ok(())
+        })
     }
 
-    /// Answers a received stanza with a stanza error (for example `service-unavailable` for
-    /// an iq the embedder does not handle, RFC 6120 8.4), with swapped addresses and the
-    /// same id. Nothing is sent for an error or an iq result (RFC 6120 8.3.1, 8.2.3): the
-    /// result says whether a reply went out.
+    /// After [`ClientEvent::SaslFailure`], at time `now`: tries again with `mechanism`, or
+    /// with the next acceptable one after those that failed.
+    pub fn auth(&mut self, now: Instant, mechanism: Option<Mechanism>) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ClientError::Closed);
+            }
+            if !matches!(s.state, State::SaslFailed) {
+                return Err(ClientError::NotAwaitingAuth);
+            }
+            let offered = std::mem::take(&mut s.offered);
+            s.start_sasl(&offered, mechanism);
+            s.offered = offered;
+            Ok(())
+        })
+    }
+
+    /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
+    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id).
+    pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            s.online()?;
+            // Every iq needs an id to be answered (RFC 6120 8.2.3).
+            let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
+                .then(|| stanza.with_attr("id", &s.next_id()));
+            let stanza = with_id.as_ref().unwrap_or(stanza);
+            let max = s.peer_limits.and_then(|l| l.max_bytes);
+            let mut too_large = None;
+            s.engine.write(|buf| {
+                let start = buf.len();
+                write_element(buf, stanza.root(), JABBER_CLIENT);
+                let size = buf.len() - start;
+                if let Some(max) = max.filter(|&max| size as u64 > max) {
+                    buf.truncate(start);
+                    too_large = Some(ClientError::StanzaTooLarge { size, max });
+                }
+            });
+            too_large.map_or(Ok(()), Err)
+        })
+    }
+
+    /// Answers a received stanza at time `now` with a stanza error (for example
+    /// `service-unavailable` for an iq the embedder does not handle, RFC 6120 8.4), with
+    /// swapped addresses and the same id. Nothing is sent for an error or an iq result (RFC
+    /// 6120 8.3.1, 8.2.3): the result says whether a reply went out.
     pub fn reply_error(
         &mut self,
+        now: Instant,
         to: &Element,
         condition: crate::error::StanzaErrorCondition,
     ) -> Result<bool, ClientError> {
-        match self.state {
-            State::Online => {}
-            State::Closing | State::Closed => return Err(ClientError::Closed),
-            _ => return Err(ClientError::NotOnline),
-        }
-        let Ok(stanza) = crate::stanza::Stanza::from_element(to.clone()) else {
-            return Ok(false);
-        };
-        let error = StanzaError::new(condition);
-        let mut sent = false;
-        self.out.write(|buf| {
-            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
-        });
-        if sent {
-            self.last_sent = self.now;
-        }
-        Ok(sent)
+        self.at(now, |s| {
+            s.online()?;
+            Ok(s.engine.write_error_reply(to, condition))
+        })
     }
 
     /// What the server said it accepts on the current stream (XEP-0478), if it said: the
@@ -469,68 +412,7 @@ impl Client {
         format!("{}{}", self.rng.token(4), self.next_id)
     }
 
-    /// Closes the stream gracefully: `</stream:stream>` now, [`ClientEvent::Closed`] when
-    /// the server answers with its own (or after the response timeout). Nothing is sent
-    /// after it (RFC 6120 section 4.4): whatever the server sends next, even malformed XML,
-    /// and a response timeout, end in [`ClientEvent::Closed`] alone. A second call does
-    /// nothing.
-    pub fn close(&mut self) {
-        match self.state {
-            State::Closing | State::Closed => {}
-            State::Idle => self.state = State::Closed,
-            _ => {
-                self.out.end();
-                self.state = State::Closing;
-                self.deadline = deadline(self.now, self.config.response_timeout);
-            }
-        }
-    }
-
-    /// The time is `now`: fires the response timeout and the keepalive when due.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        if self.deadline.is_some_and(|d| now >= d) {
-            self.deadline = None;
-            if !matches!(self.state, State::Closed) {
-                // In a closing handshake our closing tag is out, and nothing is written.
-                self.stream_error(StreamErrorCondition::ConnectionTimeout);
-            }
-            return;
-        }
-        if let (State::Online, Some(at)) = (&self.state, self.keepalive_at()) {
-            if now >= at {
-                self.out.write(|buf| buf.extend_from_slice(b" "));
-                self.last_sent = now;
-                // Idle for a keepalive period: let go of what a large stanza grew.
-                self.parser.shrink();
-            }
-        }
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.deadline, self.keepalive_at()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<ClientEvent> {
-        self.events.pop_front()
-    }
-
-    /// Bytes to write to the transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.take()
-    }
-
-    /// Gives back the memory a large stanza made the session grow, for a session that goes
-    /// idle (see [`StreamParser::shrink`]).
-    pub fn shrink(&mut self) {
-        self.parser.shrink();
-        self.out.shrink();
-    }
+    stream_methods!(ClientEvent);
 
     /// After [`ClientEvent::Authenticated`] from a SCRAM login: the keys it used
     /// (`ClientKey` and `ServerKey`, with the server's salt and iteration count). Store them
@@ -541,119 +423,38 @@ impl Client {
         self.scram_keys.as_ref()
     }
 
-    /// Is the stream over?
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
-    }
-
-    fn keepalive_at(&self) -> Option<Instant> {
-        match self.state {
-            State::Online => deadline(self.last_sent, self.config.keepalive?),
-            _ => None,
+    /// Can stanzas be sent?
+    fn online(&self) -> Result<(), ClientError> {
+        if self.engine.is_ending() {
+            Err(ClientError::Closed)
+        } else if matches!(self.state, State::Online) {
+            Ok(())
+        } else {
+            Err(ClientError::NotOnline)
         }
     }
 
+    /// Our header of a new stream (at `open`, and at each restart), then the server's is
+    /// awaited.
     fn send_header(&mut self) {
-        let from = self.encrypted.then(|| self.config.jid.to_string());
-        let domain = self.config.jid.domain().to_owned();
-        let lang = &self.config.lang;
-        self.out.write(|buf| {
-            write_header(
-                buf,
-                Header {
-                    content_ns: JABBER_CLIENT,
-                    to: Some(&domain),
-                    from: from.as_deref(),
-                    id: None,
-                    lang: Some(lang),
-                },
-            )
-        });
-        self.last_sent = self.now;
+        StreamRole::write_header(self);
         self.state = State::AwaitHeader;
-        self.deadline = deadline(self.now, self.config.response_timeout);
-    }
-
-    /// A stream restart (RFC 6120 sections 5.4.3.3 and 6.4.6): a new parser, a new header.
-    fn restart(&mut self) {
-        self.parser.reset();
-        self.send_header();
-    }
-
-    fn on_header(&mut self, header: &Element) {
-        if !matches!(self.state, State::AwaitHeader) {
-            return self.stream_error(StreamErrorCondition::InvalidXml);
-        }
-        if let Err(condition) = check_peer_header(&self.parser, header, JABBER_CLIENT) {
-            return self.stream_error(condition);
-        }
-        if header.attr("id").is_none() {
-            return self.abandon(Abandoned::PeerProtocol("the stream header has no id"));
-        }
-        self.events.push_back(ClientEvent::StreamOpened);
-        self.state = State::AwaitFeatures;
-        self.deadline = deadline(self.now, self.config.response_timeout);
-    }
-
-    fn on_peer_close(&mut self) {
-        // Our closing tag answers, unless it went out first.
-        self.out.end();
-        self.finish();
-    }
-
-    fn on_element(&mut self, el: Element) {
-        if el.is("error", STREAM_NS) {
-            let error = StreamError::from_element(el.root())
-                .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
-            self.events.push_back(ClientEvent::PeerStreamError(error));
-            self.out.end();
-            return self.finish();
-        }
-        match std::mem::replace(&mut self.state, State::Closed) {
-            State::AwaitFeatures if el.is("features", STREAM_NS) => self.on_features(&el),
-            State::AwaitProceed if el.is("proceed", TLS_NS) => {
-                self.state = State::TlsHandshake;
-                self.deadline = None;
-                self.events.push_back(ClientEvent::TlsRequested);
-            }
-            State::AwaitProceed if el.is("failure", TLS_NS) => {
-                self.abandon(Abandoned::TlsUnavailable)
-            }
-            State::Sasl(sasl) if el.ns() == SASL_NS => self.on_sasl(sasl, &el),
-            State::Bind { id, session } if el.is("iq", JABBER_CLIENT) => {
-                self.on_bind_reply(id, session, &el)
-            }
-            State::Session { id, jid } if el.is("iq", JABBER_CLIENT) => {
-                self.on_session_reply(id, jid, &el)
-            }
-            state @ (State::Online | State::Closing)
-                if matches!(el.name(), "message" | "presence" | "iq")
-                    && el.ns() == JABBER_CLIENT =>
-            {
-                // Whatever the addressing or payload: the embedder decides.
-                self.state = state;
-                self.events.push_back(ClientEvent::Stanza(el));
-            }
-            other => {
-                self.state = other;
-                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
-            }
-        }
+        self.engine.await_peer();
     }
 
     fn on_features(&mut self, features: &Element) {
         let f = Features::read(features.root());
         // Each set of features says what holds from now on (XEP-0478 section 4).
         self.peer_limits = f.limits;
-        self.deadline = None;
-        if !self.encrypted {
+        let encrypted = self.engine.transport().is_encrypted();
+        if !encrypted {
             match (self.config.tls, f.starttls) {
                 (TlsPolicy::Required | TlsPolicy::Optional, Some(_)) => {
-                    self.out.element(|w| {
+                    self.engine.write_element(|w| {
                         w.start("starttls").xmlns(TLS_NS).end("starttls");
                     });
                     self.state = State::AwaitProceed;
-                    self.deadline = deadline(self.now, self.config.response_timeout);
+                    self.engine.await_peer();
                     return;
                 }
                 (TlsPolicy::Required, None) => return self.abandon(Abandoned::TlsUnavailable),
@@ -667,15 +468,17 @@ impl Client {
             self.offered = f.mechanisms;
             self.cb_types = f.channel_bindings;
             self.tried.clear();
-            let offered = self.offered.clone();
-            return self.start_sasl(&offered, None);
+            let offered = std::mem::take(&mut self.offered);
+            self.start_sasl(&offered, None);
+            self.offered = offered;
+            return;
         }
         if !f.bind {
             return self.abandon(Abandoned::PeerProtocol("no resource binding offered"));
         }
         let id = self.next_id();
         let resource = self.config.resource.as_deref();
-        self.out.element(|w| {
+        self.engine.write_element(|w| {
             w.start("iq")
                 .attr("type", "set")
                 .attr("id", &id)
@@ -690,7 +493,7 @@ impl Client {
             id,
             session: f.session == Some(true),
         };
-        self.deadline = deadline(self.now, self.config.response_timeout);
+        self.engine.await_peer();
     }
 
     fn start_sasl(&mut self, offered: &[String], wanted: Option<Mechanism>) {
@@ -698,7 +501,8 @@ impl Client {
         // -PLUS at all, the binding still goes in, for the GS2 `y` flag (RFC 5802 section
         // 6: the server can then tell a downgrade).
         let offers_plus = offered.iter().any(|m| m.ends_with("-PLUS"));
-        let channel_binding = self.channel_binding.clone().filter(|cb| {
+        let transport = self.engine.transport();
+        let channel_binding = transport.channel_bindings().first().cloned().filter(|cb| {
             !offers_plus
                 || match &self.cb_types {
                     Some(types) => types.iter().any(|t| t == cb.kind.name()),
@@ -707,7 +511,7 @@ impl Client {
         });
         let mut config = sasl::ClientConfig {
             preference: self.config.mechanisms.clone(),
-            allow_plain: self.encrypted || self.config.allow_plain_without_tls,
+            allow_plain: transport.is_encrypted() || self.config.allow_plain_without_tls,
             channel_binding,
             max_iterations: self.config.scram_max_iterations,
             ..sasl::ClientConfig::default()
@@ -734,7 +538,7 @@ impl Client {
         };
         self.tried.push(client.mechanism());
         let payload = sasl::encode_payload(client.initial_response());
-        self.out.element(|w| {
+        self.engine.write_element(|w| {
             w.start("auth")
                 .xmlns(SASL_NS)
                 .attr("mechanism", client.mechanism().name())
@@ -742,7 +546,7 @@ impl Client {
                 .end("auth");
         });
         self.state = State::Sasl(Box::new(client));
-        self.deadline = deadline(self.now, self.config.response_timeout);
+        self.engine.await_peer();
     }
 
     fn on_sasl(&mut self, mut client: Box<SaslClient>, el: &Element) {
@@ -754,14 +558,14 @@ impl Client {
             "challenge" => match client.on_challenge(&data) {
                 Ok(response) => {
                     let payload = sasl::encode_payload(&response);
-                    self.out.element(|w| {
+                    self.engine.write_element(|w| {
                         w.start("response")
                             .xmlns(SASL_NS)
                             .text(&payload)
                             .end("response");
                     });
                     self.state = State::Sasl(client);
-                    self.deadline = deadline(self.now, self.config.response_timeout);
+                    self.engine.await_peer();
                 }
                 Err(SaslClientError::IterationCountOutOfRange { count, max, .. }) if count > 0 => {
                     self.abandon(Abandoned::ScramIterations { count, max })
@@ -772,9 +576,11 @@ impl Client {
                 Ok(()) => {
                     self.authenticated_with = Some(client.mechanism());
                     self.scram_keys = client.scram_keys().cloned();
-                    self.events
-                        .push_back(ClientEvent::Authenticated(self.config.jid.clone()));
-                    self.restart();
+                    let jid = self.config.jid.clone();
+                    self.engine.report(ClientEvent::Authenticated(jid));
+                    // A stream restart (RFC 6120 section 6.4.6): a new parser, a new header.
+                    self.engine.restart();
+                    self.send_header();
                 }
                 Err(SaslClientError::ServerSignatureMismatch)
                 | Err(SaslClientError::MissingServerSignature) => {
@@ -787,9 +593,9 @@ impl Client {
                     condition: None,
                     text: None,
                 });
-                self.deadline = None;
                 self.state = State::SaslFailed;
-                self.events.push_back(ClientEvent::SaslFailure(failure));
+                self.engine.await_embedder();
+                self.engine.report(ClientEvent::SaslFailure(failure));
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
@@ -812,7 +618,7 @@ impl Client {
             ),
             (Some("result"), Some(jid)) if session => {
                 let id = self.next_id();
-                self.out.element(|w| {
+                self.engine.write_element(|w| {
                     w.start("iq")
                         .attr("type", "set")
                         .attr("id", &id)
@@ -822,7 +628,7 @@ impl Client {
                         .end("iq");
                 });
                 self.state = State::Session { id, jid };
-                self.deadline = deadline(self.now, self.config.response_timeout);
+                self.engine.await_peer();
             }
             (Some("result"), Some(jid)) => self.go_online(jid),
             _ => self.abandon(Abandoned::BindFailed(stanza_error(el))),
@@ -852,53 +658,79 @@ impl Client {
     }
 
     fn go_online(&mut self, jid: FullJid) {
-        self.deadline = None;
         self.state = State::Online;
-        self.last_sent = self.now;
-        self.events.push_back(ClientEvent::Online(jid));
-    }
-
-    /// Ends the stream with a stream error and our closing tag; once our closing tag is
-    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
-    fn stream_error(&mut self, condition: StreamErrorCondition) {
-        self.out.end_with_error(&StreamError::new(condition));
-        self.finish();
-    }
-
-    fn abandon(&mut self, why: Abandoned) {
-        self.out.end();
-        self.events.push_back(ClientEvent::Abandoned(why));
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.state = State::Closed;
-        self.deadline = None;
-        self.events.push_back(ClientEvent::Closed);
+        self.engine.negotiated();
+        self.engine.report(ClientEvent::Online(jid));
     }
 }
 
-impl Session for Client {
-    fn parser(&mut self) -> &mut StreamParser {
-        &mut self.parser
+impl StreamRole for Client {
+    type Event = ClientEvent;
+
+    fn engine(&mut self) -> &mut Engine<ClientEvent> {
+        &mut self.engine
     }
 
-    fn stopped(&self) -> bool {
-        // Everything after <proceed/> (or after the end) is never processed.
-        matches!(self.state, State::TlsHandshake | State::Closed)
+    fn write_header(&mut self) {
+        // RFC 6120 4.7.1: `from` only once the stream is encrypted.
+        let from = self
+            .engine
+            .transport()
+            .is_encrypted()
+            .then(|| self.config.jid.to_string());
+        self.engine.write_header(Header {
+            to: Some(self.config.jid.domain()),
+            from: from.as_deref(),
+            id: None,
+            lang: Some(&self.config.lang),
+        });
     }
 
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::StreamOpened(header) => self.on_header(&header),
-            Event::StreamClosed => self.on_peer_close(),
-            Event::Element(el) => self.on_element(el),
+    fn on_header(&mut self, header: Element) {
+        if !matches!(self.state, State::AwaitHeader) {
+            return self.stream_error(StreamErrorCondition::InvalidXml);
         }
+        if let Err(condition) = check_peer_header(self.engine.parser(), &header, JABBER_CLIENT) {
+            return self.stream_error(condition);
+        }
+        if header.attr("id").is_none() {
+            return self.abandon(Abandoned::PeerProtocol("the stream header has no id"));
+        }
+        self.engine.report(ClientEvent::StreamOpened);
+        self.state = State::AwaitFeatures;
+        self.engine.await_peer();
     }
 
-    /// The server's XML was at fault: the stream error of RFC 6120 section 4.9.3 for it.
-    fn on_fault(&mut self, error: ParseError) {
-        self.stream_error(error.condition());
+    fn on_element(&mut self, el: Element) {
+        // Every arm that goes on sets the state; one that ends the stream may leave this
+        // placeholder, which nothing reads once the stream is over.
+        match std::mem::replace(&mut self.state, State::AwaitHeader) {
+            State::AwaitFeatures if el.is("features", STREAM_NS) => self.on_features(&el),
+            State::AwaitProceed if el.is("proceed", TLS_NS) => {
+                // The restart after TLS sets the state (`tls_established`).
+                self.engine.start_tls();
+                self.engine.report(ClientEvent::TlsRequested);
+            }
+            State::AwaitProceed if el.is("failure", TLS_NS) => {
+                self.abandon(Abandoned::TlsUnavailable)
+            }
+            State::Sasl(sasl) if el.ns() == SASL_NS => self.on_sasl(sasl, &el),
+            State::Bind { id, session } if el.is("iq", JABBER_CLIENT) => {
+                self.on_bind_reply(id, session, &el)
+            }
+            State::Session { id, jid } if el.is("iq", JABBER_CLIENT) => {
+                self.on_session_reply(id, jid, &el)
+            }
+            State::Online if self.engine.is_stanza(&el) => {
+                // Whatever the addressing or payload: the embedder decides.
+                self.state = State::Online;
+                self.engine.report(ClientEvent::Stanza(el));
+            }
+            other => {
+                self.state = other;
+                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+            }
+        }
     }
 }
 

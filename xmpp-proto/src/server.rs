@@ -8,18 +8,15 @@
 //! [`ServerEvent::BindRequest`]), then stamps every stanza of the client with its full JID
 //! before handing it over, refusing a spoofed `from` (`invalid-from`), a stanza before
 //! authentication (`not-authorized`) and unknown first-level elements
-//! (`unsupported-stanza-type`). Methods that do not take the time use the time of the last
-//! call that did.
+//! (`unsupported-stanza-type`). Every method that can write or start a timer takes the
+//! time: timers count from it, and the ones due by then fire before the method returns.
 
-use std::collections::VecDeque;
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use crate::error::{
-    SASL_NS, STREAM_NS, SaslFailure, SaslFailureCondition, StanzaError, StanzaErrorCondition,
-    StreamError, StreamErrorCondition,
+    SASL_NS, SaslFailure, SaslFailureCondition, StanzaError, StanzaErrorCondition, StreamError,
+    StreamErrorCondition,
 };
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::sasl::{
@@ -27,11 +24,15 @@ use crate::sasl::{
     ServerStep, UserCredential,
 };
 use crate::stanza::JABBER_CLIENT;
-use crate::stream::{
-    BIND_NS, Header, Output, Rng, SASL_CB_NS, SESSION_NS, Session, StreamLimits, TLS_NS, TlsPolicy,
-    check_peer_header, deadline, write_header,
+pub use crate::stream::CloseReason;
+use crate::stream::engine::{
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
-use crate::xml::{Element, Event, Limits, ParseError, StreamParser, write_element};
+use crate::stream::header::{Header, check_peer_header};
+use crate::stream::rng::Rng;
+use crate::stream::tls::Transport;
+use crate::stream::{Abandoned, BIND_NS, SASL_CB_NS, SESSION_NS, StreamLimits, TLS_NS, TlsPolicy};
+use crate::xml::{Element, Limits, write_element};
 
 /// How a server serves its clients.
 #[derive(Clone)]
@@ -66,6 +67,9 @@ pub struct ServerConfig {
     pub max_auth_attempts: u32,
     /// How long to wait for the client during negotiation and closing.
     pub response_timeout: Duration,
+    /// Idle time, once the client is online, after which a whitespace keepalive is sent
+    /// (RFC 6120 section 4.6.1); `None` (the default) turns it off.
+    pub keepalive: Option<Duration>,
     /// More feature elements to offer after authentication (stream management, roster
     /// versioning...), as serialized XML.
     pub extra_features: Vec<u8>,
@@ -83,7 +87,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// A configuration for `domain` with the defaults: TLS required, SCRAM-SHA-256,
     /// SCRAM-SHA-1 (and their -PLUS with channel binding) and PLAIN (once encrypted), three
-    /// SASL attempts, a 30 s response timeout.
+    /// SASL attempts, a 30 s response timeout, no keepalive.
     pub fn new(domain: impl Into<String>, sasl_secret: Vec<u8>) -> Self {
         ServerConfig {
             domains: vec![domain.into()],
@@ -104,6 +108,7 @@ impl ServerConfig {
             seed: 0,
             max_auth_attempts: 3,
             response_timeout: Duration::from_secs(30),
+            keepalive: None,
             extra_features: Vec::new(),
             limits: Limits::default(),
             pre_auth_limits: Limits::PRE_AUTH,
@@ -137,6 +142,7 @@ impl core::fmt::Debug for ServerConfig {
             .field("seed", &self.seed)
             .field("max_auth_attempts", &self.max_auth_attempts)
             .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
             .field(
                 "extra_features",
                 &String::from_utf8_lossy(&self.extra_features),
@@ -182,11 +188,14 @@ pub enum ServerEvent {
     Online(FullJid),
     /// A stanza from the client, with `from` stamped with its full JID.
     Stanza(Element),
-    /// The client sent a stream error.
+    /// The client sent a stream error ([`ServerEvent::Closed`] follows).
     PeerStreamError(StreamError),
-    /// The stream is over; close the transport.
-    Closed,
+    /// The stream is over, for this reason; close the transport. Nothing is reported after
+    /// it.
+    Closed(CloseReason),
 }
+
+stream_event!(ServerEvent);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,7 +212,7 @@ pub enum ServerError {
     WrongAccount,
     /// [`Server::send`] before [`ServerEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing.
+    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
     Closed,
 }
 
@@ -223,26 +232,29 @@ impl core::fmt::Display for ServerError {
 
 impl std::error::Error for ServerError {}
 
-/// Where the stream stands; each variant holds what its next step needs.
+impl From<InputRefused> for ServerError {
+    fn from(_: InputRefused) -> Self {
+        // A server is never idle: it waits for the client from the start, so only TLS being
+        // set up refuses input.
+        ServerError::AwaitingTls
+    }
+}
+
+/// Where negotiation stands; each variant holds what its next step needs. Whether the
+/// stream is open, securing, closing or over is the engine's.
 enum State {
     /// Waiting for the client's header (first, or after a restart).
     AwaitHeader,
     /// Features sent; the client's next negotiation step is expected.
     Negotiating,
-    /// `<proceed/>` sent; the embedder sets up TLS.
-    TlsHandshake,
     /// A SASL exchange waits for the embedder (credentials or an EXTERNAL decision).
     SaslEmbedder(Box<SaslServer>, Ask),
     /// A SASL exchange waits for the client's `<response/>`.
     SaslClient(Box<SaslServer>),
     /// A bind request with this id waits for the embedder.
     AwaitBind { id: String },
-    /// Stanzas flow.
-    Online,
-    /// Our `</stream:stream>` is sent.
-    Closing,
-    /// Over.
-    Closed,
+    /// Stanzas flow, from the client bound to this full JID.
+    Online(FullJid),
 }
 
 /// What the client asked for in a SASL exchange that waits for the embedder.
@@ -265,100 +277,73 @@ fn bare_authzid(authzid: &str) -> Option<BareJid> {
 /// The server side of one c2s stream.
 pub struct Server {
     config: ServerConfig,
+    engine: Engine<ServerEvent>,
     state: State,
-    parser: StreamParser,
-    out: Output,
-    events: VecDeque<ServerEvent>,
     rng: Rng,
-    now: Instant,
-    deadline: Option<Instant>,
-    /// Has our header of the current stream been sent?
-    header_sent: bool,
-    streams: u32,
+    /// The id of the first stream header, when the embedder chose it; every later header
+    /// gets a fresh one.
+    first_id: Option<String>,
     domain: String,
-    encrypted: bool,
-    channel_bindings: Vec<ChannelBinding>,
-    /// The client presented a certificate the TLS layer verified: EXTERNAL may be offered.
-    client_cert: bool,
     /// The identity the embedder gave for an EXTERNAL exchange, until it succeeds.
     external_identity: Option<BareJid>,
     auth_failures: u32,
     account: Option<BareJid>,
-    bound: Option<FullJid>,
 }
 
 impl core::fmt::Debug for Server {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let bound = match &self.state {
+            State::Online(jid) => Some(jid),
+            _ => None,
+        };
         f.debug_struct("Server")
             .field("domain", &self.domain)
-            .field("encrypted", &self.encrypted)
+            .field("encrypted", &self.engine.transport().is_encrypted())
             .field("account", &self.account)
-            .field("bound", &self.bound)
+            .field("bound", &bound)
             .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// A server side for a new connection; it waits for the client's header.
+    /// A server side for a new connection; it waits for the client's header from `now`.
     pub fn new(config: ServerConfig, now: Instant) -> Self {
-        let domain = config.domains.first().cloned().unwrap_or_default();
+        let settings = Settings {
+            content_ns: JABBER_CLIENT,
+            limits: config.limits_for(false),
+            response_timeout: config.response_timeout,
+            keepalive: config.keepalive,
+        };
         Server {
-            parser: StreamParser::new(config.limits_for(false)),
+            engine: Engine::receiving(settings, now),
             rng: Rng::new(config.seed),
-            deadline: deadline(now, config.response_timeout),
+            first_id: config.stream_id.clone(),
+            domain: config.domains.first().cloned().unwrap_or_default(),
             config,
             state: State::AwaitHeader,
-            out: Output::default(),
-            events: VecDeque::new(),
-            now,
-            header_sent: false,
-            streams: 0,
-            domain,
-            encrypted: false,
-            channel_bindings: Vec::new(),
-            client_cert: false,
             external_identity: None,
             auth_failures: 0,
             account: None,
-            bound: None,
         }
     }
 
     /// Bytes received from the client, at time `now`. Nothing received after `<starttls/>`
     /// in the same input is processed, and input before
     /// [`tls_established`](Self::tls_established) is discarded
-    /// ([`ServerError::AwaitingTls`]).
+    /// ([`ServerError::AwaitingTls`]). Once the stream is over, input is ignored.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ServerError> {
-        self.now = now;
-        match self.state {
-            State::TlsHandshake => return Err(ServerError::AwaitingTls),
-            State::Closed => return Ok(()),
-            _ => {}
-        }
-        self.feed(data);
-        Ok(())
+        self.at(now, |s| s.input(data)).map_err(ServerError::from)
     }
 
-    /// The transport ended.
-    pub fn handle_eof(&mut self) {
-        if !matches!(self.state, State::Closed) {
-            self.finish();
-        }
-    }
-
-    /// TLS is up; `channel_bindings` are the data the TLS library exports for SCRAM
-    /// `-PLUS` (one per type it supports; empty for none).
+    /// TLS is up at time `now`; `channel_bindings` are the data the TLS library exports for
+    /// SCRAM `-PLUS` (one per type it supports; empty for none). The client restarts the
+    /// stream next.
     pub fn tls_established(
         &mut self,
+        now: Instant,
         channel_bindings: Vec<ChannelBinding>,
     ) -> Result<(), ServerError> {
-        if !matches!(self.state, State::TlsHandshake) {
-            return Err(ServerError::NoTlsRequested);
-        }
-        self.encrypted = true;
-        self.channel_bindings = channel_bindings;
-        self.restart();
-        Ok(())
+        self.secure(now, channel_bindings, false)
     }
 
     /// TLS is up, as with [`tls_established`](Self::tls_established), and the client
@@ -368,22 +353,47 @@ impl Server {
     /// authenticates.
     pub fn tls_established_with_client_cert(
         &mut self,
+        now: Instant,
         channel_bindings: Vec<ChannelBinding>,
     ) -> Result<(), ServerError> {
-        self.tls_established(channel_bindings)?;
-        self.client_cert = true;
-        Ok(())
+        self.secure(now, channel_bindings, true)
     }
 
-    /// Answers [`ServerEvent::AuthRequest`] with the account's credential.
+    fn secure(
+        &mut self,
+        now: Instant,
+        channel_bindings: Vec<ChannelBinding>,
+        peer_certificate: bool,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ServerError::Closed);
+            }
+            let transport = Transport::Tls {
+                channel_bindings,
+                peer_certificate,
+            };
+            if !s.engine.tls_established(transport) {
+                return Err(ServerError::NoTlsRequested);
+            }
+            s.restarted();
+            Ok(())
+        })
+    }
+
+    /// Answers [`ServerEvent::AuthRequest`] at time `now` with the account's credential.
     ///
     /// The account acts as itself. An authzid the client asked for is granted only when it
     /// is the account's own bare JID; any other is refused with `invalid-authzid` once the
     /// credentials check out (RFC 4616 section 2, RFC 6120 section 6.4.6), so an embedder
     /// that ignores the authzid never grants one. To let an account act as another, use
     /// [`credentials_acting_as`](Self::credentials_acting_as).
-    pub fn credentials(&mut self, credential: UserCredential) -> Result<(), ServerError> {
-        self.answer_credentials(credential, None)
+    pub fn credentials(
+        &mut self,
+        now: Instant,
+        credential: UserCredential,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| s.answer_credentials(credential, None))
     }
 
     /// Answers [`ServerEvent::AuthRequest`] as [`credentials`](Self::credentials) does, and
@@ -394,39 +404,58 @@ impl Server {
     /// else is still refused with `invalid-authzid`.
     pub fn credentials_acting_as(
         &mut self,
+        now: Instant,
         credential: UserCredential,
         delegate: &BareJid,
     ) -> Result<(), ServerError> {
-        self.answer_credentials(credential, Some(delegate))
+        self.at(now, |s| s.answer_credentials(credential, Some(delegate)))
     }
 
-    /// Answers [`ServerEvent::ExternalRequest`]: the client certificate, which the embedder
-    /// has checked, authenticates the client as `identity`, and the session authenticates
-    /// as it. An authzid that names anyone else is refused with `invalid-authzid` (RFC 6120
-    /// section 6.4.6).
-    pub fn external(&mut self, identity: BareJid) -> Result<(), ServerError> {
-        let State::SaslEmbedder(_, Ask::External { authzid }) = &self.state else {
-            return Err(ServerError::NoAuthRequest);
-        };
-        let decision = match authzid {
-            Some(a) if bare_authzid(a).as_ref() != Some(&identity) => {
-                Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
+    /// Answers [`ServerEvent::ExternalRequest`] at time `now`: the client certificate, which
+    /// the embedder has checked, authenticates the client as `identity`, and the session
+    /// authenticates as it. An authzid that names anyone else is refused with
+    /// `invalid-authzid` (RFC 6120 section 6.4.6).
+    pub fn external(&mut self, now: Instant, identity: BareJid) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            let authzid = match &s.state {
+                State::SaslEmbedder(_, Ask::External { authzid }) if !s.engine.is_ending() => {
+                    authzid
+                }
+                _ => return Err(s.no_request(ServerError::NoAuthRequest)),
+            };
+            let decision = match authzid {
+                Some(a) if bare_authzid(a).as_ref() != Some(&identity) => {
+                    Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
+                }
+                _ => Decision::Accept,
+            };
+            s.external_identity = Some(identity);
+            s.answer_external(decision);
+            Ok(())
+        })
+    }
+
+    /// Answers [`ServerEvent::ExternalRequest`] at time `now`: the certificate does not
+    /// authenticate the client (`not-authorized`, RFC 6120 section 6.5.10).
+    pub fn refuse_external(&mut self, now: Instant) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            match &s.state {
+                State::SaslEmbedder(_, Ask::External { .. }) if !s.engine.is_ending() => {}
+                _ => return Err(s.no_request(ServerError::NoAuthRequest)),
             }
-            _ => Decision::Accept,
-        };
-        self.external_identity = Some(identity);
-        self.answer_external(decision);
-        Ok(())
+            s.answer_external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
+            Ok(())
+        })
     }
 
-    /// Answers [`ServerEvent::ExternalRequest`]: the certificate does not authenticate the
-    /// client (`not-authorized`, RFC 6120 section 6.5.10).
-    pub fn refuse_external(&mut self) -> Result<(), ServerError> {
-        if !matches!(self.state, State::SaslEmbedder(_, Ask::External { .. })) {
-            return Err(ServerError::NoAuthRequest);
+    /// `Closed` once our closing tag is out, else `error`: an answer to a request that no
+    /// longer matters is not the same misuse as one to no request at all.
+    fn no_request(&self, error: ServerError) -> ServerError {
+        if self.engine.is_ending() {
+            ServerError::Closed
+        } else {
+            error
         }
-        self.answer_external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
-        Ok(())
     }
 
     fn answer_credentials(
@@ -434,8 +463,13 @@ impl Server {
         credential: UserCredential,
         delegate: Option<&BareJid>,
     ) -> Result<(), ServerError> {
-        let State::SaslEmbedder(_, Ask::Credentials { authcid, authzid }) = &self.state else {
-            return Err(ServerError::NoAuthRequest);
+        let (authcid, authzid) = match &self.state {
+            State::SaslEmbedder(_, Ask::Credentials { authcid, authzid })
+                if !self.engine.is_ending() =>
+            {
+                (authcid, authzid)
+            }
+            _ => return Err(self.no_request(ServerError::NoAuthRequest)),
         };
         let own = self.account_of(authcid);
         let authorization = match authzid {
@@ -447,7 +481,8 @@ impl Server {
             },
             None => Authorization::Refuse,
         };
-        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        let State::SaslEmbedder(mut sasl, _) =
+            std::mem::replace(&mut self.state, State::Negotiating)
         else {
             return Ok(());
         };
@@ -457,7 +492,8 @@ impl Server {
     }
 
     fn answer_external(&mut self, decision: Decision) {
-        let State::SaslEmbedder(mut sasl, _) = std::mem::replace(&mut self.state, State::Closed)
+        let State::SaslEmbedder(mut sasl, _) =
+            std::mem::replace(&mut self.state, State::Negotiating)
         else {
             return;
         };
@@ -476,49 +512,58 @@ impl Server {
         }
     }
 
-    /// Answers [`ServerEvent::BindRequest`]: the session is bound to `jid`, which must be
-    /// of the authenticated account.
-    pub fn bind(&mut self, jid: FullJid) -> Result<(), ServerError> {
-        let State::AwaitBind { id } = &self.state else {
-            return Err(ServerError::NoBindRequest);
-        };
-        if self.account.as_ref() != Some(&jid.to_bare()) {
-            return Err(ServerError::WrongAccount);
-        }
-        let id = id.clone();
-        let full = jid.to_string();
-        self.out.element(|w| {
-            w.start("iq").attr("type", "result").attr("id", &id);
-            w.start("bind")
-                .xmlns(BIND_NS)
-                .start("jid")
-                .text(&full)
-                .end("jid")
-                .end("bind");
-            w.end("iq");
-        });
-        self.bound = Some(jid.clone());
-        self.state = State::Online;
-        self.deadline = None;
-        self.events.push_back(ServerEvent::Online(jid));
-        Ok(())
+    /// Answers [`ServerEvent::BindRequest`] at time `now`: the session is bound to `jid`,
+    /// which must be of the authenticated account. The keepalive, if configured, runs from
+    /// `now`.
+    pub fn bind(&mut self, now: Instant, jid: FullJid) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            let id = match &s.state {
+                State::AwaitBind { id } if !s.engine.is_ending() => id,
+                _ => return Err(s.no_request(ServerError::NoBindRequest)),
+            };
+            if s.account.as_ref() != Some(&jid.to_bare()) {
+                return Err(ServerError::WrongAccount);
+            }
+            let full = jid.as_str();
+            s.engine.write_element(|w| {
+                w.start("iq").attr("type", "result").attr("id", id);
+                w.start("bind")
+                    .xmlns(BIND_NS)
+                    .start("jid")
+                    .text(full)
+                    .end("jid")
+                    .end("bind");
+                w.end("iq");
+            });
+            s.state = State::Online(jid.clone());
+            s.engine.negotiated();
+            s.engine.report(ServerEvent::Online(jid));
+            Ok(())
+        })
     }
 
-    /// Answers [`ServerEvent::BindRequest`] with an error (`conflict`, `not-allowed`,
-    /// `resource-constraint`...); the client may ask again.
-    pub fn reject_bind(&mut self, condition: StanzaErrorCondition) -> Result<(), ServerError> {
-        let State::AwaitBind { id } = &self.state else {
-            return Err(ServerError::NoBindRequest);
-        };
-        let id = id.clone();
-        self.out.element(|w| {
-            w.start("iq").attr("type", "error").attr("id", &id);
-            StanzaError::new(condition).write(w);
-            w.end("iq");
-        });
-        self.state = State::Negotiating;
-        self.deadline = deadline(self.now, self.config.response_timeout);
-        Ok(())
+    /// Answers [`ServerEvent::BindRequest`] at time `now` with an error (`conflict`,
+    /// `not-allowed`, `resource-constraint`...); the client may ask again within the
+    /// response timeout.
+    pub fn reject_bind(
+        &mut self,
+        now: Instant,
+        condition: StanzaErrorCondition,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            let id = match &s.state {
+                State::AwaitBind { id } if !s.engine.is_ending() => id,
+                _ => return Err(s.no_request(ServerError::NoBindRequest)),
+            };
+            s.engine.write_element(|w| {
+                w.start("iq").attr("type", "error").attr("id", id);
+                StanzaError::new(condition).write(w);
+                w.end("iq");
+            });
+            s.state = State::Negotiating;
+            s.engine.await_peer();
+            Ok(())
+        })
     }
 
     /// A fresh, unguessable resource for a client that lets the server choose (RFC 6120
@@ -527,198 +572,85 @@ impl Server {
         self.rng.token(16)
     }
 
-    /// Sends a stanza to the client (once online), with `jabber:client` as the default
-    /// namespace.
-    pub fn send(&mut self, stanza: &Element) -> Result<(), ServerError> {
-        match self.state {
-            State::Online => {}
-            State::Closing | State::Closed => return Err(ServerError::Closed),
-            _ => return Err(ServerError::NotOnline),
-        }
-        self.out
-            .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
-        Ok(())
+    /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
+    /// the default namespace.
+    pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            s.online()?;
+            s.engine
+                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
+            Ok(())
+        })
     }
 
-    /// Answers a stanza from the client with a stanza error (for example
+    /// Answers a stanza from the client at time `now` with a stanza error (for example
     /// `service-unavailable` for an iq nobody handles, RFC 6120 8.4), with swapped
     /// addresses and the same id. Nothing is sent for an error or an iq result (no reply
     /// to those, RFC 6120 8.3.1 and 8.2.3): the result says whether a reply went out.
     pub fn reply_error(
         &mut self,
+        now: Instant,
         to: &Element,
         condition: StanzaErrorCondition,
     ) -> Result<bool, ServerError> {
-        match self.state {
-            State::Online => {}
-            State::Closing | State::Closed => return Err(ServerError::Closed),
-            _ => return Err(ServerError::NotOnline),
-        }
-        let Ok(stanza) = crate::stanza::Stanza::from_element(to.clone()) else {
-            return Ok(false);
-        };
-        let error = StanzaError::new(condition);
-        let mut sent = false;
-        self.out.write(|buf| {
-            sent = crate::stanza::error_reply(&stanza, &error, false, buf).is_ok();
-        });
-        Ok(sent)
+        self.at(now, |s| {
+            s.online()?;
+            Ok(s.engine.write_error_reply(to, condition))
+        })
     }
 
-    /// Sends a stream error and closes (for example `see-other-host`, `system-shutdown`,
-    /// or `conflict` when another session takes over the resource). After
-    /// [`close`](Self::close) our closing tag is out and nothing may follow it (RFC 6120 section
-    /// 4.4): the stream is then over at once, with nothing sent.
-    pub fn close_with(&mut self, error: StreamError) {
-        if !matches!(self.state, State::Closed) {
-            self.stream_error(error);
+    stream_methods!(ServerEvent);
+
+    /// Can stanzas be sent?
+    fn online(&self) -> Result<(), ServerError> {
+        if self.engine.is_ending() {
+            Err(ServerError::Closed)
+        } else if matches!(self.state, State::Online(_)) {
+            Ok(())
+        } else {
+            Err(ServerError::NotOnline)
         }
     }
 
-    /// Closes gracefully: `</stream:stream>` now, [`ServerEvent::Closed`] when the client
-    /// answers (or after the response timeout). Nothing is sent after it (RFC 6120 section
-    /// 4.4): stanzas that still arrive are reported, and whatever else the client sends,
-    /// even malformed XML, and a response timeout, end in [`ServerEvent::Closed`] alone. A
-    /// second call does nothing.
-    pub fn close(&mut self) {
-        match self.state {
-            State::Closing | State::Closed => {}
-            _ => {
-                if !self.header_sent {
-                    self.send_header();
-                }
-                self.out.end();
-                self.state = State::Closing;
-                self.deadline = deadline(self.now, self.config.response_timeout);
-            }
-        }
-    }
-
-    /// The time is `now`: fires the response timeout when due.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        if self.deadline.is_some_and(|d| now >= d) && !matches!(self.state, State::Closed) {
-            self.stream_error(StreamError::new(StreamErrorCondition::ConnectionTimeout));
-        }
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// The next event.
-    pub fn poll_event(&mut self) -> Option<ServerEvent> {
-        self.events.pop_front()
-    }
-
-    /// Bytes to write to the transport.
-    pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.take()
-    }
-
-    /// Gives back the memory a large stanza made the session grow, for a session that goes
-    /// idle (see [`StreamParser::shrink`]).
-    pub fn shrink(&mut self) {
-        self.parser.shrink();
-        self.out.shrink();
-    }
-
-    /// Is the stream over?
-    pub fn is_closed(&self) -> bool {
-        matches!(self.state, State::Closed)
-    }
-
-    fn send_header(&mut self) {
-        let id = match (self.streams, &self.config.stream_id) {
-            (0, Some(id)) => id.clone(),
-            _ => self.rng.token(16),
-        };
-        self.streams += 1;
-        let to = self
-            .parser
-            .header()
-            .and_then(|h| h.attr("from").map(|f| f.into_owned()));
-        let (domain, lang) = (&self.domain, &self.config.lang);
-        self.out.write(|buf| {
-            write_header(
-                buf,
-                Header {
-                    content_ns: JABBER_CLIENT,
-                    to: to.as_deref(),
-                    from: Some(domain),
-                    id: Some(&id),
-                    lang: Some(lang),
-                },
-            )
-        });
-        self.header_sent = true;
-    }
-
-    fn restart(&mut self) {
-        self.parser.reset();
-        // The stream after SASL success is the authenticated one (RFC 6120 6.4.6).
-        self.parser
-            .set_limits(self.config.limits_for(self.account.is_some()));
-        self.header_sent = false;
+    /// After a restart (TLS, or SASL success): the client's new header is expected, and
+    /// the stream after SASL success is the authenticated one (RFC 6120 section 6.4.6).
+    fn restarted(&mut self) {
+        let limits = self.config.limits_for(self.account.is_some());
+        self.engine.parser_mut().set_limits(limits);
         self.state = State::AwaitHeader;
-        self.deadline = deadline(self.now, self.config.response_timeout);
-    }
-
-    fn on_header(&mut self, header: &Element) {
-        if let Err(condition) = check_peer_header(&self.parser, header, JABBER_CLIENT) {
-            return self.stream_error(StreamError::new(condition));
-        }
-        let to = header.attr("to");
-        match to.as_deref().map(|t| t.parse::<Jid>()) {
-            Some(Ok(jid)) if jid.local().is_none() && jid.resource().is_none() => {
-                match self
-                    .config
-                    .domains
-                    .iter()
-                    .find(|d| d.as_str() == jid.domain())
-                {
-                    Some(d) => self.domain = d.clone(),
-                    None => {
-                        return self
-                            .stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
-                    }
-                }
-            }
-            Some(Err(_)) | Some(Ok(_)) => {
-                return self.stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
-            }
-            None => {
-                return self.stream_error(StreamError::new(StreamErrorCondition::HostUnknown));
-            }
-        }
-        self.send_header();
-        self.events.push_back(ServerEvent::StreamOpened);
-        self.send_features();
-        self.state = State::Negotiating;
-        self.deadline = deadline(self.now, self.config.response_timeout);
+        self.engine.await_peer();
     }
 
     fn offered_mechanisms(&self) -> Vec<Mechanism> {
+        let transport = self.engine.transport();
         self.config
             .mechanisms
             .iter()
             .copied()
-            .filter(|m| !m.is_plus() || !self.channel_bindings.is_empty())
-            .filter(|m| *m != Mechanism::External || self.client_cert)
+            .filter(|m| !m.is_plus() || !transport.channel_bindings().is_empty())
+            .filter(|m| *m != Mechanism::External || transport.peer_certificate())
             .filter(|m| {
-                *m != Mechanism::Plain || self.encrypted || self.config.allow_plain_without_tls
+                *m != Mechanism::Plain
+                    || transport.is_encrypted()
+                    || self.config.allow_plain_without_tls
             })
             .collect()
     }
 
     fn send_features(&mut self) {
-        let tls_first = !self.encrypted && self.config.tls == TlsPolicy::Required;
+        let encrypted = self.engine.transport().is_encrypted();
+        let tls_first = !encrypted && self.config.tls == TlsPolicy::Required;
         // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
         let offer_tls =
-            !self.encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
+            !encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
-        self.out.element(|w| {
+        let limits = self.config.advertise_limits.then(|| StreamLimits {
+            max_bytes: Some(self.engine.parser().limits().max_element_bytes as u64),
+            idle_seconds: None,
+        });
+        let channel_bindings = self.engine.transport().channel_bindings().to_vec();
+        let (authenticated, extra) = (self.account.is_some(), &self.config.extra_features);
+        self.engine.write_element(|w| {
             w.start("stream:features");
             if offer_tls {
                 w.start("starttls").xmlns(TLS_NS);
@@ -727,7 +659,7 @@ impl Server {
                 }
                 w.end("starttls");
             }
-            if self.account.is_none() {
+            if !authenticated {
                 if !tls_first {
                     w.start("mechanisms").xmlns(SASL_NS);
                     for m in &mechanisms {
@@ -737,7 +669,7 @@ impl Server {
                     // XEP-0440: which channel bindings the -PLUS mechanisms can use.
                     if mechanisms.iter().any(|m| m.is_plus()) {
                         w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
-                        for cb in &self.channel_bindings {
+                        for cb in &channel_bindings {
                             w.start("channel-binding").attr("type", cb.kind.name());
                             w.end("channel-binding");
                         }
@@ -751,94 +683,38 @@ impl Server {
                     .start("optional")
                     .end("optional");
                 w.end("session");
-                w.raw(&self.config.extra_features);
+                w.raw(extra);
             }
-            if self.config.advertise_limits {
-                let max = self.parser.limits().max_element_bytes;
-                StreamLimits {
-                    max_bytes: Some(max as u64),
-                    idle_seconds: None,
-                }
-                .write(w);
+            if let Some(limits) = limits {
+                limits.write(w);
             }
             w.end("stream:features");
         });
     }
 
-    fn on_element(&mut self, el: Element) {
-        if el.is("error", STREAM_NS) {
-            let error = StreamError::from_element(el.root())
-                .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
-            self.events.push_back(ServerEvent::PeerStreamError(error));
-            self.out.end();
-            return self.finish();
-        }
-        let stanza = el.ns() == JABBER_CLIENT && matches!(el.name(), "message" | "presence" | "iq");
-        match std::mem::replace(&mut self.state, State::Closed) {
-            State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
-            State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
-            State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
-            State::SaslClient(_) | State::SaslEmbedder(..) if el.is("abort", SASL_NS) => {
-                self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
-            }
-            State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
-                self.state = State::Negotiating;
-                self.on_negotiation_iq(&el);
-            }
-            State::Online if el.name() == "iq" && el.get_child("session", SESSION_NS).is_some() => {
-                // A legacy client establishing the (optional) session: done already.
-                self.state = State::Online;
-                self.reply_result(&el);
-            }
-            state @ (State::Online | State::Closing) if stanza => {
-                self.state = state;
-                self.on_stanza(el);
-            }
-            State::Negotiating
-            | State::AwaitBind { .. }
-            | State::SaslEmbedder(..)
-            | State::SaslClient(_)
-                if stanza =>
-            {
-                // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
-                // (and bound).
-                self.state = State::Negotiating;
-                self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
-            }
-            other => {
-                self.state = other;
-                self.stream_error(StreamError::new(
-                    StreamErrorCondition::UnsupportedStanzaType,
-                ));
-            }
-        }
-    }
-
     fn on_starttls(&mut self) {
-        if self.encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
+        let encrypted = self.engine.transport().is_encrypted();
+        if encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
             // RFC 6120 5.4.2.2: failure, then the stream is closed.
-            self.out.element(|w| {
+            self.engine.write_element(|w| {
                 w.start("failure").xmlns(TLS_NS).end("failure");
             });
-            self.out.end();
-            return self.finish();
+            return self.abandon(Abandoned::TlsUnavailable);
         }
-        self.out.element(|w| {
+        self.engine.write_element(|w| {
             w.start("proceed").xmlns(TLS_NS).end("proceed");
         });
-        self.state = State::TlsHandshake;
-        self.deadline = None;
-        self.events.push_back(ServerEvent::TlsRequested);
+        self.engine.start_tls();
+        self.engine.report(ServerEvent::TlsRequested);
     }
 
     fn on_auth(&mut self, el: &Element) {
         self.state = State::Negotiating;
         if self.account.is_some() {
-            return self.stream_error(StreamError::new(
-                StreamErrorCondition::UnsupportedStanzaType,
-            ));
+            return self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
         }
-        if !self.encrypted && self.config.tls == TlsPolicy::Required {
+        let encrypted = self.engine.transport().is_encrypted();
+        if !encrypted && self.config.tls == TlsPolicy::Required {
             return self.sasl_failed(SaslFailure::new(SaslFailureCondition::EncryptionRequired));
         }
         let mechanism = el
@@ -866,8 +742,8 @@ impl Server {
         };
         let config = sasl::ServerConfig {
             offered: self.offered_mechanisms(),
-            encrypted: self.encrypted || self.config.allow_plain_without_tls,
-            channel_bindings: self.channel_bindings.clone(),
+            encrypted: encrypted || self.config.allow_plain_without_tls,
+            channel_bindings: self.engine.transport().channel_bindings().to_vec(),
             secret: self.config.sasl_secret.clone(),
             scram_iterations: self.config.scram_iterations,
         };
@@ -902,8 +778,8 @@ impl Server {
                     authzid: authzid.clone(),
                 };
                 self.state = State::SaslEmbedder(sasl, ask);
-                self.deadline = None;
-                self.events.push_back(ServerEvent::AuthRequest {
+                self.engine.await_embedder();
+                self.engine.report(ServerEvent::AuthRequest {
                     mechanism,
                     authcid,
                     authzid,
@@ -914,20 +790,19 @@ impl Server {
                     authzid: authzid.clone(),
                 };
                 self.state = State::SaslEmbedder(sasl, ask);
-                self.deadline = None;
-                self.events
-                    .push_back(ServerEvent::ExternalRequest { authzid });
+                self.engine.await_embedder();
+                self.engine.report(ServerEvent::ExternalRequest { authzid });
             }
             Ok(ServerStep::Challenge(data)) => {
                 let payload = sasl::encode_payload(&data);
-                self.out.element(|w| {
+                self.engine.write_element(|w| {
                     w.start("challenge")
                         .xmlns(SASL_NS)
                         .text(&payload)
                         .end("challenge");
                 });
                 self.state = State::SaslClient(sasl);
-                self.deadline = deadline(self.now, self.config.response_timeout);
+                self.engine.await_peer();
             }
             Ok(ServerStep::Success {
                 additional_data,
@@ -949,7 +824,7 @@ impl Server {
                 let Some(jid) = jid else {
                     return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));
                 };
-                self.out.element(|w| {
+                self.engine.write_element(|w| {
                     w.start("success").xmlns(SASL_NS);
                     if !additional_data.is_empty() {
                         w.text(&sasl::encode_payload(&additional_data));
@@ -957,20 +832,21 @@ impl Server {
                     w.end("success");
                 });
                 self.account = Some(jid.clone());
-                self.events.push_back(ServerEvent::Authenticated(jid));
-                self.restart();
+                self.engine.report(ServerEvent::Authenticated(jid));
+                self.engine.restart();
+                self.restarted();
             }
             Err(e) => self.sasl_failed(e.failure()),
         }
     }
 
     fn sasl_failed(&mut self, failure: SaslFailure) {
-        self.out.write(|buf| failure.write_to(buf));
+        self.engine.write(|buf| failure.write_to(buf));
         self.auth_failures += 1;
         self.state = State::Negotiating;
-        self.deadline = deadline(self.now, self.config.response_timeout);
+        self.engine.await_peer();
         if self.auth_failures >= self.config.max_auth_attempts {
-            self.stream_error(StreamError::new(StreamErrorCondition::PolicyViolation));
+            self.stream_error(StreamErrorCondition::PolicyViolation);
         }
     }
 
@@ -979,44 +855,33 @@ impl Server {
         if let (Some("set"), Some(bind)) =
             (el.attr("type").as_deref(), el.get_child("bind", BIND_NS))
         {
-            if self.bound.is_none() {
-                let resource = bind
-                    .get_child("resource", BIND_NS)
-                    .map(|r| r.text().trim().to_owned())
-                    .filter(|r| !r.is_empty());
-                // RFC 6120 7.7.2.1: a resource that cannot be a resourcepart is bad-request,
-                // answered here; the embedder only sees requests it can grant.
-                let valid = match (&resource, &self.account) {
-                    (Some(r), Some(account)) => account.with_resource(r).is_ok(),
-                    _ => true,
-                };
-                if !valid {
-                    self.reply_stanza_error(el, StanzaErrorCondition::BadRequest);
-                    return;
-                }
-                self.state = State::AwaitBind { id };
-                self.deadline = None;
-                self.events.push_back(ServerEvent::BindRequest(resource));
+            let resource = bind
+                .get_child("resource", BIND_NS)
+                .map(|r| r.text().trim().to_owned())
+                .filter(|r| !r.is_empty());
+            // RFC 6120 7.7.2.1: a resource that cannot be a resourcepart is bad-request,
+            // answered here; the embedder only sees requests it can grant.
+            let valid = match (&resource, &self.account) {
+                (Some(r), Some(account)) => account.with_resource(r).is_ok(),
+                _ => true,
+            };
+            if !valid {
+                self.engine
+                    .write_error_reply(el, StanzaErrorCondition::BadRequest);
                 return;
             }
+            self.state = State::AwaitBind { id };
+            self.engine.await_embedder();
+            self.engine.report(ServerEvent::BindRequest(resource));
+            return;
         }
         // Anything else before binding: nothing may be processed yet.
-        self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
-    }
-
-    /// Answers a stanza of the client with an error, unless it is one that gets no answer.
-    fn reply_stanza_error(&mut self, el: &Element, condition: StanzaErrorCondition) {
-        if let Ok(stanza) = crate::stanza::Stanza::from_element(el.clone()) {
-            let error = StanzaError::new(condition);
-            self.out.write(|buf| {
-                let _ = crate::stanza::error_reply(&stanza, &error, false, buf);
-            });
-        }
+        self.stream_error(StreamErrorCondition::NotAuthorized);
     }
 
     fn reply_result(&mut self, el: &Element) {
         let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
-        self.out.element(|w| {
+        self.engine.write_element(|w| {
             w.start("iq")
                 .attr("type", "result")
                 .attr("id", &id)
@@ -1024,70 +889,115 @@ impl Server {
         });
     }
 
-    fn on_stanza(&mut self, el: Element) {
-        let Some(full) = &self.bound else {
-            return self.stream_error(StreamError::new(StreamErrorCondition::NotAuthorized));
-        };
+    fn on_stanza(&mut self, full: &FullJid, el: Element) {
         let from = el.attr("from").map(|f| f.parse::<Jid>());
         let to = el.attr("to").map(|t| t.parse::<Jid>());
         if matches!(from, Some(Err(_))) || matches!(to, Some(Err(_))) {
             // RFC 6120 8.3.3.8: a malformed address is an error for this stanza, not the
             // stream.
-            return self.reply_stanza_error(&el, StanzaErrorCondition::JidMalformed);
+            self.engine
+                .write_error_reply(&el, StanzaErrorCondition::JidMalformed);
+            return;
         }
         if let Some(Ok(j)) = from {
             // RFC 6120 8.1.2.1: a from other than the session's bare or full JID is spoofed.
             let ours = j.as_str() == full.as_str()
                 || (j.resource().is_none() && j.to_bare() == full.to_bare());
             if !ours {
-                return self.stream_error(StreamError::new(StreamErrorCondition::InvalidFrom));
+                return self.stream_error(StreamErrorCondition::InvalidFrom);
             }
         }
         let stamped = el.with_attr("from", full.as_str());
-        self.events.push_back(ServerEvent::Stanza(stamped));
-    }
-
-    /// Ends the stream with a stream error and our closing tag; once our closing tag is
-    /// out (a closing handshake), with nothing written (RFC 6120 section 4.4).
-    fn stream_error(&mut self, error: StreamError) {
-        if !self.header_sent && !self.out.is_ended() {
-            // RFC 6120 4.9.1.1: an error before our header still comes after one.
-            self.send_header();
-        }
-        self.out.end_with_error(&error);
-        self.finish();
-    }
-
-    fn finish(&mut self) {
-        self.state = State::Closed;
-        self.deadline = None;
-        self.events.push_back(ServerEvent::Closed);
+        self.engine.report(ServerEvent::Stanza(stamped));
     }
 }
 
-impl Session for Server {
-    fn parser(&mut self) -> &mut StreamParser {
-        &mut self.parser
+impl StreamRole for Server {
+    type Event = ServerEvent;
+
+    fn engine(&mut self) -> &mut Engine<ServerEvent> {
+        &mut self.engine
     }
 
-    fn stopped(&self) -> bool {
-        // Nothing after <starttls/> (or after the end) is ever processed.
-        matches!(self.state, State::TlsHandshake | State::Closed)
+    fn write_header(&mut self) {
+        let id = self.first_id.take().unwrap_or_else(|| self.rng.token(16));
+        let to = self
+            .engine
+            .parser()
+            .header()
+            .and_then(|h| h.attr("from").map(|f| f.into_owned()));
+        self.engine.write_header(Header {
+            to: to.as_deref(),
+            from: Some(&self.domain),
+            id: Some(&id),
+            lang: Some(&self.config.lang),
+        });
     }
 
-    fn on_event(&mut self, event: Event) {
-        match event {
-            Event::StreamOpened(header) => self.on_header(&header),
-            Event::StreamClosed => {
-                // Our closing tag answers, unless it went out first.
-                self.out.end();
-                self.finish();
-            }
-            Event::Element(el) => self.on_element(el),
+    fn on_header(&mut self, header: Element) {
+        if let Err(condition) = check_peer_header(self.engine.parser(), &header, JABBER_CLIENT) {
+            return self.stream_error(condition);
         }
+        let to = header.attr("to");
+        let domain = match to.as_deref().map(|t| t.parse::<Jid>()) {
+            Some(Ok(jid)) if jid.local().is_none() && jid.resource().is_none() => self
+                .config
+                .domains
+                .iter()
+                .find(|d| d.as_str() == jid.domain())
+                .cloned(),
+            _ => None,
+        };
+        let Some(domain) = domain else {
+            return self.stream_error(StreamErrorCondition::HostUnknown);
+        };
+        self.domain = domain;
+        self.write_header();
+        self.engine.report(ServerEvent::StreamOpened);
+        self.send_features();
+        self.state = State::Negotiating;
+        self.engine.await_peer();
     }
 
-    fn on_fault(&mut self, error: ParseError) {
-        self.stream_error(StreamError::new(error.condition()));
+    fn on_element(&mut self, el: Element) {
+        let stanza = self.engine.is_stanza(&el);
+        // Every arm that goes on sets the state; one that ends the stream may leave this
+        // placeholder, which nothing reads once the stream is over.
+        match std::mem::replace(&mut self.state, State::Negotiating) {
+            State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
+            State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
+            State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
+            State::SaslClient(_) | State::SaslEmbedder(..) if el.is("abort", SASL_NS) => {
+                self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
+            }
+            State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
+                self.on_negotiation_iq(&el);
+            }
+            State::Online(jid)
+                if el.name() == "iq" && el.get_child("session", SESSION_NS).is_some() =>
+            {
+                // A legacy client establishing the (optional) session: done already.
+                self.state = State::Online(jid);
+                self.reply_result(&el);
+            }
+            State::Online(jid) if stanza => {
+                self.on_stanza(&jid, el);
+                self.state = State::Online(jid);
+            }
+            State::Negotiating
+            | State::AwaitBind { .. }
+            | State::SaslEmbedder(..)
+            | State::SaslClient(_)
+                if stanza =>
+            {
+                // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
+                // (and bound).
+                self.stream_error(StreamErrorCondition::NotAuthorized);
+            }
+            other => {
+                self.state = other;
+                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+            }
+        }
     }
 }

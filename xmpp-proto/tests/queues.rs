@@ -34,7 +34,7 @@ fn online_server(now: Instant) -> Server {
         drain(&mut s).last(),
         Some(ServerEvent::AuthRequest { .. })
     ));
-    s.credentials(UserCredential::Password("pw".into()))
+    s.credentials(now, UserCredential::Password("pw".into()))
         .unwrap();
     s.handle_input(now, C2S_HEADER).unwrap();
     s.handle_input(
@@ -46,7 +46,7 @@ fn online_server(now: Instant) -> Server {
         drain(&mut s).last(),
         Some(ServerEvent::BindRequest(None))
     ));
-    s.bind("juliet@example.com/balcony".parse().unwrap())
+    s.bind(now, "juliet@example.com/balcony".parse().unwrap())
         .unwrap();
     assert!(matches!(drain(&mut s).last(), Some(ServerEvent::Online(_))));
     while s.poll_transmit().is_some() {}

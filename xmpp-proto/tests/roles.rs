@@ -6,7 +6,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
+use xmpp_proto::stream::{CloseReason, TlsPolicy};
 
 fn drain(server: &mut Server) -> Vec<ServerEvent> {
     std::iter::from_fn(|| server.poll_event()).collect()
@@ -34,7 +34,7 @@ fn authenticated_server(now: Instant) -> Server {
         drain(&mut s).last(),
         Some(ServerEvent::AuthRequest { .. })
     ));
-    s.credentials(UserCredential::Password("pw".into()))
+    s.credentials(now, UserCredential::Password("pw".into()))
         .unwrap();
     s.handle_input(now, C2S_HEADER).unwrap();
     drain(&mut s);
@@ -55,8 +55,11 @@ fn online_server(now: Instant) -> Server {
     ));
     let resource = s.make_resource();
     assert_eq!(resource.len(), 16);
-    s.bind(format!("juliet@example.com/{resource}").parse().unwrap())
-        .unwrap();
+    s.bind(
+        now,
+        format!("juliet@example.com/{resource}").parse().unwrap(),
+    )
+    .unwrap();
     assert!(matches!(drain(&mut s).last(), Some(ServerEvent::Online(_))));
     while s.poll_transmit().is_some() {}
     s
@@ -72,7 +75,7 @@ fn an_unanswerable_iq_gets_service_unavailable_and_an_error_gets_nothing() {
         panic!("{events:?}")
     };
     assert!(
-        s.reply_error(iq, StanzaErrorCondition::ServiceUnavailable)
+        s.reply_error(now, iq, StanzaErrorCondition::ServiceUnavailable)
             .unwrap()
     );
     let out = s.poll_transmit().unwrap();
@@ -88,7 +91,7 @@ fn an_unanswerable_iq_gets_service_unavailable_and_an_error_gets_nothing() {
         panic!()
     };
     assert!(
-        !s.reply_error(msg, StanzaErrorCondition::ServiceUnavailable)
+        !s.reply_error(now, msg, StanzaErrorCondition::ServiceUnavailable)
             .unwrap()
     );
     assert!(s.poll_transmit().is_none());
@@ -99,12 +102,15 @@ fn server_misuse_is_a_typed_error_not_a_panic() {
     let now = Instant::now();
     let mut s = Server::new(ServerConfig::new("example.com", vec![]), now);
     assert_eq!(
-        s.bind("a@example.com/r".parse().unwrap()),
+        s.bind(now, "a@example.com/r".parse().unwrap()),
         Err(ServerError::NoBindRequest)
     );
-    assert_eq!(s.tls_established(vec![]), Err(ServerError::NoTlsRequested));
     assert_eq!(
-        s.credentials(UserCredential::Unknown),
+        s.tls_established(now, vec![]),
+        Err(ServerError::NoTlsRequested)
+    );
+    assert_eq!(
+        s.credentials(now, UserCredential::Unknown),
         Err(ServerError::NoAuthRequest)
     );
 }
@@ -116,14 +122,17 @@ fn client_misuse_is_a_typed_error_and_time_drives_timeouts() {
     config.response_timeout = Duration::from_secs(5);
     let mut c = Client::new(config, now);
     assert_eq!(c.handle_input(now, b"x"), Err(ClientError::NotOpen));
-    assert_eq!(c.auth(None), Err(ClientError::NotAwaitingAuth));
-    c.open().unwrap();
-    assert_eq!(c.open(), Err(ClientError::AlreadyOpen));
+    assert_eq!(c.auth(now, None), Err(ClientError::NotAwaitingAuth));
+    c.open(now).unwrap();
+    assert_eq!(c.open(now), Err(ClientError::AlreadyOpen));
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
     c.handle_timeout(now + Duration::from_secs(4));
     assert!(c.poll_event().is_none());
     c.handle_timeout(now + Duration::from_secs(5));
-    assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Closed(CloseReason::TimedOut))
+    ));
     assert!(c.is_closed());
     let out = c.poll_transmit().unwrap();
     assert!(
@@ -197,11 +206,11 @@ fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error(
         .collect();
     assert_eq!(stanzas.len(), 2);
     assert!(
-        c.reply_error(&stanzas[0], StanzaErrorCondition::ServiceUnavailable)
+        c.reply_error(now, &stanzas[0], StanzaErrorCondition::ServiceUnavailable)
             .unwrap()
     );
     assert!(
-        !c.reply_error(&stanzas[1], StanzaErrorCondition::ServiceUnavailable)
+        !c.reply_error(now, &stanzas[1], StanzaErrorCondition::ServiceUnavailable)
             .unwrap()
     );
     let out = c.poll_transmit().unwrap();
@@ -220,7 +229,7 @@ fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error(
 fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
     let now = Instant::now();
     let mut s = online_server(now);
-    s.close();
+    s.close(now);
     assert_eq!(s.poll_transmit().as_deref(), Some(&b"</stream:stream>"[..]));
     // A stanza still arrives and is reported; one that would earn a stanza error gets none.
     s.handle_input(
@@ -240,11 +249,17 @@ fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
     );
     assert!(!s.is_closed());
     // A stream error the embedder raises now cannot be sent: the stream is over at once.
-    s.close_with(xmpp_proto::error::StreamError::new(
-        xmpp_proto::error::StreamErrorCondition::SystemShutdown,
-    ));
+    s.close_with(
+        now,
+        xmpp_proto::error::StreamError::new(
+            xmpp_proto::error::StreamErrorCondition::SystemShutdown,
+        ),
+    );
     assert_eq!(s.poll_transmit(), None);
-    assert!(matches!(drain(&mut s)[..], [ServerEvent::Closed]));
+    assert!(matches!(
+        &drain(&mut s)[..],
+        [ServerEvent::Closed(CloseReason::LocalStreamError(_))]
+    ));
     assert!(s.is_closed());
 }
 
@@ -254,22 +269,25 @@ fn after_the_clients_closing_tag_a_timeout_writes_nothing() {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.response_timeout = Duration::from_secs(5);
     let mut c = Client::new(config, now);
-    c.open().unwrap();
+    c.open(now).unwrap();
     c.handle_input(
         now,
         b"<stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>",
     )
     .unwrap();
-    c.close();
-    c.close();
+    c.close(now);
+    c.close(now);
     let out = c.poll_transmit().unwrap();
     assert!(out.ends_with(b"'></stream:stream>"), "{out:?}");
     assert!(matches!(c.poll_event(), Some(ClientEvent::StreamOpened)));
     assert_eq!(c.poll_timeout(), Some(now + Duration::from_secs(5)));
     c.handle_timeout(now + Duration::from_secs(5));
     assert_eq!(c.poll_transmit(), None);
-    assert!(matches!(c.poll_event(), Some(ClientEvent::Closed)));
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Closed(CloseReason::TimedOut))
+    ));
     assert!(c.poll_event().is_none());
 }
 
@@ -307,33 +325,33 @@ fn another_identity_is_granted_only_by_an_explicit_call() {
 
     // The plain answer does not grant it.
     let mut s = plain_auth_request(now, "romeo@example.com");
-    s.credentials(password()).unwrap();
+    s.credentials(now, password()).unwrap();
     let (out, events) = outcome(&mut s);
     assert!(out.contains("<invalid-authzid/>"), "{out}");
     assert!(events.is_empty(), "{events:?}");
 
     // Nor does a grant of someone else.
     let mut s = plain_auth_request(now, "romeo@example.com");
-    s.credentials_acting_as(password(), &"nurse@example.com".parse().unwrap())
+    s.credentials_acting_as(now, password(), &"nurse@example.com".parse().unwrap())
         .unwrap();
     assert!(outcome(&mut s).0.contains("<invalid-authzid/>"));
 
     // A grant of exactly that identity: the session is romeo's.
     let mut s = plain_auth_request(now, "romeo@example.com");
-    s.credentials_acting_as(password(), &romeo).unwrap();
+    s.credentials_acting_as(now, password(), &romeo).unwrap();
     let (out, events) = outcome(&mut s);
     assert!(out.starts_with("<success"), "{out}");
     assert!(matches!(&events[..], [ServerEvent::Authenticated(j)] if *j == romeo));
 
     // A grant does not help a wrong password.
     let mut s = plain_auth_request(now, "romeo@example.com");
-    s.credentials_acting_as(UserCredential::Password("other".into()), &romeo)
+    s.credentials_acting_as(now, UserCredential::Password("other".into()), &romeo)
         .unwrap();
     assert!(outcome(&mut s).0.contains("<not-authorized/>"));
 
     // The account's own bare JID, in any spelling that names it, needs no grant.
     let mut s = plain_auth_request(now, "Juliet@Example.com");
-    s.credentials(password()).unwrap();
+    s.credentials(now, password()).unwrap();
     let (out, events) = outcome(&mut s);
     assert!(out.starts_with("<success"), "{out}");
     assert!(
@@ -342,8 +360,11 @@ fn another_identity_is_granted_only_by_an_explicit_call() {
 
     // EXTERNAL answers do not fit a PLAIN request.
     let mut s = plain_auth_request(now, "romeo@example.com");
-    assert_eq!(s.external(romeo.clone()), Err(ServerError::NoAuthRequest));
-    assert_eq!(s.refuse_external(), Err(ServerError::NoAuthRequest));
+    assert_eq!(
+        s.external(now, romeo.clone()),
+        Err(ServerError::NoAuthRequest)
+    );
+    assert_eq!(s.refuse_external(now), Err(ServerError::NoAuthRequest));
 }
 
 /// A client (juliet, PLAIN without TLS) whose bind request is out: the result is next. Gives
@@ -354,7 +375,7 @@ fn client_awaiting_bind(now: Instant) -> (Client, String) {
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
     let mut c = Client::new(config, now);
-    c.open().unwrap();
+    c.open(now).unwrap();
     let header = b"<stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
     c.handle_input(now, header).unwrap();
@@ -399,7 +420,7 @@ fn a_client_refuses_a_bound_jid_of_another_account() {
                 &events[..],
                 [
                     ClientEvent::Abandoned(xmpp_proto::client::Abandoned::PeerProtocol(_)),
-                    ClientEvent::Closed
+                    ClientEvent::Closed(_)
                 ]
             ),
             "{bound}: {events:?}"
@@ -442,11 +463,11 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
             match ev {
                 ServerEvent::AuthRequest { .. } => {
                     let credential = credential.take().expect("one login");
-                    server.credentials(credential).unwrap();
+                    server.credentials(now, credential).unwrap();
                 }
                 ServerEvent::BindRequest(_) => {
                     server
-                        .bind("juliet@example.com/r".parse().unwrap())
+                        .bind(now, "juliet@example.com/r".parse().unwrap())
                         .unwrap();
                 }
                 _ => {}
@@ -471,7 +492,7 @@ fn scram_client(
     config.tls = TlsPolicy::Disabled;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
     let mut client = Client::new(config, now);
-    client.open().unwrap();
+    client.open(now).unwrap();
     client
 }
 
@@ -551,7 +572,7 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
                     count: 100_001,
                     max: 100_000
                 }),
-                ClientEvent::Closed
+                ClientEvent::Closed(_)
             ]
         ),
         "{events:?}"
@@ -561,7 +582,7 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
     config.tls = TlsPolicy::Disabled;
     config.scram_max_iterations = 4096;
     let mut c = Client::new(config, now);
-    c.open().unwrap();
+    c.open(now).unwrap();
     let events = converse(&mut c, huge(4097), now);
     assert!(
         events.iter().any(|e| matches!(

@@ -85,7 +85,7 @@ fn main() {
     tcp.set_nodelay(true).ok();
     let mut conn = Some(Conn::Plain(tcp));
     let mut client = Client::new(config, start);
-    client.open().expect("a new client opens");
+    client.open(start).expect("a new client opens");
 
     let mut online = false;
     let mut sasl_failed = false;
@@ -112,7 +112,9 @@ fn main() {
                     match plain.start_tls_client(config, jid.domain()) {
                         Ok((tls_conn, cb)) => {
                             conn = Some(tls_conn);
-                            client.tls_established(cb).expect("TLS was requested");
+                            client
+                                .tls_established(Instant::now(), cb)
+                                .expect("TLS was requested");
                         }
                         Err(e) => {
                             println!("abandoned tls-handshake: {e}");
@@ -124,7 +126,7 @@ fn main() {
                     let condition = failure.condition.map_or("unknown", |c| c.as_str());
                     println!("sasl-failure {condition}");
                     sasl_failed = true;
-                    client.close();
+                    client.close(Instant::now());
                 }
                 ClientEvent::Online(full) => {
                     println!("online {full}");
@@ -144,7 +146,7 @@ fn main() {
                         });
                     }
                     if count == 0 {
-                        client.close();
+                        client.close(Instant::now());
                     }
                 }
                 ClientEvent::Stanza(stanza) => {
@@ -153,21 +155,24 @@ fn main() {
                     if stanza.name() == "message" && !bounce {
                         received += 1;
                         if received == count {
-                            client.close();
+                            client.close(Instant::now());
                         }
                     }
                     if stanza.name() == "iq" {
                         // Requests this example does not handle (pings, disco...); nothing
                         // goes out for results and errors.
-                        let _ =
-                            client.reply_error(&stanza, StanzaErrorCondition::ServiceUnavailable);
+                        let _ = client.reply_error(
+                            Instant::now(),
+                            &stanza,
+                            StanzaErrorCondition::ServiceUnavailable,
+                        );
                     }
                 }
                 ClientEvent::PeerStreamError(error) => {
                     println!("peer-stream-error {}", error.condition.as_str())
                 }
                 ClientEvent::Abandoned(reason) => println!("abandoned {}", reason.as_str()),
-                ClientEvent::Closed => {
+                ClientEvent::Closed(_) => {
                     println!("closed");
                     let code = if sasl_failed {
                         2
@@ -217,7 +222,7 @@ fn main() {
                     if !online {
                         println!("abandoned timeout");
                     }
-                    client.close();
+                    client.close(Instant::now());
                 }
                 client.handle_timeout(now);
             }
@@ -234,5 +239,5 @@ fn send_built(client: &mut Client, build: impl FnOnce(&mut BytesMut)) {
     let mut out = BytesMut::new();
     build(&mut out);
     let stanza = element(&out, JABBER_CLIENT).expect("builders write well-formed XML");
-    client.send(&stanza).expect("online");
+    client.send(Instant::now(), &stanza).expect("online");
 }

@@ -34,7 +34,7 @@ fn main() {
     tcp.set_nodelay(true).ok();
     let mut conn = Conn::Plain(tcp);
     let mut component = Component::new(config, start);
-    component.open().expect("a new component opens");
+    component.open(start).expect("a new component opens");
 
     let mut online = false;
     let mut echoed = 0u64;
@@ -68,10 +68,10 @@ fn main() {
                         continue;
                     };
                     let echo = stanza.with_attr("to", &from).with_attr("from", &to);
-                    if component.send(&echo).is_ok() {
+                    if component.send(Instant::now(), &echo).is_ok() {
                         echoed += 1;
                         if echoed == count {
-                            component.close();
+                            component.close(Instant::now());
                             closing_since = Some(Instant::now());
                         }
                     }
@@ -79,7 +79,7 @@ fn main() {
                 ComponentEvent::PeerStreamError(error) => {
                     println!("peer-stream-error {}", error.condition.as_str())
                 }
-                ComponentEvent::Closed => {
+                ComponentEvent::Closed(_) => {
                     println!("closed");
                     let done = online && (count == 0 || echoed >= count);
                     std::process::exit(if done { 0 } else { 1 });
@@ -113,7 +113,7 @@ fn main() {
                     if !online {
                         println!("abandoned timeout");
                     }
-                    component.close();
+                    component.close(Instant::now());
                     closing_since = Some(now);
                 }
                 component.handle_timeout(now);

@@ -102,7 +102,7 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     let result = loop {
         // Stanzas other sessions routed here.
         while let Ok(stanza) = rx.try_recv() {
-            let _ = server.send(&stanza);
+            let _ = server.send(Instant::now(), &stanza);
         }
         while let Some(bytes) = server.poll_transmit() {
             if let Err(e) = conn.as_mut().expect("connected").send(&bytes) {
@@ -143,7 +143,9 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                 let (tls, bindings) = plain.start_tls_server(Arc::clone(&shared.tls))?;
                 conn = Some(tls);
                 println!("[{peer}] tls up, {} channel binding(s)", bindings.len());
-                server.tls_established(bindings).expect("TLS was requested");
+                server
+                    .tls_established(Instant::now(), bindings)
+                    .expect("TLS was requested");
             }
             ServerEvent::AuthRequest {
                 mechanism, authcid, ..
@@ -154,11 +156,11 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     None => UserCredential::Unknown,
                 };
                 // The account acts as itself: the core grants no authzid but its own bare JID.
-                let _ = server.credentials(credential);
+                let _ = server.credentials(Instant::now(), credential);
             }
             ServerEvent::ExternalRequest { .. } => {
                 // No client certificates here (EXTERNAL is never offered without one).
-                let _ = server.refuse_external();
+                let _ = server.refuse_external(Instant::now());
             }
             ServerEvent::Authenticated(jid) => {
                 println!("[{peer}] authenticated {jid}");
@@ -169,9 +171,11 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                 let full = account.as_ref().map(|a| a.with_resource(&resource));
                 let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
                 let _ = match full {
-                    Some(Ok(f)) if !taken(&f) => server.bind(f),
-                    Some(Ok(_)) => server.reject_bind(StanzaErrorCondition::Conflict),
-                    _ => server.reject_bind(StanzaErrorCondition::BadRequest),
+                    Some(Ok(f)) if !taken(&f) => server.bind(Instant::now(), f),
+                    Some(Ok(_)) => {
+                        server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict)
+                    }
+                    _ => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
                 };
             }
             ServerEvent::Online(full) => {
@@ -190,7 +194,7 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
             ServerEvent::PeerStreamError(error) => {
                 println!("[{peer}] peer stream error {}", error.condition.as_str())
             }
-            ServerEvent::Closed => break Ok(()),
+            ServerEvent::Closed(_) => break Ok(()),
         }
     };
     if let Some(full) = bound {
@@ -218,13 +222,17 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
             if let Ok(stanza) = Stanza::from_element(el.clone()) {
                 if iq_result(&stanza, Some(payload), &mut out).is_ok() {
                     if let Some(reply) = element(&out, JABBER_CLIENT) {
-                        let _ = server.send(&reply);
+                        let _ = server.send(Instant::now(), &reply);
                     }
                     return;
                 }
             }
         }
-        let _ = server.reply_error(&el, StanzaErrorCondition::ServiceUnavailable);
+        let _ = server.reply_error(
+            Instant::now(),
+            &el,
+            StanzaErrorCondition::ServiceUnavailable,
+        );
         return;
     }
     let Some(to) = to else {
@@ -246,7 +254,11 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
     };
     if targets.is_empty() {
         if el.name() != "presence" {
-            let _ = server.reply_error(&el, StanzaErrorCondition::ServiceUnavailable);
+            let _ = server.reply_error(
+                Instant::now(),
+                &el,
+                StanzaErrorCondition::ServiceUnavailable,
+            );
         }
         return;
     }
@@ -261,6 +273,10 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
     }
     if full && !delivered && el.name() != "presence" {
         // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
-        let _ = server.reply_error(&el, StanzaErrorCondition::ResourceConstraint);
+        let _ = server.reply_error(
+            Instant::now(),
+            &el,
+            StanzaErrorCondition::ResourceConstraint,
+        );
     }
 }

@@ -1,0 +1,804 @@
+//! The engine every role owns: one stream's parser and input feeder, its one writer, its
+//! timers, its event queue, its clock and its lifecycle, with every way a stream ends
+//! (RFC 6120 sections 4.4, 4.6.1, 4.7 and 4.9) written once.
+//!
+//! A role ([`crate::client::Client`], [`crate::server::Server`], the XEP-0114 sides) is its
+//! configuration, its events and its negotiation. It owns an [`Engine`] and implements
+//! [`StreamRole`]: the engine hands it the peer's header and the first-level elements that
+//! are its business, asks it for its own header when one must be written, and does
+//! everything else itself:
+//!
+//! - **input**: [`StreamRole::input`] feeds the parser one event at a time, so that nothing
+//!   after the element that ends a phase (`<proceed/>`, `<starttls/>`, a SASL `<success/>`)
+//!   is looked at by the old stream; it refuses input while TLS is being set up and
+//!   ignores it once the stream is over. A peer's closing tag or stream error, and a fault
+//!   in its XML, end the stream here, for every role.
+//! - **output**: every byte goes through the engine ([`Engine::write_header`],
+//!   [`Engine::write_element`], [`Engine::write`]) into one [`Output`], which writes the
+//!   closing tag once and nothing after it. Every write while the stream is idle-watched
+//!   moves the keepalive.
+//! - **time**: every call that takes `now` runs at `now` and then fires the timers due at
+//!   `now` ([`StreamRole::at`]); a timer is armed only from a time the embedder gave in
+//!   the same call, so no deadline is computed from a stale clock, and after such a call
+//!   [`Engine::poll_timeout`] is never in the past.
+//! - **ending**: a graceful close, our stream error, the peer's closing tag or stream
+//!   error, abandoning, the end of input and a timeout all go through
+//!   [`StreamRole::end_stream`]: our header first if none is out, the error if any, our
+//!   closing tag, and one `Closed` event with its [`CloseReason`].
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::close::{Abandoned, CloseReason};
+use super::header::{Header, write_header};
+use super::output::Output;
+use super::timers::{Timer, TimerTable};
+use super::tls::Transport;
+use crate::error::{
+    STREAM_NS, StanzaError, StanzaErrorCondition, StreamError, StreamErrorCondition,
+};
+use crate::stanza::{Stanza, error_reply};
+use crate::xml::{Element, Event, Limits, StreamParser, Writer};
+
+/// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
+/// role's; this is only what decides whether input is taken and output written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Nothing written or read: an initiating entity before `open`.
+    Idle,
+    /// A stream whose header we have not written: a receiving entity answers the peer's
+    /// header with its own (RFC 6120 section 4.7), at first and after each restart.
+    Opening,
+    /// Our header of the current stream is out.
+    Open,
+    /// TLS is being set up after `<proceed/>` (RFC 6120 section 5.4.3.3): input is refused,
+    /// since it would be plaintext injected before the handshake, until TLS is up and the
+    /// stream restarts.
+    Securing,
+    /// Our closing tag is out and the peer's is awaited (RFC 6120 section 4.4): stanzas
+    /// that still come are handled, anything else ends the stream.
+    Closing,
+    /// Over: no input is taken, nothing is written or reported.
+    Closed,
+}
+
+/// What the engine is told about the stream it runs.
+pub(crate) struct Settings {
+    /// The content namespace (`jabber:client`, `jabber:component:accept`...).
+    pub content_ns: &'static str,
+    /// Limits of the parser (a role may change them later).
+    pub limits: Limits,
+    /// How long the peer may take to answer during negotiation and closing.
+    pub response_timeout: Duration,
+    /// Idle time after which whitespace is sent once negotiation is over; `None`: never.
+    pub keepalive: Option<Duration>,
+}
+
+/// Why input was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InputRefused {
+    /// The stream is not opened yet.
+    NotOpen,
+    /// TLS is being set up: the input was discarded.
+    AwaitingTls,
+}
+
+/// The events every role reports in its own event type.
+pub(crate) trait StreamEvent: Sized {
+    fn peer_stream_error(error: StreamError) -> Self;
+    fn closed(reason: CloseReason) -> Self;
+    /// The event that tells the embedder why this side gave up, for roles that report one
+    /// before `Closed`.
+    fn abandoned(_reason: &Abandoned) -> Option<Self> {
+        None
+    }
+}
+
+/// Implements [`StreamEvent`] for a role's event type, whose variants `PeerStreamError` and
+/// `Closed` carry the error and the reason (and, after `abandoned =>`, the variant that
+/// carries an [`Abandoned`] reason).
+macro_rules! stream_event {
+    ($event:ident $(, abandoned => $abandoned:ident)?) => {
+        impl $crate::stream::engine::StreamEvent for $event {
+            fn peer_stream_error(error: $crate::error::StreamError) -> Self {
+                $event::PeerStreamError(error)
+            }
+
+            fn closed(reason: $crate::stream::CloseReason) -> Self {
+                $event::Closed(reason)
+            }
+
+            $(
+                fn abandoned(reason: &$crate::stream::Abandoned) -> Option<Self> {
+                    Some($event::$abandoned(reason.clone()))
+                }
+            )?
+        }
+    };
+}
+
+pub(crate) use stream_event;
+
+/// The engine of one stream; see the module documentation.
+pub(crate) struct Engine<E> {
+    parser: StreamParser,
+    out: Output,
+    events: VecDeque<E>,
+    timers: TimerTable,
+    /// The latest time the embedder gave; never goes back.
+    now: Instant,
+    life: Lifecycle,
+    transport: Transport,
+    content_ns: &'static str,
+    response_timeout: Duration,
+    keepalive: Option<Duration>,
+}
+
+impl<E: StreamEvent> Engine<E> {
+    /// The engine of an initiating entity: idle until the role writes its header.
+    pub fn initiating(settings: Settings, now: Instant) -> Self {
+        Engine {
+            parser: StreamParser::new(settings.limits),
+            out: Output::default(),
+            events: VecDeque::new(),
+            timers: TimerTable::default(),
+            now,
+            life: Lifecycle::Idle,
+            transport: Transport::Plain,
+            content_ns: settings.content_ns,
+            response_timeout: settings.response_timeout,
+            keepalive: settings.keepalive,
+        }
+    }
+
+    /// The engine of a receiving entity: the peer's header is awaited from `now`.
+    pub fn receiving(settings: Settings, now: Instant) -> Self {
+        let mut engine = Engine::initiating(settings, now);
+        engine.life = Lifecycle::Opening;
+        engine.await_peer();
+        engine
+    }
+
+    fn set_now(&mut self, now: Instant) {
+        // An embedder clock that steps back must not make a deadline earlier than one
+        // already computed, nor fire a timer twice.
+        self.now = self.now.max(now);
+    }
+
+    pub fn parser(&self) -> &StreamParser {
+        &self.parser
+    }
+
+    pub fn parser_mut(&mut self) -> &mut StreamParser {
+        &mut self.parser
+    }
+
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// Before `open`.
+    pub fn is_idle(&self) -> bool {
+        self.life == Lifecycle::Idle
+    }
+
+    /// Our closing tag is out, or the stream is over: nothing the embedder asks can be
+    /// written any more.
+    pub fn is_ending(&self) -> bool {
+        matches!(self.life, Lifecycle::Closing | Lifecycle::Closed)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.life == Lifecycle::Closed
+    }
+
+    /// Is `el` a stanza of this stream (RFC 6120 section 8): message, presence or iq in the
+    /// content namespace?
+    pub fn is_stanza(&self, el: &Element) -> bool {
+        el.ns() == self.content_ns && matches!(el.name(), "message" | "presence" | "iq")
+    }
+
+    /// Queues an event for the embedder.
+    pub fn report(&mut self, event: E) {
+        self.events.push_back(event);
+    }
+
+    /// Writes our stream header (RFC 6120 section 4.7) for the current stream.
+    pub fn write_header(&mut self, header: Header<'_>) {
+        let ns = self.content_ns;
+        self.out.write(|buf| write_header(buf, ns, header));
+        if matches!(self.life, Lifecycle::Idle | Lifecycle::Opening) {
+            self.life = Lifecycle::Open;
+        }
+    }
+
+    /// Writes one element with a [`Writer`] (which ends every element it starts).
+    pub fn write_element(&mut self, f: impl FnOnce(&mut Writer<'_>)) {
+        self.write(|buf| {
+            let mut w = Writer::new(buf);
+            f(&mut w);
+            w.finish();
+        });
+    }
+
+    /// Writes what `f` appends (it may take back what it appended: a write that adds
+    /// nothing is no write). Nothing is written after our closing tag.
+    pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) {
+        let mut grew = false;
+        self.out.write(|buf| {
+            let before = buf.len();
+            f(buf);
+            grew = buf.len() > before;
+        });
+        debug_assert!(
+            self.life != Lifecycle::Opening || !grew,
+            "a write before our header"
+        );
+        if grew && self.timers.is_armed(Timer::Keepalive) {
+            self.arm_keepalive();
+        }
+    }
+
+    /// Answers the stanza `to` with a stanza error (RFC 6120 section 8.3), with swapped
+    /// addresses and the same id, unless it gets no answer (an error, an iq result:
+    /// sections 8.3.1 and 8.2.3) or our closing tag is out. Says whether a reply went out.
+    pub fn write_error_reply(&mut self, to: &Element, condition: StanzaErrorCondition) -> bool {
+        let Ok(stanza) = Stanza::from_element(to.clone()) else {
+            return false;
+        };
+        let error = StanzaError::new(condition);
+        let mut sent = false;
+        self.write(|buf| sent = error_reply(&stanza, &error, false, buf).is_ok());
+        sent
+    }
+
+    /// The peer must answer within the response timeout from now.
+    pub fn await_peer(&mut self) {
+        self.timers
+            .arm(Timer::Response, self.now, self.response_timeout);
+    }
+
+    /// The embedder is to act next: no deadline for the peer.
+    pub fn await_embedder(&mut self) {
+        self.timers.stop(Timer::Response);
+    }
+
+    /// Negotiation is over: no response deadline, and the keepalive (if any) runs from now.
+    pub fn negotiated(&mut self) {
+        self.timers.stop(Timer::Response);
+        self.arm_keepalive();
+    }
+
+    fn arm_keepalive(&mut self) {
+        if let Some(idle) = self.keepalive {
+            self.timers.arm(Timer::Keepalive, self.now, idle);
+        }
+    }
+
+    /// `<proceed/>` went out or came in: no more input until TLS is up (RFC 6120 section
+    /// 5.4.3.3), and no deadline while the embedder sets it up.
+    pub fn start_tls(&mut self) {
+        self.life = Lifecycle::Securing;
+        self.timers.stop_all();
+    }
+
+    /// TLS is up, protected as `transport` says; the role restarts the stream next. False
+    /// when TLS was not being set up (nothing changes).
+    pub fn tls_established(&mut self, transport: Transport) -> bool {
+        if self.life != Lifecycle::Securing {
+            return false;
+        }
+        self.transport = transport;
+        self.restart();
+        true
+    }
+
+    /// A stream restart (RFC 6120 sections 5.4.3.3 and 6.4.6): a new parser for the peer's
+    /// new stream, and our header of it is not written yet.
+    pub fn restart(&mut self) {
+        self.parser.reset();
+        if matches!(self.life, Lifecycle::Open | Lifecycle::Securing) {
+            self.life = Lifecycle::Opening;
+        }
+    }
+
+    /// Our header must be written before anything else can be.
+    fn needs_header(&self) -> bool {
+        self.life == Lifecycle::Opening && !self.out.is_ended()
+    }
+
+    /// The stream is over for `reason`: one `Closed` event, no more timers.
+    fn finish(&mut self, reason: CloseReason) {
+        self.life = Lifecycle::Closed;
+        self.timers.stop_all();
+        self.events.push_back(E::closed(reason));
+    }
+
+    /// The keepalive is due: whitespace between elements (RFC 6120 section 4.6.1), and,
+    /// the session being idle, the memory a large stanza made the parser grow goes back.
+    fn keepalive_due(&mut self) {
+        self.write(|buf| buf.extend_from_slice(b" "));
+        self.arm_keepalive();
+        self.parser.shrink();
+    }
+
+    /// Can input be taken now?
+    fn takes_input(&self) -> bool {
+        matches!(
+            self.life,
+            Lifecycle::Opening | Lifecycle::Open | Lifecycle::Closing
+        )
+    }
+
+    /// The next event for the embedder.
+    pub fn poll_event(&mut self) -> Option<E> {
+        self.events.pop_front()
+    }
+
+    /// Bytes to write to the transport.
+    pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        self.out.take()
+    }
+
+    /// When a timer fires next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Gives back what a large stanza made the parser and the output grow.
+    pub fn shrink(&mut self) {
+        self.parser.shrink();
+        self.out.shrink();
+    }
+}
+
+/// What a role gives the engine it owns, and the engine's work that needs the role: the
+/// input feeder, the timers' firing and the closing paths. These are provided here, once;
+/// a role implements only the four required items.
+pub(crate) trait StreamRole: Sized {
+    type Event: StreamEvent;
+
+    fn engine(&mut self) -> &mut Engine<Self::Event>;
+
+    /// Writes our header of the current stream (through [`Engine::write_header`]). The
+    /// engine calls it when something must be written on a stream whose header is not out
+    /// yet (a stream error before a receiving entity answered the peer's header).
+    fn write_header(&mut self);
+
+    /// The peer's stream header arrived.
+    fn on_header(&mut self, header: Element);
+
+    /// A first-level element arrived that is not a stream error; once our closing tag is
+    /// out, only stanzas come here.
+    fn on_element(&mut self, element: Element);
+
+    /// Runs `f` at time `now`, then fires the timers due at `now`. Every public method that
+    /// takes the time goes through here, so every deadline is computed from a fresh clock
+    /// and, after the call, none is in the past.
+    fn at<T>(&mut self, now: Instant, f: impl FnOnce(&mut Self) -> T) -> T {
+        self.engine().set_now(now);
+        let result = f(self);
+        self.fire_due_timers();
+        result
+    }
+
+    /// Fires the timers due at the engine's time, earliest first, each at most once.
+    fn fire_due_timers(&mut self) {
+        let now = self.engine().now;
+        let due = self.engine().timers.due(now);
+        for timer in due.into_iter().flatten() {
+            // One that fired before may have ended the stream, and stopped this one.
+            if !self.engine().timers.take_if_due(timer, now) {
+                continue;
+            }
+            match timer {
+                Timer::Response => self.end_stream(
+                    Some(StreamError::new(StreamErrorCondition::ConnectionTimeout)),
+                    CloseReason::TimedOut,
+                ),
+                // Our closing tag is out: nothing more may be written (RFC 6120 section 4.4).
+                Timer::Closing => self.end_stream(None, CloseReason::TimedOut),
+                Timer::Keepalive => self.engine().keepalive_due(),
+            }
+        }
+    }
+
+    /// Bytes from the peer, processed one event at a time (see the module documentation).
+    fn input(&mut self, data: &[u8]) -> Result<(), InputRefused> {
+        match self.engine().life {
+            Lifecycle::Idle => return Err(InputRefused::NotOpen),
+            Lifecycle::Securing => return Err(InputRefused::AwaitingTls),
+            _ => {}
+        }
+        let mut rest = data;
+        while !rest.is_empty() && self.engine().takes_input() {
+            let result = self.engine().parser.handle_input_partial(rest);
+            while let Some(event) = self.engine().parser.poll_event() {
+                // Events after the one that ended a phase or the stream are dropped.
+                if self.engine().takes_input() {
+                    self.dispatch(event);
+                }
+            }
+            match result {
+                Ok(n) => rest = &rest[n..],
+                Err(fault) => {
+                    if self.engine().takes_input() {
+                        // RFC 6120 section 4.9.3: the condition for the peer's bad XML.
+                        self.stream_error(fault.condition());
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::StreamOpened(header) => self.on_header(header),
+            Event::StreamClosed => {
+                let reason = if self.engine().life == Lifecycle::Closing {
+                    CloseReason::LocalClose
+                } else {
+                    CloseReason::PeerClose
+                };
+                // Our closing tag answers, unless it went out first.
+                self.end_stream(None, reason);
+            }
+            Event::Element(el) if el.is("error", STREAM_NS) => {
+                let error = StreamError::from_element(el.root())
+                    .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
+                let event = Self::Event::peer_stream_error(error.clone());
+                self.engine().report(event);
+                self.end_stream(None, CloseReason::PeerStreamError(error));
+            }
+            Event::Element(el)
+                if self.engine().life == Lifecycle::Closing && !self.engine().is_stanza(&el) =>
+            {
+                // After our closing tag only stanzas are still handled; nothing else fits.
+                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+            }
+            Event::Element(el) => self.on_element(el),
+        }
+    }
+
+    /// Ends the stream with a stream error of ours and our closing tag (RFC 6120 section
+    /// 4.9.1.1); once our closing tag is out, with nothing written (section 4.4).
+    fn stream_error(&mut self, condition: StreamErrorCondition) {
+        self.close_with_error(StreamError::new(condition));
+    }
+
+    /// [`stream_error`](Self::stream_error) with a whole error (text, `see-other-host`...).
+    fn close_with_error(&mut self, error: StreamError) {
+        self.end_stream(Some(error.clone()), CloseReason::LocalStreamError(error));
+    }
+
+    /// This side gives up for a local reason: our closing tag, no stream error.
+    fn abandon(&mut self, reason: Abandoned) {
+        if self.engine().is_closed() {
+            return;
+        }
+        if let Some(event) = Self::Event::abandoned(&reason) {
+            self.engine().report(event);
+        }
+        self.end_stream(None, CloseReason::Abandoned(reason));
+    }
+
+    /// Closes gracefully: our closing tag now, `Closed` when the peer answers with its own
+    /// or when the closing timer fires. Nothing is written after it.
+    fn close_gracefully(&mut self) {
+        match self.engine().life {
+            Lifecycle::Closing | Lifecycle::Closed => {}
+            // Nothing was sent: there is no stream to close.
+            Lifecycle::Idle => self.engine().finish(CloseReason::LocalClose),
+            _ => {
+                if self.engine().needs_header() {
+                    self.write_header();
+                }
+                let engine = self.engine();
+                engine.out.end();
+                engine.life = Lifecycle::Closing;
+                engine.timers.stop_all();
+                let (now, timeout) = (engine.now, engine.response_timeout);
+                engine.timers.arm(Timer::Closing, now, timeout);
+            }
+        }
+    }
+
+    /// The transport ended: the stream is over, with nothing written.
+    fn end_of_input(&mut self) {
+        if !self.engine().is_closed() {
+            self.engine().finish(CloseReason::Eof);
+        }
+    }
+
+    /// Every end of a stream: our header first if none is out (a stream error is always
+    /// sent inside a stream, RFC 6120 section 4.9.1.1), then `error` if any, then our
+    /// closing tag (each dropped if our closing tag is already out), then `Closed`.
+    fn end_stream(&mut self, error: Option<StreamError>, reason: CloseReason) {
+        match self.engine().life {
+            Lifecycle::Closed => return,
+            // Nothing was sent: nothing to end on the wire.
+            Lifecycle::Idle => return self.engine().finish(reason),
+            _ => {}
+        }
+        if self.engine().needs_header() {
+            self.write_header();
+        }
+        let engine = self.engine();
+        match &error {
+            Some(error) => engine.out.end_with_error(error),
+            None => engine.out.end(),
+        }
+        engine.finish(reason);
+    }
+}
+
+/// The public methods every role has the same way: timers, draining, closing, the end of
+/// input. Expanded in each role's `impl` block, over its `engine` field and its
+/// [`StreamRole`] implementation, with `$event` its event type.
+macro_rules! stream_methods {
+    ($event:ty) => {
+        /// The time is `now`: fires the timers that are due (the response timeout, the
+        /// closing handshake's, the keepalive). A call before
+        /// [`poll_timeout`](Self::poll_timeout) changes nothing.
+        pub fn handle_timeout(&mut self, now: std::time::Instant) {
+            $crate::stream::engine::StreamRole::at(self, now, |_| ());
+        }
+
+        /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
+        /// After any call that took the time, it is never earlier than that time.
+        pub fn poll_timeout(&self) -> Option<std::time::Instant> {
+            self.engine.poll_timeout()
+        }
+
+        /// The next event.
+        pub fn poll_event(&mut self) -> Option<$event> {
+            self.engine.poll_event()
+        }
+
+        /// Bytes to write to the transport.
+        pub fn poll_transmit(&mut self) -> Option<bytes::Bytes> {
+            self.engine.poll_transmit()
+        }
+
+        /// The transport ended: the stream is over (`Closed` with
+        /// [`CloseReason::Eof`](crate::stream::CloseReason::Eof)), nothing is written.
+        pub fn handle_eof(&mut self) {
+            $crate::stream::engine::StreamRole::end_of_input(self);
+        }
+
+        /// Closes the stream gracefully at time `now`: `</stream:stream>` now, `Closed` when
+        /// the peer answers with its own (or when the response timeout, counted from `now`,
+        /// runs out). Nothing is sent after it (RFC 6120 section 4.4): stanzas that still
+        /// arrive are reported, and whatever else the peer sends, even malformed XML, and
+        /// the timeout, end in `Closed` alone. A second call does nothing.
+        pub fn close(&mut self, now: std::time::Instant) {
+            $crate::stream::engine::StreamRole::at(self, now, |s| s.close_gracefully());
+        }
+
+        /// Ends the stream at time `now` with a stream error and `</stream:stream>` (for
+        /// example `see-other-host`, `system-shutdown`, or `conflict` when another session
+        /// takes over), then `Closed`. After [`close`](Self::close) our closing tag is out
+        /// and nothing may follow it (RFC 6120 section 4.4): the stream is then over at
+        /// once, with nothing sent.
+        pub fn close_with(&mut self, now: std::time::Instant, error: $crate::error::StreamError) {
+            $crate::stream::engine::StreamRole::at(self, now, |s| s.close_with_error(error));
+        }
+
+        /// Gives back the memory a large stanza made the session grow, for a session that
+        /// goes idle (see [`StreamParser::shrink`](crate::xml::StreamParser::shrink)).
+        pub fn shrink(&mut self) {
+            self.engine.shrink();
+        }
+
+        /// Is the stream over?
+        pub fn is_closed(&self) -> bool {
+            self.engine.is_closed()
+        }
+    };
+}
+
+pub(crate) use stream_methods;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Opened,
+        Element(String),
+        PeerError(StreamErrorCondition),
+        Closed(CloseReason),
+    }
+
+    impl StreamEvent for Ev {
+        fn peer_stream_error(error: StreamError) -> Self {
+            Ev::PeerError(error.condition)
+        }
+        fn closed(reason: CloseReason) -> Self {
+            Ev::Closed(reason)
+        }
+    }
+
+    /// A receiving role that answers every header and reports every element; `<stop/>`
+    /// ends a phase the way `<starttls/>` does.
+    struct Echo {
+        engine: Engine<Ev>,
+    }
+
+    impl StreamRole for Echo {
+        type Event = Ev;
+        fn engine(&mut self) -> &mut Engine<Ev> {
+            &mut self.engine
+        }
+        fn write_header(&mut self) {
+            self.engine.write_header(Header {
+                id: Some("s"),
+                ..Header::default()
+            });
+        }
+        fn on_header(&mut self, _: Element) {
+            self.write_header();
+            self.engine.report(Ev::Opened);
+            self.engine.await_embedder();
+        }
+        fn on_element(&mut self, el: Element) {
+            if el.name() == "stop" {
+                self.engine.start_tls();
+            }
+            self.engine.report(Ev::Element(el.name().to_owned()));
+        }
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn echo(now: Instant) -> Echo {
+        let settings = Settings {
+            content_ns: "jabber:client",
+            limits: Limits::default(),
+            response_timeout: SECOND,
+            keepalive: None,
+        };
+        Echo {
+            engine: Engine::receiving(settings, now),
+        }
+    }
+
+    fn drain(e: &mut Echo) -> (String, Vec<Ev>) {
+        let mut out = Vec::new();
+        while let Some(b) = e.engine.poll_transmit() {
+            out.extend_from_slice(&b);
+        }
+        let events = std::iter::from_fn(|| e.engine.poll_event()).collect();
+        (String::from_utf8(out).unwrap(), events)
+    }
+
+    const HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
+        xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+
+    #[test]
+    fn nothing_after_the_element_that_ends_a_phase_is_looked_at() {
+        let now = Instant::now();
+        let mut e = echo(now);
+        let mut input = HEADER.to_vec();
+        input.extend_from_slice(b"<a/><stop/><b/><c/>");
+        e.at(now, |e| e.input(&input)).unwrap();
+        let (_, events) = drain(&mut e);
+        assert_eq!(
+            events,
+            [
+                Ev::Opened,
+                Ev::Element("a".into()),
+                Ev::Element("stop".into())
+            ]
+        );
+        assert_eq!(e.input(b"<d/>"), Err(InputRefused::AwaitingTls));
+        assert!(drain(&mut e).1.is_empty());
+    }
+
+    #[test]
+    fn an_error_before_our_header_comes_after_one() {
+        let now = Instant::now();
+        let mut e = echo(now);
+        e.at(now, |e| {
+            e.input(b"<stream:stream xmlns='jabber:client' xmlns:stream='wrong'>")
+        })
+        .unwrap();
+        let (out, events) = drain(&mut e);
+        assert!(
+            out.starts_with("<?xml version='1.0'?><stream:stream"),
+            "{out}"
+        );
+        assert!(out.ends_with("</stream:error></stream:stream>"), "{out}");
+        assert!(matches!(
+            &events[..],
+            [Ev::Closed(CloseReason::LocalStreamError(_))]
+        ));
+        // Over: nothing taken, written or reported.
+        e.at(now, |e| e.input(HEADER)).unwrap();
+        e.close_gracefully();
+        assert_eq!(drain(&mut e), (String::new(), vec![]));
+    }
+
+    #[test]
+    fn each_way_to_end_reports_its_reason_once() {
+        let now = Instant::now();
+        let opened = |now| {
+            let mut e = echo(now);
+            e.at(now, |e| e.input(HEADER)).unwrap();
+            drain(&mut e);
+            e
+        };
+        let closed = |e: &mut Echo| match drain(e).1.pop() {
+            Some(Ev::Closed(reason)) => reason,
+            other => panic!("{other:?}"),
+        };
+
+        let mut e = opened(now);
+        e.at(now, |e| e.close_gracefully());
+        e.at(now, |e| e.input(b"<message/></stream:stream>"))
+            .unwrap();
+        assert_eq!(closed(&mut e), CloseReason::LocalClose);
+
+        let mut e = opened(now);
+        e.at(now, |e| e.input(b"</stream:stream>")).unwrap();
+        assert_eq!(closed(&mut e), CloseReason::PeerClose);
+        assert!(e.engine.out.is_ended());
+
+        let mut e = opened(now);
+        e.at(now, |e| e.input(b"<stream:error><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")).unwrap();
+        let (out, events) = drain(&mut e);
+        assert_eq!(out, "</stream:stream>");
+        assert!(matches!(
+            &events[..],
+            [
+                Ev::PeerError(StreamErrorCondition::Conflict),
+                Ev::Closed(CloseReason::PeerStreamError(_))
+            ]
+        ));
+
+        let mut e = opened(now);
+        e.end_of_input();
+        e.end_of_input();
+        assert_eq!(
+            drain(&mut e),
+            (String::new(), vec![Ev::Closed(CloseReason::Eof)])
+        );
+
+        let mut e = opened(now);
+        e.abandon(Abandoned::NoMechanism);
+        assert_eq!(
+            drain(&mut e).1,
+            [Ev::Closed(CloseReason::Abandoned(Abandoned::NoMechanism))]
+        );
+
+        // The closing handshake unanswered: nothing after our closing tag.
+        let mut e = opened(now);
+        e.at(now, |e| e.close_gracefully());
+        drain(&mut e);
+        assert_eq!(e.engine.poll_timeout(), Some(now + SECOND));
+        e.at(now + SECOND, |_| ());
+        assert_eq!(
+            drain(&mut e),
+            (String::new(), vec![Ev::Closed(CloseReason::TimedOut)])
+        );
+    }
+
+    #[test]
+    fn the_closing_timer_counts_from_the_close_not_from_an_older_time() {
+        let t0 = Instant::now();
+        let mut e = echo(t0);
+        e.at(t0, |e| e.input(HEADER)).unwrap();
+        drain(&mut e);
+        assert_eq!(e.engine.poll_timeout(), None, "the embedder is to act");
+        let later = t0 + 100 * SECOND;
+        e.at(later, |e| e.close_gracefully());
+        assert_eq!(e.engine.poll_timeout(), Some(later + SECOND));
+        e.at(later + SECOND / 2, |_| ());
+        assert_eq!(drain(&mut e), ("</stream:stream>".into(), vec![]));
+    }
+}

@@ -1,0 +1,143 @@
+//! `<stream:features/>` (RFC 6120 section 4.3.2) as the roles read it, and the limits a
+//! receiving entity announces in them (XEP-0478).
+
+use super::{BIND_NS, SASL_CB_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
+use crate::error::SASL_NS;
+use crate::xml::{ElementRef, Writer};
+
+/// The limits a receiving entity announces in its stream features (XEP-0478): what it will
+/// accept on this stream. They may change with each new set of features (after
+/// authentication, typically).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// The largest first-level element, in bytes, it accepts (`<max-bytes/>`).
+    pub max_bytes: Option<u64>,
+    /// After this many seconds without traffic it may check the stream or close it
+    /// (`<idle-seconds/>`).
+    pub idle_seconds: Option<u64>,
+}
+
+impl StreamLimits {
+    /// Writes `<limits xmlns='urn:xmpp:stream-limits:0'>` with what is known.
+    pub(crate) fn write(&self, w: &mut Writer<'_>) {
+        w.start("limits").xmlns(STREAM_LIMITS_NS);
+        if let Some(n) = self.max_bytes {
+            w.start("max-bytes").text(&n.to_string()).end("max-bytes");
+        }
+        if let Some(n) = self.idle_seconds {
+            w.start("idle-seconds")
+                .text(&n.to_string())
+                .end("idle-seconds");
+        }
+        w.end("limits");
+    }
+
+    fn read(el: ElementRef<'_>) -> StreamLimits {
+        // A value that is not a whole number is as good as absent: the XEP gives no error.
+        let number = |name| {
+            el.get_child(name, STREAM_LIMITS_NS)
+                .and_then(|c| c.text().trim().parse::<u64>().ok())
+        };
+        StreamLimits {
+            max_bytes: number("max-bytes"),
+            idle_seconds: number("idle-seconds"),
+        }
+    }
+}
+
+/// What a `<stream:features/>` offers, as far as the roles here act on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Features {
+    /// `<starttls/>` is offered; the bool says whether it has `<required/>`.
+    pub starttls: Option<bool>,
+    /// The SASL mechanisms offered, in the server's order.
+    pub mechanisms: Vec<String>,
+    /// Resource binding is offered.
+    pub bind: bool,
+    /// Session establishment is offered; the bool says whether it is required (no
+    /// `<optional/>` inside).
+    pub session: Option<bool>,
+    /// The channel-binding types the server says it supports (XEP-0440), if it says.
+    pub channel_bindings: Option<Vec<String>>,
+    /// The limits the server announces (XEP-0478), if it does.
+    pub limits: Option<StreamLimits>,
+}
+
+impl Features {
+    /// Reads a `<stream:features/>` element.
+    pub fn read(el: ElementRef<'_>) -> Features {
+        let mut f = Features::default();
+        for child in el.children() {
+            match (child.ns(), child.name()) {
+                (TLS_NS, "starttls") => {
+                    f.starttls = Some(child.get_child("required", TLS_NS).is_some());
+                }
+                (SASL_NS, "mechanisms") => {
+                    f.mechanisms = child
+                        .children()
+                        .filter(|m| m.is("mechanism", SASL_NS))
+                        .map(|m| m.text().trim().to_owned())
+                        .collect();
+                }
+                (BIND_NS, "bind") => f.bind = true,
+                (SESSION_NS, "session") => {
+                    f.session = Some(child.get_child("optional", SESSION_NS).is_none());
+                }
+                (STREAM_LIMITS_NS, "limits") => f.limits = Some(StreamLimits::read(child)),
+                (SASL_CB_NS, "sasl-channel-binding") => {
+                    f.channel_bindings = Some(
+                        child
+                            .children()
+                            .filter(|c| c.is("channel-binding", SASL_CB_NS))
+                            .filter_map(|c| c.attr("type").map(|t| t.into_owned()))
+                            .collect(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::STREAM_NS;
+    use crate::xml::parse_element;
+    use bytes::BytesMut;
+
+    fn features(xml: &str) -> Features {
+        let el = parse_element(STREAM_NS, xml.as_bytes()).expect("features parse");
+        Features::read(el.root())
+    }
+
+    #[test]
+    fn stream_limits_are_read_and_written_as_xep_0478_shows() {
+        let f = features(
+            "<features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>10000</max-bytes>\
+             <idle-seconds> 1800 </idle-seconds></limits></features>",
+        );
+        let limits = StreamLimits {
+            max_bytes: Some(10_000),
+            idle_seconds: Some(1800),
+        };
+        assert_eq!(f.limits, Some(limits));
+        // What we write reads back the same.
+        let mut out = BytesMut::new();
+        let mut w = Writer::new(&mut out);
+        w.start("features");
+        limits.write(&mut w);
+        w.end("features");
+        w.finish();
+        let text = core::str::from_utf8(&out).unwrap();
+        assert_eq!(features(text).limits, Some(limits));
+        // A value that is not a whole number counts as absent; no <limits/>, no limits.
+        let f = features(
+            "<features><limits xmlns='urn:xmpp:stream-limits:0'><max-bytes>lots</max-bytes>\
+             </limits></features>",
+        );
+        assert_eq!(f.limits, Some(StreamLimits::default()));
+        assert_eq!(features("<features/>").limits, None);
+    }
+}

@@ -1,0 +1,63 @@
+//! Stream headers (RFC 6120 section 4.7): the one this side writes, and the checks of the
+//! one the peer sent.
+
+use bytes::BytesMut;
+
+use crate::error::{STREAM_NS, StreamErrorCondition};
+use crate::xml::{Element, StreamParser, escape_attr};
+
+/// The attributes of a stream header this side sends; the content namespace is the
+/// stream's, which the engine knows.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Header<'a> {
+    pub to: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub id: Option<&'a str>,
+    /// `version='1.0'` and `xml:lang` are left out when `None` (XEP-0114 streams carry
+    /// neither).
+    pub lang: Option<&'a str>,
+}
+
+/// Writes `<?xml version='1.0'?>` and the stream header (RFC 6120 section 4.7).
+pub(crate) fn write_header(out: &mut BytesMut, content_ns: &str, h: Header<'_>) {
+    out.extend_from_slice(b"<?xml version='1.0'?><stream:stream xmlns='");
+    escape_attr(out, content_ns);
+    out.extend_from_slice(b"' xmlns:stream='");
+    out.extend_from_slice(STREAM_NS.as_bytes());
+    out.extend_from_slice(b"'");
+    for (name, value) in [("to", h.to), ("from", h.from), ("id", h.id)] {
+        if let Some(v) = value {
+            out.extend_from_slice(b" ");
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"='");
+            escape_attr(out, v);
+            out.extend_from_slice(b"'");
+        }
+    }
+    if let Some(lang) = h.lang {
+        out.extend_from_slice(b" version='1.0' xml:lang='");
+        escape_attr(out, lang);
+        out.extend_from_slice(b"'");
+    }
+    out.extend_from_slice(b">");
+}
+
+/// Checks the peer's stream header: its content namespace and version (RFC 6120 sections
+/// 4.7.5, 4.8.2, 4.9.3.10 and 4.9.3.25). The streams namespace itself is the parser's check.
+pub(crate) fn check_peer_header(
+    parser: &StreamParser,
+    header: &Element,
+    content_ns: &str,
+) -> Result<(), StreamErrorCondition> {
+    if parser.content_namespace() != Some(content_ns) {
+        return Err(StreamErrorCondition::InvalidNamespace);
+    }
+    let version = header.attr("version");
+    let major = version
+        .as_deref()
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    if major != Some(1) {
+        return Err(StreamErrorCondition::UnsupportedVersion);
+    }
+    Ok(())
+}
