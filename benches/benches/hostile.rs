@@ -34,99 +34,14 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use xmpp_benches::corpus;
-use xmpp_benches::hostile::{
-    Class, Outcome, client_corpus, feed_parser, feed_server, holding, parser_after_header, scaled,
-    server_after_header, server_online,
-};
+use xmpp_benches::hostile::{Driver, Outcome, Session, inputs, scale_from_env, scaled};
 use xmpp_proto::xml::Limits;
 
 /// The reads each input is fed in.
 const FEEDS: [(&str, usize); 3] = [("whole", usize::MAX), ("1500", 1500), ("64", 64)];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Driver {
-    Parser,
-    Server,
-    ServerOnline,
-}
-
-impl Driver {
-    const ALL: [Driver; 3] = [Driver::Parser, Driver::Server, Driver::ServerOnline];
-
-    fn name(self) -> &'static str {
-        match self {
-            Driver::Parser => "parser",
-            Driver::Server => "server",
-            Driver::ServerOnline => "server-online",
-        }
-    }
-}
-
-/// One input: its name, and its bytes for each driver (`None`: not run on that driver).
-struct Input {
-    name: &'static str,
-    parser: Vec<u8>,
-    server: Option<Vec<u8>>,
-    online: Vec<u8>,
-}
-
-impl Input {
-    fn for_driver(&self, d: Driver) -> Option<&[u8]> {
-        match d {
-            Driver::Parser => Some(&self.parser),
-            Driver::Server => self.server.as_deref(),
-            Driver::ServerOnline => Some(&self.online),
-        }
-    }
-}
-
-fn scale() -> usize {
-    match std::env::var("XMPP_HOSTILE_SCALE") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .expect("XMPP_HOSTILE_SCALE must be a factor"),
-        Err(_) => 1,
-    }
-}
-
-/// Feeds `input` to a fresh session of `driver` after its header.
-fn run(driver: Driver, limits: Limits, now: Instant, input: &[u8], chunk: usize) -> Outcome {
-    match driver {
-        Driver::Parser => feed_parser(&mut parser_after_header(limits), input, chunk),
-        Driver::Server => feed_server(&mut server_after_header(now, limits), now, input, chunk),
-        Driver::ServerOnline => feed_server(&mut server_online(now, limits), now, input, chunk),
-    }
-}
-
-fn inputs(limits: &Limits) -> Vec<Input> {
-    let mut all: Vec<Input> = Class::ALL
-        .iter()
-        .map(|&class| {
-            let bytes = holding(class, limits);
-            Input {
-                name: class.name(),
-                parser: bytes.clone(),
-                server: Some(bytes.clone()),
-                online: bytes,
-            }
-        })
-        .collect();
-    let size = limits.max_element_bytes;
-    let c = corpus(xmpp_benches::HEADER.len() + size);
-    let (online, _) = client_corpus(xmpp_benches::HEADER.len() + size);
-    all.push(Input {
-        name: "corpus",
-        parser: c.bytes[c.header_len..].to_vec(),
-        server: None,
-        online,
-    });
-    all
-}
-
 fn hostile(c: &mut Criterion) {
-    let factor = scale();
+    let factor = scale_from_env();
     let limits = scaled(Limits::default(), factor);
     let now = Instant::now();
     let inputs = inputs(&limits);
@@ -143,7 +58,7 @@ fn hostile(c: &mut Criterion) {
             };
             let outcomes: Vec<Outcome> = FEEDS
                 .iter()
-                .map(|&(_, chunk)| run(driver, limits, now, bytes, chunk))
+                .map(|&(_, chunk)| Session::new(driver, now, limits).feed(now, bytes, chunk))
                 .collect();
             let shown = if outcomes.iter().all(|o| *o == outcomes[0]) {
                 format!("{:?}", outcomes[0])
@@ -179,31 +94,16 @@ fn hostile(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(bytes.len() as u64));
             for (feed, chunk) in FEEDS {
                 let id = format!("{}/{}/{feed}", driver.name(), input.name);
-                match driver {
-                    Driver::Parser => group.bench_function(id, |b| {
-                        b.iter_batched(
-                            || parser_after_header(limits),
-                            |mut p| {
-                                black_box(feed_parser(&mut p, black_box(bytes), chunk));
-                                p
-                            },
-                            BatchSize::PerIteration,
-                        )
-                    }),
-                    Driver::Server | Driver::ServerOnline => group.bench_function(id, |b| {
-                        b.iter_batched(
-                            || match driver {
-                                Driver::Server => server_after_header(now, limits),
-                                _ => server_online(now, limits),
-                            },
-                            |mut s| {
-                                black_box(feed_server(&mut s, now, black_box(bytes), chunk));
-                                s
-                            },
-                            BatchSize::PerIteration,
-                        )
-                    }),
-                };
+                group.bench_function(id, |b| {
+                    b.iter_batched(
+                        || Session::new(driver, now, limits),
+                        |mut session| {
+                            black_box(session.feed(now, black_box(bytes), chunk));
+                            session
+                        },
+                        BatchSize::PerIteration,
+                    )
+                });
             }
         }
     }

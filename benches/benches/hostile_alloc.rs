@@ -25,8 +25,8 @@ use std::time::Instant;
 
 use xmpp_benches::counting::{Counting, live, peak_since, reset_peak};
 use xmpp_benches::hostile::{
-    Class, Outcome, feed_parser, feed_server, holding, parser_after_header, past_limit, scaled,
-    server_after_header, server_online,
+    Class, Outcome, feed_parser, feed_server, holding, parser_after_header, past_limit,
+    scale_from_env, scaled, server_after_header, server_online,
 };
 use xmpp_proto::xml::Limits;
 
@@ -72,18 +72,8 @@ fn measure<S>(
     }
 }
 
-fn scale() -> usize {
-    match std::env::var("XMPP_HOSTILE_SCALE") {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .expect("XMPP_HOSTILE_SCALE must be a factor"),
-        Err(_) => 1,
-    }
-}
-
 fn main() {
-    let factor = scale();
+    let factor = scale_from_env();
     let limits = scaled(Limits::default(), factor);
     let now = Instant::now();
     let limit = limits.max_element_bytes;

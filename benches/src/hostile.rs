@@ -385,6 +385,122 @@ pub fn client_corpus(target_bytes: usize) -> (Vec<u8>, usize) {
     (out, c.stanzas)
 }
 
+/// Where hostile input is fed, as the benches report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// A bare `StreamParser` after the corpus's stream header, fed through
+    /// `handle_input_partial`.
+    Parser,
+    /// A `Server` after a correct client header, before any login: where anyone on the
+    /// internet stands.
+    Server,
+    /// A `Server` whose client has logged in and bound a resource.
+    ServerOnline,
+}
+
+impl Driver {
+    /// Every driver.
+    pub const ALL: [Driver; 3] = [Driver::Parser, Driver::Server, Driver::ServerOnline];
+
+    /// The name it is reported under.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Parser => "parser",
+            Driver::Server => "server",
+            Driver::ServerOnline => "server-online",
+        }
+    }
+}
+
+/// A session of some [`Driver`], after its header.
+#[derive(Debug)]
+pub enum Session {
+    /// [`Driver::Parser`].
+    Parser(Box<StreamParser>),
+    /// [`Driver::Server`] or [`Driver::ServerOnline`].
+    Server(Box<Server>),
+}
+
+impl Session {
+    /// A fresh session of `driver` with `limits`, its header taken.
+    pub fn new(driver: Driver, now: Instant, limits: Limits) -> Session {
+        match driver {
+            Driver::Parser => Session::Parser(Box::new(parser_after_header(limits))),
+            Driver::Server => Session::Server(Box::new(server_after_header(now, limits))),
+            Driver::ServerOnline => Session::Server(Box::new(server_online(now, limits))),
+        }
+    }
+
+    /// Feeds `input` in `chunk`-byte reads ([`feed_parser`], [`feed_server`]).
+    pub fn feed(&mut self, now: Instant, input: &[u8], chunk: usize) -> Outcome {
+        match self {
+            Session::Parser(p) => feed_parser(p, input, chunk),
+            Session::Server(s) => feed_server(s, now, input, chunk),
+        }
+    }
+}
+
+/// One input of the benches: its name, and its bytes for each driver.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// A [`Class::name`], or `corpus`.
+    pub name: &'static str,
+    parser: Vec<u8>,
+    server: Option<Vec<u8>>,
+    online: Vec<u8>,
+}
+
+impl Input {
+    /// The bytes fed to `driver` after its header; `None` when the input is not run there.
+    pub fn for_driver(&self, driver: Driver) -> Option<&[u8]> {
+        match driver {
+            Driver::Parser => Some(&self.parser),
+            Driver::Server => self.server.as_deref(),
+            Driver::ServerOnline => Some(&self.online),
+        }
+    }
+}
+
+/// The inputs of the benches for `limits`: each class as the element [`holding`] gives,
+/// then `corpus`, the stanzas of a c2s corpus of about the element limit (as a server sends
+/// them for the parser, as a client sends them, [`client_corpus`], for the logged-in server;
+/// the server before login would refuse the first stanza, so it does not get it).
+pub fn inputs(limits: &Limits) -> Vec<Input> {
+    let mut all: Vec<Input> = Class::ALL
+        .iter()
+        .map(|&class| {
+            let bytes = holding(class, limits);
+            Input {
+                name: class.name(),
+                parser: bytes.clone(),
+                server: Some(bytes.clone()),
+                online: bytes,
+            }
+        })
+        .collect();
+    let target = crate::HEADER.len() + limits.max_element_bytes;
+    let c = crate::corpus(target);
+    let (online, _) = client_corpus(target);
+    all.push(Input {
+        name: "corpus",
+        parser: c.bytes[c.header_len..].to_vec(),
+        server: None,
+        online,
+    });
+    all
+}
+
+/// The multiplier of the structure limits that `XMPP_HOSTILE_SCALE` asks for (1 without).
+pub fn scale_from_env() -> usize {
+    match std::env::var("XMPP_HOSTILE_SCALE") {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .expect("XMPP_HOSTILE_SCALE must be a factor"),
+        Err(_) => 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
