@@ -7,11 +7,11 @@
 //! it until its end tag arrives, which never does): an opening part, then one repeated
 //! [`Class`]-specific piece, cut after the last whole piece that fits the byte budget. The same
 //! class and budget always give the same bytes, and a larger budget gives an extension of a
-//! smaller one, so that feeding `element(c, l, max_element_bytes + k)` after
-//! `element(c, l, max_element_bytes)` pushes the same element past the limit.
+//! smaller one, so that feeding [`past_limit`] after [`holding`] pushes the same element
+//! past the limit.
 //!
-//! Only `std` and `xmpp_proto` are used, so that tests and the fuzz crate can include this
-//! file as it is.
+//! It needs only `xmpp_proto` and this crate's corpus, so that tests and the fuzz crate can
+//! reuse it through a path dependency on `xmpp-benches`.
 
 use std::time::Instant;
 
@@ -80,12 +80,13 @@ impl Class {
         }
     }
 
-    /// The opening part, before the repeated piece.
-    fn opening(self, limits: &Limits, budget: usize) -> String {
+    /// The opening part, before the repeated piece: the same for any budget, so that a
+    /// larger budget extends a smaller one.
+    fn opening(self, limits: &Limits) -> String {
         match self {
             Class::DeepScope => {
-                // As many levels as the depth and the budget allow: the declarations take at
-                // most half of it, so that `<b/>` fills the rest.
+                // As many levels as the depth and the element limit allow: the declarations
+                // take at most half of the limit, so that `<b/>` fills the rest.
                 let decls = limits.max_attributes.saturating_sub(1);
                 let mut out = String::new();
                 let mut level = 0;
@@ -95,7 +96,7 @@ impl Class {
                         tag.push_str(&format!(" xmlns:p{i}='u:{level}:{i}'"));
                     }
                     tag.push('>');
-                    if level > 0 && out.len() + tag.len() > budget / 2 {
+                    if level > 0 && out.len() + tag.len() > limits.max_element_bytes / 2 {
                         break;
                     }
                     out.push_str(&tag);
@@ -166,7 +167,7 @@ fn long_name(first: char, i: usize, len: usize) -> String {
 /// long (its opening part alone may be longer for [`Class::DupAttrs`]), filled with as many
 /// whole pieces as fit.
 pub fn element(class: Class, limits: &Limits, budget: usize) -> Vec<u8> {
-    let mut out = class.opening(limits, budget);
+    let mut out = class.opening(limits);
     for i in 0.. {
         let Some(piece) = class.piece(limits, i) else {
             break;
@@ -189,10 +190,12 @@ pub fn holding(class: Class, limits: &Limits) -> Vec<u8> {
     element(class, limits, limits.max_element_bytes - HOLD_MARGIN)
 }
 
-/// The element of `class` extended 4 KiB past the element limit of `limits`: after
-/// [`holding`], the rest of it makes the stream fail with `policy-violation`.
+/// The element of `class` extended past the element limit of `limits` (by 4 KiB and two
+/// pieces): after [`holding`], the rest of it makes the stream fail with
+/// `policy-violation`.
 pub fn past_limit(class: Class, limits: &Limits) -> Vec<u8> {
-    element(class, limits, limits.max_element_bytes + 4096)
+    let piece = class.piece(limits, 0).map_or(0, |p| p.len());
+    element(class, limits, limits.max_element_bytes + 4096 + 2 * piece)
 }
 
 /// `limits` with every bound on a structure (element bytes, depth, attributes, name bytes)
@@ -514,7 +517,12 @@ mod tests {
 
     #[test]
     fn inputs_are_deterministic_and_fill_their_budget() {
-        let l = Limits::default();
+        for l in [Limits::default(), scaled(Limits::default(), 10)] {
+            budgets(l);
+        }
+    }
+
+    fn budgets(l: Limits) {
         for class in Class::ALL {
             let a = holding(class, &l);
             assert_eq!(a, holding(class, &l), "{class:?}");
@@ -527,7 +535,8 @@ mod tests {
             assert!(a.len() + 2 * piece > budget, "{class:?}");
             // A larger budget extends the same element.
             let more = past_limit(class, &l);
-            assert!(more.starts_with(&a) && more.len() > l.max_element_bytes);
+            assert!(more.starts_with(&a), "{class:?}");
+            assert!(more.len() > l.max_element_bytes, "{class:?}");
         }
     }
 
