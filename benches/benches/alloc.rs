@@ -14,110 +14,12 @@
 //! cargo bench -p xmpp-benches --bench alloc
 //! ```
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-
+use xmpp_benches::counting::{Counting, Snapshot, peak_since, reset_peak, snapshot};
 use xmpp_benches::{Corpus, corpus, feed, large_stanza};
 use xmpp_proto::xml::StreamParser;
 
-/// Counts calls into the system allocator, and the bytes live on the heap.
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static REALLOCS: AtomicU64 = AtomicU64::new(0);
-static DEALLOCS: AtomicU64 = AtomicU64::new(0);
-static ALLOCATED: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    ALLOCATED.fetch_add(by as u64, Relaxed);
-    let live = LIVE.fetch_add(by, Relaxed) + by;
-    PEAK.fetch_max(live, Relaxed);
-}
-
-fn shrank(by: usize) {
-    LIVE.fetch_sub(by, Relaxed);
-}
-
-// SAFETY: every call is passed on unchanged to `System`, which upholds the `GlobalAlloc`
-// contract; the counters only observe.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: the caller's contract for `alloc` is `System::alloc`'s.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: as for `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if !p.is_null() {
-            ALLOCS.fetch_add(1, Relaxed);
-            grew(layout.size());
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        DEALLOCS.fetch_add(1, Relaxed);
-        shrank(layout.size());
-        // SAFETY: `ptr` was allocated by `System` (through this allocator) with `layout`.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: `ptr` was allocated by `System` (through this allocator) with `layout`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
-        if !p.is_null() {
-            REALLOCS.fetch_add(1, Relaxed);
-            if new_size >= layout.size() {
-                grew(new_size - layout.size());
-            } else {
-                shrank(layout.size() - new_size);
-            }
-        }
-        p
-    }
-}
-
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-/// The counters at one moment.
-#[derive(Debug, Clone, Copy)]
-struct Snapshot {
-    allocs: u64,
-    reallocs: u64,
-    deallocs: u64,
-    allocated: u64,
-    live: usize,
-}
-
-fn snapshot() -> Snapshot {
-    Snapshot {
-        allocs: ALLOCS.load(Relaxed),
-        reallocs: REALLOCS.load(Relaxed),
-        deallocs: DEALLOCS.load(Relaxed),
-        allocated: ALLOCATED.load(Relaxed),
-        live: LIVE.load(Relaxed),
-    }
-}
-
-/// Forgets the peak: the next [`peak_since`] reports the highest live bytes from now on.
-fn reset_peak() -> usize {
-    let live = LIVE.load(Relaxed);
-    PEAK.store(live, Relaxed);
-    live
-}
-
-fn peak_since(base: usize) -> usize {
-    PEAK.load(Relaxed).saturating_sub(base)
-}
 
 /// Stanzas parsed before the counters are read, so that scratch space has grown.
 const WARM_UP: usize = 1000;

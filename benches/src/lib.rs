@@ -20,8 +20,14 @@
 //! The drivers ([`ours`], [`quick_xml_reader`], [`quick_xml_ns_reader`], [`rxml()`],
 //! [`xml_rs`]) each return the number of first-level elements they saw, so a benchmark can
 //! check once that every contestant parsed the whole corpus before it measures them.
+//!
+//! [`hostile`] builds the hostile inputs of issue 22 and drives them through the parser and
+//! the server role; [`counting`] is the counting global allocator of the memory benches.
 
 use xmpp_proto::xml::{Event, StreamParser};
+
+pub mod counting;
+pub mod hostile;
 
 /// A generated stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
