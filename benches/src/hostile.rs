@@ -15,7 +15,7 @@
 
 use std::time::Instant;
 
-use xmpp_proto::sasl::{Decision, Mechanism, UserCredential};
+use xmpp_proto::sasl::{Mechanism, UserCredential};
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
 use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::{Event, Limits, StreamParser};
@@ -251,7 +251,7 @@ pub fn server_online(now: Instant, limits: Limits) -> Server {
     )
     .expect("auth");
     assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::AuthRequest { .. })));
-    s.credentials(UserCredential::Password("pw".into()), Decision::Accept)
+    s.credentials(now, UserCredential::Password("pw".into()))
         .expect("credentials");
     s.handle_input(now, C2S_HEADER).expect("restart");
     s.handle_input(
@@ -260,7 +260,7 @@ pub fn server_online(now: Instant, limits: Limits) -> Server {
     )
     .expect("bind");
     assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::BindRequest(_))));
-    s.bind(crate::CLIENT_JID.parse().expect("a full JID"))
+    s.bind(now, crate::CLIENT_JID.parse().expect("a full JID"))
         .expect("bind");
     assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::Online(_))));
     while s.poll_transmit().is_some() {}
@@ -327,7 +327,7 @@ pub fn feed_server(s: &mut Server, now: Instant, input: &[u8], chunk: usize) -> 
         while let Some(ev) = s.poll_event() {
             match ev {
                 ServerEvent::Stanza(_) => out.elements += 1,
-                ServerEvent::Closed => closed = true,
+                ServerEvent::Closed(_) => closed = true,
                 _ => {}
             }
         }
