@@ -34,7 +34,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use xmpp_benches::hostile::{Driver, Outcome, Session, inputs, scale_from_env, scaled};
+use xmpp_benches::hostile::{
+    Driver, Outcome, Session, inputs, scale_from_env, scaled, unbounded_tree,
+};
 use xmpp_proto::xml::Limits;
 
 /// The reads each input is fed in.
@@ -42,7 +44,7 @@ const FEEDS: [(&str, usize); 3] = [("whole", usize::MAX), ("1500", 1500), ("64",
 
 fn hostile(c: &mut Criterion) {
     let factor = scale_from_env();
-    let limits = scaled(Limits::default(), factor);
+    let limits = unbounded_tree(scaled(Limits::default(), factor));
     let now = Instant::now();
     let inputs = inputs(&limits);
 

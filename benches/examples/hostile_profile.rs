@@ -17,7 +17,9 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use xmpp_benches::hostile::{Driver, Outcome, Session, inputs, scale_from_env, scaled};
+use xmpp_benches::hostile::{
+    Driver, Outcome, Session, inputs, scale_from_env, scaled, unbounded_tree,
+};
 use xmpp_proto::xml::Limits;
 
 #[inline(never)]
@@ -39,7 +41,7 @@ fn main() {
         "whole" => usize::MAX,
         n => n.parse().expect("a read size"),
     };
-    let limits = scaled(Limits::default(), scale_from_env());
+    let limits = unbounded_tree(scaled(Limits::default(), scale_from_env()));
     let all = inputs(&limits);
     let Some(bytes) = all
         .iter()
