@@ -51,6 +51,7 @@ pub(crate) struct NameIndex {
 
 impl NameIndex {
     /// How many entries, from the start of the list, are indexed.
+    #[inline]
     pub fn len(&self) -> usize {
         self.older.len()
     }

@@ -292,6 +292,7 @@ impl Scanner {
     }
 
     /// Charges `cost` bytes of tree to the unit, or fails at `at` when its budget is spent.
+    #[inline(always)]
     fn spend(&mut self, cost: usize, at: usize) -> Result<(), Fault> {
         match self.budget.checked_sub(cost) {
             Some(left) => {
@@ -992,7 +993,9 @@ impl Scanner {
             };
         }
         self.spend(cost, at)?;
-        self.attr_index.truncate(0);
+        if self.attr_index.len() > 0 {
+            self.attr_index.truncate(0);
+        }
 
         // Namespace declarations (Namespaces in XML 1.0, section 3).
         let scope_mark = self.scope.len() as u32;
@@ -1151,9 +1154,12 @@ impl Scanner {
     }
 
     /// Leaves an element: its declarations go out of scope.
+    #[inline]
     fn close_scope(&mut self, mark: u32, outer_default: Option<(u32, u32)>) {
         self.scope.truncate(mark as usize);
-        self.scope_index.truncate(mark as usize);
+        if self.scope_index.len() > mark as usize {
+            self.scope_index.truncate(mark as usize);
+        }
         self.default_ns = outer_default;
     }
 
@@ -1202,7 +1208,16 @@ impl Scanner {
     /// Checks the raw name of the attribute just read against the tag's others (XML 1.0,
     /// "Unique Att Spec"), as soon as it is read: a duplicate is the first fault in byte
     /// order, before any limit a later attribute may exceed.
+    #[inline]
     fn check_new_attr(&mut self, s: &[u8]) -> Result<(), Fault> {
+        // The first attribute of a tag, the most common case, has nothing to clash with.
+        if self.raw_attrs.len() < 2 {
+            return Ok(());
+        }
+        self.check_new_attr_against_others(s)
+    }
+
+    fn check_new_attr_against_others(&mut self, s: &[u8]) -> Result<(), Fault> {
         let n = self.raw_attrs.len();
         let Some(&a) = self.raw_attrs.last() else {
             return Ok(());
@@ -1212,7 +1227,7 @@ impl Scanner {
         let dup = if n <= names::LINEAR {
             self.raw_attrs[..n - 1]
                 .iter()
-                .any(|b| same_bytes(text(b), name))
+                .any(|b| b.name_len == a.name_len && text(b) == name)
         } else {
             while self.attr_index.len() < n - 1 {
                 let b = self.raw_attrs[self.attr_index.len()];
@@ -1278,8 +1293,8 @@ impl Scanner {
         let mut v = Vec::with_capacity(total);
         v.extend_from_slice(raw);
         v.extend_from_slice(&self.pool);
-        self.nodes.chunks().for_each(|c| v.extend_from_slice(c));
-        self.attrs.chunks().for_each(|c| v.extend_from_slice(c));
+        self.nodes.copy_to(&mut v);
+        self.attrs.copy_to(&mut v);
         let layout = Layout {
             raw_len,
             nodes_off: nodes_off as u32,
@@ -1339,77 +1354,75 @@ impl Scanner {
 ///
 /// They are kept in chunks of [`CHUNK_RECORDS`] records rather than one vector: a large unit
 /// then never holds a vector's doubling slack (up to its own size again) nor pays for
-/// copying it on each doubling; only the first chunk grows, up to one chunk's size.
+/// copying it on each doubling. The current chunk starts small (most units have a few
+/// nodes) and doubles up to exactly one chunk's size; full chunks are set aside.
 #[derive(Default)]
 struct Records<const W: usize> {
-    chunks: Vec<Vec<[u8; 4]>>,
-    len: usize,
+    full: Vec<Vec<[u8; 4]>>,
+    current: Vec<[u8; 4]>,
 }
 
-/// Records per chunk: 16 KiB of node records.
+/// Records per chunk: 16 KiB of node records. A power of two times 8, so that doubling from
+/// 8 records lands on it exactly.
 const CHUNK_RECORDS: usize = 512;
 
 impl<const W: usize> Records<W> {
     fn len(&self) -> usize {
-        self.len
+        self.full.len() * CHUNK_RECORDS + self.current.len() / W
     }
 
-    /// The records' bytes, in order, chunk by chunk.
-    fn chunks(&self) -> impl Iterator<Item = &[u8]> {
-        self.chunks.iter().map(|c| c.as_flattened())
+    /// Appends the records' bytes, in order, to `out`.
+    #[inline]
+    fn copy_to(&self, out: &mut Vec<u8>) {
+        for chunk in &self.full {
+            out.extend_from_slice(chunk.as_flattened());
+        }
+        out.extend_from_slice(self.current.as_flattened());
     }
 
     fn byte_len(&self) -> usize {
-        self.len * W * 4
+        self.len() * W * 4
     }
 
     fn clear(&mut self) {
-        self.chunks.truncate(1);
-        if let Some(first) = self.chunks.first_mut() {
-            first.clear();
+        if let Some(first) = self.full.drain(..).next() {
+            // Keep the first chunk's allocation rather than the last, smaller one.
+            self.current = first;
         }
-        self.len = 0;
+        self.current.clear();
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, rec: [u32; W]) {
-        let full = self
-            .chunks
-            .last()
-            .is_none_or(|c| c.len() == CHUNK_RECORDS * W);
-        if full {
-            // The first chunk starts small (most units have a few nodes) and doubles; the
-            // others are allocated whole.
-            let capacity = if self.chunks.is_empty() {
-                8 * W
-            } else {
-                CHUNK_RECORDS * W
-            };
-            self.chunks.push(Vec::with_capacity(capacity));
+        if self.current.len() == CHUNK_RECORDS * W {
+            let next = Vec::with_capacity(CHUNK_RECORDS * W);
+            self.full.push(core::mem::replace(&mut self.current, next));
+        } else if self.current.capacity() == 0 {
+            self.current.reserve_exact(8 * W);
         }
-        if let Some(chunk) = self.chunks.last_mut() {
-            if chunk.len() == chunk.capacity() {
-                let want = (2 * chunk.capacity()).min(CHUNK_RECORDS * W);
-                chunk.reserve_exact(want - chunk.len());
-            }
-            chunk.extend_from_slice(&rec.map(u32::to_le_bytes));
-        }
-        self.len += 1;
+        // Doubling from 8 records reaches exactly one chunk, never more.
+        self.current.extend_from_slice(&rec.map(u32::to_le_bytes));
     }
 
-    fn slot(&self, idx: u32, k: usize) -> (usize, usize) {
+    fn slot(&mut self, idx: u32, k: usize) -> &mut [u8; 4] {
         let idx = idx as usize;
-        (idx / CHUNK_RECORDS, (idx % CHUNK_RECORDS) * W + k)
+        let (c, i) = (idx / CHUNK_RECORDS, (idx % CHUNK_RECORDS) * W + k);
+        let chunk = match self.full.get_mut(c) {
+            Some(chunk) => chunk,
+            None => &mut self.current,
+        };
+        &mut chunk[i]
     }
 
     fn word(&self, idx: u32, k: usize) -> u32 {
-        let (c, i) = self.slot(idx, k);
-        u32::from_le_bytes(self.chunks[c][i])
+        let idx = idx as usize;
+        let (c, i) = (idx / CHUNK_RECORDS, (idx % CHUNK_RECORDS) * W + k);
+        let chunk = self.full.get(c).unwrap_or(&self.current);
+        u32::from_le_bytes(chunk[i])
     }
 
     fn set_word(&mut self, idx: u32, k: usize, value: u32) {
-        let (c, i) = self.slot(idx, k);
-        self.chunks[c][i] = value.to_le_bytes();
+        *self.slot(idx, k) = value.to_le_bytes();
     }
 
     fn get(&self, idx: usize) -> [u32; W] {
@@ -1417,12 +1430,13 @@ impl<const W: usize> Records<W> {
     }
 
     /// Lets the space that one large unit grew go back.
+    #[inline]
     fn trim(&mut self, keep: usize) {
-        self.chunks.truncate(1);
-        if let Some(first) = self.chunks.first_mut() {
-            if first.capacity() > 4 * keep * W {
-                *first = Vec::with_capacity(keep * W);
-            }
+        if !self.full.is_empty() {
+            self.full = Vec::new();
+        }
+        if self.current.capacity() > 4 * keep * W {
+            self.current = Vec::with_capacity(keep * W);
         }
     }
 }
