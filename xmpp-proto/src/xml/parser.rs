@@ -50,6 +50,8 @@ const CHECK_BLOCK: usize = 16 * 1024;
 /// How much input an unfinished unit takes in at a time, so that buffering never runs far
 /// past the unit's end.
 const PIECE: usize = 4 * 1024;
+/// How a large unit's buffer grows: the most it holds beyond the unit's bytes.
+const GROWTH: usize = 16 * 1024;
 
 /// A resumable, validating, namespace-aware parser of one XMPP stream.
 pub struct StreamParser {
@@ -382,16 +384,21 @@ impl StreamParser {
         let piece = &data[..data.len().min(PIECE)];
         let before = self.buf.len();
         if before + piece.len() > self.buf.capacity() {
-            // Doubling, but never past the unit's limit and a piece: the buffer holds at most
-            // what the limit lets a unit take, not twice it.
+            // Doubling while small; past that, steps of `GROWTH`, so that a large unit's
+            // buffer holds at most that much beyond its bytes (doubling could hold as much
+            // again); never past the unit's limit and a piece.
+            let cap = self.buf.capacity();
             let most = self
                 .limits
                 .max_element_bytes
                 .max(self.limits.max_header_bytes)
                 + PIECE;
-            let want = (2 * self.buf.capacity())
-                .min(most)
-                .max(before + piece.len());
+            let grown = if cap < 4 * GROWTH {
+                2 * cap
+            } else {
+                cap + GROWTH
+            };
+            let want = grown.min(most).max(before + piece.len());
             self.buf.reserve_exact(want - before);
         }
         self.buf.extend_from_slice(piece);

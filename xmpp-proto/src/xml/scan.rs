@@ -1362,9 +1362,10 @@ struct Records<const W: usize> {
     current: Vec<[u8; 4]>,
 }
 
-/// Records per chunk: 16 KiB of node records. A power of two times 8, so that doubling from
+/// Records per chunk: 4 KiB of node records (the slack a large tree may hold beyond its
+/// budget, per kind of record). A power of two times 8, so that doubling from
 /// 8 records lands on it exactly.
-const CHUNK_RECORDS: usize = 512;
+const CHUNK_RECORDS: usize = 128;
 
 impl<const W: usize> Records<W> {
     fn len(&self) -> usize {
