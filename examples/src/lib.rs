@@ -1,6 +1,9 @@
-//! What the three example binaries share: flag parsing, the transport (TCP, then TLS over
-//! the same socket), certificate loading, randomness, and turning built bytes into an
+//! What the example binaries share: flag parsing, the transport (TCP, then TLS over the
+//! same socket; [`tokio_net`] for the tokio ones), certificate loading, randomness, what the
+//! example servers do with a client's stanza ([`route`]), and turning built bytes into an
 //! [`Element`]. No XMPP decisions live here: those are `xmpp-proto`'s.
+
+pub mod tokio_net;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -8,10 +11,14 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
+use xmpp_proto::jid::Jid;
 use xmpp_proto::sasl::{CbType, ChannelBinding};
+use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
+use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::Element;
 
 /// Command-line flags: `--name value` pairs and bare `--switch`es.
@@ -79,6 +86,19 @@ impl Args {
     }
 }
 
+/// `--tls required|optional|disabled` (default `required`), or exit with the usage.
+pub fn tls_policy(args: &Args, usage: &str) -> TlsPolicy {
+    match args.get("tls").unwrap_or("required") {
+        "required" => TlsPolicy::Required,
+        "optional" => TlsPolicy::Optional,
+        "disabled" => TlsPolicy::Disabled,
+        other => {
+            eprintln!("--tls: unknown policy {other}");
+            die(usage)
+        }
+    }
+}
+
 /// Prints `msg` to stderr and exits with status 1.
 pub fn die(msg: &str) -> ! {
     eprintln!("{msg}");
@@ -96,13 +116,20 @@ pub enum Conn {
     TlsServer(Box<StreamOwned<ServerConnection, TcpStream>>),
 }
 
+/// How long [`Conn::close`] waits for the peer to end the transport after we did.
+pub const LINGER: Duration = Duration::from_secs(2);
+
 /// What one read gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Input {
     /// This many bytes.
     Data(usize),
-    /// The peer closed the transport.
+    /// The peer closed the transport (over TLS: with a `close_notify` alert first).
     Eof,
+    /// Over TLS, the TCP connection ended without the peer's `close_notify` (RFC 8446
+    /// section 6.1): the data may have been cut short by an attacker. Treated as the end of
+    /// the transport all the same.
+    Truncated,
     /// Nothing arrived before the timeout.
     Timeout,
 }
@@ -137,8 +164,46 @@ impl Conn {
             {
                 Ok(Input::Timeout)
             }
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Eof),
+            // rustls reports a TCP end without close_notify this way.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Truncated),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Ends the transport: over TLS, sends the `close_notify` alert first (RFC 8446 section
+    /// 6.1), so that the peer can tell the end from a truncation; then shuts down the TCP
+    /// connection's write side, and reads (and drops) what the peer still sends until it ends
+    /// the transport too, for at most [`LINGER`]. Call it after writing the core's last
+    /// bytes. Tells how the peer ended: [`Input::Eof`] (over TLS, with its own
+    /// `close_notify`), [`Input::Truncated`], or [`Input::Timeout`].
+    pub fn close(&mut self) -> io::Result<Input> {
+        match self {
+            Conn::Plain(_) => {}
+            Conn::TlsClient(s) => {
+                s.conn.send_close_notify();
+                while s.conn.wants_write() {
+                    s.conn.write_tls(&mut s.sock)?;
+                }
+            }
+            Conn::TlsServer(s) => {
+                s.conn.send_close_notify();
+                while s.conn.wants_write() {
+                    s.conn.write_tls(&mut s.sock)?;
+                }
+            }
+        }
+        self.tcp().shutdown(std::net::Shutdown::Write)?;
+        let until = std::time::Instant::now() + LINGER;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Ok(Input::Timeout);
+            }
+            match self.read_within(&mut buf, left)? {
+                Input::Data(_) => {}
+                end => return Ok(end),
+            }
         }
     }
 
@@ -194,9 +259,10 @@ impl Conn {
     }
 }
 
-const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
+/// The tls-exporter label (RFC 9266 section 2).
+pub(crate) const EXPORTER_LABEL: &[u8] = b"EXPORTER-Channel-Binding";
 
-fn exporter(
+pub(crate) fn exporter(
     version: Option<ProtocolVersion>,
     material: Result<[u8; 32], rustls::Error>,
 ) -> Option<ChannelBinding> {
@@ -278,4 +344,45 @@ pub fn random_seed() -> u64 {
 /// default namespace, so that it can be handed to a role's `send`.
 pub fn element(xml: &[u8], content_ns: &str) -> Option<Element> {
     xmpp_proto::xml::parse_element(content_ns, xml).ok()
+}
+
+/// What an example server does with a stanza from one of its clients (its `from` already
+/// stamped by the core).
+#[derive(Debug)]
+pub enum Route {
+    /// An iq for the server: answer with this (a roster get gets an empty roster).
+    Reply(Element),
+    /// An iq for the server that it does not handle: answer `service-unavailable`.
+    ServiceUnavailable,
+    /// For the sessions of this address: a full JID's one session, or every session of a
+    /// bare JID's account.
+    Deliver(Jid),
+    /// Nothing to do: presence without `to` (there are no rosters), or a message to nobody.
+    Drop,
+}
+
+const ROSTER_NS: &str = "jabber:iq:roster";
+
+/// Decides what an example server does with `el`: an iq without `to` or to a bare JID is the
+/// server's, anything else with a `to` is delivered.
+pub fn route(el: &Element) -> Route {
+    let to = el.attr("to").and_then(|t| t.parse::<Jid>().ok());
+    if el.name() == "iq" && to.as_ref().is_none_or(Jid::is_bare) {
+        let is_roster_get =
+            el.attr("type").as_deref() == Some("get") && el.get_child("query", ROSTER_NS).is_some();
+        let mut out = BytesMut::new();
+        let payload = Payload::Raw(b"<query xmlns='jabber:iq:roster'/>");
+        if is_roster_get
+            && let Ok(stanza) = Stanza::from_element(el.clone())
+            && iq_result(&stanza, Some(payload), &mut out).is_ok()
+            && let Some(reply) = element(&out, JABBER_CLIENT)
+        {
+            return Route::Reply(reply);
+        }
+        return Route::ServiceUnavailable;
+    }
+    match to {
+        Some(to) => Route::Deliver(to),
+        None => Route::Drop,
+    }
 }

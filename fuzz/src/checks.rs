@@ -1,4 +1,4 @@
-//! The properties the fuzz targets check, shared with `xmpp-proto/tests/fuzz_corpus.rs`, which
+//! The properties the fuzz targets check, shared with `repo-tests/tests/fuzz_corpus.rs`, which
 //! includes this file with `#[path]` and replays every committed corpus file through the same
 //! functions under plain `cargo test`. It depends only on `xmpp_proto` and std.
 //!

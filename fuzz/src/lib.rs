@@ -1,6 +1,6 @@
 //! Fuzzing of `xmpp-proto`. The properties live in [`checks`] (the stream parser) and
 //! [`sessions`] (the roles and JIDs), which
-//! `xmpp-proto/tests/fuzz_corpus.rs` also include to replay the committed corpora under
+//! `repo-tests/tests/fuzz_corpus.rs` also include to replay the committed corpora under
 //! `cargo test`.
 
 pub mod checks;

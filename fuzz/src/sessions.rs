@@ -1,6 +1,6 @@
 //! Checks of the session roles and of JIDs under arbitrary input, shared by the fuzz targets
 //! `client_session`, `server_session`, `component_session` and `jid`, and by
-//! `xmpp-proto/tests/fuzz_corpus.rs`, which replays the committed corpora on stable.
+//! `repo-tests/tests/fuzz_corpus.rs`, which replays the committed corpora on stable.
 //!
 //! A session input is a script decoded from bytes, so that no `arbitrary` is needed and a
 //! corpus file means the same to the fuzzer and to `cargo test`:

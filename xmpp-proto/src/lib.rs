@@ -87,7 +87,6 @@
 //! a server never has more events waiting than one read can complete, and the events are the
 //! same, in the same order, as when the input comes in one call.
 #![forbid(unsafe_code)]
-#![cfg_attr(doctest, doc = include_str!("../../README.md"))]
 #![deny(missing_docs)]
 
 pub mod client;

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use xmpp_examples::{Args, Conn, Input, client_tls, die, element, random_seed};
+use xmpp_examples::{Args, Conn, Input, client_tls, die, element, random_seed, tls_policy};
 use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, Jid};
@@ -48,12 +48,7 @@ fn main() {
         .parse()
         .unwrap_or_else(|e| die(&format!("--jid: {e}")));
     let mut config = ClientConfig::new(jid.clone(), args.require("password", USAGE));
-    config.tls = match args.get("tls").unwrap_or("required") {
-        "required" => TlsPolicy::Required,
-        "optional" => TlsPolicy::Optional,
-        "disabled" => TlsPolicy::Disabled,
-        other => die(&format!("--tls: unknown policy {other}")),
-    };
+    config.tls = tls_policy(&args, USAGE);
     if let Some(list) = args.get("mechanisms") {
         config.mechanisms = list
             .split(',')
@@ -181,20 +176,20 @@ fn main() {
                     } else {
                         1
                     };
-                    std::process::exit(code);
+                    exit(conn, code);
                 }
             }
             continue;
         }
         if client.is_closed() {
             // Closed without the event (it was already drained): nothing more will come.
-            std::process::exit(1);
+            exit(conn, 1);
         }
 
         let now = Instant::now();
         if now >= give_up_at + GRACE {
             println!("closed");
-            std::process::exit(1);
+            exit(conn, 1);
         }
         let mut wake = if now < give_up_at {
             give_up_at
@@ -215,6 +210,10 @@ fn main() {
                 let _ = client.handle_input(Instant::now(), &buf[..n]);
             }
             Ok(Input::Eof) => client.handle_eof(),
+            Ok(Input::Truncated) => {
+                println!("tls: connection ended without close_notify");
+                client.handle_eof();
+            }
             Ok(Input::Timeout) => {
                 let now = Instant::now();
                 if now >= give_up_at && !timed_out {
@@ -232,6 +231,14 @@ fn main() {
             }
         }
     }
+}
+
+/// Ends the transport (over TLS with `close_notify`, RFC 8446 section 6.1) and exits.
+fn exit(mut conn: Option<Conn>, code: i32) -> ! {
+    if let Some(Ok(Input::Truncated)) = conn.as_mut().map(Conn::close) {
+        println!("tls: connection ended without close_notify");
+    }
+    std::process::exit(code)
 }
 
 /// Sends a stanza written by a builder.

@@ -106,7 +106,8 @@ fn main() {
                 // An error here is already a stream error queued for the server.
                 let _ = component.handle_input(Instant::now(), &buf[..n]);
             }
-            Ok(Input::Eof) => component.handle_eof(),
+            // No TLS on a component stream (XEP-0114), so no truncation to tell apart.
+            Ok(Input::Eof | Input::Truncated) => component.handle_eof(),
             Ok(Input::Timeout) => {
                 let now = Instant::now();
                 if now >= give_up_at && closing_since.is_none() {

@@ -1,5 +1,5 @@
 //! A small c2s server over `xmpp_proto::server::Server`: one thread per connection,
-//! STARTTLS with rustls, accounts from `--user` flags, message and presence routing between
+//! STARTTLS with rustls (required, optional or disabled), accounts from `--user` flags, message and presence routing between
 //! connected clients, an empty roster, `service-unavailable` for every other iq. Runs until
 //! killed.
 
@@ -9,19 +9,19 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use xmpp_examples::{Args, Conn, Input, die, element, random_bytes, random_seed, server_tls};
+use xmpp_examples::{
+    Args, Conn, Input, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
+};
 use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::{BareJid, FullJid, Jid};
+use xmpp_proto::jid::{BareJid, FullJid};
 use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
+use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::Element;
 
-const USAGE: &str = "usage: server --listen HOST:PORT --domain DOMAIN --cert CERT.pem \
-    --key KEY.pem --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain]";
-
-const ROSTER_NS: &str = "jabber:iq:roster";
+const USAGE: &str = "usage: server --listen HOST:PORT --domain DOMAIN \
+    [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \
+    --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain]";
 
 /// Longest wait on the socket before looking at the stanzas routed to this session.
 const TICK: Duration = Duration::from_millis(20);
@@ -39,19 +39,27 @@ struct Shared {
     accounts: HashMap<String, String>,
     allow_plain: bool,
     sasl_secret: Vec<u8>,
-    tls: Arc<rustls::ServerConfig>,
+    tls_policy: TlsPolicy,
+    /// `None` when TLS is disabled.
+    tls: Option<Arc<rustls::ServerConfig>>,
     sessions: Sessions,
 }
 
 fn main() {
     let args = Args::parse(
         USAGE,
-        &["listen", "domain", "cert", "key", "user"],
+        &["listen", "domain", "tls", "cert", "key", "user"],
         &["allow-plain"],
     );
     let listen = args.require("listen", USAGE);
-    let tls = server_tls(args.require("cert", USAGE), args.require("key", USAGE))
-        .unwrap_or_else(|e| die(&format!("--cert/--key: {e}")));
+    let tls_policy = tls_policy(&args, USAGE);
+    let tls = match tls_policy {
+        TlsPolicy::Disabled => None,
+        _ => Some(
+            server_tls(args.require("cert", USAGE), args.require("key", USAGE))
+                .unwrap_or_else(|e| die(&format!("--cert/--key: {e}"))),
+        ),
+    };
     let mut accounts = HashMap::new();
     for user in args.all("user") {
         let Some((name, password)) = user.split_once(':') else {
@@ -64,12 +72,17 @@ fn main() {
         accounts,
         allow_plain: args.switch("allow-plain"),
         sasl_secret: random_bytes::<32>().to_vec(),
+        tls_policy,
         tls,
         sessions: Arc::default(),
     });
     let listener =
         TcpListener::bind(listen).unwrap_or_else(|e| die(&format!("listen {listen}: {e}")));
-    println!("listening {listen}");
+    // The address bound, so that `--listen 127.0.0.1:0` tells which port it got.
+    let bound = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_owned(), |a| a.to_string());
+    println!("listening {bound}");
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { continue };
         let shared = Arc::clone(&shared);
@@ -88,6 +101,7 @@ fn main() {
 fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut config = ServerConfig::new(shared.domain.clone(), shared.sasl_secret.clone());
+    config.tls = shared.tls_policy;
     config.allow_plain_without_tls = shared.allow_plain;
     config.seed = random_seed();
     let mut server = Server::new(config, Instant::now());
@@ -124,6 +138,10 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     let _ = server.handle_input(Instant::now(), &buf[..n]);
                 }
                 Ok(Input::Eof) => server.handle_eof(),
+                Ok(Input::Truncated) => {
+                    println!("[{peer}] tls: connection ended without close_notify");
+                    server.handle_eof();
+                }
                 Ok(Input::Timeout) => server.handle_timeout(Instant::now()),
                 Err(e) => {
                     server.handle_eof();
@@ -140,7 +158,11 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     conn.as_mut().expect("connected").send(&bytes)?;
                 }
                 let plain = conn.take().expect("connected");
-                let (tls, bindings) = plain.start_tls_server(Arc::clone(&shared.tls))?;
+                let config = shared
+                    .tls
+                    .clone()
+                    .expect("the core asks for TLS only when enabled");
+                let (tls, bindings) = plain.start_tls_server(config)?;
                 conn = Some(tls);
                 println!("[{peer}] tls up, {} channel binding(s)", bindings.len());
                 server
@@ -201,8 +223,14 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
         shared.sessions.lock().unwrap().remove(&full);
     }
     // Flush the closing tag or stream error the core may have queued last.
+    let conn = conn.as_mut().expect("connected");
     while let Some(bytes) = server.poll_transmit() {
-        let _ = conn.as_mut().expect("connected").send(&bytes);
+        let _ = conn.send(&bytes);
+    }
+    // Over TLS, close_notify before the TCP end, so the client sees an end, not a cut; and
+    // the client's own end, to tell whether it sent one.
+    if let Ok(Input::Truncated) = conn.close() {
+        println!("[{peer}] tls: connection ended without close_notify");
     }
     println!("[{peer}] closed");
     result
@@ -210,33 +238,21 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
 
 /// A stanza from this session's client (with `from` stamped by the core).
 fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
-    let to = el.attr("to").and_then(|t| t.parse::<Jid>().ok());
-    // An iq to a bare JID is answered by the server on the account's behalf.
-    let for_server = to.as_ref().is_none_or(Jid::is_bare);
-    if el.name() == "iq" && for_server {
-        let is_roster_get =
-            el.attr("type").as_deref() == Some("get") && el.get_child("query", ROSTER_NS).is_some();
-        if is_roster_get {
-            let mut out = BytesMut::new();
-            let payload = Payload::Raw(b"<query xmlns='jabber:iq:roster'/>");
-            if let Ok(stanza) = Stanza::from_element(el.clone()) {
-                if iq_result(&stanza, Some(payload), &mut out).is_ok() {
-                    if let Some(reply) = element(&out, JABBER_CLIENT) {
-                        let _ = server.send(Instant::now(), &reply);
-                    }
-                    return;
-                }
-            }
+    let to = match route(&el) {
+        Route::Reply(reply) => {
+            let _ = server.send(Instant::now(), &reply);
+            return;
         }
-        let _ = server.reply_error(
-            Instant::now(),
-            &el,
-            StanzaErrorCondition::ServiceUnavailable,
-        );
-        return;
-    }
-    let Some(to) = to else {
-        return; // presence broadcast (no roster here) or a message to nobody
+        Route::ServiceUnavailable => {
+            let _ = server.reply_error(
+                Instant::now(),
+                &el,
+                StanzaErrorCondition::ServiceUnavailable,
+            );
+            return;
+        }
+        Route::Drop => return,
+        Route::Deliver(to) => to,
     };
     let targets: Vec<SyncSender<Element>> = {
         let sessions = shared.sessions.lock().unwrap();

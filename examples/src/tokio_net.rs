@@ -1,0 +1,124 @@
+//! The transport of the tokio examples: a tokio `TcpStream`, then TLS over it with
+//! tokio-rustls after STARTTLS. The same shape as [`Conn`](crate::Conn), with async methods;
+//! waiting for the core's deadline is the caller's (`tokio::time::timeout_at` around
+//! [`AsyncConn::read`], which is cancel-safe).
+
+use std::io;
+use std::sync::Arc;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+use xmpp_proto::sasl::ChannelBinding;
+
+use crate::{EXPORTER_LABEL, Input, exporter};
+
+/// Plain TCP, then TLS on the same connection after STARTTLS.
+#[derive(Debug)]
+pub enum AsyncConn {
+    /// Before STARTTLS (or without it).
+    Plain(TcpStream),
+    /// TLS as the initiating entity.
+    TlsClient(Box<client::TlsStream<TcpStream>>),
+    /// TLS as the receiving entity.
+    TlsServer(Box<server::TlsStream<TcpStream>>),
+}
+
+impl AsyncConn {
+    /// Waits for input: [`Input::Data`], [`Input::Eof`], or [`Input::Truncated`] (TLS ended
+    /// without `close_notify`); never [`Input::Timeout`]. Cancel-safe: nothing is lost when
+    /// the future is dropped before it completes.
+    pub async fn read(&mut self, buf: &mut [u8]) -> io::Result<Input> {
+        let r = match self {
+            AsyncConn::Plain(s) => s.read(buf).await,
+            AsyncConn::TlsClient(s) => s.read(buf).await,
+            AsyncConn::TlsServer(s) => s.read(buf).await,
+        };
+        match r {
+            Ok(0) => Ok(Input::Eof),
+            Ok(n) => Ok(Input::Data(n)),
+            // rustls reports a TCP end without close_notify this way.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Input::Truncated),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes all of `data`.
+    pub async fn send(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            AsyncConn::Plain(s) => s.write_all(data).await,
+            AsyncConn::TlsClient(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+            AsyncConn::TlsServer(s) => {
+                s.write_all(data).await?;
+                s.flush().await
+            }
+        }
+    }
+
+    /// Ends the transport: tokio-rustls's `shutdown` sends `close_notify` (RFC 8446
+    /// section 6.1) before it shuts down the TCP write side; then reads (and drops) what the
+    /// peer still sends until it ends the transport too, for at most
+    /// [`LINGER`](crate::LINGER). Tells how the peer ended: [`Input::Eof`] (over TLS, with
+    /// its own `close_notify`), [`Input::Truncated`], or [`Input::Timeout`].
+    pub async fn close(&mut self) -> io::Result<Input> {
+        match self {
+            AsyncConn::Plain(s) => s.shutdown().await?,
+            AsyncConn::TlsClient(s) => s.shutdown().await?,
+            AsyncConn::TlsServer(s) => s.shutdown().await?,
+        }
+        let until = tokio::time::Instant::now() + crate::LINGER;
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout_at(until, self.read(&mut buf)).await {
+                Err(_elapsed) => return Ok(Input::Timeout),
+                Ok(Ok(Input::Data(_))) => {}
+                Ok(end) => return end,
+            }
+        }
+    }
+
+    /// Runs a TLS handshake as the client; returns the tls-exporter channel binding when
+    /// TLS 1.3 was negotiated (RFC 9266).
+    pub async fn start_tls_client(
+        self,
+        config: Arc<rustls::ClientConfig>,
+        server_name: &str,
+    ) -> io::Result<(AsyncConn, Option<ChannelBinding>)> {
+        let AsyncConn::Plain(tcp) = self else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let name = ServerName::try_from(server_name.to_owned()).map_err(io::Error::other)?;
+        let tls = TlsConnector::from(config).connect(name, tcp).await?;
+        let conn = tls.get_ref().1;
+        let cb = exporter(
+            conn.protocol_version(),
+            conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None),
+        );
+        Ok((AsyncConn::TlsClient(Box::new(tls)), cb))
+    }
+
+    /// Runs a TLS handshake as the server; returns the channel bindings it can offer
+    /// (tls-exporter, when TLS 1.3 was negotiated).
+    pub async fn start_tls_server(
+        self,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<(AsyncConn, Vec<ChannelBinding>)> {
+        let AsyncConn::Plain(tcp) = self else {
+            return Err(io::Error::other("TLS is already up"));
+        };
+        let tls = TlsAcceptor::from(config).accept(tcp).await?;
+        let conn = tls.get_ref().1;
+        let cb = exporter(
+            conn.protocol_version(),
+            conn.export_keying_material([0u8; 32], EXPORTER_LABEL, None),
+        );
+        Ok((
+            AsyncConn::TlsServer(Box::new(tls)),
+            cb.into_iter().collect(),
+        ))
+    }
+}

@@ -1,0 +1,291 @@
+//! The example binaries against each other on 127.0.0.1, both runtimes: std::net (`client`,
+//! `server`) and tokio (`tokio_client`, `tokio_server`). Each server is started on port 0
+//! and tells the port it got; the clients are the real binaries.
+//!
+//! - Without TLS, `--allow-plain` makes the server offer PLAIN (issue 23, item 7), and
+//!   without it PLAIN is not offered;
+//! - over TLS, every session ends with a `close_notify` both ways (RFC 8446 section 6.1): no
+//!   side reports a connection that ended without one, while a peer that drops the TCP
+//!   connection without it is reported.
+//!
+//! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
+//! valid until 2126) made for these tests only; its key protects nothing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+const CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/localhost.cert.pem");
+const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/localhost.key.pem");
+const TRUNCATED: &str = "without close_notify";
+
+const SERVERS: [&str; 2] = [
+    env!("CARGO_BIN_EXE_server"),
+    env!("CARGO_BIN_EXE_tokio_server"),
+];
+const CLIENTS: [&str; 2] = [
+    env!("CARGO_BIN_EXE_client"),
+    env!("CARGO_BIN_EXE_tokio_client"),
+];
+
+/// A running example server; killed when dropped.
+struct RunningServer {
+    child: Child,
+    addr: String,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl RunningServer {
+    fn start(bin: &str, flags: &[&str]) -> RunningServer {
+        let mut child = Command::new(bin)
+            .args(["--listen", "127.0.0.1:0", "--domain", "localhost"])
+            .args(["--user", "alice:secret", "--user", "bob:secret"])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = RunningServer {
+            child,
+            addr: String::new(),
+            lines,
+            seen: Vec::new(),
+        };
+        let first = server.wait_for(|l| l.starts_with("listening "), 1);
+        server.addr = first.trim_start_matches("listening ").to_owned();
+        server
+    }
+
+    /// Waits (10 s at most) until `count` lines satisfy `want`; gives the last of them.
+    fn wait_for(&mut self, want: impl Fn(&str) -> bool, count: usize) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let matching: Vec<&String> = self.seen.iter().filter(|l| want(l)).collect();
+            if matching.len() >= count {
+                return matching[count - 1].clone();
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => panic!("server output so far:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    /// How many lines so far satisfy `want`.
+    fn count(&self, want: impl Fn(&str) -> bool) -> usize {
+        self.seen.iter().filter(|l| want(l)).count()
+    }
+
+    /// Waits until `n` sessions have ended, and gives all output so far.
+    fn after_sessions(&mut self, n: usize) -> String {
+        self.wait_for(|l| l.ends_with("] closed"), n);
+        self.seen.join("\n")
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run_client(bin: &str, addr: &str, jid: &str, flags: &[&str]) -> Output {
+    Command::new(bin)
+        .args(["--addr", addr, "--jid", jid, "--password", "secret"])
+        .args(["--timeout-secs", "10"])
+        .args(flags)
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// bob (`receiver`) waits for one message, alice (`sender`) sends it: both must exit 0, and
+/// bob must print the message. Gives both outputs.
+fn exchange(
+    receiver: &str,
+    sender: &str,
+    addr: &str,
+    flags: &[&str],
+    server: &mut RunningServer,
+) -> (String, String) {
+    let bob_online = |l: &str| l.ends_with("online bob@localhost/phone");
+    let closed = |l: &str| l.ends_with("] closed");
+    let (online_before, closed_before) = (server.count(bob_online), server.count(closed));
+    let mut bob = Command::new(receiver)
+        .args([
+            "--addr",
+            addr,
+            "--jid",
+            "bob@localhost",
+            "--password",
+            "secret",
+        ])
+        .args([
+            "--resource",
+            "phone",
+            "--count",
+            "1",
+            "--timeout-secs",
+            "10",
+        ])
+        .args(flags)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    server.wait_for(bob_online, online_before + 1);
+    let alice = run_client(
+        sender,
+        addr,
+        "alice@localhost",
+        &[
+            flags,
+            &["--to", "bob@localhost/phone", "--message", "Hello, Bob"],
+        ]
+        .concat(),
+    );
+    let status = bob.wait().unwrap();
+    let mut bob_out = String::new();
+    bob.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut bob_out)
+        .unwrap();
+    let alice_out = text(&alice);
+    assert!(alice.status.success(), "alice: {alice_out}");
+    assert!(status.success(), "bob: {bob_out}");
+    assert!(
+        bob_out.contains("Hello, Bob") && bob_out.contains("from='alice@localhost/"),
+        "bob: {bob_out}"
+    );
+    // Both sessions are over on the server's side too (bob/phone is free again).
+    server.wait_for(closed, closed_before + 2);
+    (alice_out, bob_out)
+}
+
+#[test]
+fn without_tls_allow_plain_makes_the_server_offer_plain() {
+    let plain = [
+        "--tls",
+        "disabled",
+        "--allow-plain",
+        "--mechanisms",
+        "PLAIN",
+    ];
+    for server_bin in SERVERS {
+        for policy in ["disabled", "optional"] {
+            let mut flags = vec!["--tls", policy, "--allow-plain"];
+            if policy == "optional" {
+                flags.extend(["--cert", CERT, "--key", KEY]);
+            }
+            let mut server = RunningServer::start(server_bin, &flags);
+            let addr = server.addr.clone();
+            exchange(CLIENTS[0], CLIENTS[1], &addr, &plain, &mut server);
+            exchange(CLIENTS[1], CLIENTS[0], &addr, &plain, &mut server);
+            let log = server.after_sessions(4);
+            assert!(
+                !log.contains("tls up"),
+                "{server_bin} --tls {policy}: {log}"
+            );
+            assert_eq!(
+                log.matches("auth PLAIN as").count(),
+                4,
+                "{server_bin} --tls {policy}: {log}"
+            );
+        }
+        // Without --allow-plain, PLAIN is not offered on a stream without TLS: a client
+        // that will use nothing else cannot log in.
+        let mut server = RunningServer::start(server_bin, &["--tls", "disabled"]);
+        let addr = server.addr.clone();
+        for client_bin in CLIENTS {
+            let out = run_client(client_bin, &addr, "alice@localhost", &plain);
+            assert!(!out.status.success(), "{client_bin}: {}", text(&out));
+            assert!(
+                !text(&out).contains("online"),
+                "{client_bin}: {}",
+                text(&out)
+            );
+        }
+        let log = server.after_sessions(2);
+        assert!(!log.contains("auth PLAIN"), "{server_bin}: {log}");
+    }
+}
+
+#[test]
+fn tls_sessions_end_with_close_notify_both_ways() {
+    let tls = ["--tls", "required", "--ca", CERT];
+    for server_bin in SERVERS {
+        let mut server = RunningServer::start(
+            server_bin,
+            &["--tls", "required", "--cert", CERT, "--key", KEY],
+        );
+        let addr = server.addr.clone();
+        let mut outputs = Vec::new();
+        for (receiver, sender) in [(CLIENTS[0], CLIENTS[1]), (CLIENTS[1], CLIENTS[0])] {
+            let (alice, bob) = exchange(receiver, sender, &addr, &tls, &mut server);
+            outputs.extend([alice, bob]);
+        }
+        let log = server.after_sessions(4);
+        assert_eq!(log.matches("tls up").count(), 4, "{server_bin}: {log}");
+        // Neither the clients nor the server saw a connection end without close_notify.
+        assert!(!log.contains(TRUNCATED), "{server_bin}: {log}");
+        for out in &outputs {
+            assert!(!out.contains(TRUNCATED), "{server_bin}: {out}");
+        }
+
+        // A client that drops the connection after the handshake, without close_notify, is
+        // reported: the check above can see a truncation.
+        truncating_client(&addr);
+        let log = server.after_sessions(5);
+        assert!(log.contains(TRUNCATED), "{server_bin}: {log}");
+    }
+}
+
+/// STARTTLS by hand, a TLS handshake with rustls, then the TCP connection closed without
+/// `close_notify`.
+fn truncating_client(addr: &str) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+          to='localhost' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("<proceed") {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "no <proceed/>: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let config = xmpp_examples::client_tls(Some(CERT)).unwrap();
+    let name = "localhost".try_into().unwrap();
+    let mut tls = rustls::ClientConnection::new(Arc::clone(&config), name).unwrap();
+    while tls.is_handshaking() {
+        tls.complete_io(&mut tcp).unwrap();
+    }
+    while tls.wants_write() {
+        tls.write_tls(&mut tcp).unwrap();
+    }
+    // The TCP end without close_notify. Half-close, then read until the server is done, so
+    // that unread data (TLS 1.3 session tickets) cannot turn the FIN into a reset.
+    tcp.shutdown(std::net::Shutdown::Write).unwrap();
+    while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+}
