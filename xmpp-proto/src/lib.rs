@@ -39,9 +39,9 @@
 //! event enum (120 bytes for [`server::ServerEvent`] and [`component::ComponentEvent`], 160
 //! for [`client::ClientEvent`]), up to twice that while the queue has just doubled; and the
 //! element, in one allocation: its raw bytes, 32 bytes per element or text node, 28 per
-//! attribute, and a copy of each namespace name it uses that the peer's stream header
-//! declared and that is not well known. The server adds the `from` it stamps: 32 bytes and
-//! the full JID. The smallest stanza, `<iq/>`, is 5 bytes, so the most one call can queue per
+//! attribute, and the namespace names it had to decode (a namespace the peer's stream header
+//! declared is shared with the header, never copied). The server adds the `from` it stamps:
+//! 32 bytes and the full JID. The smallest stanza, `<iq/>`, is 5 bytes, so the most one call can queue per
 //! input byte is about:
 //!
 //! - [`server::Server`]: (2 × 120 + 37 + 32 + *J*) / 5 for a full JID of *J* bytes: 69 for a
@@ -50,11 +50,11 @@
 //! - [`client::Client`]: (2 × 160 + 37) / 5 = 71;
 //! - [`component::Component`]: (2 × 120 + 37) / 5 = 55;
 //! - [`component::ComponentServer`]: 12 for a 10-byte component domain, since every stanza
-//!   must carry a `from` in that domain and a `to` (`<iq from='gw.example' to='a'/>`);
-//! - in every role, plus up to [`max_header_bytes`](xml::Limits::max_header_bytes) / 12 when
-//!   the peer's header binds a prefix to a long namespace name and each stanza uses it
-//!   (`<iq p:a=''/>`, 12 bytes): each element then carries its own copy of the name, about
-//!   700 bytes per input byte in all at the default 8 KiB header.
+//!   must carry a `from` in that domain and a `to` (`<iq from='gw.example' to='a'/>`).
+//!
+//! A peer whose header binds a prefix to a long namespace name, used by every stanza
+//! (`<iq p:a=''/>`), once made each element carry a copy of the name (about 700 bytes per
+//! input byte with an 8 KiB header); elements now share the header's buffer instead.
 //!
 //! Before it is online a role queues no stanzas: each negotiation step reports one or two
 //! events and waits for the embedder, and the server closes the stream after
@@ -80,8 +80,6 @@
 //! | `Client` | `<presence/>`, `<iq/>` | 24.9, 49.3 | 386 KiB, 762 KiB |
 //! | `Component` | `<presence/>`, `<iq/>` | 19.6, 38.9 | 306 KiB, 602 KiB |
 //! | `ComponentServer` | `<iq from='gw.example' to='a'/>` | 11.8 | 187 KiB |
-//! | the three others, their header binding `p` to 8,000 bytes | `<iq p:a=''/>` | 688–694 | 10.8 MiB |
-//! | `ComponentServer`, the same header | `<iq from='gw.example' to='a' p:a=''/>` | 224 | 3.5 MiB |
 //!
 //! `tests/queues.rs` checks the part that needs no allocator: drained after each 16 KiB read,
 //! a server never has more events waiting than one read can complete, and the events are the
