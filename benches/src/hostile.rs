@@ -275,7 +275,7 @@ pub fn server_online(now: Instant, limits: Limits) -> Server {
         b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
     )
     .expect("bind");
-    assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::BindRequest(_))));
+    assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::BindRequest { .. })));
     s.bind(now, crate::CLIENT_JID.parse().expect("a full JID"))
         .expect("bind");
     assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::Online(_))));

@@ -217,8 +217,12 @@ impl ServerCore {
                     authzid: Some(authzid),
                 } => plain("external-request", authzid),
                 ServerEvent::Authenticated(jid) => plain("authenticated", jid.to_string()),
-                ServerEvent::BindRequest(None) => VectorEvent::bare("bind-request"),
-                ServerEvent::BindRequest(Some(r)) => plain("bind-request", r),
+                ServerEvent::BindRequest { resource: None, .. } => {
+                    VectorEvent::bare("bind-request")
+                }
+                ServerEvent::BindRequest {
+                    resource: Some(r), ..
+                } => plain("bind-request", r),
                 ServerEvent::Online(jid) => plain("online", jid.to_string()),
                 ServerEvent::Stanza(el) => VectorEvent::stanza(&el),
                 ServerEvent::PeerStreamError(e) => {

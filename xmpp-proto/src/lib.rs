@@ -94,6 +94,7 @@ pub mod client;
 pub mod component;
 pub mod error;
 pub mod jid;
+mod negotiate;
 pub mod sasl;
 pub mod server;
 pub mod stanza;

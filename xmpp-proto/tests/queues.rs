@@ -44,7 +44,7 @@ fn online_server(now: Instant) -> Server {
     .unwrap();
     assert!(matches!(
         drain(&mut s).last(),
-        Some(ServerEvent::BindRequest(None))
+        Some(ServerEvent::BindRequest { resource: None, .. })
     ));
     s.bind(now, "juliet@example.com/balcony".parse().unwrap())
         .unwrap();

@@ -51,7 +51,7 @@ fn online_server(now: Instant) -> Server {
     .unwrap();
     assert!(matches!(
         drain(&mut s).last(),
-        Some(ServerEvent::BindRequest(None))
+        Some(ServerEvent::BindRequest { resource: None, .. })
     ));
     let resource = s.make_resource();
     assert_eq!(resource.len(), 16);
@@ -186,7 +186,9 @@ fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_em
     );
     // The client may try again.
     s.handle_input(now, b"<iq type='set' id='c'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>ok</resource></bind></iq>").unwrap();
-    assert!(matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest(Some(r))) if r == "ok"));
+    assert!(
+        matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest { resource: Some(r), .. }) if r == "ok")
+    );
 }
 
 #[test]
@@ -465,7 +467,7 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
                     let credential = credential.take().expect("one login");
                     server.credentials(now, credential).unwrap();
                 }
-                ServerEvent::BindRequest(_) => {
+                ServerEvent::BindRequest { .. } => {
                     server
                         .bind(now, "juliet@example.com/r".parse().unwrap())
                         .unwrap();

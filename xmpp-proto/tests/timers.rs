@@ -204,7 +204,7 @@ impl Pair {
                     match ev {
                         ServerEvent::TlsRequested => self.asked.server_tls = true,
                         ServerEvent::AuthRequest { .. } => self.asked.auth = true,
-                        ServerEvent::BindRequest(_) => self.asked.bind = true,
+                        ServerEvent::BindRequest { .. } => self.asked.bind = true,
                         _ => {}
                     }
                 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use xmpp_examples::{Args, Conn, Input, die, element, random_bytes, random_seed, server_tls};
 use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::{BareJid, FullJid, Jid};
+use xmpp_proto::jid::{FullJid, Jid};
 use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
 use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
@@ -93,7 +93,6 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     let mut server = Server::new(config, Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
     let (tx, rx): (SyncSender<Element>, Receiver<Element>) = sync_channel(ROUTED_QUEUE);
-    let mut account: Option<BareJid> = None;
     let mut bound: Option<FullJid> = None;
     // One socket read per handle_input call, and every event and byte it produced handled
     // before the next read: a call queues all that its input completes, so the read size
@@ -162,20 +161,14 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                 // No client certificates here (EXTERNAL is never offered without one).
                 let _ = server.refuse_external(Instant::now());
             }
-            ServerEvent::Authenticated(jid) => {
-                println!("[{peer}] authenticated {jid}");
-                account = Some(jid);
-            }
-            ServerEvent::BindRequest(resource) => {
+            ServerEvent::Authenticated(jid) => println!("[{peer}] authenticated {jid}"),
+            ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
-                let full = account.as_ref().map(|a| a.with_resource(&resource));
                 let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
-                let _ = match full {
-                    Some(Ok(f)) if !taken(&f) => server.bind(Instant::now(), f),
-                    Some(Ok(_)) => {
-                        server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict)
-                    }
-                    _ => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
+                let _ = match account.with_resource(&resource) {
+                    Ok(f) if !taken(&f) => server.bind(Instant::now(), f),
+                    Ok(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict),
+                    Err(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
                 };
             }
             ServerEvent::Online(full) => {

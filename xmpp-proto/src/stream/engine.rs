@@ -36,10 +36,7 @@ use super::header::{Header, write_header};
 use super::output::Output;
 use super::timers::{Timer, TimerTable};
 use super::tls::Transport;
-use crate::error::{
-    STREAM_NS, StanzaError, StanzaErrorCondition, StreamError, StreamErrorCondition,
-};
-use crate::stanza::{Stanza, error_reply};
+use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
 use crate::xml::{Element, Event, Limits, StreamParser, Writer};
 
 /// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
@@ -98,9 +95,25 @@ pub(crate) trait StreamEvent: Sized {
 
 /// Implements [`StreamEvent`] for a role's event type, whose variants `PeerStreamError` and
 /// `Closed` carry the error and the reason (and, after `abandoned =>`, the variant that
-/// carries an [`Abandoned`] reason).
+/// carries an [`Abandoned`] reason; after `tls =>`, the variant that asks for TLS, which the
+/// STARTTLS step's `TlsRequested` becomes).
 macro_rules! stream_event {
-    ($event:ident $(, abandoned => $abandoned:ident)?) => {
+    ($event:ident $(, abandoned => $abandoned:ident)? $(, tls => $tls:ident)?) => {
+        $(
+            impl From<$crate::negotiate::starttls::TlsRequested> for $event {
+                fn from(_: $crate::negotiate::starttls::TlsRequested) -> Self {
+                    $event::$tls
+                }
+            }
+        )?
+
+        // A step that asks nothing has `Infallible` for its question.
+        impl From<core::convert::Infallible> for $event {
+            fn from(never: core::convert::Infallible) -> Self {
+                match never {}
+            }
+        }
+
         impl $crate::stream::engine::StreamEvent for $event {
             fn peer_stream_error(error: $crate::error::StreamError) -> Self {
                 $event::PeerStreamError(error)
@@ -239,19 +252,6 @@ impl<E: StreamEvent> Engine<E> {
         if grew && self.timers.is_armed(Timer::Keepalive) {
             self.arm_keepalive();
         }
-    }
-
-    /// Answers the stanza `to` with a stanza error (RFC 6120 section 8.3), with swapped
-    /// addresses and the same id, unless it gets no answer (an error, an iq result:
-    /// sections 8.3.1 and 8.2.3) or our closing tag is out. Says whether a reply went out.
-    pub fn write_error_reply(&mut self, to: &Element, condition: StanzaErrorCondition) -> bool {
-        let Ok(stanza) = Stanza::from_element(to.clone()) else {
-            return false;
-        };
-        let error = StanzaError::new(condition);
-        let mut sent = false;
-        self.write(|buf| sent = error_reply(&stanza, &error, false, buf).is_ok());
-        sent
     }
 
     /// The peer must answer within the response timeout from now.
