@@ -116,6 +116,9 @@ impl ClientCore {
                 ),
                 ClientEvent::Online(jid) => plain("online", jid.to_string()),
                 ClientEvent::Stanza(el) => VectorEvent::stanza(&el),
+                // Only with `nonza_namespaces` or extra features, which no vector sets (an
+                // event name outside VECTORS.md, so that it never passes for another).
+                ClientEvent::Nonza(el) => VectorEvent::element("nonza", &el),
                 ClientEvent::PeerStreamError(e) => VectorEvent {
                     note: e
                         .see_other_host

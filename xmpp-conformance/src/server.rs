@@ -225,6 +225,9 @@ impl ServerCore {
                 } => plain("bind-request", r),
                 ServerEvent::Online(jid) => plain("online", jid.to_string()),
                 ServerEvent::Stanza(el) => VectorEvent::stanza(&el),
+                // Only with `nonza_namespaces` or extra features, which no vector sets (an
+                // event name outside VECTORS.md, so that it never passes for another).
+                ServerEvent::Nonza(el) => VectorEvent::element("nonza", &el),
                 ServerEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }

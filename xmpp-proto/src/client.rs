@@ -36,7 +36,7 @@ use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, Requirement, StreamLimits};
-use crate::xml::{Element, Limits, write_element};
+use crate::xml::{Element, ElementRef, Limits, write_element};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -84,6 +84,12 @@ pub struct ClientConfig {
     pub plus_without_advertisement: bool,
     /// Limits of the stream parser.
     pub limits: Limits,
+    /// Namespaces of first-level elements that the embedder handles itself once online
+    /// (stream management's `<enabled/>`, `<r/>`, `<a/>`...): they are reported as
+    /// [`ClientEvent::Nonza`]. Any other element that is not a stanza ends the stream with
+    /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
+    /// them is in [`Client::other_features`].
+    pub nonza_namespaces: Vec<String>,
 }
 
 impl ClientConfig {
@@ -106,6 +112,7 @@ impl ClientConfig {
             keepalive: Some(Duration::from_secs(60)),
             plus_without_advertisement: false,
             limits: Limits::default(),
+            nonza_namespaces: Vec::new(),
         }
     }
 }
@@ -132,6 +139,7 @@ impl core::fmt::Debug for ClientConfig {
                 &self.plus_without_advertisement,
             )
             .field("limits", &self.limits)
+            .field("nonza_namespaces", &self.nonza_namespaces)
             .finish()
     }
 }
@@ -151,6 +159,9 @@ pub enum ClientEvent {
     Online(FullJid),
     /// A stanza arrived.
     Stanza(Element),
+    /// A first-level element that is not a stanza arrived, in one of
+    /// [`ClientConfig::nonza_namespaces`].
+    Nonza(Element),
     /// The server sent a stream error (for `see-other-host`, the host to try).
     PeerStreamError(StreamError),
     /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
@@ -275,6 +286,8 @@ pub struct Client {
     rng: Rng,
     /// What the server said it accepts on the current stream (XEP-0478).
     peer_limits: Option<StreamLimits>,
+    /// The server's latest features, kept when some are not the core's to negotiate.
+    other_features: Option<Element>,
     next_id: u64,
 }
 
@@ -306,6 +319,7 @@ impl Client {
             config,
             state: State::AwaitHeader(None),
             peer_limits: None,
+            other_features: None,
             next_id: 0,
         }
     }
@@ -381,7 +395,9 @@ impl Client {
     }
 
     /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
-    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id).
+    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id). A
+    /// first-level element of another namespace (stream management's `<enable/>`...) is
+    /// written with its own.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -421,6 +437,16 @@ impl Client {
             };
             Ok(s.engine.error_reply(&stanza, condition))
         })
+    }
+
+    /// The features of the server's latest `<stream:features/>` that the core does not
+    /// negotiate (stream management, client state indication, roster versioning...), for
+    /// the embedder to use once online (with [`ClientConfig::nonza_namespaces`] for the
+    /// elements they bring).
+    pub fn other_features(&self) -> impl Iterator<Item = ElementRef<'_>> {
+        self.other_features
+            .iter()
+            .flat_map(|f| f.root().children().filter(|c| !Features::is_known(*c)))
     }
 
     /// What the server said it accepts on the current stream (XEP-0478), if it said: the
@@ -510,6 +536,8 @@ impl Client {
         let f = Features::read(features.root());
         // Each set of features says what holds from now on (XEP-0478 section 4).
         self.peer_limits = f.limits;
+        let others = features.root().children().any(|c| !Features::is_known(c));
+        self.other_features = others.then(|| features.clone());
         if !self.engine.transport().is_encrypted() {
             match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
                 Ok(Some(step)) => return self.run(State::StartTls(step, auth)),
@@ -647,6 +675,9 @@ impl StreamRole for Client {
             State::Online(_) if self.engine.is_stanza(&el) => {
                 // Whatever the addressing or payload: the embedder decides.
                 self.engine.report(ClientEvent::Stanza(el));
+            }
+            State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
+                self.engine.report(ClientEvent::Nonza(el));
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }

@@ -68,9 +68,17 @@ pub struct ServerConfig {
     /// Idle time, once the client is online, after which a whitespace keepalive is sent
     /// (RFC 6120 section 4.6.1); `None` (the default) turns it off.
     pub keepalive: Option<Duration>,
-    /// More feature elements to offer after authentication (stream management, roster
-    /// versioning...), as serialized XML.
-    pub extra_features: Vec<u8>,
+    /// Features the embedder negotiates itself (stream management, client state
+    /// indication, roster versioning...), offered after authentication, each a child of
+    /// `<stream:features/>` (make one with [`parse_element`](crate::xml::parse_element)).
+    /// Once the client is online, first-level elements in the namespace of one of them
+    /// reach the embedder as [`ServerEvent::Nonza`].
+    pub extra_features: Vec<Element>,
+    /// More namespaces of first-level elements that the embedder handles once the client
+    /// is online ([`ServerEvent::Nonza`]), beside those of
+    /// [`extra_features`](Self::extra_features). Any other element that is not a stanza
+    /// ends the stream with `unsupported-stanza-type` (RFC 6120 section 4.9.3.24).
+    pub nonza_namespaces: Vec<String>,
     /// Limits of the stream parser once the client has authenticated.
     pub limits: Limits,
     /// Limits before the client authenticates ([`Limits::PRE_AUTH`] by default), each
@@ -108,10 +116,18 @@ impl ServerConfig {
             response_timeout: Duration::from_secs(30),
             keepalive: None,
             extra_features: Vec::new(),
+            nonza_namespaces: Vec::new(),
             limits: Limits::default(),
             pre_auth_limits: Limits::PRE_AUTH,
             advertise_limits: true,
         }
+    }
+
+    /// Does the embedder handle first-level elements in `el`'s namespace?
+    fn handles(&self, el: &Element) -> bool {
+        let ns = el.ns();
+        self.nonza_namespaces.iter().any(|n| n == ns)
+            || self.extra_features.iter().any(|f| f.ns() == ns)
     }
 
     /// The limits in force before or after authentication.
@@ -141,10 +157,8 @@ impl core::fmt::Debug for ServerConfig {
             .field("max_auth_attempts", &self.max_auth_attempts)
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
-            .field(
-                "extra_features",
-                &String::from_utf8_lossy(&self.extra_features),
-            )
+            .field("extra_features", &self.extra_features)
+            .field("nonza_namespaces", &self.nonza_namespaces)
             .field("limits", &self.limits)
             .field("pre_auth_limits", &self.pre_auth_limits)
             .field("advertise_limits", &self.advertise_limits)
@@ -192,6 +206,11 @@ pub enum ServerEvent {
     Online(FullJid),
     /// A stanza from the client, with `from` stamped with its full JID.
     Stanza(Element),
+    /// A first-level element that is not a stanza, in a namespace the embedder handles
+    /// ([`ServerConfig::extra_features`], [`ServerConfig::nonza_namespaces`]): stream
+    /// management's `<enable/>`, `<r/>`, `<a/>`, client state indication... Answer with
+    /// [`Server::send`].
+    Nonza(Element),
     /// The client sent a stream error ([`ServerEvent::Closed`] follows).
     PeerStreamError(StreamError),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
@@ -497,7 +516,8 @@ impl Server {
     }
 
     /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
-    /// the default namespace.
+    /// the default namespace; or a first-level element of a namespace the embedder handles
+    /// (an answer to [`ServerEvent::Nonza`]), which carries its own.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.online()?;
@@ -618,7 +638,9 @@ impl Server {
             } else {
                 BindServer::write_feature(w);
                 session::write_feature(w);
-                w.raw(extra);
+                for feature in extra {
+                    w.element(feature.root(), JABBER_CLIENT);
+                }
             }
             if let Some(limits) = limits {
                 limits.write(w);
@@ -751,6 +773,9 @@ impl StreamRole for Server {
                 Ok(None) => {}
                 Err(condition) => self.stream_error(condition),
             },
+            State::Online(_) if self.config.handles(&el) => {
+                self.engine.report(ServerEvent::Nonza(el));
+            }
             State::Unauthenticated(_) | State::Authenticated(_) if stanza => {
                 // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
                 // (and bound).

@@ -18,10 +18,16 @@ const C2S_HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
 /// A server side whose client (juliet, PLAIN without TLS) has authenticated and restarted
 /// the stream: the next step is binding.
 fn authenticated_server(now: Instant) -> Server {
+    authenticated_server_with(now, |_| ())
+}
+
+/// [`authenticated_server`] with `configure` applied to its configuration.
+fn authenticated_server_with(now: Instant, configure: impl FnOnce(&mut ServerConfig)) -> Server {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    configure(&mut config);
     let mut s = Server::new(config, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     // \0juliet\0pw
@@ -43,7 +49,11 @@ fn authenticated_server(now: Instant) -> Server {
 }
 
 fn online_server(now: Instant) -> Server {
-    let mut s = authenticated_server(now);
+    online_server_with(now, |_| ())
+}
+
+fn online_server_with(now: Instant, configure: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut s = authenticated_server_with(now, configure);
     s.handle_input(
         now,
         b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
@@ -372,10 +382,21 @@ fn another_identity_is_granted_only_by_an_explicit_call() {
 /// A client (juliet, PLAIN without TLS) whose bind request is out: the result is next. Gives
 /// the request's id.
 fn client_awaiting_bind(now: Instant) -> (Client, String) {
+    client_awaiting_bind_with(now, |_| (), "")
+}
+
+/// [`client_awaiting_bind`] with `configure` applied to its configuration, and `features`
+/// offered beside binding.
+fn client_awaiting_bind_with(
+    now: Instant,
+    configure: impl FnOnce(&mut ClientConfig),
+    features: &str,
+) -> (Client, String) {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    configure(&mut config);
     let mut c = Client::new(config, now);
     c.open(now).unwrap();
     let header = b"<stream:stream xmlns='jabber:client' \
@@ -385,11 +406,10 @@ fn client_awaiting_bind(now: Instant) -> (Client, String) {
     c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
         .unwrap();
     c.handle_input(now, header).unwrap();
-    c.handle_input(
-        now,
-        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-    )
-    .unwrap();
+    let offer = format!(
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{features}</stream:features>"
+    );
+    c.handle_input(now, offer.as_bytes()).unwrap();
     let out = c.poll_transmit().unwrap();
     let out = std::str::from_utf8(&out).unwrap();
     let id = out
@@ -625,4 +645,120 @@ fn configs_keep_secrets_out_of_debug() {
         assert!(!shown.contains("104, 117, 110"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }
+}
+
+const SM: &str = "urn:xmpp:sm:3";
+
+/// An element written in a `jabber:client` stream.
+fn element(xml: &str) -> xmpp_proto::xml::Element {
+    xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap()
+}
+
+fn written(s: &mut Server) -> String {
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn an_element_of_an_advertised_extra_feature_reaches_the_embedder() {
+    let now = Instant::now();
+    let sm = |c: &mut ServerConfig| c.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
+    let mut s = online_server_with(now, sm);
+    s.handle_input(
+        now,
+        b"<enable xmlns='urn:xmpp:sm:3' resume='true'/><r xmlns='urn:xmpp:sm:3'/>",
+    )
+    .unwrap();
+    let events = drain(&mut s);
+    assert!(
+        matches!(&events[..], [ServerEvent::Nonza(a), ServerEvent::Nonza(b)]
+            if a.is("enable", SM) && b.is("r", SM)),
+        "{events:?}"
+    );
+    s.send(now, &element("<enabled xmlns='urn:xmpp:sm:3'/>"))
+        .unwrap();
+    assert_eq!(written(&mut s), "<enabled xmlns='urn:xmpp:sm:3'/>");
+    // A namespace nobody handles still ends the stream.
+    s.handle_input(now, b"<x xmlns='urn:example:other'/>")
+        .unwrap();
+    assert!(written(&mut s).contains("<unsupported-stanza-type"));
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::Closed(CloseReason::LocalStreamError(_)))
+    ));
+}
+
+#[test]
+fn the_extra_features_are_offered_after_authentication() {
+    let now = Instant::now();
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
+    let mut s = Server::new(config, now);
+    s.handle_input(now, C2S_HEADER).unwrap();
+    assert!(
+        !written(&mut s).contains("urn:xmpp:sm:3"),
+        "not before authentication"
+    );
+    s.handle_input(
+        now,
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwdw==</auth>",
+    )
+    .unwrap();
+    s.credentials(now, UserCredential::Password("pw".into()))
+        .unwrap();
+    s.handle_input(now, C2S_HEADER).unwrap();
+    let features = written(&mut s);
+    assert!(
+        features.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")
+            && features.contains("<sm xmlns='urn:xmpp:sm:3'/>"),
+        "{features}"
+    );
+}
+
+#[test]
+fn by_default_an_unknown_first_level_element_is_unsupported_stanza_type() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.handle_input(now, b"<enable xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    assert!(written(&mut s).contains("<unsupported-stanza-type"));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_client_shows_the_features_it_does_not_negotiate_and_hands_over_what_it_opted_into() {
+    let now = Instant::now();
+    let (mut c, id) = client_awaiting_bind_with(
+        now,
+        |c| c.nonza_namespaces = vec![SM.into()],
+        "<sm xmlns='urn:xmpp:sm:3'/><ver xmlns='urn:xmpp:features:rosterver'/>",
+    );
+    let others: Vec<String> = c.other_features().map(|f| f.name().to_owned()).collect();
+    assert_eq!(others, ["sm", "ver"]);
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        matches!(&events[..], [ClientEvent::Online(_), ClientEvent::Nonza(e)] if e.is("enabled", SM)),
+        "{events:?}"
+    );
+    // Not opted into: the stream ends.
+    let (mut c, id) = client_awaiting_bind_with(now, |_| (), "<sm xmlns='urn:xmpp:sm:3'/>");
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    assert!(c.is_closed());
 }

@@ -106,6 +106,8 @@ fn main() {
         if let Some(event) = client.poll_event() {
             match event {
                 ClientEvent::StreamOpened | ClientEvent::Authenticated(_) => {}
+                // Only for the namespaces of `nonza_namespaces`: none here.
+                ClientEvent::Nonza(_) => {}
                 ClientEvent::TlsRequested => {
                     let plain = conn.take().expect("connected");
                     let config = tls.clone().expect("TLS is not disabled");

@@ -187,6 +187,8 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
             ServerEvent::PeerStreamError(error) => {
                 println!("[{peer}] peer stream error {}", error.condition.as_str())
             }
+            // Only for namespaces this server would list in its configuration: none.
+            ServerEvent::Nonza(_) => {}
             ServerEvent::Closed(_) => break Ok(()),
         }
     };
