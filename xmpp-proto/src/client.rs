@@ -158,7 +158,7 @@ pub enum ClientEvent {
     /// Negotiation is over: stanzas flow, from this full JID.
     Online(FullJid),
     /// A stanza arrived.
-    Stanza(Element),
+    Stanza(Stanza),
     /// A first-level element that is not a stanza arrived, in one of
     /// [`ClientConfig::nonza_namespaces`].
     Nonza(Element),
@@ -427,15 +427,12 @@ impl Client {
     pub fn reply_error(
         &mut self,
         now: Instant,
-        to: &Element,
+        to: &Stanza,
         condition: crate::error::StanzaErrorCondition,
     ) -> Result<bool, ClientError> {
         self.at(now, |s| {
             s.online()?;
-            let Ok(stanza) = Stanza::from_element(to.clone()) else {
-                return Ok(false);
-            };
-            Ok(s.engine.error_reply(&stanza, condition))
+            Ok(s.engine.error_reply(to, condition))
         })
     }
 
@@ -646,6 +643,15 @@ impl StreamRole for Client {
     }
 
     fn on_element(&mut self, el: Element) {
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online(_)) => {
+                // Whatever the addressing or payload: the embedder decides.
+                return self.engine.report(ClientEvent::Stanza(stanza));
+            }
+            // An iq may be the answer of the bind or session step.
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
         match &mut self.state {
             State::AwaitFeatures(_) if el.is("features", STREAM_NS) => self.on_features(&el),
             State::StartTls(step, _) if StartTlsClient::takes(&el) => {
@@ -671,10 +677,6 @@ impl StreamRole for Client {
                 if let Some(jid) = self.follow(next) {
                     self.bound(jid);
                 }
-            }
-            State::Online(_) if self.engine.is_stanza(&el) => {
-                // Whatever the addressing or payload: the embedder decides.
-                self.engine.report(ClientEvent::Stanza(el));
             }
             State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
                 self.engine.report(ClientEvent::Nonza(el));

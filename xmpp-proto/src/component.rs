@@ -14,11 +14,10 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{StreamError, StreamErrorCondition};
-use crate::jid::Jid;
 use crate::negotiate::Negotiate;
 pub use crate::negotiate::handshake::digest as handshake_digest;
 use crate::negotiate::handshake::{HandshakeClient, HandshakeServer};
-use crate::stanza::JABBER_COMPONENT_ACCEPT;
+use crate::stanza::{JABBER_COMPONENT_ACCEPT, Stanza};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
@@ -77,7 +76,7 @@ pub enum ComponentEvent {
     /// Stanzas flow, for this domain.
     Online(String),
     /// A stanza arrived.
-    Stanza(Element),
+    Stanza(Stanza),
     /// The peer sent a stream error ([`ComponentEvent::Closed`] follows).
     PeerStreamError(StreamError),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
@@ -244,15 +243,19 @@ impl StreamRole for Component {
     }
 
     fn on_element(&mut self, el: Element) {
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online) => {
+                return self.engine.report(ComponentEvent::Stanza(stanza));
+            }
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
         match &self.state {
             State::Handshake(step) if HandshakeClient::takes(&el) => {
                 let next = step.on_element(&el);
                 if self.follow(next).is_some() {
                     online(&mut self.engine, &mut self.state, &self.config.domain);
                 }
-            }
-            State::Online if self.engine.is_stanza(&el) => {
-                self.engine.report(ComponentEvent::Stanza(el));
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
@@ -367,22 +370,20 @@ impl ComponentServer {
     stream_methods!(ComponentEvent);
 
     /// XEP-0114: the component addresses explicitly, from its own domain (or a subdomain).
-    fn on_stanza(&mut self, el: Element) {
-        let from = el.attr("from").map(|f| f.parse::<Jid>());
-        let to = el.attr("to").map(|t| t.parse::<Jid>());
-        match (from, to) {
-            (Some(Ok(from)), Some(Ok(_))) => {
+    fn on_stanza(&mut self, stanza: Stanza) {
+        match (stanza.from(), stanza.to()) {
+            (Ok(Some(from)), Ok(Some(_))) => {
                 let domain = self.config.domain.as_str();
                 let d = from.domain();
                 let ours =
                     d == domain || d.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.'));
                 if ours {
-                    self.engine.report(ComponentEvent::Stanza(el));
+                    self.engine.report(ComponentEvent::Stanza(stanza));
                 } else {
                     self.stream_error(StreamErrorCondition::InvalidFrom);
                 }
             }
-            (Some(Err(_)), _) => self.stream_error(StreamErrorCondition::InvalidFrom),
+            (Err(_), _) => self.stream_error(StreamErrorCondition::InvalidFrom),
             _ => self.stream_error(StreamErrorCondition::ImproperAddressing),
         }
     }
@@ -417,7 +418,14 @@ impl StreamRole for ComponentServer {
     }
 
     fn on_element(&mut self, el: Element) {
-        let stanza = self.engine.is_stanza(&el);
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online) => return self.on_stanza(stanza),
+            Ok(_) if matches!(self.state, State::Handshake(_)) => {
+                return self.stream_error(StreamErrorCondition::NotAuthorized);
+            }
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
         match &self.state {
             State::Handshake(step) if HandshakeServer::takes(&el) => {
                 let (id, secret) = (&self.stream_id, &self.config.secret);
@@ -428,8 +436,6 @@ impl StreamRole for ComponentServer {
                     online(&mut self.engine, &mut self.state, &self.config.domain);
                 }
             }
-            State::Handshake(_) if stanza => self.stream_error(StreamErrorCondition::NotAuthorized),
-            State::Online if stanza => self.on_stanza(el),
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
     }

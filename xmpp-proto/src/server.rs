@@ -12,6 +12,7 @@
 //! time: timers count from it, and the ones due by then fire before the method returns.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{SASL_NS, StanzaErrorCondition, StreamError, StreamErrorCondition};
@@ -54,12 +55,9 @@ pub struct ServerConfig {
     pub sasl_secret: Vec<u8>,
     /// The SCRAM iteration count of accounts given as passwords, and of unknown users.
     pub scram_iterations: NonZeroU32,
-    /// The SCRAM server nonce part; `None` makes one from [`seed`](Self::seed). Set it only
+    /// The SCRAM server nonce part; `None` makes one from the session's seed. Set it only
     /// to replay a recorded exchange.
     pub server_nonce: Option<String>,
-    /// Seed of the generator that makes stream ids, nonces and resources. Give it fresh
-    /// randomness from the operating system for every connection.
-    pub seed: u64,
     /// Failed SASL attempts allowed before the stream is closed with `policy-violation`
     /// (RFC 6120 section 6.4.5).
     pub max_auth_attempts: u32,
@@ -111,7 +109,6 @@ impl ServerConfig {
             sasl_secret,
             scram_iterations: NonZeroU32::new(4096).expect("non-zero"),
             server_nonce: None,
-            seed: 0,
             max_auth_attempts: 3,
             response_timeout: Duration::from_secs(30),
             keepalive: None,
@@ -153,7 +150,6 @@ impl core::fmt::Debug for ServerConfig {
             .field("sasl_secret", &"<redacted>")
             .field("scram_iterations", &self.scram_iterations)
             .field("server_nonce", &self.server_nonce)
-            .field("seed", &self.seed)
             .field("max_auth_attempts", &self.max_auth_attempts)
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
@@ -205,7 +201,7 @@ pub enum ServerEvent {
     /// The session is bound to this full JID: stanzas flow.
     Online(FullJid),
     /// A stanza from the client, with `from` stamped with its full JID.
-    Stanza(Element),
+    Stanza(Stanza),
     /// A first-level element that is not a stanza, in a namespace the embedder handles
     /// ([`ServerConfig::extra_features`], [`ServerConfig::nonza_namespaces`]): stream
     /// management's `<enable/>`, `<r/>`, `<a/>`, client state indication... Answer with
@@ -277,7 +273,7 @@ enum State {
 
 /// The server side of one c2s stream.
 pub struct Server {
-    config: ServerConfig,
+    config: Arc<ServerConfig>,
     engine: Engine<ServerEvent>,
     state: State,
     rng: Rng,
@@ -306,7 +302,13 @@ impl core::fmt::Debug for Server {
 
 impl Server {
     /// A server side for a new connection; it waits for the client's header from `now`.
-    pub fn new(config: ServerConfig, now: Instant) -> Self {
+    ///
+    /// `config` is shared by every session of the server (pass an `Arc` to share it, or a
+    /// `ServerConfig` for one session); `seed` seeds this session's generator of stream
+    /// ids, nonces and resources: give each connection fresh randomness from the operating
+    /// system.
+    pub fn new(config: impl Into<Arc<ServerConfig>>, seed: u64, now: Instant) -> Self {
+        let config = config.into();
         let settings = Settings {
             content_ns: JABBER_CLIENT,
             limits: config.limits_for(false),
@@ -315,7 +317,7 @@ impl Server {
         };
         Server {
             engine: Engine::receiving(settings, now),
-            rng: Rng::new(config.seed),
+            rng: Rng::new(seed),
             first_id: config.stream_id.clone(),
             domain: config.domains.first().cloned().unwrap_or_default(),
             state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
@@ -534,15 +536,12 @@ impl Server {
     pub fn reply_error(
         &mut self,
         now: Instant,
-        to: &Element,
+        to: &Stanza,
         condition: StanzaErrorCondition,
     ) -> Result<bool, ServerError> {
         self.at(now, |s| {
             s.online()?;
-            let Ok(stanza) = Stanza::from_element(to.clone()) else {
-                return Ok(false);
-            };
-            Ok(s.engine.error_reply(&stanza, condition))
+            Ok(s.engine.error_reply(to, condition))
         })
     }
 
@@ -665,18 +664,14 @@ impl Server {
 /// error for this stanza, not the stream), an error for a spoofed `from`.
 fn stamp(
     full: &FullJid,
-    el: Element,
+    stanza: Stanza,
     out: &mut impl Wire,
-) -> Result<Option<Element>, StreamErrorCondition> {
-    let from = el.attr("from").map(|f| f.parse::<Jid>());
-    let to = el.attr("to").map(|t| t.parse::<Jid>());
-    if matches!(from, Some(Err(_))) || matches!(to, Some(Err(_))) {
-        if let Ok(stanza) = Stanza::from_element(el) {
-            out.error_reply(&stanza, StanzaErrorCondition::JidMalformed);
-        }
+) -> Result<Option<Stanza>, StreamErrorCondition> {
+    let (Ok(from), Ok(_)) = (stanza.from(), stanza.to()) else {
+        out.error_reply(&stanza, StanzaErrorCondition::JidMalformed);
         return Ok(None);
-    }
-    if let Some(Ok(j)) = from {
+    };
+    if let Some(j) = from {
         // A from other than the session's bare or full JID is spoofed.
         let ours = j.as_str() == full.as_str()
             || (j.resource().is_none() && j.to_bare() == full.to_bare());
@@ -684,7 +679,7 @@ fn stamp(
             return Err(StreamErrorCondition::InvalidFrom);
         }
     }
-    Ok(Some(el.with_attr("from", full.as_str())))
+    Ok(Some(stanza.with_attr("from", full.as_str())))
 }
 
 impl StreamRole for Server {
@@ -734,52 +729,68 @@ impl StreamRole for Server {
     }
 
     fn on_element(&mut self, el: Element) {
-        let stanza = self.engine.is_stanza(&el);
+        match self.engine.stanza(el) {
+            Ok(stanza) => self.on_stanza(stanza),
+            Err(el) => self.on_nonza(el),
+        }
+    }
+}
+
+impl Server {
+    /// A stanza: the bind step's while it runs, the embedder's once online (after the
+    /// checks of RFC 6120 section 8.1.2.1), refused before that.
+    fn on_stanza(&mut self, stanza: Stanza) {
+        match &mut self.state {
+            State::Authenticated(bind) if bind.takes(stanza.element()) => {
+                let next = bind.on_iq(stanza.element(), &mut self.engine);
+                self.follow(next);
+            }
+            State::Online(_) if session::is_request(stanza.element()) => {
+                // A legacy client establishing the (optional) session: done already.
+                session::answer(stanza.element(), &mut self.engine);
+            }
+            State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
+                Ok(Some(stamped)) => self.engine.report(ServerEvent::Stanza(stamped)),
+                Ok(None) => {}
+                Err(condition) => self.stream_error(condition),
+            },
+            // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
+            // (and bound).
+            State::Unauthenticated(_) | State::Authenticated(_) => {
+                self.stream_error(StreamErrorCondition::NotAuthorized)
+            }
+        }
+    }
+
+    /// A first-level element that is not a stanza: the running step's, the embedder's when
+    /// it handles its namespace, else `unsupported-stanza-type` (RFC 6120 4.9.3.24).
+    fn on_nonza(&mut self, el: Element) {
         let offer = el.is("auth", SASL_NS).then(|| self.sasl_offer());
         let accounts = Accounts {
             domain: &self.domain,
             rng: &mut self.rng,
         };
-        match &mut self.state {
-            State::Unauthenticated(sasl) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
+        match (&mut self.state, offer) {
+            (State::Unauthenticated(sasl), _) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
                 self.on_starttls()
             }
-            State::Authenticated(bind) if bind.is_idle() && el.is("starttls", TLS_NS) => {
+            (State::Authenticated(bind), _) if bind.is_idle() && el.is("starttls", TLS_NS) => {
                 self.on_starttls()
             }
-            State::Unauthenticated(sasl) if sasl.is_idle() && offer.is_some() => {
-                let offer = offer.expect("an <auth/>");
+            (State::Unauthenticated(sasl), Some(offer)) if sasl.is_idle() => {
                 let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
                 if let Some(account) = self.follow(next) {
                     self.authenticated(account);
                 }
             }
-            State::Unauthenticated(sasl) if sasl.takes(&el) => {
+            (State::Unauthenticated(sasl), _) if sasl.takes(&el) => {
                 let next = sasl.on_element(&el, accounts, &mut self.engine);
                 if let Some(account) = self.follow(next) {
                     self.authenticated(account);
                 }
             }
-            State::Authenticated(bind) if bind.takes(&el) => {
-                let next = bind.on_iq(&el, &mut self.engine);
-                self.follow(next);
-            }
-            State::Online(_) if session::is_request(&el) => {
-                // A legacy client establishing the (optional) session: done already.
-                session::answer(&el, &mut self.engine);
-            }
-            State::Online(jid) if stanza => match stamp(jid, el, &mut self.engine) {
-                Ok(Some(stamped)) => self.engine.report(ServerEvent::Stanza(stamped)),
-                Ok(None) => {}
-                Err(condition) => self.stream_error(condition),
-            },
-            State::Online(_) if self.config.handles(&el) => {
+            (State::Online(_), _) if self.config.handles(&el) => {
                 self.engine.report(ServerEvent::Nonza(el));
-            }
-            State::Unauthenticated(_) | State::Authenticated(_) if stanza => {
-                // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
-                // (and bound).
-                self.stream_error(StreamErrorCondition::NotAuthorized);
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }

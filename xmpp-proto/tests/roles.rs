@@ -28,7 +28,7 @@ fn authenticated_server_with(now: Instant, configure: impl FnOnce(&mut ServerCon
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
     configure(&mut config);
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     // \0juliet\0pw
     s.handle_input(
@@ -110,7 +110,7 @@ fn an_unanswerable_iq_gets_service_unavailable_and_an_error_gets_nothing() {
 #[test]
 fn server_misuse_is_a_typed_error_not_a_panic() {
     let now = Instant::now();
-    let mut s = Server::new(ServerConfig::new("example.com", vec![]), now);
+    let mut s = Server::new(ServerConfig::new("example.com", vec![]), 0, now);
     assert_eq!(
         s.bind(now, "a@example.com/r".parse().unwrap()),
         Err(ServerError::NoBindRequest)
@@ -163,9 +163,7 @@ fn a_malformed_address_gets_jid_malformed_and_the_stream_goes_on() {
         1,
         "only the well-addressed stanza reaches the embedder: {events:?}"
     );
-    assert!(
-        matches!(&events[0], ServerEvent::Stanza(el) if el.attr("id").as_deref() == Some("m2"))
-    );
+    assert!(matches!(&events[0], ServerEvent::Stanza(el) if el.id().as_deref() == Some("m2")));
     let out = s.poll_transmit().unwrap();
     let out = std::str::from_utf8(&out).unwrap();
     assert!(
@@ -251,7 +249,7 @@ fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
     .unwrap();
     let events = drain(&mut s);
     assert!(
-        matches!(&events[..], [ServerEvent::Stanza(el)] if el.attr("id").as_deref() == Some("m1")),
+        matches!(&events[..], [ServerEvent::Stanza(el)] if el.id().as_deref() == Some("m1")),
         "{events:?}"
     );
     assert_eq!(
@@ -310,7 +308,7 @@ fn plain_auth_request(now: Instant, authzid: &str) -> Server {
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     let message = xmpp_proto::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
     let auth = format!(
@@ -467,7 +465,7 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
-    let mut server = Server::new(config, now);
+    let mut server = Server::new(config, 0, now);
     let mut credential = Some(credential);
     let mut events = Vec::new();
     loop {
@@ -699,7 +697,7 @@ fn the_extra_features_are_offered_after_authentication() {
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
     config.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     assert!(
         !written(&mut s).contains("urn:xmpp:sm:3"),

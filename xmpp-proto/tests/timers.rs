@@ -148,7 +148,7 @@ impl Pair {
         let mut pair = Pair {
             now,
             client: Client::new(c, now),
-            server: Server::new(s, now),
+            server: Server::new(s, 0, now),
             to_server: Vec::new(),
             to_client: Vec::new(),
             asked: Asked::default(),

@@ -89,8 +89,7 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut config = ServerConfig::new(shared.domain.clone(), shared.sasl_secret.clone());
     config.allow_plain_without_tls = shared.allow_plain;
-    config.seed = random_seed();
-    let mut server = Server::new(config, Instant::now());
+    let mut server = Server::new(config, random_seed(), Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
     let (tx, rx): (SyncSender<Element>, Receiver<Element>) = sync_channel(ROUTED_QUEUE);
     let mut bound: Option<FullJid> = None;
@@ -204,7 +203,8 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
 }
 
 /// A stanza from this session's client (with `from` stamped by the core).
-fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
+fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
+    let el = stanza.element();
     let to = el.attr("to").and_then(|t| t.parse::<Jid>().ok());
     // An iq to a bare JID is answered by the server on the account's behalf.
     let for_server = to.as_ref().is_none_or(Jid::is_bare);
@@ -214,18 +214,16 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         if is_roster_get {
             let mut out = BytesMut::new();
             let payload = Payload::Raw(b"<query xmlns='jabber:iq:roster'/>");
-            if let Ok(stanza) = Stanza::from_element(el.clone()) {
-                if iq_result(&stanza, Some(payload), &mut out).is_ok() {
-                    if let Some(reply) = element(&out, JABBER_CLIENT) {
-                        let _ = server.send(Instant::now(), &reply);
-                    }
-                    return;
+            if iq_result(&stanza, Some(payload), &mut out).is_ok() {
+                if let Some(reply) = element(&out, JABBER_CLIENT) {
+                    let _ = server.send(Instant::now(), &reply);
                 }
+                return;
             }
         }
         let _ = server.reply_error(
             Instant::now(),
-            &el,
+            &stanza,
             StanzaErrorCondition::ServiceUnavailable,
         );
         return;
@@ -251,7 +249,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         if el.name() != "presence" {
             let _ = server.reply_error(
                 Instant::now(),
-                &el,
+                &stanza,
                 StanzaErrorCondition::ServiceUnavailable,
             );
         }
@@ -270,7 +268,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
         let _ = server.reply_error(
             Instant::now(),
-            &el,
+            &stanza,
             StanzaErrorCondition::ResourceConstraint,
         );
     }

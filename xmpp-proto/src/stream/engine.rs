@@ -37,6 +37,7 @@ use super::output::Output;
 use super::timers::{Timer, TimerTable};
 use super::tls::Transport;
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
+use crate::stanza::{NotAStanza, Stanza};
 use crate::xml::{Element, Event, Limits, StreamParser, Writer};
 
 /// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
@@ -213,6 +214,14 @@ impl<E: StreamEvent> Engine<E> {
         el.ns() == self.content_ns && matches!(el.name(), "message" | "presence" | "iq")
     }
 
+    /// `el` as a stanza of this stream, or back when it is not one.
+    pub fn stanza(&self, el: Element) -> Result<Stanza, Element> {
+        if el.ns() != self.content_ns {
+            return Err(el);
+        }
+        Stanza::from_element(el).map_err(|NotAStanza(el)| el)
+    }
+
     /// Queues an event for the embedder.
     pub fn report(&mut self, event: E) {
         self.events.push_back(event);
@@ -249,15 +258,15 @@ impl<E: StreamEvent> Engine<E> {
             self.life != Lifecycle::Opening || !grew,
             "a write before our header"
         );
-        if grew && self.timers.is_armed(Timer::Keepalive) {
-            self.arm_keepalive();
+        if grew && self.timers.is_running(Timer::Keepalive) {
+            self.restart_keepalive();
         }
     }
 
     /// The peer must answer within the response timeout from now.
     pub fn await_peer(&mut self) {
         self.timers
-            .arm(Timer::Response, self.now, self.response_timeout);
+            .start(Timer::Response, self.now, self.response_timeout);
     }
 
     /// The embedder is to act next: no deadline for the peer.
@@ -268,12 +277,12 @@ impl<E: StreamEvent> Engine<E> {
     /// Negotiation is over: no response deadline, and the keepalive (if any) runs from now.
     pub fn negotiated(&mut self) {
         self.timers.stop(Timer::Response);
-        self.arm_keepalive();
+        self.restart_keepalive();
     }
 
-    fn arm_keepalive(&mut self) {
+    fn restart_keepalive(&mut self) {
         if let Some(idle) = self.keepalive {
-            self.timers.arm(Timer::Keepalive, self.now, idle);
+            self.timers.start(Timer::Keepalive, self.now, idle);
         }
     }
 
@@ -310,7 +319,7 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     /// The stream is over for `reason`: one `Closed` event, no more timers.
-    fn finish(&mut self, reason: CloseReason) {
+    fn set_closed(&mut self, reason: CloseReason) {
         self.life = Lifecycle::Closed;
         self.timers.stop_all();
         self.events.push_back(E::closed(reason));
@@ -320,7 +329,7 @@ impl<E: StreamEvent> Engine<E> {
     /// the session being idle, the memory a large stanza made the parser grow goes back.
     fn keepalive_due(&mut self) {
         self.write(|buf| buf.extend_from_slice(b" "));
-        self.arm_keepalive();
+        self.restart_keepalive();
         self.parser.shrink();
     }
 
@@ -492,7 +501,7 @@ pub(crate) trait StreamRole: Sized {
         match self.engine().life {
             Lifecycle::Closing | Lifecycle::Closed => {}
             // Nothing was sent: there is no stream to close.
-            Lifecycle::Idle => self.engine().finish(CloseReason::LocalClose),
+            Lifecycle::Idle => self.engine().set_closed(CloseReason::LocalClose),
             _ => {
                 if self.engine().needs_header() {
                     self.write_header();
@@ -502,7 +511,7 @@ pub(crate) trait StreamRole: Sized {
                 engine.life = Lifecycle::Closing;
                 engine.timers.stop_all();
                 let (now, timeout) = (engine.now, engine.response_timeout);
-                engine.timers.arm(Timer::Closing, now, timeout);
+                engine.timers.start(Timer::Closing, now, timeout);
             }
         }
     }
@@ -510,7 +519,7 @@ pub(crate) trait StreamRole: Sized {
     /// The transport ended: the stream is over, with nothing written.
     fn end_of_input(&mut self) {
         if !self.engine().is_closed() {
-            self.engine().finish(CloseReason::Eof);
+            self.engine().set_closed(CloseReason::Eof);
         }
     }
 
@@ -521,7 +530,7 @@ pub(crate) trait StreamRole: Sized {
         match self.engine().life {
             Lifecycle::Closed => return,
             // Nothing was sent: nothing to end on the wire.
-            Lifecycle::Idle => return self.engine().finish(reason),
+            Lifecycle::Idle => return self.engine().set_closed(reason),
             _ => {}
         }
         if self.engine().needs_header() {
@@ -532,7 +541,7 @@ pub(crate) trait StreamRole: Sized {
             Some(error) => engine.out.end_with_error(error),
             None => engine.out.end(),
         }
-        engine.finish(reason);
+        engine.set_closed(reason);
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-/// A kind of timer; each kind is armed at most once at a time.
+/// A kind of timer; each kind runs at most once at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// The peer must answer by then during negotiation: else `connection-timeout`.
@@ -29,16 +29,16 @@ impl Timer {
     }
 }
 
-/// When each [`Timer`] fires, if armed.
+/// When each [`Timer`] fires, if it runs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TimerTable {
     at: [Option<Instant>; Timer::COUNT],
 }
 
 impl TimerTable {
-    /// Arms `timer` to fire `after` from `now`; a time too far to represent never comes,
-    /// and the timer is left unarmed.
-    pub fn arm(&mut self, timer: Timer, now: Instant, after: Duration) {
+    /// Starts `timer` (again) to fire `after` from `now`; a time too far to represent never comes,
+    /// and the timer is left stopped.
+    pub fn start(&mut self, timer: Timer, now: Instant, after: Duration) {
         self.at[timer.slot()] = now.checked_add(after);
     }
 
@@ -50,7 +50,7 @@ impl TimerTable {
         self.at = Default::default();
     }
 
-    pub fn is_armed(&self, timer: Timer) -> bool {
+    pub fn is_running(&self, timer: Timer) -> bool {
         self.at[timer.slot()].is_some()
     }
 
@@ -86,8 +86,8 @@ mod tests {
         let s = Duration::from_secs;
         let mut table = TimerTable::default();
         assert_eq!(table.next(), None);
-        table.arm(Timer::Keepalive, t0, s(60));
-        table.arm(Timer::Response, t0, s(30));
+        table.start(Timer::Keepalive, t0, s(60));
+        table.start(Timer::Response, t0, s(30));
         assert_eq!(table.next(), Some(t0 + s(30)));
         assert_eq!(table.due(t0 + s(29)), [None, None, None]);
         assert_eq!(
@@ -101,7 +101,7 @@ mod tests {
         table.stop_all();
         assert_eq!(table.next(), None);
         // A deadline past what Instant can hold never comes.
-        table.arm(Timer::Closing, t0, Duration::MAX);
-        assert!(!table.is_armed(Timer::Closing));
+        table.start(Timer::Closing, t0, Duration::MAX);
+        assert!(!table.is_running(Timer::Closing));
     }
 }
