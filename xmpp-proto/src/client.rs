@@ -163,7 +163,7 @@ pub enum ClientEvent {
     /// [`ClientConfig::nonza_namespaces`].
     Nonza(Element),
     /// The server sent a stream error (for `see-other-host`, the host to try).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
     /// same reason).
     Abandoned(Abandoned),

@@ -78,7 +78,7 @@ pub enum ComponentEvent {
     /// A stanza arrived.
     Stanza(Stanza),
     /// The peer sent a stream error ([`ComponentEvent::Closed`] follows).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
     /// it.
     Closed(CloseReason),

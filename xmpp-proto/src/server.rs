@@ -208,7 +208,7 @@ pub enum ServerEvent {
     /// [`Server::send`].
     Nonza(Element),
     /// The client sent a stream error ([`ServerEvent::Closed`] follows).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
     /// it.
     Closed(CloseReason),

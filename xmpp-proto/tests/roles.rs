@@ -647,6 +647,14 @@ fn configs_keep_secrets_out_of_debug() {
 
 const SM: &str = "urn:xmpp:sm:3";
 
+/// The server's answer to the bind request `id` of [`client_awaiting_bind_with`].
+fn bind_result(id: &str) -> String {
+    format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <jid>juliet@example.com/r</jid></bind></iq>"
+    )
+}
+
 /// An element written in a `jabber:client` stream.
 fn element(xml: &str) -> xmpp_proto::xml::Element {
     xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap()
@@ -739,10 +747,7 @@ fn a_client_shows_the_features_it_does_not_negotiate_and_hands_over_what_it_opte
     );
     let others: Vec<String> = c.other_features().map(|f| f.name().to_owned()).collect();
     assert_eq!(others, ["sm", "ver"]);
-    let result = format!(
-        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
-    );
-    c.handle_input(now, result.as_bytes()).unwrap();
+    c.handle_input(now, bind_result(&id).as_bytes()).unwrap();
     c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
         .unwrap();
     let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
@@ -752,10 +757,7 @@ fn a_client_shows_the_features_it_does_not_negotiate_and_hands_over_what_it_opte
     );
     // Not opted into: the stream ends.
     let (mut c, id) = client_awaiting_bind_with(now, |_| (), "<sm xmlns='urn:xmpp:sm:3'/>");
-    let result = format!(
-        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
-    );
-    c.handle_input(now, result.as_bytes()).unwrap();
+    c.handle_input(now, bind_result(&id).as_bytes()).unwrap();
     c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
         .unwrap();
     assert!(c.is_closed());

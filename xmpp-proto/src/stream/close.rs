@@ -107,9 +107,9 @@ pub enum CloseReason {
     /// We ended the stream with this stream error (a fault of the peer, or `close_with`),
     /// followed by our closing tag (RFC 6120 section 4.9.1.1). When our closing tag was
     /// already out, nothing more was written (section 4.4).
-    LocalStreamError(StreamError),
+    LocalStreamError(Box<StreamError>),
     /// The peer sent this stream error; our closing tag answered it.
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// We gave up for a local reason, with our closing tag and no stream error.
     Abandoned(Abandoned),
     /// The transport ended before the stream was closed both ways.

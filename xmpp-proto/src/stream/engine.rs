@@ -62,6 +62,15 @@ enum Lifecycle {
     Closed,
 }
 
+/// How long a session without a keepalive waits, with nothing coming in or going out, before
+/// it gives back its scratch memory (the parser's buffers, an empty event queue): long
+/// enough that a busy session never regrows it, short enough that a server's idle sessions
+/// hold only their state.
+pub(crate) const IDLE_TRIM: Duration = Duration::from_secs(60);
+
+/// Event slots a drained queue keeps; a larger one (grown by a burst) is given back.
+const KEEP_EVENTS: usize = 16;
+
 /// What the engine is told about the stream it runs.
 pub(crate) struct Settings {
     /// The content namespace (`jabber:client`, `jabber:component:accept`...).
@@ -85,7 +94,7 @@ pub(crate) enum InputRefused {
 
 /// The events every role reports in its own event type.
 pub(crate) trait StreamEvent: Sized {
-    fn peer_stream_error(error: StreamError) -> Self;
+    fn peer_stream_error(error: Box<StreamError>) -> Self;
     fn closed(reason: CloseReason) -> Self;
     /// The event that tells the embedder why this side gave up, for roles that report one
     /// before `Closed`.
@@ -116,7 +125,7 @@ macro_rules! stream_event {
         }
 
         impl $crate::stream::engine::StreamEvent for $event {
-            fn peer_stream_error(error: $crate::error::StreamError) -> Self {
+            fn peer_stream_error(error: Box<$crate::error::StreamError>) -> Self {
                 $event::PeerStreamError(error)
             }
 
@@ -258,8 +267,20 @@ impl<E: StreamEvent> Engine<E> {
             self.life != Lifecycle::Opening || !grew,
             "a write before our header"
         );
-        if grew && self.timers.is_running(Timer::Keepalive) {
-            self.restart_keepalive();
+        if grew {
+            if self.timers.is_running(Timer::Keepalive) {
+                self.restart_keepalive();
+            }
+            self.active();
+        }
+    }
+
+    /// Something came in or went out: a session without a keepalive gives back its
+    /// scratch memory after [`IDLE_TRIM`] of nothing more (the keepalive does it for the
+    /// others).
+    fn active(&mut self) {
+        if self.keepalive.is_none() && matches!(self.life, Lifecycle::Opening | Lifecycle::Open) {
+            self.timers.start(Timer::Idle, self.now, IDLE_TRIM);
         }
     }
 
@@ -326,11 +347,11 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     /// The keepalive is due: whitespace between elements (RFC 6120 section 4.6.1), and,
-    /// the session being idle, the memory a large stanza made the parser grow goes back.
+    /// the session being idle, its scratch memory goes back.
     fn keepalive_due(&mut self) {
         self.write(|buf| buf.extend_from_slice(b" "));
         self.restart_keepalive();
-        self.parser.shrink();
+        self.shrink();
     }
 
     /// Can input be taken now?
@@ -341,9 +362,14 @@ impl<E: StreamEvent> Engine<E> {
         )
     }
 
-    /// The next event for the embedder.
+    /// The next event for the embedder. A queue that a burst made grow is given back once
+    /// drained (a small one waits for the session to go idle).
     pub fn poll_event(&mut self) -> Option<E> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > KEEP_EVENTS {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Bytes to write to the transport.
@@ -356,10 +382,13 @@ impl<E: StreamEvent> Engine<E> {
         self.timers.next()
     }
 
-    /// Gives back what a large stanza made the parser and the output grow.
+    /// Gives back the scratch memory of an idle session: the parser's, and the event
+    /// queue's when it is empty.
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        self.out.shrink();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
     }
 }
 
@@ -404,12 +433,15 @@ pub(crate) trait StreamRole: Sized {
             }
             match timer {
                 Timer::Response => self.end_stream(
-                    Some(StreamError::new(StreamErrorCondition::ConnectionTimeout)),
+                    Some(Box::new(StreamError::new(
+                        StreamErrorCondition::ConnectionTimeout,
+                    ))),
                     CloseReason::TimedOut,
                 ),
                 // Our closing tag is out: nothing more may be written (RFC 6120 section 4.4).
                 Timer::Closing => self.end_stream(None, CloseReason::TimedOut),
                 Timer::Keepalive => self.engine().keepalive_due(),
+                Timer::Idle => self.engine().shrink(),
             }
         }
     }
@@ -441,6 +473,7 @@ pub(crate) trait StreamRole: Sized {
                 }
             }
         }
+        self.engine().active();
         Ok(())
     }
 
@@ -457,8 +490,9 @@ pub(crate) trait StreamRole: Sized {
                 self.end_stream(None, reason);
             }
             Event::Element(el) if el.is("error", STREAM_NS) => {
-                let error = StreamError::from_element(el.root())
-                    .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
+                let error = Box::new(StreamError::from_element(el.root()).unwrap_or_else(|_| {
+                    StreamError::new(StreamErrorCondition::UndefinedCondition)
+                }));
                 let event = Self::Event::peer_stream_error(error.clone());
                 self.engine().report(event);
                 self.end_stream(None, CloseReason::PeerStreamError(error));
@@ -481,6 +515,7 @@ pub(crate) trait StreamRole: Sized {
 
     /// [`stream_error`](Self::stream_error) with a whole error (text, `see-other-host`...).
     fn close_with_error(&mut self, error: StreamError) {
+        let error = Box::new(error);
         self.end_stream(Some(error.clone()), CloseReason::LocalStreamError(error));
     }
 
@@ -526,7 +561,7 @@ pub(crate) trait StreamRole: Sized {
     /// Every end of a stream: our header first if none is out (a stream error is always
     /// sent inside a stream, RFC 6120 section 4.9.1.1), then `error` if any, then our
     /// closing tag (each dropped if our closing tag is already out), then `Closed`.
-    fn end_stream(&mut self, error: Option<StreamError>, reason: CloseReason) {
+    fn end_stream(&mut self, error: Option<Box<StreamError>>, reason: CloseReason) {
         match self.engine().life {
             Lifecycle::Closed => return,
             // Nothing was sent: nothing to end on the wire.
@@ -625,7 +660,7 @@ mod tests {
     }
 
     impl StreamEvent for Ev {
-        fn peer_stream_error(error: StreamError) -> Self {
+        fn peer_stream_error(error: Box<StreamError>) -> Self {
             Ev::PeerError(error.condition)
         }
         fn closed(reason: CloseReason) -> Self {
@@ -803,11 +838,40 @@ mod tests {
         let mut e = echo(t0);
         e.at(t0, |e| e.input(HEADER)).unwrap();
         drain(&mut e);
-        assert_eq!(e.engine.poll_timeout(), None, "the embedder is to act");
+        assert_eq!(
+            e.engine.poll_timeout(),
+            Some(t0 + IDLE_TRIM),
+            "the embedder is to act: only the idle trim runs"
+        );
         let later = t0 + 100 * SECOND;
         e.at(later, |e| e.close_gracefully());
         assert_eq!(e.engine.poll_timeout(), Some(later + SECOND));
         e.at(later + SECOND / 2, |_| ());
         assert_eq!(drain(&mut e), ("</stream:stream>".into(), vec![]));
+    }
+
+    #[test]
+    fn an_idle_session_without_keepalive_trims_once_silently_until_more_comes() {
+        let t0 = Instant::now();
+        let mut e = echo(t0);
+        e.at(t0, |e| e.input(HEADER)).unwrap();
+        e.at(t0, |e| e.input(b"<a/><b/>")).unwrap();
+        drain(&mut e);
+        assert_eq!(e.engine.poll_timeout(), Some(t0 + IDLE_TRIM));
+        e.at(t0 + IDLE_TRIM, |_| ());
+        assert_eq!(
+            drain(&mut e),
+            (String::new(), vec![]),
+            "nothing on the wire"
+        );
+        assert_eq!(e.engine.poll_timeout(), None, "once");
+        assert_eq!(e.engine.events.capacity(), 0, "the event queue went back");
+        let t1 = t0 + 2 * IDLE_TRIM;
+        e.at(t1, |e| e.input(b"<c/>")).unwrap();
+        assert_eq!(
+            e.engine.poll_timeout(),
+            Some(t1 + IDLE_TRIM),
+            "input restarts it"
+        );
     }
 }

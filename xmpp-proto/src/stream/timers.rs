@@ -1,5 +1,6 @@
 //! The timers of a stream: waiting for the peer during negotiation, keeping an idle stream
-//! alive (RFC 6120 section 4.6.1), and waiting for the peer's closing tag (section 4.4).
+//! alive (RFC 6120 section 4.6.1), waiting for the peer's closing tag (section 4.4), and
+//! giving back the memory of a session that went idle.
 //!
 //! A small fixed table, one slot per kind, so that `poll_timeout` is the minimum of a few
 //! slots and no timer allocates. A new kind (the stream management ack timer of XEP-0198)
@@ -17,12 +18,20 @@ pub(crate) enum Timer {
     /// Our closing tag is out; the peer's must come by then, else the stream is over
     /// without it.
     Closing,
+    /// Nothing came in or went out for a while, on a stream without a keepalive (which
+    /// does this itself): the session gives back its scratch memory.
+    Idle,
 }
 
 impl Timer {
     /// How many kinds there are: a call fires at most this many timers.
-    pub const COUNT: usize = 3;
-    const ALL: [Timer; Timer::COUNT] = [Timer::Response, Timer::Keepalive, Timer::Closing];
+    pub const COUNT: usize = 4;
+    const ALL: [Timer; Timer::COUNT] = [
+        Timer::Response,
+        Timer::Keepalive,
+        Timer::Closing,
+        Timer::Idle,
+    ];
 
     fn slot(self) -> usize {
         self as usize
@@ -89,10 +98,10 @@ mod tests {
         table.start(Timer::Keepalive, t0, s(60));
         table.start(Timer::Response, t0, s(30));
         assert_eq!(table.next(), Some(t0 + s(30)));
-        assert_eq!(table.due(t0 + s(29)), [None, None, None]);
+        assert_eq!(table.due(t0 + s(29)), [None; Timer::COUNT]);
         assert_eq!(
             table.due(t0 + s(90)),
-            [Some(Timer::Response), Some(Timer::Keepalive), None]
+            [Some(Timer::Response), Some(Timer::Keepalive), None, None]
         );
         assert!(table.take_if_due(Timer::Response, t0 + s(90)));
         assert!(!table.take_if_due(Timer::Response, t0 + s(90)));
