@@ -219,7 +219,7 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Is `el` a stanza of this stream (RFC 6120 section 8): message, presence or iq in the
     /// content namespace?
-    pub fn is_stanza(&self, el: &Element) -> bool {
+    fn is_stanza(&self, el: &Element) -> bool {
         el.ns() == self.content_ns && matches!(el.name(), "message" | "presence" | "iq")
     }
 
