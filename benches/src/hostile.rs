@@ -239,7 +239,6 @@ pub fn server_config(limits: Limits) -> ServerConfig {
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
-    config.seed = 22;
     config.limits = limits;
     // The limits given hold before login too, so that the drivers compare like with like;
     // the server's own default before login (`Limits::PRE_AUTH`) is tighter still.
@@ -250,7 +249,7 @@ pub fn server_config(limits: Limits) -> ServerConfig {
 /// A server that has accepted the client's stream header and sent its features: where any
 /// peer on the internet stands before logging in.
 pub fn server_after_header(now: Instant, limits: Limits) -> Server {
-    let mut s = Server::new(server_config(limits), now);
+    let mut s = Server::new(server_config(limits), 22, now);
     let out = feed_server(&mut s, now, C2S_HEADER, usize::MAX);
     assert_eq!(out.error, None, "the stream header is accepted");
     s
@@ -275,7 +274,7 @@ pub fn server_online(now: Instant, limits: Limits) -> Server {
         b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
     )
     .expect("bind");
-    assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::BindRequest(_))));
+    assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::BindRequest { .. })));
     s.bind(now, crate::CLIENT_JID.parse().expect("a full JID"))
         .expect("bind");
     assert!(drain(&mut s).any(|e| matches!(e, ServerEvent::Online(_))));

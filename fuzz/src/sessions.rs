@@ -228,7 +228,6 @@ pub fn server_session(data: &[u8]) {
     let start = Instant::now();
     let mut now = start;
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
-    config.seed = 7;
     config.stream_id = Some("s1".into());
     config.server_nonce = Some("3rfcNHYJY1ZVvWVs7j".into());
     config.tls = if no_tls {
@@ -237,7 +236,7 @@ pub fn server_session(data: &[u8]) {
         TlsPolicy::Optional
     };
     config.allow_plain_without_tls = true;
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 7, now);
     let mut input = 0;
     let mut out = Vec::new();
     let mut closed = false;
@@ -298,7 +297,7 @@ pub fn server_session(data: &[u8]) {
                 ServerEvent::Closed(_) => closed = true,
                 ServerEvent::Stanza(el) => {
                     // The server stamps from: it is the session's full JID.
-                    let from = el.attr("from").map(|f| f.into_owned());
+                    let from = el.element().attr("from").map(|f| f.into_owned());
                     assert!(
                         from.as_deref().is_some_and(|f| f.parse::<Jid>().is_ok()),
                         "{el}"

@@ -201,7 +201,7 @@ impl Core {
                 ComponentEvent::StreamOpened => VectorEvent::bare("stream-opened"),
                 ComponentEvent::Authenticated(d) => plain("authenticated", d),
                 ComponentEvent::Online(d) => plain("online", d),
-                ComponentEvent::Stanza(el) => VectorEvent::stanza(&el),
+                ComponentEvent::Stanza(s) => VectorEvent::stanza(s.element()),
                 ComponentEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }

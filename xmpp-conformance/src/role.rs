@@ -446,8 +446,13 @@ impl VectorEvent {
 
     /// A `stanza <xml>` event.
     pub fn stanza(el: &xmpp_proto::xml::Element) -> Self {
+        Self::element("stanza", el)
+    }
+
+    /// An event named `name` carrying one element.
+    pub fn element(name: &str, el: &xmpp_proto::xml::Element) -> Self {
         VectorEvent {
-            name: "stanza".into(),
+            name: name.into(),
             arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),
             note: None,
         }

@@ -19,22 +19,24 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{
-    SASL_NS, STREAM_NS, SaslFailure, StanzaError, StreamError, StreamErrorCondition,
-};
-use crate::jid::{BareJid, FullJid, Jid};
-use crate::sasl::{
-    self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClient, SaslClientError,
-};
-use crate::stanza::JABBER_CLIENT;
+use crate::error::{STREAM_NS, SaslFailure, StreamError, StreamErrorCondition};
+use crate::jid::{BareJid, FullJid};
+use crate::negotiate::bind::BindClient;
+use crate::negotiate::sasl_client::{Attempt, Authenticated, SaslClientStep};
+use crate::negotiate::session::SessionClient;
+use crate::negotiate::starttls::StartTlsClient;
+use crate::negotiate::{Negotiate, Wire};
+use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClientConfig};
+use crate::stanza::{JABBER_CLIENT, Stanza};
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
-pub use crate::stream::{Abandoned, CloseReason, TlsPolicy};
-use crate::stream::{BIND_NS, Features, SESSION_NS, StreamLimits, TLS_NS};
-use crate::xml::{Element, Limits, write_element};
+use crate::stream::tls::Transport;
+pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
+use crate::stream::{Features, Requirement, StreamLimits};
+use crate::xml::{Element, ElementRef, Limits, write_element};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -82,6 +84,12 @@ pub struct ClientConfig {
     pub plus_without_advertisement: bool,
     /// Limits of the stream parser.
     pub limits: Limits,
+    /// Namespaces of first-level elements that the embedder handles itself once online
+    /// (stream management's `<enabled/>`, `<r/>`, `<a/>`...): they are reported as
+    /// [`ClientEvent::Nonza`]. Any other element that is not a stanza ends the stream with
+    /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
+    /// them is in [`Client::other_features`].
+    pub nonza_namespaces: Vec<String>,
 }
 
 impl ClientConfig {
@@ -104,6 +112,7 @@ impl ClientConfig {
             keepalive: Some(Duration::from_secs(60)),
             plus_without_advertisement: false,
             limits: Limits::default(),
+            nonza_namespaces: Vec::new(),
         }
     }
 }
@@ -130,6 +139,7 @@ impl core::fmt::Debug for ClientConfig {
                 &self.plus_without_advertisement,
             )
             .field("limits", &self.limits)
+            .field("nonza_namespaces", &self.nonza_namespaces)
             .finish()
     }
 }
@@ -148,9 +158,12 @@ pub enum ClientEvent {
     /// Negotiation is over: stanzas flow, from this full JID.
     Online(FullJid),
     /// A stanza arrived.
-    Stanza(Element),
+    Stanza(Stanza),
+    /// A first-level element that is not a stanza arrived, in one of
+    /// [`ClientConfig::nonza_namespaces`].
+    Nonza(Element),
     /// The server sent a stream error (for `see-other-host`, the host to try).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
     /// same reason).
     Abandoned(Abandoned),
@@ -159,7 +172,7 @@ pub enum ClientEvent {
     Closed(CloseReason),
 }
 
-stream_event!(ClientEvent, abandoned => Abandoned);
+stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,25 +235,47 @@ impl From<InputRefused> for ClientError {
     }
 }
 
-/// Where negotiation stands; each variant holds what its next step needs. Whether the
+/// Which negotiation step runs, and what the steps before it established. Whether the
 /// stream is open, securing, closing or over is the engine's.
 enum State {
-    /// Our header is out (or will be at `open`); the server's is expected.
-    AwaitHeader,
-    /// The server's header arrived; its features are expected.
-    AwaitFeatures,
-    /// `<starttls/>` sent.
-    AwaitProceed,
-    /// A SASL exchange runs.
-    Sasl(Box<SaslClient>),
-    /// SASL failed; the embedder decides.
-    SaslFailed,
-    /// The bind request with this id is out; `session` says whether a session must follow.
-    Bind { id: String, session: bool },
-    /// The session request with this id is out.
-    Session { id: String, jid: FullJid },
+    /// Our header is out; the server's is awaited. `auth` is what SASL established, once
+    /// it ran.
+    AwaitHeader(Option<Box<Authenticated>>),
+    /// The server's header arrived; its features are awaited.
+    AwaitFeatures(Option<Box<Authenticated>>),
+    /// STARTTLS runs (RFC 6120 section 5), then TLS is set up and the stream restarts.
+    StartTls(StartTlsClient, Option<Box<Authenticated>>),
+    /// SASL runs (RFC 6120 section 6).
+    Sasl(Box<SaslClientStep>),
+    /// Resource binding runs (RFC 6120 section 7); `session`: the server requires the
+    /// legacy session after it.
+    Bind {
+        step: BindClient,
+        session: bool,
+        auth: Box<Authenticated>,
+    },
+    /// The legacy session runs (RFC 3921 section 3).
+    Session {
+        step: SessionClient,
+        auth: Box<Authenticated>,
+    },
     /// Stanzas flow.
-    Online,
+    Online(Box<Authenticated>),
+}
+
+impl State {
+    /// What SASL established, once it ran.
+    fn authenticated(&self) -> Option<&Authenticated> {
+        match self {
+            State::AwaitHeader(auth) | State::AwaitFeatures(auth) | State::StartTls(_, auth) => {
+                auth.as_deref()
+            }
+            State::Sasl(_) => None,
+            State::Bind { auth, .. } | State::Session { auth, .. } | State::Online(auth) => {
+                Some(auth)
+            }
+        }
+    }
 }
 
 /// The client side of one c2s stream.
@@ -249,17 +284,10 @@ pub struct Client {
     engine: Engine<ClientEvent>,
     state: State,
     rng: Rng,
-    /// The mechanism that authenticated the stream, once SASL succeeded.
-    authenticated_with: Option<Mechanism>,
-    /// The keys a SCRAM login derived, for the embedder to cache.
-    scram_keys: Option<sasl::ScramKeys>,
-    /// Mechanisms the server offered, and those already tried, for [`Client::auth`].
-    offered: Vec<String>,
-    /// The channel-binding types the server advertised (XEP-0440), if it did.
-    cb_types: Option<Vec<String>>,
     /// What the server said it accepts on the current stream (XEP-0478).
     peer_limits: Option<StreamLimits>,
-    tried: Vec<Mechanism>,
+    /// The server's latest features, kept when some are not the core's to negotiate.
+    other_features: Option<Element>,
     next_id: u64,
 }
 
@@ -268,7 +296,10 @@ impl core::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("jid", &self.config.jid)
             .field("encrypted", &self.engine.transport().is_encrypted())
-            .field("authenticated_with", &self.authenticated_with)
+            .field(
+                "authenticated_with",
+                &self.state.authenticated().map(|a| a.mechanism),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -286,13 +317,9 @@ impl Client {
             engine: Engine::initiating(settings, now),
             rng: Rng::new(config.seed),
             config,
-            state: State::AwaitHeader,
-            authenticated_with: None,
-            scram_keys: None,
-            offered: Vec::new(),
-            cb_types: None,
+            state: State::AwaitHeader(None),
             peer_limits: None,
-            tried: Vec::new(),
+            other_features: None,
             next_id: 0,
         }
     }
@@ -304,7 +331,7 @@ impl Client {
             if !s.engine.is_idle() {
                 return Err(ClientError::AlreadyOpen);
             }
-            s.send_header();
+            s.send_header(None);
             Ok(())
         })
     }
@@ -330,14 +357,18 @@ impl Client {
             if s.engine.is_ending() {
                 return Err(ClientError::Closed);
             }
-            let transport = crate::stream::tls::Transport::Tls {
+            let transport = Transport::Tls {
                 channel_bindings: channel_binding.into_iter().collect(),
                 peer_certificate: false,
             };
             if !s.engine.tls_established(transport) {
                 return Err(ClientError::NoTlsRequested);
             }
-            s.send_header();
+            let auth = match std::mem::replace(&mut s.state, State::AwaitHeader(None)) {
+                State::StartTls(_, auth) => auth,
+                _ => None,
+            };
+            s.send_header(auth);
             Ok(())
         })
     }
@@ -349,18 +380,24 @@ impl Client {
             if s.engine.is_ending() {
                 return Err(ClientError::Closed);
             }
-            if !matches!(s.state, State::SaslFailed) {
+            if !matches!(&s.state, State::Sasl(step) if step.awaits_embedder()) {
                 return Err(ClientError::NotAwaitingAuth);
             }
-            let offered = std::mem::take(&mut s.offered);
-            s.start_sasl(&offered, mechanism);
-            s.offered = offered;
+            let attempt = s.attempt();
+            if let State::Sasl(step) = &mut s.state {
+                match step.attempt(attempt, mechanism, &mut s.engine) {
+                    Ok(()) => s.engine.await_peer(),
+                    Err(failure) => s.fail(failure),
+                }
+            }
             Ok(())
         })
     }
 
     /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
-    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id).
+    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id). A
+    /// first-level element of another namespace (stream management's `<enable/>`...) is
+    /// written with its own.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -390,13 +427,23 @@ impl Client {
     pub fn reply_error(
         &mut self,
         now: Instant,
-        to: &Element,
+        to: &Stanza,
         condition: crate::error::StanzaErrorCondition,
     ) -> Result<bool, ClientError> {
         self.at(now, |s| {
             s.online()?;
-            Ok(s.engine.write_error_reply(to, condition))
+            Ok(s.engine.error_reply(to, condition))
         })
+    }
+
+    /// The features of the server's latest `<stream:features/>` that the core does not
+    /// negotiate (stream management, client state indication, roster versioning...), for
+    /// the embedder to use once online (with [`ClientConfig::nonza_namespaces`] for the
+    /// elements they bring).
+    pub fn other_features(&self) -> impl Iterator<Item = ElementRef<'_>> {
+        self.other_features
+            .iter()
+            .flat_map(|f| f.root().children().filter(|c| !Features::is_known(*c)))
     }
 
     /// What the server said it accepts on the current stream (XEP-0478), if it said: the
@@ -420,14 +467,14 @@ impl Client {
     /// [`ClientConfig::scram_keys`] next time: the login then runs no PBKDF2, and needs no
     /// password. Their `Debug` output leaves the keys out.
     pub fn scram_keys(&self) -> Option<&sasl::ScramKeys> {
-        self.scram_keys.as_ref()
+        self.state.authenticated()?.scram_keys.as_ref()
     }
 
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ClientError> {
         if self.engine.is_ending() {
             Err(ClientError::Closed)
-        } else if matches!(self.state, State::Online) {
+        } else if matches!(self.state, State::Online(_)) {
             Ok(())
         } else {
             Err(ClientError::NotOnline)
@@ -435,91 +482,28 @@ impl Client {
     }
 
     /// Our header of a new stream (at `open`, and at each restart), then the server's is
-    /// awaited.
-    fn send_header(&mut self) {
+    /// awaited; `auth` is what SASL established, once it ran.
+    fn send_header(&mut self, auth: Option<Box<Authenticated>>) {
         StreamRole::write_header(self);
-        self.state = State::AwaitHeader;
+        self.run(State::AwaitHeader(auth));
+    }
+
+    /// `state` runs, and the server must answer within the response timeout.
+    fn run(&mut self, state: State) {
+        self.state = state;
         self.engine.await_peer();
     }
 
-    fn on_features(&mut self, features: &Element) {
-        let f = Features::read(features.root());
-        // Each set of features says what holds from now on (XEP-0478 section 4).
-        self.peer_limits = f.limits;
-        let encrypted = self.engine.transport().is_encrypted();
-        if !encrypted {
-            match (self.config.tls, f.starttls) {
-                (TlsPolicy::Required | TlsPolicy::Optional, Some(_)) => {
-                    self.engine.write_element(|w| {
-                        w.start("starttls").xmlns(TLS_NS).end("starttls");
-                    });
-                    self.state = State::AwaitProceed;
-                    self.engine.await_peer();
-                    return;
-                }
-                (TlsPolicy::Required, None) => return self.abandon(Abandoned::TlsUnavailable),
-                _ => {}
-            }
-        }
-        if self.authenticated_with.is_none() {
-            if f.mechanisms.is_empty() {
-                return self.abandon(Abandoned::NoMechanism);
-            }
-            self.offered = f.mechanisms;
-            self.cb_types = f.channel_bindings;
-            self.tried.clear();
-            let offered = std::mem::take(&mut self.offered);
-            self.start_sasl(&offered, None);
-            self.offered = offered;
-            return;
-        }
-        if !f.bind {
-            return self.abandon(Abandoned::PeerProtocol("no resource binding offered"));
-        }
-        let id = self.next_id();
-        let resource = self.config.resource.as_deref();
-        self.engine.write_element(|w| {
-            w.start("iq")
-                .attr("type", "set")
-                .attr("id", &id)
-                .start("bind")
-                .xmlns(BIND_NS);
-            if let Some(resource) = resource {
-                w.start("resource").text(resource).end("resource");
-            }
-            w.end("bind").end("iq");
-        });
-        self.state = State::Bind {
-            id,
-            session: f.session == Some(true),
-        };
-        self.engine.await_peer();
-    }
-
-    fn start_sasl(&mut self, offered: &[String], wanted: Option<Mechanism>) {
-        // Channel binding only of a type the server supports (XEP-0440). When it offers no
-        // -PLUS at all, the binding still goes in, for the GS2 `y` flag (RFC 5802 section
-        // 6: the server can then tell a downgrade).
-        let offers_plus = offered.iter().any(|m| m.ends_with("-PLUS"));
+    /// A SASL attempt with the configuration and the transport as they are now.
+    fn attempt(&mut self) -> Attempt {
         let transport = self.engine.transport();
-        let channel_binding = transport.channel_bindings().first().cloned().filter(|cb| {
-            !offers_plus
-                || match &self.cb_types {
-                    Some(types) => types.iter().any(|t| t == cb.kind.name()),
-                    None => self.config.plus_without_advertisement,
-                }
-        });
-        let mut config = sasl::ClientConfig {
+        let config = SaslClientConfig {
             preference: self.config.mechanisms.clone(),
             allow_plain: transport.is_encrypted() || self.config.allow_plain_without_tls,
-            channel_binding,
+            channel_binding: transport.channel_bindings().first().cloned(),
             max_iterations: self.config.scram_max_iterations,
-            ..sasl::ClientConfig::default()
+            ..SaslClientConfig::default()
         };
-        match wanted {
-            Some(m) => config.preference = vec![m],
-            None => config.preference.retain(|m| !self.tried.contains(m)),
-        }
         let credentials = Credentials {
             username: self.config.jid.local().unwrap_or_default().to_owned(),
             password: self.config.password.clone(),
@@ -530,137 +514,94 @@ impl Client {
             Some(n) => Nonce::new(n.clone()),
             None => Nonce::new(self.rng.token(24)),
         };
-        let started = nonce
-            .map_err(|_| SaslClientError::NoAcceptableMechanism)
-            .and_then(|nonce| SaslClient::start(offered, &config, credentials, nonce));
-        let Ok(client) = started else {
-            return self.abandon(Abandoned::NoMechanism);
-        };
-        self.tried.push(client.mechanism());
-        let payload = sasl::encode_payload(client.initial_response());
-        self.engine.write_element(|w| {
-            w.start("auth")
-                .xmlns(SASL_NS)
-                .attr("mechanism", client.mechanism().name())
-                .text(&payload)
-                .end("auth");
-        });
-        self.state = State::Sasl(Box::new(client));
-        self.engine.await_peer();
-    }
-
-    fn on_sasl(&mut self, mut client: Box<SaslClient>, el: &Element) {
-        let data = match sasl::decode_payload(&el.text()) {
-            Ok(d) => d,
-            Err(_) => return self.abandon(Abandoned::PeerProtocol("bad base64 from the server")),
-        };
-        match el.name() {
-            "challenge" => match client.on_challenge(&data) {
-                Ok(response) => {
-                    let payload = sasl::encode_payload(&response);
-                    self.engine.write_element(|w| {
-                        w.start("response")
-                            .xmlns(SASL_NS)
-                            .text(&payload)
-                            .end("response");
-                    });
-                    self.state = State::Sasl(client);
-                    self.engine.await_peer();
-                }
-                Err(SaslClientError::IterationCountOutOfRange { count, max, .. }) if count > 0 => {
-                    self.abandon(Abandoned::ScramIterations { count, max })
-                }
-                Err(_) => self.abandon(Abandoned::PeerProtocol("a malformed SASL challenge")),
-            },
-            "success" => match client.on_success(&data) {
-                Ok(()) => {
-                    self.authenticated_with = Some(client.mechanism());
-                    self.scram_keys = client.scram_keys().cloned();
-                    let jid = self.config.jid.clone();
-                    self.engine.report(ClientEvent::Authenticated(jid));
-                    // A stream restart (RFC 6120 section 6.4.6): a new parser, a new header.
-                    self.engine.restart();
-                    self.send_header();
-                }
-                Err(SaslClientError::ServerSignatureMismatch)
-                | Err(SaslClientError::MissingServerSignature) => {
-                    self.abandon(Abandoned::ServerSignature)
-                }
-                Err(_) => self.abandon(Abandoned::PeerProtocol("a malformed SASL success")),
-            },
-            "failure" => {
-                let failure = SaslFailure::from_element(el.root()).unwrap_or(SaslFailure {
-                    condition: None,
-                    text: None,
-                });
-                self.state = State::SaslFailed;
-                self.engine.await_embedder();
-                self.engine.report(ClientEvent::SaslFailure(failure));
-            }
-            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
+        Attempt {
+            config,
+            plus_without_advertisement: self.config.plus_without_advertisement,
+            credentials,
+            nonce,
         }
     }
 
-    fn on_bind_reply(&mut self, id: String, session: bool, el: &Element) {
-        if el.attr("id").as_deref() != Some(id.as_str()) {
-            // Not the answer: a server should send nothing else now; keep waiting.
-            self.state = State::Bind { id, session };
+    /// The server's features: the first step they call for begins (RFC 6120 section 4.3.2:
+    /// STARTTLS, then SASL, then binding).
+    fn on_features(&mut self, features: &Element) {
+        let State::AwaitFeatures(auth) =
+            std::mem::replace(&mut self.state, State::AwaitHeader(None))
+        else {
             return;
+        };
+        let f = Features::read(features.root());
+        // Each set of features says what holds from now on (XEP-0478 section 4).
+        self.peer_limits = f.limits;
+        let others = features.root().children().any(|c| !Features::is_known(c));
+        self.other_features = others.then(|| features.clone());
+        if !self.engine.transport().is_encrypted() {
+            match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
+                Ok(Some(step)) => return self.run(State::StartTls(step, auth)),
+                Ok(None) => {}
+                Err(failure) => return self.fail(failure),
+            }
         }
-        let jid = el
-            .get_child("bind", BIND_NS)
-            .and_then(|b| b.get_child("jid", BIND_NS))
-            .and_then(|j| j.text().trim().parse::<Jid>().ok())
-            .and_then(|j| FullJid::try_from(j).ok());
-        match (el.attr("type").as_deref(), jid) {
-            (Some("result"), Some(jid)) if !self.is_ours(&jid) => self.abandon(
-                Abandoned::PeerProtocol("the server bound a JID of another account"),
-            ),
-            (Some("result"), Some(jid)) if session => {
+        let Some(auth) = auth else {
+            let attempt = self.attempt();
+            let started =
+                SaslClientStep::begin(f.mechanisms, f.channel_bindings, attempt, &mut self.engine);
+            return match started {
+                Ok(step) => self.run(State::Sasl(Box::new(step))),
+                Err(failure) => self.fail(failure),
+            };
+        };
+        let id = self.next_id();
+        let resource = self.config.resource.as_deref();
+        match BindClient::begin(f.bind, resource, id, &mut self.engine) {
+            Ok(step) => self.run(State::Bind {
+                step,
+                session: f.session == Some(Requirement::Required),
+                auth,
+            }),
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// SASL succeeded and the stream restarted (RFC 6120 section 6.4.6).
+    fn authenticated(&mut self, auth: Authenticated) {
+        let jid = self.config.jid.clone();
+        self.engine.report(ClientEvent::Authenticated(jid));
+        self.send_header(Some(Box::new(auth)));
+    }
+
+    /// The server bound `jid`: the session follows when the server requires it.
+    fn bound(&mut self, jid: FullJid) {
+        match std::mem::replace(&mut self.state, State::AwaitHeader(None)) {
+            State::Bind {
+                session: true,
+                auth,
+                ..
+            } => {
                 let id = self.next_id();
-                self.engine.write_element(|w| {
-                    w.start("iq")
-                        .attr("type", "set")
-                        .attr("id", &id)
-                        .start("session")
-                        .xmlns(SESSION_NS)
-                        .end("session")
-                        .end("iq");
-                });
-                self.state = State::Session { id, jid };
-                self.engine.await_peer();
+                let step = SessionClient::begin(id, jid, &mut self.engine);
+                self.run(State::Session { step, auth });
             }
-            (Some("result"), Some(jid)) => self.go_online(jid),
-            _ => self.abandon(Abandoned::BindFailed(stanza_error(el))),
+            State::Bind { auth, .. } | State::Session { auth, .. } => self.go_online(jid, auth),
+            other => self.state = other,
         }
     }
 
-    fn on_session_reply(&mut self, id: String, jid: FullJid, el: &Element) {
-        if el.attr("id").as_deref() != Some(id.as_str()) {
-            self.state = State::Session { id, jid };
-            return;
-        }
-        match el.attr("type").as_deref() {
-            Some("result") => self.go_online(jid),
-            _ => self.abandon(Abandoned::BindFailed(stanza_error(el))),
-        }
-    }
-
-    /// Is `jid`, the address the server bound, one this client may be? Its bare JID must be
-    /// the account that authenticated (the client asks for no other authzid), or for
-    /// `ANONYMOUS`, which has no account, any JID of the server's domain (RFC 6120 section
-    /// 7.7.2.2 lets the server choose the resource, never the account).
-    fn is_ours(&self, jid: &FullJid) -> bool {
-        match self.authenticated_with {
-            Some(Mechanism::Anonymous) => jid.domain() == self.config.jid.domain(),
-            _ => jid.to_bare() == self.config.jid,
-        }
-    }
-
-    fn go_online(&mut self, jid: FullJid) {
-        self.state = State::Online;
+    fn go_online(&mut self, jid: FullJid, auth: Box<Authenticated>) {
+        self.state = State::Online(auth);
         self.engine.negotiated();
         self.engine.report(ClientEvent::Online(jid));
+    }
+}
+
+/// May the server bind `jid` for `account`, authenticated with `auth`? Its bare JID must be
+/// the account (the client asks for no other authzid), or for `ANONYMOUS`, which has no
+/// account, any JID of the account's domain (RFC 6120 section 7.7.2.2 lets the server
+/// choose the resource, never the account).
+fn may_bind(jid: &FullJid, account: &BareJid, auth: &Authenticated) -> bool {
+    match auth.mechanism {
+        Mechanism::Anonymous => jid.domain() == account.domain(),
+        _ => jid.to_bare() == *account,
     }
 }
 
@@ -687,55 +628,66 @@ impl StreamRole for Client {
     }
 
     fn on_header(&mut self, header: Element) {
-        if !matches!(self.state, State::AwaitHeader) {
+        let State::AwaitHeader(auth) = &mut self.state else {
             return self.stream_error(StreamErrorCondition::InvalidXml);
-        }
+        };
+        let auth = auth.take();
         if let Err(condition) = check_peer_header(self.engine.parser(), &header, JABBER_CLIENT) {
             return self.stream_error(condition);
         }
         if header.attr("id").is_none() {
-            return self.abandon(Abandoned::PeerProtocol("the stream header has no id"));
+            return self.abandon(Abandoned::PeerProtocol(ProtocolViolation::NoStreamId));
         }
         self.engine.report(ClientEvent::StreamOpened);
-        self.state = State::AwaitFeatures;
-        self.engine.await_peer();
+        self.run(State::AwaitFeatures(auth));
     }
 
     fn on_element(&mut self, el: Element) {
-        // Every arm that goes on sets the state; one that ends the stream may leave this
-        // placeholder, which nothing reads once the stream is over.
-        match std::mem::replace(&mut self.state, State::AwaitHeader) {
-            State::AwaitFeatures if el.is("features", STREAM_NS) => self.on_features(&el),
-            State::AwaitProceed if el.is("proceed", TLS_NS) => {
-                // The restart after TLS sets the state (`tls_established`).
-                self.engine.start_tls();
-                self.engine.report(ClientEvent::TlsRequested);
-            }
-            State::AwaitProceed if el.is("failure", TLS_NS) => {
-                self.abandon(Abandoned::TlsUnavailable)
-            }
-            State::Sasl(sasl) if el.ns() == SASL_NS => self.on_sasl(sasl, &el),
-            State::Bind { id, session } if el.is("iq", JABBER_CLIENT) => {
-                self.on_bind_reply(id, session, &el)
-            }
-            State::Session { id, jid } if el.is("iq", JABBER_CLIENT) => {
-                self.on_session_reply(id, jid, &el)
-            }
-            State::Online if self.engine.is_stanza(&el) => {
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online(_)) => {
                 // Whatever the addressing or payload: the embedder decides.
-                self.state = State::Online;
-                self.engine.report(ClientEvent::Stanza(el));
+                return self.engine.report(ClientEvent::Stanza(stanza));
             }
-            other => {
-                self.state = other;
-                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+            // An iq may be the answer of the bind or session step.
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
+        match &mut self.state {
+            State::AwaitFeatures(_) if el.is("features", STREAM_NS) => self.on_features(&el),
+            State::StartTls(step, _) if StartTlsClient::takes(&el) => {
+                // The restart after TLS sets the state (`tls_established`).
+                let next = step.on_element(&el);
+                self.follow(next);
             }
+            State::Sasl(step) if step.takes(&el) => {
+                let next = step.on_element(&el, &mut self.engine);
+                if let Some(auth) = self.follow(next) {
+                    self.authenticated(auth);
+                }
+            }
+            State::Bind { step, auth, .. } if BindClient::takes(&el) => {
+                let account = &self.config.jid;
+                let next = step.on_iq(&el, |jid| may_bind(jid, account, auth));
+                if let Some(jid) = self.follow(next) {
+                    self.bound(jid);
+                }
+            }
+            State::Session { step, .. } if SessionClient::takes(&el) => {
+                let next = step.on_iq(&el);
+                if let Some(jid) = self.follow(next) {
+                    self.bound(jid);
+                }
+            }
+            State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
+                self.engine.report(ClientEvent::Nonza(el));
+            }
+            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
     }
 }
 
-fn stanza_error(el: &Element) -> Option<StanzaError> {
-    el.children()
-        .find(|c| c.name() == "error")
-        .and_then(|e| StanzaError::from_element(e).ok())
+impl From<SaslFailure> for ClientEvent {
+    fn from(failure: SaslFailure) -> Self {
+        ClientEvent::SaslFailure(failure)
+    }
 }

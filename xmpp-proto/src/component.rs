@@ -13,12 +13,11 @@
 
 use std::time::{Duration, Instant};
 
-use sha1::{Digest, Sha1};
-
 use crate::error::{StreamError, StreamErrorCondition};
-use crate::jid::Jid;
-use crate::sasl::ct_eq;
-use crate::stanza::JABBER_COMPONENT_ACCEPT;
+use crate::negotiate::Negotiate;
+pub use crate::negotiate::handshake::digest as handshake_digest;
+use crate::negotiate::handshake::{HandshakeClient, HandshakeServer};
+use crate::stanza::{JABBER_COMPONENT_ACCEPT, Stanza};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
@@ -26,16 +25,6 @@ use crate::stream::engine::{
 use crate::stream::header::Header;
 use crate::stream::rng::Rng;
 use crate::xml::{Element, Limits, write_element};
-
-/// The `<handshake/>` value for `stream_id` and `secret`: lowercase hex SHA-1 of their
-/// concatenation (XEP-0114 section 2).
-pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
-    let digest = Sha1::new()
-        .chain_update(stream_id)
-        .chain_update(secret)
-        .finalize();
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// How a component connects.
 #[derive(Clone)]
@@ -87,9 +76,9 @@ pub enum ComponentEvent {
     /// Stanzas flow, for this domain.
     Online(String),
     /// A stanza arrived.
-    Stanza(Element),
+    Stanza(Stanza),
     /// The peer sent a stream error ([`ComponentEvent::Closed`] follows).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
     /// it.
     Closed(CloseReason),
@@ -130,18 +119,21 @@ impl From<InputRefused> for ComponentError {
     }
 }
 
-/// Where the handshake stands, on either side. Whether the stream is open, closing or over
-/// is the engine's.
-enum State {
+/// Which step runs, on either side (`H` is the side's handshake step). Whether the stream
+/// is open, closing or over is the engine's.
+enum State<H> {
+    /// The peer's header is awaited.
     AwaitHeader,
-    AwaitHandshake,
+    /// The handshake runs.
+    Handshake(H),
+    /// Stanzas flow.
     Online,
 }
 
 /// Sends a stanza on an XEP-0114 stream, once the handshake succeeded.
-fn send_stanza(
+fn send_stanza<H>(
     engine: &mut Engine<ComponentEvent>,
-    state: &State,
+    state: &State<H>,
     stanza: &Element,
 ) -> Result<(), ComponentError> {
     if engine.is_ending() {
@@ -155,7 +147,7 @@ fn send_stanza(
 }
 
 /// The handshake succeeded: stanzas flow.
-fn online(engine: &mut Engine<ComponentEvent>, state: &mut State, domain: &str) {
+fn online<H>(engine: &mut Engine<ComponentEvent>, state: &mut State<H>, domain: &str) {
     *state = State::Online;
     engine.negotiated();
     engine.report(ComponentEvent::Authenticated(domain.to_owned()));
@@ -166,7 +158,7 @@ fn online(engine: &mut Engine<ComponentEvent>, state: &mut State, domain: &str) 
 pub struct Component {
     config: ComponentConfig,
     engine: Engine<ComponentEvent>,
-    state: State,
+    state: State<HandshakeClient>,
 }
 
 impl core::fmt::Debug for Component {
@@ -245,21 +237,25 @@ impl StreamRole for Component {
             return self.stream_error(StreamErrorCondition::InvalidXml);
         };
         self.engine.report(ComponentEvent::StreamOpened);
-        let digest = handshake_digest(&id, &self.config.secret);
-        self.engine.write_element(|w| {
-            w.start("handshake").text(&digest).end("handshake");
-        });
-        self.state = State::AwaitHandshake;
+        let step = HandshakeClient::begin(&id, &self.config.secret, &mut self.engine);
+        self.state = State::Handshake(step);
         self.engine.await_peer();
     }
 
     fn on_element(&mut self, el: Element) {
-        match self.state {
-            State::AwaitHandshake if el.is("handshake", JABBER_COMPONENT_ACCEPT) => {
-                online(&mut self.engine, &mut self.state, &self.config.domain);
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online) => {
+                return self.engine.report(ComponentEvent::Stanza(stanza));
             }
-            State::Online if self.engine.is_stanza(&el) => {
-                self.engine.report(ComponentEvent::Stanza(el));
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
+        match &self.state {
+            State::Handshake(step) if HandshakeClient::takes(&el) => {
+                let next = step.on_element(&el);
+                if self.follow(next).is_some() {
+                    online(&mut self.engine, &mut self.state, &self.config.domain);
+                }
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
@@ -324,7 +320,7 @@ impl core::fmt::Debug for ComponentServerConfig {
 pub struct ComponentServer {
     config: ComponentServerConfig,
     engine: Engine<ComponentEvent>,
-    state: State,
+    state: State<HandshakeServer>,
     stream_id: String,
 }
 
@@ -373,36 +369,21 @@ impl ComponentServer {
 
     stream_methods!(ComponentEvent);
 
-    fn on_handshake(&mut self, el: &Element) {
-        let expected = handshake_digest(&self.stream_id, &self.config.secret);
-        let given = el.text();
-        if !ct_eq(given.trim().as_bytes(), expected.as_bytes()) {
-            return self.stream_error(StreamErrorCondition::NotAuthorized);
-        }
-        self.engine.write_element(|w| {
-            w.start("handshake").end("handshake");
-        });
-        self.engine.parser_mut().set_limits(self.config.limits);
-        online(&mut self.engine, &mut self.state, &self.config.domain);
-    }
-
     /// XEP-0114: the component addresses explicitly, from its own domain (or a subdomain).
-    fn on_stanza(&mut self, el: Element) {
-        let from = el.attr("from").map(|f| f.parse::<Jid>());
-        let to = el.attr("to").map(|t| t.parse::<Jid>());
-        match (from, to) {
-            (Some(Ok(from)), Some(Ok(_))) => {
+    fn on_stanza(&mut self, stanza: Stanza) {
+        match (stanza.from(), stanza.to()) {
+            (Ok(Some(from)), Ok(Some(_))) => {
                 let domain = self.config.domain.as_str();
                 let d = from.domain();
                 let ours =
                     d == domain || d.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.'));
                 if ours {
-                    self.engine.report(ComponentEvent::Stanza(el));
+                    self.engine.report(ComponentEvent::Stanza(stanza));
                 } else {
                     self.stream_error(StreamErrorCondition::InvalidFrom);
                 }
             }
-            (Some(Err(_)), _) => self.stream_error(StreamErrorCondition::InvalidFrom),
+            (Err(_), _) => self.stream_error(StreamErrorCondition::InvalidFrom),
             _ => self.stream_error(StreamErrorCondition::ImproperAddressing),
         }
     }
@@ -432,20 +413,29 @@ impl StreamRole for ComponentServer {
             return self.stream_error(StreamErrorCondition::HostUnknown);
         }
         self.engine.report(ComponentEvent::StreamOpened);
-        self.state = State::AwaitHandshake;
+        self.state = State::Handshake(HandshakeServer);
         self.engine.await_peer();
     }
 
     fn on_element(&mut self, el: Element) {
-        let stanza = self.engine.is_stanza(&el);
-        match self.state {
-            State::AwaitHandshake if el.is("handshake", JABBER_COMPONENT_ACCEPT) => {
-                self.on_handshake(&el)
+        let el = match self.engine.stanza(el) {
+            Ok(stanza) if matches!(self.state, State::Online) => return self.on_stanza(stanza),
+            Ok(_) if matches!(self.state, State::Handshake(_)) => {
+                return self.stream_error(StreamErrorCondition::NotAuthorized);
             }
-            State::AwaitHandshake if stanza => {
-                self.stream_error(StreamErrorCondition::NotAuthorized)
+            Ok(stanza) => stanza.into_element(),
+            Err(el) => el,
+        };
+        match &self.state {
+            State::Handshake(step) if HandshakeServer::takes(&el) => {
+                let (id, secret) = (&self.stream_id, &self.config.secret);
+                let next = step.on_element(&el, id, secret, &mut self.engine);
+                if self.follow(next).is_some() {
+                    // Shaken hands: the limits of an authenticated peer.
+                    self.engine.parser_mut().set_limits(self.config.limits);
+                    online(&mut self.engine, &mut self.state, &self.config.domain);
+                }
             }
-            State::Online if stanza => self.on_stanza(el),
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
     }

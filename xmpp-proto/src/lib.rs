@@ -36,19 +36,19 @@
 //! server queues 750 MB of events; fed the same bytes in 16 KiB reads, at most 404 KiB.
 //!
 //! **Where the bytes go.** Per queued stanza: one slot of the event queue, the size of the
-//! event enum (120 bytes for [`server::ServerEvent`] and [`component::ComponentEvent`], 160
-//! for [`client::ClientEvent`]), up to twice that while the queue has just doubled; and the
+//! event enum (88 bytes for [`server::ServerEvent`], [`client::ClientEvent`] and
+//! [`component::ComponentEvent`], whose rare large variants are boxed), up to twice that
+//! while the queue has just doubled; and the
 //! element, in one allocation: its raw bytes, 32 bytes per element or text node, 28 per
 //! attribute, and the namespace names it had to decode (a namespace the peer's stream header
 //! declared is shared with the header, never copied). The server adds the `from` it stamps:
 //! 32 bytes and the full JID. The smallest stanza, `<iq/>`, is 5 bytes, so the most one call can queue per
 //! input byte is about:
 //!
-//! - [`server::Server`]: (2 × 120 + 37 + 32 + *J*) / 5 for a full JID of *J* bytes: 69 for a
-//!   35-byte JID, 270 with a 1023-byte resource (the embedder decides which resources it
+//! - [`server::Server`]: (2 × 88 + 37 + 32 + *J*) / 5 for a full JID of *J* bytes: 56 for a
+//!   35-byte JID, 254 with a 1023-byte resource (the embedder decides which resources it
 //!   binds, [`server::ServerEvent::BindRequest`]);
-//! - [`client::Client`]: (2 × 160 + 37) / 5 = 71;
-//! - [`component::Component`]: (2 × 120 + 37) / 5 = 55;
+//! - [`client::Client`] and [`component::Component`]: (2 × 88 + 37) / 5 = 43;
 //! - [`component::ComponentServer`]: 12 for a 10-byte component domain, since every stanza
 //!   must carry a `from` in that domain and a `to` (`<iq from='gw.example' to='a'/>`).
 //!
@@ -59,11 +59,16 @@
 //! Before it is online a role queues no stanzas: each negotiation step reports one or two
 //! events and waits for the embedder, and the server closes the stream after
 //! `max_auth_attempts` failures. All of this comes beside what the parser holds for one
-//! element in progress, which [`xml::Limits`] bounds. Draining frees the elements and the
-//! written bytes; the event queue keeps the capacity it grew to until the role is dropped
-//! (with 16 KiB reads, 4,096 slots at most: 480 KiB for a server, 640 KiB for a client).
+//! element in progress, which [`xml::Limits`] bounds. Draining frees the elements, the
+//! written bytes (each `poll_transmit` hands over the whole output buffer) and an event
+//! queue that a burst made grow past 16 slots; the rest of a session's scratch memory (the
+//! parser's buffers, a small queue) goes back once it has been idle for a minute, at the
+//! keepalive or, without one, at a silent idle timer: an idle online server session then
+//! holds about 400 bytes of heap (`benches/README.md`, "Sessions").
 //!
-//! **Measured** with a throwaway program outside the repository: a global allocator that
+//! **Measured**, with event slots of 120 bytes (server, component) and 160 (client), before
+//! their rare large variants were boxed (so today's figures are lower, within the bounds
+//! above), with a throwaway program outside the repository: a global allocator that
 //! counts the bytes requested (not the allocator's own overhead), each role driven online
 //! through the public API as `tests/roles.rs` does, then fed 1 MB and 4 MB of one stanza
 //! repeated, in one call and in 4 KiB and 16 KiB reads drained after each. The queues' peak
@@ -91,6 +96,7 @@ pub mod client;
 pub mod component;
 pub mod error;
 pub mod jid;
+mod negotiate;
 pub mod sasl;
 pub mod server;
 pub mod stanza;

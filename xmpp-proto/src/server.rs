@@ -12,18 +12,17 @@
 //! time: timers count from it, and the ones due by then fire before the method returns.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{
-    SASL_NS, SaslFailure, SaslFailureCondition, StanzaError, StanzaErrorCondition, StreamError,
-    StreamErrorCondition,
-};
+use crate::error::{SASL_NS, StanzaErrorCondition, StreamError, StreamErrorCondition};
 use crate::jid::{BareJid, FullJid, Jid};
-use crate::sasl::{
-    self, Authorization, ChannelBinding, Decision, Identity, Mechanism, Nonce, SaslServer,
-    ServerStep, UserCredential,
-};
-use crate::stanza::JABBER_CLIENT;
+use crate::negotiate::bind::{BindMisuse, BindRequest, BindServer};
+use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
+use crate::negotiate::starttls;
+use crate::negotiate::{Negotiate, Next, Wire, session};
+use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
+use crate::stanza::{JABBER_CLIENT, Stanza};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
@@ -31,7 +30,7 @@ use crate::stream::engine::{
 use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
-use crate::stream::{Abandoned, BIND_NS, SASL_CB_NS, SESSION_NS, StreamLimits, TLS_NS, TlsPolicy};
+use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
 use crate::xml::{Element, Limits, write_element};
 
 /// How a server serves its clients.
@@ -52,16 +51,13 @@ pub struct ServerConfig {
     /// known, PLAIN only when encrypted (or allowed without).
     pub mechanisms: Vec<Mechanism>,
     /// The secret from which made-up SCRAM salts of unknown users derive (see
-    /// [`sasl::ServerConfig::secret`]).
+    /// [`SaslServerConfig::secret`]).
     pub sasl_secret: Vec<u8>,
     /// The SCRAM iteration count of accounts given as passwords, and of unknown users.
     pub scram_iterations: NonZeroU32,
-    /// The SCRAM server nonce part; `None` makes one from [`seed`](Self::seed). Set it only
+    /// The SCRAM server nonce part; `None` makes one from the session's seed. Set it only
     /// to replay a recorded exchange.
     pub server_nonce: Option<String>,
-    /// Seed of the generator that makes stream ids, nonces and resources. Give it fresh
-    /// randomness from the operating system for every connection.
-    pub seed: u64,
     /// Failed SASL attempts allowed before the stream is closed with `policy-violation`
     /// (RFC 6120 section 6.4.5).
     pub max_auth_attempts: u32,
@@ -70,9 +66,17 @@ pub struct ServerConfig {
     /// Idle time, once the client is online, after which a whitespace keepalive is sent
     /// (RFC 6120 section 4.6.1); `None` (the default) turns it off.
     pub keepalive: Option<Duration>,
-    /// More feature elements to offer after authentication (stream management, roster
-    /// versioning...), as serialized XML.
-    pub extra_features: Vec<u8>,
+    /// Features the embedder negotiates itself (stream management, client state
+    /// indication, roster versioning...), offered after authentication, each a child of
+    /// `<stream:features/>` (make one with [`parse_element`](crate::xml::parse_element)).
+    /// Once the client is online, first-level elements in the namespace of one of them
+    /// reach the embedder as [`ServerEvent::Nonza`].
+    pub extra_features: Vec<Element>,
+    /// More namespaces of first-level elements that the embedder handles once the client
+    /// is online ([`ServerEvent::Nonza`]), beside those of
+    /// [`extra_features`](Self::extra_features). Any other element that is not a stanza
+    /// ends the stream with `unsupported-stanza-type` (RFC 6120 section 4.9.3.24).
+    pub nonza_namespaces: Vec<String>,
     /// Limits of the stream parser once the client has authenticated.
     pub limits: Limits,
     /// Limits before the client authenticates ([`Limits::PRE_AUTH`] by default), each
@@ -105,15 +109,22 @@ impl ServerConfig {
             sasl_secret,
             scram_iterations: NonZeroU32::new(4096).expect("non-zero"),
             server_nonce: None,
-            seed: 0,
             max_auth_attempts: 3,
             response_timeout: Duration::from_secs(30),
             keepalive: None,
             extra_features: Vec::new(),
+            nonza_namespaces: Vec::new(),
             limits: Limits::default(),
             pre_auth_limits: Limits::PRE_AUTH,
             advertise_limits: true,
         }
+    }
+
+    /// Does the embedder handle first-level elements in `el`'s namespace?
+    fn handles(&self, el: &Element) -> bool {
+        let ns = el.ns();
+        self.nonza_namespaces.iter().any(|n| n == ns)
+            || self.extra_features.iter().any(|f| f.ns() == ns)
     }
 
     /// The limits in force before or after authentication.
@@ -139,14 +150,11 @@ impl core::fmt::Debug for ServerConfig {
             .field("sasl_secret", &"<redacted>")
             .field("scram_iterations", &self.scram_iterations)
             .field("server_nonce", &self.server_nonce)
-            .field("seed", &self.seed)
             .field("max_auth_attempts", &self.max_auth_attempts)
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
-            .field(
-                "extra_features",
-                &String::from_utf8_lossy(&self.extra_features),
-            )
+            .field("extra_features", &self.extra_features)
+            .field("nonza_namespaces", &self.nonza_namespaces)
             .field("limits", &self.limits)
             .field("pre_auth_limits", &self.pre_auth_limits)
             .field("advertise_limits", &self.advertise_limits)
@@ -181,21 +189,32 @@ pub enum ServerEvent {
     },
     /// Authentication succeeded, as this bare JID.
     Authenticated(BareJid),
-    /// The client asks to bind this resource (`None`: choose one, see
-    /// [`Server::make_resource`]); answer with [`Server::bind`] or [`Server::reject_bind`].
-    BindRequest(Option<String>),
+    /// The client authenticated as `account` asks to bind `resource` (`None`: choose one,
+    /// see [`Server::make_resource`]); answer with [`Server::bind`] (a full JID of
+    /// `account`) or [`Server::reject_bind`].
+    BindRequest {
+        /// The account the client authenticated as.
+        account: BareJid,
+        /// The resource asked for, a valid resourcepart of `account`.
+        resource: Option<String>,
+    },
     /// The session is bound to this full JID: stanzas flow.
     Online(FullJid),
     /// A stanza from the client, with `from` stamped with its full JID.
-    Stanza(Element),
+    Stanza(Stanza),
+    /// A first-level element that is not a stanza, in a namespace the embedder handles
+    /// ([`ServerConfig::extra_features`], [`ServerConfig::nonza_namespaces`]): stream
+    /// management's `<enable/>`, `<r/>`, `<a/>`, client state indication... Answer with
+    /// [`Server::send`].
+    Nonza(Element),
     /// The client sent a stream error ([`ServerEvent::Closed`] follows).
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
     /// it.
     Closed(CloseReason),
 }
 
-stream_event!(ServerEvent);
+stream_event!(ServerEvent, tls => TlsRequested);
 
 /// The embedder called a method that does not fit the state: nothing was done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,66 +259,42 @@ impl From<InputRefused> for ServerError {
     }
 }
 
-/// Where negotiation stands; each variant holds what its next step needs. Whether the
+/// Which negotiation step runs, and what the steps before it established. Whether the
 /// stream is open, securing, closing or over is the engine's.
 enum State {
-    /// Waiting for the client's header (first, or after a restart).
-    AwaitHeader,
-    /// Features sent; the client's next negotiation step is expected.
-    Negotiating,
-    /// A SASL exchange waits for the embedder (credentials or an EXTERNAL decision).
-    SaslEmbedder(Box<SaslServer>, Ask),
-    /// A SASL exchange waits for the client's `<response/>`.
-    SaslClient(Box<SaslServer>),
-    /// A bind request with this id waits for the embedder.
-    AwaitBind { id: String },
+    /// Not authenticated: STARTTLS (when offered) or SASL runs next. The SASL step counts
+    /// failed attempts across the restart after TLS.
+    Unauthenticated(SaslServerStep),
+    /// Authenticated: resource binding runs, for the account the step holds.
+    Authenticated(BindServer),
     /// Stanzas flow, from the client bound to this full JID.
     Online(FullJid),
 }
 
-/// What the client asked for in a SASL exchange that waits for the embedder.
-enum Ask {
-    /// [`ServerEvent::AuthRequest`].
-    Credentials {
-        authcid: String,
-        authzid: Option<String>,
-    },
-    /// [`ServerEvent::ExternalRequest`].
-    External { authzid: Option<String> },
-}
-
-/// An authzid as a bare JID, the only form a c2s authzid takes (RFC 6120 section 6.3.8).
-fn bare_authzid(authzid: &str) -> Option<BareJid> {
-    let jid = authzid.parse::<Jid>().ok()?;
-    jid.resource().is_none().then(|| jid.to_bare())
-}
-
 /// The server side of one c2s stream.
 pub struct Server {
-    config: ServerConfig,
+    config: Arc<ServerConfig>,
     engine: Engine<ServerEvent>,
     state: State,
     rng: Rng,
     /// The id of the first stream header, when the embedder chose it; every later header
     /// gets a fresh one.
     first_id: Option<String>,
+    /// The domain the client asked for in its latest header.
     domain: String,
-    /// The identity the embedder gave for an EXTERNAL exchange, until it succeeds.
-    external_identity: Option<BareJid>,
-    auth_failures: u32,
-    account: Option<BareJid>,
 }
 
 impl core::fmt::Debug for Server {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let bound = match &self.state {
-            State::Online(jid) => Some(jid),
-            _ => None,
+        let (account, bound) = match &self.state {
+            State::Unauthenticated(_) => (None, None),
+            State::Authenticated(bind) => (Some(bind.account().clone()), None),
+            State::Online(jid) => (Some(jid.to_bare()), Some(jid)),
         };
         f.debug_struct("Server")
             .field("domain", &self.domain)
             .field("encrypted", &self.engine.transport().is_encrypted())
-            .field("account", &self.account)
+            .field("account", &account)
             .field("bound", &bound)
             .finish_non_exhaustive()
     }
@@ -307,7 +302,13 @@ impl core::fmt::Debug for Server {
 
 impl Server {
     /// A server side for a new connection; it waits for the client's header from `now`.
-    pub fn new(config: ServerConfig, now: Instant) -> Self {
+    ///
+    /// `config` is shared by every session of the server (pass an `Arc` to share it, or a
+    /// `ServerConfig` for one session); `seed` seeds this session's generator of stream
+    /// ids, nonces and resources: give each connection fresh randomness from the operating
+    /// system.
+    pub fn new(config: impl Into<Arc<ServerConfig>>, seed: u64, now: Instant) -> Self {
+        let config = config.into();
         let settings = Settings {
             content_ns: JABBER_CLIENT,
             limits: config.limits_for(false),
@@ -316,14 +317,11 @@ impl Server {
         };
         Server {
             engine: Engine::receiving(settings, now),
-            rng: Rng::new(config.seed),
+            rng: Rng::new(seed),
             first_id: config.stream_id.clone(),
             domain: config.domains.first().cloned().unwrap_or_default(),
+            state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
             config,
-            state: State::AwaitHeader,
-            external_identity: None,
-            auth_failures: 0,
-            account: None,
         }
     }
 
@@ -393,7 +391,9 @@ impl Server {
         now: Instant,
         credential: UserCredential,
     ) -> Result<(), ServerError> {
-        self.at(now, |s| s.answer_credentials(credential, None))
+        self.at(now, |s| {
+            s.answer_sasl(|sasl, accounts, out| sasl.credentials(credential, None, accounts, out))
+        })
     }
 
     /// Answers [`ServerEvent::AuthRequest`] as [`credentials`](Self::credentials) does, and
@@ -408,7 +408,11 @@ impl Server {
         credential: UserCredential,
         delegate: &BareJid,
     ) -> Result<(), ServerError> {
-        self.at(now, |s| s.answer_credentials(credential, Some(delegate)))
+        self.at(now, |s| {
+            s.answer_sasl(|sasl, accounts, out| {
+                sasl.credentials(credential, Some(delegate), accounts, out)
+            })
+        })
     }
 
     /// Answers [`ServerEvent::ExternalRequest`] at time `now`: the client certificate, which
@@ -417,21 +421,7 @@ impl Server {
     /// `invalid-authzid` (RFC 6120 section 6.4.6).
     pub fn external(&mut self, now: Instant, identity: BareJid) -> Result<(), ServerError> {
         self.at(now, |s| {
-            let authzid = match &s.state {
-                State::SaslEmbedder(_, Ask::External { authzid }) if !s.engine.is_ending() => {
-                    authzid
-                }
-                _ => return Err(s.no_request(ServerError::NoAuthRequest)),
-            };
-            let decision = match authzid {
-                Some(a) if bare_authzid(a).as_ref() != Some(&identity) => {
-                    Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
-                }
-                _ => Decision::Accept,
-            };
-            s.external_identity = Some(identity);
-            s.answer_external(decision);
-            Ok(())
+            s.answer_sasl(|sasl, accounts, out| sasl.external(Some(identity), accounts, out))
         })
     }
 
@@ -439,77 +429,36 @@ impl Server {
     /// authenticate the client (`not-authorized`, RFC 6120 section 6.5.10).
     pub fn refuse_external(&mut self, now: Instant) -> Result<(), ServerError> {
         self.at(now, |s| {
-            match &s.state {
-                State::SaslEmbedder(_, Ask::External { .. }) if !s.engine.is_ending() => {}
-                _ => return Err(s.no_request(ServerError::NoAuthRequest)),
-            }
-            s.answer_external(Decision::Refuse(SaslFailureCondition::NotAuthorized));
-            Ok(())
+            s.answer_sasl(|sasl, accounts, out| sasl.external(None, accounts, out))
         })
     }
 
-    /// `Closed` once our closing tag is out, else `error`: an answer to a request that no
-    /// longer matters is not the same misuse as one to no request at all.
-    fn no_request(&self, error: ServerError) -> ServerError {
-        if self.engine.is_ending() {
-            ServerError::Closed
-        } else {
-            error
-        }
-    }
-
-    fn answer_credentials(
+    /// Gives the embedder's answer to the SASL step, if it asked.
+    fn answer_sasl(
         &mut self,
-        credential: UserCredential,
-        delegate: Option<&BareJid>,
+        answer: impl FnOnce(
+            &mut SaslServerStep,
+            Accounts<'_>,
+            &mut Engine<ServerEvent>,
+        ) -> Result<Next<BareJid, AuthQuestion>, NotAsked>,
     ) -> Result<(), ServerError> {
-        let (authcid, authzid) = match &self.state {
-            State::SaslEmbedder(_, Ask::Credentials { authcid, authzid })
-                if !self.engine.is_ending() =>
-            {
-                (authcid, authzid)
-            }
-            _ => return Err(self.no_request(ServerError::NoAuthRequest)),
-        };
-        let own = self.account_of(authcid);
-        let authorization = match authzid {
-            Some(a) => match bare_authzid(a) {
-                Some(asked) if own.as_ref() == Some(&asked) || delegate == Some(&asked) => {
-                    Authorization::Grant(a.clone())
-                }
-                _ => Authorization::Refuse,
-            },
-            None => Authorization::Refuse,
-        };
-        let State::SaslEmbedder(mut sasl, _) =
-            std::mem::replace(&mut self.state, State::Negotiating)
-        else {
-            return Ok(());
-        };
-        let step = sasl.provide_credentials(credential, authorization);
-        self.on_sasl_step(sasl, step);
-        Ok(())
-    }
-
-    fn answer_external(&mut self, decision: Decision) {
-        let State::SaslEmbedder(mut sasl, _) =
-            std::mem::replace(&mut self.state, State::Negotiating)
-        else {
-            return;
-        };
-        let step = sasl.provide_external(decision);
-        self.on_sasl_step(sasl, step);
-        self.external_identity = None;
-    }
-
-    /// The bare JID of the account an authcid names: `authcid@domain`, or the authcid
-    /// itself when a client sent a whole bare JID.
-    fn account_of(&self, authcid: &str) -> Option<BareJid> {
-        if authcid.contains('@') {
-            authcid.parse().ok()
-        } else {
-            format!("{authcid}@{}", self.domain).parse().ok()
+        if self.engine.is_ending() {
+            // An answer that no longer matters is not the misuse of answering nothing.
+            return Err(ServerError::Closed);
         }
+        let State::Unauthenticated(sasl) = &mut self.state else {
+            return Err(ServerError::NoAuthRequest);
+        };
+        let accounts = Accounts {
+            domain: &self.domain,
+            rng: &mut self.rng,
+        };
+        let next = answer(sasl, accounts, &mut self.engine)
+            .map_err(|NotAsked| ServerError::NoAuthRequest)?;
+        if let Some(account) = self.follow(next) {
+            self.authenticated(account);
+        }
+        Ok(())
     }
 
     /// Answers [`ServerEvent::BindRequest`] at time `now`: the session is bound to `jid`,
@@ -517,27 +466,12 @@ impl Server {
     /// `now`.
     pub fn bind(&mut self, now: Instant, jid: FullJid) -> Result<(), ServerError> {
         self.at(now, |s| {
-            let id = match &s.state {
-                State::AwaitBind { id } if !s.engine.is_ending() => id,
-                _ => return Err(s.no_request(ServerError::NoBindRequest)),
-            };
-            if s.account.as_ref() != Some(&jid.to_bare()) {
-                return Err(ServerError::WrongAccount);
+            let next = s.answer_bind(|bind, out| bind.bind(jid, out))?;
+            if let Some(jid) = s.follow(next) {
+                s.state = State::Online(jid.clone());
+                s.engine.negotiated();
+                s.engine.report(ServerEvent::Online(jid));
             }
-            let full = jid.as_str();
-            s.engine.write_element(|w| {
-                w.start("iq").attr("type", "result").attr("id", id);
-                w.start("bind")
-                    .xmlns(BIND_NS)
-                    .start("jid")
-                    .text(full)
-                    .end("jid")
-                    .end("bind");
-                w.end("iq");
-            });
-            s.state = State::Online(jid.clone());
-            s.engine.negotiated();
-            s.engine.report(ServerEvent::Online(jid));
             Ok(())
         })
     }
@@ -551,18 +485,29 @@ impl Server {
         condition: StanzaErrorCondition,
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
-            let id = match &s.state {
-                State::AwaitBind { id } if !s.engine.is_ending() => id,
-                _ => return Err(s.no_request(ServerError::NoBindRequest)),
-            };
-            s.engine.write_element(|w| {
-                w.start("iq").attr("type", "error").attr("id", id);
-                StanzaError::new(condition).write(w);
-                w.end("iq");
-            });
-            s.state = State::Negotiating;
-            s.engine.await_peer();
+            let next = s.answer_bind(|bind, out| bind.reject(condition, out))?;
+            s.follow(next);
             Ok(())
+        })
+    }
+
+    /// Gives the embedder's answer to the bind step, if it asked.
+    fn answer_bind(
+        &mut self,
+        answer: impl FnOnce(
+            &mut BindServer,
+            &mut Engine<ServerEvent>,
+        ) -> Result<Next<FullJid>, BindMisuse>,
+    ) -> Result<Next<FullJid>, ServerError> {
+        if self.engine.is_ending() {
+            return Err(ServerError::Closed);
+        }
+        let State::Authenticated(bind) = &mut self.state else {
+            return Err(ServerError::NoBindRequest);
+        };
+        answer(bind, &mut self.engine).map_err(|misuse| match misuse {
+            BindMisuse::NotAsked => ServerError::NoBindRequest,
+            BindMisuse::WrongAccount => ServerError::WrongAccount,
         })
     }
 
@@ -573,7 +518,8 @@ impl Server {
     }
 
     /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
-    /// the default namespace.
+    /// the default namespace; or a first-level element of a namespace the embedder handles
+    /// (an answer to [`ServerEvent::Nonza`]), which carries its own.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.online()?;
@@ -590,12 +536,12 @@ impl Server {
     pub fn reply_error(
         &mut self,
         now: Instant,
-        to: &Element,
+        to: &Stanza,
         condition: StanzaErrorCondition,
     ) -> Result<bool, ServerError> {
         self.at(now, |s| {
             s.online()?;
-            Ok(s.engine.write_error_reply(to, condition))
+            Ok(s.engine.error_reply(to, condition))
         })
     }
 
@@ -612,12 +558,21 @@ impl Server {
         }
     }
 
-    /// After a restart (TLS, or SASL success): the client's new header is expected, and
-    /// the stream after SASL success is the authenticated one (RFC 6120 section 6.4.6).
+    /// SASL succeeded as `account` and the stream restarted (RFC 6120 section 6.4.6):
+    /// binding is next, on the authenticated stream.
+    fn authenticated(&mut self, account: BareJid) {
+        self.engine
+            .report(ServerEvent::Authenticated(account.clone()));
+        self.state = State::Authenticated(BindServer::new(account));
+        self.restarted();
+    }
+
+    /// After a restart (TLS, or SASL success): the client's new header is expected, under
+    /// the limits of the stream's stage.
     fn restarted(&mut self) {
-        let limits = self.config.limits_for(self.account.is_some());
+        let authenticated = !matches!(self.state, State::Unauthenticated(_));
+        let limits = self.config.limits_for(authenticated);
         self.engine.parser_mut().set_limits(limits);
-        self.state = State::AwaitHeader;
         self.engine.await_peer();
     }
 
@@ -637,53 +592,54 @@ impl Server {
             .collect()
     }
 
+    /// How an `<auth/>` is met now.
+    fn sasl_offer(&self) -> Offer {
+        let transport = self.engine.transport();
+        let encrypted = transport.is_encrypted();
+        Offer {
+            encryption_required: !encrypted && self.config.tls == TlsPolicy::Required,
+            settings: SaslServerConfig {
+                offered: self.offered_mechanisms(),
+                encrypted: encrypted || self.config.allow_plain_without_tls,
+                channel_bindings: transport.channel_bindings().to_vec(),
+                secret: self.config.sasl_secret.clone(),
+                scram_iterations: self.config.scram_iterations,
+            },
+            nonce: self.config.server_nonce.clone(),
+        }
+    }
+
+    /// The features of the stream's stage (RFC 6120 section 4.3.2): STARTTLS and SASL
+    /// before authentication (only STARTTLS while TLS is required and not up), binding,
+    /// the optional session and the embedder's features after it.
     fn send_features(&mut self) {
         let encrypted = self.engine.transport().is_encrypted();
+        let authenticated = !matches!(self.state, State::Unauthenticated(_));
         let tls_first = !encrypted && self.config.tls == TlsPolicy::Required;
         // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
-        let offer_tls =
-            !encrypted && self.account.is_none() && self.config.tls != TlsPolicy::Disabled;
+        let offer_tls = !encrypted && !authenticated && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
         let limits = self.config.advertise_limits.then(|| StreamLimits {
             max_bytes: Some(self.engine.parser().limits().max_element_bytes as u64),
             idle_seconds: None,
         });
         let channel_bindings = self.engine.transport().channel_bindings().to_vec();
-        let (authenticated, extra) = (self.account.is_some(), &self.config.extra_features);
+        let extra = &self.config.extra_features;
         self.engine.write_element(|w| {
             w.start("stream:features");
             if offer_tls {
-                w.start("starttls").xmlns(TLS_NS);
-                if tls_first {
-                    w.start("required").end("required");
-                }
-                w.end("starttls");
+                starttls::write_feature(w, tls_first);
             }
             if !authenticated {
                 if !tls_first {
-                    w.start("mechanisms").xmlns(SASL_NS);
-                    for m in &mechanisms {
-                        w.start("mechanism").text(m.name()).end("mechanism");
-                    }
-                    w.end("mechanisms");
-                    // XEP-0440: which channel bindings the -PLUS mechanisms can use.
-                    if mechanisms.iter().any(|m| m.is_plus()) {
-                        w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
-                        for cb in &channel_bindings {
-                            w.start("channel-binding").attr("type", cb.kind.name());
-                            w.end("channel-binding");
-                        }
-                        w.end("sasl-channel-binding");
-                    }
+                    SaslServerStep::write_feature(w, &mechanisms, &channel_bindings);
                 }
             } else {
-                w.start("bind").xmlns(BIND_NS).end("bind");
-                w.start("session")
-                    .xmlns(SESSION_NS)
-                    .start("optional")
-                    .end("optional");
-                w.end("session");
-                w.raw(extra);
+                BindServer::write_feature(w);
+                session::write_feature(w);
+                for feature in extra {
+                    w.element(feature.root(), JABBER_CLIENT);
+                }
             }
             if let Some(limits) = limits {
                 limits.write(w);
@@ -692,224 +648,38 @@ impl Server {
         });
     }
 
+    /// `<starttls/>`: TLS is set up when it can be now (not yet up, offered, and nothing
+    /// authenticated yet), else `<failure/>` and the stream is over.
     fn on_starttls(&mut self) {
-        let encrypted = self.engine.transport().is_encrypted();
-        if encrypted || self.account.is_some() || self.config.tls == TlsPolicy::Disabled {
-            // RFC 6120 5.4.2.2: failure, then the stream is closed.
-            self.engine.write_element(|w| {
-                w.start("failure").xmlns(TLS_NS).end("failure");
-            });
-            return self.abandon(Abandoned::TlsUnavailable);
-        }
-        self.engine.write_element(|w| {
-            w.start("proceed").xmlns(TLS_NS).end("proceed");
-        });
-        self.engine.start_tls();
-        self.engine.report(ServerEvent::TlsRequested);
+        let can_proceed = !self.engine.transport().is_encrypted()
+            && matches!(self.state, State::Unauthenticated(_))
+            && self.config.tls != TlsPolicy::Disabled;
+        let next = starttls::answer(can_proceed, &mut self.engine);
+        self.follow(next);
     }
+}
 
-    fn on_auth(&mut self, el: &Element) {
-        self.state = State::Negotiating;
-        if self.account.is_some() {
-            return self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
-        }
-        let encrypted = self.engine.transport().is_encrypted();
-        if !encrypted && self.config.tls == TlsPolicy::Required {
-            return self.sasl_failed(SaslFailure::new(SaslFailureCondition::EncryptionRequired));
-        }
-        let mechanism = el
-            .attr("mechanism")
-            .map(|m| m.into_owned())
-            .unwrap_or_default();
-        let text = el.text();
-        let initial = if text.trim().is_empty() {
-            None
-        } else {
-            match sasl::decode_payload(&text) {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    return self
-                        .sasl_failed(SaslFailure::new(SaslFailureCondition::IncorrectEncoding));
-                }
-            }
-        };
-        let nonce = match &self.config.server_nonce {
-            Some(n) => Nonce::new(n.clone()),
-            None => Nonce::new(self.rng.token(24)),
-        };
-        let Ok(nonce) = nonce else {
-            return self.sasl_failed(SaslFailure::new(SaslFailureCondition::TemporaryAuthFailure));
-        };
-        let config = sasl::ServerConfig {
-            offered: self.offered_mechanisms(),
-            encrypted: encrypted || self.config.allow_plain_without_tls,
-            channel_bindings: self.engine.transport().channel_bindings().to_vec(),
-            secret: self.config.sasl_secret.clone(),
-            scram_iterations: self.config.scram_iterations,
-        };
-        let mut server = Box::new(SaslServer::new(config, nonce));
-        let step = server.start(&mechanism, initial.as_deref());
-        self.on_sasl_step(server, step);
-    }
-
-    fn on_response(&mut self, mut sasl: Box<SaslServer>, el: &Element) {
-        match sasl::decode_payload(&el.text()) {
-            Ok(data) => {
-                let step = sasl.on_response(&data);
-                self.on_sasl_step(sasl, step);
-            }
-            Err(_) => self.sasl_failed(SaslFailure::new(SaslFailureCondition::IncorrectEncoding)),
+/// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
+/// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
+/// error for this stanza, not the stream), an error for a spoofed `from`.
+fn stamp(
+    full: &FullJid,
+    stanza: Stanza,
+    out: &mut impl Wire,
+) -> Result<Option<Stanza>, StreamErrorCondition> {
+    let (Ok(from), Ok(_)) = (stanza.from(), stanza.to()) else {
+        out.error_reply(&stanza, StanzaErrorCondition::JidMalformed);
+        return Ok(None);
+    };
+    if let Some(j) = from {
+        // A from other than the session's bare or full JID is spoofed.
+        let ours = j.as_str() == full.as_str()
+            || (j.resource().is_none() && j.to_bare() == full.to_bare());
+        if !ours {
+            return Err(StreamErrorCondition::InvalidFrom);
         }
     }
-
-    fn on_sasl_step(
-        &mut self,
-        sasl: Box<SaslServer>,
-        step: Result<ServerStep, sasl::SaslServerError>,
-    ) {
-        match step {
-            Ok(ServerStep::NeedCredentials {
-                mechanism,
-                authcid,
-                authzid,
-            }) => {
-                let ask = Ask::Credentials {
-                    authcid: authcid.clone(),
-                    authzid: authzid.clone(),
-                };
-                self.state = State::SaslEmbedder(sasl, ask);
-                self.engine.await_embedder();
-                self.engine.report(ServerEvent::AuthRequest {
-                    mechanism,
-                    authcid,
-                    authzid,
-                });
-            }
-            Ok(ServerStep::NeedExternal { authzid }) => {
-                let ask = Ask::External {
-                    authzid: authzid.clone(),
-                };
-                self.state = State::SaslEmbedder(sasl, ask);
-                self.engine.await_embedder();
-                self.engine.report(ServerEvent::ExternalRequest { authzid });
-            }
-            Ok(ServerStep::Challenge(data)) => {
-                let payload = sasl::encode_payload(&data);
-                self.engine.write_element(|w| {
-                    w.start("challenge")
-                        .xmlns(SASL_NS)
-                        .text(&payload)
-                        .end("challenge");
-                });
-                self.state = State::SaslClient(sasl);
-                self.engine.await_peer();
-            }
-            Ok(ServerStep::Success {
-                additional_data,
-                identity,
-            }) => {
-                // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
-                let jid = match identity {
-                    Identity::User {
-                        authzid: Some(authzid),
-                        ..
-                    } => bare_authzid(&authzid),
-                    Identity::User { authcid, .. } => self.account_of(&authcid),
-                    Identity::External { .. } => self.external_identity.take(),
-                    Identity::Anonymous { .. } => {
-                        let local = self.rng.token(12);
-                        self.account_of(&local)
-                    }
-                };
-                let Some(jid) = jid else {
-                    return self.sasl_failed(SaslFailure::new(SaslFailureCondition::NotAuthorized));
-                };
-                self.engine.write_element(|w| {
-                    w.start("success").xmlns(SASL_NS);
-                    if !additional_data.is_empty() {
-                        w.text(&sasl::encode_payload(&additional_data));
-                    }
-                    w.end("success");
-                });
-                self.account = Some(jid.clone());
-                self.engine.report(ServerEvent::Authenticated(jid));
-                self.engine.restart();
-                self.restarted();
-            }
-            Err(e) => self.sasl_failed(e.failure()),
-        }
-    }
-
-    fn sasl_failed(&mut self, failure: SaslFailure) {
-        self.engine.write(|buf| failure.write_to(buf));
-        self.auth_failures += 1;
-        self.state = State::Negotiating;
-        self.engine.await_peer();
-        if self.auth_failures >= self.config.max_auth_attempts {
-            self.stream_error(StreamErrorCondition::PolicyViolation);
-        }
-    }
-
-    fn on_negotiation_iq(&mut self, el: &Element) {
-        let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
-        if let (Some("set"), Some(bind)) =
-            (el.attr("type").as_deref(), el.get_child("bind", BIND_NS))
-        {
-            let resource = bind
-                .get_child("resource", BIND_NS)
-                .map(|r| r.text().trim().to_owned())
-                .filter(|r| !r.is_empty());
-            // RFC 6120 7.7.2.1: a resource that cannot be a resourcepart is bad-request,
-            // answered here; the embedder only sees requests it can grant.
-            let valid = match (&resource, &self.account) {
-                (Some(r), Some(account)) => account.with_resource(r).is_ok(),
-                _ => true,
-            };
-            if !valid {
-                self.engine
-                    .write_error_reply(el, StanzaErrorCondition::BadRequest);
-                return;
-            }
-            self.state = State::AwaitBind { id };
-            self.engine.await_embedder();
-            self.engine.report(ServerEvent::BindRequest(resource));
-            return;
-        }
-        // Anything else before binding: nothing may be processed yet.
-        self.stream_error(StreamErrorCondition::NotAuthorized);
-    }
-
-    fn reply_result(&mut self, el: &Element) {
-        let id = el.attr("id").map(|i| i.into_owned()).unwrap_or_default();
-        self.engine.write_element(|w| {
-            w.start("iq")
-                .attr("type", "result")
-                .attr("id", &id)
-                .end("iq");
-        });
-    }
-
-    fn on_stanza(&mut self, full: &FullJid, el: Element) {
-        let from = el.attr("from").map(|f| f.parse::<Jid>());
-        let to = el.attr("to").map(|t| t.parse::<Jid>());
-        if matches!(from, Some(Err(_))) || matches!(to, Some(Err(_))) {
-            // RFC 6120 8.3.3.8: a malformed address is an error for this stanza, not the
-            // stream.
-            self.engine
-                .write_error_reply(&el, StanzaErrorCondition::JidMalformed);
-            return;
-        }
-        if let Some(Ok(j)) = from {
-            // RFC 6120 8.1.2.1: a from other than the session's bare or full JID is spoofed.
-            let ours = j.as_str() == full.as_str()
-                || (j.resource().is_none() && j.to_bare() == full.to_bare());
-            if !ours {
-                return self.stream_error(StreamErrorCondition::InvalidFrom);
-            }
-        }
-        let stamped = el.with_attr("from", full.as_str());
-        self.engine.report(ServerEvent::Stanza(stamped));
-    }
+    Ok(Some(stanza.with_attr("from", full.as_str())))
 }
 
 impl StreamRole for Server {
@@ -955,49 +725,100 @@ impl StreamRole for Server {
         self.write_header();
         self.engine.report(ServerEvent::StreamOpened);
         self.send_features();
-        self.state = State::Negotiating;
         self.engine.await_peer();
     }
 
     fn on_element(&mut self, el: Element) {
-        let stanza = self.engine.is_stanza(&el);
-        // Every arm that goes on sets the state; one that ends the stream may leave this
-        // placeholder, which nothing reads once the stream is over.
-        match std::mem::replace(&mut self.state, State::Negotiating) {
-            State::Negotiating if el.is("starttls", TLS_NS) => self.on_starttls(),
-            State::Negotiating if el.is("auth", SASL_NS) => self.on_auth(&el),
-            State::SaslClient(sasl) if el.is("response", SASL_NS) => self.on_response(sasl, &el),
-            State::SaslClient(_) | State::SaslEmbedder(..) if el.is("abort", SASL_NS) => {
-                self.sasl_failed(SaslFailure::new(SaslFailureCondition::Aborted))
+        match self.engine.stanza(el) {
+            Ok(stanza) => self.on_stanza(stanza),
+            Err(el) => self.on_nonza(el),
+        }
+    }
+}
+
+impl Server {
+    /// A stanza: the bind step's while it runs, the embedder's once online (after the
+    /// checks of RFC 6120 section 8.1.2.1), refused before that.
+    fn on_stanza(&mut self, stanza: Stanza) {
+        match &mut self.state {
+            State::Authenticated(bind) if bind.takes(stanza.element()) => {
+                let next = bind.on_iq(stanza.element(), &mut self.engine);
+                self.follow(next);
             }
-            State::Negotiating if stanza && self.account.is_some() && el.name() == "iq" => {
-                self.on_negotiation_iq(&el);
-            }
-            State::Online(jid)
-                if el.name() == "iq" && el.get_child("session", SESSION_NS).is_some() =>
-            {
+            State::Online(_) if session::is_request(stanza.element()) => {
                 // A legacy client establishing the (optional) session: done already.
-                self.state = State::Online(jid);
-                self.reply_result(&el);
+                session::answer(stanza.element(), &mut self.engine);
             }
-            State::Online(jid) if stanza => {
-                self.on_stanza(&jid, el);
-                self.state = State::Online(jid);
+            State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
+                Ok(Some(stamped)) => self.engine.report(ServerEvent::Stanza(stamped)),
+                Ok(None) => {}
+                Err(condition) => self.stream_error(condition),
+            },
+            // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
+            // (and bound).
+            State::Unauthenticated(_) | State::Authenticated(_) => {
+                self.stream_error(StreamErrorCondition::NotAuthorized)
             }
-            State::Negotiating
-            | State::AwaitBind { .. }
-            | State::SaslEmbedder(..)
-            | State::SaslClient(_)
-                if stanza =>
-            {
-                // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
-                // (and bound).
-                self.stream_error(StreamErrorCondition::NotAuthorized);
+        }
+    }
+
+    /// A first-level element that is not a stanza: the running step's, the embedder's when
+    /// it handles its namespace, else `unsupported-stanza-type` (RFC 6120 4.9.3.24).
+    fn on_nonza(&mut self, el: Element) {
+        let offer = el.is("auth", SASL_NS).then(|| self.sasl_offer());
+        let accounts = Accounts {
+            domain: &self.domain,
+            rng: &mut self.rng,
+        };
+        match (&mut self.state, offer) {
+            (State::Unauthenticated(sasl), _) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
+                self.on_starttls()
             }
-            other => {
-                self.state = other;
-                self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+            (State::Authenticated(bind), _) if bind.is_idle() && el.is("starttls", TLS_NS) => {
+                self.on_starttls()
             }
+            (State::Unauthenticated(sasl), Some(offer)) if sasl.is_idle() => {
+                let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
+                if let Some(account) = self.follow(next) {
+                    self.authenticated(account);
+                }
+            }
+            (State::Unauthenticated(sasl), _) if sasl.takes(&el) => {
+                let next = sasl.on_element(&el, accounts, &mut self.engine);
+                if let Some(account) = self.follow(next) {
+                    self.authenticated(account);
+                }
+            }
+            (State::Online(_), _) if self.config.handles(&el) => {
+                self.engine.report(ServerEvent::Nonza(el));
+            }
+            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
+        }
+    }
+}
+
+impl From<AuthQuestion> for ServerEvent {
+    fn from(question: AuthQuestion) -> Self {
+        match question {
+            AuthQuestion::Credentials {
+                mechanism,
+                authcid,
+                authzid,
+            } => ServerEvent::AuthRequest {
+                mechanism,
+                authcid,
+                authzid,
+            },
+            AuthQuestion::External { authzid } => ServerEvent::ExternalRequest { authzid },
+        }
+    }
+}
+
+impl From<BindRequest> for ServerEvent {
+    fn from(request: BindRequest) -> Self {
+        ServerEvent::BindRequest {
+            account: request.account,
+            resource: request.resource,
         }
     }
 }

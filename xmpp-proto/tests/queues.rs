@@ -22,7 +22,7 @@ fn online_server(now: Instant) -> Server {
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     // \0juliet\0pw
     s.handle_input(
@@ -44,7 +44,7 @@ fn online_server(now: Instant) -> Server {
     .unwrap();
     assert!(matches!(
         drain(&mut s).last(),
-        Some(ServerEvent::BindRequest(None))
+        Some(ServerEvent::BindRequest { resource: None, .. })
     ));
     s.bind(now, "juliet@example.com/balcony".parse().unwrap())
         .unwrap();
@@ -103,8 +103,8 @@ fn drained_after_each_read_a_server_queues_no_more_than_one_read_completes() {
     assert_eq!(in_reads.len(), n, "one event per stanza");
     assert!(
         in_reads.iter().all(|e| matches!(e, ServerEvent::Stanza(el)
-            if el.is("presence", "jabber:client")
-                && el.attr("from").as_deref() == Some("juliet@example.com/balcony"))),
+            if el.element().is("presence", "jabber:client")
+                && el.element().attr("from").as_deref() == Some("juliet@example.com/balcony"))),
         "every event is a presence stamped with the session's JID"
     );
 

@@ -18,11 +18,17 @@ const C2S_HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
 /// A server side whose client (juliet, PLAIN without TLS) has authenticated and restarted
 /// the stream: the next step is binding.
 fn authenticated_server(now: Instant) -> Server {
+    authenticated_server_with(now, |_| ())
+}
+
+/// [`authenticated_server`] with `configure` applied to its configuration.
+fn authenticated_server_with(now: Instant, configure: impl FnOnce(&mut ServerConfig)) -> Server {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut s = Server::new(config, now);
+    configure(&mut config);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     // \0juliet\0pw
     s.handle_input(
@@ -43,7 +49,11 @@ fn authenticated_server(now: Instant) -> Server {
 }
 
 fn online_server(now: Instant) -> Server {
-    let mut s = authenticated_server(now);
+    online_server_with(now, |_| ())
+}
+
+fn online_server_with(now: Instant, configure: impl FnOnce(&mut ServerConfig)) -> Server {
+    let mut s = authenticated_server_with(now, configure);
     s.handle_input(
         now,
         b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
@@ -51,7 +61,7 @@ fn online_server(now: Instant) -> Server {
     .unwrap();
     assert!(matches!(
         drain(&mut s).last(),
-        Some(ServerEvent::BindRequest(None))
+        Some(ServerEvent::BindRequest { resource: None, .. })
     ));
     let resource = s.make_resource();
     assert_eq!(resource.len(), 16);
@@ -100,7 +110,7 @@ fn an_unanswerable_iq_gets_service_unavailable_and_an_error_gets_nothing() {
 #[test]
 fn server_misuse_is_a_typed_error_not_a_panic() {
     let now = Instant::now();
-    let mut s = Server::new(ServerConfig::new("example.com", vec![]), now);
+    let mut s = Server::new(ServerConfig::new("example.com", vec![]), 0, now);
     assert_eq!(
         s.bind(now, "a@example.com/r".parse().unwrap()),
         Err(ServerError::NoBindRequest)
@@ -153,9 +163,7 @@ fn a_malformed_address_gets_jid_malformed_and_the_stream_goes_on() {
         1,
         "only the well-addressed stanza reaches the embedder: {events:?}"
     );
-    assert!(
-        matches!(&events[0], ServerEvent::Stanza(el) if el.attr("id").as_deref() == Some("m2"))
-    );
+    assert!(matches!(&events[0], ServerEvent::Stanza(el) if el.id().as_deref() == Some("m2")));
     let out = s.poll_transmit().unwrap();
     let out = std::str::from_utf8(&out).unwrap();
     assert!(
@@ -186,7 +194,9 @@ fn a_resource_that_cannot_be_a_resourcepart_is_bad_request_without_asking_the_em
     );
     // The client may try again.
     s.handle_input(now, b"<iq type='set' id='c'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>ok</resource></bind></iq>").unwrap();
-    assert!(matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest(Some(r))) if r == "ok"));
+    assert!(
+        matches!(drain(&mut s).last(), Some(ServerEvent::BindRequest { resource: Some(r), .. }) if r == "ok")
+    );
 }
 
 #[test]
@@ -239,7 +249,7 @@ fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
     .unwrap();
     let events = drain(&mut s);
     assert!(
-        matches!(&events[..], [ServerEvent::Stanza(el)] if el.attr("id").as_deref() == Some("m1")),
+        matches!(&events[..], [ServerEvent::Stanza(el)] if el.id().as_deref() == Some("m1")),
         "{events:?}"
     );
     assert_eq!(
@@ -298,7 +308,7 @@ fn plain_auth_request(now: Instant, authzid: &str) -> Server {
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
-    let mut s = Server::new(config, now);
+    let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
     let message = xmpp_proto::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
     let auth = format!(
@@ -370,10 +380,21 @@ fn another_identity_is_granted_only_by_an_explicit_call() {
 /// A client (juliet, PLAIN without TLS) whose bind request is out: the result is next. Gives
 /// the request's id.
 fn client_awaiting_bind(now: Instant) -> (Client, String) {
+    client_awaiting_bind_with(now, |_| (), "")
+}
+
+/// [`client_awaiting_bind`] with `configure` applied to its configuration, and `features`
+/// offered beside binding.
+fn client_awaiting_bind_with(
+    now: Instant,
+    configure: impl FnOnce(&mut ClientConfig),
+    features: &str,
+) -> (Client, String) {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    configure(&mut config);
     let mut c = Client::new(config, now);
     c.open(now).unwrap();
     let header = b"<stream:stream xmlns='jabber:client' \
@@ -383,11 +404,10 @@ fn client_awaiting_bind(now: Instant) -> (Client, String) {
     c.handle_input(now, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
         .unwrap();
     c.handle_input(now, header).unwrap();
-    c.handle_input(
-        now,
-        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
-    )
-    .unwrap();
+    let offer = format!(
+        "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>{features}</stream:features>"
+    );
+    c.handle_input(now, offer.as_bytes()).unwrap();
     let out = c.poll_transmit().unwrap();
     let out = std::str::from_utf8(&out).unwrap();
     let id = out
@@ -445,7 +465,7 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
-    let mut server = Server::new(config, now);
+    let mut server = Server::new(config, 0, now);
     let mut credential = Some(credential);
     let mut events = Vec::new();
     loop {
@@ -465,7 +485,7 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
                     let credential = credential.take().expect("one login");
                     server.credentials(now, credential).unwrap();
                 }
-                ServerEvent::BindRequest(_) => {
+                ServerEvent::BindRequest { .. } => {
                     server
                         .bind(now, "juliet@example.com/r".parse().unwrap())
                         .unwrap();
@@ -623,4 +643,122 @@ fn configs_keep_secrets_out_of_debug() {
         assert!(!shown.contains("104, 117, 110"), "{shown}");
         assert!(shown.contains("<redacted>"), "{shown}");
     }
+}
+
+const SM: &str = "urn:xmpp:sm:3";
+
+/// The server's answer to the bind request `id` of [`client_awaiting_bind_with`].
+fn bind_result(id: &str) -> String {
+    format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+         <jid>juliet@example.com/r</jid></bind></iq>"
+    )
+}
+
+/// An element written in a `jabber:client` stream.
+fn element(xml: &str) -> xmpp_proto::xml::Element {
+    xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap()
+}
+
+fn written(s: &mut Server) -> String {
+    let mut out = Vec::new();
+    while let Some(b) = s.poll_transmit() {
+        out.extend_from_slice(&b);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn an_element_of_an_advertised_extra_feature_reaches_the_embedder() {
+    let now = Instant::now();
+    let sm = |c: &mut ServerConfig| c.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
+    let mut s = online_server_with(now, sm);
+    s.handle_input(
+        now,
+        b"<enable xmlns='urn:xmpp:sm:3' resume='true'/><r xmlns='urn:xmpp:sm:3'/>",
+    )
+    .unwrap();
+    let events = drain(&mut s);
+    assert!(
+        matches!(&events[..], [ServerEvent::Nonza(a), ServerEvent::Nonza(b)]
+            if a.is("enable", SM) && b.is("r", SM)),
+        "{events:?}"
+    );
+    s.send(now, &element("<enabled xmlns='urn:xmpp:sm:3'/>"))
+        .unwrap();
+    assert_eq!(written(&mut s), "<enabled xmlns='urn:xmpp:sm:3'/>");
+    // A namespace nobody handles still ends the stream.
+    s.handle_input(now, b"<x xmlns='urn:example:other'/>")
+        .unwrap();
+    assert!(written(&mut s).contains("<unsupported-stanza-type"));
+    assert!(matches!(
+        drain(&mut s).last(),
+        Some(ServerEvent::Closed(CloseReason::LocalStreamError(_)))
+    ));
+}
+
+#[test]
+fn the_extra_features_are_offered_after_authentication() {
+    let now = Instant::now();
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
+    let mut s = Server::new(config, 0, now);
+    s.handle_input(now, C2S_HEADER).unwrap();
+    assert!(
+        !written(&mut s).contains("urn:xmpp:sm:3"),
+        "not before authentication"
+    );
+    s.handle_input(
+        now,
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABwdw==</auth>",
+    )
+    .unwrap();
+    s.credentials(now, UserCredential::Password("pw".into()))
+        .unwrap();
+    s.handle_input(now, C2S_HEADER).unwrap();
+    let features = written(&mut s);
+    assert!(
+        features.contains("<bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>")
+            && features.contains("<sm xmlns='urn:xmpp:sm:3'/>"),
+        "{features}"
+    );
+}
+
+#[test]
+fn by_default_an_unknown_first_level_element_is_unsupported_stanza_type() {
+    let now = Instant::now();
+    let mut s = online_server(now);
+    s.handle_input(now, b"<enable xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    assert!(written(&mut s).contains("<unsupported-stanza-type"));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_client_shows_the_features_it_does_not_negotiate_and_hands_over_what_it_opted_into() {
+    let now = Instant::now();
+    let (mut c, id) = client_awaiting_bind_with(
+        now,
+        |c| c.nonza_namespaces = vec![SM.into()],
+        "<sm xmlns='urn:xmpp:sm:3'/><ver xmlns='urn:xmpp:features:rosterver'/>",
+    );
+    let others: Vec<String> = c.other_features().map(|f| f.name().to_owned()).collect();
+    assert_eq!(others, ["sm", "ver"]);
+    c.handle_input(now, bind_result(&id).as_bytes()).unwrap();
+    c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    let events: Vec<_> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        matches!(&events[..], [ClientEvent::Online(_), ClientEvent::Nonza(e)] if e.is("enabled", SM)),
+        "{events:?}"
+    );
+    // Not opted into: the stream ends.
+    let (mut c, id) = client_awaiting_bind_with(now, |_| (), "<sm xmlns='urn:xmpp:sm:3'/>");
+    c.handle_input(now, bind_result(&id).as_bytes()).unwrap();
+    c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
+        .unwrap();
+    assert!(c.is_closed());
 }

@@ -22,8 +22,8 @@ fn nonce(s: &str) -> Nonce {
 const SECRET: &[u8] = b"test server secret";
 
 /// A server configuration offering `offered` on an encrypted stream.
-fn server_config(offered: &[Mechanism]) -> ServerConfig {
-    let mut config = ServerConfig::new(offered.to_vec(), SECRET.to_vec());
+fn server_config(offered: &[Mechanism]) -> SaslServerConfig {
+    let mut config = SaslServerConfig::new(offered.to_vec(), SECRET.to_vec());
     config.encrypted = true;
     config
 }
@@ -97,7 +97,7 @@ impl Example {
     fn client(&self) -> SaslClient {
         SaslClient::start(
             [self.mechanism.name()],
-            &ClientConfig::default(),
+            &SaslClientConfig::default(),
             Credentials::new(self.username, self.password),
             nonce(self.client_nonce),
         )
@@ -209,7 +209,7 @@ fn rfc6120_on_the_wire() {
     let offered = ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1", "PLAIN"];
     let mut client = SaslClient::start(
         offered,
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::new("juliet", "r0m30myr0m30"),
         nonce(RFC6120.client_nonce),
     )
@@ -478,10 +478,10 @@ fn malformed_server_first_messages_are_typed_errors() {
 
 #[test]
 fn iteration_bounds_are_configurable() {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         min_iterations: 4096,
         max_iterations: 4096,
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     let start = || {
         SaslClient::start(
@@ -508,9 +508,9 @@ fn iteration_bounds_are_configurable() {
 
 #[test]
 fn unexpected_steps_on_the_client() {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         allow_plain: true,
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     let mut client = SaslClient::start(
         ["PLAIN"],
@@ -557,7 +557,7 @@ fn scram_exchange(
 ) -> Result<ServerStep, SaslServerError> {
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::new("user", client_password),
         nonce(RFC5802.client_nonce),
     )
@@ -645,7 +645,7 @@ fn an_authzid_is_granted_only_by_naming_it() {
     let run = |authorization: Authorization| {
         let mut client = SaslClient::start(
             ["SCRAM-SHA-1"],
-            &ClientConfig::default(),
+            &SaslClientConfig::default(),
             Credentials::new("user", "pencil").authzid("admin@example.com"),
             nonce(RFC5802.client_nonce),
         )
@@ -784,7 +784,7 @@ fn mechanism_choice_on_the_server() {
     );
     assert_eq!(err.condition(), SaslFailureCondition::InvalidMechanism);
     // PLAIN on an unencrypted stream.
-    let config = ServerConfig::new(vec![Mechanism::Plain], SECRET.to_vec());
+    let config = SaslServerConfig::new(vec![Mechanism::Plain], SECRET.to_vec());
     let mut server = SaslServer::new(config, nonce("n"));
     let err = server.start("PLAIN", Some(b"\0user\0pencil")).unwrap_err();
     assert_eq!(err.condition(), SaslFailureCondition::EncryptionRequired);
@@ -860,9 +860,9 @@ fn cb_exchange(
     server_offered: &[Mechanism],
     server_cbs: Vec<ChannelBinding>,
 ) -> (Mechanism, Vec<u8>, Result<ServerStep, SaslServerError>) {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         channel_binding: client_cb,
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     let mut client = SaslClient::start(
         offered,
@@ -988,9 +988,9 @@ fn channel_binding_flag_must_match_the_mechanism() {
 // ---------------------------------------------------------------------------
 
 fn plain_client(credentials: Credentials) -> SaslClient {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         allow_plain: true,
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     SaslClient::start(["PLAIN"], &config, credentials, nonce("n")).unwrap()
 }
@@ -1010,7 +1010,7 @@ fn plain_is_refused_unless_allowed() {
     assert_eq!(
         SaslClient::start(
             ["PLAIN"],
-            &ClientConfig::default(),
+            &SaslClientConfig::default(),
             Credentials::new("user", "pencil"),
             nonce("n")
         )
@@ -1175,10 +1175,10 @@ fn plain_prepares_passwords() {
 
 #[test]
 fn anonymous() {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         preference: vec![Mechanism::Anonymous],
         anonymous_trace: Some("sirhc".into()),
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     let mut client = SaslClient::start(
         ["ANONYMOUS", "PLAIN"],
@@ -1215,7 +1215,7 @@ fn anonymous() {
         server.start("ANONYMOUS", Some(long.as_bytes())),
         Err(SaslServerError::MalformedTrace)
     );
-    let too_long = ClientConfig {
+    let too_long = SaslClientConfig {
         anonymous_trace: Some(long),
         ..config
     };
@@ -1228,9 +1228,9 @@ fn anonymous() {
 
 #[test]
 fn external() {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         preference: vec![Mechanism::External, Mechanism::ScramSha256],
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     let mut client = SaslClient::start(
         ["SCRAM-SHA-256", "EXTERNAL"],
@@ -1283,7 +1283,7 @@ fn cached_keys_replace_the_password() {
     // The keys alone reproduce the RFC exchange.
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::with_scram_keys("user", keys.clone()),
         nonce(RFC5802.client_nonce),
     )
@@ -1301,7 +1301,7 @@ fn cached_keys_replace_the_password() {
             .unwrap();
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::with_scram_keys("user", salted),
         nonce(RFC5802.client_nonce),
     )
@@ -1317,7 +1317,7 @@ fn cached_keys_replace_the_password() {
         .replace("QSXCR+Q6sek8bf92", "AAAAAAAAAAAAAAAA");
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::with_scram_keys("user", keys.clone()),
         nonce(RFC5802.client_nonce),
     )
@@ -1330,7 +1330,7 @@ fn cached_keys_replace_the_password() {
     let other_count = RFC5802.server_first.replace("i=4096", "i=4097");
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::with_scram_keys("user", keys.clone()),
         nonce(RFC5802.client_nonce),
     )
@@ -1344,7 +1344,7 @@ fn cached_keys_replace_the_password() {
     credentials.scram_keys = Some(keys.clone());
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         credentials,
         nonce(RFC5802.client_nonce),
     )
@@ -1355,7 +1355,7 @@ fn cached_keys_replace_the_password() {
     assert_eq!(
         SaslClient::start(
             ["SCRAM-SHA-256"],
-            &ClientConfig::default(),
+            &SaslClientConfig::default(),
             Credentials::with_scram_keys("user", keys),
             nonce(RFC5802.client_nonce),
         )
@@ -1372,7 +1372,7 @@ fn cached_keys_replace_the_password() {
 fn commas_and_equals_signs_in_usernames_are_escaped() {
     let mut client = SaslClient::start(
         ["SCRAM-SHA-1"],
-        &ClientConfig::default(),
+        &SaslClientConfig::default(),
         Credentials::new("a,b=c", "pencil").authzid("x=y,z"),
         nonce("abc"),
     )
@@ -1424,7 +1424,7 @@ fn invalid_names_and_passwords() {
     let start = |credentials: Credentials| {
         SaslClient::start(
             ["SCRAM-SHA-1"],
-            &ClientConfig::default(),
+            &SaslClientConfig::default(),
             credentials,
             nonce("abc"),
         )
@@ -1513,12 +1513,12 @@ fn mutate(msg: &[u8], at: usize, byte: u8, cut: bool) -> Vec<u8> {
 }
 
 fn cheap_client(mechanism: &str, cb: bool) -> SaslClient {
-    let config = ClientConfig {
+    let config = SaslClientConfig {
         preference: Mechanism::ALL.to_vec(),
         allow_plain: true,
         max_iterations: 4,
         channel_binding: cb.then(|| exporter(1)),
-        ..ClientConfig::default()
+        ..SaslClientConfig::default()
     };
     SaslClient::start(
         [mechanism],
@@ -1682,10 +1682,10 @@ proptest! {
         ]),
     ) {
         // The client sees the server's whole offer and picks by preference.
-        let config = ClientConfig {
+        let config = SaslClientConfig {
             preference: vec![mechanism],
             channel_binding: Some(exporter(1)),
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         let mut client = SaslClient::start(
             Mechanism::ALL.map(Mechanism::name),

@@ -195,12 +195,12 @@ fn configurations_and_credentials_hide_their_secrets() {
     );
     check_debug(
         "sasl::ServerConfig",
-        &sasl::ServerConfig::new(vec![Mechanism::Plain], SERVER_SECRET.to_vec()),
+        &sasl::SaslServerConfig::new(vec![Mechanism::Plain], SERVER_SECRET.to_vec()),
         &secrets,
     );
     check_debug(
         "sasl::ClientConfig",
-        &sasl::ClientConfig::default(),
+        &sasl::SaslClientConfig::default(),
         &secrets,
     );
     check_debug(
@@ -244,14 +244,14 @@ fn sasl_exchanges_hide_their_secrets_at_every_step() {
     ];
     secrets.extend(scram_equivalents(PASSWORD, &salt, 4096));
 
-    let mut server_config = sasl::ServerConfig::new(
+    let mut server_config = sasl::SaslServerConfig::new(
         vec![Mechanism::ScramSha256, Mechanism::Plain],
         SERVER_SECRET.to_vec(),
     );
     server_config.encrypted = true;
-    let mut client_config = sasl::ClientConfig {
+    let mut client_config = sasl::SaslClientConfig {
         allow_plain: true,
-        ..sasl::ClientConfig::default()
+        ..sasl::SaslClientConfig::default()
     };
 
     for mechanism in [Mechanism::Plain, Mechanism::ScramSha256] {
@@ -338,7 +338,7 @@ fn check_c2s(client: &mut Client, server: &mut Server, secrets: &[Secret]) -> Ve
                     let credential = UserCredential::Password(PASSWORD.into());
                     server.credentials(now, credential).unwrap();
                 }
-                ServerEvent::BindRequest(_) => {
+                ServerEvent::BindRequest { .. } => {
                     server
                         .bind(now, "juliet@example.com/r".parse().unwrap())
                         .unwrap();
@@ -373,7 +373,7 @@ fn c2s_pair(mechanism: Mechanism, password: &str) -> (Client, Server) {
     client_config.mechanisms = vec![mechanism];
     let mut client = Client::new(client_config, now);
     client.open(now).unwrap();
-    (client, Server::new(server_config, now))
+    (client, Server::new(server_config, 7, now))
 }
 
 /// A c2s login with each mechanism, a right and a wrong password: the roles and their events

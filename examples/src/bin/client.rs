@@ -14,7 +14,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, Jid};
 use xmpp_proto::sasl::Mechanism;
-use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder};
+use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
 
 const USAGE: &str = "usage: client --addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
@@ -101,6 +101,8 @@ fn main() {
         if let Some(event) = client.poll_event() {
             match event {
                 ClientEvent::StreamOpened | ClientEvent::Authenticated(_) => {}
+                // Only for the namespaces of `nonza_namespaces`: none here.
+                ClientEvent::Nonza(_) => {}
                 ClientEvent::TlsRequested => {
                     let plain = conn.take().expect("connected");
                     let config = tls.clone().expect("TLS is not disabled");
@@ -146,14 +148,13 @@ fn main() {
                 }
                 ClientEvent::Stanza(stanza) => {
                     println!("stanza {stanza}");
-                    let bounce = stanza.attr("type").as_deref() == Some("error");
-                    if stanza.name() == "message" && !bounce {
+                    if stanza.kind() == StanzaKind::Message && !stanza.is_error() {
                         received += 1;
                         if received == count {
                             client.close(Instant::now());
                         }
                     }
-                    if stanza.name() == "iq" {
+                    if stanza.kind() == StanzaKind::Iq {
                         // Requests this example does not handle (pings, disco...); nothing
                         // goes out for results and errors.
                         let _ = client.reply_error(

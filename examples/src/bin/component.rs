@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use xmpp_examples::{Args, Conn, Input, die};
 use xmpp_proto::component::{Component, ComponentConfig, ComponentEvent};
+use xmpp_proto::stanza::StanzaKind;
 
 const USAGE: &str = "usage: component --addr HOST:PORT --domain DOMAIN --secret SECRET \
     [--count N] [--timeout-secs S]";
@@ -60,14 +61,14 @@ fn main() {
                 }
                 ComponentEvent::Stanza(stanza) => {
                     println!("stanza {stanza}");
-                    let is_error = stanza.attr("type").as_deref() == Some("error");
-                    if stanza.name() != "message" || is_error {
+                    if stanza.kind() != StanzaKind::Message || stanza.is_error() {
                         continue;
                     }
-                    let (Some(from), Some(to)) = (stanza.attr("from"), stanza.attr("to")) else {
+                    let el = stanza.element();
+                    let (Some(from), Some(to)) = (el.attr("from"), el.attr("to")) else {
                         continue;
                     };
-                    let echo = stanza.with_attr("to", &from).with_attr("from", &to);
+                    let echo = el.with_attr("to", &from).with_attr("from", &to);
                     if component.send(Instant::now(), &echo).is_ok() {
                         echoed += 1;
                         if echoed == count {

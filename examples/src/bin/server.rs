@@ -13,9 +13,10 @@ use xmpp_examples::{
     Args, Conn, Input, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
 };
 use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::{BareJid, FullJid};
+use xmpp_proto::jid::FullJid;
 use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
+use xmpp_proto::stanza::Stanza;
 use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::Element;
 
@@ -103,11 +104,9 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     let mut config = ServerConfig::new(shared.domain.clone(), shared.sasl_secret.clone());
     config.tls = shared.tls_policy;
     config.allow_plain_without_tls = shared.allow_plain;
-    config.seed = random_seed();
-    let mut server = Server::new(config, Instant::now());
+    let mut server = Server::new(config, random_seed(), Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
     let (tx, rx): (SyncSender<Element>, Receiver<Element>) = sync_channel(ROUTED_QUEUE);
-    let mut account: Option<BareJid> = None;
     let mut bound: Option<FullJid> = None;
     // One socket read per handle_input call, and every event and byte it produced handled
     // before the next read: a call queues all that its input completes, so the read size
@@ -184,20 +183,14 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                 // No client certificates here (EXTERNAL is never offered without one).
                 let _ = server.refuse_external(Instant::now());
             }
-            ServerEvent::Authenticated(jid) => {
-                println!("[{peer}] authenticated {jid}");
-                account = Some(jid);
-            }
-            ServerEvent::BindRequest(resource) => {
+            ServerEvent::Authenticated(jid) => println!("[{peer}] authenticated {jid}"),
+            ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
-                let full = account.as_ref().map(|a| a.with_resource(&resource));
                 let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
-                let _ = match full {
-                    Some(Ok(f)) if !taken(&f) => server.bind(Instant::now(), f),
-                    Some(Ok(_)) => {
-                        server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict)
-                    }
-                    _ => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
+                let _ = match account.with_resource(&resource) {
+                    Ok(f) if !taken(&f) => server.bind(Instant::now(), f),
+                    Ok(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict),
+                    Err(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
                 };
             }
             ServerEvent::Online(full) => {
@@ -216,6 +209,8 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
             ServerEvent::PeerStreamError(error) => {
                 println!("[{peer}] peer stream error {}", error.condition.as_str())
             }
+            // Only for namespaces this server would list in its configuration: none.
+            ServerEvent::Nonza(_) => {}
             ServerEvent::Closed(_) => break Ok(()),
         }
     };
@@ -237,8 +232,9 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
 }
 
 /// A stanza from this session's client (with `from` stamped by the core).
-fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
-    let to = match route(&el) {
+fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
+    let el = stanza.element();
+    let to = match route(el) {
         Route::Reply(reply) => {
             let _ = server.send(Instant::now(), &reply);
             return;
@@ -246,7 +242,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         Route::ServiceUnavailable => {
             let _ = server.reply_error(
                 Instant::now(),
-                &el,
+                &stanza,
                 StanzaErrorCondition::ServiceUnavailable,
             );
             return;
@@ -272,7 +268,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         if el.name() != "presence" {
             let _ = server.reply_error(
                 Instant::now(),
-                &el,
+                &stanza,
                 StanzaErrorCondition::ServiceUnavailable,
             );
         }
@@ -291,7 +287,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
         // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
         let _ = server.reply_error(
             Instant::now(),
-            &el,
+            &stanza,
             StanzaErrorCondition::ResourceConstraint,
         );
     }

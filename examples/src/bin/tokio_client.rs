@@ -16,7 +16,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, Jid};
 use xmpp_proto::sasl::Mechanism;
-use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder};
+use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
 
 const USAGE: &str = "usage: tokio_client --addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
@@ -171,14 +171,13 @@ async fn run(config: ClientConfig, plan: Plan) -> i32 {
                 }
                 ClientEvent::Stanza(stanza) => {
                     println!("stanza {stanza}");
-                    let bounce = stanza.attr("type").as_deref() == Some("error");
-                    if stanza.name() == "message" && !bounce {
+                    if stanza.kind() == StanzaKind::Message && !stanza.is_error() {
                         received += 1;
                         if received == plan.count {
                             client.close(Instant::now());
                         }
                     }
-                    if stanza.name() == "iq" {
+                    if stanza.kind() == StanzaKind::Iq {
                         // Requests this example does not handle; nothing goes out for
                         // results and errors.
                         let _ = client.reply_error(
@@ -192,6 +191,8 @@ async fn run(config: ClientConfig, plan: Plan) -> i32 {
                     println!("peer-stream-error {}", error.condition.as_str())
                 }
                 ClientEvent::Abandoned(reason) => println!("abandoned {}", reason.as_str()),
+                // No nonza namespaces are configured: none arrives.
+                ClientEvent::Nonza(_) => {}
                 ClientEvent::Closed(_) => {
                     println!("closed");
                     close(&mut conn).await;

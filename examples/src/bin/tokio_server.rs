@@ -19,9 +19,10 @@ use xmpp_examples::{
     Args, Input, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
 };
 use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::{BareJid, FullJid};
+use xmpp_proto::jid::FullJid;
 use xmpp_proto::sasl::UserCredential;
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
+use xmpp_proto::stanza::Stanza;
 use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::Element;
 
@@ -109,11 +110,9 @@ async fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<(
     let mut config = ServerConfig::new(shared.domain.clone(), shared.sasl_secret.clone());
     config.tls = shared.tls_policy;
     config.allow_plain_without_tls = shared.allow_plain;
-    config.seed = random_seed();
-    let mut server = Server::new(config, Instant::now());
+    let mut server = Server::new(config, random_seed(), Instant::now());
     let mut conn = Some(AsyncConn::Plain(tcp));
     let (tx, mut rx): (Sender<Element>, Receiver<Element>) = channel(ROUTED_QUEUE);
-    let mut account: Option<BareJid> = None;
     let mut bound: Option<FullJid> = None;
     let mut buf = vec![0u8; 16 * 1024];
     let result = loop {
@@ -185,20 +184,14 @@ async fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<(
             ServerEvent::ExternalRequest { .. } => {
                 let _ = server.refuse_external(Instant::now());
             }
-            ServerEvent::Authenticated(jid) => {
-                println!("[{peer}] authenticated {jid}");
-                account = Some(jid);
-            }
-            ServerEvent::BindRequest(resource) => {
+            ServerEvent::Authenticated(jid) => println!("[{peer}] authenticated {jid}"),
+            ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
-                let full = account.as_ref().map(|a| a.with_resource(&resource));
                 let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
-                let _ = match full {
-                    Some(Ok(f)) if !taken(&f) => server.bind(Instant::now(), f),
-                    Some(Ok(_)) => {
-                        server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict)
-                    }
-                    _ => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
+                let _ = match account.with_resource(&resource) {
+                    Ok(f) if !taken(&f) => server.bind(Instant::now(), f),
+                    Ok(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict),
+                    Err(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
                 };
             }
             ServerEvent::Online(full) => {
@@ -217,6 +210,8 @@ async fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<(
             ServerEvent::PeerStreamError(error) => {
                 println!("[{peer}] peer stream error {}", error.condition.as_str())
             }
+            // No nonza namespaces are configured: none arrives.
+            ServerEvent::Nonza(_) => {}
             ServerEvent::Closed(_) => break Ok(()),
         }
     };
@@ -237,15 +232,16 @@ async fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<(
 }
 
 /// A stanza from this session's client (with `from` stamped by the core).
-fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
+fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     let now = Instant::now();
-    let to = match route(&el) {
+    let el = stanza.element();
+    let to = match route(el) {
         Route::Reply(reply) => {
             let _ = server.send(now, &reply);
             return;
         }
         Route::ServiceUnavailable => {
-            let _ = server.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
+            let _ = server.reply_error(now, &stanza, StanzaErrorCondition::ServiceUnavailable);
             return;
         }
         Route::Drop => return,
@@ -268,7 +264,7 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
     let presence = el.name() == "presence";
     if targets.is_empty() {
         if !presence {
-            let _ = server.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
+            let _ = server.reply_error(now, &stanza, StanzaErrorCondition::ServiceUnavailable);
         }
         return;
     }
@@ -282,6 +278,6 @@ fn handle_stanza(shared: &Shared, server: &mut Server, el: Element) {
     }
     if full && !delivered && !presence {
         // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
-        let _ = server.reply_error(now, &el, StanzaErrorCondition::ResourceConstraint);
+        let _ = server.reply_error(now, &stanza, StanzaErrorCondition::ResourceConstraint);
     }
 }

@@ -33,7 +33,7 @@ use super::{
     prepare_username,
 };
 
-/// The default of [`ClientConfig::max_iterations`] (and of the client role's
+/// The default of [`SaslClientConfig::max_iterations`] (and of the client role's
 /// [`scram_max_iterations`](crate::client::ClientConfig::scram_max_iterations)): the largest
 /// SCRAM iteration count a client accepts from a server.
 ///
@@ -115,7 +115,7 @@ impl fmt::Debug for Credentials {
 
 /// The client's choices.
 #[derive(Debug, Clone)]
-pub struct ClientConfig {
+pub struct SaslClientConfig {
     /// The mechanisms the client is willing to use, most preferred first. Defaults to
     /// [`Mechanism::DEFAULT_PREFERENCE`]; add `EXTERNAL` or `ANONYMOUS` to use them.
     pub preference: Vec<Mechanism>,
@@ -140,9 +140,9 @@ pub struct ClientConfig {
     pub anonymous_trace: Option<String>,
 }
 
-impl Default for ClientConfig {
+impl Default for SaslClientConfig {
     fn default() -> Self {
-        ClientConfig {
+        SaslClientConfig {
             preference: Mechanism::DEFAULT_PREFERENCE.to_vec(),
             allow_plain: false,
             channel_binding: None,
@@ -160,7 +160,7 @@ impl Default for ClientConfig {
 /// channel binding data; `PLAIN` needs the password and `config.allow_plain`.
 pub fn select_mechanism<I, S>(
     offered: I,
-    config: &ClientConfig,
+    config: &SaslClientConfig,
     credentials: &Credentials,
 ) -> Option<Mechanism>
 where
@@ -183,7 +183,7 @@ where
 
 fn choose(
     offered: &[Mechanism],
-    config: &ClientConfig,
+    config: &SaslClientConfig,
     credentials: &Credentials,
 ) -> Option<Mechanism> {
     let usable = |m: Mechanism| match m.scram_hash() {
@@ -265,7 +265,7 @@ impl SaslClient {
     ///   long or has a NUL.
     pub fn start<I, S>(
         offered: I,
-        config: &ClientConfig,
+        config: &SaslClientConfig,
         credentials: Credentials,
         nonce: Nonce,
     ) -> Result<Self, SaslClientError>
@@ -455,7 +455,7 @@ impl fmt::Debug for SaslClient {
 fn scram_client_first(
     mechanism: Mechanism,
     offered: &[Mechanism],
-    config: &ClientConfig,
+    config: &SaslClientConfig,
     credentials: Credentials,
     nonce: Nonce,
 ) -> Result<(Vec<u8>, ClientState), SaslClientError> {
@@ -731,24 +731,24 @@ mod tests {
     #[test]
     fn selection_follows_preference_and_policy() {
         let creds = Credentials::new("user", "pencil");
-        let config = ClientConfig::default();
+        let config = SaslClientConfig::default();
         let all = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS"];
         assert_eq!(
             select_mechanism(all, &config, &creds),
             Some(Mechanism::ScramSha256)
         );
         assert_eq!(select_mechanism(["PLAIN"], &config, &creds), None);
-        let plain_ok = ClientConfig {
+        let plain_ok = SaslClientConfig {
             allow_plain: true,
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         assert_eq!(
             select_mechanism(["PLAIN", "X-UNKNOWN"], &plain_ok, &creds),
             Some(Mechanism::Plain)
         );
-        let with_cb = ClientConfig {
+        let with_cb = SaslClientConfig {
             channel_binding: Some(ChannelBinding::new(CbType::TlsExporter, [1; 32])),
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         assert_eq!(
             select_mechanism(all, &with_cb, &creds),
@@ -756,9 +756,9 @@ mod tests {
         );
         // EXTERNAL only when asked for.
         assert_eq!(select_mechanism(["EXTERNAL"], &config, &creds), None);
-        let external = ClientConfig {
+        let external = SaslClientConfig {
             preference: vec![Mechanism::External],
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         assert_eq!(
             select_mechanism(["EXTERNAL"], &external, &Credentials::default()),
@@ -781,9 +781,9 @@ mod tests {
     #[test]
     fn gs2_flags() {
         let creds = || Credentials::new("user", "pencil");
-        let cb = ClientConfig {
+        let cb = SaslClientConfig {
             channel_binding: Some(ChannelBinding::new(CbType::TlsExporter, [1; 32])),
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         let c = SaslClient::start(["SCRAM-SHA-1"], &cb, creds(), nonce()).unwrap();
         assert_eq!(c.initial_response(), b"y,,n=user,r=abc");
@@ -792,7 +792,7 @@ mod tests {
             c.unwrap().initial_response(),
             b"p=tls-exporter,,n=user,r=abc"
         );
-        let plain_pref = ClientConfig {
+        let plain_pref = SaslClientConfig {
             preference: vec![Mechanism::ScramSha1],
             ..cb.clone()
         };
@@ -803,7 +803,7 @@ mod tests {
             nonce(),
         );
         assert_eq!(c.unwrap().initial_response(), b"n,,n=user,r=abc");
-        let none = ClientConfig::default();
+        let none = SaslClientConfig::default();
         let c = SaslClient::start(["SCRAM-SHA-1"], &none, creds().authzid("a,=b"), nonce());
         assert_eq!(c.unwrap().initial_response(), b"n,a=a=2C=3Db,n=user,r=abc");
     }
@@ -812,9 +812,9 @@ mod tests {
     fn debug_hides_secrets() {
         let creds = Credentials::new("user", "hunter2");
         assert!(!format!("{creds:?}").contains("hunter2"));
-        let config = ClientConfig {
+        let config = SaslClientConfig {
             allow_plain: true,
-            ..ClientConfig::default()
+            ..SaslClientConfig::default()
         };
         let c = SaslClient::start(["PLAIN"], &config, creds, nonce()).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));

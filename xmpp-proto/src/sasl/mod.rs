@@ -46,7 +46,7 @@
 //! use xmpp_proto::sasl::*;
 //!
 //! // The client's side.
-//! let config = ClientConfig::default();
+//! let config = SaslClientConfig::default();
 //! let credentials = Credentials::new("juliet", "r0m30myr0m30");
 //! let offered = ["SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"];
 //! let client_nonce = Nonce::new("fyko+d2lbbFgONRv9qkxdawL").unwrap();
@@ -54,7 +54,7 @@
 //! assert_eq!(client.mechanism(), Mechanism::ScramSha256);
 //!
 //! // The server's side, with an account stored as SCRAM keys.
-//! let mut server_config = ServerConfig::new(
+//! let mut server_config = SaslServerConfig::new(
 //!     vec![Mechanism::ScramSha256, Mechanism::ScramSha1, Mechanism::Plain],
 //!     b"a stable server secret".to_vec(),
 //! );
@@ -102,14 +102,14 @@ mod scram;
 mod server;
 
 pub use client::{
-    ClientConfig, Credentials, DEFAULT_MAX_ITERATIONS, SaslClient, SaslClientError,
+    Credentials, DEFAULT_MAX_ITERATIONS, SaslClient, SaslClientConfig, SaslClientError,
     select_mechanism,
 };
 pub use scram::{
     ScramHash, ScramKeys, ScramSecret, ScramServerError, ScramSyntaxError, StoredScram,
 };
 pub use server::{
-    Authorization, Decision, Identity, SaslServer, SaslServerError, ServerConfig, ServerStep,
+    Authorization, Decision, Identity, SaslServer, SaslServerConfig, SaslServerError, ServerStep,
     UserCredential,
 };
 

@@ -15,7 +15,7 @@
 //! user this server sends a server-first-message with a made-up salt and the configured
 //! iteration count, runs the same verification against a made-up key, and fails with
 //! `not-authorized` at the end, as for a wrong password. The made-up values are derived
-//! from [`ServerConfig::secret`] and the username, so they are the same on every attempt,
+//! from [`SaslServerConfig::secret`] and the username, so they are the same on every attempt,
 //! like a real account's. The username is case-folded for this (PRECIS
 //! `UsernameCaseMapped`), so that `Juliet` and `juliet` get the same salt, as they would if
 //! they named one real account.
@@ -30,12 +30,12 @@ use super::scram::{self, CbFlag, ClientFirstError, ScramHash, ScramSyntaxError, 
 use super::{ChannelBinding, Mechanism, Nonce, ct_eq, plain, prepare_password, prepare_username};
 use crate::error::{SaslFailure, SaslFailureCondition};
 
-/// The default of [`ServerConfig::scram_iterations`]: the minimum of RFC 7677 section 4.
+/// The default of [`SaslServerConfig::scram_iterations`]: the minimum of RFC 7677 section 4.
 const DEFAULT_ITERATIONS: NonZeroU32 = NonZeroU32::new(4096).unwrap();
 
 /// The server's side of the negotiation, for one stream.
 #[derive(Clone)]
-pub struct ServerConfig {
+pub struct SaslServerConfig {
     /// The mechanisms advertised in `<mechanisms/>`, exactly. Offer `-PLUS` mechanisms only
     /// with [`channel_bindings`](Self::channel_bindings): whether any is offered decides
     /// how a client's `y` flag is judged.
@@ -57,10 +57,10 @@ pub struct ServerConfig {
     pub scram_iterations: NonZeroU32,
 }
 
-impl ServerConfig {
+impl SaslServerConfig {
     /// A configuration for an unencrypted stream without channel binding.
     pub fn new(offered: Vec<Mechanism>, secret: Vec<u8>) -> Self {
-        ServerConfig {
+        SaslServerConfig {
             offered,
             encrypted: false,
             channel_bindings: Vec::new(),
@@ -99,9 +99,9 @@ impl ServerConfig {
     }
 }
 
-impl fmt::Debug for ServerConfig {
+impl fmt::Debug for SaslServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ServerConfig")
+        f.debug_struct("SaslServerConfig")
             .field("offered", &self.offered)
             .field("encrypted", &self.encrypted)
             .field("channel_bindings", &self.channel_bindings)
@@ -118,7 +118,7 @@ pub enum UserCredential {
     /// given password is salted and hashed, then compared with the stored key).
     Scram(StoredScram),
     /// The password in the clear. It serves `PLAIN`, and SCRAM with a salt derived from the
-    /// server secret and [`ServerConfig::scram_iterations`], at the cost of a PBKDF2 run per
+    /// server secret and [`SaslServerConfig::scram_iterations`], at the cost of a PBKDF2 run per
     /// exchange.
     Password(String),
     /// No such account. `PLAIN` fails with `not-authorized`; SCRAM goes on with made-up
@@ -242,7 +242,7 @@ pub enum ServerStep {
 
 /// The server side of one SASL exchange.
 pub struct SaslServer {
-    config: ServerConfig,
+    config: SaslServerConfig,
     nonce: Nonce,
     state: ServerState,
 }
@@ -309,7 +309,7 @@ impl SaslServer {
     /// A server side for one exchange. `nonce` is the server's part of the SCRAM nonce,
     /// made by the embedder from a secure random source; the other mechanisms do not use
     /// it.
-    pub fn new(config: ServerConfig, nonce: Nonce) -> Self {
+    pub fn new(config: SaslServerConfig, nonce: Nonce) -> Self {
         SaslServer {
             config,
             nonce,

@@ -186,6 +186,16 @@ impl Stanza {
         self.element
     }
 
+    /// The same stanza with the attribute `name` set to `value` (added, or replacing the
+    /// one there): a server stamps `from` this way (RFC 6120 section 8.1.2.1), without
+    /// parsing again.
+    pub fn with_attr(&self, name: &str, value: &str) -> Stanza {
+        Stanza {
+            element: self.element.with_attr(name, value),
+            kind: self.kind,
+        }
+    }
+
     /// The intended recipient (RFC 6120 section 8.1.1), parsed and prepared on each call.
     ///
     /// # Errors
@@ -297,6 +307,12 @@ impl Stanza {
             }
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for Stanza {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.element.fmt(f)
     }
 }
 

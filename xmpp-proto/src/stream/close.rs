@@ -24,10 +24,43 @@ pub enum Abandoned {
         /// The largest count accepted.
         max: u32,
     },
-    /// The server refused to bind a resource (or to establish the session).
-    BindFailed(Option<StanzaError>),
+    /// The server refused to bind a resource (or to establish the session), with the
+    /// stanza error it gave, if it gave a well-formed one.
+    BindFailed(Option<Box<StanzaError>>),
     /// The peer broke the protocol in a way no stream error fits.
-    PeerProtocol(&'static str),
+    PeerProtocol(ProtocolViolation),
+}
+
+/// How a peer broke the protocol where no stream error fits (RFC 6120 section 4.9.3 names
+/// faults of the XML and of addressing, not of what a server answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// The server's stream header has no `id` (RFC 6120 section 4.7.3).
+    NoStreamId,
+    /// The server's SASL data is not base64 (RFC 6120 section 6.4.2).
+    SaslEncoding,
+    /// The server's SASL challenge does not parse for the mechanism.
+    SaslChallenge,
+    /// The server's SASL success does not parse for the mechanism.
+    SaslSuccess,
+    /// The server offers no resource binding after authentication (RFC 6120 section 7.4).
+    NoBind,
+    /// The server bound a JID of another account (RFC 6120 section 7.7.2.2).
+    BoundOtherAccount,
+}
+
+impl core::fmt::Display for ProtocolViolation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            ProtocolViolation::NoStreamId => "the stream header has no id",
+            ProtocolViolation::SaslEncoding => "SASL data that is not base64",
+            ProtocolViolation::SaslChallenge => "a malformed SASL challenge",
+            ProtocolViolation::SaslSuccess => "a malformed SASL success",
+            ProtocolViolation::NoBind => "no resource binding offered",
+            ProtocolViolation::BoundOtherAccount => "a JID of another account bound",
+        })
+    }
 }
 
 impl Abandoned {
@@ -74,9 +107,9 @@ pub enum CloseReason {
     /// We ended the stream with this stream error (a fault of the peer, or `close_with`),
     /// followed by our closing tag (RFC 6120 section 4.9.1.1). When our closing tag was
     /// already out, nothing more was written (section 4.4).
-    LocalStreamError(StreamError),
+    LocalStreamError(Box<StreamError>),
     /// The peer sent this stream error; our closing tag answered it.
-    PeerStreamError(StreamError),
+    PeerStreamError(Box<StreamError>),
     /// We gave up for a local reason, with our closing tag and no stream error.
     Abandoned(Abandoned),
     /// The transport ended before the stream was closed both ways.

@@ -36,10 +36,8 @@ use super::header::{Header, write_header};
 use super::output::Output;
 use super::timers::{Timer, TimerTable};
 use super::tls::Transport;
-use crate::error::{
-    STREAM_NS, StanzaError, StanzaErrorCondition, StreamError, StreamErrorCondition,
-};
-use crate::stanza::{Stanza, error_reply};
+use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
+use crate::stanza::{NotAStanza, Stanza};
 use crate::xml::{Element, Event, Limits, StreamParser, Writer};
 
 /// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
@@ -64,6 +62,15 @@ enum Lifecycle {
     Closed,
 }
 
+/// How long a session without a keepalive waits, with nothing coming in or going out, before
+/// it gives back its scratch memory (the parser's buffers, an empty event queue): long
+/// enough that a busy session never regrows it, short enough that a server's idle sessions
+/// hold only their state.
+pub(crate) const IDLE_TRIM: Duration = Duration::from_secs(60);
+
+/// Event slots a drained queue keeps; a larger one (grown by a burst) is given back.
+const KEEP_EVENTS: usize = 16;
+
 /// What the engine is told about the stream it runs.
 pub(crate) struct Settings {
     /// The content namespace (`jabber:client`, `jabber:component:accept`...).
@@ -87,7 +94,7 @@ pub(crate) enum InputRefused {
 
 /// The events every role reports in its own event type.
 pub(crate) trait StreamEvent: Sized {
-    fn peer_stream_error(error: StreamError) -> Self;
+    fn peer_stream_error(error: Box<StreamError>) -> Self;
     fn closed(reason: CloseReason) -> Self;
     /// The event that tells the embedder why this side gave up, for roles that report one
     /// before `Closed`.
@@ -98,11 +105,27 @@ pub(crate) trait StreamEvent: Sized {
 
 /// Implements [`StreamEvent`] for a role's event type, whose variants `PeerStreamError` and
 /// `Closed` carry the error and the reason (and, after `abandoned =>`, the variant that
-/// carries an [`Abandoned`] reason).
+/// carries an [`Abandoned`] reason; after `tls =>`, the variant that asks for TLS, which the
+/// STARTTLS step's `TlsRequested` becomes).
 macro_rules! stream_event {
-    ($event:ident $(, abandoned => $abandoned:ident)?) => {
+    ($event:ident $(, abandoned => $abandoned:ident)? $(, tls => $tls:ident)?) => {
+        $(
+            impl From<$crate::negotiate::starttls::TlsRequested> for $event {
+                fn from(_: $crate::negotiate::starttls::TlsRequested) -> Self {
+                    $event::$tls
+                }
+            }
+        )?
+
+        // A step that asks nothing has `Infallible` for its question.
+        impl From<core::convert::Infallible> for $event {
+            fn from(never: core::convert::Infallible) -> Self {
+                match never {}
+            }
+        }
+
         impl $crate::stream::engine::StreamEvent for $event {
-            fn peer_stream_error(error: $crate::error::StreamError) -> Self {
+            fn peer_stream_error(error: Box<$crate::error::StreamError>) -> Self {
                 $event::PeerStreamError(error)
             }
 
@@ -196,8 +219,16 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Is `el` a stanza of this stream (RFC 6120 section 8): message, presence or iq in the
     /// content namespace?
-    pub fn is_stanza(&self, el: &Element) -> bool {
+    fn is_stanza(&self, el: &Element) -> bool {
         el.ns() == self.content_ns && matches!(el.name(), "message" | "presence" | "iq")
+    }
+
+    /// `el` as a stanza of this stream, or back when it is not one.
+    pub fn stanza(&self, el: Element) -> Result<Stanza, Element> {
+        if el.ns() != self.content_ns {
+            return Err(el);
+        }
+        Stanza::from_element(el).map_err(|NotAStanza(el)| el)
     }
 
     /// Queues an event for the embedder.
@@ -236,28 +267,27 @@ impl<E: StreamEvent> Engine<E> {
             self.life != Lifecycle::Opening || !grew,
             "a write before our header"
         );
-        if grew && self.timers.is_armed(Timer::Keepalive) {
-            self.arm_keepalive();
+        if grew {
+            if self.timers.is_running(Timer::Keepalive) {
+                self.restart_keepalive();
+            }
+            self.active();
         }
     }
 
-    /// Answers the stanza `to` with a stanza error (RFC 6120 section 8.3), with swapped
-    /// addresses and the same id, unless it gets no answer (an error, an iq result:
-    /// sections 8.3.1 and 8.2.3) or our closing tag is out. Says whether a reply went out.
-    pub fn write_error_reply(&mut self, to: &Element, condition: StanzaErrorCondition) -> bool {
-        let Ok(stanza) = Stanza::from_element(to.clone()) else {
-            return false;
-        };
-        let error = StanzaError::new(condition);
-        let mut sent = false;
-        self.write(|buf| sent = error_reply(&stanza, &error, false, buf).is_ok());
-        sent
+    /// Something came in or went out: a session without a keepalive gives back its
+    /// scratch memory after [`IDLE_TRIM`] of nothing more (the keepalive does it for the
+    /// others).
+    fn active(&mut self) {
+        if self.keepalive.is_none() && matches!(self.life, Lifecycle::Opening | Lifecycle::Open) {
+            self.timers.start(Timer::Idle, self.now, IDLE_TRIM);
+        }
     }
 
     /// The peer must answer within the response timeout from now.
     pub fn await_peer(&mut self) {
         self.timers
-            .arm(Timer::Response, self.now, self.response_timeout);
+            .start(Timer::Response, self.now, self.response_timeout);
     }
 
     /// The embedder is to act next: no deadline for the peer.
@@ -268,12 +298,12 @@ impl<E: StreamEvent> Engine<E> {
     /// Negotiation is over: no response deadline, and the keepalive (if any) runs from now.
     pub fn negotiated(&mut self) {
         self.timers.stop(Timer::Response);
-        self.arm_keepalive();
+        self.restart_keepalive();
     }
 
-    fn arm_keepalive(&mut self) {
+    fn restart_keepalive(&mut self) {
         if let Some(idle) = self.keepalive {
-            self.timers.arm(Timer::Keepalive, self.now, idle);
+            self.timers.start(Timer::Keepalive, self.now, idle);
         }
     }
 
@@ -310,18 +340,18 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     /// The stream is over for `reason`: one `Closed` event, no more timers.
-    fn finish(&mut self, reason: CloseReason) {
+    fn set_closed(&mut self, reason: CloseReason) {
         self.life = Lifecycle::Closed;
         self.timers.stop_all();
         self.events.push_back(E::closed(reason));
     }
 
     /// The keepalive is due: whitespace between elements (RFC 6120 section 4.6.1), and,
-    /// the session being idle, the memory a large stanza made the parser grow goes back.
+    /// the session being idle, its scratch memory goes back.
     fn keepalive_due(&mut self) {
         self.write(|buf| buf.extend_from_slice(b" "));
-        self.arm_keepalive();
-        self.parser.shrink();
+        self.restart_keepalive();
+        self.shrink();
     }
 
     /// Can input be taken now?
@@ -332,9 +362,14 @@ impl<E: StreamEvent> Engine<E> {
         )
     }
 
-    /// The next event for the embedder.
+    /// The next event for the embedder. A queue that a burst made grow is given back once
+    /// drained (a small one waits for the session to go idle).
     pub fn poll_event(&mut self) -> Option<E> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > KEEP_EVENTS {
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Bytes to write to the transport.
@@ -347,10 +382,13 @@ impl<E: StreamEvent> Engine<E> {
         self.timers.next()
     }
 
-    /// Gives back what a large stanza made the parser and the output grow.
+    /// Gives back the scratch memory of an idle session: the parser's, and the event
+    /// queue's when it is empty.
     pub fn shrink(&mut self) {
         self.parser.shrink();
-        self.out.shrink();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
     }
 }
 
@@ -395,12 +433,15 @@ pub(crate) trait StreamRole: Sized {
             }
             match timer {
                 Timer::Response => self.end_stream(
-                    Some(StreamError::new(StreamErrorCondition::ConnectionTimeout)),
+                    Some(Box::new(StreamError::new(
+                        StreamErrorCondition::ConnectionTimeout,
+                    ))),
                     CloseReason::TimedOut,
                 ),
                 // Our closing tag is out: nothing more may be written (RFC 6120 section 4.4).
                 Timer::Closing => self.end_stream(None, CloseReason::TimedOut),
                 Timer::Keepalive => self.engine().keepalive_due(),
+                Timer::Idle => self.engine().shrink(),
             }
         }
     }
@@ -432,6 +473,7 @@ pub(crate) trait StreamRole: Sized {
                 }
             }
         }
+        self.engine().active();
         Ok(())
     }
 
@@ -448,8 +490,9 @@ pub(crate) trait StreamRole: Sized {
                 self.end_stream(None, reason);
             }
             Event::Element(el) if el.is("error", STREAM_NS) => {
-                let error = StreamError::from_element(el.root())
-                    .unwrap_or_else(|_| StreamError::new(StreamErrorCondition::UndefinedCondition));
+                let error = Box::new(StreamError::from_element(el.root()).unwrap_or_else(|_| {
+                    StreamError::new(StreamErrorCondition::UndefinedCondition)
+                }));
                 let event = Self::Event::peer_stream_error(error.clone());
                 self.engine().report(event);
                 self.end_stream(None, CloseReason::PeerStreamError(error));
@@ -472,6 +515,7 @@ pub(crate) trait StreamRole: Sized {
 
     /// [`stream_error`](Self::stream_error) with a whole error (text, `see-other-host`...).
     fn close_with_error(&mut self, error: StreamError) {
+        let error = Box::new(error);
         self.end_stream(Some(error.clone()), CloseReason::LocalStreamError(error));
     }
 
@@ -492,7 +536,7 @@ pub(crate) trait StreamRole: Sized {
         match self.engine().life {
             Lifecycle::Closing | Lifecycle::Closed => {}
             // Nothing was sent: there is no stream to close.
-            Lifecycle::Idle => self.engine().finish(CloseReason::LocalClose),
+            Lifecycle::Idle => self.engine().set_closed(CloseReason::LocalClose),
             _ => {
                 if self.engine().needs_header() {
                     self.write_header();
@@ -502,7 +546,7 @@ pub(crate) trait StreamRole: Sized {
                 engine.life = Lifecycle::Closing;
                 engine.timers.stop_all();
                 let (now, timeout) = (engine.now, engine.response_timeout);
-                engine.timers.arm(Timer::Closing, now, timeout);
+                engine.timers.start(Timer::Closing, now, timeout);
             }
         }
     }
@@ -510,18 +554,18 @@ pub(crate) trait StreamRole: Sized {
     /// The transport ended: the stream is over, with nothing written.
     fn end_of_input(&mut self) {
         if !self.engine().is_closed() {
-            self.engine().finish(CloseReason::Eof);
+            self.engine().set_closed(CloseReason::Eof);
         }
     }
 
     /// Every end of a stream: our header first if none is out (a stream error is always
     /// sent inside a stream, RFC 6120 section 4.9.1.1), then `error` if any, then our
     /// closing tag (each dropped if our closing tag is already out), then `Closed`.
-    fn end_stream(&mut self, error: Option<StreamError>, reason: CloseReason) {
+    fn end_stream(&mut self, error: Option<Box<StreamError>>, reason: CloseReason) {
         match self.engine().life {
             Lifecycle::Closed => return,
             // Nothing was sent: nothing to end on the wire.
-            Lifecycle::Idle => return self.engine().finish(reason),
+            Lifecycle::Idle => return self.engine().set_closed(reason),
             _ => {}
         }
         if self.engine().needs_header() {
@@ -532,7 +576,7 @@ pub(crate) trait StreamRole: Sized {
             Some(error) => engine.out.end_with_error(error),
             None => engine.out.end(),
         }
-        engine.finish(reason);
+        engine.set_closed(reason);
     }
 }
 
@@ -616,7 +660,7 @@ mod tests {
     }
 
     impl StreamEvent for Ev {
-        fn peer_stream_error(error: StreamError) -> Self {
+        fn peer_stream_error(error: Box<StreamError>) -> Self {
             Ev::PeerError(error.condition)
         }
         fn closed(reason: CloseReason) -> Self {
@@ -794,11 +838,40 @@ mod tests {
         let mut e = echo(t0);
         e.at(t0, |e| e.input(HEADER)).unwrap();
         drain(&mut e);
-        assert_eq!(e.engine.poll_timeout(), None, "the embedder is to act");
+        assert_eq!(
+            e.engine.poll_timeout(),
+            Some(t0 + IDLE_TRIM),
+            "the embedder is to act: only the idle trim runs"
+        );
         let later = t0 + 100 * SECOND;
         e.at(later, |e| e.close_gracefully());
         assert_eq!(e.engine.poll_timeout(), Some(later + SECOND));
         e.at(later + SECOND / 2, |_| ());
         assert_eq!(drain(&mut e), ("</stream:stream>".into(), vec![]));
+    }
+
+    #[test]
+    fn an_idle_session_without_keepalive_trims_once_silently_until_more_comes() {
+        let t0 = Instant::now();
+        let mut e = echo(t0);
+        e.at(t0, |e| e.input(HEADER)).unwrap();
+        e.at(t0, |e| e.input(b"<a/><b/>")).unwrap();
+        drain(&mut e);
+        assert_eq!(e.engine.poll_timeout(), Some(t0 + IDLE_TRIM));
+        e.at(t0 + IDLE_TRIM, |_| ());
+        assert_eq!(
+            drain(&mut e),
+            (String::new(), vec![]),
+            "nothing on the wire"
+        );
+        assert_eq!(e.engine.poll_timeout(), None, "once");
+        assert_eq!(e.engine.events.capacity(), 0, "the event queue went back");
+        let t1 = t0 + 2 * IDLE_TRIM;
+        e.at(t1, |e| e.input(b"<c/>")).unwrap();
+        assert_eq!(
+            e.engine.poll_timeout(),
+            Some(t1 + IDLE_TRIM),
+            "input restarts it"
+        );
     }
 }

@@ -45,18 +45,38 @@ impl StreamLimits {
     }
 }
 
+/// Whether an offered feature must be negotiated before the stream is of use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// The peer goes on without it.
+    Optional,
+    /// The peer goes on only once it has been negotiated.
+    Required,
+}
+
+impl Requirement {
+    fn required_if(required: bool) -> Requirement {
+        if required {
+            Requirement::Required
+        } else {
+            Requirement::Optional
+        }
+    }
+}
+
 /// What a `<stream:features/>` offers, as far as the roles here act on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Features {
-    /// `<starttls/>` is offered; the bool says whether it has `<required/>`.
-    pub starttls: Option<bool>,
+    /// `<starttls/>` is offered, required when it has `<required/>` (RFC 6120 section
+    /// 5.4.1).
+    pub starttls: Option<Requirement>,
     /// The SASL mechanisms offered, in the server's order.
     pub mechanisms: Vec<String>,
     /// Resource binding is offered.
     pub bind: bool,
-    /// Session establishment is offered; the bool says whether it is required (no
-    /// `<optional/>` inside).
-    pub session: Option<bool>,
+    /// Session establishment is offered, required unless it has `<optional/>` (RFC 3921
+    /// section 3, as RFC 6121 appendix E keeps it).
+    pub session: Option<Requirement>,
     /// The channel-binding types the server says it supports (XEP-0440), if it says.
     pub channel_bindings: Option<Vec<String>>,
     /// The limits the server announces (XEP-0478), if it does.
@@ -70,7 +90,8 @@ impl Features {
         for child in el.children() {
             match (child.ns(), child.name()) {
                 (TLS_NS, "starttls") => {
-                    f.starttls = Some(child.get_child("required", TLS_NS).is_some());
+                    let required = child.get_child("required", TLS_NS).is_some();
+                    f.starttls = Some(Requirement::required_if(required));
                 }
                 (SASL_NS, "mechanisms") => {
                     f.mechanisms = child
@@ -81,7 +102,8 @@ impl Features {
                 }
                 (BIND_NS, "bind") => f.bind = true,
                 (SESSION_NS, "session") => {
-                    f.session = Some(child.get_child("optional", SESSION_NS).is_none());
+                    let optional = child.get_child("optional", SESSION_NS).is_some();
+                    f.session = Some(Requirement::required_if(!optional));
                 }
                 (STREAM_LIMITS_NS, "limits") => f.limits = Some(StreamLimits::read(child)),
                 (SASL_CB_NS, "sasl-channel-binding") => {
@@ -97,6 +119,20 @@ impl Features {
             }
         }
         f
+    }
+
+    /// Is `feature`, a child of `<stream:features/>`, one that [`Features`] reads? The
+    /// others are for the embedder (stream management, roster versioning...).
+    pub fn is_known(feature: ElementRef<'_>) -> bool {
+        matches!(
+            (feature.ns(), feature.name()),
+            (TLS_NS, "starttls")
+                | (SASL_NS, "mechanisms")
+                | (BIND_NS, "bind")
+                | (SESSION_NS, "session")
+                | (STREAM_LIMITS_NS, "limits")
+                | (SASL_CB_NS, "sasl-channel-binding")
+        )
     }
 }
 

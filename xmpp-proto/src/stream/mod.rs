@@ -29,8 +29,8 @@ pub(crate) mod rng;
 pub(crate) mod timers;
 pub(crate) mod tls;
 
-pub use close::{Abandoned, CloseReason};
-pub use features::{Features, StreamLimits};
+pub use close::{Abandoned, CloseReason, ProtocolViolation};
+pub use features::{Features, Requirement, StreamLimits};
 pub use tls::TlsPolicy;
 
 /// `urn:ietf:params:xml:ns:xmpp-tls` (RFC 6120 section 5).

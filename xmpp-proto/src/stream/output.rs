@@ -48,15 +48,10 @@ impl Output {
         self.ended
     }
 
-    /// Everything written since the last call.
+    /// Everything written since the last call. The whole buffer goes with it, so that the
+    /// session keeps nothing once the embedder has written the bytes out (a buffer split
+    /// off would keep the allocation alive, twice the size of the largest write).
     pub fn take(&mut self) -> Option<Bytes> {
-        (!self.buf.is_empty()).then(|| self.buf.split().freeze())
-    }
-
-    /// Gives back the buffer's memory when nothing is waiting in it.
-    pub fn shrink(&mut self) {
-        if self.buf.is_empty() {
-            self.buf = BytesMut::new();
-        }
+        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf).freeze())
     }
 }

@@ -1,5 +1,6 @@
 //! The timers of a stream: waiting for the peer during negotiation, keeping an idle stream
-//! alive (RFC 6120 section 4.6.1), and waiting for the peer's closing tag (section 4.4).
+//! alive (RFC 6120 section 4.6.1), waiting for the peer's closing tag (section 4.4), and
+//! giving back the memory of a session that went idle.
 //!
 //! A small fixed table, one slot per kind, so that `poll_timeout` is the minimum of a few
 //! slots and no timer allocates. A new kind (the stream management ack timer of XEP-0198)
@@ -7,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-/// A kind of timer; each kind is armed at most once at a time.
+/// A kind of timer; each kind runs at most once at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Timer {
     /// The peer must answer by then during negotiation: else `connection-timeout`.
@@ -17,28 +18,36 @@ pub(crate) enum Timer {
     /// Our closing tag is out; the peer's must come by then, else the stream is over
     /// without it.
     Closing,
+    /// Nothing came in or went out for a while, on a stream without a keepalive (which
+    /// does this itself): the session gives back its scratch memory.
+    Idle,
 }
 
 impl Timer {
     /// How many kinds there are: a call fires at most this many timers.
-    pub const COUNT: usize = 3;
-    const ALL: [Timer; Timer::COUNT] = [Timer::Response, Timer::Keepalive, Timer::Closing];
+    pub const COUNT: usize = 4;
+    const ALL: [Timer; Timer::COUNT] = [
+        Timer::Response,
+        Timer::Keepalive,
+        Timer::Closing,
+        Timer::Idle,
+    ];
 
     fn slot(self) -> usize {
         self as usize
     }
 }
 
-/// When each [`Timer`] fires, if armed.
+/// When each [`Timer`] fires, if it runs.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TimerTable {
     at: [Option<Instant>; Timer::COUNT],
 }
 
 impl TimerTable {
-    /// Arms `timer` to fire `after` from `now`; a time too far to represent never comes,
-    /// and the timer is left unarmed.
-    pub fn arm(&mut self, timer: Timer, now: Instant, after: Duration) {
+    /// Starts `timer` (again) to fire `after` from `now`; a time too far to represent never comes,
+    /// and the timer is left stopped.
+    pub fn start(&mut self, timer: Timer, now: Instant, after: Duration) {
         self.at[timer.slot()] = now.checked_add(after);
     }
 
@@ -50,7 +59,7 @@ impl TimerTable {
         self.at = Default::default();
     }
 
-    pub fn is_armed(&self, timer: Timer) -> bool {
+    pub fn is_running(&self, timer: Timer) -> bool {
         self.at[timer.slot()].is_some()
     }
 
@@ -86,13 +95,13 @@ mod tests {
         let s = Duration::from_secs;
         let mut table = TimerTable::default();
         assert_eq!(table.next(), None);
-        table.arm(Timer::Keepalive, t0, s(60));
-        table.arm(Timer::Response, t0, s(30));
+        table.start(Timer::Keepalive, t0, s(60));
+        table.start(Timer::Response, t0, s(30));
         assert_eq!(table.next(), Some(t0 + s(30)));
-        assert_eq!(table.due(t0 + s(29)), [None, None, None]);
+        assert_eq!(table.due(t0 + s(29)), [None; Timer::COUNT]);
         assert_eq!(
             table.due(t0 + s(90)),
-            [Some(Timer::Response), Some(Timer::Keepalive), None]
+            [Some(Timer::Response), Some(Timer::Keepalive), None, None]
         );
         assert!(table.take_if_due(Timer::Response, t0 + s(90)));
         assert!(!table.take_if_due(Timer::Response, t0 + s(90)));
@@ -101,7 +110,7 @@ mod tests {
         table.stop_all();
         assert_eq!(table.next(), None);
         // A deadline past what Instant can hold never comes.
-        table.arm(Timer::Closing, t0, Duration::MAX);
-        assert!(!table.is_armed(Timer::Closing));
+        table.start(Timer::Closing, t0, Duration::MAX);
+        assert!(!table.is_running(Timer::Closing));
     }
 }

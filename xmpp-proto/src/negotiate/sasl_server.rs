@@ -1,0 +1,366 @@
+//! SASL, the receiving entity's side (RFC 6120 section 6), around [`SaslServer`].
+//!
+//! The server offers `<mechanisms/>` (section 6.4.1), takes `<auth/>` (6.4.2), asks the
+//! embedder for the account's credentials or for a decision on a client certificate, sends
+//! `<challenge/>`s (6.4.3) and ends with `<success/>` (6.4.6), after which the stream
+//! restarts, or `<failure/>` (6.4.5), after which the client may try again up to the
+//! configured number of attempts. `<abort/>` (6.4.4) ends an exchange with `aborted`. The
+//! identity the session authenticates as is a bare JID of the domain the client asked for:
+//! the authzid when one was granted (6.4.6), else the account the authcid names.
+
+use super::{Failure, Next, Wire, write_sasl};
+use crate::error::{SASL_NS, SaslFailure, SaslFailureCondition, StreamErrorCondition};
+use crate::jid::{BareJid, Jid};
+use crate::sasl::{
+    self, Authorization, Decision, Identity, Mechanism, Nonce, SaslServer, SaslServerConfig,
+    SaslServerError, ServerStep, UserCredential,
+};
+use crate::stream::SASL_CB_NS;
+use crate::stream::rng::Rng;
+use crate::xml::{Element, Writer};
+
+/// What the embedder is asked during an exchange.
+#[derive(Debug)]
+pub(crate) enum AuthQuestion {
+    /// The account's credential (`ServerEvent::AuthRequest`).
+    Credentials {
+        mechanism: Mechanism,
+        authcid: String,
+        authzid: Option<String>,
+    },
+    /// A decision on the client certificate (`ServerEvent::ExternalRequest`).
+    External { authzid: Option<String> },
+}
+
+/// How an `<auth/>` is met: the role's configuration and the transport, as they are now.
+pub(crate) struct Offer {
+    /// TLS is required and not up: every attempt fails with `encryption-required` (RFC
+    /// 6120 section 6.4.5).
+    pub encryption_required: bool,
+    /// What the exchange may use.
+    pub settings: SaslServerConfig,
+    /// The server nonce the embedder fixed, to replay an exchange.
+    pub nonce: Option<String>,
+}
+
+/// Where SASL identities become accounts: the domain the client asked for, and the
+/// generator that makes the local part of an anonymous account.
+pub(crate) struct Accounts<'a> {
+    pub domain: &'a str,
+    pub rng: &'a mut Rng,
+}
+
+impl Accounts<'_> {
+    /// The bare JID of the account an authcid names: `authcid@domain`, or the authcid
+    /// itself when a client sent a whole bare JID.
+    fn of(&self, authcid: &str) -> Option<BareJid> {
+        if authcid.contains('@') {
+            authcid.parse().ok()
+        } else {
+            format!("{authcid}@{}", self.domain).parse().ok()
+        }
+    }
+}
+
+/// An authzid as a bare JID, the only form a c2s authzid takes (RFC 6120 section 6.3.8).
+fn bare_authzid(authzid: &str) -> Option<BareJid> {
+    let jid = authzid.parse::<Jid>().ok()?;
+    jid.resource().is_none().then(|| jid.to_bare())
+}
+
+/// The embedder answered a question that was not asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotAsked;
+
+/// Where an exchange stands.
+enum Exchange {
+    /// None runs: `<auth/>` may come.
+    Idle,
+    /// The client's `<response/>` is awaited.
+    Challenged(Box<SaslServer>),
+    /// The embedder is asked.
+    Asking(Box<SaslServer>, Ask),
+}
+
+/// What an exchange that waits for the embedder asked, to judge the answer.
+enum Ask {
+    Credentials {
+        authcid: String,
+        authzid: Option<String>,
+    },
+    External {
+        authzid: Option<String>,
+    },
+}
+
+/// The server's SASL step, from the features to `<success/>`, across failed attempts.
+pub(crate) struct SaslServerStep {
+    exchange: Exchange,
+    failures: u32,
+    max_failures: u32,
+}
+
+impl core::fmt::Debug for SaslServerStep {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SaslServerStep")
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SaslServerStep {
+    /// No exchange yet; the stream is closed with `policy-violation` at the
+    /// `max_failures`th failed attempt (RFC 6120 section 6.4.5).
+    pub fn new(max_failures: u32) -> Self {
+        SaslServerStep {
+            exchange: Exchange::Idle,
+            failures: 0,
+            max_failures,
+        }
+    }
+
+    /// The offer in the features (RFC 6120 section 6.4.1), with the channel-binding types
+    /// the `-PLUS` mechanisms can use (XEP-0440).
+    pub fn write_feature(
+        w: &mut Writer<'_>,
+        mechanisms: &[Mechanism],
+        channel_bindings: &[sasl::ChannelBinding],
+    ) {
+        w.start("mechanisms").xmlns(SASL_NS);
+        for m in mechanisms {
+            w.start("mechanism").text(m.name()).end("mechanism");
+        }
+        w.end("mechanisms");
+        if mechanisms.iter().any(|m| m.is_plus()) {
+            w.start("sasl-channel-binding").xmlns(SASL_CB_NS);
+            for cb in channel_bindings {
+                w.start("channel-binding").attr("type", cb.kind.name());
+                w.end("channel-binding");
+            }
+            w.end("sasl-channel-binding");
+        }
+    }
+
+    /// No exchange runs: `<auth/>` (or, before it, `<starttls/>`) may come.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.exchange, Exchange::Idle)
+    }
+
+    /// Is `el` for the running exchange (`<response/>`, `<abort/>`)?
+    pub fn takes(&self, el: &Element) -> bool {
+        match self.exchange {
+            Exchange::Idle => false,
+            Exchange::Challenged(_) => el.is("response", SASL_NS) || el.is("abort", SASL_NS),
+            Exchange::Asking(..) => el.is("abort", SASL_NS),
+        }
+    }
+
+    /// `<auth/>`, when no exchange runs: starts one.
+    pub fn on_auth(
+        &mut self,
+        el: &Element,
+        offer: Offer,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        if offer.encryption_required {
+            return self.failed(SaslFailureCondition::EncryptionRequired, out);
+        }
+        let mechanism = el
+            .attr("mechanism")
+            .map(|m| m.into_owned())
+            .unwrap_or_default();
+        let text = el.text();
+        let initial = if text.trim().is_empty() {
+            None
+        } else {
+            match sasl::decode_payload(&text) {
+                Ok(d) => Some(d),
+                Err(_) => return self.failed(SaslFailureCondition::IncorrectEncoding, out),
+            }
+        };
+        let nonce = match offer.nonce {
+            Some(n) => Nonce::new(n),
+            None => Nonce::new(accounts.rng.token(24)),
+        };
+        let Ok(nonce) = nonce else {
+            return self.failed(SaslFailureCondition::TemporaryAuthFailure, out);
+        };
+        let mut server = Box::new(SaslServer::new(offer.settings, nonce));
+        let step = server.start(&mechanism, initial.as_deref());
+        self.advance(server, step, None, accounts, out)
+    }
+
+    /// `<response/>` or `<abort/>` of the running exchange.
+    pub fn on_element(
+        &mut self,
+        el: &Element,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        match std::mem::replace(&mut self.exchange, Exchange::Idle) {
+            Exchange::Challenged(mut server) if el.name() == "response" => {
+                match sasl::decode_payload(&el.text()) {
+                    Ok(data) => {
+                        let step = server.on_response(&data);
+                        self.advance(server, step, None, accounts, out)
+                    }
+                    Err(_) => self.failed(SaslFailureCondition::IncorrectEncoding, out),
+                }
+            }
+            _ => self.failed(SaslFailureCondition::Aborted, out),
+        }
+    }
+
+    /// The embedder's answer to [`AuthQuestion::Credentials`]. The account acts as itself;
+    /// an authzid is granted only when it is the account's own bare JID or `delegate`.
+    pub fn credentials(
+        &mut self,
+        credential: UserCredential,
+        delegate: Option<&BareJid>,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Result<Next<BareJid, AuthQuestion>, NotAsked> {
+        let Exchange::Asking(_, Ask::Credentials { authcid, authzid }) = &self.exchange else {
+            return Err(NotAsked);
+        };
+        let own = accounts.of(authcid);
+        let authorization = match authzid {
+            Some(a) => match bare_authzid(a) {
+                Some(asked) if own.as_ref() == Some(&asked) || delegate == Some(&asked) => {
+                    Authorization::Grant(a.clone())
+                }
+                _ => Authorization::Refuse,
+            },
+            None => Authorization::Refuse,
+        };
+        let Exchange::Asking(mut server, _) = std::mem::replace(&mut self.exchange, Exchange::Idle)
+        else {
+            return Err(NotAsked);
+        };
+        let step = server.provide_credentials(credential, authorization);
+        Ok(self.advance(server, step, None, accounts, out))
+    }
+
+    /// The embedder's answer to [`AuthQuestion::External`]: the certificate authenticates
+    /// `identity` (`Some`), which an authzid must name if one was asked for, or nobody.
+    pub fn external(
+        &mut self,
+        identity: Option<BareJid>,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Result<Next<BareJid, AuthQuestion>, NotAsked> {
+        let Exchange::Asking(_, Ask::External { authzid }) = &self.exchange else {
+            return Err(NotAsked);
+        };
+        let decision = match (&identity, authzid) {
+            (None, _) => Decision::Refuse(SaslFailureCondition::NotAuthorized),
+            (Some(id), Some(a)) if bare_authzid(a).as_ref() != Some(id) => {
+                Decision::Refuse(SaslFailureCondition::InvalidAuthzid)
+            }
+            (Some(_), _) => Decision::Accept,
+        };
+        let Exchange::Asking(mut server, _) = std::mem::replace(&mut self.exchange, Exchange::Idle)
+        else {
+            return Err(NotAsked);
+        };
+        let step = server.provide_external(decision);
+        Ok(self.advance(server, step, identity, accounts, out))
+    }
+
+    /// Carries out what the exchange says next; `external` is whom a client certificate
+    /// authenticates.
+    fn advance(
+        &mut self,
+        server: Box<SaslServer>,
+        step: Result<ServerStep, SaslServerError>,
+        external: Option<BareJid>,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        match step {
+            Ok(ServerStep::NeedCredentials {
+                mechanism,
+                authcid,
+                authzid,
+            }) => {
+                let ask = Ask::Credentials {
+                    authcid: authcid.clone(),
+                    authzid: authzid.clone(),
+                };
+                self.exchange = Exchange::Asking(server, ask);
+                Next::Ask(AuthQuestion::Credentials {
+                    mechanism,
+                    authcid,
+                    authzid,
+                })
+            }
+            Ok(ServerStep::NeedExternal { authzid }) => {
+                let ask = Ask::External {
+                    authzid: authzid.clone(),
+                };
+                self.exchange = Exchange::Asking(server, ask);
+                Next::Ask(AuthQuestion::External { authzid })
+            }
+            Ok(ServerStep::Challenge(data)) => {
+                write_sasl(out, "challenge", &data);
+                self.exchange = Exchange::Challenged(server);
+                Next::AwaitPeer
+            }
+            Ok(ServerStep::Success {
+                additional_data,
+                identity,
+            }) => {
+                // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
+                let jid = match identity {
+                    Identity::User {
+                        authzid: Some(authzid),
+                        ..
+                    } => bare_authzid(&authzid),
+                    Identity::User { authcid, .. } => accounts.of(&authcid),
+                    Identity::External { .. } => external,
+                    Identity::Anonymous { .. } => {
+                        let local = accounts.rng.token(12);
+                        accounts.of(&local)
+                    }
+                };
+                let Some(jid) = jid else {
+                    return self.failed(SaslFailureCondition::NotAuthorized, out);
+                };
+                out.element(|w| {
+                    w.start("success").xmlns(SASL_NS);
+                    if !additional_data.is_empty() {
+                        w.text(&sasl::encode_payload(&additional_data));
+                    }
+                    w.end("success");
+                });
+                Next::Restart(jid)
+            }
+            Err(e) => self.fail_with(e.failure(), out),
+        }
+    }
+
+    fn failed(
+        &mut self,
+        condition: SaslFailureCondition,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        self.fail_with(SaslFailure::new(condition), out)
+    }
+
+    /// `<failure/>` (RFC 6120 section 6.4.5); the client may try again, up to the limit.
+    fn fail_with(
+        &mut self,
+        failure: SaslFailure,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        out.bytes(|buf| failure.write_to(buf));
+        self.exchange = Exchange::Idle;
+        self.failures += 1;
+        if self.failures >= self.max_failures {
+            Failure::Stream(StreamErrorCondition::PolicyViolation).into()
+        } else {
+            Next::AwaitPeer
+        }
+    }
+}
