@@ -131,7 +131,9 @@ impl core::fmt::Debug for ClientConfig {
             .field("allow_plain_without_tls", &self.allow_plain_without_tls)
             .field("mechanisms", &self.mechanisms)
             .field("client_nonce", &self.client_nonce)
-            .field("seed", &self.seed)
+            // The seed decides nonces, stream ids and resources: whoever reads it can
+            // predict them.
+            .field("seed", &"<redacted>")
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field(

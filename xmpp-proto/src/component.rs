@@ -307,7 +307,9 @@ impl core::fmt::Debug for ComponentServerConfig {
             .field("domain", &self.domain)
             .field("secret", &"<redacted>")
             .field("stream_id", &self.stream_id)
-            .field("seed", &self.seed)
+            // The seed decides nonces, stream ids and resources: whoever reads it can
+            // predict them.
+            .field("seed", &"<redacted>")
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field("limits", &self.limits)

@@ -458,3 +458,19 @@ fn component_roles_and_events_hide_the_shared_secret() {
         assert_eq!(online, attempted == COMPONENT_SECRET);
     }
 }
+
+#[test]
+fn the_generator_seed_stays_out_of_debug() {
+    // It decides SCRAM nonces, stream ids and resources: printing it would let a log reader
+    // predict them.
+    let seed: u64 = 0x5EED_C0DE_1234_5678;
+    let mut client =
+        xmpp_proto::client::ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    client.seed = seed;
+    let mut component = xmpp_proto::component::ComponentServerConfig::new("gw.example", "s");
+    component.seed = seed;
+    for text in [format!("{client:?}"), format!("{component:?}")] {
+        assert!(!text.contains(&seed.to_string()), "{text}");
+        assert!(!text.to_lowercase().contains("5eedc0de"), "{text}");
+    }
+}
