@@ -76,8 +76,13 @@ pub struct StreamParser {
     /// next read brings: whether it is UTF-8 decides the error (its length, at most 3, and
     /// its stream offset).
     stray: ([u8; 3], u8, u64),
-    scanner: Scanner,
-    context: Option<StreamContext>,
+    /// The markup scanner and its scratch, made for the first unit and given back when the
+    /// parser goes idle ([`shrink`](Self::shrink)) or fails: a parser between streams or
+    /// failed holds none of it, and the parser itself stays small inline.
+    scanner: Option<Box<Scanner>>,
+    /// The stream header in force and its bindings (boxed: most of a session's life it is
+    /// there, but it need not make every parser larger).
+    context: Option<Box<StreamContext>>,
     events: VecDeque<Event>,
 }
 
@@ -114,7 +119,7 @@ impl StreamParser {
             fault: None,
             cr_before: 0,
             stray: ([0; 3], 0, 0),
-            scanner: Scanner::new(&limits),
+            scanner: None,
             context: None,
             events: VecDeque::new(),
         }
@@ -126,7 +131,7 @@ impl StreamParser {
     pub fn shrink(&mut self) {
         if !self.in_unit {
             self.buf = Vec::new();
-            self.scanner.release();
+            self.scanner = None;
         }
         if self.events.is_empty() {
             self.events = VecDeque::new();
@@ -153,7 +158,9 @@ impl StreamParser {
 
     fn apply_limits(&mut self, limits: Limits) {
         self.limits = limits;
-        self.scanner.set_limits(&limits);
+        if let Some(scanner) = self.scanner.as_deref_mut() {
+            scanner.set_limits(&limits);
+        }
         self.pending_limits = None;
     }
 
@@ -184,7 +191,9 @@ impl StreamParser {
         }
         self.context = None;
         self.events.clear();
-        self.scanner.trim();
+        if let Some(scanner) = self.scanner.as_deref_mut() {
+            scanner.trim();
+        }
     }
 
     /// Parses `data`, the next bytes of the stream. Completed events queue up for
@@ -301,7 +310,7 @@ impl StreamParser {
         // A failed stream parses nothing more: all scratch goes back at once, so that a
         // session the peer broke holds no more than an idle one.
         self.buf = Vec::new();
-        self.scanner.release();
+        self.scanner = None;
         self.in_unit = false;
         e
     }
@@ -334,7 +343,10 @@ impl StreamParser {
         self.unit_at = self.offset;
         self.checked_to = self.checked_to.max(self.offset);
         let prolog = self.phase == Phase::Prolog;
-        self.scanner.begin(prolog, prolog && self.offset == 0);
+        let limits = self.limits;
+        self.scanner
+            .get_or_insert_with(|| Box::new(Scanner::new(&limits)))
+            .begin(prolog, prolog && self.offset == 0);
         match self.scan_unit(data)? {
             Some((len, unit)) => {
                 self.complete(&data[..len], unit);
@@ -448,8 +460,12 @@ impl StreamParser {
                 max
             };
             let limit = checked.min(cap);
-            self.scanner.cr_possible = self.cr_before > at;
-            let found = self.scanner.scan(&unit[..limit], self.context.as_ref());
+            let limits = self.limits;
+            let scanner = self
+                .scanner
+                .get_or_insert_with(|| Box::new(Scanner::new(&limits)));
+            scanner.cr_possible = self.cr_before > at;
+            let found = scanner.scan(&unit[..limit], self.context.as_deref());
             match found {
                 Ok(Some(done)) => return Ok(Some(done)),
                 Err((i, kind)) => return Err((at + i as u64, kind)),
@@ -493,18 +509,23 @@ impl StreamParser {
         if let Some(limits) = self.pending_limits {
             self.apply_limits(limits);
         }
+        let limits = self.limits;
+        // A unit was scanned, so the scanner exists; making one here costs nothing then.
+        let scanner = self
+            .scanner
+            .get_or_insert_with(|| Box::new(Scanner::new(&limits)));
         match unit {
             Unit::XmlDecl => {}
             Unit::Header { empty } => {
-                let header = self.scanner.finish(raw, None);
-                let mut bindings = self.scanner.take_header_bindings();
+                let header = scanner.finish(raw, None);
+                let mut bindings = scanner.take_header_bindings();
                 // Well-known namespaces are named by index, so that elements need no copy.
                 for b in &mut bindings {
                     if let Some((ns, len)) = known_ns(header.span(b.ns, b.ns_len)) {
                         (b.ns, b.ns_len) = (ns, len);
                     }
                 }
-                self.context = Some(StreamContext::new(header.clone(), bindings));
+                self.context = Some(Box::new(StreamContext::new(header.clone(), bindings)));
                 self.events.push_back(Event::StreamOpened(header));
                 self.phase = Phase::Open;
                 if empty {
@@ -513,9 +534,7 @@ impl StreamParser {
                 }
             }
             Unit::Element => {
-                let el = self
-                    .scanner
-                    .finish(raw, self.context.as_ref().map(|c| &c.header));
+                let el = scanner.finish(raw, self.context.as_deref().map(|c| &c.header));
                 self.events.push_back(Event::Element(el));
             }
             Unit::Close => {
@@ -523,7 +542,7 @@ impl StreamParser {
                 self.phase = Phase::Closed;
             }
         }
-        self.scanner.trim();
+        scanner.trim();
     }
 }
 

@@ -1311,18 +1311,6 @@ impl Scanner {
         core::mem::take(&mut self.scope)
     }
 
-    /// Gives back all scratch space (between units only).
-    pub fn release(&mut self) {
-        self.raw_attrs = Vec::new();
-        self.attr_index.release();
-        self.open = Vec::new();
-        self.scope = Vec::new();
-        self.scope_index.release();
-        self.nodes = Records::default();
-        self.attrs = Records::default();
-        self.pool = Vec::new();
-    }
-
     /// Lets scratch space that one large unit grew go back, so that an idle session stays
     /// small.
     pub fn trim(&mut self) {
