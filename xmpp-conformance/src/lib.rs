@@ -9,7 +9,10 @@
 //!   [`Failure`]: step, replay, what was expected and what came;
 //! - [`xml`], [`pattern`] and [`matching`] compare XML with placeholders, exactly or
 //!   relaxed;
-//! - [`report`] finds files and writes the text, JSON and JUnit reports.
+//! - [`report`] finds files and writes the text, JSON and JUnit reports;
+//! - [`rfc6120`] is the list of RFC 6120 section 15's conformance features, which vectors
+//!   name with `rfc6120:<feature>` tags, and [`coverage`] counts, per feature and side, the
+//!   vectors that show it and how many passed.
 //!
 //! ```
 //! use xmpp_conformance::{Runner, vector};
@@ -37,15 +40,18 @@
 
 pub mod client;
 pub mod component;
+pub mod coverage;
 pub mod matching;
 pub mod pattern;
 pub mod report;
+pub mod rfc6120;
 pub mod role;
 pub mod run;
 pub mod server;
 pub mod vector;
 pub mod xml;
 
+pub use coverage::Coverage;
 pub use report::{Report, VectorResult, collect_files};
 pub use role::{CoreUnderTest, Role};
 pub use run::{ChunkingChoice, Failure, Location, Mismatch, Reason, Replay, Runner};

@@ -1,14 +1,28 @@
 //! `xmpp-conformance run [--chunking any|whole|bytes] [--format text|json|junit] [--tag T]
 //! PATH...`: runs every `*.toml` vector under the given files and folders and reports.
-//! Exit status: 0 when no vector failed, 1 when one did, 2 for a usage error.
+//!
+//! `xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...`:
+//! runs them the same way and reports, for each conformance feature of RFC 6120 section 15,
+//! how many vectors show it for the client and the server side and how many passed
+//! ([`xmpp_conformance::coverage`]). A feature no vector shows is reported, not an error.
+//!
+//! Exit status (both commands): 0 when no vector failed, 1 when one did (or could not be
+//! loaded), 2 for a usage error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use xmpp_conformance::{ChunkingChoice, Runner};
+use xmpp_conformance::{ChunkingChoice, Coverage, Runner};
 
 const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
-[--format text|json|junit] [--tag T]... PATH...";
+[--format text|json|junit] [--tag T]... PATH...
+       xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Run,
+    Coverage,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -18,6 +32,7 @@ enum Format {
 }
 
 struct Args {
+    command: Command,
     chunking: ChunkingChoice,
     format: Format,
     tags: Vec<String>,
@@ -25,13 +40,15 @@ struct Args {
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
-    match args.next().as_deref() {
-        Some("run") => {}
+    let command = match args.next().as_deref() {
+        Some("run") => Command::Run,
+        Some("coverage") => Command::Coverage,
         Some("-h" | "--help" | "help") => return Ok(None),
         Some(other) => return Err(format!("unknown command {other:?}")),
         None => return Err("missing command".into()),
-    }
+    };
     let mut out = Args {
+        command,
         chunking: ChunkingChoice::Any,
         format: Format::Text,
         tags: Vec::new(),
@@ -73,11 +90,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 out.format = match value()?.as_str() {
                     "text" => Format::Text,
                     "json" => Format::Json,
-                    "junit" => Format::Junit,
+                    "junit" if command == Command::Run => Format::Junit,
+                    "junit" => return Err("coverage has no junit format".into()),
                     v => return Err(format!("--format {v:?}: expected text, json or junit")),
                 }
             }
-            "--tag" => out.tags.push(value()?),
+            "--tag" if command == Command::Run => out.tags.push(value()?),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -110,10 +128,12 @@ fn main() -> ExitCode {
     if report.results.is_empty() {
         eprintln!("xmpp-conformance: warning: no vector found");
     }
-    let out = match args.format {
-        Format::Text => report.to_text(None),
-        Format::Json => report.to_json(None),
-        Format::Junit => report.to_junit(None),
+    let out = match (args.command, args.format) {
+        (Command::Run, Format::Text) => report.to_text(None),
+        (Command::Run, Format::Json) => report.to_json(None),
+        (Command::Run, Format::Junit) => report.to_junit(None),
+        (Command::Coverage, Format::Json) => Coverage::of(&report).to_json(None),
+        (Command::Coverage, _) => Coverage::of(&report).to_text(&report, None),
     };
     print!("{out}");
     if report.failed() == 0 {

@@ -15,6 +15,11 @@ pub struct VectorResult {
     pub path: PathBuf,
     /// Its title, when the file could be read.
     pub title: Option<String>,
+    /// Its role, when the file could be read.
+    pub role: Option<String>,
+    /// The RFC 6120 conformance features it shows (its `rfc6120:` tags, without the
+    /// prefix); none when the file could not be read.
+    pub features: Vec<String>,
     /// The number of replays that ran and passed, or the failure.
     pub outcome: Result<usize, Failure>,
 }
@@ -69,11 +74,7 @@ impl Runner {
     /// Loads and runs one file.
     pub fn run_file(&self, path: &Path) -> VectorResult {
         match vector::load(path) {
-            Ok(v) => VectorResult {
-                path: path.to_owned(),
-                title: Some(v.title.clone()),
-                outcome: self.run_vector(&v),
-            },
+            Ok(v) => self.result(path.to_owned(), &v),
             Err(e) => load_failure(e),
         }
     }
@@ -89,11 +90,7 @@ impl Runner {
                     if !tags.is_empty() && !v.tags.iter().any(|t| tags.contains(t)) {
                         continue;
                     }
-                    VectorResult {
-                        path,
-                        title: Some(v.title.clone()),
-                        outcome: self.run_vector(&v),
-                    }
+                    self.result(path, &v)
                 }
                 Err(e) => load_failure(e),
             };
@@ -103,10 +100,24 @@ impl Runner {
     }
 }
 
+impl Runner {
+    fn result(&self, path: PathBuf, v: &vector::Vector) -> VectorResult {
+        VectorResult {
+            path,
+            title: Some(v.title.clone()),
+            role: Some(v.role.clone()),
+            features: v.features(),
+            outcome: self.run_vector(v),
+        }
+    }
+}
+
 fn load_failure(e: LoadError) -> VectorResult {
     VectorResult {
         path: e.path,
         title: None,
+        role: None,
+        features: Vec::new(),
         outcome: Err(Failure {
             location: Location::File { line: e.line },
             reason: Reason::Invalid(e.message),
@@ -116,7 +127,7 @@ fn load_failure(e: LoadError) -> VectorResult {
 }
 
 /// `path` relative to `base` when it is inside it, with `/` separators.
-fn shown(path: &Path, base: Option<&Path>) -> String {
+pub(crate) fn shown(path: &Path, base: Option<&Path>) -> String {
     let rel = base.and_then(|b| path.strip_prefix(b).ok()).unwrap_or(path);
     let shown = rel.to_string_lossy();
     if cfg!(windows) {
@@ -154,7 +165,8 @@ impl Report {
     }
 
     /// One JSON document: `{"results": [...], "passed": N, "failed": N}`; each result has
-    /// `path`, `title`, `ok`, and for a failure `failure` with `message` (the text format's),
+    /// `path`, `title`, `role`, `features` (the RFC 6120 conformance features it shows), `ok`,
+    /// and for a failure `failure` with `message` (the text format's),
     /// `line`, `step`, `kind`, `replay`, `reason` (`invalid`, `unsupported` or `mismatch`),
     /// and for a mismatch `expected`, `got` and `difference`.
     pub fn to_json(&self, base: Option<&Path>) -> String {
@@ -162,10 +174,18 @@ impl Report {
         for (i, r) in self.results.iter().enumerate() {
             out.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
             write!(out, "\"path\": {}", json_str(&shown(&r.path, base))).ok();
-            match &r.title {
-                Some(t) => write!(out, ", \"title\": {}", json_str(t)),
-                None => write!(out, ", \"title\": null"),
-            }
+            let opt = |s: &Option<String>| s.as_deref().map_or("null".to_owned(), json_str);
+            write!(
+                out,
+                ", \"title\": {}, \"role\": {}, \"features\": [{}]",
+                opt(&r.title),
+                opt(&r.role),
+                r.features
+                    .iter()
+                    .map(|f| json_str(f))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
             .ok();
             match &r.outcome {
                 Ok(n) => write!(out, ", \"ok\": true, \"replays\": {n}").ok(),
@@ -187,8 +207,9 @@ impl Report {
     }
 
     /// JUnit XML: one `<testsuite>` in `<testsuites>`, one `<testcase>` per vector with
-    /// `classname` its folder's name and `name` its file stem, and a `<failure>` for each
-    /// failed vector.
+    /// `classname` its folder's name and `name` its file stem, a `<properties>` child with
+    /// one `<property name="rfc6120" value="<feature>"/>` per RFC 6120 conformance feature the
+    /// vector shows, and a `<failure>` for each failed vector.
     pub fn to_junit(&self, base: Option<&Path>) -> String {
         let (n, failed) = (self.results.len(), self.failed());
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -223,8 +244,24 @@ impl Report {
                 xml_escape(&path)
             )
             .ok();
+            let mut props = String::new();
+            if !r.features.is_empty() {
+                props.push_str("\n      <properties>");
+                for f in &r.features {
+                    write!(
+                        props,
+                        "\n        <property name=\"rfc6120\" value=\"{}\"/>",
+                        xml_escape(f)
+                    )
+                    .ok();
+                }
+                props.push_str("\n      </properties>");
+            }
             match &r.outcome {
-                Ok(_) => out.push_str("/>\n"),
+                Ok(_) if props.is_empty() => out.push_str("/>\n"),
+                Ok(_) => {
+                    writeln!(out, ">{props}\n    </testcase>").ok();
+                }
                 Err(f) => {
                     let kind = match f.reason {
                         Reason::Invalid(_) => "invalid",
@@ -237,7 +274,7 @@ impl Report {
                     }
                     writeln!(
                         out,
-                        ">\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
+                        ">{props}\n      <failure message=\"{}\" type=\"{kind}\">{}</failure>\n    </testcase>",
                         xml_escape(&f.to_string()),
                         xml_escape(&body)
                     )
@@ -295,7 +332,7 @@ fn failure_json(f: &Failure) -> String {
 }
 
 /// A JSON string literal.
-fn json_str(s: &str) -> String {
+pub(crate) fn json_str(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

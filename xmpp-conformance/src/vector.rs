@@ -1,10 +1,12 @@
 //! Loading vector files (VECTORS.md, "A file" and "Steps").
 //!
 //! A file that is not valid TOML, has a top-level key the format does not define, a step
-//! without exactly one step key or with an unknown one, bad hex, or an unknown `chunking` or
-//! `match` value is refused with a [`LoadError`] naming the line. Whether the role and its
-//! config, events and actions are supported is decided later, by the runner, because it
-//! depends on which roles are registered.
+//! without exactly one step key or with an unknown one, bad hex, an unknown `chunking` or
+//! `match` value, or a tag `rfc6120:<feature>` that names no feature of RFC 6120 section 15
+//! or one that the vector's role cannot show ([`coverage::check_tag`]) is refused with a
+//! [`LoadError`] naming the line. Whether the role and its config, events and actions are
+//! supported is decided later, by the runner, because it depends on which roles are
+//! registered.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::coverage;
 use crate::matching::MatchMode;
 
 /// How the runner may cut the peer's bytes (the vector's `chunking` key).
@@ -134,6 +137,18 @@ pub struct Vector {
     pub steps: Vec<Step>,
 }
 
+impl Vector {
+    /// The RFC 6120 conformance features the vector shows: its `rfc6120:<feature>` tags,
+    /// without the prefix, in the order written.
+    pub fn features(&self) -> Vec<String> {
+        self.tags
+            .iter()
+            .filter_map(|t| t.strip_prefix(crate::rfc6120::TAG_PREFIX))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 /// A vector file that could not be read or is not a valid vector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadError {
@@ -164,7 +179,7 @@ struct RawVector {
     title: Option<Spanned<String>>,
     source: Option<String>,
     role: Option<Spanned<String>>,
-    tags: Option<Vec<String>>,
+    tags: Option<Vec<Spanned<String>>>,
     chunking: Option<Spanned<String>>,
     #[serde(rename = "match")]
     match_mode: Option<Spanned<String>>,
@@ -244,6 +259,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Vector, LoadError> {
             }
         },
     };
+    let mut tags = Vec::new();
+    for tag in raw.tags.unwrap_or_default() {
+        coverage::check_tag(role.get_ref(), tag.get_ref()).map_err(|m| fail(at(&tag.span()), m))?;
+        tags.push(tag.into_inner());
+    }
     let mut entries: Vec<ConfigEntry> = raw
         .config
         .unwrap_or_default()
@@ -343,7 +363,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Vector, LoadError> {
         source: raw.source,
         role: role.into_inner(),
         role_line,
-        tags: raw.tags.unwrap_or_default(),
+        tags,
         chunking,
         match_mode,
         config: Config { entries },

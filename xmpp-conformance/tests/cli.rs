@@ -80,6 +80,46 @@ fn tags_filter_the_run() {
 }
 
 #[test]
+fn coverage_table_of_the_fixtures() {
+    // one fixture fails on purpose: exit status 1, and the table still comes
+    let out = run_in_fixtures(&["coverage", "coverage"]);
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!(stdout(&out));
+}
+
+#[test]
+fn coverage_json_and_a_run_without_failures() {
+    let out = run_in_fixtures(&[
+        "coverage",
+        "--format=json",
+        "coverage/client-header.toml",
+        "coverage/parser-comment.toml",
+    ]);
+    // gaps are reported, not errors
+    assert_eq!(out.status.code(), Some(0));
+    let json = stdout(&out);
+    assert!(
+        json.starts_with("{\n  \"features\": [\n    {\"name\": \"bind-gen\""),
+        "{json}"
+    );
+    assert!(
+        json.contains(
+            "\"client\": {\"level\": \"MUST\", \"status\": \"covered\", \"reason\": null, \
+             \"shown\": 1, \"passed\": 1, \"vectors\": [\"coverage/parser-comment.toml\"]}"
+        ),
+        "{json}"
+    );
+    assert!(
+        json.contains("{\"feature\": \"bind-support\", \"side\": \"server\"}"),
+        "{json}"
+    );
+    assert!(
+        json.ends_with("\"vectors\": 2,\n  \"passed\": 2,\n  \"failed\": 0\n}\n"),
+        "{json}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_with_2() {
     for args in [
         &["run"][..],
@@ -88,6 +128,9 @@ fn usage_errors_exit_with_2() {
         &["run", "--format"],
         &["run", "--verbose", "good"],
         &["run", "no-such-folder"],
+        &["coverage", "--format", "junit", "good"],
+        &["coverage", "--tag", "eof", "good"],
+        &["coverage"],
         &[],
     ] {
         let out = run_in_fixtures(args);

@@ -128,6 +128,48 @@ fn unknown_config_key() {
 }
 
 #[test]
+fn an_rfc6120_tag_must_name_a_feature_of_section_15() {
+    assert_eq!(
+        message("bad/unknown-rfc6120-feature.toml"),
+        "line 5: tag \"rfc6120:xml-restriction-comments\": RFC 6120 section 15 has no \
+         conformance feature \"xml-restriction-comments\""
+    );
+}
+
+#[test]
+fn an_rfc6120_tag_must_be_one_the_role_can_show() {
+    let load = |role: &str, tag: &str| {
+        vector::parse(
+            Path::new("v.toml"),
+            &format!(
+                "title = \"t\"\nrole = \"{role}\"\ntags = [\"{tag}\"]\n[[step]]\naction = \"eof\"\n"
+            ),
+        )
+        .map(|v| v.features())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(
+        load("server", "rfc6120:bind-gen"),
+        Ok(vec!["bind-gen".to_owned()])
+    );
+    assert_eq!(load("server", "bind-gen"), Ok(vec![]));
+    let e = load("client", "rfc6120:bind-gen").unwrap_err();
+    assert!(
+        e.starts_with("v.toml: line 3: tag \"rfc6120:bind-gen\": a client vector cannot show it"),
+        "{e}"
+    );
+    let e = load("parser", "rfc6120:stanza-kind-message").unwrap_err();
+    assert!(
+        e.contains("a parser vector shows only the xml- features"),
+        "{e}"
+    );
+    let e = load("client", "rfc6120:stream-tcp-binding").unwrap_err();
+    assert!(e.contains("no vector can show it (TCP binding"), "{e}");
+    // the prefix is case-sensitive, as tags are: anything else is an ordinary tag
+    assert_eq!(load("client", "RFC6120:bind-gen"), Ok(vec![]));
+}
+
+#[test]
 fn broken_toml() {
     let m = message("bad/broken-toml.toml");
     assert!(m.starts_with("line 6: invalid vector: "), "{m}");
@@ -467,6 +509,68 @@ fn tags_select_vectors_but_broken_files_always_count() {
         ]
     );
     assert_eq!((report.passed(), report.failed()), (2, 1));
+}
+
+#[test]
+fn coverage_counts_each_side_by_role() {
+    use xmpp_conformance::Coverage;
+    use xmpp_conformance::coverage::{Side, Status};
+    let report = Runner::new()
+        .run_paths(&[fixtures().join("coverage")], &[])
+        .unwrap();
+    let cov = Coverage::of(&report);
+    let get = |name: &str| {
+        cov.features
+            .iter()
+            .find(|f| f.feature.name == name)
+            .unwrap()
+    };
+    let counts = |name: &str, side: Side| {
+        let c = get(name).side(side);
+        (c.shown(), c.passed, get(name).status(side))
+    };
+    // a parser vector counts for both sides of an xml- feature
+    let comment = (1, 1, Status::Covered);
+    assert_eq!(counts("xml-restriction-comment", Side::Client), comment);
+    assert_eq!(counts("xml-restriction-comment", Side::Server), comment);
+    assert_eq!(
+        counts("xml-restriction-pi", Side::Server),
+        (1, 0, Status::Failing)
+    );
+    // a client vector for the client side; the server side of initial-to needs s2s
+    assert_eq!(
+        counts("stream-attribute-initial-to", Side::Client),
+        (1, 1, Status::Covered)
+    );
+    assert_eq!(
+        counts("stream-attribute-initial-to", Side::Server),
+        (0, 0, Status::NeedsS2s)
+    );
+    assert_eq!(
+        counts("stream-attribute-response-id", Side::Server),
+        (1, 1, Status::Covered)
+    );
+    assert_eq!(
+        counts("stream-attribute-response-id", Side::Client),
+        (0, 0, Status::NotApplicable)
+    );
+    // a component vector counts for neither side, only in its own column
+    assert_eq!(
+        counts("stream-error-generate", Side::Client),
+        (0, 0, Status::Gap)
+    );
+    assert_eq!(get("stream-error-generate").component.passed, 1);
+    assert_eq!(
+        counts("tls-certs", Side::Server),
+        (0, 0, Status::OutsideTranscript)
+    );
+    let gaps = cov.gaps();
+    assert!(
+        gaps.iter()
+            .any(|(f, s)| f.name == "bind-support" && *s == Side::Client)
+    );
+    assert!(!gaps.iter().any(|(f, _)| f.name == "xml-restriction-pi"));
+    assert_eq!((cov.vectors, cov.passed), (5, 4));
 }
 
 #[test]
