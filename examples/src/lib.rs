@@ -1,7 +1,7 @@
 //! What the example binaries share: flag parsing, the transport (TCP, then TLS over the
 //! same socket; [`tokio_net`] for the tokio ones), certificate loading, randomness, what the
-//! example servers do with a client's stanza ([`route`]), and turning built bytes into an
-//! [`Element`]. No XMPP decisions live here: those are `xmpp-proto`'s.
+//! example servers do with a client's stanza ([`route`]). No XMPP decisions live here: those
+//! are `xmpp-proto`'s.
 
 pub mod tokio_net;
 
@@ -17,7 +17,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
 use xmpp_proto::jid::Jid;
 use xmpp_proto::sasl::{CbType, ChannelBinding};
-use xmpp_proto::stanza::{JABBER_CLIENT, Payload, Stanza, iq_result};
+use xmpp_proto::stanza::{Payload, Stanza, iq_result};
 use xmpp_proto::stream::TlsPolicy;
 use xmpp_proto::xml::Element;
 
@@ -340,18 +340,13 @@ pub fn random_seed() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
 }
 
-/// The element serialized in `xml` (as a builder wrote it), read with `content_ns` as the
-/// default namespace, so that it can be handed to a role's `send`.
-pub fn element(xml: &[u8], content_ns: &str) -> Option<Element> {
-    xmpp_proto::xml::parse_element(content_ns, xml).ok()
-}
-
 /// What an example server does with a stanza from one of its clients (its `from` already
 /// stamped by the core).
 #[derive(Debug)]
 pub enum Route {
-    /// An iq for the server: answer with this (a roster get gets an empty roster).
-    Reply(Element),
+    /// An iq for the server: answer with this serialized stanza (a roster get gets an
+    /// empty roster), sent as it is with `send_with`.
+    Reply(BytesMut),
     /// An iq for the server that it does not handle: answer `service-unavailable`.
     ServiceUnavailable,
     /// For the sessions of this address: a full JID's one session, or every session of a
@@ -375,9 +370,8 @@ pub fn route(el: &Element) -> Route {
         if is_roster_get
             && let Ok(stanza) = Stanza::from_element(el.clone())
             && iq_result(&stanza, Some(payload), &mut out).is_ok()
-            && let Some(reply) = element(&out, JABBER_CLIENT)
         {
-            return Route::Reply(reply);
+            return Route::Reply(out);
         }
         return Route::ServiceUnavailable;
     }

@@ -29,14 +29,14 @@ use crate::negotiate::{Negotiate, Wire};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClientConfig};
 use crate::stanza::{JABBER_CLIENT, Stanza};
 use crate::stream::engine::{
-    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
+    Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, Requirement, StreamLimits};
-use crate::xml::{Element, ElementRef, Limits, write_element};
+use crate::xml::{Element, ElementRef, Limits, Writer};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -203,6 +203,8 @@ pub enum ClientError {
         /// The server's limit.
         max: u64,
     },
+    /// [`Client::send_with`] left an element open: nothing was sent.
+    Unbalanced,
 }
 
 impl core::fmt::Display for ClientError {
@@ -222,6 +224,9 @@ impl core::fmt::Display for ClientError {
                 "the stanza is {size} bytes, more than the {max} the server accepts \
                  (XEP-0478); nothing was sent"
             ),
+            ClientError::Unbalanced => {
+                f.write_str("the stanza written left an element open; nothing was sent")
+            }
         }
     }
 }
@@ -399,7 +404,8 @@ impl Client {
     /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
     /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id). A
     /// first-level element of another namespace (stream management's `<enable/>`...) is
-    /// written with its own.
+    /// written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
+    /// writes it straight into the output instead.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -407,19 +413,55 @@ impl Client {
             let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
                 .then(|| stanza.with_attr("id", &s.next_id()));
             let stanza = with_id.as_ref().unwrap_or(stanza);
-            let max = s.peer_limits.and_then(|l| l.max_bytes);
-            let mut too_large = None;
-            s.engine.write(|buf| {
-                let start = buf.len();
-                write_element(buf, stanza.root(), JABBER_CLIENT);
-                let size = buf.len() - start;
-                if let Some(max) = max.filter(|&max| size as u64 > max) {
-                    buf.truncate(start);
-                    too_large = Some(ClientError::StanzaTooLarge { size, max });
-                }
-            });
-            too_large.map_or(Ok(()), Err)
+            s.write_stanza(|w| {
+                w.element(stanza.root(), JABBER_CLIENT);
+            })
         })
+    }
+
+    /// Sends the stanza that `write` writes (once online) at time `now`, straight into the
+    /// output: a stanza built with the [`stanza`](crate::stanza) builders' `write_to` is
+    /// written once, never parsed or serialized again. An unprefixed element is in
+    /// `jabber:client`, the stream's default namespace; any other needs its `xmlns`.
+    ///
+    /// The same checks as [`send`](Self::send), save one: the caller gives every iq its id
+    /// (from [`next_id`](Self::next_id); [`IqBuilder`](crate::stanza::IqBuilder) requires
+    /// one). Nothing is sent when the stanza is larger than the server accepts
+    /// ([`ClientError::StanzaTooLarge`]) or when `write` leaves an element open
+    /// ([`ClientError::Unbalanced`]).
+    ///
+    /// ```
+    /// # use xmpp_proto::client::{Client, ClientConfig, ClientError};
+    /// # use xmpp_proto::jid::Jid;
+    /// # use xmpp_proto::stanza::MessageBuilder;
+    /// # fn send(client: &mut Client, now: std::time::Instant) -> Result<(), ClientError> {
+    /// let romeo: Jid = "romeo@example.net".parse().unwrap();
+    /// client.send_with(now, |w| {
+    ///     MessageBuilder::new().to(&romeo).body("Art thou not Romeo?").write_to(w)
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        write: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            s.online()?;
+            s.write_stanza(write)
+        })
+    }
+
+    /// Writes a stanza under the server's XEP-0478 limit, all of it or nothing.
+    fn write_stanza(&mut self, write: impl FnOnce(&mut Writer<'_>)) -> Result<(), ClientError> {
+        let max = self.peer_limits.and_then(|l| l.max_bytes);
+        self.engine
+            .write_stanza(write, max)
+            .map_err(|refused| match refused {
+                StanzaRefused::Unbalanced => ClientError::Unbalanced,
+                StanzaRefused::TooLarge { size, max } => ClientError::StanzaTooLarge { size, max },
+            })
     }
 
     /// Answers a received stanza at time `now` with a stanza error (for example

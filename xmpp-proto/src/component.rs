@@ -24,7 +24,7 @@ use crate::stream::engine::{
 };
 use crate::stream::header::Header;
 use crate::stream::rng::Rng;
-use crate::xml::{Element, Limits, write_element};
+use crate::xml::{Element, Limits, Writer};
 
 /// How a component connects.
 #[derive(Clone)]
@@ -97,6 +97,8 @@ pub enum ComponentError {
     NotOnline,
     /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
     Closed,
+    /// `send_with` left an element open: nothing was sent.
+    Unbalanced,
 }
 
 impl core::fmt::Display for ComponentError {
@@ -106,6 +108,9 @@ impl core::fmt::Display for ComponentError {
             ComponentError::NotOpen => "the stream is not open yet",
             ComponentError::NotOnline => "stanzas can be sent only after the handshake",
             ComponentError::Closed => "the stream is closed",
+            ComponentError::Unbalanced => {
+                "the stanza written left an element open; nothing was sent"
+            }
         })
     }
 }
@@ -130,20 +135,64 @@ enum State<H> {
     Online,
 }
 
-/// Sends a stanza on an XEP-0114 stream, once the handshake succeeded.
-fn send_stanza<H>(
-    engine: &mut Engine<ComponentEvent>,
-    state: &State<H>,
-    stanza: &Element,
-) -> Result<(), ComponentError> {
-    if engine.is_ending() {
-        return Err(ComponentError::Closed);
-    }
-    if !matches!(state, State::Online) {
-        return Err(ComponentError::NotOnline);
-    }
-    engine.write(|buf| write_element(buf, stanza.root(), JABBER_COMPONENT_ACCEPT));
-    Ok(())
+/// What the two sides have the same way: `Debug` (the domain, never the secret), input,
+/// sending, and the `stream_methods!` every role has. `$peer` names the other side in the
+/// docs.
+macro_rules! side_methods {
+    ($side:ident, $peer:literal) => {
+        impl core::fmt::Debug for $side {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($side))
+                    .field("domain", &self.config.domain)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl $side {
+            #[doc = concat!("Bytes received from the ", $peer, ", at time `now`. Once the stream is over,")]
+            /// input is ignored.
+            pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ComponentError> {
+                self.at(now, |s| s.input(data))
+                    .map_err(ComponentError::from)
+            }
+
+            /// Sends a stanza (after the handshake) at time `now`, with
+            /// `jabber:component:accept` as the default namespace. For a stanza the embedder
+            /// builds, [`send_with`](Self::send_with) writes it straight into the output.
+            pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ComponentError> {
+                self.send_with(now, |w| {
+                    w.element(stanza.root(), JABBER_COMPONENT_ACCEPT);
+                })
+            }
+
+            /// Sends the stanza that `write` writes (after the handshake) at time `now`,
+            /// straight into the output: a stanza built with the [`stanza`](crate::stanza)
+            /// builders' `write_to` is written once, never parsed or serialized again. An
+            /// unprefixed element is in `jabber:component:accept`, the stream's default
+            /// namespace (give the builders `content_ns(JABBER_COMPONENT_ACCEPT)` for an
+            /// element payload). Nothing is sent when `write` leaves an element open
+            /// ([`ComponentError::Unbalanced`]).
+            pub fn send_with(
+                &mut self,
+                now: Instant,
+                write: impl FnOnce(&mut Writer<'_>),
+            ) -> Result<(), ComponentError> {
+                self.at(now, |s| {
+                    if s.engine.is_ending() {
+                        return Err(ComponentError::Closed);
+                    }
+                    if !matches!(s.state, State::Online) {
+                        return Err(ComponentError::NotOnline);
+                    }
+                    s.engine
+                        .write_stanza(write, None)
+                        .map_err(|_| ComponentError::Unbalanced)
+                })
+            }
+
+            stream_methods!(ComponentEvent);
+        }
+    };
 }
 
 /// The handshake succeeded: stanzas flow.
@@ -161,13 +210,7 @@ pub struct Component {
     state: State<HandshakeClient>,
 }
 
-impl core::fmt::Debug for Component {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Component")
-            .field("domain", &self.config.domain)
-            .finish_non_exhaustive()
-    }
-}
+side_methods!(Component, "server");
 
 impl Component {
     /// A component that will connect with `config`; nothing happens until
@@ -198,21 +241,6 @@ impl Component {
             Ok(())
         })
     }
-
-    /// Bytes received from the server, at time `now`. Once the stream is over, input is
-    /// ignored.
-    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ComponentError> {
-        self.at(now, |s| s.input(data))
-            .map_err(ComponentError::from)
-    }
-
-    /// Sends a stanza (after the handshake) at time `now`, with `jabber:component:accept`
-    /// as the default namespace.
-    pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ComponentError> {
-        self.at(now, |s| send_stanza(&mut s.engine, &s.state, stanza))
-    }
-
-    stream_methods!(ComponentEvent);
 }
 
 impl StreamRole for Component {
@@ -326,13 +354,7 @@ pub struct ComponentServer {
     stream_id: String,
 }
 
-impl core::fmt::Debug for ComponentServer {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ComponentServer")
-            .field("domain", &self.config.domain)
-            .finish_non_exhaustive()
-    }
-}
+side_methods!(ComponentServer, "component");
 
 impl ComponentServer {
     /// A server side for a new component connection; it waits for the component's header
@@ -355,21 +377,6 @@ impl ComponentServer {
             stream_id,
         }
     }
-
-    /// Bytes received from the component, at time `now`. Once the stream is over, input is
-    /// ignored.
-    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ComponentError> {
-        self.at(now, |s| s.input(data))
-            .map_err(ComponentError::from)
-    }
-
-    /// Sends a stanza (after the handshake) at time `now`, with `jabber:component:accept`
-    /// as the default namespace.
-    pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ComponentError> {
-        self.at(now, |s| send_stanza(&mut s.engine, &s.state, stanza))
-    }
-
-    stream_methods!(ComponentEvent);
 
     /// XEP-0114: the component addresses explicitly, from its own domain (or a subdomain).
     fn on_stanza(&mut self, stanza: Stanza) {

@@ -92,6 +92,10 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) and [`BytesMut`](bytes::BytesMut) the
+/// core's API takes and gives: use this re-export to stay on the same version.
+pub use bytes;
+
 pub mod client;
 pub mod component;
 pub mod error;

@@ -31,7 +31,7 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
-use crate::xml::{Element, Limits, write_element};
+use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
 #[derive(Clone)]
@@ -233,6 +233,8 @@ pub enum ServerError {
     NotOnline,
     /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
     Closed,
+    /// [`Server::send_with`] left an element open: nothing was sent.
+    Unbalanced,
 }
 
 impl core::fmt::Display for ServerError {
@@ -245,6 +247,7 @@ impl core::fmt::Display for ServerError {
             ServerError::WrongAccount => "the JID is not of the authenticated account",
             ServerError::NotOnline => "stanzas can be sent only once online",
             ServerError::Closed => "the stream is closed",
+            ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
         })
     }
 }
@@ -519,13 +522,29 @@ impl Server {
 
     /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
     /// the default namespace; or a first-level element of a namespace the embedder handles
-    /// (an answer to [`ServerEvent::Nonza`]), which carries its own.
+    /// (an answer to [`ServerEvent::Nonza`]), which carries its own. For a stanza the
+    /// embedder builds, [`send_with`](Self::send_with) writes it straight into the output.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
+        self.send_with(now, |w| {
+            w.element(stanza.root(), JABBER_CLIENT);
+        })
+    }
+
+    /// Sends the stanza that `write` writes (once online) at time `now`, straight into the
+    /// output: a stanza built with the [`stanza`](crate::stanza) builders' `write_to` is
+    /// written once, never parsed or serialized again. An unprefixed element is in
+    /// `jabber:client`, the stream's default namespace; any other needs its `xmlns`. Nothing
+    /// is sent when `write` leaves an element open ([`ServerError::Unbalanced`]).
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        write: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.online()?;
             s.engine
-                .write(|buf| write_element(buf, stanza.root(), JABBER_CLIENT));
-            Ok(())
+                .write_stanza(write, None)
+                .map_err(|_| ServerError::Unbalanced)
         })
     }
 

@@ -236,7 +236,9 @@ fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     let el = stanza.element();
     let to = match route(el) {
         Route::Reply(reply) => {
-            let _ = server.send(Instant::now(), &reply);
+            let _ = server.send_with(Instant::now(), |w| {
+                w.raw(&reply);
+            });
             return;
         }
         Route::ServiceUnavailable => {

@@ -8,15 +8,15 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use tokio::net::TcpStream;
 use xmpp_examples::tokio_net::AsyncConn;
-use xmpp_examples::{Args, Input, client_tls, die, element, random_seed, tls_policy};
+use xmpp_examples::{Args, Input, client_tls, die, random_seed, tls_policy};
 use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::{BareJid, Jid};
 use xmpp_proto::sasl::Mechanism;
-use xmpp_proto::stanza::{JABBER_CLIENT, MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
+use xmpp_proto::stanza::{MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
+use xmpp_proto::xml::Writer;
 
 const USAGE: &str = "usage: tokio_client --addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
@@ -152,17 +152,17 @@ async fn run(config: ClientConfig, plan: Plan) -> i32 {
                     println!("online {full}");
                     online = true;
                     if plan.presence {
-                        send_built(&mut client, |out| PresenceBuilder::new().write(out));
+                        send_built(&mut client, |w| PresenceBuilder::new().write_to(w));
                     }
                     if let Some((to, text)) = &plan.message {
                         let id = client.next_id();
-                        send_built(&mut client, |out| {
+                        send_built(&mut client, |w| {
                             MessageBuilder::new()
                                 .to(to)
                                 .id(&id)
                                 .type_(MessageType::Chat)
                                 .body(text)
-                                .write(out)
+                                .write_to(w)
                         });
                     }
                     if plan.count == 0 {
@@ -265,10 +265,7 @@ async fn close(conn: &mut Option<AsyncConn>) {
     }
 }
 
-/// Sends a stanza written by a builder.
-fn send_built(client: &mut Client, build: impl FnOnce(&mut BytesMut)) {
-    let mut out = BytesMut::new();
-    build(&mut out);
-    let stanza = element(&out, JABBER_CLIENT).expect("builders write well-formed XML");
-    client.send(Instant::now(), &stanza).expect("online");
+/// Sends a stanza a builder writes straight into the client's output (no parse, no copy).
+fn send_built(client: &mut Client, build: impl FnOnce(&mut Writer<'_>)) {
+    client.send_with(Instant::now(), build).expect("online");
 }

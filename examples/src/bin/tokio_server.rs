@@ -237,7 +237,9 @@ fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     let el = stanza.element();
     let to = match route(el) {
         Route::Reply(reply) => {
-            let _ = server.send(now, &reply);
+            let _ = server.send_with(now, |w| {
+                w.raw(&reply);
+            });
             return;
         }
         Route::ServiceUnavailable => {

@@ -1,6 +1,7 @@
-//! Builders that write stanzas through a [`Writer`] into a caller's [`BytesMut`], borrowing
+//! Builders that write stanzas through a [`Writer`], into a caller's [`BytesMut`] (`write`)
+//! or straight into a session's output (`write_to`, inside a role's `send_with`), borrowing
 //! everything they write: building and writing a stanza allocates nothing but the growth of
-//! the buffer.
+//! the buffer, and a stanza sent with `send_with` is never parsed or serialized again.
 
 use bytes::BytesMut;
 
@@ -67,8 +68,7 @@ impl Default for Head<'_> {
 }
 
 impl Head<'_> {
-    /// Writes the stanza: start tag (attributes in the order of RFC 6120's examples), the
-    /// kind's own children, the payload, the caller's content, end tag.
+    /// Writes the stanza into `out`.
     fn write(
         &self,
         out: &mut BytesMut,
@@ -78,20 +78,38 @@ impl Head<'_> {
         more: impl FnOnce(&mut Writer<'_>),
     ) {
         let mut w = Writer::new(out);
+        self.write_to(&mut w, name, type_, own, more);
+        w.finish();
+    }
+
+    /// Writes the stanza where `w` stands: start tag (attributes in the order of RFC 6120's
+    /// examples), the kind's own children, the payload, the caller's content, end tag.
+    fn write_to(
+        &self,
+        w: &mut Writer<'_>,
+        name: &str,
+        type_: Option<&str>,
+        own: impl FnOnce(&mut Writer<'_>),
+        more: impl FnOnce(&mut Writer<'_>),
+    ) {
+        let depth = w.depth();
         w.start(name)
             .attr_opt("from", self.from)
             .attr_opt("id", self.id)
             .attr_opt("to", self.to)
             .attr_opt("type", type_)
             .attr_opt("xml:lang", self.lang);
-        own(&mut w);
+        own(w);
         if let Some(p) = &self.payload {
-            p.write(&mut w, self.content_ns);
+            p.write(w, self.content_ns);
         }
-        more(&mut w);
-        debug_assert_eq!(w.depth(), 1, "content written into <{name}/> is unbalanced");
+        more(w);
+        debug_assert_eq!(
+            w.depth(),
+            depth + 1,
+            "content written into <{name}/> is unbalanced"
+        );
         w.end(name);
-        w.finish();
     }
 }
 
@@ -194,9 +212,22 @@ impl<'a> MessageBuilder<'a> {
     /// Writes the message into `out`, letting `content` write more children after the
     /// body and payload. `content` must leave the writer as balanced as it found it.
     pub fn write_with(&self, out: &mut BytesMut, content: impl FnOnce(&mut Writer<'_>)) {
+        let mut w = Writer::new(out);
+        self.write_to_with(&mut w, content);
+        w.finish();
+    }
+
+    /// Writes the message with `w`: in a role's `send_with`, straight into its output.
+    pub fn write_to(&self, w: &mut Writer<'_>) {
+        self.write_to_with(w, |_| {});
+    }
+
+    /// [`write_to`](Self::write_to), letting `content` write more children after the body
+    /// and payload, as [`write_with`](Self::write_with) does.
+    pub fn write_to_with(&self, w: &mut Writer<'_>, content: impl FnOnce(&mut Writer<'_>)) {
         let body = self.body;
-        self.head.write(
-            out,
+        self.head.write_to(
+            w,
             "message",
             self.type_.map(MessageType::as_str),
             |w| {
@@ -241,6 +272,18 @@ impl<'a> PresenceBuilder<'a> {
     pub fn write_with(&self, out: &mut BytesMut, content: impl FnOnce(&mut Writer<'_>)) {
         let type_ = self.type_.and_then(PresenceType::attr);
         self.head.write(out, "presence", type_, |_| {}, content);
+    }
+
+    /// Writes the presence with `w`: in a role's `send_with`, straight into its output.
+    pub fn write_to(&self, w: &mut Writer<'_>) {
+        self.write_to_with(w, |_| {});
+    }
+
+    /// [`write_to`](Self::write_to), letting `content` write more children, as
+    /// [`write_with`](Self::write_with) does.
+    pub fn write_to_with(&self, w: &mut Writer<'_>, content: impl FnOnce(&mut Writer<'_>)) {
+        let type_ = self.type_.and_then(PresenceType::attr);
+        self.head.write_to(w, "presence", type_, |_| {}, content);
     }
 }
 
@@ -287,5 +330,17 @@ impl<'a> IqBuilder<'a> {
     pub fn write_with(&self, out: &mut BytesMut, content: impl FnOnce(&mut Writer<'_>)) {
         self.head
             .write(out, "iq", Some(self.type_.as_str()), |_| {}, content);
+    }
+
+    /// Writes the iq with `w`: in a role's `send_with`, straight into its output.
+    pub fn write_to(&self, w: &mut Writer<'_>) {
+        self.write_to_with(w, |_| {});
+    }
+
+    /// [`write_to`](Self::write_to), letting `content` write the children after the
+    /// payload, as [`write_with`](Self::write_with) does.
+    pub fn write_to_with(&self, w: &mut Writer<'_>, content: impl FnOnce(&mut Writer<'_>)) {
+        self.head
+            .write_to(w, "iq", Some(self.type_.as_str()), |_| {}, content);
     }
 }

@@ -92,6 +92,15 @@ pub(crate) enum InputRefused {
     AwaitingTls,
 }
 
+/// Why a stanza written by the embedder (`send_with`) was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StanzaRefused {
+    /// The writer was left with elements open: the bytes would break the stream.
+    Unbalanced,
+    /// Larger than the peer accepts (XEP-0478).
+    TooLarge { size: usize, max: u64 },
+}
+
 /// The events every role reports in its own event type.
 pub(crate) trait StreamEvent: Sized {
     fn peer_stream_error(error: Box<StreamError>) -> Self;
@@ -252,6 +261,39 @@ impl<E: StreamEvent> Engine<E> {
             f(&mut w);
             w.finish();
         });
+    }
+
+    /// Writes the stanza (or first-level element) that `f` writes, all of it or nothing:
+    /// nothing when `f` leaves an element open, or when what it wrote is larger than `max`
+    /// bytes (the peer's XEP-0478 limit).
+    pub fn write_stanza(
+        &mut self,
+        f: impl FnOnce(&mut Writer<'_>),
+        max: Option<u64>,
+    ) -> Result<(), StanzaRefused> {
+        let mut refused = None;
+        self.write(|buf| {
+            let start = buf.len();
+            let mut w = Writer::new(buf);
+            f(&mut w);
+            let balanced = w.depth() == 0;
+            // Checked here rather than by `finish`, which only asserts in debug builds: an
+            // embedder's mistake is an error, never bytes that break the stream.
+            if balanced {
+                w.finish();
+            }
+            let size = buf.len() - start;
+            refused = if !balanced {
+                Some(StanzaRefused::Unbalanced)
+            } else {
+                max.filter(|&max| size as u64 > max)
+                    .map(|max| StanzaRefused::TooLarge { size, max })
+            };
+            if refused.is_some() {
+                buf.truncate(start);
+            }
+        });
+        refused.map_or(Ok(()), Err)
     }
 
     /// Writes what `f` appends (it may take back what it appended: a write that adds

@@ -1,0 +1,810 @@
+//! The pair harness: both sides of a stream wired to each other in memory on a virtual clock.
+//!
+//! A [`Pair`] moves the bytes one side's `poll_transmit` gives to the other's `handle_input`,
+//! answers what each side asks its embedder (TLS set up, with channel-binding data and a
+//! client certificate when the row says so; credentials; binding), and moves the clock only
+//! to the next `poll_timeout`. Each row of the tables below runs a c2s `Client` against a
+//! `Server` (or a `Component` against a `ComponentServer`) from `open` to `Closed`: the
+//! outcome of negotiation (online with the expected JID, or the documented failure), stanzas
+//! both ways, then the end (a close from either side, or the closer's timeout when the
+//! other side goes silent), checking the `CloseReason` each side reports and that no side
+//! writes anything after its closing tag.
+
+use std::fmt::Debug;
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
+use xmpp_proto::component::{
+    Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
+};
+use xmpp_proto::error::StreamErrorCondition;
+use xmpp_proto::jid::{BareJid, FullJid, Jid};
+use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
+use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
+use xmpp_proto::stanza::{JABBER_COMPONENT_ACCEPT, MessageBuilder};
+use xmpp_proto::stream::{Abandoned, CloseReason, TlsPolicy};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const CLOSING_TAG: &[u8] = b"</stream:stream>";
+
+/// One side of a stream as its embedder sees it.
+trait Side {
+    type Event: Debug;
+    fn input(&mut self, now: Instant, data: &[u8]);
+    fn transmit(&mut self) -> Option<Bytes>;
+    fn event(&mut self) -> Option<Self::Event>;
+    fn timeout(&self) -> Option<Instant>;
+    fn fire(&mut self, now: Instant);
+    fn close(&mut self, now: Instant);
+    /// What the embedder does about `event` (TLS, credentials, binding); nothing for most.
+    fn answer(&mut self, now: Instant, event: &Self::Event);
+    fn closed(event: &Self::Event) -> Option<&CloseReason>;
+}
+
+/// What the embedder of a side knows about the transport it would set up.
+#[derive(Clone, Copy)]
+struct Tls {
+    /// Both sides export `tls-exporter` data once TLS is up (for the `-PLUS` mechanisms).
+    channel_binding: bool,
+    /// The client presents a certificate that the server's TLS layer verified (EXTERNAL).
+    client_cert: bool,
+}
+
+fn channel_binding() -> ChannelBinding {
+    ChannelBinding::new(CbType::TlsExporter, [7u8; 32])
+}
+
+struct ClientSide {
+    client: Client,
+    tls: Tls,
+}
+
+impl Side for ClientSide {
+    type Event = ClientEvent;
+    fn input(&mut self, now: Instant, data: &[u8]) {
+        self.client.handle_input(now, data).expect("client input");
+    }
+    fn transmit(&mut self) -> Option<Bytes> {
+        self.client.poll_transmit()
+    }
+    fn event(&mut self) -> Option<ClientEvent> {
+        self.client.poll_event()
+    }
+    fn timeout(&self) -> Option<Instant> {
+        self.client.poll_timeout()
+    }
+    fn fire(&mut self, now: Instant) {
+        self.client.handle_timeout(now);
+    }
+    fn close(&mut self, now: Instant) {
+        self.client.close(now);
+    }
+    fn answer(&mut self, now: Instant, event: &ClientEvent) {
+        if let ClientEvent::TlsRequested = event {
+            let cb = self.tls.channel_binding.then(channel_binding);
+            self.client.tls_established(now, cb).expect("client TLS");
+        }
+    }
+    fn closed(event: &ClientEvent) -> Option<&CloseReason> {
+        match event {
+            ClientEvent::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+struct ServerSide {
+    server: Server,
+    tls: Tls,
+}
+
+impl Side for ServerSide {
+    type Event = ServerEvent;
+    fn input(&mut self, now: Instant, data: &[u8]) {
+        self.server.handle_input(now, data).expect("server input");
+    }
+    fn transmit(&mut self) -> Option<Bytes> {
+        self.server.poll_transmit()
+    }
+    fn event(&mut self) -> Option<ServerEvent> {
+        self.server.poll_event()
+    }
+    fn timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+    fn fire(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+    }
+    fn close(&mut self, now: Instant) {
+        self.server.close(now);
+    }
+    fn answer(&mut self, now: Instant, event: &ServerEvent) {
+        let s = &mut self.server;
+        match event {
+            ServerEvent::TlsRequested => {
+                let cbs = if self.tls.channel_binding {
+                    vec![channel_binding()]
+                } else {
+                    vec![]
+                };
+                if self.tls.client_cert {
+                    s.tls_established_with_client_cert(now, cbs)
+                } else {
+                    s.tls_established(now, cbs)
+                }
+                .expect("server TLS")
+            }
+            ServerEvent::AuthRequest { authcid, .. } => {
+                let credential = if authcid == "juliet" {
+                    UserCredential::Password("pw".into())
+                } else {
+                    UserCredential::Unknown
+                };
+                s.credentials(now, credential).expect("credentials")
+            }
+            ServerEvent::ExternalRequest { .. } => s.external(now, juliet()).expect("external"),
+            ServerEvent::BindRequest { account, resource } => {
+                let resource = resource.clone().unwrap_or_else(|| s.make_resource());
+                let jid = format!("{account}/{resource}").parse().unwrap();
+                s.bind(now, jid).expect("bind")
+            }
+            _ => {}
+        }
+    }
+    fn closed(event: &ServerEvent) -> Option<&CloseReason> {
+        match event {
+            ServerEvent::Closed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+/// The two XEP-0114 sides report the same events and need no answers.
+macro_rules! component_side {
+    ($ty:ty) => {
+        impl Side for $ty {
+            type Event = ComponentEvent;
+            fn input(&mut self, now: Instant, data: &[u8]) {
+                self.handle_input(now, data).expect("component input");
+            }
+            fn transmit(&mut self) -> Option<Bytes> {
+                self.poll_transmit()
+            }
+            fn event(&mut self) -> Option<ComponentEvent> {
+                self.poll_event()
+            }
+            fn timeout(&self) -> Option<Instant> {
+                self.poll_timeout()
+            }
+            fn fire(&mut self, now: Instant) {
+                self.handle_timeout(now);
+            }
+            fn close(&mut self, now: Instant) {
+                <$ty>::close(self, now);
+            }
+            fn answer(&mut self, _: Instant, _: &ComponentEvent) {}
+            fn closed(event: &ComponentEvent) -> Option<&CloseReason> {
+                match event {
+                    ComponentEvent::Closed(reason) => Some(reason),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+component_side!(Component);
+component_side!(ComponentServer);
+
+/// A side, what it reported and everything it wrote.
+struct End<S: Side> {
+    side: S,
+    events: Vec<S::Event>,
+    wrote: Vec<u8>,
+    /// A silent side reads nothing and nothing it writes arrives (a peer that hung).
+    silent: bool,
+}
+
+impl<S: Side> End<S> {
+    fn new(side: S) -> Self {
+        End {
+            side,
+            events: Vec::new(),
+            wrote: Vec::new(),
+            silent: false,
+        }
+    }
+
+    fn closed(&self) -> Option<&CloseReason> {
+        self.events.iter().find_map(S::closed)
+    }
+
+    /// Events since index `from`.
+    fn since(&self, from: usize) -> &[S::Event] {
+        &self.events[from..]
+    }
+
+    /// Nothing after our closing tag, which is written once at most (RFC 6120 section 4.4).
+    fn check_nothing_after_closing_tag(&self, who: &str) {
+        let tags = self
+            .wrote
+            .windows(CLOSING_TAG.len())
+            .filter(|w| *w == CLOSING_TAG)
+            .count();
+        assert!(tags <= 1, "{who} wrote its closing tag {tags} times");
+        if tags == 1 {
+            assert!(
+                self.wrote.ends_with(CLOSING_TAG),
+                "{who} wrote after its closing tag: {}",
+                String::from_utf8_lossy(&self.wrote)
+            );
+        }
+    }
+}
+
+/// Two sides wired to each other, on a virtual clock.
+struct Pair<A: Side, B: Side> {
+    now: Instant,
+    a: End<A>,
+    b: End<B>,
+}
+
+/// Moves one side's output to the other and answers its events; true if anything moved.
+fn step<X: Side, Y: Side>(now: Instant, x: &mut End<X>, y: &mut End<Y>) -> bool {
+    let mut moved = false;
+    while let Some(bytes) = x.side.transmit() {
+        moved = true;
+        x.wrote.extend_from_slice(&bytes);
+        if !x.silent && !y.silent {
+            y.side.input(now, &bytes);
+        }
+    }
+    // One event at a time, writing out what each answer queued before the next is taken.
+    while let Some(event) = x.side.event() {
+        moved = true;
+        x.side.answer(now, &event);
+        x.events.push(event);
+        while let Some(bytes) = x.side.transmit() {
+            x.wrote.extend_from_slice(&bytes);
+            if !x.silent && !y.silent {
+                y.side.input(now, &bytes);
+            }
+        }
+    }
+    moved
+}
+
+impl<A: Side, B: Side> Pair<A, B> {
+    fn new(now: Instant, a: A, b: B) -> Self {
+        Pair {
+            now,
+            a: End::new(a),
+            b: End::new(b),
+        }
+    }
+
+    /// Moves bytes and answers events until both sides are quiet, without moving the clock.
+    fn drive(&mut self) {
+        for _ in 0..1000 {
+            let moved_a = step(self.now, &mut self.a, &mut self.b);
+            let moved_b = step(self.now, &mut self.b, &mut self.a);
+            if !moved_a && !moved_b {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    /// Drives, then moves the clock to the next timeout of a side that is not silent and
+    /// fires it, until `done` holds (or no timer is left).
+    fn run_until(&mut self, done: impl Fn(&Self) -> bool) {
+        for _ in 0..100 {
+            self.drive();
+            if done(self) {
+                return;
+            }
+            let next = [
+                (!self.a.silent).then(|| self.a.side.timeout()).flatten(),
+                (!self.b.silent).then(|| self.b.side.timeout()).flatten(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(next) = next else { return };
+            assert!(next >= self.now, "a timeout in the past");
+            self.now = next;
+            if !self.a.silent {
+                self.a.side.fire(next);
+            }
+            if !self.b.silent {
+                self.b.side.fire(next);
+            }
+        }
+        panic!("the pair never finished");
+    }
+
+    fn check_nothing_after_closing_tags(&self) {
+        self.a.check_nothing_after_closing_tag("the initiator");
+        self.b.check_nothing_after_closing_tag("the receiver");
+    }
+}
+
+/// How a stream that went online ends.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// The initiator closes; the receiver answers.
+    InitiatorCloses,
+    /// The receiver closes; the initiator answers.
+    ReceiverCloses,
+    /// The initiator closes and the receiver has gone silent: the closing handshake times out.
+    InitiatorClosesToSilence,
+    /// The receiver closes and the initiator has gone silent.
+    ReceiverClosesToSilence,
+}
+
+const ENDINGS: [Ending; 4] = [
+    Ending::InitiatorCloses,
+    Ending::ReceiverCloses,
+    Ending::InitiatorClosesToSilence,
+    Ending::ReceiverClosesToSilence,
+];
+
+/// Ends an online pair as `ending` says and checks each side's `CloseReason`.
+fn end<A: Side, B: Side>(pair: &mut Pair<A, B>, ending: Ending, row: &str) {
+    let t = pair.now;
+    match ending {
+        Ending::InitiatorCloses | Ending::InitiatorClosesToSilence => pair.a.side.close(t),
+        Ending::ReceiverCloses | Ending::ReceiverClosesToSilence => pair.b.side.close(t),
+    }
+    match ending {
+        Ending::InitiatorClosesToSilence => pair.b.silent = true,
+        Ending::ReceiverClosesToSilence => pair.a.silent = true,
+        _ => {}
+    }
+    pair.run_until(|p| {
+        (p.a.silent || p.a.closed().is_some()) && (p.b.silent || p.b.closed().is_some())
+    });
+    let (a, b) = (pair.a.closed(), pair.b.closed());
+    let (close, peer, timed) = (
+        Some(&CloseReason::LocalClose),
+        Some(&CloseReason::PeerClose),
+        Some(&CloseReason::TimedOut),
+    );
+    match ending {
+        Ending::InitiatorCloses => assert_eq!((a, b), (close, peer), "{row}"),
+        Ending::ReceiverCloses => assert_eq!((a, b), (peer, close), "{row}"),
+        Ending::InitiatorClosesToSilence => {
+            assert_eq!((a, b), (timed, None), "{row}");
+            assert_eq!(pair.now, t + TIMEOUT, "{row}: counted from the close");
+        }
+        Ending::ReceiverClosesToSilence => {
+            assert_eq!((a, b), (None, timed), "{row}");
+            assert_eq!(pair.now, t + TIMEOUT, "{row}: counted from the close");
+        }
+    }
+    pair.check_nothing_after_closing_tags();
+}
+
+// ---------------------------------------------------------------------------------------
+// c2s
+// ---------------------------------------------------------------------------------------
+
+fn juliet() -> BareJid {
+    "juliet@example.com".parse().unwrap()
+}
+
+/// One combination of c2s policies.
+#[derive(Debug, Clone, Copy)]
+struct C2s {
+    client_tls: TlsPolicy,
+    server_tls: TlsPolicy,
+    /// The one mechanism both sides run.
+    mechanism: Mechanism,
+    /// The client presents a certificate when TLS is set up.
+    client_cert: bool,
+}
+
+/// What negotiation must end in.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    /// Online, as this account (`None`: ANONYMOUS, an account the server makes up in its
+    /// domain).
+    Online(Option<BareJid>),
+    /// The client gives up with this reason (the server sees the client's closing tag).
+    ClientAbandons(Abandoned),
+}
+
+impl C2s {
+    /// The outcome the RFCs and the crate's documentation give for this combination.
+    fn expected(&self) -> Outcome {
+        use TlsPolicy::*;
+        let tls_up = matches!(
+            (self.client_tls, self.server_tls),
+            (Required | Optional, Required | Optional)
+        );
+        match (self.client_tls, self.server_tls) {
+            // TLS required but not offered.
+            (Required, Disabled) => return Outcome::ClientAbandons(Abandoned::TlsUnavailable),
+            // The server offers only STARTTLS while it is not up (RFC 6120 5.3.1).
+            (Disabled, Required) => return Outcome::ClientAbandons(Abandoned::NoMechanism),
+            _ => {}
+        }
+        let usable = match self.mechanism {
+            // PLAIN only on an encrypted stream (neither side allows it without here).
+            Mechanism::Plain => tls_up,
+            // Channel binding exists only with TLS.
+            m if m.is_plus() => tls_up,
+            // The server offers EXTERNAL only with a verified client certificate.
+            Mechanism::External => tls_up && self.client_cert,
+            _ => true,
+        };
+        match (usable, self.mechanism) {
+            (false, _) => Outcome::ClientAbandons(Abandoned::NoMechanism),
+            (true, Mechanism::Anonymous) => Outcome::Online(None),
+            (true, _) => Outcome::Online(Some(juliet())),
+        }
+    }
+
+    fn pair(&self, now: Instant) -> Pair<ClientSide, ServerSide> {
+        let mut config = ClientConfig::new(juliet(), "pw");
+        config.tls = self.client_tls;
+        config.mechanisms = vec![self.mechanism];
+        config.seed = 1;
+        let client = Client::new(config, now);
+
+        let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+        config.tls = self.server_tls;
+        config.mechanisms = vec![self.mechanism];
+        // Few iterations: the exchange is the same, PBKDF2 is quick in a debug build.
+        config.scram_iterations = NonZeroU32::new(16).unwrap();
+        let server = Server::new(config, 2, now);
+
+        let tls = Tls {
+            channel_binding: true,
+            client_cert: self.client_cert,
+        };
+        Pair::new(now, ClientSide { client, tls }, ServerSide { server, tls })
+    }
+}
+
+fn c2s_rows() -> Vec<C2s> {
+    use TlsPolicy::*;
+    let mut rows = Vec::new();
+    for client_tls in [Required, Optional, Disabled] {
+        for server_tls in [Required, Optional, Disabled] {
+            for mechanism in [
+                Mechanism::Plain,
+                Mechanism::ScramSha1,
+                Mechanism::ScramSha256,
+                Mechanism::ScramSha1Plus,
+                Mechanism::ScramSha256Plus,
+                Mechanism::External,
+                Mechanism::Anonymous,
+            ] {
+                for client_cert in [false, true] {
+                    // A certificate matters only to EXTERNAL.
+                    if client_cert && mechanism != Mechanism::External {
+                        continue;
+                    }
+                    rows.push(C2s {
+                        client_tls,
+                        server_tls,
+                        mechanism,
+                        client_cert,
+                    });
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// Drives the pair from `open` to the end of negotiation and checks the outcome; the JID
+/// both sides agree the client is bound to, when it went online.
+fn negotiate(row: &C2s, pair: &mut Pair<ClientSide, ServerSide>) -> Option<FullJid> {
+    let name = format!("{row:?}");
+    pair.a.side.client.open(pair.now).unwrap();
+    pair.drive();
+    let online = |events: &[ClientEvent]| {
+        events.iter().find_map(|e| match e {
+            ClientEvent::Online(jid) => Some(jid.clone()),
+            _ => None,
+        })
+    };
+    match row.expected() {
+        Outcome::Online(account) => {
+            let jid = online(&pair.a.events).unwrap_or_else(|| {
+                panic!(
+                    "{name}: not online: {:?} / {:?}",
+                    pair.a.events, pair.b.events
+                )
+            });
+            let server_jid = pair.b.events.iter().find_map(|e| match e {
+                ServerEvent::Online(jid) => Some(jid.clone()),
+                _ => None,
+            });
+            assert_eq!(server_jid.as_ref(), Some(&jid), "{name}");
+            match account {
+                Some(account) => assert_eq!(jid.to_bare(), account, "{name}"),
+                None => {
+                    assert_eq!(jid.domain(), "example.com", "{name}");
+                    assert_ne!(jid.to_bare(), juliet(), "{name}: a made-up account");
+                }
+            }
+            let tls = pair
+                .a
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::TlsRequested));
+            let expect_tls = !matches!(
+                (row.client_tls, row.server_tls),
+                (TlsPolicy::Disabled, _) | (_, TlsPolicy::Disabled)
+            );
+            assert_eq!(tls, expect_tls, "{name}: TLS set up");
+            assert!(pair.a.closed().is_none() && pair.b.closed().is_none());
+            Some(jid)
+        }
+        Outcome::ClientAbandons(reason) => {
+            assert!(online(&pair.a.events).is_none(), "{name}");
+            let reason = CloseReason::Abandoned(reason);
+            assert_eq!(
+                pair.a.closed(),
+                Some(&reason),
+                "{name}: {:?}",
+                pair.a.events
+            );
+            assert_eq!(pair.b.closed(), Some(&CloseReason::PeerClose), "{name}");
+            pair.check_nothing_after_closing_tags();
+            None
+        }
+    }
+}
+
+/// A message each way: the server stamps the client's with its full JID, the client gets
+/// the server's as sent.
+fn exchange_c2s(pair: &mut Pair<ClientSide, ServerSide>, jid: &FullJid, row: &str) {
+    let (a0, b0) = (pair.a.events.len(), pair.b.events.len());
+    let romeo: Jid = "romeo@example.net".parse().unwrap();
+    let me: Jid = jid.as_str().parse().unwrap();
+    let now = pair.now;
+    pair.a
+        .side
+        .client
+        .send_with(now, |w| {
+            MessageBuilder::new()
+                .to(&romeo)
+                .id("c1")
+                .body("up")
+                .write_to(w)
+        })
+        .unwrap();
+    pair.b
+        .side
+        .server
+        .send_with(now, |w| {
+            MessageBuilder::new()
+                .to(&me)
+                .from(&romeo)
+                .id("s1")
+                .body("down")
+                .write_to(w)
+        })
+        .unwrap();
+    pair.drive();
+    let [ServerEvent::Stanza(up)] = pair.b.since(b0) else {
+        panic!("{row}: {:?}", pair.b.since(b0))
+    };
+    assert_eq!(up.from().unwrap().unwrap().as_str(), jid.as_str(), "{row}");
+    let up = up.as_message().unwrap();
+    assert_eq!(up.body().as_deref(), Some("up"), "{row}");
+    let [ClientEvent::Stanza(down)] = pair.a.since(a0) else {
+        panic!("{row}: {:?}", pair.a.since(a0))
+    };
+    assert_eq!(down.to().unwrap().unwrap().as_str(), jid.as_str(), "{row}");
+    let down = down.as_message().unwrap();
+    assert_eq!(down.body().as_deref(), Some("down"), "{row}");
+}
+
+#[test]
+fn every_tls_policy_and_mechanism_both_sides_support() {
+    let t0 = Instant::now();
+    let mut online = 0;
+    for row in c2s_rows() {
+        for ending in ENDINGS {
+            let name = format!("{row:?} {ending:?}");
+            let mut pair = row.pair(t0);
+            let Some(jid) = negotiate(&row, &mut pair) else {
+                break;
+            };
+            online += 1;
+            exchange_c2s(&mut pair, &jid, &name);
+            end(&mut pair, ending, &name);
+        }
+    }
+    // The table is not vacuous: most rows go online.
+    assert!(online >= 4 * 30, "{online}");
+}
+
+#[test]
+fn the_defaults_pick_the_strongest_mechanism_both_support() {
+    let t0 = Instant::now();
+    let mut pair = Pair::new(
+        t0,
+        ClientSide {
+            client: Client::new(ClientConfig::new(juliet(), "pw"), t0),
+            tls: Tls {
+                channel_binding: true,
+                client_cert: false,
+            },
+        },
+        ServerSide {
+            server: {
+                let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+                config.scram_iterations = NonZeroU32::new(16).unwrap();
+                Server::new(config, 2, t0)
+            },
+            tls: Tls {
+                channel_binding: true,
+                client_cert: false,
+            },
+        },
+    );
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    let mechanism = pair.b.events.iter().find_map(|e| match e {
+        ServerEvent::AuthRequest { mechanism, .. } => Some(*mechanism),
+        _ => None,
+    });
+    assert_eq!(mechanism, Some(Mechanism::ScramSha256Plus));
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Online(_)))
+    );
+    end(&mut pair, Ending::InitiatorCloses, "defaults");
+}
+
+#[test]
+fn negotiation_times_out_when_a_side_goes_silent() {
+    let t0 = Instant::now();
+    let row = C2s {
+        client_tls: TlsPolicy::Optional,
+        server_tls: TlsPolicy::Optional,
+        mechanism: Mechanism::ScramSha256,
+        client_cert: false,
+    };
+    // The server hangs before answering the client's header: the client gives up with
+    // `connection-timeout` (RFC 6120 section 4.9.3.4), the response timeout after `open`.
+    let mut pair = row.pair(t0);
+    pair.b.silent = true;
+    pair.a.side.client.open(t0).unwrap();
+    pair.run_until(|p| p.a.closed().is_some());
+    assert_eq!(pair.a.closed(), Some(&CloseReason::TimedOut));
+    assert_eq!(pair.now, t0 + TIMEOUT);
+    let wrote = String::from_utf8_lossy(&pair.a.wrote);
+    assert!(wrote.contains("<connection-timeout"), "{wrote}");
+    pair.check_nothing_after_closing_tags();
+
+    // The client hangs after its header: the server gives up the same way.
+    let mut pair = row.pair(t0);
+    pair.a.side.client.open(t0).unwrap();
+    let header = pair.a.side.transmit().unwrap();
+    pair.a.silent = true;
+    let t1 = t0 + Duration::from_secs(5);
+    pair.now = t1;
+    pair.b.side.input(t1, &header);
+    pair.run_until(|p| p.b.closed().is_some());
+    assert_eq!(pair.b.closed(), Some(&CloseReason::TimedOut));
+    assert_eq!(pair.now, t1 + TIMEOUT, "counted from the client's header");
+    let wrote = String::from_utf8_lossy(&pair.b.wrote);
+    assert!(wrote.contains("<connection-timeout"), "{wrote}");
+    pair.check_nothing_after_closing_tags();
+}
+
+// ---------------------------------------------------------------------------------------
+// XEP-0114
+// ---------------------------------------------------------------------------------------
+
+const GATEWAY: &str = "gw.example.com";
+
+fn component_pair(now: Instant, to: &str, secret: &str) -> Pair<Component, ComponentServer> {
+    let component = Component::new(ComponentConfig::new(to, secret), now);
+    let mut config = ComponentServerConfig::new(GATEWAY, "s3cr3t");
+    config.seed = 3;
+    Pair::new(now, component, ComponentServer::new(config, now))
+}
+
+#[test]
+fn a_component_and_its_server() {
+    let t0 = Instant::now();
+    // (the component's domain, its secret, the stream error the server ends with)
+    let rows = [
+        (GATEWAY, "s3cr3t", None),
+        (GATEWAY, "wrong", Some(StreamErrorCondition::NotAuthorized)),
+        (
+            "other.example.com",
+            "s3cr3t",
+            Some(StreamErrorCondition::HostUnknown),
+        ),
+    ];
+    for (domain, secret, refused) in rows {
+        for ending in ENDINGS {
+            let name = format!("{domain} {secret} {ending:?}");
+            let mut pair = component_pair(t0, domain, secret);
+            pair.a.side.open(t0).unwrap();
+            pair.drive();
+            if let Some(condition) = refused {
+                let reason = |r: Option<&CloseReason>| match r {
+                    Some(CloseReason::LocalStreamError(e) | CloseReason::PeerStreamError(e)) => {
+                        Some(e.condition)
+                    }
+                    _ => None,
+                };
+                assert!(
+                    matches!(pair.b.closed(), Some(CloseReason::LocalStreamError(_))),
+                    "{name}"
+                );
+                assert!(
+                    matches!(pair.a.closed(), Some(CloseReason::PeerStreamError(_))),
+                    "{name}"
+                );
+                assert_eq!(reason(pair.a.closed()), Some(condition), "{name}");
+                assert_eq!(reason(pair.b.closed()), Some(condition), "{name}");
+                pair.check_nothing_after_closing_tags();
+                break;
+            }
+            for end in [&pair.a.events, &pair.b.events] {
+                assert!(
+                    end.iter()
+                        .any(|e| matches!(e, ComponentEvent::Online(d) if d == GATEWAY)),
+                    "{name}: {end:?}"
+                );
+            }
+            exchange_component(&mut pair, &name);
+            end(&mut pair, ending, &name);
+        }
+    }
+}
+
+fn exchange_component(pair: &mut Pair<Component, ComponentServer>, row: &str) {
+    let (a0, b0) = (pair.a.events.len(), pair.b.events.len());
+    let user: Jid = "user@gw.example.com".parse().unwrap();
+    let juliet: Jid = "juliet@example.com".parse().unwrap();
+    let now = pair.now;
+    pair.a
+        .side
+        .send_with(now, |w| {
+            MessageBuilder::new()
+                .content_ns(JABBER_COMPONENT_ACCEPT)
+                .from(&user)
+                .to(&juliet)
+                .body("up")
+                .write_to(w)
+        })
+        .unwrap();
+    pair.b
+        .side
+        .send_with(now, |w| {
+            MessageBuilder::new()
+                .content_ns(JABBER_COMPONENT_ACCEPT)
+                .from(&juliet)
+                .to(&user)
+                .body("down")
+                .write_to(w)
+        })
+        .unwrap();
+    pair.drive();
+    for (events, body) in [(pair.b.since(b0), "up"), (pair.a.since(a0), "down")] {
+        let [ComponentEvent::Stanza(s)] = events else {
+            panic!("{row}: {events:?}")
+        };
+        assert_eq!(
+            s.as_message().unwrap().body().as_deref(),
+            Some(body),
+            "{row}"
+        );
+    }
+}
