@@ -60,17 +60,37 @@ pub(crate) struct Layout {
 /// A complete element as received, with its subtree. Cheap to clone.
 ///
 /// All accessors are on [`ElementRef`]; the most common ones are repeated here for the root.
+///
+/// # The text region
+///
+/// The raw bytes and the pool (`buf[..nodes_off]`, "the text region") are valid UTF-8 as a
+/// whole: the raw bytes are a unit of input that the parser checked, every byte of it,
+/// before its scanner looked at it (`chars::check`), and the pool holds only namespace
+/// names decoded into `String`s and, after [`with_attr`](Element::with_attr), `&str`
+/// arguments. The header's buffer is kept as its own text region. Reading a span therefore
+/// needs no new UTF-8 check, only that its ends are in the region and on character
+/// boundaries ([`text_at`]): every accessor is O(1) beyond its own decoding.
 #[derive(Clone)]
 pub struct Element {
     buf: Bytes,
     layout: Layout,
-    /// The stream header's buffer, when a namespace of this element is the header's
-    /// ([`HEADER`] spans): shared, not copied.
+    /// The text region of the stream header's buffer, when a namespace of this element is
+    /// the header's ([`HEADER`] spans): shared, not copied.
     header: Option<Bytes>,
 }
 
 impl Element {
+    /// The one constructor: `buf[..layout.nodes_off]` must be valid UTF-8, and so must
+    /// `header` (the text region of the header, [`text_region`](Self::text_region)).
     pub(crate) fn from_parts(buf: Bytes, layout: Layout, header: Option<Bytes>) -> Self {
+        debug_assert!(
+            buf.get(..layout.nodes_off as usize)
+                .is_some_and(|t| core::str::from_utf8(t).is_ok())
+                && header
+                    .as_ref()
+                    .is_none_or(|h| core::str::from_utf8(h).is_ok()),
+            "an element's text region is valid UTF-8"
+        );
         Element {
             buf,
             layout,
@@ -81,6 +101,17 @@ impl Element {
     /// The whole buffer (raw bytes, pool, records), for elements that share it.
     pub(crate) fn buffer(&self) -> &Bytes {
         &self.buf
+    }
+
+    /// The text region (raw bytes and pool, valid UTF-8) of the buffer, shared: what an
+    /// element that uses this one's namespaces keeps of it.
+    pub(crate) fn text_region(&self) -> Bytes {
+        self.buf.slice(..self.layout.nodes_off as usize)
+    }
+
+    /// The text region, borrowed.
+    fn text_bytes(&self) -> &[u8] {
+        &self.buf[..self.layout.nodes_off as usize]
     }
 
     /// The offset in [`buffer`](Self::buffer) of a span's first byte, for a span of the raw
@@ -219,55 +250,81 @@ impl Element {
         self.root().text()
     }
 
-    fn word(&self, off: usize) -> u32 {
-        let b = &self.buf[off..off + 4];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-
     fn node(&self, idx: u32) -> [u32; NODE_WORDS] {
         let base = self.layout.nodes_off as usize + idx as usize * NODE_WORDS * 4;
-        core::array::from_fn(|k| self.word(base + k * 4))
+        words(&self.buf[base..base + NODE_WORDS * 4])
     }
 
     fn attr_rec(&self, idx: u32) -> [u32; ATTR_WORDS] {
         let base = self.layout.attrs_off as usize + idx as usize * ATTR_WORDS * 4;
-        core::array::from_fn(|k| self.word(base + k * 4))
+        words(&self.buf[base..base + ATTR_WORDS * 4])
     }
 
     fn node_count(&self) -> u32 {
         (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
     }
 
-    /// The bytes of a span of the raw bytes, of the pool ([`POOL`]) or of a well-known
-    /// namespace ([`KNOWN`]).
+    /// The bytes of a span of the raw bytes, of the pool ([`POOL`]), of a well-known
+    /// namespace ([`KNOWN`]) or of the header ([`HEADER`]).
     pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
+        self.str_at(start, len).as_bytes()
+    }
+
+    /// The text of a span, as [`span`](Self::span); empty for a span that is not one (out
+    /// of its region, or not on character boundaries), which the parser never makes.
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        let len = len as usize;
         if start & HEADER == HEADER {
             let at = (start & !HEADER) as usize;
             return self
                 .header
                 .as_ref()
-                .and_then(|h| h.get(at..at + len as usize))
-                .unwrap_or(&[]);
+                .map_or("", |h| text_at(h, at, at.saturating_add(len)));
         }
         if start & (POOL | KNOWN) == KNOWN {
-            let known = KNOWN_NS
-                .get((start & !KNOWN) as usize)
-                .map_or(&b""[..], |s| s.as_bytes());
-            return known.get(..len as usize).unwrap_or(&[]);
+            let known = KNOWN_NS.get((start & !KNOWN) as usize).unwrap_or(&"");
+            return known.get(..len).unwrap_or_default();
         }
         let start = if start & POOL != 0 {
             (start & !POOL) as usize + self.layout.raw_len as usize
         } else {
             start as usize
         };
-        self.buf.get(start..start + len as usize).unwrap_or(&[])
+        text_at(self.text_bytes(), start, start.saturating_add(len))
     }
+}
 
-    fn str_at(&self, start: u32, len: u32) -> &str {
-        let bytes = self.span(start, len);
-        // Every span was cut at character boundaries of input that was checked as UTF-8.
-        core::str::from_utf8(bytes).unwrap_or_default()
+/// The words of a record.
+fn words<const N: usize>(b: &[u8]) -> [u32; N] {
+    core::array::from_fn(|k| {
+        u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]])
+    })
+}
+
+/// `text[start..end]` as a `str`, or `""` when that range is outside `text` or does not
+/// start and end on character boundaries. `text` must be valid UTF-8: an element's text
+/// region (see [`Element`]), which the parser checked before it cut any span from it.
+///
+/// The one `unsafe` in the crate. Without it every accessor ran `str::from_utf8` over its
+/// span again, bytes the parser had already checked: 20 % of the time of reading every
+/// stanza (issue 13; `benches/README.md`, "Reading the tree", has the measurements).
+#[allow(unsafe_code)]
+fn text_at(text: &[u8], start: usize, end: usize) -> &str {
+    let Some(bytes) = text.get(start..end) else {
+        return "";
+    };
+    // A UTF-8 continuation byte is 0b10xx_xxxx: -64..-1 as an i8.
+    let boundary = |i: usize| text.get(i).is_none_or(|&b| (b as i8) >= -0x40);
+    if !boundary(start) || !boundary(end) {
+        return "";
     }
+    debug_assert!(core::str::from_utf8(bytes).is_ok());
+    // SAFETY: `text` is valid UTF-8 (the invariant of `Element::from_parts`, its only
+    // constructor, debug-asserted there: the parser checks every byte of a unit before its
+    // scanner looks at it, and the pool holds only `str`s), and `bytes` is a sub-slice of it
+    // that starts and ends on character boundaries (checked just above), so `bytes` is
+    // valid UTF-8 too, as `str::get(start..end)` would have it.
+    unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
 impl PartialEq for Element {
@@ -565,9 +622,12 @@ impl<'a> Iterator for Nodes<'a> {
         let r = self.el.node(idx);
         // Never step backwards, whatever the records say: iteration always ends.
         self.next = r[7].max(idx + 1);
+        let kind = r[0] & 0xF;
+        if kind == KIND_ELEMENT {
+            return Some(Node::Element(ElementRef { el: self.el, idx }));
+        }
         let raw = self.el.str_at(r[1], r[2]);
-        Some(match r[0] & 0xF {
-            KIND_ELEMENT => Node::Element(ElementRef { el: self.el, idx }),
+        Some(match kind {
             KIND_TEXT if r[0] & FLAG_DECODE != 0 => Node::Text(Cow::Owned(decode(raw, false))),
             // CDATA content is literal, but line ends are normalized in it too.
             KIND_CDATA if r[0] & FLAG_DECODE != 0 => {
