@@ -11,14 +11,18 @@
 //!
 //! The `server_throughput` drivers: `c2s/parser`, `c2s/server`, `c2s/parser/read`,
 //! `c2s/server/read` (the client stream, [`xmpp_benches::client_stream`]), `s2c/parser`,
-//! `s2c/client` (the server's stream, [`xmpp_benches::corpus`]), all in 1500-byte reads.
+//! `s2c/client` (the server's stream, [`xmpp_benches::corpus`]), all in 1500-byte reads;
+//! and `jid/c2s-to`, every `to` of the client stream parsed as a JID.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use xmpp_benches::hostile::C2S_HEADER;
 use xmpp_benches::roles::{client_receive, online_pair, server_receive};
-use xmpp_benches::{CONTESTANTS, Read, client_stream, corpus, feed, feed_with, read_tree};
+use xmpp_benches::{
+    CONTESTANTS, Read, client_stream, corpus, feed, feed_with, read_tree, stanza_addresses,
+};
+use xmpp_proto::jid::Jid;
 use xmpp_proto::xml::StreamParser;
 
 const ROLE_DRIVERS: &[&str] = &[
@@ -40,6 +44,21 @@ fn main() {
         .unwrap_or(10_000_000);
     if ROLE_DRIVERS.contains(&name.as_str()) {
         return roles(&name, times, bytes);
+    }
+    if name == "jid/c2s-to" {
+        // Every `to` of the client stream, parsed as a JID; "bytes" are address bytes.
+        let addresses = stanza_addresses(&client_stream(bytes).bytes);
+        for _ in 0..times {
+            for a in &addresses {
+                assert!(Jid::parse(black_box(a)).is_ok(), "{a}");
+            }
+        }
+        let len: usize = addresses.iter().map(String::len).sum();
+        println!(
+            "{name}: {times} x {len} bytes, {} addresses",
+            addresses.len()
+        );
+        return;
     }
     let Some((_, run)) = CONTESTANTS.iter().find(|(n, _)| *n == name) else {
         let mut names: Vec<_> = CONTESTANTS.iter().map(|(n, _)| *n).collect();

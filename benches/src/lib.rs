@@ -758,6 +758,22 @@ pub fn feed_with(
     Ok(())
 }
 
+/// The `to` and `from` addresses of the first-level elements of a stream (header included,
+/// closing tag optional), in order: what a role parses as JIDs, for the `jid` bench.
+pub fn stanza_addresses(stream: &[u8]) -> Vec<String> {
+    let mut parser = StreamParser::default();
+    let mut out = Vec::new();
+    feed_with(&mut parser, stream, usize::MAX, |el| {
+        for name in ["to", "from"] {
+            if let Some(a) = el.attr(name) {
+                out.push(a.into_owned());
+            }
+        }
+    })
+    .expect("a well-formed stream");
+    out
+}
+
 /// Counts first-level elements (children of the document element) from start and end tags.
 #[derive(Debug, Default)]
 struct Depth {
