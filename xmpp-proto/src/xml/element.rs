@@ -60,16 +60,14 @@ pub(crate) struct Layout {
 /// A complete element as received, with its subtree. Cheap to clone.
 ///
 /// All accessors are on [`ElementRef`]; the most common ones are repeated here for the root.
-///
-/// # The text region
-///
-/// The raw bytes and the pool (`buf[..nodes_off]`, "the text region") are valid UTF-8 as a
-/// whole: the raw bytes are a unit of input that the parser checked, every byte of it,
-/// before its scanner looked at it (`chars::check`), and the pool holds only namespace
-/// names decoded into `String`s and, after [`with_attr`](Element::with_attr), `&str`
-/// arguments. The header's buffer is kept as its own text region. Reading a span therefore
-/// needs no new UTF-8 check, only that its ends are in the region and on character
-/// boundaries ([`text_at`]): every accessor is O(1) beyond its own decoding.
+/// Each is O(1) beyond its own decoding: the text the parser checked is not checked again.
+//
+// The text region: the raw bytes and the pool (`buf[..nodes_off]`) are valid UTF-8 as a
+// whole. The raw bytes are a unit of input that the parser checked, every byte of it, before
+// its scanner looked at it (`chars::check`); the pool holds only namespace names decoded
+// into `String`s and, after `with_attr`, `&str` arguments. The header's buffer is kept as
+// its own text region. Reading a span therefore needs no new UTF-8 check, only that its ends
+// are in the region and on character boundaries (`text_at`).
 #[derive(Clone)]
 pub struct Element {
     buf: Bytes,
