@@ -286,6 +286,10 @@ impl Element {
     /// of its region, or not on character boundaries), which the parser never makes.
     fn str_at(&self, start: u32, len: u32) -> &str {
         let len = len as usize;
+        if len == 0 {
+            // No namespace, no prefix: the most common span of all.
+            return "";
+        }
         if start & HEADER == HEADER {
             let at = (start & !HEADER) as usize;
             return self
@@ -679,15 +683,25 @@ impl<'a> Iterator for Children<'a> {
 /// predefined entities and character references, line ends (XML 1.0 section 2.11) and, in
 /// attribute values, white space normalization (section 3.3.3).
 pub(crate) fn decode(raw: &str, attr: bool) -> String {
+    // Byte searches: every byte looked for is ASCII, so each hit is a character boundary.
+    // In text only references and CR change anything (LF and tab stay as they are).
+    let special = |s: &str| {
+        if attr {
+            s.bytes()
+                .position(|c| matches!(c, b'&' | b'\r' | b'\n' | b'\t'))
+        } else {
+            memchr::memchr2(b'&', b'\r', s.as_bytes())
+        }
+    };
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(i) = rest.find(['&', '\r', '\n', '\t']) {
+    while let Some(i) = special(rest) {
         out.push_str(&rest[..i]);
         let c = rest.as_bytes()[i];
         rest = &rest[i + 1..];
         match c {
             b'&' => {
-                let Some(end) = rest.find(';') else {
+                let Some(end) = memchr::memchr(b';', rest.as_bytes()) else {
                     out.push('&');
                     continue;
                 };
