@@ -9,11 +9,15 @@
 //! - `quick-xml/NsReader`: the same, resolving the namespace of every tag;
 //! - `rxml/1500`, `rxml/whole`: rxml's namespace-aware push `Parser`, fed 1500-byte slices or
 //!   the whole stream;
-//! - `xml-rs/EventReader`: xml-rs over the slice, default configuration, every event.
+//! - `xml-rs/EventReader`: xml-rs over the slice, default configuration, every event;
+//! - each of them again as `.../read`: reading everything it parsed, as an embedder does
+//!   (every local name and namespace, every attribute's name, namespace and decoded value,
+//!   every text run decoded, inside the stanzas; see [`xmpp_benches::Mode::Read`]).
 //!
 //! The corpus is about 10 MB; set `XMPP_BENCH_BYTES` to make it smaller (or larger). Before
 //! anything is measured, every contestant parses the whole corpus once and must count every
-//! stanza.
+//! stanza, and every `.../read` contestant must read exactly what ours reads (quick-xml's
+//! `Reader`, which resolves no namespace, all but the namespaces).
 //!
 //! ```text
 //! cargo bench -p xmpp-benches --bench parse -- --quick --noplot
@@ -23,7 +27,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use xmpp_benches::{CONTESTANTS, corpus};
+use xmpp_benches::{CONTESTANTS, Mode, corpus, ours, resolves_namespaces};
 
 /// The default corpus size.
 const DEFAULT_BYTES: usize = 10_000_000;
@@ -48,12 +52,21 @@ fn parse(c: &mut Criterion) {
         corpus.stanzas,
         input.len() / corpus.stanzas
     );
+    let read = ours(input, 1500, Mode::Read).expect("ours").read;
     for (name, run) in CONTESTANTS {
+        let tally = run(input).expect(name);
         assert_eq!(
-            run(input),
-            Ok(corpus.stanzas),
+            tally.stanzas, corpus.stanzas,
             "{name} must parse the whole corpus"
         );
+        if name.ends_with("/read") {
+            let want = if resolves_namespaces(name) {
+                read
+            } else {
+                read.without_ns()
+            };
+            assert_eq!(tally.read, want, "{name} must read what ours reads");
+        }
     }
 
     let mut group = c.benchmark_group("parse");

@@ -18,16 +18,22 @@
 //! `</stream:stream>`.
 //!
 //! The drivers ([`ours`], [`quick_xml_reader`], [`quick_xml_ns_reader`], [`rxml()`],
-//! [`xml_rs`]) each return the number of first-level elements they saw, so a benchmark can
-//! check once that every contestant parsed the whole corpus before it measures them.
+//! [`xml_rs`]) each return a [`Tally`]: the number of first-level elements they saw and, in
+//! their "read everything" mode ([`Mode::Read`]), a [`Read`] digest of every name,
+//! namespace, decoded attribute value and decoded text run inside the stanzas, so that a
+//! benchmark can check once that every contestant parsed the whole corpus, and that the
+//! readers did the same work, before it measures them.
 //!
 //! [`hostile`] builds the hostile inputs of issue 22 and drives them through the parser and
-//! the server role; [`counting`] is the counting global allocator of the memory benches.
+//! the server role; [`roles`] drives the client and server roles online for the
+//! `server_throughput` bench; [`counting`] is the counting global allocator of the memory
+//! benches.
 
-use xmpp_proto::xml::{Event, StreamParser};
+use xmpp_proto::xml::{ElementRef, Event, Node, StreamParser};
 
 pub mod counting;
 pub mod hostile;
+pub mod roles;
 
 /// A generated stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +93,48 @@ pub fn corpus(target_bytes: usize) -> Corpus {
         // Whitespace keepalives (RFC 6120 section 4.6.1) between some stanzas.
         if g.below(100) < 8 {
             out.push_str(if g.below(4) == 0 { "\n" } else { " " });
+        }
+    }
+    out.push_str(FOOTER);
+    Corpus {
+        stanzas: ends.len(),
+        bytes: out.into_bytes(),
+        header_len,
+        ends,
+    }
+}
+
+/// A client-to-server stream of about `target_bytes` bytes, as a logged-in client sends it
+/// (the same for every call with the same argument): the client's stream header
+/// ([`hostile::C2S_HEADER`]), then stanzas without `from` (the server stamps it):
+///
+/// | stanza | share | contents |
+/// | --- | --- | --- |
+/// | chat message to a contact | 50 % | `to` a bare or full JID, `<body>` of 10–120 characters, chat state, sometimes a receipt request |
+/// | groupchat message | 20 % | `to` a room, `<body>` |
+/// | presence | 15 % | broadcast with `<show>`, `<status>`, caps (75 %), or to a room occupant with a nickname that is partly non-ASCII |
+/// | iq | 15 % | a ping to the server or to a contact's full JID, or a roster get without `to` |
+///
+/// The JIDs are mostly ASCII, as on most servers; the nicknames of room occupants are not.
+/// `ends` and `header_len` are as for [`corpus`]; the closing tag is included, so feed
+/// `bytes[header_len..ends[stanzas - 1]]` to keep a session open.
+pub fn client_stream(target_bytes: usize) -> Corpus {
+    let mut g = Gen::new(0xC25_5EED_2026_0013);
+    let header = std::str::from_utf8(hostile::C2S_HEADER).expect("ASCII");
+    let mut out = String::with_capacity(target_bytes + 8 * 1024);
+    out.push_str(header);
+    let header_len = out.len();
+    let mut ends = Vec::new();
+    while ends.is_empty() || out.len() + FOOTER.len() < target_bytes {
+        match g.below(100) {
+            0..50 => g.c2s_chat(&mut out),
+            50..70 => g.c2s_groupchat(&mut out),
+            70..85 => g.c2s_presence(&mut out),
+            _ => g.c2s_iq(&mut out),
+        }
+        ends.push(out.len());
+        if g.below(100) < 8 {
+            out.push(' ');
         }
     }
     out.push_str(FOOTER);
@@ -434,6 +482,80 @@ impl Gen {
         out.push_str("'><ping xmlns='urn:xmpp:ping'/></iq>");
     }
 
+    fn c2s_chat(&mut self, out: &mut String) {
+        out.push_str("<message type='chat' to='");
+        let full = self.below(2) == 0;
+        self.jid(out, full);
+        out.push_str("' id='");
+        self.id(out);
+        out.push_str("'><body>");
+        self.text(out, 10, 120);
+        out.push_str("</body><active xmlns='http://jabber.org/protocol/chatstates'/>");
+        if self.below(2) == 0 {
+            out.push_str("<request xmlns='urn:xmpp:receipts'/>");
+        }
+        out.push_str("</message>");
+    }
+
+    fn c2s_groupchat(&mut self, out: &mut String) {
+        out.push_str("<message type='groupchat' to='");
+        out.push_str(self.pick(ROOMS));
+        out.push_str("' id='");
+        self.id(out);
+        out.push_str("'><body>");
+        self.text(out, 10, 120);
+        out.push_str("</body></message>");
+    }
+
+    fn c2s_presence(&mut self, out: &mut String) {
+        if self.below(4) == 0 {
+            out.push_str("<presence to='");
+            out.push_str(self.pick(ROOMS));
+            out.push('/');
+            out.push_str(self.pick(NICKS));
+            out.push_str("'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+            return;
+        }
+        out.push_str("<presence>");
+        if self.below(10) < 7 {
+            out.push_str("<show>");
+            out.push_str(self.pick(&["away", "chat", "dnd", "xa"]));
+            out.push_str("</show>");
+        }
+        if self.below(2) == 0 {
+            out.push_str("<status>");
+            self.text(out, 5, 40);
+            out.push_str("</status>");
+        }
+        out.push_str("<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='");
+        out.push_str(self.pick(CLIENT_NODES));
+        out.push_str("' ver='");
+        self.chars(out, B64, 27);
+        out.push_str("='/></presence>");
+    }
+
+    fn c2s_iq(&mut self, out: &mut String) {
+        match self.below(3) {
+            0 => {
+                out.push_str("<iq type='get' to='montague.example' id='");
+                self.id(out);
+                out.push_str("'><ping xmlns='urn:xmpp:ping'/></iq>");
+            }
+            1 => {
+                out.push_str("<iq type='get' to='");
+                self.jid(out, true);
+                out.push_str("' id='");
+                self.id(out);
+                out.push_str("'><ping xmlns='urn:xmpp:ping'/></iq>");
+            }
+            _ => {
+                out.push_str("<iq type='get' id='");
+                self.id(out);
+                out.push_str("'><query xmlns='jabber:iq:roster'/></iq>");
+            }
+        }
+    }
+
     fn roster(&mut self, out: &mut String, items: usize) {
         self.roster_open(out);
         for _ in 0..items {
@@ -469,32 +591,137 @@ impl Gen {
 
 const ROSTER_CLOSE: &str = "</query></iq>";
 
-/// A parser under test: its name in reports, and a function that parses a whole corpus and
-/// returns the number of first-level elements it found.
-pub type Contestant = (&'static str, fn(&[u8]) -> Result<usize, String>);
+/// Whether a driver only parses (the events or trees it gets are dropped unread) or also
+/// reads everything it got, as an embedder does: every element's local name and namespace,
+/// every attribute's name, namespace and decoded value (namespace declarations excluded),
+/// every run of character data decoded, inside the stanzas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Parse and count first-level elements.
+    Parse,
+    /// Parse, count, and read everything into a [`Read`] digest.
+    Read,
+}
 
-/// Every contestant of the `parse` benchmark, by the name it is reported under.
+/// What a driver read inside the stanzas: byte counts of the decoded strings, so that two
+/// parsers that read the same things give the same digest however their events split the
+/// text. Summing lengths costs every contestant the same, next to nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Read {
+    /// Elements seen.
+    pub elements: usize,
+    /// Bytes of their local names.
+    pub name_bytes: usize,
+    /// Bytes of their namespace names (0 for a parser without namespaces).
+    pub ns_bytes: usize,
+    /// Attributes seen (namespace declarations excluded).
+    pub attrs: usize,
+    /// Bytes of attribute local names and namespace names.
+    pub attr_name_bytes: usize,
+    /// Bytes of decoded attribute values.
+    pub value_bytes: usize,
+    /// Bytes of decoded character data.
+    pub text_bytes: usize,
+}
+
+impl Read {
+    fn element(&mut self, name: &str, ns: &str) {
+        self.elements += 1;
+        self.name_bytes += name.len();
+        self.ns_bytes += ns.len();
+    }
+
+    fn attr(&mut self, name: &str, ns: &str, value: &str) {
+        self.attrs += 1;
+        self.attr_name_bytes += name.len() + ns.len();
+        self.value_bytes += value.len();
+    }
+
+    fn text(&mut self, text: &str) {
+        self.text_bytes += text.len();
+    }
+
+    /// The same digest as read by a parser without namespaces.
+    pub fn without_ns(self) -> Read {
+        Read {
+            ns_bytes: 0,
+            ..self
+        }
+    }
+}
+
+/// What a driver returns for one pass over a corpus.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// First-level elements (stanzas) found.
+    pub stanzas: usize,
+    /// What was read inside them ([`Mode::Read`]; all zero in [`Mode::Parse`]).
+    pub read: Read,
+}
+
+/// A parser under test: its name in reports, and a function that parses a whole corpus.
+pub type Contestant = (&'static str, fn(&[u8]) -> Result<Tally, String>);
+
+/// Every contestant of the `parse` benchmark, by the name it is reported under. Each runs
+/// twice: parsing only, and reading everything it parsed (`.../read`, [`Mode::Read`]).
 pub const CONTESTANTS: &[Contestant] = &[
-    ("ours/whole", |b| ours(b, usize::MAX)),
-    ("ours/1500", |b| ours(b, 1500)),
-    ("ours/64", |b| ours(b, 64)),
-    ("quick-xml/Reader", quick_xml_reader),
-    ("quick-xml/NsReader", quick_xml_ns_reader),
-    ("rxml/1500", |b| rxml(b, 1500)),
-    ("rxml/whole", |b| rxml(b, usize::MAX)),
-    ("xml-rs/EventReader", xml_rs),
+    ("ours/whole", |b| ours(b, usize::MAX, Mode::Parse)),
+    ("ours/1500", |b| ours(b, 1500, Mode::Parse)),
+    ("ours/64", |b| ours(b, 64, Mode::Parse)),
+    ("quick-xml/Reader", |b| quick_xml_reader(b, Mode::Parse)),
+    ("quick-xml/NsReader", |b| {
+        quick_xml_ns_reader(b, Mode::Parse)
+    }),
+    ("rxml/1500", |b| rxml(b, 1500, Mode::Parse)),
+    ("rxml/whole", |b| rxml(b, usize::MAX, Mode::Parse)),
+    ("xml-rs/EventReader", |b| xml_rs(b, Mode::Parse)),
+    ("ours/whole/read", |b| ours(b, usize::MAX, Mode::Read)),
+    ("ours/1500/read", |b| ours(b, 1500, Mode::Read)),
+    ("ours/64/read", |b| ours(b, 64, Mode::Read)),
+    ("quick-xml/Reader/read", |b| quick_xml_reader(b, Mode::Read)),
+    ("quick-xml/NsReader/read", |b| {
+        quick_xml_ns_reader(b, Mode::Read)
+    }),
+    ("rxml/1500/read", |b| rxml(b, 1500, Mode::Read)),
+    ("rxml/whole/read", |b| rxml(b, usize::MAX, Mode::Read)),
+    ("xml-rs/EventReader/read", |b| xml_rs(b, Mode::Read)),
 ];
 
+/// Does the contestant `name` resolve namespaces (quick-xml's `Reader` does not)?
+pub fn resolves_namespaces(name: &str) -> bool {
+    !name.starts_with("quick-xml/Reader")
+}
+
 /// Parses `input` with one `StreamParser`, fed in slices of `chunk` bytes (`usize::MAX` for
-/// the whole input at once), draining each event as it completes; returns the number of
-/// first-level elements. The stream must open and close.
-pub fn ours(input: &[u8], chunk: usize) -> Result<usize, String> {
+/// the whole input at once), draining each event as it completes, reading each stanza in
+/// [`Mode::Read`]. The stream must open and close.
+pub fn ours(input: &[u8], chunk: usize, mode: Mode) -> Result<Tally, String> {
     let mut parser = StreamParser::default();
-    let n = feed(&mut parser, input, chunk)?;
+    let mut tally = Tally::default();
+    feed_with(&mut parser, input, chunk, |stanza| {
+        tally.stanzas += 1;
+        if mode == Mode::Read {
+            read_tree(stanza.root(), &mut tally.read);
+        }
+    })?;
     if !parser.is_closed() {
         return Err("the stream did not close".into());
     }
-    Ok(n)
+    Ok(tally)
+}
+
+/// Reads everything in one element and its subtree, as an embedder does.
+pub fn read_tree(el: ElementRef<'_>, read: &mut Read) {
+    read.element(el.name(), el.ns());
+    for a in el.attrs() {
+        read.attr(a.name, a.ns, &a.value());
+    }
+    for node in el.nodes() {
+        match node {
+            Node::Element(child) => read_tree(child, read),
+            Node::Text(text) => read.text(&text),
+        }
+    }
 }
 
 /// Feeds `input` to `parser` in slices of `chunk` bytes, each through
@@ -503,6 +730,17 @@ pub fn ours(input: &[u8], chunk: usize) -> Result<usize, String> {
 /// of first-level elements among them.
 pub fn feed(parser: &mut StreamParser, input: &[u8], chunk: usize) -> Result<usize, String> {
     let mut n = 0;
+    feed_with(parser, input, chunk, |_| n += 1)?;
+    Ok(n)
+}
+
+/// [`feed`], handing each first-level element to `stanza`.
+pub fn feed_with(
+    parser: &mut StreamParser,
+    input: &[u8],
+    chunk: usize,
+    mut stanza: impl FnMut(&xmpp_proto::xml::Element),
+) -> Result<(), String> {
     for piece in input.chunks(chunk.max(1)) {
         let mut rest = piece;
         while !rest.is_empty() {
@@ -511,13 +749,29 @@ pub fn feed(parser: &mut StreamParser, input: &[u8], chunk: usize) -> Result<usi
                 .map_err(|e| e.to_string())?;
             rest = &rest[used..];
             while let Some(ev) = parser.poll_event() {
-                if let Event::Element(_) = ev {
-                    n += 1;
+                if let Event::Element(el) = ev {
+                    stanza(&el);
                 }
             }
         }
     }
-    Ok(n)
+    Ok(())
+}
+
+/// The `to` and `from` addresses of the first-level elements of a stream (header included,
+/// closing tag optional), in order: what a role parses as JIDs, for the `jid` bench.
+pub fn stanza_addresses(stream: &[u8]) -> Vec<String> {
+    let mut parser = StreamParser::default();
+    let mut out = Vec::new();
+    feed_with(&mut parser, stream, usize::MAX, |el| {
+        for name in ["to", "from"] {
+            if let Some(a) = el.attr(name) {
+                out.push(a.into_owned());
+            }
+        }
+    })
+    .expect("a well-formed stream");
+    out
 }
 
 /// Counts first-level elements (children of the document element) from start and end tags.
@@ -557,61 +811,159 @@ impl Depth {
     }
 }
 
-/// quick-xml's `Reader` on the whole slice, default options, reading every event; returns
-/// the number of first-level elements.
-pub fn quick_xml_reader(input: &[u8]) -> Result<usize, String> {
+/// The text a general reference of quick-xml stands for (`&amp;` and the other predefined
+/// entities, character references).
+fn quick_xml_reference(r: &quick_xml::events::BytesRef<'_>, read: &mut Read) -> Result<(), String> {
+    if let Some(c) = r.resolve_char_ref().map_err(|e| e.to_string())? {
+        read.text(c.encode_utf8(&mut [0; 4]));
+    } else {
+        let name = r.xml10_content();
+        let text = quick_xml::escape::resolve_predefined_entity(&name)
+            .ok_or_else(|| format!("unknown entity {name}"))?;
+        read.text(text);
+    }
+    Ok(())
+}
+
+/// quick-xml's `Reader` on the whole slice, default options, reading every event; in
+/// [`Mode::Read`] also every local name, attribute (checked for duplicates, value decoded
+/// and normalized) and text (line ends normalized, references resolved) inside the stanzas.
+/// It resolves no namespaces: its digest has no namespace bytes.
+pub fn quick_xml_reader(input: &[u8], mode: Mode) -> Result<Tally, String> {
     use quick_xml::events::Event as Q;
     let mut reader = quick_xml::Reader::from_reader(input);
     let mut d = Depth::default();
+    let mut read = Read::default();
+    let reading = mode == Mode::Read;
     loop {
-        match reader.read_event().map_err(|e| e.to_string())? {
+        let ev = reader.read_event().map_err(|e| e.to_string())?;
+        if reading && d.depth >= 1 {
+            match &ev {
+                Q::Start(e) | Q::Empty(e) => {
+                    read.element(e.local_name().as_ref(), "");
+                    for a in e.attributes() {
+                        let a = a.map_err(|e| e.to_string())?;
+                        if a.key.as_namespace_binding().is_some() {
+                            continue;
+                        }
+                        let value = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|e| e.to_string())?;
+                        read.attr(a.key.local_name().as_ref(), "", &value);
+                    }
+                }
+                Q::Text(t) if d.depth >= 2 => read.text(&t.xml10_content()),
+                Q::CData(t) if d.depth >= 2 => read.text(&t.xml10_content()),
+                Q::GeneralRef(r) if d.depth >= 2 => quick_xml_reference(r, &mut read)?,
+                _ => {}
+            }
+        }
+        match ev {
             Q::Start(_) => d.start(),
             Q::End(_) => d.end()?,
             Q::Empty(_) => d.empty(),
-            Q::Eof => return d.done(),
+            Q::Eof => {
+                return Ok(Tally {
+                    stanzas: d.done()?,
+                    read,
+                });
+            }
             _ => {}
         }
     }
 }
 
 /// quick-xml's `NsReader` on the whole slice, default options, resolving the namespace of
-/// every start, empty and end tag; returns the number of first-level elements.
-pub fn quick_xml_ns_reader(input: &[u8]) -> Result<usize, String> {
+/// every start, empty and end tag; in [`Mode::Read`] also the namespace of every attribute,
+/// and everything [`quick_xml_reader`] reads.
+pub fn quick_xml_ns_reader(input: &[u8], mode: Mode) -> Result<Tally, String> {
     use quick_xml::events::Event as Q;
     use quick_xml::name::ResolveResult;
     let mut reader = quick_xml::NsReader::from_reader(input);
     let mut d = Depth::default();
+    let mut read = Read::default();
+    let reading = mode == Mode::Read;
     loop {
         let (ns, ev) = reader.read_resolved_event().map_err(|e| e.to_string())?;
-        if let ResolveResult::Unknown(prefix) = ns {
-            return Err(format!("unbound prefix {prefix:?}"));
+        let ns = match ns {
+            ResolveResult::Unknown(prefix) => return Err(format!("unbound prefix {prefix:?}")),
+            ResolveResult::Bound(ns) => ns.0,
+            ResolveResult::Unbound => "",
+        };
+        if reading && d.depth >= 1 {
+            match &ev {
+                Q::Start(e) | Q::Empty(e) => {
+                    read.element(e.local_name().as_ref(), ns);
+                    for a in e.attributes() {
+                        let a = a.map_err(|e| e.to_string())?;
+                        if a.key.as_namespace_binding().is_some() {
+                            continue;
+                        }
+                        let (ans, local) = reader.resolver().resolve_attribute(a.key);
+                        let ans = match ans {
+                            ResolveResult::Bound(n) => n.0,
+                            ResolveResult::Unbound => "",
+                            ResolveResult::Unknown(p) => {
+                                return Err(format!("unbound prefix {p:?}"));
+                            }
+                        };
+                        let value = a
+                            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                            .map_err(|e| e.to_string())?;
+                        read.attr(local.as_ref(), ans, &value);
+                    }
+                }
+                Q::Text(t) if d.depth >= 2 => read.text(&t.xml10_content()),
+                Q::CData(t) if d.depth >= 2 => read.text(&t.xml10_content()),
+                Q::GeneralRef(r) if d.depth >= 2 => quick_xml_reference(r, &mut read)?,
+                _ => {}
+            }
         }
         match ev {
             Q::Start(_) => d.start(),
             Q::End(_) => d.end()?,
             Q::Empty(_) => d.empty(),
-            Q::Eof => return d.done(),
+            Q::Eof => {
+                return Ok(Tally {
+                    stanzas: d.done()?,
+                    read,
+                });
+            }
             _ => {}
         }
     }
 }
 
 /// rxml's namespace-aware push `Parser`, fed in slices of `chunk` bytes (`usize::MAX` for the
-/// whole input at once) with `at_eof` set on the last one; returns the number of first-level
-/// elements.
-pub fn rxml(input: &[u8], chunk: usize) -> Result<usize, String> {
+/// whole input at once) with `at_eof` set on the last one. Its events own decoded strings
+/// already; [`Mode::Read`] reads them.
+pub fn rxml(input: &[u8], chunk: usize, mode: Mode) -> Result<Tally, String> {
     use rxml::error::EndOrError;
     use rxml::{Event as R, Parse};
     let mut parser = rxml::Parser::new();
     let mut d = Depth::default();
+    let mut read = Read::default();
+    let reading = mode == Mode::Read;
     let mut fault = None;
     let mut on_event = |ev: R| {
         let r = match ev {
-            R::StartElement(..) => {
+            R::StartElement(_, (ns, name), attrs) => {
+                if reading && d.depth >= 1 {
+                    read.element(&name, &ns);
+                    for ((ans, aname), value) in attrs.iter() {
+                        read.attr(aname, ans, value);
+                    }
+                }
                 d.start();
                 Ok(())
             }
             R::EndElement(..) => d.end(),
+            R::Text(_, text) => {
+                if reading && d.depth >= 2 {
+                    read.text(&text);
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         if let Err(e) = r {
@@ -635,20 +987,47 @@ pub fn rxml(input: &[u8], chunk: usize) -> Result<usize, String> {
     if let Some(e) = fault {
         return Err(e);
     }
-    d.done()
+    Ok(Tally {
+        stanzas: d.done()?,
+        read,
+    })
 }
 
-/// xml-rs's `EventReader` on the whole slice, default configuration, reading every event;
-/// returns the number of first-level elements.
-pub fn xml_rs(input: &[u8]) -> Result<usize, String> {
+/// xml-rs's `EventReader` on the whole slice, default configuration, reading every event.
+/// Its events own decoded strings already; [`Mode::Read`] reads them.
+pub fn xml_rs(input: &[u8], mode: Mode) -> Result<Tally, String> {
     use xml::reader::{EventReader, XmlEvent as X};
     let mut reader = EventReader::new(input);
     let mut d = Depth::default();
+    let mut read = Read::default();
+    let reading = mode == Mode::Read;
     loop {
         match reader.next().map_err(|e| e.to_string())? {
-            X::StartElement { .. } => d.start(),
+            X::StartElement {
+                name, attributes, ..
+            } => {
+                if reading && d.depth >= 1 {
+                    read.element(&name.local_name, name.namespace_ref().unwrap_or(""));
+                    for a in &attributes {
+                        read.attr(
+                            &a.name.local_name,
+                            a.name.namespace_ref().unwrap_or(""),
+                            &a.value,
+                        );
+                    }
+                }
+                d.start();
+            }
             X::EndElement { .. } => d.end()?,
-            X::EndDocument => return d.done(),
+            X::Characters(t) | X::Whitespace(t) | X::CData(t) if reading && d.depth >= 2 => {
+                read.text(&t)
+            }
+            X::EndDocument => {
+                return Ok(Tally {
+                    stanzas: d.done()?,
+                    read,
+                });
+            }
             _ => {}
         }
     }
@@ -722,7 +1101,8 @@ mod tests {
     fn our_parser_finds_exactly_the_stanzas_however_fed() {
         let c = corpus(SIZE);
         for chunk in [usize::MAX, 1500, 64, 7] {
-            assert_eq!(ours(&c.bytes, chunk), Ok(c.stanzas), "chunk {chunk}");
+            let t = ours(&c.bytes, chunk, Mode::Parse).unwrap();
+            assert_eq!(t.stanzas, c.stanzas, "chunk {chunk}");
         }
         // Every recorded end is where a stanza ends.
         let mut p = StreamParser::default();
@@ -738,26 +1118,85 @@ mod tests {
     #[test]
     fn corpus_is_well_formed_for_xml_rs() {
         let c = corpus(SIZE);
-        assert_eq!(xml_rs(&c.bytes), Ok(c.stanzas));
+        assert_eq!(
+            xml_rs(&c.bytes, Mode::Parse).map(|t| t.stanzas),
+            Ok(c.stanzas)
+        );
     }
 
     #[test]
     fn every_competitor_parses_the_whole_corpus() {
         let c = corpus(SIZE);
-        assert_eq!(quick_xml_reader(&c.bytes), Ok(c.stanzas));
-        assert_eq!(quick_xml_ns_reader(&c.bytes), Ok(c.stanzas));
-        assert_eq!(rxml(&c.bytes, 1500), Ok(c.stanzas));
-        assert_eq!(rxml(&c.bytes, usize::MAX), Ok(c.stanzas));
+        for (name, run) in CONTESTANTS {
+            assert_eq!(run(&c.bytes).map(|t| t.stanzas), Ok(c.stanzas), "{name}");
+        }
+    }
+
+    /// Equal work: every reader reads the same names, namespaces, values and text as ours
+    /// (quick-xml's `Reader` all but the namespaces), and a parse-only pass reads nothing.
+    #[test]
+    fn every_reader_reads_the_same_as_ours() {
+        let c = corpus(SIZE);
+        let ours = ours(&c.bytes, 1500, Mode::Read).unwrap().read;
+        // The corpus has all of it, decoding included: "&amp;" is read as one byte.
+        assert!(ours.elements > c.stanzas && ours.attrs > c.stanzas && ours.ns_bytes > 0);
+        assert!(ours.text_bytes > 0 && ours.value_bytes > 0);
+        for (name, run) in CONTESTANTS {
+            let read = run(&c.bytes).unwrap().read;
+            if !name.ends_with("/read") {
+                assert_eq!(read, Read::default(), "{name}");
+            } else if resolves_namespaces(name) {
+                assert_eq!(read, ours, "{name}");
+            } else {
+                assert_eq!(read, ours.without_ns(), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn reading_decodes_text_and_values() {
+        let doc =
+            format!("{HEADER}<m a='x &amp; y' xml:lang='en'>a&lt;b<![CDATA[c&]]></m>{FOOTER}");
+        let doc = doc.as_bytes();
+        let mut p = StreamParser::default();
+        let mut read = Read::default();
+        feed_with(&mut p, doc, usize::MAX, |e| read_tree(e.root(), &mut read)).unwrap();
+        let want = Read {
+            elements: 1,
+            name_bytes: 1,
+            ns_bytes: "jabber:client".len(),
+            attrs: 2,
+            attr_name_bytes: 1 + 4 + xmpp_proto::xml::XML_NS.len(),
+            value_bytes: "x & y".len() + 2,
+            text_bytes: "a<bc&".len(),
+        };
+        assert_eq!(read, want);
+        for (name, run) in CONTESTANTS.iter().filter(|(n, _)| n.ends_with("/read")) {
+            let got = run(doc).unwrap();
+            assert_eq!(got.stanzas, 1, "{name}");
+            if resolves_namespaces(name) {
+                assert_eq!(got.read, want, "{name}");
+            } else {
+                assert_eq!(
+                    got.read.without_ns(),
+                    Read {
+                        attr_name_bytes: 1 + 4,
+                        ..want
+                    }
+                    .without_ns(),
+                    "{name}"
+                );
+            }
+        }
     }
 
     #[test]
     fn competitors_reject_a_truncated_stream() {
         let c = corpus(16 * 1024);
         let cut = &c.bytes[..c.bytes.len() - 20];
-        assert!(quick_xml_reader(cut).is_err());
-        assert!(quick_xml_ns_reader(cut).is_err());
-        assert!(rxml(cut, 1500).is_err());
-        assert!(xml_rs(cut).is_err());
+        for (name, run) in CONTESTANTS.iter().filter(|(n, _)| !n.starts_with("ours")) {
+            assert!(run(cut).is_err(), "{name}");
+        }
         let mut p = StreamParser::default();
         assert!(feed(&mut p, cut, 1500).is_ok());
         assert!(p.handle_eof().is_err());

@@ -46,6 +46,13 @@
 //! further rounds is refused. For the profiles used here one round normally
 //! suffices, so the extra round is skipped when the output is pure ASCII.
 //!
+//! A part made only of ASCII bytes that its preparation provably leaves
+//! unchanged (lowercase letters, digits and most punctuation in a localpart,
+//! printable ASCII in a resourcepart, lowercase LDH labels and `_` in a domain
+//! name) is accepted as it is, without running PRECIS or IDNA: the common case
+//! on the wire. Everything else takes the full path, which alone refuses; a
+//! property test checks that both paths agree.
+//!
 //! # Decisions where the RFCs leave room
 //!
 //! * **ASCII in domain names.** Letters, digits, `-`, `.` and also `_` are
@@ -357,8 +364,133 @@ fn opaque_string(s: &str) -> Result<Cow<'_, str>, PrecisError> {
     OpaqueString::enforce(s)
 }
 
+// ---------------------------------------------------------------------------
+// The ASCII fast path
+// ---------------------------------------------------------------------------
+//
+// Most addresses on the wire are ASCII that preparation leaves as it is. For those, every
+// rule below reduces to a check of each byte against a set, which is what the fast path
+// does; anything else (a byte outside the set, a non-ASCII character, an edge case of the
+// domain rules) takes the full path, which alone can refuse. The sets are derived from the
+// profiles, and a property test (`fast_path_props` below) checks on generated ASCII-heavy
+// strings that both paths give the same decision and the same output.
+
+/// The ASCII bytes in `lo..=hi`, as a bit set.
+const fn ascii_range(lo: u8, hi: u8) -> u128 {
+    let mut set = 0u128;
+    let mut b = lo;
+    while b <= hi {
+        set |= 1 << b;
+        b += 1;
+    }
+    set
+}
+
+/// The bytes of `chars`, as a bit set.
+const fn ascii_set(chars: &[u8]) -> u128 {
+    let mut set = 0u128;
+    let mut i = 0;
+    while i < chars.len() {
+        set |= 1 << chars[i];
+        i += 1;
+    }
+    set
+}
+
+/// Localpart bytes that `UsernameCaseMapped` (RFC 8265 section 3.3) leaves unchanged and
+/// RFC 7622 section 3.3.1 allows: the `IdentifierClass` takes every printable ASCII
+/// character but space as PVALID (RFC 8264 section 9.1, `ASCII7`); width mapping and NFC
+/// change no ASCII character; case mapping changes `A`-`Z`, which are left out; the bidi rule
+/// applies only to strings with right-to-left characters. Then `"` `&` `'` `/` `:` `<` `>`
+/// `@` are forbidden.
+const LOCAL_SAME: u128 =
+    ascii_range(0x21, 0x7E) & !ascii_range(b'A', b'Z') & !ascii_set(b"\"&'/:<>@");
+
+/// Resourcepart bytes that `OpaqueString` (RFC 8265 section 4.2) leaves unchanged: the
+/// `FreeformClass` takes printable ASCII and U+0020 (RFC 8264 section 9.2); the only
+/// mappings are of non-ASCII spaces and NFC; no case mapping, no directionality rule.
+const RESOURCE_SAME: u128 = ascii_range(0x20, 0x7E);
+
+/// Domain bytes that UTS #46 processing (non-transitional, with this module's deny list)
+/// leaves unchanged: lowercase letters, digits, `-`, `_` and the label separator `.`
+/// (uppercase letters are mapped, every other ASCII byte is refused). Labels starting with
+/// `xn--` are decoded, and some shapes are refused or changed (empty labels, a trailing dot,
+/// long labels, digits and dots only); [`domain_unchanged`] leaves those to the full path.
+const DOMAIN_SAME: u128 = ascii_range(b'a', b'z') | ascii_range(b'0', b'9') | ascii_set(b"-_.");
+
+/// What the fast path may take of each byte: [`LOCAL`], [`DOMAIN`] and [`RESOURCE`] bits,
+/// from the sets above (one load a byte, where a 128-bit set costs a shift).
+static FAST: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let bit = 1u128 << b;
+        t[b] = if LOCAL_SAME & bit != 0 { LOCAL } else { 0 }
+            | if DOMAIN_SAME & bit != 0 { DOMAIN } else { 0 }
+            | if RESOURCE_SAME & bit != 0 {
+                RESOURCE
+            } else {
+                0
+            };
+        b += 1;
+    }
+    t
+};
+const LOCAL: u8 = 1;
+const DOMAIN: u8 = 2;
+const RESOURCE: u8 = 4;
+
+fn all_in(class: u8, s: &str) -> bool {
+    s.bytes().all(|b| FAST[usize::from(b)] & class != 0)
+}
+
+/// Is `raw` a localpart that preparation accepts and leaves unchanged, by the fast check?
+fn local_unchanged(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= MAX_PART_LEN && all_in(LOCAL, raw)
+}
+
+/// Is `raw` a resourcepart that preparation accepts and leaves unchanged, by the fast check?
+fn resource_unchanged(raw: &str) -> bool {
+    !raw.is_empty() && raw.len() <= MAX_PART_LEN && all_in(RESOURCE, raw)
+}
+
+/// Is `raw` a domain name that preparation accepts and leaves unchanged, by the fast check:
+/// [`DOMAIN_SAME`] bytes only, labels of 1 to 63 bytes none of which starts with `xn--`, no
+/// trailing dot, and not digits and dots alone (which must be an IPv4 address).
+fn domain_unchanged(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    if b.is_empty() || b.len() > MAX_PART_LEN {
+        return false;
+    }
+    let label_ok =
+        |label: &[u8]| (1..=MAX_LABEL_LEN).contains(&label.len()) && !label.starts_with(b"xn--");
+    let (mut label_start, mut not_numeric) = (0, false);
+    for (i, &c) in b.iter().enumerate() {
+        if FAST[usize::from(c)] & DOMAIN == 0 {
+            return false;
+        }
+        if c == b'.' {
+            if !label_ok(&b[label_start..i]) {
+                return false;
+            }
+            label_start = i + 1;
+        } else {
+            not_numeric |= !c.is_ascii_digit();
+        }
+    }
+    not_numeric && label_ok(&b[label_start..])
+}
+
 /// Prepares and enforces a localpart (RFC 7622 section 3.3).
 fn prep_local(raw: &str) -> Result<Cow<'_, str>, JidError> {
+    if local_unchanged(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    prep_local_full(raw)
+}
+
+/// [`prep_local`] without the fast path.
+fn prep_local_full(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyLocal);
     }
@@ -378,6 +510,14 @@ fn prep_local(raw: &str) -> Result<Cow<'_, str>, JidError> {
 
 /// Prepares and enforces a resourcepart (RFC 7622 section 3.4).
 fn prep_resource(raw: &str) -> Result<Cow<'_, str>, JidError> {
+    if resource_unchanged(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    prep_resource_full(raw)
+}
+
+/// [`prep_resource`] without the fast path.
+fn prep_resource_full(raw: &str) -> Result<Cow<'_, str>, JidError> {
     if raw.is_empty() {
         return Err(JidError::EmptyResource);
     }
@@ -394,6 +534,14 @@ fn prep_resource(raw: &str) -> Result<Cow<'_, str>, JidError> {
 
 /// Prepares a domainpart (RFC 7622 section 3.2).
 fn prep_domain(raw: &str) -> Result<Cow<'_, str>, JidError> {
+    if domain_unchanged(raw) {
+        return Ok(Cow::Borrowed(raw));
+    }
+    prep_domain_full(raw)
+}
+
+/// [`prep_domain`] without the fast path.
+fn prep_domain_full(raw: &str) -> Result<Cow<'_, str>, JidError> {
     let prepared = prep_domain_once(raw)?;
     // The stored form must prepare to itself, or a JID would not parse back from its own
     // display (the fuzzer found Punycode labels whose Unicode form IDNA then refuses).
@@ -494,11 +642,13 @@ fn prep_domain_once(raw: &str) -> Result<Cow<'_, str>, JidError> {
 
 /// Splits a JID string into its raw parts (RFC 7622 section 3.1).
 fn split(s: &str) -> (Option<&str>, &str, Option<&str>) {
-    let (rest, resource) = match s.find('/') {
+    // Addresses are short: a plain loop is cheaper than setting up a memchr search.
+    let b = s.as_bytes();
+    let (rest, resource) = match b.iter().position(|&c| c == b'/') {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     };
-    let (local, domain) = match rest.find('@') {
+    let (local, domain) = match rest.as_bytes().iter().position(|&c| c == b'@') {
         Some(i) => (Some(&rest[..i]), &rest[i + 1..]),
         None => (None, rest),
     };
@@ -548,8 +698,42 @@ impl Jid {
     /// Returns the first rule broken, checking the localpart, then the
     /// domainpart, then the resourcepart.
     pub fn parse(s: &str) -> Result<Jid, JidError> {
+        if let Some(jid) = Jid::parse_unchanged(s) {
+            return Ok(jid);
+        }
         let (local, domain, resource) = split(s);
         Jid::new(local, domain, resource)
+    }
+
+    /// The fast path of [`Jid::parse`] for an address whose every part preparation leaves
+    /// unchanged ([`local_unchanged`], [`domain_unchanged`], [`resource_unchanged`]): split
+    /// and checked in one pass, stored as it is. `None` sends it to the full path.
+    fn parse_unchanged(s: &str) -> Option<Jid> {
+        let b = s.as_bytes();
+        // Up to the first `/`: the localpart's bytes, and at most one `@` (a second one is
+        // in the domain, which refuses it). The domain's set is a subset of the localpart's.
+        let (mut at, mut slash) = (None, None);
+        for (i, &c) in b.iter().enumerate() {
+            if c == b'/' {
+                slash = Some(i);
+                break;
+            }
+            if c == b'@' && at.is_none() {
+                at = Some(i);
+            } else if FAST[usize::from(c)] & LOCAL == 0 {
+                return None;
+            }
+        }
+        let head_end = slash.unwrap_or(b.len());
+        let domain_start = at.map_or(0, |a| a + 1);
+        let local_ok = at.is_none_or(|a| (1..=MAX_PART_LEN).contains(&a));
+        let domain_ok = domain_unchanged(&s[domain_start..head_end]);
+        let resource_ok = slash.is_none_or(|i| resource_unchanged(&s[i + 1..]));
+        (local_ok && domain_ok && resource_ok).then(|| Jid {
+            normalized: s.to_owned(),
+            at: at.and_then(offset),
+            slash: slash.and_then(offset),
+        })
     }
 
     /// Builds a JID from separate parts, preparing each one.
@@ -1019,6 +1203,142 @@ impl PartialEq<FullJid> for Jid {
 impl PartialEq<Jid> for FullJid {
     fn eq(&self, other: &Jid) -> bool {
         self.0 == *other
+    }
+}
+
+/// The ASCII fast path gives what the full path gives: the same decision (accepted, or the
+/// same error) and the same prepared output, on generated strings that are mostly ASCII and
+/// hit the edges of each set (uppercase letters, forbidden punctuation, spaces, controls,
+/// `xn--` labels, numeric and long labels, trailing dots, a few non-ASCII characters).
+#[cfg(test)]
+mod fast_path_props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn full_parse(s: &str) -> Result<String, JidError> {
+        let (local, domain, resource) = split(s);
+        let local = local.map(prep_local_full).transpose()?;
+        let domain = prep_domain_full(domain)?;
+        let resource = resource.map(prep_resource_full).transpose()?;
+        Ok(Jid::assemble(local.as_deref(), &domain, resource.as_deref()).normalized)
+    }
+
+    /// Printable ASCII, space and a few controls, and now and then a character that
+    /// preparation maps, refuses or keeps (fullwidth, ideographic full stop, sharp s, sigma,
+    /// a combining mark, a right-to-left letter, no-break space, a joiner).
+    fn ascii_heavy(max: usize) -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                20 => prop::char::range(' ', '~'),
+                2 => prop::sample::select(vec!['\t', '\n', '\u{7f}', '\0']),
+                1 => prop::sample::select(vec![
+                    '\u{ff21}', '\u{ff41}', '\u{3002}', 'ß', 'Σ', 'é', '\u{301}', 'א', '\u{a0}',
+                    '\u{200d}', 'İ', 'K',
+                ]),
+            ],
+            0..max,
+        )
+        .prop_map(|cs| cs.into_iter().collect())
+    }
+
+    /// Domain-shaped strings: labels of the fast set's bytes and of its edges, joined by
+    /// dots, sometimes with a trailing dot.
+    fn domain_like() -> impl Strategy<Value = String> {
+        let label = prop_oneof![
+            4 => "[a-z0-9_-]{0,8}",
+            1 => "[a-zA-Z0-9_.-]{0,8}",
+            1 => "[0-9]{1,3}",
+            1 => "xn--[a-z0-9-]{0,8}",
+            1 => "[a-z]{60,66}",
+            1 => ascii_heavy(6),
+        ];
+        (prop::collection::vec(label, 1..5), any::<bool>()).prop_map(|(labels, dot)| {
+            let mut d = labels.join(".");
+            if dot {
+                d.push('.');
+            }
+            d
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn localparts(s in prop_oneof![ascii_heavy(24), "[a-z0-9!#$%*+=?^_`{|}~.-]{0,1030}"]) {
+            let fast = prep_local(&s).map(Cow::into_owned);
+            prop_assert_eq!(fast, prep_local_full(&s).map(Cow::into_owned));
+        }
+
+        #[test]
+        fn resourceparts(s in prop_oneof![ascii_heavy(24), "[ -~]{1020,1030}"]) {
+            let fast = prep_resource(&s).map(Cow::into_owned);
+            prop_assert_eq!(fast, prep_resource_full(&s).map(Cow::into_owned));
+        }
+
+        #[test]
+        fn domainparts(s in prop_oneof![domain_like(), ascii_heavy(24)]) {
+            let fast = prep_domain(&s).map(Cow::into_owned);
+            prop_assert_eq!(fast, prep_domain_full(&s).map(Cow::into_owned));
+        }
+
+        #[test]
+        fn whole_addresses(
+            local in prop::option::of(prop_oneof![ascii_heavy(10), "[a-z0-9._-]{1,10}"]),
+            domain in domain_like(),
+            resource in prop::option::of(ascii_heavy(12)),
+        ) {
+            let mut s = String::new();
+            if let Some(l) = &local {
+                s.push_str(l);
+                s.push('@');
+            }
+            s.push_str(&domain);
+            if let Some(r) = &resource {
+                s.push('/');
+                s.push_str(r);
+            }
+            let fast = Jid::parse(&s).map(|j| j.normalized);
+            prop_assert_eq!(fast, full_parse(&s));
+        }
+    }
+
+    /// The addresses of ordinary traffic take the fast path, so the property above is about
+    /// the path the server's hot loop uses.
+    #[test]
+    fn ordinary_addresses_take_the_fast_path() {
+        for local in ["juliet", "romeo.montague", "user_1", "a+b"] {
+            assert!(local_unchanged(local), "{local}");
+        }
+        for domain in [
+            "capulet.example",
+            "conference.jabber.example.org",
+            "_xmpp.a-b.example",
+        ] {
+            assert!(domain_unchanged(domain), "{domain}");
+        }
+        for resource in [
+            "balcony",
+            "Conversations.x7Qa",
+            "gajim.4FZ2KD1E",
+            "Lady Capulet",
+        ] {
+            assert!(resource_unchanged(resource), "{resource}");
+        }
+        // And what the profiles change or refuse does not.
+        for local in ["Juliet", "jul iet", "a:b", "caf\u{e9}"] {
+            assert!(!local_unchanged(local), "{local}");
+        }
+        for domain in [
+            "Example.com",
+            "example.com.",
+            "xn--bcher-kva.example",
+            "1.2.3.4",
+            "a..b",
+        ] {
+            assert!(!domain_unchanged(domain), "{domain}");
+        }
+        assert!(!resource_unchanged("tab\there"));
     }
 }
 

@@ -60,17 +60,35 @@ pub(crate) struct Layout {
 /// A complete element as received, with its subtree. Cheap to clone.
 ///
 /// All accessors are on [`ElementRef`]; the most common ones are repeated here for the root.
+/// Each is O(1) beyond its own decoding: the text the parser checked is not checked again.
+//
+// The text region: the raw bytes and the pool (`buf[..nodes_off]`) are valid UTF-8 as a
+// whole. The raw bytes are a unit of input that the parser checked, every byte of it, before
+// its scanner looked at it (`chars::check`); the pool holds only namespace names decoded
+// into `String`s and, after `with_attr`, `&str` arguments. The header's buffer is kept as
+// its own text region. Reading a span therefore needs no new UTF-8 check, only that its ends
+// are in the region and on character boundaries (`text_at`).
 #[derive(Clone)]
 pub struct Element {
     buf: Bytes,
     layout: Layout,
-    /// The stream header's buffer, when a namespace of this element is the header's
-    /// ([`HEADER`] spans): shared, not copied.
+    /// The text region of the stream header's buffer, when a namespace of this element is
+    /// the header's ([`HEADER`] spans): shared, not copied.
     header: Option<Bytes>,
 }
 
 impl Element {
+    /// The one constructor: `buf[..layout.nodes_off]` must be valid UTF-8, and so must
+    /// `header` (the text region of the header, [`text_region`](Self::text_region)).
     pub(crate) fn from_parts(buf: Bytes, layout: Layout, header: Option<Bytes>) -> Self {
+        debug_assert!(
+            buf.get(..layout.nodes_off as usize)
+                .is_some_and(|t| core::str::from_utf8(t).is_ok())
+                && header
+                    .as_ref()
+                    .is_none_or(|h| core::str::from_utf8(h).is_ok()),
+            "an element's text region is valid UTF-8"
+        );
         Element {
             buf,
             layout,
@@ -81,6 +99,17 @@ impl Element {
     /// The whole buffer (raw bytes, pool, records), for elements that share it.
     pub(crate) fn buffer(&self) -> &Bytes {
         &self.buf
+    }
+
+    /// The text region (raw bytes and pool, valid UTF-8) of the buffer, shared: what an
+    /// element that uses this one's namespaces keeps of it.
+    pub(crate) fn text_region(&self) -> Bytes {
+        self.buf.slice(..self.layout.nodes_off as usize)
+    }
+
+    /// The text region, borrowed.
+    fn text_bytes(&self) -> &[u8] {
+        &self.buf[..self.layout.nodes_off as usize]
     }
 
     /// The offset in [`buffer`](Self::buffer) of a span's first byte, for a span of the raw
@@ -144,43 +173,47 @@ impl Element {
         if existing.is_none() {
             v.extend_from_slice(name.as_bytes());
         }
-        let word = |w: u32| w.to_le_bytes();
-        for idx in 0..self.node_count() {
-            let mut n = self.node(idx);
-            if existing.is_none() && n[0] & 0xF == KIND_ELEMENT && idx != 0 && n[5] >= first + count
-            {
-                n[5] += 1;
+        // The records are copied in bulk, then the few words that change are patched: spans
+        // into the raw bytes and the pool keep their offsets (the pool only grows at its
+        // end), and attributes are referred to by index.
+        match existing {
+            Some(i) => {
+                v.extend_from_slice(&self.buf[nodes_off..]);
+                let at = new_attrs_off + i as usize * record;
+                let flags = get_word(&v, at) & !FLAG_DECODE;
+                set_word(&mut v, at, flags);
+                set_word(&mut v, at + 5 * 4, value_at);
+                set_word(&mut v, at + 6 * 4, value.len() as u32);
             }
-            if idx == 0 && existing.is_none() {
-                n[6] += 1;
+            None => {
+                // The new attribute goes right after the root's own: the root's range grows
+                // by one, and every later range starts one record further.
+                let after = first + count;
+                let split = attrs_off + after as usize * record;
+                v.extend_from_slice(&self.buf[nodes_off..split]);
+                let new = [
+                    0,
+                    name_at,
+                    name.len() as u32,
+                    0,
+                    0,
+                    value_at,
+                    value.len() as u32,
+                ];
+                new.iter()
+                    .for_each(|w| v.extend_from_slice(&w.to_le_bytes()));
+                v.extend_from_slice(&self.buf[split..]);
+                set_word(&mut v, new_nodes_off + 6 * 4, count + 1);
+                for idx in 1..self.node_count() as usize {
+                    let base = new_nodes_off + idx * NODE_WORDS * 4;
+                    let first_attr = get_word(&v, base + 5 * 4);
+                    if get_word(&v, base) & 0xF == KIND_ELEMENT && first_attr >= after {
+                        set_word(&mut v, base + 5 * 4, first_attr + 1);
+                    }
+                }
             }
-            n.iter().for_each(|w| v.extend_from_slice(&word(*w)));
         }
-        let n_attrs = ((self.buf.len() - attrs_off) / record) as u32;
-        let new = [
-            0,
-            name_at,
-            name.len() as u32,
-            0,
-            0,
-            value_at,
-            value.len() as u32,
-        ];
-        for i in 0..=n_attrs {
-            // A new attribute goes right after the root's own.
-            if existing.is_none() && i == first + count {
-                new.iter().for_each(|w| v.extend_from_slice(&word(*w)));
-            }
-            if i == n_attrs {
-                break;
-            }
-            let mut a = self.attr_rec(i);
-            if Some(i) == existing {
-                a[0] &= !FLAG_DECODE;
-                (a[5], a[6]) = (value_at, value.len() as u32);
-            }
-            a.iter().for_each(|w| v.extend_from_slice(&word(*w)));
-        }
+        debug_assert_eq!(v.len(), total);
         let layout = Layout {
             raw_len: l.raw_len,
             nodes_off: new_nodes_off as u32,
@@ -219,55 +252,103 @@ impl Element {
         self.root().text()
     }
 
-    fn word(&self, off: usize) -> u32 {
-        let b = &self.buf[off..off + 4];
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-
     fn node(&self, idx: u32) -> [u32; NODE_WORDS] {
         let base = self.layout.nodes_off as usize + idx as usize * NODE_WORDS * 4;
-        core::array::from_fn(|k| self.word(base + k * 4))
+        words(&self.buf[base..base + NODE_WORDS * 4])
     }
 
     fn attr_rec(&self, idx: u32) -> [u32; ATTR_WORDS] {
         let base = self.layout.attrs_off as usize + idx as usize * ATTR_WORDS * 4;
-        core::array::from_fn(|k| self.word(base + k * 4))
+        words(&self.buf[base..base + ATTR_WORDS * 4])
     }
 
     fn node_count(&self) -> u32 {
         (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
     }
 
-    /// The bytes of a span of the raw bytes, of the pool ([`POOL`]) or of a well-known
-    /// namespace ([`KNOWN`]).
+    /// The bytes of a span of the raw bytes, of the pool ([`POOL`]), of a well-known
+    /// namespace ([`KNOWN`]) or of the header ([`HEADER`]).
     pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
+        self.str_at(start, len).as_bytes()
+    }
+
+    /// The local name of an attribute record (its words 0 to 2 are laid out as a node's).
+    fn local_name(&self, r: &[u32; ATTR_WORDS]) -> &str {
+        let p = r[0] >> 16;
+        if p == 0 {
+            self.str_at(r[1], r[2])
+        } else {
+            self.str_at(r[1] + p + 1, r[2] - p - 1)
+        }
+    }
+
+    /// The text of a span, as [`span`](Self::span); empty for a span that is not one (out
+    /// of its region, or not on character boundaries), which the parser never makes.
+    fn str_at(&self, start: u32, len: u32) -> &str {
+        let len = len as usize;
+        if len == 0 {
+            // No namespace, no prefix: the most common span of all.
+            return "";
+        }
         if start & HEADER == HEADER {
             let at = (start & !HEADER) as usize;
             return self
                 .header
                 .as_ref()
-                .and_then(|h| h.get(at..at + len as usize))
-                .unwrap_or(&[]);
+                .map_or("", |h| text_at(h, at, at.saturating_add(len)));
         }
         if start & (POOL | KNOWN) == KNOWN {
-            let known = KNOWN_NS
-                .get((start & !KNOWN) as usize)
-                .map_or(&b""[..], |s| s.as_bytes());
-            return known.get(..len as usize).unwrap_or(&[]);
+            let known = KNOWN_NS.get((start & !KNOWN) as usize).unwrap_or(&"");
+            return known.get(..len).unwrap_or_default();
         }
         let start = if start & POOL != 0 {
             (start & !POOL) as usize + self.layout.raw_len as usize
         } else {
             start as usize
         };
-        self.buf.get(start..start + len as usize).unwrap_or(&[])
+        text_at(self.text_bytes(), start, start.saturating_add(len))
     }
+}
 
-    fn str_at(&self, start: u32, len: u32) -> &str {
-        let bytes = self.span(start, len);
-        // Every span was cut at character boundaries of input that was checked as UTF-8.
-        core::str::from_utf8(bytes).unwrap_or_default()
+fn get_word(v: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]])
+}
+
+fn set_word(v: &mut [u8], at: usize, w: u32) {
+    v[at..at + 4].copy_from_slice(&w.to_le_bytes());
+}
+
+/// The words of a record.
+fn words<const N: usize>(b: &[u8]) -> [u32; N] {
+    core::array::from_fn(|k| {
+        u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]])
+    })
+}
+
+/// `text[start..end]` as a `str`, or `""` when that range is outside `text` or does not
+/// start and end on character boundaries. `text` must be valid UTF-8: an element's text
+/// region (see [`Element`]), which the parser checked before it cut any span from it.
+///
+/// The one `unsafe` in the crate. Without it every accessor ran `str::from_utf8` over its
+/// span again, bytes the parser had already checked: 20 % of the time of reading every
+/// stanza (issue 13; `benches/README.md`, "Reading the tree", has the measurements).
+#[allow(unsafe_code)]
+fn text_at(text: &[u8], start: usize, end: usize) -> &str {
+    let Some(bytes) = text.get(start..end) else {
+        return "";
+    };
+    // A UTF-8 continuation byte is 0b10xx_xxxx: -64..-1 as an i8.
+    let boundary = |i: usize| text.get(i).is_none_or(|&b| (b as i8) >= -0x40);
+    if !boundary(start) || !boundary(end) {
+        return "";
     }
+    debug_assert!(core::str::from_utf8(bytes).is_ok());
+    // SAFETY: `text` is valid UTF-8 (the invariant of `Element::from_parts`, its only
+    // constructor, debug-asserted there: the parser checks every byte of a unit before its
+    // scanner looks at it, and the pool holds only `str`s), and `bytes` is a sub-slice of it
+    // that starts and ends on character boundaries (checked just above), so `bytes` is
+    // valid UTF-8 too, as `str::get(start..end)` would have it.
+    unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
 impl PartialEq for Element {
@@ -352,9 +433,13 @@ impl<'a> ElementRef<'a> {
 
     /// The value of the attribute `name` that has no namespace.
     pub fn attr(&self, name: &str) -> Option<Cow<'a, str>> {
-        self.attrs()
-            .find(|a| a.ns.is_empty() && a.name == name)
-            .map(|a| a.value())
+        // Read from the records, building an `Attr` only for the one found: roles look up
+        // `to` and `from` on every stanza.
+        let r = self.rec();
+        (r[5]..r[5] + r[6]).find_map(|i| {
+            let a = self.el.attr_rec(i);
+            (a[4] == 0 && self.el.local_name(&a) == name).then(|| attr_of(self.el, &a).value())
+        })
     }
 
     /// The value of the attribute `name` in namespace `ns` (for example `lang` in
@@ -494,6 +579,18 @@ impl PartialEq for Attr<'_> {
 
 impl Eq for Attr<'_> {}
 
+/// The attribute of record `r`.
+fn attr_of<'a>(el: &'a Element, r: &[u32; ATTR_WORDS]) -> Attr<'a> {
+    let p = r[0] >> 16;
+    Attr {
+        name: el.local_name(r),
+        prefix: (p != 0).then(|| el.str_at(r[1], p)),
+        ns: el.str_at(r[3], r[4]),
+        raw: el.str_at(r[5], r[6]),
+        decode: r[0] & FLAG_DECODE != 0,
+    }
+}
+
 /// The attributes of an element.
 #[derive(Clone)]
 pub struct Attrs<'a> {
@@ -511,22 +608,7 @@ impl<'a> Iterator for Attrs<'a> {
         }
         let r = self.el.attr_rec(self.next);
         self.next += 1;
-        let p = r[0] >> 16;
-        let (prefix, name) = if p == 0 {
-            (None, self.el.str_at(r[1], r[2]))
-        } else {
-            (
-                Some(self.el.str_at(r[1], p)),
-                self.el.str_at(r[1] + p + 1, r[2] - p - 1),
-            )
-        };
-        Some(Attr {
-            name,
-            prefix,
-            ns: self.el.str_at(r[3], r[4]),
-            raw: self.el.str_at(r[5], r[6]),
-            decode: r[0] & FLAG_DECODE != 0,
-        })
+        Some(attr_of(self.el, &r))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -565,9 +647,12 @@ impl<'a> Iterator for Nodes<'a> {
         let r = self.el.node(idx);
         // Never step backwards, whatever the records say: iteration always ends.
         self.next = r[7].max(idx + 1);
+        let kind = r[0] & 0xF;
+        if kind == KIND_ELEMENT {
+            return Some(Node::Element(ElementRef { el: self.el, idx }));
+        }
         let raw = self.el.str_at(r[1], r[2]);
-        Some(match r[0] & 0xF {
-            KIND_ELEMENT => Node::Element(ElementRef { el: self.el, idx }),
+        Some(match kind {
             KIND_TEXT if r[0] & FLAG_DECODE != 0 => Node::Text(Cow::Owned(decode(raw, false))),
             // CDATA content is literal, but line ends are normalized in it too.
             KIND_CDATA if r[0] & FLAG_DECODE != 0 => {
@@ -598,15 +683,25 @@ impl<'a> Iterator for Children<'a> {
 /// predefined entities and character references, line ends (XML 1.0 section 2.11) and, in
 /// attribute values, white space normalization (section 3.3.3).
 pub(crate) fn decode(raw: &str, attr: bool) -> String {
+    // Byte searches: every byte looked for is ASCII, so each hit is a character boundary.
+    // In text only references and CR change anything (LF and tab stay as they are).
+    let special = |s: &str| {
+        if attr {
+            s.bytes()
+                .position(|c| matches!(c, b'&' | b'\r' | b'\n' | b'\t'))
+        } else {
+            memchr::memchr2(b'&', b'\r', s.as_bytes())
+        }
+    };
     let mut out = String::with_capacity(raw.len());
     let mut rest = raw;
-    while let Some(i) = rest.find(['&', '\r', '\n', '\t']) {
+    while let Some(i) = special(rest) {
         out.push_str(&rest[..i]);
         let c = rest.as_bytes()[i];
         rest = &rest[i + 1..];
         match c {
             b'&' => {
-                let Some(end) = rest.find(';') else {
+                let Some(end) = memchr::memchr(b';', rest.as_bytes()) else {
                     out.push('&');
                     continue;
                 };
@@ -658,6 +753,124 @@ pub(crate) fn resolve_reference(body: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `with_attr` as it was before it copied records in bulk: every record rebuilt word by
+    /// word. The layout it gives is the contract.
+    impl Element {
+        fn with_attr_rebuilt(&self, name: &str, value: &str) -> Element {
+            let l = self.layout;
+            let (raw_len, nodes_off, attrs_off) = (
+                l.raw_len as usize,
+                l.nodes_off as usize,
+                l.attrs_off as usize,
+            );
+            let root = self.node(0);
+            let (first, count) = (root[5], root[6]);
+            let existing = (first..first + count).find(|&i| {
+                let a = self.attr_rec(i);
+                a[3] == 0
+                    && a[4] == 0
+                    && a[0] >> 16 == 0
+                    && self.span(a[1], a[2]) == name.as_bytes()
+            });
+            let pool_len = nodes_off - raw_len;
+            // The pool grows by the value, and by the name when the attribute is new.
+            let added = value.len() + if existing.is_none() { name.len() } else { 0 };
+            let record = ATTR_WORDS * 4;
+            let new_nodes_off = nodes_off + added;
+            let new_attrs_off = new_nodes_off + (attrs_off - nodes_off);
+            let total = self.buf.len() + added + if existing.is_none() { record } else { 0 };
+            let mut v = Vec::with_capacity(total);
+            v.extend_from_slice(&self.buf[..nodes_off]);
+            let value_at = POOL | pool_len as u32;
+            v.extend_from_slice(value.as_bytes());
+            let name_at = POOL | (pool_len + value.len()) as u32;
+            if existing.is_none() {
+                v.extend_from_slice(name.as_bytes());
+            }
+            let word = |w: u32| w.to_le_bytes();
+            for idx in 0..self.node_count() {
+                let mut n = self.node(idx);
+                if existing.is_none()
+                    && n[0] & 0xF == KIND_ELEMENT
+                    && idx != 0
+                    && n[5] >= first + count
+                {
+                    n[5] += 1;
+                }
+                if idx == 0 && existing.is_none() {
+                    n[6] += 1;
+                }
+                n.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+            }
+            let n_attrs = ((self.buf.len() - attrs_off) / record) as u32;
+            let new = [
+                0,
+                name_at,
+                name.len() as u32,
+                0,
+                0,
+                value_at,
+                value.len() as u32,
+            ];
+            for i in 0..=n_attrs {
+                // A new attribute goes right after the root's own.
+                if existing.is_none() && i == first + count {
+                    new.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+                }
+                if i == n_attrs {
+                    break;
+                }
+                let mut a = self.attr_rec(i);
+                if Some(i) == existing {
+                    a[0] &= !FLAG_DECODE;
+                    (a[5], a[6]) = (value_at, value.len() as u32);
+                }
+                a.iter().for_each(|w| v.extend_from_slice(&word(*w)));
+            }
+            let layout = Layout {
+                raw_len: l.raw_len,
+                nodes_off: new_nodes_off as u32,
+                attrs_off: new_attrs_off as u32,
+            };
+            Element::from_parts(v.into(), layout, self.header.clone())
+        }
+    }
+
+    #[test]
+    fn with_attr_gives_the_same_buffer_as_rebuilding_every_record() {
+        let stanzas = [
+            "<message to='a@b' xml:lang='en'><body a='1'>hi</body><x xmlns='u' y='2'/></message>",
+            "<presence/>",
+            "<iq from='spoof' id='1'/>",
+            "<iq from='a&amp;b' id='1'><q xmlns='u&amp;v' a='1'><i b='2'/></q></iq>",
+            "<message><delay xmlns='urn:xmpp:delay' stamp='s' from='r'/><s xmlns='urn:xmpp:sid:0' id='i' by='r'/></message>",
+            "<m xmlns:p='urn:p' p:from='x' from='y'><p:c p:a='1'/>text &lt;<e/></m>",
+        ];
+        for xml in stanzas {
+            let el = super::super::parse_element("jabber:client", xml.as_bytes()).unwrap();
+            for (name, value) in [
+                ("from", "juliet@example.com/balcony"),
+                ("id", "\u{e9}"),
+                ("to", ""),
+            ] {
+                let bulk = el.with_attr(name, value);
+                let rebuilt = el.with_attr_rebuilt(name, value);
+                assert_eq!(bulk.buf, rebuilt.buf, "{xml} {name}");
+                assert_eq!(bulk.layout, rebuilt.layout, "{xml} {name}");
+                assert_eq!(bulk.attr(name).as_deref(), Some(value), "{xml} {name}");
+                let added = usize::from(el.attr(name).is_none());
+                assert_eq!(
+                    bulk.root().attrs().count(),
+                    el.root().attrs().count() + added
+                );
+                // The subtree reads the same.
+                let children =
+                    |e: &Element| e.children().map(|c| c.to_string()).collect::<Vec<_>>();
+                assert_eq!(children(&bulk), children(&el), "{xml} {name}");
+            }
+        }
+    }
 
     #[test]
     fn decode_handles_references_line_ends_and_attribute_whitespace() {

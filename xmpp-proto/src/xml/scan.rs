@@ -1300,9 +1300,7 @@ impl Scanner {
             nodes_off: nodes_off as u32,
             attrs_off: attrs_off as u32,
         };
-        let header = header
-            .filter(|_| self.uses_header)
-            .map(|h| h.buffer().clone());
+        let header = header.filter(|_| self.uses_header).map(|h| h.text_region());
         Element::from_parts(v.into(), layout, header)
     }
 
