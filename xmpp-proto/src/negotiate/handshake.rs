@@ -67,10 +67,10 @@ impl HandshakeServer {
         &self,
         el: &Element,
         stream_id: &str,
-        secret: &str,
+        component_secret: &str,
         out: &mut impl Wire,
     ) -> Next<()> {
-        let expected = digest(stream_id, secret);
+        let expected = digest(stream_id, component_secret);
         if !ct_eq(el.text().trim().as_bytes(), expected.as_bytes()) {
             return Failure::Stream(StreamErrorCondition::NotAuthorized).into();
         }

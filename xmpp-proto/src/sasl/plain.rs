@@ -2,11 +2,21 @@
 
 /// A parsed `PLAIN` message. The parts are UTF-8 and not empty (the authzid is `None`
 /// when empty); they are not yet prepared.
-#[derive(Debug)]
 pub(crate) struct PlainMessage<'a> {
     pub authzid: Option<&'a str>,
     pub authcid: &'a str,
     pub password: &'a str,
+}
+
+impl core::fmt::Debug for PlainMessage<'_> {
+    // Written by hand: the password must never reach a log.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PlainMessage")
+            .field("authzid", &self.authzid)
+            .field("authcid", &self.authcid)
+            .field("password", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Why a `PLAIN` message is malformed.
