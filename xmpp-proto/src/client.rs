@@ -17,6 +17,7 @@
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{STREAM_NS, SaslFailure, StreamError, StreamErrorCondition};
@@ -285,16 +286,25 @@ impl State {
     }
 }
 
+/// What a server's `<stream:features/>` said that the client keeps for the embedder.
+struct PeerFeatures {
+    /// What the server accepts on the current stream (XEP-0478).
+    limits: Option<StreamLimits>,
+    /// The features, when some are not the core's to negotiate.
+    features: Option<Element>,
+}
+
 /// The client side of one c2s stream.
 pub struct Client {
-    config: ClientConfig,
+    /// Shared, like the server's: a program with many sessions of one account (a load
+    /// tester, a bot farm) holds one copy.
+    config: Arc<ClientConfig>,
     engine: Engine<ClientEvent>,
     state: State,
     rng: Rng,
-    /// What the server said it accepts on the current stream (XEP-0478).
-    peer_limits: Option<StreamLimits>,
-    /// The server's latest features, kept when some are not the core's to negotiate.
-    other_features: Option<Element>,
+    /// What the server's latest features said beyond what the core negotiates; boxed, and
+    /// absent when they said nothing more, so that it costs a session one word.
+    peer: Option<Box<PeerFeatures>>,
     next_id: u64,
 }
 
@@ -313,7 +323,8 @@ impl core::fmt::Debug for Client {
 
 impl Client {
     /// A client that will connect with `config`; nothing happens until [`open`](Self::open).
-    pub fn new(config: ClientConfig, now: Instant) -> Self {
+    pub fn new(config: impl Into<Arc<ClientConfig>>, now: Instant) -> Self {
+        let config = config.into();
         let settings = Settings {
             content_ns: JABBER_CLIENT,
             limits: config.limits,
@@ -325,8 +336,7 @@ impl Client {
             rng: Rng::new(config.seed),
             config,
             state: State::AwaitHeader(None),
-            peer_limits: None,
-            other_features: None,
+            peer: None,
             next_id: 0,
         }
     }
@@ -455,7 +465,7 @@ impl Client {
 
     /// Writes a stanza under the server's XEP-0478 limit, all of it or nothing.
     fn write_stanza(&mut self, write: impl FnOnce(&mut Writer<'_>)) -> Result<(), ClientError> {
-        let max = self.peer_limits.and_then(|l| l.max_bytes);
+        let max = self.peer_limits().and_then(|l| l.max_bytes);
         self.engine
             .write_stanza(write, max)
             .map_err(|refused| match refused {
@@ -485,8 +495,9 @@ impl Client {
     /// the embedder to use once online (with [`ClientConfig::nonza_namespaces`] for the
     /// elements they bring).
     pub fn other_features(&self) -> impl Iterator<Item = ElementRef<'_>> {
-        self.other_features
-            .iter()
+        let features = self.peer.as_ref().and_then(|p| p.features.as_ref());
+        features
+            .into_iter()
             .flat_map(|f| f.root().children().filter(|c| !Features::is_known(*c)))
     }
 
@@ -494,7 +505,7 @@ impl Client {
     /// largest stanza it takes, and how long it lets the stream idle. [`send`](Self::send)
     /// refuses a stanza larger than `max_bytes` with [`ClientError::StanzaTooLarge`].
     pub fn peer_limits(&self) -> Option<StreamLimits> {
-        self.peer_limits
+        self.peer.as_ref().and_then(|p| p.limits)
     }
 
     /// A fresh id, unique in this session, for stanzas the embedder sends.
@@ -576,9 +587,12 @@ impl Client {
         };
         let f = Features::read(features.root());
         // Each set of features says what holds from now on (XEP-0478 section 4).
-        self.peer_limits = f.limits;
         let others = features.root().children().any(|c| !Features::is_known(c));
-        self.other_features = others.then(|| features.clone());
+        let peer = PeerFeatures {
+            limits: f.limits,
+            features: others.then(|| features.clone()),
+        };
+        self.peer = (peer.limits.is_some() || peer.features.is_some()).then(|| Box::new(peer));
         if !self.engine.transport().is_encrypted() {
             match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
                 Ok(Some(step)) => return self.run(State::StartTls(step, auth)),

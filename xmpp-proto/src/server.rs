@@ -280,11 +280,12 @@ pub struct Server {
     engine: Engine<ServerEvent>,
     state: State,
     rng: Rng,
-    /// The id of the first stream header, when the embedder chose it; every later header
-    /// gets a fresh one.
-    first_id: Option<String>,
-    /// The domain the client asked for in its latest header.
-    domain: String,
+    /// No header is out yet: the first takes [`ServerConfig::stream_id`] when the embedder
+    /// chose one; every later header gets a fresh id.
+    first_header: bool,
+    /// The domain the client asked for in its latest header: its index in
+    /// [`ServerConfig::domains`] (an index, not a copy: sessions are many, domains few).
+    domain: u32,
 }
 
 impl core::fmt::Debug for Server {
@@ -295,12 +296,18 @@ impl core::fmt::Debug for Server {
             State::Online(jid) => (Some(jid.to_bare()), Some(jid)),
         };
         f.debug_struct("Server")
-            .field("domain", &self.domain)
+            .field("domain", &domain_at(&self.config, self.domain))
             .field("encrypted", &self.engine.transport().is_encrypted())
             .field("account", &account)
             .field("bound", &bound)
             .finish_non_exhaustive()
     }
+}
+
+/// The served domain at `index` of [`ServerConfig::domains`].
+fn domain_at(config: &ServerConfig, index: u32) -> &str {
+    let index = usize::try_from(index).unwrap_or(usize::MAX);
+    config.domains.get(index).map_or("", String::as_str)
 }
 
 impl Server {
@@ -321,8 +328,8 @@ impl Server {
         Server {
             engine: Engine::receiving(settings, now),
             rng: Rng::new(seed),
-            first_id: config.stream_id.clone(),
-            domain: config.domains.first().cloned().unwrap_or_default(),
+            first_header: true,
+            domain: 0,
             state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
             config,
         }
@@ -371,7 +378,7 @@ impl Server {
                 return Err(ServerError::Closed);
             }
             let transport = Transport::Tls {
-                channel_bindings,
+                channel_bindings: channel_bindings.into(),
                 peer_certificate,
             };
             if !s.engine.tls_established(transport) {
@@ -453,7 +460,7 @@ impl Server {
             return Err(ServerError::NoAuthRequest);
         };
         let accounts = Accounts {
-            domain: &self.domain,
+            domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
         };
         let next = answer(sasl, accounts, &mut self.engine)
@@ -709,7 +716,9 @@ impl StreamRole for Server {
     }
 
     fn write_header(&mut self) {
-        let id = self.first_id.take().unwrap_or_else(|| self.rng.token(16));
+        let chosen = self.config.stream_id.as_ref().filter(|_| self.first_header);
+        let id = chosen.cloned().unwrap_or_else(|| self.rng.token(16));
+        self.first_header = false;
         let to = self
             .engine
             .parser()
@@ -717,7 +726,7 @@ impl StreamRole for Server {
             .and_then(|h| h.attr("from").map(|f| f.into_owned()));
         self.engine.write_header(Header {
             to: to.as_deref(),
-            from: Some(&self.domain),
+            from: Some(domain_at(&self.config, self.domain)),
             id: Some(&id),
             lang: Some(&self.config.lang),
         });
@@ -733,8 +742,8 @@ impl StreamRole for Server {
                 .config
                 .domains
                 .iter()
-                .find(|d| d.as_str() == jid.domain())
-                .cloned(),
+                .position(|d| d.as_str() == jid.domain())
+                .and_then(|i| u32::try_from(i).ok()),
             _ => None,
         };
         let Some(domain) = domain else {
@@ -786,7 +795,7 @@ impl Server {
     fn on_nonza(&mut self, el: Element) {
         let offer = el.is("auth", SASL_NS).then(|| self.sasl_offer());
         let accounts = Accounts {
-            domain: &self.domain,
+            domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
         };
         match (&mut self.state, offer) {

@@ -34,7 +34,7 @@ use bytes::{Bytes, BytesMut};
 use super::close::{Abandoned, CloseReason};
 use super::header::{Header, write_header};
 use super::output::Output;
-use super::timers::{Timer, TimerTable};
+use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
 use crate::stanza::{NotAStanza, Stanza};
@@ -61,12 +61,6 @@ enum Lifecycle {
     /// Over: no input is taken, nothing is written or reported.
     Closed,
 }
-
-/// How long a session without a keepalive waits, with nothing coming in or going out, before
-/// it gives back its scratch memory (the parser's buffers, an empty event queue): long
-/// enough that a busy session never regrows it, short enough that a server's idle sessions
-/// hold only their state.
-pub(crate) const IDLE_TRIM: Duration = Duration::from_secs(60);
 
 /// Event slots a drained queue keeps; a larger one (grown by a burst) is given back.
 const KEEP_EVENTS: usize = 16;
@@ -158,14 +152,11 @@ pub(crate) struct Engine<E> {
     parser: StreamParser,
     out: Output,
     events: VecDeque<E>,
+    /// The stream's clock and timers, with how long each runs.
     timers: TimerTable,
-    /// The latest time the embedder gave; never goes back.
-    now: Instant,
     life: Lifecycle,
     transport: Transport,
     content_ns: &'static str,
-    response_timeout: Duration,
-    keepalive: Option<Duration>,
 }
 
 impl<E: StreamEvent> Engine<E> {
@@ -175,13 +166,16 @@ impl<E: StreamEvent> Engine<E> {
             parser: StreamParser::new(settings.limits),
             out: Output::default(),
             events: VecDeque::new(),
-            timers: TimerTable::default(),
-            now,
+            timers: TimerTable::new(
+                now,
+                Periods {
+                    response: settings.response_timeout,
+                    keepalive: settings.keepalive,
+                },
+            ),
             life: Lifecycle::Idle,
             transport: Transport::Plain,
             content_ns: settings.content_ns,
-            response_timeout: settings.response_timeout,
-            keepalive: settings.keepalive,
         }
     }
 
@@ -194,9 +188,7 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     fn set_now(&mut self, now: Instant) {
-        // An embedder clock that steps back must not make a deadline earlier than one
-        // already computed, nor fire a timer twice.
-        self.now = self.now.max(now);
+        self.timers.advance(now);
     }
 
     pub fn parser(&self) -> &StreamParser {
@@ -318,18 +310,18 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     /// Something came in or went out: a session without a keepalive gives back its
-    /// scratch memory after [`IDLE_TRIM`] of nothing more (the keepalive does it for the
+    /// scratch memory after [`IDLE_TRIM`](super::timers::IDLE_TRIM) of nothing more (the keepalive does it for the
     /// others).
     fn active(&mut self) {
-        if self.keepalive.is_none() && matches!(self.life, Lifecycle::Opening | Lifecycle::Open) {
-            self.timers.start(Timer::Idle, self.now, IDLE_TRIM);
+        if !self.timers.has_keepalive() && matches!(self.life, Lifecycle::Opening | Lifecycle::Open)
+        {
+            self.timers.start(Timer::Idle);
         }
     }
 
     /// The peer must answer within the response timeout from now.
     pub fn await_peer(&mut self) {
-        self.timers
-            .start(Timer::Response, self.now, self.response_timeout);
+        self.timers.start(Timer::Response);
     }
 
     /// The embedder is to act next: no deadline for the peer.
@@ -344,8 +336,8 @@ impl<E: StreamEvent> Engine<E> {
     }
 
     fn restart_keepalive(&mut self) {
-        if let Some(idle) = self.keepalive {
-            self.timers.start(Timer::Keepalive, self.now, idle);
+        if self.timers.has_keepalive() {
+            self.timers.start(Timer::Keepalive);
         }
     }
 
@@ -466,11 +458,10 @@ pub(crate) trait StreamRole: Sized {
 
     /// Fires the timers due at the engine's time, earliest first, each at most once.
     fn fire_due_timers(&mut self) {
-        let now = self.engine().now;
-        let due = self.engine().timers.due(now);
+        let due = self.engine().timers.due();
         for timer in due.into_iter().flatten() {
             // One that fired before may have ended the stream, and stopped this one.
-            if !self.engine().timers.take_if_due(timer, now) {
+            if !self.engine().timers.take_if_due(timer) {
                 continue;
             }
             match timer {
@@ -587,8 +578,7 @@ pub(crate) trait StreamRole: Sized {
                 engine.out.end();
                 engine.life = Lifecycle::Closing;
                 engine.timers.stop_all();
-                let (now, timeout) = (engine.now, engine.response_timeout);
-                engine.timers.start(Timer::Closing, now, timeout);
+                engine.timers.start(Timer::Closing);
             }
         }
     }
@@ -692,6 +682,7 @@ pub(crate) use stream_methods;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stream::timers::IDLE_TRIM;
 
     #[derive(Debug, PartialEq)]
     enum Ev {

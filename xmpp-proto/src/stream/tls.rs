@@ -27,7 +27,8 @@ pub(crate) enum Transport {
     Tls {
         /// The channel-binding data the TLS library exported, one per type it supports,
         /// for the SCRAM `-PLUS` mechanisms (RFC 5929, RFC 9266).
-        channel_bindings: Vec<ChannelBinding>,
+        /// (A boxed slice: one word less than a `Vec` in every session.)
+        channel_bindings: Box<[ChannelBinding]>,
         /// The peer presented a certificate the TLS layer verified (SASL `EXTERNAL`, RFC
         /// 6120 section 6.3.4).
         peer_certificate: bool,

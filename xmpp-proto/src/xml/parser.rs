@@ -57,7 +57,8 @@ const GROWTH: usize = 16 * 1024;
 pub struct StreamParser {
     limits: Limits,
     /// Limits set while a unit was in progress, for the next one.
-    pending_limits: Option<Limits>,
+    /// (Boxed: rarely set, and a parser lives in every session.)
+    pending_limits: Option<Box<Limits>>,
     phase: Phase,
     /// The stream offset of the next byte of input.
     offset: u64,
@@ -150,7 +151,7 @@ impl StreamParser {
     pub fn set_limits(&mut self, limits: Limits) {
         let limits = Self::clamp(limits);
         if self.in_unit {
-            self.pending_limits = Some(limits);
+            self.pending_limits = Some(Box::new(limits));
         } else {
             self.apply_limits(limits);
         }
@@ -186,8 +187,8 @@ impl StreamParser {
         self.fault = None;
         self.cr_before = 0;
         self.stray.1 = 0;
-        if let Some(limits) = self.pending_limits {
-            self.apply_limits(limits);
+        if let Some(limits) = self.pending_limits.take() {
+            self.apply_limits(*limits);
         }
         self.context = None;
         self.events.clear();
@@ -506,8 +507,8 @@ impl StreamParser {
 
     fn complete(&mut self, raw: &[u8], unit: Unit) {
         self.in_unit = false;
-        if let Some(limits) = self.pending_limits {
-            self.apply_limits(limits);
+        if let Some(limits) = self.pending_limits.take() {
+            self.apply_limits(*limits);
         }
         let limits = self.limits;
         // A unit was scanned, so the scanner exists; making one here costs nothing then.
