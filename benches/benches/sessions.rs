@@ -42,13 +42,14 @@ fn server_config() -> Arc<ServerConfig> {
     Arc::new(config)
 }
 
-fn client(seed: u64, now: Instant) -> Client {
+/// One account's configuration, shared by its sessions as the server's is (each session
+/// has its own seed); what it costs is printed apart, once per account.
+fn client_config() -> Arc<ClientConfig> {
     let mut config = ClientConfig::new("juliet@example.com".parse().expect("a JID"), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
-    config.seed = seed;
-    Client::new(config, now)
+    Arc::new(config)
 }
 
 fn element(xml: &str) -> Element {
@@ -147,13 +148,14 @@ fn idle(clients: &mut [Client], servers: &mut [Server], later: Instant) {
 /// `PAIRS` pairs online, having exchanged a presence and a message each way.
 fn online_pairs(now: Instant) -> (Vec<Client>, Vec<Server>) {
     let config = server_config();
+    let account = client_config();
     let (mut clients, mut servers) = (Vec::new(), Vec::new());
     let presence = element("<presence/>");
     let to_juliet =
         element("<message to='juliet@example.com' type='chat'><body>hi</body></message>");
     let to_romeo = element("<message to='romeo@example.com' type='chat'><body>hi</body></message>");
     for i in 0..PAIRS as u64 {
-        let mut c = client(i, now);
+        let mut c = Client::new(Arc::clone(&account), i, now);
         let mut s = Server::new(Arc::clone(&config), i, now);
         c.open(now).expect("open");
         pump(&mut c, &mut s, now);
@@ -177,6 +179,17 @@ fn main() {
         size_of::<ServerEvent>(),
         size_of::<ClientEvent>(),
     );
+    let base = live();
+    let account = client_config();
+    let client_heap = live() - base;
+    let base = live();
+    let server = server_config();
+    let server_heap = live() - base;
+    println!(
+        "configuration, held once (Arc) by all sessions of an account or a server: \
+         ClientConfig {client_heap} B, ServerConfig {server_heap} B (heap, the Arc included)"
+    );
+    drop((account, server));
     println!();
     println!("| state | side | heap B / session | blocks / session |");
     println!("| --- | --- | ---: | ---: |");
@@ -217,7 +230,7 @@ fn main() {
 
     // One call of 4 MB: the queue grows to hold every event; drained, what stays.
     let config = server_config();
-    let mut c = client(1, now);
+    let mut c = Client::new(client_config(), 1, now);
     let mut s = Server::new(config, 1, now);
     c.open(now).expect("open");
     pump(&mut c, &mut s, now);

@@ -26,7 +26,7 @@ pub fn online_pair(now: Instant) -> (Client, Server) {
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
     config.keepalive = None;
-    let mut client = Client::new(config, now);
+    let mut client = Client::new(config, 1, now);
     let mut server = Server::new(server_config(Limits::default()), 22, now);
     client.open(now).expect("open");
     let (mut client_online, mut server_online) = (false, false);

@@ -161,12 +161,11 @@ pub fn client_session(data: &[u8]) {
     let mut now = start;
     let mut config =
         ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
-    config.seed = 7;
     config.resource = Some("balcony".into());
     config.tls = TlsPolicy::Optional;
     config.allow_plain_without_tls = plain;
     config.keepalive = Some(Duration::from_secs(10));
-    let mut c = Client::new(config, now);
+    let mut c = Client::new(config, 7, now);
     let mut input = 0;
     let mut out = Vec::new();
     let mut closed = false;

@@ -58,7 +58,6 @@ impl Role for ClientRole {
             .ok_or_else(|| config_error("jid", "expected a bare JID"))?;
         let mut c = ClientConfig::new(jid, "");
         c.password = None;
-        c.seed = 1;
         for entry in &config.entries {
             let v = Value {
                 key: entry.key.as_str(),
@@ -87,7 +86,7 @@ impl Role for ClientRole {
         }
         let clock = Clock::new();
         Ok(Box::new(ClientCore {
-            client: Client::new(c, clock.now()),
+            client: Client::new(c, 1, clock.now()),
             clock,
             events: VecDeque::new(),
         }))

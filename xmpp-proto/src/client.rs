@@ -68,12 +68,9 @@ pub struct ClientConfig {
     pub allow_plain_without_tls: bool,
     /// SASL mechanisms in order of preference.
     pub mechanisms: Vec<Mechanism>,
-    /// The SCRAM client nonce; `None` makes one from [`seed`](Self::seed). Set it only to
-    /// replay a recorded exchange.
+    /// The SCRAM client nonce; `None` makes one from the session's seed
+    /// ([`Client::new`]). Set it only to replay a recorded exchange.
     pub client_nonce: Option<String>,
-    /// Seed of the generator that makes nonces and ids. Give it fresh randomness from the
-    /// operating system for every connection.
-    pub seed: u64,
     /// How long to wait for the server during negotiation and closing.
     pub response_timeout: Duration,
     /// Idle time after which a whitespace keepalive is sent; `None` turns it off.
@@ -108,7 +105,6 @@ impl ClientConfig {
             allow_plain_without_tls: false,
             mechanisms: Mechanism::DEFAULT_PREFERENCE.to_vec(),
             client_nonce: None,
-            seed: 0,
             response_timeout: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(60)),
             plus_without_advertisement: false,
@@ -132,9 +128,6 @@ impl core::fmt::Debug for ClientConfig {
             .field("allow_plain_without_tls", &self.allow_plain_without_tls)
             .field("mechanisms", &self.mechanisms)
             .field("client_nonce", &self.client_nonce)
-            // The seed decides nonces, stream ids and resources: whoever reads it can
-            // predict them.
-            .field("seed", &"<redacted>")
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field(
@@ -323,7 +316,12 @@ impl core::fmt::Debug for Client {
 
 impl Client {
     /// A client that will connect with `config`; nothing happens until [`open`](Self::open).
-    pub fn new(config: impl Into<Arc<ClientConfig>>, now: Instant) -> Self {
+    ///
+    /// `config` may be shared by many sessions (pass an `Arc`, or a `ClientConfig` for one);
+    /// `seed` seeds this session's generator of SCRAM nonces and stanza ids: give each
+    /// connection fresh randomness from the operating system, since whoever knows it can
+    /// predict them.
+    pub fn new(config: impl Into<Arc<ClientConfig>>, seed: u64, now: Instant) -> Self {
         let config = config.into();
         let settings = Settings {
             content_ns: JABBER_CLIENT,
@@ -333,7 +331,7 @@ impl Client {
         };
         Client {
             engine: Engine::initiating(settings, now),
-            rng: Rng::new(config.seed),
+            rng: Rng::new(seed),
             config,
             state: State::AwaitHeader(None),
             peer: None,

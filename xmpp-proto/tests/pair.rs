@@ -451,8 +451,7 @@ impl C2s {
         let mut config = ClientConfig::new(juliet(), "pw");
         config.tls = self.client_tls;
         config.mechanisms = vec![self.mechanism];
-        config.seed = 1;
-        let client = Client::new(config, now);
+        let client = Client::new(config, 1, now);
 
         let mut config = ServerConfig::new("example.com", b"secret".to_vec());
         config.tls = self.server_tls;
@@ -633,7 +632,7 @@ fn the_defaults_pick_the_strongest_mechanism_both_support() {
     let mut pair = Pair::new(
         t0,
         ClientSide {
-            client: Client::new(ClientConfig::new(juliet(), "pw"), t0),
+            client: Client::new(ClientConfig::new(juliet(), "pw"), 2, t0),
             tls: Tls {
                 channel_binding: true,
                 client_cert: false,

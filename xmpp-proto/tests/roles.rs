@@ -130,7 +130,7 @@ fn client_misuse_is_a_typed_error_and_time_drives_timeouts() {
     let now = Instant::now();
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.response_timeout = Duration::from_secs(5);
-    let mut c = Client::new(config, now);
+    let mut c = Client::new(config, 1, now);
     assert_eq!(c.handle_input(now, b"x"), Err(ClientError::NotOpen));
     assert_eq!(c.auth(now, None), Err(ClientError::NotAwaitingAuth));
     c.open(now).unwrap();
@@ -278,7 +278,7 @@ fn after_the_clients_closing_tag_a_timeout_writes_nothing() {
     let now = Instant::now();
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.response_timeout = Duration::from_secs(5);
-    let mut c = Client::new(config, now);
+    let mut c = Client::new(config, 1, now);
     c.open(now).unwrap();
     c.handle_input(
         now,
@@ -395,7 +395,7 @@ fn client_awaiting_bind_with(
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
     configure(&mut config);
-    let mut c = Client::new(config, now);
+    let mut c = Client::new(config, 1, now);
     c.open(now).unwrap();
     let header = b"<stream:stream xmlns='jabber:client' \
         xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
@@ -511,7 +511,7 @@ fn scram_client(
     config.scram_keys = keys;
     config.tls = TlsPolicy::Disabled;
     config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
-    let mut client = Client::new(config, now);
+    let mut client = Client::new(config, 1, now);
     client.open(now).unwrap();
     client
 }
@@ -601,7 +601,7 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.tls = TlsPolicy::Disabled;
     config.scram_max_iterations = 4096;
-    let mut c = Client::new(config, now);
+    let mut c = Client::new(config, 1, now);
     c.open(now).unwrap();
     let events = converse(&mut c, huge(4097), now);
     assert!(

@@ -371,7 +371,7 @@ fn c2s_pair(mechanism: Mechanism, password: &str) -> (Client, Server) {
     client_config.tls = TlsPolicy::Disabled;
     client_config.allow_plain_without_tls = true;
     client_config.mechanisms = vec![mechanism];
-    let mut client = Client::new(client_config, now);
+    let mut client = Client::new(client_config, 1, now);
     client.open(now).unwrap();
     (client, Server::new(server_config, 7, now))
 }
@@ -464,9 +464,8 @@ fn the_generator_seed_stays_out_of_debug() {
     // It decides SCRAM nonces, stream ids and resources: printing it would let a log reader
     // predict them.
     let seed: u64 = 0x5EED_C0DE_1234_5678;
-    let mut client =
-        xmpp_proto::client::ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
-    client.seed = seed;
+    let config = xmpp_proto::client::ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    let client = Client::new(config, seed, Instant::now());
     let mut component = xmpp_proto::component::ComponentServerConfig::new("gw.example", "s");
     component.seed = seed;
     for text in [format!("{client:?}"), format!("{component:?}")] {

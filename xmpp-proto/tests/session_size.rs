@@ -11,6 +11,14 @@ use xmpp_proto::server::Server;
 
 #[test]
 fn a_session_is_at_most_512_bytes_inline() {
-    assert!(size_of::<Server>() <= 512, "Server: {} B", size_of::<Server>());
-    assert!(size_of::<Client>() <= 512, "Client: {} B", size_of::<Client>());
+    assert!(
+        size_of::<Server>() <= 512,
+        "Server: {} B",
+        size_of::<Server>()
+    );
+    assert!(
+        size_of::<Client>() <= 512,
+        "Client: {} B",
+        size_of::<Client>()
+    );
 }

@@ -149,7 +149,7 @@ impl Pair {
         s.keepalive = setup.server_keepalive.map(|k| MS * k as u32);
         let mut pair = Pair {
             now,
-            client: Client::new(c, now),
+            client: Client::new(c, 1, now),
             server: Server::new(s, 0, now),
             to_server: Vec::new(),
             to_client: Vec::new(),

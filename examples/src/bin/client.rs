@@ -58,7 +58,6 @@ fn main() {
     }
     config.allow_plain_without_tls = args.switch("allow-plain");
     config.resource = args.get("resource").map(str::to_owned);
-    config.seed = random_seed();
     let to: Option<Jid> = args
         .get("to")
         .map(|t| t.parse().unwrap_or_else(|e| die(&format!("--to: {e}"))));
@@ -79,7 +78,7 @@ fn main() {
     let tcp = TcpStream::connect(addr).unwrap_or_else(|e| die(&format!("connect {addr}: {e}")));
     tcp.set_nodelay(true).ok();
     let mut conn = Some(Conn::Plain(tcp));
-    let mut client = Client::new(config, start);
+    let mut client = Client::new(config, random_seed(), start);
     client.open(start).expect("a new client opens");
 
     let mut online = false;

@@ -69,7 +69,6 @@ fn main() {
     }
     config.allow_plain_without_tls = args.switch("allow-plain");
     config.resource = args.get("resource").map(str::to_owned);
-    config.seed = random_seed();
     let message = match (args.get("to"), args.get("message")) {
         (Some(to), Some(text)) => Some((
             to.parse().unwrap_or_else(|e| die(&format!("--to: {e}"))),
@@ -105,7 +104,7 @@ async fn run(config: ClientConfig, plan: Plan) -> i32 {
         .unwrap_or_else(|e| die(&format!("connect {}: {e}", plan.addr)));
     tcp.set_nodelay(true).ok();
     let mut conn = Some(AsyncConn::Plain(tcp));
-    let mut client = Client::new(config, start);
+    let mut client = Client::new(config, random_seed(), start);
     client.open(start).expect("a new client opens");
 
     let mut online = false;
