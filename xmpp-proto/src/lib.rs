@@ -13,7 +13,8 @@
 //! - [`stream`]: what every role shares about the stream: headers, features, ids;
 //! - [`client`]: the c2s client role as a state machine;
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
-//! - [`component`]: the gateway role, XEP-0114, both sides.
+//! - [`component`]: the gateway role, XEP-0114, both sides;
+//! - [`dialback`]: Server Dialback keys (XEP-0220, XEP-0185), for server-to-server streams.
 //!
 //! # Feeding input and memory
 //!
@@ -101,6 +102,7 @@ pub use bytes;
 
 pub mod client;
 pub mod component;
+pub mod dialback;
 pub mod error;
 pub mod jid;
 mod negotiate;
