@@ -9,6 +9,7 @@
 //! | resource binding (section 7) | [`bind::BindClient`] | [`bind::BindServer`] |
 //! | legacy session (RFC 3921 section 3) | [`session::SessionClient`] | [`session::answer`] |
 //! | XEP-0114 handshake | [`handshake::HandshakeClient`] | [`handshake::HandshakeServer`] |
+//! | XEP-0220 dialback | [`dialback::DialbackOut`] | [`dialback::DialbackIn`], [`dialback::answer_verify`] |
 //!
 //! A step never sees the parser or the timers: it writes through a [`Wire`] (the engine's
 //! one writer) and answers with a [`Next`], which the role carries out with
@@ -28,6 +29,7 @@ use crate::stream::engine::{Engine, StreamEvent, StreamRole};
 use crate::xml::{Element, Writer};
 
 pub(crate) mod bind;
+pub(crate) mod dialback;
 pub(crate) mod handshake;
 pub(crate) mod sasl_client;
 pub(crate) mod sasl_server;
