@@ -14,7 +14,9 @@
 //! - [`client`]: the c2s client role as a state machine;
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
 //! - [`component`]: the gateway role, XEP-0114, both sides;
-//! - [`dialback`]: Server Dialback keys (XEP-0220, XEP-0185), for server-to-server streams.
+//! - [`dialback`]: Server Dialback keys (XEP-0220, XEP-0185), for server-to-server streams;
+//! - [`s2s`]: the server-to-server roles, initiating and receiving, with STARTTLS, SASL
+//!   EXTERNAL and dialback.
 //!
 //! # Feeding input and memory
 //!
@@ -106,6 +108,7 @@ pub mod dialback;
 pub mod error;
 pub mod jid;
 mod negotiate;
+pub mod s2s;
 pub mod sasl;
 pub mod server;
 pub mod stanza;

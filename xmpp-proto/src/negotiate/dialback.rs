@@ -277,11 +277,6 @@ pub(crate) struct DialbackIn {
 }
 
 impl DialbackIn {
-    /// Is the embedder asked about `pair`?
-    pub fn is_asked(&self, pair: &DomainPair) -> bool {
-        self.asked.contains(pair)
-    }
-
     /// Is the embedder asked about anything?
     pub fn is_asking(&self) -> bool {
         !self.asked.is_empty()

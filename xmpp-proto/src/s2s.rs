@@ -1,0 +1,1064 @@
+//! Server-to-server streams (RFC 6120 with `jabber:server`; XEP-0220 Server Dialback with
+//! XEP-0185 keys) as two sans-IO roles on the shared stream engine.
+//!
+//! - [`S2sOut`], the initiating server: it opens a stream `from` one of its domains `to` the
+//!   remote one (RFC 6120 section 4.7.1: both are required on s2s streams), runs STARTTLS
+//!   by [`TlsPolicy`] (section 5), then authenticates its domain with SASL `EXTERNAL` when
+//!   the receiving server offers it and this side presented a certificate (sections 6.4 and
+//!   13.7.1.2, the exchange of section 9.2), else with dialback (XEP-0220 section 2.1.1,
+//!   the key made from [`S2sConfig::dialback_secret`]). More domain pairs are authorized
+//!   on the same stream with [`S2sOut::authorize`] (multiplexing, XEP-0220 section 2.6),
+//!   and keys that an [`S2sIn`] received are checked with the authoritative server through
+//!   [`S2sOut::verify`] (section 2.1.2). Stanzas go out only for an authorized pair.
+//! - [`S2sIn`], the receiving server: it checks the header (`to` must be a domain of
+//!   ours, `host-unknown`), offers STARTTLS, SASL `EXTERNAL` only when the embedder said
+//!   the peer's certificate is valid for its domain, and the `<dialback/>` feature
+//!   (XEP-0220 section 2.4.2); it asks the embedder to verify each dialback key
+//!   ([`S2sEvent::DialbackVerifyRequest`]) and answers `<db:verify/>` itself, as the
+//!   authoritative server, from its secret. It takes stanzas only for authorized pairs
+//!   (RFC 6120 sections 8.1.1.2 and 8.1.2.2: `improper-addressing`, `invalid-from`,
+//!   `host-unknown`), none before (`not-authorized`).
+//!
+//! Streams are one-way (no XEP-0288): an [`S2sOut`] sends stanzas and takes none, an
+//! [`S2sIn`] takes stanzas and sends none. Timeouts, closing, stream errors and keepalives
+//! are the engine's, as for every role.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dialback::DialbackSecret;
+use crate::error::{SASL_NS, STREAM_NS, StreamError, StreamErrorCondition};
+use crate::jid::{BareJid, Jid};
+use crate::negotiate::dialback::{
+    self, Answer, DialbackIn, DialbackOut, Receiving, VerifyQuestion, answer_verify,
+};
+pub use crate::negotiate::dialback::{DialbackOutcome, DomainPair};
+use crate::negotiate::sasl_client::{Attempt, SaslClientStep};
+use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
+use crate::negotiate::starttls::{self, StartTlsClient};
+use crate::negotiate::{Negotiate, Next};
+use crate::sasl::{Credentials, Mechanism, Nonce, SaslClientConfig, SaslServerConfig};
+use crate::stanza::{JABBER_SERVER, Stanza};
+use crate::stream::engine::{
+    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
+};
+use crate::stream::header::Header;
+use crate::stream::rng::Rng;
+use crate::stream::tls::Transport;
+pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
+use crate::stream::{Features, TLS_NS};
+use crate::xml::{Element, Limits};
+
+/// How a server federates: shared by all its s2s sessions, both ways (pass an `Arc`).
+#[derive(Clone)]
+pub struct S2sConfig {
+    /// The domains served here: an [`S2sIn`]'s `to` must be one of them (else
+    /// `host-unknown`), and an [`S2sOut`] speaks for one of them.
+    pub domains: Vec<String>,
+    /// The dialback secret of these domains (XEP-0185): keys sent and keys verified as the
+    /// authoritative server.
+    pub dialback_secret: DialbackSecret,
+    /// The id of the first header an [`S2sIn`] sends; `None` makes one. Set it only to
+    /// replay a recorded exchange.
+    pub stream_id: Option<String>,
+    /// `xml:lang` of our streams.
+    pub lang: String,
+    /// STARTTLS: required (the default) or optional or disabled. Required also means no
+    /// dialback before TLS (XEP-0220 section 2.4, `policy-violation`).
+    pub tls: TlsPolicy,
+    /// How long to wait for the peer during negotiation, for dialback answers, and closing.
+    pub response_timeout: Duration,
+    /// Idle time after which whitespace is sent on a negotiated stream; `None` turns it off.
+    pub keepalive: Option<Duration>,
+    /// Limits of the stream parser once a pair is authorized.
+    pub limits: Limits,
+    /// Limits of an [`S2sIn`] before any pair is authorized (never looser than
+    /// [`limits`](Self::limits)).
+    pub pre_auth_limits: Limits,
+}
+
+impl S2sConfig {
+    /// A configuration for `domain` with the defaults: TLS required, a 30 s response
+    /// timeout, a 60 s keepalive.
+    pub fn new(domain: impl Into<String>, dialback_secret: DialbackSecret) -> Self {
+        S2sConfig {
+            domains: vec![domain.into()],
+            dialback_secret,
+            stream_id: None,
+            lang: "en".into(),
+            tls: TlsPolicy::Required,
+            response_timeout: Duration::from_secs(30),
+            keepalive: Some(Duration::from_secs(60)),
+            limits: Limits::default(),
+            pre_auth_limits: Limits::PRE_AUTH,
+        }
+    }
+
+    fn serves(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d == domain)
+    }
+}
+
+impl core::fmt::Debug for S2sConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("S2sConfig")
+            .field("domains", &self.domains)
+            .field("dialback_secret", &self.dialback_secret)
+            .field("stream_id", &self.stream_id)
+            .field("tls", &self.tls)
+            .field("response_timeout", &self.response_timeout)
+            .field("keepalive", &self.keepalive)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A dialback key to verify: `<db:result/>` for `pair` on the stream whose header had
+/// `stream_id` ([`S2sEvent::DialbackVerifyRequest`]), and what [`S2sOut::verify`] asks the
+/// authoritative server.
+#[derive(Clone, PartialEq, Eq)]
+pub struct VerifyRequest {
+    /// The sender domain (the peer's) and the target domain (ours).
+    pub pair: DomainPair,
+    /// The id of the receiving server's header on that stream.
+    pub stream_id: String,
+    /// The key, as received.
+    pub key: String,
+}
+
+impl core::fmt::Debug for VerifyRequest {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // A key is as good as a password for its stream.
+        f.debug_struct("VerifyRequest")
+            .field("pair", &self.pair)
+            .field("stream_id", &self.stream_id)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What either side of an s2s stream reports.
+#[derive(Debug, Clone)]
+pub enum S2sEvent {
+    /// The peer's stream header was accepted (every header, restarts included).
+    StreamOpened,
+    /// Start TLS now; call `tls_established` when it is up.
+    TlsRequested,
+    /// ([`S2sIn`]) The peer chose SASL `EXTERNAL`: decide from its certificate with
+    /// [`S2sIn::external`] or [`S2sIn::refuse_external`]. `authzid` is the domain it asked
+    /// to act as, if any.
+    ExternalRequest {
+        /// The authorization identity sent, if any.
+        authzid: Option<String>,
+    },
+    /// SASL authenticated this domain: the peer's ([`S2sIn`]) or ours ([`S2sOut`]).
+    Authenticated(String),
+    /// ([`S2sIn`]) A dialback key to verify: answer with [`S2sIn::dialback_answer`], after
+    /// asking the authoritative server ([`S2sOut::verify`]) or deciding another way.
+    DialbackVerifyRequest(VerifyRequest),
+    /// ([`S2sOut`]) The receiving server did not authorize this pair: `Invalid` (it will
+    /// close the stream) or an `Error` (the stream goes on for other pairs).
+    DialbackRefused {
+        /// The pair asked for.
+        pair: DomainPair,
+        /// What the receiving server answered.
+        outcome: DialbackOutcome,
+    },
+    /// ([`S2sOut`]) The authoritative server's answer to [`S2sOut::verify`].
+    VerifyResult {
+        /// The pair as the request gave it (sender domain first).
+        pair: DomainPair,
+        /// The stream id of the request.
+        stream_id: String,
+        /// Its answer.
+        outcome: DialbackOutcome,
+    },
+    /// Stanzas flow from `pair.from` to `pair.to` on this stream.
+    Online(DomainPair),
+    /// ([`S2sIn`]) A stanza from an authorized pair.
+    Stanza(Stanza),
+    /// The peer sent a stream error ([`S2sEvent::Closed`] follows).
+    PeerStreamError(Box<StreamError>),
+    /// This side gave up for a local reason ([`S2sEvent::Closed`] follows).
+    Abandoned(Abandoned),
+    /// The stream is over, for this reason; close the transport.
+    Closed(CloseReason),
+}
+
+stream_event!(S2sEvent, abandoned => Abandoned, tls => TlsRequested);
+
+/// The embedder called a method that does not fit the state: nothing was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S2sError {
+    /// [`S2sOut::open`] was already called.
+    AlreadyOpen,
+    /// Input or an action before [`S2sOut::open`].
+    NotOpen,
+    /// Input while TLS is being set up: discarded (plaintext injected before the handshake).
+    AwaitingTls,
+    /// `tls_established` without a [`S2sEvent::TlsRequested`].
+    NoTlsRequested,
+    /// No [`S2sEvent::ExternalRequest`] to answer.
+    NoExternalRequest,
+    /// No [`S2sEvent::DialbackVerifyRequest`] for that pair to answer.
+    NoVerifyRequest,
+    /// The domain is not one of [`S2sConfig::domains`].
+    NotOurDomain,
+    /// The stanza has no `from` and `to` of a pair authorized on this stream (RFC 6120
+    /// sections 8.1.1.2 and 8.1.2.2): nothing was sent.
+    NotAuthorized,
+    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
+    Closed,
+}
+
+impl core::fmt::Display for S2sError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            S2sError::AlreadyOpen => "the stream is already open",
+            S2sError::NotOpen => "the stream is not open yet",
+            S2sError::AwaitingTls => "input while TLS is being set up was discarded",
+            S2sError::NoTlsRequested => "TLS was not requested",
+            S2sError::NoExternalRequest => "no EXTERNAL request to answer",
+            S2sError::NoVerifyRequest => "no dialback key of that pair to answer for",
+            S2sError::NotOurDomain => "the domain is not one of ours",
+            S2sError::NotAuthorized => "no authorized domain pair for that stanza",
+            S2sError::Closed => "the stream is closed",
+        })
+    }
+}
+
+impl std::error::Error for S2sError {}
+
+impl From<InputRefused> for S2sError {
+    fn from(refused: InputRefused) -> Self {
+        match refused {
+            InputRefused::NotOpen => S2sError::NotOpen,
+            InputRefused::AwaitingTls => S2sError::AwaitingTls,
+        }
+    }
+}
+
+impl From<VerifyQuestion> for S2sEvent {
+    fn from(q: VerifyQuestion) -> Self {
+        S2sEvent::DialbackVerifyRequest(VerifyRequest {
+            pair: q.pair,
+            stream_id: q.stream_id,
+            key: q.key,
+        })
+    }
+}
+
+impl From<AuthQuestion> for S2sEvent {
+    fn from(question: AuthQuestion) -> Self {
+        match question {
+            AuthQuestion::External { authzid } => S2sEvent::ExternalRequest { authzid },
+            // Only EXTERNAL is offered on s2s streams, so no credentials are ever asked.
+            AuthQuestion::Credentials { authzid, .. } => S2sEvent::ExternalRequest { authzid },
+        }
+    }
+}
+
+/// The peer's header, as an s2s stream must have it: `jabber:server` as the default
+/// namespace, or none declared at all (the "prefix-free canonicalization" that RFC 6120
+/// section 4.8.2 allows and section 9.2's receiving server uses), and version 1.x.
+fn check_s2s_header(
+    engine: &Engine<S2sEvent>,
+    header: &Element,
+) -> Result<(), StreamErrorCondition> {
+    match engine.parser().content_namespace() {
+        Some(JABBER_SERVER) | Some(STREAM_NS) | None => {}
+        Some(_) => return Err(StreamErrorCondition::InvalidNamespace),
+    }
+    let version = header.attr("version");
+    let major = version
+        .as_deref()
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    if major != Some(1) {
+        return Err(StreamErrorCondition::UnsupportedVersion);
+    }
+    Ok(())
+}
+
+/// Did the peer's header declare the dialback namespace (XEP-0220 section 2.4.1)?
+fn declares_dialback(engine: &Engine<S2sEvent>) -> bool {
+    engine
+        .parser()
+        .header_namespaces()
+        .any(|(p, ns)| !p.is_empty() && ns == dialback::DIALBACK_NS)
+}
+
+fn settings(config: &S2sConfig, limits: Limits) -> Settings {
+    Settings {
+        content_ns: JABBER_SERVER,
+        limits,
+        response_timeout: config.response_timeout,
+        keepalive: config.keepalive,
+    }
+}
+
+/// The domains of a stanza's `from` and `to`, each required and a valid address (RFC 6120
+/// sections 8.1.1.2 and 8.1.2.2; `improper-addressing` otherwise, section 4.9.3.7).
+fn stanza_domains(el: &Element) -> Option<DomainPair> {
+    let from = el.attr("from")?.parse::<Jid>().ok()?;
+    let to = el.attr("to")?.parse::<Jid>().ok()?;
+    Some(DomainPair::new(from.domain(), to.domain()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The initiating server.
+
+/// Which negotiation step runs on an [`S2sOut`]; what is authorized is beside it.
+enum OutState {
+    /// Our header is out; the peer's is awaited.
+    AwaitHeader,
+    /// The peer's features are awaited.
+    AwaitFeatures,
+    /// STARTTLS runs, then TLS is set up and the stream restarts.
+    StartTls(StartTlsClient),
+    /// SASL EXTERNAL runs.
+    Sasl(Box<SaslClientStep>),
+    /// Negotiation is over: dialback requests and stanzas flow.
+    Ready,
+}
+
+/// A request the embedder made before the stream was ready for it.
+enum Queued {
+    Authorize(DomainPair),
+    Verify(VerifyRequest),
+}
+
+/// The initiating side of one s2s stream.
+pub struct S2sOut {
+    config: Arc<S2sConfig>,
+    engine: Engine<S2sEvent>,
+    state: OutState,
+    /// The pair the stream is opened for (our domain, the remote one).
+    pair: DomainPair,
+    /// We presented a certificate in TLS: SASL EXTERNAL can be used.
+    certificate: bool,
+    /// SASL authenticated our domain (the stream restarted after it).
+    sasl_done: bool,
+    /// The peer speaks dialback (its header declared the namespace, or it offered it).
+    peer_dialback: bool,
+    /// The id of the peer's current header: what dialback keys are made for.
+    peer_stream_id: String,
+    dialback: DialbackOut,
+    authorized: Vec<DomainPair>,
+    queued: Vec<Queued>,
+}
+
+impl core::fmt::Debug for S2sOut {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("S2sOut")
+            .field("pair", &self.pair)
+            .field("encrypted", &self.engine.transport().is_encrypted())
+            .field("authorized", &self.authorized)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S2sOut {
+    /// A stream from `pair.from` (one of [`S2sConfig::domains`]) to `pair.to`; nothing
+    /// happens until [`open`](Self::open). `seed` seeds this session's generator: give each
+    /// connection fresh randomness.
+    pub fn new(
+        config: impl Into<Arc<S2sConfig>>,
+        pair: DomainPair,
+        seed: u64,
+        now: Instant,
+    ) -> Result<Self, S2sError> {
+        let config = config.into();
+        if !config.serves(&pair.from) {
+            return Err(S2sError::NotOurDomain);
+        }
+        // The seed is taken for the API's shape (ids of later extensions); nothing on an
+        // initiating s2s stream is random today.
+        let _ = Rng::new(seed);
+        Ok(S2sOut {
+            engine: Engine::initiating(settings(&config, config.limits), now),
+            config,
+            state: OutState::AwaitHeader,
+            pair,
+            certificate: false,
+            sasl_done: false,
+            peer_dialback: false,
+            peer_stream_id: String::new(),
+            dialback: DialbackOut::default(),
+            authorized: Vec::new(),
+            queued: Vec::new(),
+        })
+    }
+
+    /// Opens the stream at time `now`: our header is queued, the peer has the response
+    /// timeout to answer.
+    pub fn open(&mut self, now: Instant) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            if !s.engine.is_idle() {
+                return Err(S2sError::AlreadyOpen);
+            }
+            s.send_header();
+            Ok(())
+        })
+    }
+
+    /// Bytes from the receiving server, at time `now`. Input after `<proceed/>` and before
+    /// [`tls_established`](Self::tls_established) is discarded ([`S2sError::AwaitingTls`]).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), S2sError> {
+        self.at(now, |s| s.input(data)).map_err(S2sError::from)
+    }
+
+    /// TLS is up at time `now`; `certificate`: this side presented its certificate, so SASL
+    /// `EXTERNAL` is used if the receiving server offers it (it offers it only when it
+    /// accepted the certificate). The stream restarts.
+    pub fn tls_established(&mut self, now: Instant, certificate: bool) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(S2sError::Closed);
+            }
+            let transport = Transport::Tls {
+                channel_bindings: Box::new([]),
+                peer_certificate: false,
+            };
+            if !s.engine.tls_established(transport) {
+                return Err(S2sError::NoTlsRequested);
+            }
+            s.certificate = certificate;
+            s.send_header();
+            Ok(())
+        })
+    }
+
+    /// Asks, at time `now`, to send stanzas from `pair.from` (one of our domains) to
+    /// `pair.to` on this stream too (XEP-0220 section 2.6): a dialback key goes out now, or
+    /// once negotiation is over. [`S2sEvent::Online`] or [`S2sEvent::DialbackRefused`]
+    /// tells the outcome. Nothing is sent for a pair already authorized or asked for.
+    pub fn authorize(&mut self, now: Instant, pair: DomainPair) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            s.usable()?;
+            if !s.config.serves(&pair.from) {
+                return Err(S2sError::NotOurDomain);
+            }
+            if !s.authorized.contains(&pair) {
+                s.run(Queued::Authorize(pair));
+            }
+            Ok(())
+        })
+    }
+
+    /// Asks the authoritative server (the peer) at time `now` whether `request`'s key,
+    /// which an [`S2sIn`] of ours received ([`S2sEvent::DialbackVerifyRequest`]), is good
+    /// (XEP-0220 section 2.1.2): `<db:verify/>` goes out now, or once negotiation is over;
+    /// [`S2sEvent::VerifyResult`] brings the answer.
+    pub fn verify(&mut self, now: Instant, request: VerifyRequest) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            s.usable()?;
+            s.run(Queued::Verify(request));
+            Ok(())
+        })
+    }
+
+    /// Sends a stanza at time `now`, with `jabber:server` as the default namespace. Its
+    /// `from` and `to` must be of a pair authorized on this stream
+    /// ([`S2sError::NotAuthorized`] otherwise, nothing sent).
+    pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            s.usable()?;
+            match stanza_domains(stanza) {
+                Some(pair) if s.authorized.contains(&pair) => {
+                    s.engine.write_element(|w| {
+                        w.element(stanza.root(), JABBER_SERVER);
+                    });
+                    Ok(())
+                }
+                _ => Err(S2sError::NotAuthorized),
+            }
+        })
+    }
+
+    /// The pairs authorized on this stream.
+    pub fn authorized(&self) -> &[DomainPair] {
+        &self.authorized
+    }
+
+    stream_methods!(S2sEvent);
+
+    fn usable(&self) -> Result<(), S2sError> {
+        if self.engine.is_ending() {
+            Err(S2sError::Closed)
+        } else if self.engine.is_idle() {
+            Err(S2sError::NotOpen)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn send_header(&mut self) {
+        StreamRole::write_header(self);
+        self.state = OutState::AwaitHeader;
+        self.engine.await_peer();
+    }
+
+    /// Sends `request` now if the stream is ready for it, else keeps it for then.
+    fn run(&mut self, request: Queued) {
+        if !matches!(self.state, OutState::Ready) {
+            self.queued.push(request);
+            return;
+        }
+        let sent = match request {
+            Queued::Authorize(pair) => {
+                let key =
+                    self.config
+                        .dialback_secret
+                        .key(&pair.to, &pair.from, &self.peer_stream_id);
+                self.dialback.request(pair, key.as_str(), &mut self.engine)
+            }
+            Queued::Verify(request) => {
+                // On the wire the request goes from the target (ours) to the sender.
+                let pair = DomainPair::new(request.pair.to, request.pair.from);
+                self.dialback
+                    .verify(pair, request.stream_id, &request.key, &mut self.engine)
+            }
+        };
+        if sent {
+            self.engine.await_peer();
+        }
+    }
+
+    /// Negotiation is over: the initial pair (unless SASL authorized it) and what the
+    /// embedder asked meanwhile go out.
+    fn ready(&mut self) {
+        self.state = OutState::Ready;
+        self.engine.negotiated();
+        if self.sasl_done {
+            self.authorized.push(self.pair.clone());
+            self.engine.report(S2sEvent::Online(self.pair.clone()));
+        } else {
+            self.run(Queued::Authorize(self.pair.clone()));
+        }
+        for request in std::mem::take(&mut self.queued) {
+            self.run(request);
+        }
+    }
+
+    fn on_features(&mut self, features: &Element) {
+        let f = Features::read(features.root());
+        self.peer_dialback |= dialback::offered_in(features);
+        if !self.engine.transport().is_encrypted() {
+            match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
+                Ok(Some(step)) => {
+                    self.state = OutState::StartTls(step);
+                    return self.engine.await_peer();
+                }
+                Ok(None) => {}
+                Err(failure) => return self.fail(failure),
+            }
+        }
+        if self.sasl_done {
+            return self.ready();
+        }
+        let external = self.certificate && f.mechanisms.iter().any(|m| m == "EXTERNAL");
+        if external {
+            let attempt = Attempt {
+                config: SaslClientConfig {
+                    preference: vec![Mechanism::External],
+                    ..SaslClientConfig::default()
+                },
+                plus_without_advertisement: false,
+                credentials: Credentials::default(),
+                nonce: Nonce::new("unused".to_owned()),
+            };
+            match SaslClientStep::begin(f.mechanisms, None, attempt, &mut self.engine) {
+                Ok(step) => {
+                    self.state = OutState::Sasl(Box::new(step));
+                    return self.engine.await_peer();
+                }
+                Err(failure) => return self.fail(failure),
+            }
+        }
+        self.dialback_or_give_up();
+    }
+
+    /// Without SASL: dialback if the peer speaks it, else there is no way to authenticate.
+    fn dialback_or_give_up(&mut self) {
+        if self.peer_dialback {
+            self.ready();
+        } else {
+            self.abandon(Abandoned::NoMechanism);
+        }
+    }
+
+    fn on_dialback(&mut self, el: &Element) {
+        let next = self.dialback.on_element(el);
+        let Some(answer) = self.follow(next) else {
+            return;
+        };
+        match answer {
+            Answer::Result(pair, DialbackOutcome::Valid) => {
+                if !self.authorized.contains(&pair) {
+                    self.authorized.push(pair.clone());
+                }
+                self.engine.report(S2sEvent::Online(pair));
+            }
+            Answer::Result(pair, outcome) => {
+                self.engine
+                    .report(S2sEvent::DialbackRefused { pair, outcome });
+            }
+            Answer::Verify(pair, stream_id, outcome) => {
+                // Back to the request's terms: sender domain first.
+                let pair = DomainPair::new(pair.to, pair.from);
+                self.engine.report(S2sEvent::VerifyResult {
+                    pair,
+                    stream_id,
+                    outcome,
+                });
+            }
+        }
+        if self.dialback.is_waiting() {
+            self.engine.await_peer();
+        } else {
+            self.engine.negotiated();
+        }
+    }
+}
+
+impl StreamRole for S2sOut {
+    type Event = S2sEvent;
+
+    fn engine(&mut self) -> &mut Engine<S2sEvent> {
+        &mut self.engine
+    }
+
+    fn write_header(&mut self) {
+        self.engine.write_header(Header {
+            to: Some(&self.pair.to),
+            from: Some(&self.pair.from),
+            id: None,
+            lang: Some(&self.config.lang),
+        });
+    }
+
+    fn on_header(&mut self, header: Element) {
+        if !matches!(self.state, OutState::AwaitHeader) {
+            return self.stream_error(StreamErrorCondition::InvalidXml);
+        }
+        if let Err(condition) = check_s2s_header(&self.engine, &header) {
+            return self.stream_error(condition);
+        }
+        let Some(id) = header.attr("id") else {
+            return self.abandon(Abandoned::PeerProtocol(ProtocolViolation::NoStreamId));
+        };
+        self.peer_stream_id = id.into_owned();
+        self.peer_dialback = declares_dialback(&self.engine);
+        self.engine.report(S2sEvent::StreamOpened);
+        self.state = OutState::AwaitFeatures;
+        self.engine.await_peer();
+    }
+
+    fn on_element(&mut self, el: Element) {
+        if self.engine.stanza(el.clone()).is_ok() {
+            // A one-way stream: the receiving server sends its stanzas on its own stream.
+            return self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
+        }
+        match &mut self.state {
+            OutState::AwaitFeatures if el.is("features", STREAM_NS) => self.on_features(&el),
+            OutState::StartTls(step) if StartTlsClient::takes(&el) => {
+                let next = step.on_element(&el);
+                self.follow(next);
+            }
+            OutState::Sasl(step) if step.takes(&el) => match step.on_element(&el, &mut self.engine)
+            {
+                // The receiving server refused the certificate: dialback is left.
+                Next::Ask(_failure) => self.dialback_or_give_up(),
+                Next::Restart(_) => {
+                    self.engine.restart();
+                    self.sasl_done = true;
+                    let domain = self.pair.from.clone();
+                    self.engine.report(S2sEvent::Authenticated(domain));
+                    self.send_header();
+                }
+                Next::Fail(failure) => self.fail(failure),
+                Next::AwaitPeer => self.engine.await_peer(),
+                Next::Unchanged | Next::Done(_) | Next::StartTls(_) => {}
+            },
+            OutState::Ready if DialbackOut::takes(&el) => self.on_dialback(&el),
+            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The receiving server.
+
+/// Where an [`S2sIn`]'s negotiation stands; what is authorized is beside it.
+enum InState {
+    /// Before SASL: STARTTLS and SASL EXTERNAL may run; dialback is taken meanwhile.
+    Negotiating(SaslServerStep),
+    /// SASL authenticated the peer's domain and the stream restarted.
+    Authenticated(String),
+}
+
+/// The receiving side of one s2s stream.
+pub struct S2sIn {
+    config: Arc<S2sConfig>,
+    engine: Engine<S2sEvent>,
+    state: InState,
+    rng: Rng,
+    first_header: bool,
+    /// The id of our current header.
+    stream_id: String,
+    /// The domain of ours the peer's header asked for (`to`).
+    local: String,
+    /// The domain the peer's header claimed (`from`), if any.
+    peer: Option<String>,
+    dialback: DialbackIn,
+    authorized: Vec<DomainPair>,
+}
+
+impl core::fmt::Debug for S2sIn {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("S2sIn")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("encrypted", &self.engine.transport().is_encrypted())
+            .field("authorized", &self.authorized)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S2sIn {
+    /// A receiving side for a new connection; it waits for the peer's header from `now`.
+    /// `seed` seeds this session's stream ids: give each connection fresh randomness.
+    pub fn new(config: impl Into<Arc<S2sConfig>>, seed: u64, now: Instant) -> Self {
+        let config = config.into();
+        let limits = config.pre_auth_limits.min(config.limits);
+        S2sIn {
+            engine: Engine::receiving(settings(&config, limits), now),
+            state: InState::Negotiating(SaslServerStep::new(3)),
+            rng: Rng::new(seed),
+            first_header: true,
+            stream_id: String::new(),
+            local: String::new(),
+            peer: None,
+            dialback: DialbackIn::default(),
+            authorized: Vec::new(),
+            config,
+        }
+    }
+
+    /// Bytes from the initiating server, at time `now`. Input after `<starttls/>` and before
+    /// [`tls_established`](Self::tls_established) is discarded ([`S2sError::AwaitingTls`]).
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), S2sError> {
+        self.at(now, |s| s.input(data)).map_err(S2sError::from)
+    }
+
+    /// TLS is up at time `now`. `peer_certificate_valid`: the embedder checked the peer's
+    /// certificate and it is valid for the domain the peer claims (RFC 6125): only then is
+    /// SASL `EXTERNAL` offered. The peer restarts the stream next.
+    pub fn tls_established(
+        &mut self,
+        now: Instant,
+        peer_certificate_valid: bool,
+    ) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(S2sError::Closed);
+            }
+            let transport = Transport::Tls {
+                channel_bindings: Box::new([]),
+                peer_certificate: peer_certificate_valid,
+            };
+            if !s.engine.tls_established(transport) {
+                return Err(S2sError::NoTlsRequested);
+            }
+            s.engine.await_peer();
+            Ok(())
+        })
+    }
+
+    /// Answers [`S2sEvent::ExternalRequest`] at time `now`: the certificate authenticates
+    /// the peer as `domain`. When its header named a domain (`from`), `domain` must be that
+    /// one (RFC 6120 section 6.4.6), else the attempt fails with `not-authorized`; an
+    /// authzid naming another domain is `invalid-authzid`.
+    pub fn external(&mut self, now: Instant, domain: &str) -> Result<(), S2sError> {
+        let claimed = self.peer.as_deref().is_none_or(|p| p == domain);
+        let identity = domain.parse::<BareJid>().ok().filter(|_| claimed);
+        self.at(now, |s| s.answer_sasl(identity))
+    }
+
+    /// Answers [`S2sEvent::ExternalRequest`] at time `now`: the certificate does not
+    /// authenticate the peer (`not-authorized`, RFC 6120 section 6.5.10).
+    pub fn refuse_external(&mut self, now: Instant) -> Result<(), S2sError> {
+        self.at(now, |s| s.answer_sasl(None))
+    }
+
+    /// Answers [`S2sEvent::DialbackVerifyRequest`] for `pair` at time `now` (XEP-0220
+    /// section 2.2.1, step 4): `Valid` authorizes the pair ([`S2sEvent::Online`]);
+    /// `Invalid` is sent and the stream closed, as the XEP requires; an `Error` (say
+    /// `remote-server-not-found` when the authoritative server could not be reached,
+    /// section 2.4) leaves the stream to the other pairs.
+    pub fn dialback_answer(
+        &mut self,
+        now: Instant,
+        pair: &DomainPair,
+        outcome: DialbackOutcome,
+    ) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(S2sError::Closed);
+            }
+            let outcome = s
+                .dialback
+                .answer(pair, outcome, &mut s.engine)
+                .ok_or(S2sError::NoVerifyRequest)?;
+            match outcome {
+                DialbackOutcome::Valid => s.authorize(pair.clone()),
+                DialbackOutcome::Invalid => s.close_gracefully(),
+                DialbackOutcome::Error(_) => s.settle(),
+            }
+            Ok(())
+        })
+    }
+
+    /// The pairs authorized on this stream.
+    pub fn authorized(&self) -> &[DomainPair] {
+        &self.authorized
+    }
+
+    stream_methods!(S2sEvent);
+
+    fn answer_sasl(&mut self, identity: Option<BareJid>) -> Result<(), S2sError> {
+        if self.engine.is_ending() {
+            return Err(S2sError::Closed);
+        }
+        let InState::Negotiating(sasl) = &mut self.state else {
+            return Err(S2sError::NoExternalRequest);
+        };
+        let accounts = Accounts {
+            domain: &self.local,
+            rng: &mut self.rng,
+        };
+        let next = sasl
+            .external(identity, accounts, &mut self.engine)
+            .map_err(|NotAsked| S2sError::NoExternalRequest)?;
+        if let Some(jid) = self.follow(next) {
+            self.sasl_authenticated(jid.domain().to_owned());
+        }
+        Ok(())
+    }
+
+    fn sasl_authenticated(&mut self, domain: String) {
+        self.engine.report(S2sEvent::Authenticated(domain.clone()));
+        self.state = InState::Authenticated(domain);
+        self.engine.await_peer();
+    }
+
+    /// `pair` may send stanzas now.
+    fn authorize(&mut self, pair: DomainPair) {
+        if self.authorized.is_empty() {
+            self.engine.parser_mut().set_limits(self.config.limits);
+        }
+        if !self.authorized.contains(&pair) {
+            self.authorized.push(pair.clone());
+        }
+        self.engine.report(S2sEvent::Online(pair));
+        self.settle();
+    }
+
+    /// After an answer: the peer has the response timeout to go on while nothing is
+    /// authorized; once something is, the stream is negotiated (keepalive, no deadline).
+    fn settle(&mut self) {
+        if self.authorized.is_empty() {
+            if !self.dialback.is_asking() {
+                self.engine.await_peer();
+            }
+        } else {
+            self.engine.negotiated();
+        }
+    }
+
+    /// TLS is required and not up: nothing but STARTTLS yet.
+    fn tls_first(&self) -> bool {
+        !self.engine.transport().is_encrypted() && self.config.tls == TlsPolicy::Required
+    }
+
+    fn offers_external(&self) -> bool {
+        let transport = self.engine.transport();
+        matches!(self.state, InState::Negotiating(_))
+            && transport.is_encrypted()
+            && transport.peer_certificate()
+    }
+
+    fn send_features(&mut self) {
+        let negotiating = matches!(self.state, InState::Negotiating(_));
+        let encrypted = self.engine.transport().is_encrypted();
+        let tls_first = self.tls_first();
+        let offer_tls = negotiating && !encrypted && self.config.tls != TlsPolicy::Disabled;
+        let external = self.offers_external();
+        self.engine.write_element(|w| {
+            w.start("stream:features");
+            if offer_tls {
+                starttls::write_feature(w, tls_first);
+            }
+            if external {
+                SaslServerStep::write_feature(w, &[Mechanism::External], &[]);
+            }
+            if negotiating && !tls_first {
+                dialback::write_feature(w);
+            }
+            w.end("stream:features");
+        });
+    }
+
+    fn on_stanza(&mut self, stanza: Stanza) {
+        if self.authorized.is_empty() {
+            // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated.
+            return self.stream_error(StreamErrorCondition::NotAuthorized);
+        }
+        let Some(pair) = stanza_domains(stanza.element()) else {
+            return self.stream_error(StreamErrorCondition::ImproperAddressing);
+        };
+        if !self.authorized.iter().any(|p| p.from == pair.from) {
+            return self.stream_error(StreamErrorCondition::InvalidFrom);
+        }
+        if !self.authorized.contains(&pair) {
+            return self.stream_error(StreamErrorCondition::HostUnknown);
+        }
+        self.engine.report(S2sEvent::Stanza(stanza));
+    }
+
+    fn on_nonza(&mut self, el: Element) {
+        let tls_first = self.tls_first();
+        let offered = if self.offers_external() && !tls_first {
+            vec![Mechanism::External]
+        } else {
+            Vec::new()
+        };
+        let encrypted = self.engine.transport().is_encrypted();
+        let accounts = Accounts {
+            domain: &self.local,
+            rng: &mut self.rng,
+        };
+        match &mut self.state {
+            InState::Negotiating(sasl) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
+                let can_proceed = !encrypted && self.config.tls != TlsPolicy::Disabled;
+                let next = starttls::answer(can_proceed, &mut self.engine);
+                self.follow(next);
+            }
+            InState::Negotiating(sasl) if sasl.is_idle() && el.is("auth", SASL_NS) => {
+                let offer = Offer {
+                    encryption_required: tls_first,
+                    settings: SaslServerConfig {
+                        offered,
+                        encrypted,
+                        channel_bindings: Vec::new(),
+                        secret: Vec::new(),
+                        scram_iterations: core::num::NonZeroU32::MIN,
+                    },
+                    nonce: Some("unused".to_owned()),
+                };
+                let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
+                if let Some(jid) = self.follow(next) {
+                    self.sasl_authenticated(jid.domain().to_owned());
+                }
+            }
+            InState::Negotiating(sasl) if sasl.takes(&el) => {
+                let next = sasl.on_element(&el, accounts, &mut self.engine);
+                if let Some(jid) = self.follow(next) {
+                    self.sasl_authenticated(jid.domain().to_owned());
+                }
+            }
+            _ if el.is("result", dialback::DIALBACK_NS) => {
+                let at = Receiving {
+                    domains: &self.config.domains,
+                    tls_first,
+                    stream_id: &self.stream_id,
+                    authorized: &self.authorized,
+                };
+                let next = self.dialback.on_result(&el, at, &mut self.engine);
+                self.follow(next);
+            }
+            _ if el.is("verify", dialback::DIALBACK_NS) => {
+                let next = answer_verify(
+                    &el,
+                    &self.config.domains,
+                    &self.config.dialback_secret,
+                    &mut self.engine,
+                );
+                self.follow(next);
+            }
+            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
+        }
+    }
+}
+
+impl StreamRole for S2sIn {
+    type Event = S2sEvent;
+
+    fn engine(&mut self) -> &mut Engine<S2sEvent> {
+        &mut self.engine
+    }
+
+    fn write_header(&mut self) {
+        let chosen = self.config.stream_id.as_ref().filter(|_| self.first_header);
+        self.stream_id = chosen.cloned().unwrap_or_else(|| self.rng.token(16));
+        self.first_header = false;
+        // Before the peer's `to` is known (an error in its header), the first domain.
+        let from = if self.local.is_empty() {
+            self.config.domains.first().map_or("", String::as_str)
+        } else {
+            &self.local
+        };
+        self.engine.write_header(Header {
+            to: self.peer.as_deref(),
+            from: Some(from),
+            id: Some(&self.stream_id),
+            lang: Some(&self.config.lang),
+        });
+    }
+
+    fn on_header(&mut self, header: Element) {
+        let peer = match header.attr("from") {
+            None => None,
+            Some(f) => match dialback::domain(&f) {
+                Some(d) => Some(d),
+                None => return self.stream_error(StreamErrorCondition::InvalidFrom),
+            },
+        };
+        // After SASL the peer is who it authenticated as.
+        if let (InState::Authenticated(domain), Some(p)) = (&self.state, &peer) {
+            if p != domain {
+                return self.stream_error(StreamErrorCondition::InvalidFrom);
+            }
+        }
+        self.peer = peer;
+        if let Err(condition) = check_s2s_header(&self.engine, &header) {
+            return self.stream_error(condition);
+        }
+        let to = header.attr("to").and_then(|t| dialback::domain(&t));
+        let Some(local) = to.filter(|t| self.config.serves(t)) else {
+            return self.stream_error(StreamErrorCondition::HostUnknown);
+        };
+        if !self.local.is_empty() && self.local != local {
+            // A restart may not move the stream to another of our domains.
+            return self.stream_error(StreamErrorCondition::HostUnknown);
+        }
+        self.local = local;
+        self.write_header();
+        self.engine.report(S2sEvent::StreamOpened);
+        self.send_features();
+        if let InState::Authenticated(domain) = &self.state {
+            // RFC 6120 section 9.2, step 12: negotiation is complete.
+            let pair = DomainPair::new(domain.clone(), self.local.clone());
+            if !self.authorized.contains(&pair) {
+                return self.authorize(pair);
+            }
+        }
+        self.engine.await_peer();
+    }
+
+    fn on_element(&mut self, el: Element) {
+        match self.engine.stanza(el) {
+            Ok(stanza) => self.on_stanza(stanza),
+            Err(el) => self.on_nonza(el),
+        }
+    }
+}
