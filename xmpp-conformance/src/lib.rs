@@ -47,6 +47,7 @@ pub mod report;
 pub mod rfc6120;
 pub mod role;
 pub mod run;
+pub mod s2s;
 pub mod server;
 pub mod vector;
 pub mod xml;

@@ -540,7 +540,8 @@ impl fmt::Debug for Runner {
 
 impl Runner {
     /// A runner with the roles the core implements ([`crate::role::ParserRole`],
-    /// [`crate::client::ClientRole`], [`crate::server::ServerRole`], the two XEP-0114 roles) and all replays.
+    /// [`crate::client::ClientRole`], [`crate::server::ServerRole`], the two XEP-0114 roles, the two
+    /// s2s roles) and all replays.
     pub fn new() -> Self {
         Runner {
             roles: vec![
@@ -549,6 +550,8 @@ impl Runner {
                 Box::new(crate::server::ServerRole),
                 Box::new(crate::component::ComponentRole),
                 Box::new(crate::component::ComponentServerRole),
+                Box::new(crate::s2s::S2sOutRole),
+                Box::new(crate::s2s::S2sInRole),
             ],
             chunking: ChunkingChoice::Any,
         }
