@@ -93,8 +93,8 @@ impl Role for S2sOutRole {
         let remote = remote.ok_or_else(|| config_error("remote", "required (a string)"))?;
         let clock = Clock::new();
         let pair = DomainPair::new(c.domains[0].clone(), remote);
-        let out = S2sOut::new(c, pair, 1, clock.now())
-            .map_err(|e| config_error("domain", e.to_string()))?;
+        let out =
+            S2sOut::new(c, pair, clock.now()).map_err(|e| config_error("domain", e.to_string()))?;
         Ok(Box::new(S2sCore {
             side: Side::Out(out),
             clock,

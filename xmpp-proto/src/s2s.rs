@@ -333,6 +333,8 @@ pub struct S2sOut {
     state: OutState,
     /// The pair the stream is opened for (our domain, the remote one).
     pair: DomainPair,
+    /// The stream authenticates `pair` (false: a stream for key verification only).
+    authenticate: bool,
     /// We presented a certificate in TLS: SASL EXTERNAL can be used.
     certificate: bool,
     /// SASL authenticated our domain (the stream restarted after it).
@@ -357,23 +359,43 @@ impl core::fmt::Debug for S2sOut {
 }
 
 impl S2sOut {
-    /// A stream from `pair.from` (one of [`S2sConfig::domains`]) to `pair.to`; nothing
-    /// happens until [`open`](Self::open). `seed` seeds this session's generator: give each
-    /// connection fresh randomness.
+    /// A stream from `pair.from` (one of [`S2sConfig::domains`]) to `pair.to`, which
+    /// authenticates `pair` (SASL EXTERNAL or dialback); nothing happens until
+    /// [`open`](Self::open). It takes no seed: nothing an initiating s2s stream sends is
+    /// random (the receiving side makes the stream ids).
     pub fn new(
         config: impl Into<Arc<S2sConfig>>,
         pair: DomainPair,
-        seed: u64,
+        now: Instant,
+    ) -> Result<Self, S2sError> {
+        Self::with_purpose(config, pair, true, now)
+    }
+
+    /// A stream from `pair.from` to `pair.to` for key verification only (XEP-0220 section
+    /// 2.1.2: "a separate connection to the Authoritative Server for the sole purpose of
+    /// doing key verification"): it authenticates nothing itself and sends the
+    /// [`verify`](Self::verify) requests once negotiation is over. Close it when the
+    /// answers are in.
+    pub fn for_verification(
+        config: impl Into<Arc<S2sConfig>>,
+        pair: DomainPair,
+        now: Instant,
+    ) -> Result<Self, S2sError> {
+        Self::with_purpose(config, pair, false, now)
+    }
+
+    fn with_purpose(
+        config: impl Into<Arc<S2sConfig>>,
+        pair: DomainPair,
+        authenticate: bool,
         now: Instant,
     ) -> Result<Self, S2sError> {
         let config = config.into();
         if !config.serves(&pair.from) {
             return Err(S2sError::NotOurDomain);
         }
-        // The seed is taken for the API's shape (ids of later extensions); nothing on an
-        // initiating s2s stream is random today.
-        let _ = Rng::new(seed);
         Ok(S2sOut {
+            authenticate,
             engine: Engine::initiating(settings(&config, config.limits), now),
             config,
             state: OutState::AwaitHeader,
@@ -531,7 +553,7 @@ impl S2sOut {
         if self.sasl_done {
             self.authorized.push(self.pair.clone());
             self.engine.report(S2sEvent::Online(self.pair.clone()));
-        } else {
+        } else if self.authenticate {
             self.run(Queued::Authorize(self.pair.clone()));
         }
         for request in std::mem::take(&mut self.queued) {
@@ -555,7 +577,8 @@ impl S2sOut {
         if self.sasl_done {
             return self.ready();
         }
-        let external = self.certificate && f.mechanisms.iter().any(|m| m == "EXTERNAL");
+        let external =
+            self.authenticate && self.certificate && f.mechanisms.iter().any(|m| m == "EXTERNAL");
         if external {
             let attempt = Attempt {
                 config: SaslClientConfig {
