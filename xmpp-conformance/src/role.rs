@@ -2,10 +2,11 @@
 //! [`CoreUnderTest`] that takes the peer's bytes and the embedder's actions, and reports
 //! vector-level events and output bytes.
 //!
-//! One role exists per row of VECTORS.md's "Roles" table. Only [`ParserRole`] is
-//! implemented: the core has no session state machines yet, so a vector of any other role
-//! fails with `unsupported: role ...` (see [`KNOWN_ROLES`]). A new role is a new
-//! implementation of [`Role`], registered with [`crate::Runner::with_role`].
+//! One role exists per row of VECTORS.md's "Roles" table ([`KNOWN_ROLES`]): [`ParserRole`]
+//! here, the session roles in their own modules (`client`, `server`, `component`, `s2s`).
+//! A known role that no [`Role`] implements fails its vectors with `unsupported: role ...`.
+//! A new role is a new implementation of [`Role`], registered with
+//! [`crate::Runner::with_role`].
 
 use std::collections::VecDeque;
 use std::fmt;

@@ -22,7 +22,7 @@ const MIXED: &[&str] = &[
     "good",
     "bad/wrong-event.toml",
     "bad/missing-event.toml",
-    "bad/unsupported-role.toml",
+    "bad/unsupported-action.toml",
     "bad/broken-toml.toml",
     "bad/bad-hex.toml",
 ];
