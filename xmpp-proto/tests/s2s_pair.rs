@@ -244,7 +244,7 @@ fn dialback_three_party_with_the_right_key_authorizes_the_pair() {
             main.out_events
         );
         assert!(online(&main.in_events, &pair));
-        assert_eq!(main.out.authorized(), &[pair.clone()]);
+        assert_eq!(main.out.authorized(), std::slice::from_ref(&pair));
         assert_eq!(main.inn.authorized(), &[pair]);
         let now = Instant::now();
         main.out
