@@ -274,7 +274,7 @@ pub enum Status {
     NotApplicable,
     /// No transcript can show it ([`OUTSIDE_TRANSCRIPT`]).
     OutsideTranscript,
-    /// Only s2s vectors can show it, and there are none yet.
+    /// Only s2s vectors can show it, and none does.
     NeedsS2s,
     /// It applies and no vector shows it.
     Gap,
