@@ -1085,3 +1085,87 @@ impl StreamRole for S2sIn {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> S2sConfig {
+        S2sConfig::new("montague.example", DialbackSecret::new("d14lb4ck43v3r"))
+    }
+
+    const HEADER: &[u8] = b"<stream:stream xmlns='jabber:server' \
+        xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' \
+        from='capulet.example' to='montague.example' version='1.0'>";
+
+    #[test]
+    fn misuse_is_an_error_and_changes_nothing() {
+        let now = Instant::now();
+        let pair = DomainPair::new("capulet.example", "montague.example");
+        assert_eq!(
+            S2sOut::new(config(), pair.clone(), now).err(),
+            Some(S2sError::NotOurDomain)
+        );
+        let back = DomainPair::new("montague.example", "capulet.example");
+        let mut out = S2sOut::new(config(), back.clone(), now).unwrap();
+        assert_eq!(out.handle_input(now, b"<x/>"), Err(S2sError::NotOpen));
+        assert_eq!(out.authorize(now, back.clone()), Err(S2sError::NotOpen));
+        out.open(now).unwrap();
+        assert_eq!(out.open(now), Err(S2sError::AlreadyOpen));
+        assert_eq!(
+            out.tls_established(now, true),
+            Err(S2sError::NoTlsRequested)
+        );
+        // A sender domain that is not ours.
+        assert_eq!(
+            out.authorize(now, pair.clone()),
+            Err(S2sError::NotOurDomain)
+        );
+        let stanza = crate::xml::parse_element(
+            JABBER_SERVER,
+            b"<message from='romeo@montague.example' to='juliet@capulet.example'/>",
+        )
+        .unwrap();
+        assert_eq!(out.send(now, &stanza), Err(S2sError::NotAuthorized));
+        out.close(now);
+        assert_eq!(out.send(now, &stanza), Err(S2sError::Closed));
+
+        let mut inn = S2sIn::new(config(), 1, now);
+        inn.handle_input(now, HEADER).unwrap();
+        assert_eq!(
+            inn.dialback_answer(now, &pair, DialbackOutcome::Valid),
+            Err(S2sError::NoVerifyRequest)
+        );
+        assert_eq!(
+            inn.external(now, "capulet.example"),
+            Err(S2sError::NoExternalRequest)
+        );
+        assert_eq!(
+            inn.tls_established(now, true),
+            Err(S2sError::NoTlsRequested)
+        );
+        inn.handle_input(now, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            .unwrap();
+        assert_eq!(inn.handle_input(now, b"<a/>"), Err(S2sError::AwaitingTls));
+        assert!(inn.authorized().is_empty());
+    }
+
+    #[test]
+    fn neither_secret_nor_key_shows_in_debug() {
+        let c = config();
+        let request = VerifyRequest {
+            pair: DomainPair::new("capulet.example", "montague.example"),
+            stream_id: "417GAF25".into(),
+            key: "225cc5aa6a071133249d25fef42ae516".into(),
+        };
+        let event = S2sEvent::DialbackVerifyRequest(request.clone());
+        for text in [
+            format!("{c:?}"),
+            format!("{request:?}"),
+            format!("{event:?}"),
+        ] {
+            assert!(!text.contains("d14lb4ck43v3r"), "{text}");
+            assert!(!text.contains("225cc5aa"), "{text}");
+        }
+    }
+}
