@@ -176,7 +176,10 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
     match e {
         // A late answer, and a stanza larger than the server accepts (XEP-0478): the core
         // sends nothing, which the vector's next steps show (vectors/README.md).
-        ClientError::Closed | ClientError::StanzaTooLarge { .. } => Ok(()),
+        // So is an iq that breaks RFC 6120 section 8.2.3 (`ClientError::InvalidIq`).
+        ClientError::Closed | ClientError::StanzaTooLarge { .. } | ClientError::InvalidIq(_) => {
+            Ok(())
+        }
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name
@@ -220,10 +223,18 @@ impl CoreUnderTest for ClientCore {
                 self.client.send(now, &el).or_else(|e| refused(action, e))?;
             }
             "tls-established" => {
+                // `[<cb-type> <cb-data-base64>] [client-cert]`
+                let (args, client_cert) = match args.strip_suffix("client-cert") {
+                    Some(rest) => (rest.trim_end(), true),
+                    None => (args, false),
+                };
                 let cb = channel_binding(args)?;
-                self.client
-                    .tls_established(now, cb)
-                    .or_else(|e| refused(action, e))?;
+                let result = if client_cert {
+                    self.client.tls_established_with_client_cert(now, cb)
+                } else {
+                    self.client.tls_established(now, cb)
+                };
+                result.or_else(|e| refused(action, e))?;
             }
             other => return Err(Unsupported(format!("action {other} (role client)"))),
         }

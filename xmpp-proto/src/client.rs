@@ -27,7 +27,7 @@ use crate::negotiate::session::SessionClient;
 use crate::negotiate::starttls::StartTlsClient;
 use crate::negotiate::{Negotiate, Wire};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClientConfig};
-use crate::stanza::{JABBER_CLIENT, Stanza};
+use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
@@ -205,6 +205,9 @@ pub enum ClientError {
     },
     /// [`Client::send_with`] left an element open: nothing was sent.
     Unbalanced,
+    /// [`Client::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
+    /// which the server would have to refuse: nothing was sent.
+    InvalidIq(IqRule),
 }
 
 impl core::fmt::Display for ClientError {
@@ -226,6 +229,9 @@ impl core::fmt::Display for ClientError {
             ),
             ClientError::Unbalanced => {
                 f.write_str("the stanza written left an element open; nothing was sent")
+            }
+            ClientError::InvalidIq(rule) => {
+                write!(f, "the iq breaks a rule, so nothing was sent: {rule}")
             }
         }
     }
@@ -360,13 +366,37 @@ impl Client {
         now: Instant,
         channel_binding: Option<ChannelBinding>,
     ) -> Result<(), ClientError> {
+        self.secure(now, channel_binding, false)
+    }
+
+    /// TLS is up, as with [`tls_established`](Self::tls_established), and the client
+    /// presented its certificate in the handshake: SASL `EXTERNAL` (RFC 6120 section
+    /// 6.3.4, RFC 4422 appendix A) may then run, if [`ClientConfig::mechanisms`] lists it
+    /// and the server offers it. The client asks for no authzid: its message is empty
+    /// (`=` on the wire, RFC 6120 section 6.4.2), and the server derives the identity from
+    /// the certificate. Without a certificate `EXTERNAL` is never chosen.
+    pub fn tls_established_with_client_cert(
+        &mut self,
+        now: Instant,
+        channel_binding: Option<ChannelBinding>,
+    ) -> Result<(), ClientError> {
+        self.secure(now, channel_binding, true)
+    }
+
+    fn secure(
+        &mut self,
+        now: Instant,
+        channel_binding: Option<ChannelBinding>,
+        client_certificate: bool,
+    ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
                 return Err(ClientError::Closed);
             }
             let transport = Transport::Tls {
                 channel_bindings: channel_binding.into_iter().collect(),
-                peer_certificate: false,
+                // The certificate is the client's, whichever side keeps the transport.
+                peer_certificate: client_certificate,
             };
             if !s.engine.tls_established(transport) {
                 return Err(ClientError::NoTlsRequested);
@@ -406,6 +436,11 @@ impl Client {
     /// first-level element of another namespace (stream management's `<enable/>`...) is
     /// written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
     /// writes it straight into the output instead.
+    ///
+    /// An iq that breaks another rule of RFC 6120 section 8.2.3 (no valid `type`, a `get`
+    /// or `set` without exactly one child, a `result` with more than one, an `error`
+    /// without `<error/>`) is refused with [`ClientError::InvalidIq`]: the server would
+    /// answer it with `bad-request`, or drop it.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -413,6 +448,7 @@ impl Client {
             let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
                 .then(|| stanza.with_attr("id", &s.next_id()));
             let stanza = with_id.as_ref().unwrap_or(stanza);
+            check_iq(stanza).map_err(ClientError::InvalidIq)?;
             s.write_stanza(|w| {
                 w.element(stanza.root(), JABBER_CLIENT);
             })
@@ -541,8 +577,14 @@ impl Client {
     /// A SASL attempt with the configuration and the transport as they are now.
     fn attempt(&mut self) -> Attempt {
         let transport = self.engine.transport();
+        // EXTERNAL authenticates with the certificate given in the TLS handshake: without
+        // one there is nothing for the server to derive the identity from.
+        let mut preference = self.config.mechanisms.clone();
+        if !transport.peer_certificate() {
+            preference.retain(|m| *m != Mechanism::External);
+        }
         let config = SaslClientConfig {
-            preference: self.config.mechanisms.clone(),
+            preference,
             allow_plain: transport.is_encrypted() || self.config.allow_plain_without_tls,
             channel_binding: transport.channel_bindings().first().cloned(),
             max_iterations: self.config.scram_max_iterations,
@@ -689,8 +731,20 @@ impl StreamRole for Client {
     fn on_element(&mut self, el: Element) {
         let el = match self.engine.stanza(el) {
             Ok(stanza) if matches!(self.state, State::Online(_)) => {
-                // Whatever the addressing or payload: the embedder decides.
-                return self.engine.report(ClientEvent::Stanza(stanza));
+                match stanza.triage() {
+                    // Whatever the addressing or payload: the embedder decides.
+                    Triage::Process => self.engine.report(ClientEvent::Stanza(stanza)),
+                    // RFC 6120 8.2.3: an iq request that breaks the IQ rules (or has no
+                    // valid type) is answered with bad-request, by the core, so that the
+                    // embedder only ever sees requests it can answer.
+                    Triage::BadRequest(_) => {
+                        self.engine
+                            .error_reply(&stanza, crate::error::StanzaErrorCondition::BadRequest);
+                    }
+                    // A response that breaks them pairs with nothing: dropped, unanswered.
+                    Triage::Ignore(_) => {}
+                }
+                return;
             }
             // An iq may be the answer of the bind or session step.
             Ok(stanza) => stanza.into_element(),

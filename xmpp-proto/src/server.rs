@@ -22,7 +22,7 @@ use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, Sas
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
 use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
-use crate::stanza::{JABBER_CLIENT, Stanza};
+use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
@@ -235,6 +235,9 @@ pub enum ServerError {
     Closed,
     /// [`Server::send_with`] left an element open: nothing was sent.
     Unbalanced,
+    /// [`Server::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
+    /// which the client would have to refuse: nothing was sent.
+    InvalidIq(IqRule),
 }
 
 impl core::fmt::Display for ServerError {
@@ -248,6 +251,9 @@ impl core::fmt::Display for ServerError {
             ServerError::NotOnline => "stanzas can be sent only once online",
             ServerError::Closed => "the stream is closed",
             ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
+            ServerError::InvalidIq(rule) => {
+                return write!(f, "the iq breaks a rule, so nothing was sent: {rule}");
+            }
         })
     }
 }
@@ -524,7 +530,13 @@ impl Server {
     /// the default namespace; or a first-level element of a namespace the embedder handles
     /// (an answer to [`ServerEvent::Nonza`]), which carries its own. For a stanza the
     /// embedder builds, [`send_with`](Self::send_with) writes it straight into the output.
+    ///
+    /// An iq that breaks a rule of RFC 6120 section 8.2.3 (no `id`, no valid `type`, a
+    /// `get` or `set` without exactly one child...) is refused with
+    /// [`ServerError::InvalidIq`]: the server must not deliver what the client has to
+    /// refuse.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
+        check_iq(stanza).map_err(ServerError::InvalidIq)?;
         self.send_with(now, |w| {
             w.element(stanza.root(), JABBER_CLIENT);
         })
@@ -769,7 +781,17 @@ impl Server {
                 session::answer(stanza.element(), &mut self.engine);
             }
             State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
-                Ok(Some(stamped)) => self.engine.report(ServerEvent::Stanza(stamped)),
+                Ok(Some(stamped)) => match stamped.triage() {
+                    Triage::Process => self.engine.report(ServerEvent::Stanza(stamped)),
+                    // RFC 6120 8.2.3: "the recipient or an intermediate router MUST return
+                    // a <bad-request/>"; the server answers for whoever the iq was for.
+                    Triage::BadRequest(_) => {
+                        self.engine
+                            .error_reply(&stamped, StanzaErrorCondition::BadRequest);
+                    }
+                    // A response that breaks the rules is neither answered nor routed.
+                    Triage::Ignore(_) => {}
+                },
                 Ok(None) => {}
                 Err(condition) => self.stream_error(condition),
             },

@@ -35,7 +35,8 @@ use crate::jid::{Jid, JidError};
 use crate::xml::{Children, Element, ElementRef, Writer, XML_NS};
 
 pub use builder::{IqBuilder, MessageBuilder, Payload, PresenceBuilder};
-pub use iq::{Iq, IqType, iq_result};
+pub(crate) use iq::check_iq;
+pub use iq::{Iq, IqRule, IqType, iq_result};
 pub use message::{Message, MessageType};
 pub use presence::{Presence, PresenceType};
 
@@ -286,6 +287,31 @@ impl Stanza {
         (self.kind == StanzaKind::Iq).then(|| Iq::new(self))
     }
 
+    /// What the entity that received this stanza does with it under the IQ rules of RFC
+    /// 6120 section 8.2.3 (every message and presence, and every iq that keeps them, is
+    /// processed).
+    ///
+    /// An iq that breaks a rule and is not a response (a `get` or `set`, or an iq without a
+    /// `type` or with an unknown one) is answered with `bad-request` (section 8.3.3.1; for
+    /// the `type`, section 8.2.3 says so in as many words: "the recipient or an
+    /// intermediate router MUST return a `<bad-request/>`"). That holds for an iq without
+    /// `id` too: section 8.3.1 gives its error the empty id, which [`error_reply`] writes.
+    /// A response (`result`, `error`) that breaks a rule is never answered (section 8.2.3:
+    /// no response to a response; section 8.3.1: no error for an error) and cannot be
+    /// trusted to pair with a request: it is ignored.
+    pub fn triage(&self) -> Triage {
+        let Some(iq) = self.as_iq() else {
+            return Triage::Process;
+        };
+        match iq.check() {
+            Ok(_) => Triage::Process,
+            Err(rule) => match self.type_attr().as_deref() {
+                Some("result" | "error") => Triage::Ignore(rule),
+                _ => Triage::BadRequest(rule),
+            },
+        }
+    }
+
     /// Checks that `to` and `from`, where present, are valid JIDs.
     ///
     /// # Errors
@@ -331,6 +357,18 @@ pub(crate) fn bad_request(text: &'static str) -> Box<StanzaError> {
     Box::new(
         StanzaError::new(StanzaErrorCondition::BadRequest).with_text(Text::with_lang("en", text)),
     )
+}
+
+/// What to do with a received stanza: [`Stanza::triage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Triage {
+    /// Process it (hand it to whoever handles it).
+    Process,
+    /// Answer with `bad-request` (RFC 6120 section 8.3.3.1), and process no further: an iq
+    /// request, or an iq without a valid `type`, broke this rule.
+    BadRequest(IqRule),
+    /// Drop it, unanswered: an iq response broke this rule (RFC 6120 section 8.2.3).
+    Ignore(IqRule),
 }
 
 /// Why no reply may be written.
@@ -411,6 +449,12 @@ pub fn error_reply(
         _ => {}
     }
     let (from, to, id) = (el.attr("to"), el.attr("from"), el.attr("id"));
+    // An iq error always carries an id: the request's, or an empty one when the request had
+    // none (section 8.3.1, rule 3); a message or presence error only when the original had.
+    let id = match stanza.kind {
+        StanzaKind::Iq => Some(id.unwrap_or(Cow::Borrowed(""))),
+        _ => id,
+    };
     let name = stanza.kind.as_str();
     let mut w = Writer::new(out);
     w.start(name)

@@ -28,7 +28,7 @@ pub(crate) enum Transport {
         /// The channel-binding data the TLS library exported, one per type it supports,
         /// for the SCRAM `-PLUS` mechanisms (RFC 5929, RFC 9266).
         channel_bindings: Vec<ChannelBinding>,
-        /// The peer presented a certificate the TLS layer verified (SASL `EXTERNAL`, RFC
+        /// The client presented a certificate in the TLS handshake (SASL `EXTERNAL`, RFC
         /// 6120 section 6.3.4).
         peer_certificate: bool,
     },
