@@ -461,6 +461,7 @@ impl Server {
         let accounts = Accounts {
             domain: &self.domain,
             rng: &mut self.rng,
+            protected_header: protected_header(&self.engine),
         };
         let next = answer(sasl, accounts, &mut self.engine)
             .map_err(|NotAsked| ServerError::NoAuthRequest)?;
@@ -690,6 +691,14 @@ impl Server {
     }
 }
 
+/// The client's stream header when TLS protected it, for SASL to correlate its `from` with
+/// the identity that authenticates (RFC 6120 section 6.4.6). The header's buffer is shared,
+/// not copied.
+fn protected_header(engine: &Engine<ServerEvent>) -> Option<Element> {
+    let header = engine.parser().header()?;
+    engine.transport().is_encrypted().then(|| header.clone())
+}
+
 /// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
 /// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
 /// error for this stanza, not the stream), an error for a spoofed `from`.
@@ -810,6 +819,10 @@ impl Server {
         let accounts = Accounts {
             domain: &self.domain,
             rng: &mut self.rng,
+            protected_header: match self.state {
+                State::Unauthenticated(_) => protected_header(&self.engine),
+                _ => None,
+            },
         };
         match (&mut self.state, offer) {
             (State::Unauthenticated(sasl), _) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
