@@ -17,6 +17,7 @@
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use crate::error::{STREAM_NS, SaslFailure, StreamError, StreamErrorCondition};
@@ -36,7 +37,7 @@ use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, Requirement, StreamLimits};
-use crate::xml::{Element, ElementRef, Limits, Writer};
+use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -531,6 +532,24 @@ impl Client {
     /// refuses a stanza larger than `max_bytes` with [`ClientError::StanzaTooLarge`].
     pub fn peer_limits(&self) -> Option<StreamLimits> {
         self.peer_limits
+    }
+
+    /// The `xml:lang` of the server's stream header in force: the default language of every
+    /// stanza that carries none (RFC 6120 sections 4.7.4 and 8.1.5).
+    pub fn stream_lang(&self) -> Option<Cow<'_, str>> {
+        self.engine
+            .parser()
+            .header()?
+            .root()
+            .attr_ns(XML_NS, "lang")
+    }
+
+    /// The language of a stanza that arrived on this stream: its own `xml:lang`, else the
+    /// stream's (RFC 6120 section 8.1.5: "an implementation MUST assume that the default
+    /// language is that specified for the entity's input stream"). The stanza is handed over
+    /// as received, never copied to carry the stream's language.
+    pub fn stanza_lang<'a>(&'a self, stanza: &'a Stanza) -> Option<Cow<'a, str>> {
+        stanza.lang_or(self.stream_lang())
     }
 
     /// A fresh id, unique in this session, for stanzas the embedder sends.

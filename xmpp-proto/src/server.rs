@@ -31,7 +31,7 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
-use crate::xml::{Element, Limits, Writer};
+use crate::xml::{Element, Limits, Writer, XML_NS};
 
 /// How a server serves its clients.
 #[derive(Clone)]
@@ -699,6 +699,21 @@ fn protected_header(engine: &Engine<ServerEvent>) -> Option<Element> {
     engine.transport().is_encrypted().then(|| header.clone())
 }
 
+/// `stanza` with the language of the client's stream when it has none of its own (RFC 6120
+/// section 4.7.4: the server "SHOULD add the 'xml:lang' attribute to the stanza when
+/// routing it ... or delivering it", with the value the client's header gave, and "MUST
+/// NOT modify or delete" one the stanza carries). A header without `xml:lang` gives none to
+/// add.
+fn with_stream_lang(stanza: Stanza, header: Option<&Element>) -> Stanza {
+    if stanza.lang().is_some() {
+        return stanza;
+    }
+    match header.and_then(|h| h.root().attr_ns(XML_NS, "lang")) {
+        Some(lang) => stanza.with_lang(&lang),
+        None => stanza,
+    }
+}
+
 /// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
 /// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
 /// error for this stanza, not the stream), an error for a spoofed `from`.
@@ -790,17 +805,7 @@ impl Server {
                 session::answer(stanza.element(), &mut self.engine);
             }
             State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
-                Ok(Some(stamped)) => match stamped.triage() {
-                    Triage::Process => self.engine.report(ServerEvent::Stanza(stamped)),
-                    // RFC 6120 8.2.3: "the recipient or an intermediate router MUST return
-                    // a <bad-request/>"; the server answers for whoever the iq was for.
-                    Triage::BadRequest(_) => {
-                        self.engine
-                            .error_reply(&stamped, StanzaErrorCondition::BadRequest);
-                    }
-                    // A response that breaks the rules is neither answered nor routed.
-                    Triage::Ignore(_) => {}
-                },
+                Ok(Some(stamped)) => self.deliver(stamped),
                 Ok(None) => {}
                 Err(condition) => self.stream_error(condition),
             },
@@ -809,6 +814,25 @@ impl Server {
             State::Unauthenticated(_) | State::Authenticated(_) => {
                 self.stream_error(StreamErrorCondition::NotAuthorized)
             }
+        }
+    }
+
+    /// A stanza of the client, checked and stamped: handed over, answered with
+    /// `bad-request`, or dropped, by the IQ rules (RFC 6120 section 8.2.3).
+    fn deliver(&mut self, stanza: Stanza) {
+        match stanza.triage() {
+            Triage::Process => {
+                let stanza = with_stream_lang(stanza, self.engine.parser().header());
+                self.engine.report(ServerEvent::Stanza(stanza));
+            }
+            // "the recipient or an intermediate router MUST return a <bad-request/>": the
+            // server answers for whoever the iq was for.
+            Triage::BadRequest(_) => {
+                self.engine
+                    .error_reply(&stanza, StanzaErrorCondition::BadRequest);
+            }
+            // A response that breaks the rules is neither answered nor routed.
+            Triage::Ignore(_) => {}
         }
     }
 

@@ -197,6 +197,16 @@ impl Stanza {
         }
     }
 
+    /// The same stanza with `xml:lang` set to `lang`: a server gives a client's stanza that
+    /// has none the language of the client's stream this way (RFC 6120 sections 4.7.4 and
+    /// 8.1.5), without parsing again.
+    pub fn with_lang(&self, lang: &str) -> Stanza {
+        Stanza {
+            element: self.element.with_lang(lang),
+            kind: self.kind,
+        }
+    }
+
     /// The intended recipient (RFC 6120 section 8.1.1), parsed and prepared on each call.
     ///
     /// # Errors
@@ -252,9 +262,19 @@ impl Stanza {
         self.type_attr().as_deref() == Some("error")
     }
 
-    /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies.
+    /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies
+    /// (see [`lang_or`](Self::lang_or)).
     pub fn lang(&self) -> Option<Cow<'_, str>> {
         self.element.root().attr_ns(XML_NS, "lang")
+    }
+
+    /// The language of the stanza's human-readable text: its own `xml:lang`, else
+    /// `stream_lang`, the `xml:lang` of the stream it arrived on (RFC 6120 section 8.1.5:
+    /// "an implementation MUST assume that the default language is that specified for the
+    /// entity's input stream"). The stanza is not copied to say so; a client reads its
+    /// stream's language with `Client::stanza_lang`, which calls this.
+    pub fn lang_or<'a>(&'a self, stream_lang: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+        self.lang().or(stream_lang)
     }
 
     /// The child elements: the payload, including an `<error/>` child if there is one.

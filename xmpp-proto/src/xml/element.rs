@@ -146,6 +146,36 @@ impl Element {
     /// the bytes as received, so forward the result with
     /// [`write_element`](super::write_element).
     pub fn with_attr(&self, name: &str, value: &str) -> Element {
+        self.with_root_attr(None, name, value)
+    }
+
+    /// The same element with `xml:lang` on the root set to `lang` (added, or replacing the
+    /// one received), as [`with_attr`](Self::with_attr) sets an unprefixed attribute: how a
+    /// server gives a client's stanza the language of the client's stream (RFC 6120 section
+    /// 4.7.4).
+    pub fn with_lang(&self, lang: &str) -> Element {
+        self.with_root_attr(Some(XML_NS), "lang", lang)
+    }
+
+    /// Sets the root's attribute `local` in namespace `ns` (`None`: no namespace; else one
+    /// of [`KNOWN_NS`] with a reserved prefix, which is only ever [`XML_NS`]).
+    fn with_root_attr(&self, ns: Option<&str>, local: &str, value: &str) -> Element {
+        let (ns_span, prefix) = match ns {
+            None => ((0, 0), ""),
+            Some(uri) => (known_ns(uri.as_bytes()).unwrap_or((0, 0)), "xml"),
+        };
+        let qualified;
+        let name = if prefix.is_empty() {
+            local
+        } else {
+            qualified = format!("{prefix}:{local}");
+            &qualified
+        };
+        let prefix_len = if prefix.is_empty() {
+            0
+        } else {
+            prefix.len() as u32
+        };
         let l = self.layout;
         let (raw_len, nodes_off, attrs_off) = (
             l.raw_len as usize,
@@ -156,7 +186,7 @@ impl Element {
         let (first, count) = (root[5], root[6]);
         let existing = (first..first + count).find(|&i| {
             let a = self.attr_rec(i);
-            a[3] == 0 && a[4] == 0 && a[0] >> 16 == 0 && self.span(a[1], a[2]) == name.as_bytes()
+            self.str_at(a[3], a[4]) == ns.unwrap_or_default() && self.local_name(&a) == local
         });
         let pool_len = nodes_off - raw_len;
         // The pool grows by the value, and by the name when the attribute is new.
@@ -192,11 +222,11 @@ impl Element {
                 let split = attrs_off + after as usize * record;
                 v.extend_from_slice(&self.buf[nodes_off..split]);
                 let new = [
-                    0,
+                    prefix_len << 16,
                     name_at,
                     name.len() as u32,
-                    0,
-                    0,
+                    ns_span.0,
+                    ns_span.1,
                     value_at,
                     value.len() as u32,
                 ];
