@@ -699,27 +699,18 @@ fn protected_header(engine: &Engine<ServerEvent>) -> Option<Element> {
     engine.transport().is_encrypted().then(|| header.clone())
 }
 
-/// `stanza` with the language of the client's stream when it has none of its own (RFC 6120
-/// section 4.7.4: the server "SHOULD add the 'xml:lang' attribute to the stanza when
-/// routing it ... or delivering it", with the value the client's header gave, and "MUST
-/// NOT modify or delete" one the stanza carries). A header without `xml:lang` gives none to
-/// add.
-fn with_stream_lang(stanza: Stanza, header: Option<&Element>) -> Stanza {
-    if stanza.lang().is_some() {
-        return stanza;
-    }
-    match header.and_then(|h| h.root().attr_ns(XML_NS, "lang")) {
-        Some(lang) => stanza.with_lang(&lang),
-        None => stanza,
-    }
-}
-
 /// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
 /// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
 /// error for this stanza, not the stream), an error for a spoofed `from`.
+///
+/// `lang` is the `xml:lang` of the client's stream header, if it has one: a stanza without
+/// its own gets it (RFC 6120 section 4.7.4: the server "SHOULD add the 'xml:lang' attribute
+/// to the stanza when routing it ... or delivering it"), in the same copy as `from`; a
+/// stanza's own is kept ("MUST NOT modify or delete").
 fn stamp(
     full: &FullJid,
     stanza: Stanza,
+    lang: Option<&str>,
     out: &mut impl Wire,
 ) -> Result<Option<Stanza>, StreamErrorCondition> {
     let (Ok(from), Ok(_)) = (stanza.from(), stanza.to()) else {
@@ -734,7 +725,8 @@ fn stamp(
             return Err(StreamErrorCondition::InvalidFrom);
         }
     }
-    Ok(Some(stanza.with_attr("from", full.as_str())))
+    let lang = lang.filter(|_| stanza.lang().is_none());
+    Ok(Some(stanza.with_attr_and_lang("from", full.as_str(), lang)))
 }
 
 impl StreamRole for Server {
@@ -804,11 +796,19 @@ impl Server {
                 // A legacy client establishing the (optional) session: done already.
                 session::answer(stanza.element(), &mut self.engine);
             }
-            State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
-                Ok(Some(stamped)) => self.deliver(stamped),
-                Ok(None) => {}
-                Err(condition) => self.stream_error(condition),
-            },
+            State::Online(jid) => {
+                // The header's buffer is shared, not copied: its xml:lang is the default
+                // language of the client's stanzas.
+                let header = self.engine.parser().header().cloned();
+                let lang = header
+                    .as_ref()
+                    .and_then(|h| h.root().attr_ns(XML_NS, "lang"));
+                match stamp(jid, stanza, lang.as_deref(), &mut self.engine) {
+                    Ok(Some(stamped)) => self.deliver(stamped),
+                    Ok(None) => {}
+                    Err(condition) => self.stream_error(condition),
+                }
+            }
             // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
             // (and bound).
             State::Unauthenticated(_) | State::Authenticated(_) => {
@@ -821,10 +821,7 @@ impl Server {
     /// `bad-request`, or dropped, by the IQ rules (RFC 6120 section 8.2.3).
     fn deliver(&mut self, stanza: Stanza) {
         match stanza.triage() {
-            Triage::Process => {
-                let stanza = with_stream_lang(stanza, self.engine.parser().header());
-                self.engine.report(ServerEvent::Stanza(stanza));
-            }
+            Triage::Process => self.engine.report(ServerEvent::Stanza(stanza)),
             // "the recipient or an intermediate router MUST return a <bad-request/>": the
             // server answers for whoever the iq was for.
             Triage::BadRequest(_) => {

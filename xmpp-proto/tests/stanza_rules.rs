@@ -159,3 +159,48 @@ fn xml_lang_is_added_or_replaced_and_every_other_part_kept() {
     assert_eq!(s.lang_or(Some("fr".into())).as_deref(), Some("de"));
     assert!(s.as_presence().is_some());
 }
+
+#[test]
+fn from_and_lang_are_set_in_one_copy_and_the_children_keep_their_attributes() {
+    let el = parse_element(
+        "jabber:client",
+        b"<message from='spoof@x' id='m'><body a='1'>hi</body><x xmlns='urn:x' b='2'><y c='3'/></x></message>",
+    )
+    .unwrap();
+    for lang in [None, Some("en")] {
+        let stamped = el.with_attr_and_lang("from", "juliet@example.com/r", lang);
+        let root = stamped.root();
+        assert_eq!(root.attr("from").as_deref(), Some("juliet@example.com/r"));
+        assert_eq!(root.attr("id").as_deref(), Some("m"));
+        assert_eq!(root.attr_ns(XML_NS, "lang").as_deref(), lang);
+        let added = usize::from(lang.is_some());
+        assert_eq!(root.attrs().count(), 2 + added);
+        let mut children = root.children();
+        let body = children.next().unwrap();
+        assert_eq!(body.attr("a").as_deref(), Some("1"));
+        assert_eq!(body.attrs().count(), 1);
+        let x = children.next().unwrap();
+        assert_eq!(x.attr("b").as_deref(), Some("2"));
+        assert_eq!(x.children().next().unwrap().attr("c").as_deref(), Some("3"));
+        // What the element says is what it writes.
+        let mut out = BytesMut::new();
+        write_element(&mut out, root, "jabber:client");
+        let back = parse_element("jabber:client", &out).unwrap();
+        assert_eq!(back.root().attr_ns(XML_NS, "lang").as_deref(), lang);
+        assert_eq!(
+            back.root().attr("from").as_deref(),
+            Some("juliet@example.com/r")
+        );
+        assert_eq!(
+            back.children()
+                .nth(1)
+                .unwrap()
+                .children()
+                .next()
+                .unwrap()
+                .attr("c")
+                .as_deref(),
+            Some("3")
+        );
+    }
+}

@@ -197,6 +197,17 @@ impl Stanza {
         }
     }
 
+    /// The same stanza with the attribute `name` set to `value` and, when `lang` is given,
+    /// `xml:lang` set to it, in one copy: a server stamps `from` and gives a stanza without
+    /// `xml:lang` the language of the client's stream this way (RFC 6120 sections 8.1.2.1
+    /// and 4.7.4).
+    pub fn with_attr_and_lang(&self, name: &str, value: &str, lang: Option<&str>) -> Stanza {
+        Stanza {
+            element: self.element.with_attr_and_lang(name, value, lang),
+            kind: self.kind,
+        }
+    }
+
     /// The same stanza with `xml:lang` set to `lang`: a server gives a client's stanza that
     /// has none the language of the client's stream this way (RFC 6120 sections 4.7.4 and
     /// 8.1.5), without parsing again.
