@@ -479,6 +479,10 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// The IQ rules that [`send`](Self::send) checks are not checked here: what `write`
+    /// writes is never read back. [`IqBuilder`](crate::stanza::IqBuilder) gives every iq an
+    /// id and a type; its caller gives a `get` or `set` its one payload.
     pub fn send_with(
         &mut self,
         now: Instant,

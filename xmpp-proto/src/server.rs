@@ -548,6 +548,10 @@ impl Server {
     /// written once, never parsed or serialized again. An unprefixed element is in
     /// `jabber:client`, the stream's default namespace; any other needs its `xmlns`. Nothing
     /// is sent when `write` leaves an element open ([`ServerError::Unbalanced`]).
+    ///
+    /// The IQ rules that [`send`](Self::send) checks are not checked here: what `write`
+    /// writes is never read back. [`IqBuilder`](crate::stanza::IqBuilder) gives every iq an
+    /// id and a type; its caller gives a `get` or `set` its one payload.
     pub fn send_with(
         &mut self,
         now: Instant,

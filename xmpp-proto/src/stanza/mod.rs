@@ -10,7 +10,10 @@
 //! - [`Stanza::from_element`] recognizes the three stanza kinds in the content namespaces
 //!   (`jabber:client`, `jabber:server`, `jabber:component:accept`);
 //! - [`Message`], [`Presence`] and [`Iq`] are typed views; [`Iq::validate`] applies the IQ
-//!   rules of section 8.2.3; [`Stanza::check_addresses`] the address rules;
+//!   rules of section 8.2.3 ([`Iq::check`] names the [`IqRule`] broken);
+//!   [`Stanza::triage`] says what a receiver does with a stanza under them (process,
+//!   answer `bad-request`, or drop a broken response); [`Stanza::check_addresses`] the
+//!   address rules; [`Stanza::lang_or`] the language of a stanza, the stream's by default;
 //! - [`error_reply`] writes the error reply of section 8.3.1, and refuses to answer an error
 //!   or an IQ response; [`iq_result`] writes the `result` to an IQ request;
 //! - [`MessageBuilder`], [`PresenceBuilder`] and [`IqBuilder`] write stanzas through a
@@ -435,7 +438,8 @@ impl std::error::Error for NoReply {}
 
 /// Writes into `out` the error reply to `stanza` (RFC 6120 section 8.3.1): a stanza of the
 /// same kind with `to` and `from` swapped (as received, missing ones left out), the same
-/// `id`, `type='error'`, then, if `include_original`, the original `xml:lang` and child
+/// `id` (for an iq without one, the empty id that section 8.3.1 rule 3 gives it),
+/// `type='error'`, then, if `include_original`, the original `xml:lang` and child
 /// elements (an `<error/>` among them excepted), and last the `<error/>` child.
 ///
 /// # Errors
