@@ -4,7 +4,7 @@
 //! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
 //! `max_stanza_bytes`, `max_depth`, `extensions` (none supported yet, so only `[]`), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`, `scram_max_iterations`). Time is a virtual clock that only `tick`
+//! `max_header_bytes`, `scram_max_iterations`, `effective_lang`). Time is a virtual clock that only `tick`
 //! moves.
 
 use std::collections::VecDeque;
@@ -56,6 +56,7 @@ impl Role for ClientRole {
             .as_str()
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| config_error("jid", "expected a bare JID"))?;
+        let mut effective_lang = false;
         let mut c = ClientConfig::new(jid, "");
         c.password = None;
         for entry in &config.entries {
@@ -65,6 +66,7 @@ impl Role for ClientRole {
             };
             match v.key {
                 "jid" => {}
+                "effective_lang" => effective_lang = v.boolean()?,
                 "password" => c.password = Some(v.text()?.to_owned()),
                 "resource" => c.resource = Some(v.text()?.to_owned()),
                 "lang" => c.lang = v.text()?.to_owned(),
@@ -89,6 +91,7 @@ impl Role for ClientRole {
             client: Client::new(c, 1, clock.now()),
             clock,
             events: VecDeque::new(),
+            effective_lang,
         }))
     }
 }
@@ -97,6 +100,9 @@ struct ClientCore {
     client: Client,
     clock: Clock,
     events: VecDeque<VectorEvent>,
+    /// Config `effective_lang` (vectors/README.md): `stanza` events show the language the
+    /// embedder reads with `Client::stanza_lang` as the stanza's `xml:lang`.
+    effective_lang: bool,
 }
 
 impl ClientCore {
@@ -114,7 +120,12 @@ impl ClientCore {
                         .to_owned(),
                 ),
                 ClientEvent::Online(jid) => plain("online", jid.to_string()),
-                ClientEvent::Stanza(s) => VectorEvent::stanza(s.element()),
+                ClientEvent::Stanza(s) => match self.client.stanza_lang(&s) {
+                    Some(lang) if self.effective_lang && s.lang().is_none() => {
+                        VectorEvent::stanza(&s.element().with_lang(&lang))
+                    }
+                    _ => VectorEvent::stanza(s.element()),
+                },
                 // Only with `nonza_namespaces` or extra features, which no vector sets (an
                 // event name outside VECTORS.md, so that it never passes for another).
                 ClientEvent::Nonza(el) => VectorEvent::element("nonza", &el),
@@ -175,7 +186,10 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
     match e {
         // A late answer, and a stanza larger than the server accepts (XEP-0478): the core
         // sends nothing, which the vector's next steps show (vectors/README.md).
-        ClientError::Closed | ClientError::StanzaTooLarge { .. } => Ok(()),
+        // So is an iq that breaks RFC 6120 section 8.2.3 (`ClientError::InvalidIq`).
+        ClientError::Closed | ClientError::StanzaTooLarge { .. } | ClientError::InvalidIq(_) => {
+            Ok(())
+        }
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name
@@ -219,10 +233,18 @@ impl CoreUnderTest for ClientCore {
                 self.client.send(now, &el).or_else(|e| refused(action, e))?;
             }
             "tls-established" => {
+                // `[<cb-type> <cb-data-base64>] [client-cert]`
+                let (args, client_cert) = match args.strip_suffix("client-cert") {
+                    Some(rest) => (rest.trim_end(), true),
+                    None => (args, false),
+                };
                 let cb = channel_binding(args)?;
-                self.client
-                    .tls_established(now, cb)
-                    .or_else(|e| refused(action, e))?;
+                let result = if client_cert {
+                    self.client.tls_established_with_client_cert(now, cb)
+                } else {
+                    self.client.tls_established(now, cb)
+                };
+                result.or_else(|e| refused(action, e))?;
             }
             other => return Err(Unsupported(format!("action {other} (role client)"))),
         }

@@ -243,7 +243,9 @@ impl ServerCore {
 /// once closed", not a failure of the vector.
 fn refused(action: &Action, e: ServerError) -> Result<(), Unsupported> {
     match e {
-        ServerError::Closed => Ok(()),
+        // An iq that breaks RFC 6120 section 8.2.3: the core sends nothing, which the
+        // vector's next steps show (vectors/README.md).
+        ServerError::Closed | ServerError::InvalidIq(_) => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

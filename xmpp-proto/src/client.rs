@@ -17,6 +17,7 @@
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +29,7 @@ use crate::negotiate::session::SessionClient;
 use crate::negotiate::starttls::StartTlsClient;
 use crate::negotiate::{Negotiate, Wire};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClientConfig};
-use crate::stanza::{JABBER_CLIENT, Stanza};
+use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
@@ -37,7 +38,7 @@ use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, Requirement, StreamLimits};
-use crate::xml::{Element, ElementRef, Limits, Writer};
+use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
@@ -199,6 +200,9 @@ pub enum ClientError {
     },
     /// [`Client::send_with`] left an element open: nothing was sent.
     Unbalanced,
+    /// [`Client::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
+    /// which the server would have to refuse: nothing was sent.
+    InvalidIq(IqRule),
 }
 
 impl core::fmt::Display for ClientError {
@@ -220,6 +224,9 @@ impl core::fmt::Display for ClientError {
             ),
             ClientError::Unbalanced => {
                 f.write_str("the stanza written left an element open; nothing was sent")
+            }
+            ClientError::InvalidIq(rule) => {
+                write!(f, "the iq breaks a rule, so nothing was sent: {rule}")
             }
         }
     }
@@ -368,13 +375,37 @@ impl Client {
         now: Instant,
         channel_binding: Option<ChannelBinding>,
     ) -> Result<(), ClientError> {
+        self.secure(now, channel_binding, false)
+    }
+
+    /// TLS is up, as with [`tls_established`](Self::tls_established), and the client
+    /// presented its certificate in the handshake: SASL `EXTERNAL` (RFC 6120 section
+    /// 6.3.4, RFC 4422 appendix A) may then run, if [`ClientConfig::mechanisms`] lists it
+    /// and the server offers it. The client asks for no authzid: its message is empty
+    /// (`=` on the wire, RFC 6120 section 6.4.2), and the server derives the identity from
+    /// the certificate. Without a certificate `EXTERNAL` is never chosen.
+    pub fn tls_established_with_client_cert(
+        &mut self,
+        now: Instant,
+        channel_binding: Option<ChannelBinding>,
+    ) -> Result<(), ClientError> {
+        self.secure(now, channel_binding, true)
+    }
+
+    fn secure(
+        &mut self,
+        now: Instant,
+        channel_binding: Option<ChannelBinding>,
+        client_certificate: bool,
+    ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
                 return Err(ClientError::Closed);
             }
             let transport = Transport::Tls {
                 channel_bindings: channel_binding.into_iter().collect(),
-                peer_certificate: false,
+                // The certificate is the client's, whichever side keeps the transport.
+                peer_certificate: client_certificate,
             };
             if !s.engine.tls_established(transport) {
                 return Err(ClientError::NoTlsRequested);
@@ -414,6 +445,11 @@ impl Client {
     /// first-level element of another namespace (stream management's `<enable/>`...) is
     /// written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
     /// writes it straight into the output instead.
+    ///
+    /// An iq that breaks another rule of RFC 6120 section 8.2.3 (no valid `type`, a `get`
+    /// or `set` without exactly one child, a `result` with more than one, an `error`
+    /// without `<error/>`) is refused with [`ClientError::InvalidIq`]: the server would
+    /// answer it with `bad-request`, or drop it.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -421,6 +457,7 @@ impl Client {
             let with_id = (stanza.name() == "iq" && stanza.attr("id").is_none())
                 .then(|| stanza.with_attr("id", &s.next_id()));
             let stanza = with_id.as_ref().unwrap_or(stanza);
+            check_iq(stanza).map_err(ClientError::InvalidIq)?;
             s.write_stanza(|w| {
                 w.element(stanza.root(), JABBER_CLIENT);
             })
@@ -450,6 +487,10 @@ impl Client {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// The IQ rules that [`send`](Self::send) checks are not checked here: what `write`
+    /// writes is never read back. [`IqBuilder`](crate::stanza::IqBuilder) gives every iq an
+    /// id and a type; its caller gives a `get` or `set` its one payload.
     pub fn send_with(
         &mut self,
         now: Instant,
@@ -506,6 +547,24 @@ impl Client {
         self.peer.as_ref().and_then(|p| p.limits)
     }
 
+    /// The `xml:lang` of the server's stream header in force: the default language of every
+    /// stanza that carries none (RFC 6120 sections 4.7.4 and 8.1.5).
+    pub fn stream_lang(&self) -> Option<Cow<'_, str>> {
+        self.engine
+            .parser()
+            .header()?
+            .root()
+            .attr_ns(XML_NS, "lang")
+    }
+
+    /// The language of a stanza that arrived on this stream: its own `xml:lang`, else the
+    /// stream's (RFC 6120 section 8.1.5: "an implementation MUST assume that the default
+    /// language is that specified for the entity's input stream"). The stanza is handed over
+    /// as received, never copied to carry the stream's language.
+    pub fn stanza_lang<'a>(&'a self, stanza: &'a Stanza) -> Option<Cow<'a, str>> {
+        stanza.lang_or(self.stream_lang())
+    }
+
     /// A fresh id, unique in this session, for stanzas the embedder sends.
     pub fn next_id(&mut self) -> String {
         self.next_id += 1;
@@ -550,8 +609,14 @@ impl Client {
     /// A SASL attempt with the configuration and the transport as they are now.
     fn attempt(&mut self) -> Attempt {
         let transport = self.engine.transport();
+        // EXTERNAL authenticates with the certificate given in the TLS handshake: without
+        // one there is nothing for the server to derive the identity from.
+        let mut preference = self.config.mechanisms.clone();
+        if !transport.peer_certificate() {
+            preference.retain(|m| *m != Mechanism::External);
+        }
         let config = SaslClientConfig {
-            preference: self.config.mechanisms.clone(),
+            preference,
             allow_plain: transport.is_encrypted() || self.config.allow_plain_without_tls,
             channel_binding: transport.channel_bindings().first().cloned(),
             max_iterations: self.config.scram_max_iterations,
@@ -701,8 +766,20 @@ impl StreamRole for Client {
     fn on_element(&mut self, el: Element) {
         let el = match self.engine.stanza(el) {
             Ok(stanza) if matches!(self.state, State::Online(_)) => {
-                // Whatever the addressing or payload: the embedder decides.
-                return self.engine.report(ClientEvent::Stanza(stanza));
+                match stanza.triage() {
+                    // Whatever the addressing or payload: the embedder decides.
+                    Triage::Process => self.engine.report(ClientEvent::Stanza(stanza)),
+                    // RFC 6120 8.2.3: an iq request that breaks the IQ rules (or has no
+                    // valid type) is answered with bad-request, by the core, so that the
+                    // embedder only ever sees requests it can answer.
+                    Triage::BadRequest(_) => {
+                        self.engine
+                            .error_reply(&stanza, crate::error::StanzaErrorCondition::BadRequest);
+                    }
+                    // A response that breaks them pairs with nothing: dropped, unanswered.
+                    Triage::Ignore(_) => {}
+                }
+                return;
             }
             // An iq may be the answer of the bind or session step.
             Ok(stanza) => stanza.into_element(),

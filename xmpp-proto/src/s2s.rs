@@ -278,6 +278,13 @@ fn check_s2s_header(
     Ok(())
 }
 
+/// The peer's stream header when TLS protected it, for SASL to correlate its `from` with
+/// the domain that authenticates (RFC 6120 section 6.4.6).
+fn protected_header(engine: &Engine<S2sEvent>) -> Option<Element> {
+    let header = engine.parser().header()?;
+    engine.transport().is_encrypted().then(|| header.clone())
+}
+
 /// Did the peer's header declare the dialback namespace (XEP-0220 section 2.4.1)?
 fn declares_dialback(engine: &Engine<S2sEvent>) -> bool {
     engine
@@ -798,12 +805,11 @@ impl S2sIn {
     }
 
     /// Answers [`S2sEvent::ExternalRequest`] at time `now`: the certificate authenticates
-    /// the peer as `domain`. When its header named a domain (`from`), `domain` must be that
-    /// one (RFC 6120 section 6.4.6), else the attempt fails with `not-authorized`; an
-    /// authzid naming another domain is `invalid-authzid`.
+    /// the peer as `domain`. When its TLS-protected header named a domain (`from`), it must
+    /// be `domain` (RFC 6120 section 6.4.6; the SASL step ends a mismatch with
+    /// `invalid-from`, as for c2s); an authzid naming another domain is `invalid-authzid`.
     pub fn external(&mut self, now: Instant, domain: &str) -> Result<(), S2sError> {
-        let claimed = self.peer.as_deref().is_none_or(|p| p == domain);
-        let identity = domain.parse::<BareJid>().ok().filter(|_| claimed);
+        let identity = domain.parse::<BareJid>().ok();
         self.at(now, |s| s.answer_sasl(identity))
     }
 
@@ -858,6 +864,7 @@ impl S2sIn {
         let accounts = Accounts {
             domain: &self.local,
             rng: &mut self.rng,
+            protected_header: protected_header(&self.engine),
         };
         let next = sasl
             .external(identity, accounts, &mut self.engine)
@@ -959,6 +966,7 @@ impl S2sIn {
         let accounts = Accounts {
             domain: &self.local,
             rng: &mut self.rng,
+            protected_header: protected_header(&self.engine),
         };
         match &mut self.state {
             InState::Negotiating(sasl) if sasl.is_idle() && el.is("starttls", TLS_NS) => {

@@ -22,7 +22,7 @@ use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, Sas
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
 use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
-use crate::stanza::{JABBER_CLIENT, Stanza};
+use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
@@ -31,7 +31,7 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
-use crate::xml::{Element, Limits, Writer};
+use crate::xml::{Element, Limits, Writer, XML_NS};
 
 /// How a server serves its clients.
 #[derive(Clone)]
@@ -235,6 +235,9 @@ pub enum ServerError {
     Closed,
     /// [`Server::send_with`] left an element open: nothing was sent.
     Unbalanced,
+    /// [`Server::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
+    /// which the client would have to refuse: nothing was sent.
+    InvalidIq(IqRule),
 }
 
 impl core::fmt::Display for ServerError {
@@ -248,6 +251,9 @@ impl core::fmt::Display for ServerError {
             ServerError::NotOnline => "stanzas can be sent only once online",
             ServerError::Closed => "the stream is closed",
             ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
+            ServerError::InvalidIq(rule) => {
+                return write!(f, "the iq breaks a rule, so nothing was sent: {rule}");
+            }
         })
     }
 }
@@ -462,6 +468,7 @@ impl Server {
         let accounts = Accounts {
             domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
+            protected_header: protected_header(&self.engine),
         };
         let next = answer(sasl, accounts, &mut self.engine)
             .map_err(|NotAsked| ServerError::NoAuthRequest)?;
@@ -531,7 +538,13 @@ impl Server {
     /// the default namespace; or a first-level element of a namespace the embedder handles
     /// (an answer to [`ServerEvent::Nonza`]), which carries its own. For a stanza the
     /// embedder builds, [`send_with`](Self::send_with) writes it straight into the output.
+    ///
+    /// An iq that breaks a rule of RFC 6120 section 8.2.3 (no `id`, no valid `type`, a
+    /// `get` or `set` without exactly one child...) is refused with
+    /// [`ServerError::InvalidIq`]: the server must not deliver what the client has to
+    /// refuse.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
+        check_iq(stanza).map_err(ServerError::InvalidIq)?;
         self.send_with(now, |w| {
             w.element(stanza.root(), JABBER_CLIENT);
         })
@@ -542,6 +555,10 @@ impl Server {
     /// written once, never parsed or serialized again. An unprefixed element is in
     /// `jabber:client`, the stream's default namespace; any other needs its `xmlns`. Nothing
     /// is sent when `write` leaves an element open ([`ServerError::Unbalanced`]).
+    ///
+    /// The IQ rules that [`send`](Self::send) checks are not checked here: what `write`
+    /// writes is never read back. [`IqBuilder`](crate::stanza::IqBuilder) gives every iq an
+    /// id and a type; its caller gives a `get` or `set` its one payload.
     pub fn send_with(
         &mut self,
         now: Instant,
@@ -685,12 +702,26 @@ impl Server {
     }
 }
 
+/// The client's stream header when TLS protected it, for SASL to correlate its `from` with
+/// the identity that authenticates (RFC 6120 section 6.4.6). The header's buffer is shared,
+/// not copied.
+fn protected_header(engine: &Engine<ServerEvent>) -> Option<Element> {
+    let header = engine.parser().header()?;
+    engine.transport().is_encrypted().then(|| header.clone())
+}
+
 /// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
 /// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
 /// error for this stanza, not the stream), an error for a spoofed `from`.
+///
+/// `lang` is the `xml:lang` of the client's stream header, if it has one: a stanza without
+/// its own gets it (RFC 6120 section 4.7.4: the server "SHOULD add the 'xml:lang' attribute
+/// to the stanza when routing it ... or delivering it"), in the same copy as `from`; a
+/// stanza's own is kept ("MUST NOT modify or delete").
 fn stamp(
     full: &FullJid,
     stanza: Stanza,
+    lang: Option<&str>,
     out: &mut impl Wire,
 ) -> Result<Option<Stanza>, StreamErrorCondition> {
     let (Ok(from), Ok(_)) = (stanza.from(), stanza.to()) else {
@@ -705,7 +736,8 @@ fn stamp(
             return Err(StreamErrorCondition::InvalidFrom);
         }
     }
-    Ok(Some(stanza.with_attr("from", full.as_str())))
+    let lang = lang.filter(|_| stanza.lang().is_none());
+    Ok(Some(stanza.with_attr_and_lang("from", full.as_str(), lang)))
 }
 
 impl StreamRole for Server {
@@ -777,16 +809,40 @@ impl Server {
                 // A legacy client establishing the (optional) session: done already.
                 session::answer(stanza.element(), &mut self.engine);
             }
-            State::Online(jid) => match stamp(jid, stanza, &mut self.engine) {
-                Ok(Some(stamped)) => self.engine.report(ServerEvent::Stanza(stamped)),
-                Ok(None) => {}
-                Err(condition) => self.stream_error(condition),
-            },
+            State::Online(jid) => {
+                // The header's buffer is shared, not copied: its xml:lang is the default
+                // language of the client's stanzas.
+                let header = self.engine.parser().header().cloned();
+                let lang = header
+                    .as_ref()
+                    .and_then(|h| h.root().attr_ns(XML_NS, "lang"));
+                match stamp(jid, stanza, lang.as_deref(), &mut self.engine) {
+                    Ok(Some(stamped)) => self.deliver(stamped),
+                    Ok(None) => {}
+                    Err(condition) => self.stream_error(condition),
+                }
+            }
             // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
             // (and bound).
             State::Unauthenticated(_) | State::Authenticated(_) => {
                 self.stream_error(StreamErrorCondition::NotAuthorized)
             }
+        }
+    }
+
+    /// A stanza of the client, checked and stamped: handed over, answered with
+    /// `bad-request`, or dropped, by the IQ rules (RFC 6120 section 8.2.3).
+    fn deliver(&mut self, stanza: Stanza) {
+        match stanza.triage() {
+            Triage::Process => self.engine.report(ServerEvent::Stanza(stanza)),
+            // "the recipient or an intermediate router MUST return a <bad-request/>": the
+            // server answers for whoever the iq was for.
+            Triage::BadRequest(_) => {
+                self.engine
+                    .error_reply(&stanza, StanzaErrorCondition::BadRequest);
+            }
+            // A response that breaks the rules is neither answered nor routed.
+            Triage::Ignore(_) => {}
         }
     }
 
@@ -797,6 +853,10 @@ impl Server {
         let accounts = Accounts {
             domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
+            protected_header: match self.state {
+                State::Unauthenticated(_) => protected_header(&self.engine),
+                _ => None,
+            },
         };
         match (&mut self.state, offer) {
             (State::Unauthenticated(sasl), _) if sasl.is_idle() && el.is("starttls", TLS_NS) => {

@@ -84,7 +84,13 @@ impl Side for ClientSide {
     fn answer(&mut self, now: Instant, event: &ClientEvent) {
         if let ClientEvent::TlsRequested = event {
             let cb = self.tls.channel_binding.then(channel_binding);
-            self.client.tls_established(now, cb).expect("client TLS");
+            // The client presents its certificate in the handshake the server verifies.
+            let result = if self.tls.client_cert {
+                self.client.tls_established_with_client_cert(now, cb)
+            } else {
+                self.client.tls_established(now, cb)
+            };
+            result.expect("client TLS");
         }
     }
     fn closed(event: &ClientEvent) -> Option<&CloseReason> {

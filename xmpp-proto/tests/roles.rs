@@ -207,7 +207,7 @@ fn a_client_answers_an_unhandled_iq_with_service_unavailable_and_never_an_error(
         "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
     );
     c.handle_input(now, result.as_bytes()).unwrap();
-    c.handle_input(now, b"<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq><iq type='error' id='e1'/>").unwrap();
+    c.handle_input(now, b"<iq type='get' id='p1' from='example.com'><ping xmlns='urn:xmpp:ping'/></iq><iq type='error' id='e1'><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>").unwrap();
     let stanzas: Vec<_> = std::iter::from_fn(|| c.poll_event())
         .filter_map(|e| match e {
             ClientEvent::Stanza(s) => Some(s),
@@ -761,4 +761,117 @@ fn a_client_shows_the_features_it_does_not_negotiate_and_hands_over_what_it_opte
     c.handle_input(now, b"<enabled xmlns='urn:xmpp:sm:3'/>")
         .unwrap();
     assert!(c.is_closed());
+}
+
+/// A client online as juliet@example.com/r, its output drained.
+fn online_client(now: Instant) -> Client {
+    let (mut c, id) = client_awaiting_bind(now);
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    assert!(matches!(c.poll_event(), Some(ClientEvent::Online(_))));
+    while c.poll_transmit().is_some() {}
+    c
+}
+
+/// RFC 6120 section 8.2.3: an embedder's iq that breaks a rule never reaches the wire, and
+/// says which rule.
+#[test]
+fn an_iq_that_breaks_a_rule_is_refused_before_any_byte_is_written() {
+    use xmpp_proto::stanza::IqRule;
+    let now = Instant::now();
+    let mut c = online_client(now);
+    let mut s = online_server(now);
+    let cases = [
+        (
+            "<iq type='foo' id='a'><q xmlns='urn:x'/></iq>",
+            IqRule::TypeUnknown,
+        ),
+        ("<iq id='a'><q xmlns='urn:x'/></iq>", IqRule::TypeMissing),
+        ("<iq type='get' id='a'/>", IqRule::RequestChild),
+        (
+            "<iq type='set' id='a'><q xmlns='urn:x'/><r xmlns='urn:x'/></iq>",
+            IqRule::RequestChild,
+        ),
+        (
+            "<iq type='result' id='a'><q xmlns='urn:x'/><r xmlns='urn:x'/></iq>",
+            IqRule::ResultChild,
+        ),
+        (
+            "<iq type='error' id='a'><q xmlns='urn:x'/></iq>",
+            IqRule::ErrorChild,
+        ),
+    ];
+    for (xml, rule) in cases {
+        let el = xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap();
+        assert_eq!(c.send(now, &el), Err(ClientError::InvalidIq(rule)), "{xml}");
+        assert_eq!(s.send(now, &el), Err(ServerError::InvalidIq(rule)), "{xml}");
+    }
+    // The client gives an iq without id one of its own; the server, which only forwards,
+    // does not, and refuses it.
+    let el =
+        xmpp_proto::xml::parse_element("jabber:client", b"<iq type='get'><q xmlns='urn:x'/></iq>")
+            .unwrap();
+    assert_eq!(s.send(now, &el), Err(ServerError::InvalidIq(IqRule::Id)));
+    assert!(c.poll_transmit().is_none() && s.poll_transmit().is_none());
+    c.send(now, &el).unwrap();
+    let out = c.poll_transmit().unwrap();
+    assert!(std::str::from_utf8(&out).unwrap().contains(" id='"));
+    // Message and presence have no such rules.
+    let el = xmpp_proto::xml::parse_element("jabber:client", b"<message/>").unwrap();
+    c.send(now, &el).unwrap();
+    assert!(
+        ServerError::InvalidIq(IqRule::Id)
+            .to_string()
+            .contains("8.2.3")
+    );
+}
+
+/// RFC 6120 section 8.1.5: the client hands a stanza over as received, and says its language:
+/// its own, else the server stream's.
+#[test]
+fn a_client_reads_a_stanzas_language_with_the_streams_as_default() {
+    let now = Instant::now();
+    let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    config.tls = TlsPolicy::Disabled;
+    config.allow_plain_without_tls = true;
+    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    let mut c = Client::new(config, 1, now);
+    c.open(now).unwrap();
+    assert_eq!(c.stream_lang(), None, "no header yet");
+    let header = b"<stream:stream xmlns='jabber:client' xml:lang='de' \
+        xmlns:stream='http://etherx.jabber.org/streams' from='example.com' id='s' version='1.0'>";
+    c.handle_input(now, header).unwrap();
+    c.handle_input(now, b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features><success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>").unwrap();
+    c.handle_input(now, header).unwrap();
+    c.handle_input(
+        now,
+        b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>",
+    )
+    .unwrap();
+    let out = c.poll_transmit().unwrap();
+    let out = std::str::from_utf8(&out).unwrap();
+    let id = out
+        .rsplit("id='")
+        .next()
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    let result = format!(
+        "<iq type='result' id='{id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/r</jid></bind></iq>\
+         <message id='a'><body>Hallo</body></message><message id='b' xml:lang='cs'><body>Ahoj</body></message>"
+    );
+    c.handle_input(now, result.as_bytes()).unwrap();
+    let stanzas: Vec<_> = std::iter::from_fn(|| c.poll_event())
+        .filter_map(|e| match e {
+            ClientEvent::Stanza(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(c.stream_lang().as_deref(), Some("de"));
+    assert_eq!(stanzas[0].lang(), None, "handed over as received");
+    assert_eq!(c.stanza_lang(&stanzas[0]).as_deref(), Some("de"));
+    assert_eq!(c.stanza_lang(&stanzas[1]).as_deref(), Some("cs"));
 }

@@ -48,6 +48,31 @@ pub(crate) struct Offer {
 pub(crate) struct Accounts<'a> {
     pub domain: &'a str,
     pub rng: &'a mut Rng,
+    /// The client's stream header, if TLS protected it: its `from`, when there is one, must
+    /// name the identity that authenticates (RFC 6120 section 6.4.6).
+    pub protected_header: Option<Element>,
+}
+
+/// Does the `from` of the client's protected stream header, if it has one, name `account`
+/// (compared as prepared bare JIDs, so a different spelling of the same account is the same
+/// account, a full JID of it included)?
+///
+/// RFC 6120 section 6.4.6: the server "SHOULD correlate the authentication identity
+/// resulting from the SASL negotiation with that 'from' address; if the two identities do
+/// not match then the receiving entity SHOULD terminate the connection attempt". It may
+/// override the address instead; this core terminates, with `invalid-from` (section
+/// 4.9.3.9: a 'from' that "does not match an authorized JID ... as negotiated ... via SASL
+/// authentication"), because a client that claims one account and proves another is
+/// either misconfigured or probing, and going on would bind a session the client did not
+/// ask for. A `from` that is not a JID does not match. Not applied to `ANONYMOUS`, whose
+/// account the server makes up.
+fn correlates(header: Option<&Element>, account: &BareJid) -> bool {
+    let Some(from) = header.and_then(|h| h.attr("from")) else {
+        return true;
+    };
+    // A full JID of the account still names it (RFC 6120 4.7.1 asks for the bare JID).
+    from.parse::<Jid>()
+        .is_ok_and(|jid| jid.to_bare() == *account)
 }
 
 impl Accounts<'_> {
@@ -311,6 +336,7 @@ impl SaslServerStep {
                 additional_data,
                 identity,
             }) => {
+                let anonymous = matches!(identity, Identity::Anonymous { .. });
                 // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
                 let jid = match identity {
                     Identity::User {
@@ -327,6 +353,9 @@ impl SaslServerStep {
                 let Some(jid) = jid else {
                     return self.failed(SaslFailureCondition::NotAuthorized, out);
                 };
+                if !anonymous && !correlates(accounts.protected_header.as_ref(), &jid) {
+                    return Failure::Stream(StreamErrorCondition::InvalidFrom).into();
+                }
                 out.element(|w| {
                     w.start("success").xmlns(SASL_NS);
                     if !additional_data.is_empty() {

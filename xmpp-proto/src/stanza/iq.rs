@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use super::builder::{IqBuilder, Payload};
 use super::{NoReply, Stanza, StanzaKind, bad_request};
 use crate::error::StanzaError;
-use crate::xml::ElementRef;
+use crate::xml::{Element, ElementRef};
 
 /// The `type` of an iq (RFC 6120 section 8.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,14 +67,10 @@ impl<'a> Iq<'a> {
     /// sections 8.2.3 and 8.3.3.1).
     pub fn type_(&self) -> Result<IqType, Box<StanzaError>> {
         match self.stanza.type_attr() {
-            None => Err(bad_request(
-                "an iq must have a 'type' (RFC 6120 section 8.2.3)",
-            )),
-            Some(t) => t.parse().map_err(|_| {
-                bad_request(
-                    "the iq 'type' must be get, set, result or error (RFC 6120 section 8.2.3)",
-                )
-            }),
+            None => Err(bad_request(IqRule::TypeMissing.text())),
+            Some(t) => t
+                .parse()
+                .map_err(|_| bad_request(IqRule::TypeUnknown.text())),
         }
     }
 
@@ -98,25 +94,95 @@ impl<'a> Iq<'a> {
     /// which rule was broken. An iq `result` or `error` that breaks a rule is still never
     /// answered: [`error_reply`](super::error_reply) refuses to, and the iq is best dropped.
     pub fn validate(&self) -> Result<IqType, Box<StanzaError>> {
+        self.check().map_err(|rule| bad_request(rule.text()))
+    }
+
+    /// Applies the rules of RFC 6120 section 8.2.3, as [`validate`](Self::validate) does,
+    /// and says which one is broken: for an entity about to send the iq, which must not
+    /// send what its peer has to refuse.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken, in the order of [`IqRule`].
+    pub fn check(&self) -> Result<IqType, IqRule> {
         if self.stanza.id().is_none() {
-            return Err(bad_request(
-                "an iq must have an 'id' (RFC 6120 section 8.2.3)",
-            ));
+            return Err(IqRule::Id);
         }
-        let type_ = self.type_()?;
+        let type_ = match self.stanza.type_attr() {
+            None => return Err(IqRule::TypeMissing),
+            Some(t) => t.parse::<IqType>().map_err(|_| IqRule::TypeUnknown)?,
+        };
         let children = self.stanza.payloads().count();
         match type_ {
-            IqType::Get | IqType::Set if children != 1 => Err(bad_request(
-                "an iq get or set must have exactly one child element (RFC 6120 section 8.2.3)",
-            )),
-            IqType::Result if children > 1 => Err(bad_request(
-                "an iq result must have at most one child element (RFC 6120 section 8.2.3)",
-            )),
-            IqType::Error if self.stanza.error_child().is_none() => Err(bad_request(
-                "an iq error must have an <error/> child (RFC 6120 section 8.2.3)",
-            )),
+            IqType::Get | IqType::Set if children != 1 => Err(IqRule::RequestChild),
+            IqType::Result if children > 1 => Err(IqRule::ResultChild),
+            IqType::Error if self.stanza.error_child().is_none() => Err(IqRule::ErrorChild),
             _ => Ok(type_),
         }
+    }
+}
+
+/// A rule of RFC 6120 section 8.2.3 that an iq breaks.
+///
+/// A received iq that breaks one is answered with `bad-request` (section 8.3.3.1) when it
+/// may be answered at all, that is, unless it is a response (a `result` or an `error`, which
+/// is never answered, section 8.2.3 and 8.3.1); an iq about to be sent that breaks one is
+/// refused before any byte is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IqRule {
+    /// The `id` attribute is missing ("REQUIRED for IQ stanzas").
+    Id,
+    /// The `type` attribute is missing ("REQUIRED for IQ stanzas").
+    TypeMissing,
+    /// The `type` is not `get`, `set`, `result` or `error`.
+    TypeUnknown,
+    /// A `get` or `set` without exactly one child element.
+    RequestChild,
+    /// A `result` with more than one child element.
+    ResultChild,
+    /// An `error` without an `<error/>` child.
+    ErrorChild,
+}
+
+impl IqRule {
+    /// The rule, in English, with its section.
+    pub const fn text(self) -> &'static str {
+        match self {
+            IqRule::Id => "an iq must have an 'id' (RFC 6120 section 8.2.3)",
+            IqRule::TypeMissing => "an iq must have a 'type' (RFC 6120 section 8.2.3)",
+            IqRule::TypeUnknown => {
+                "the iq 'type' must be get, set, result or error (RFC 6120 section 8.2.3)"
+            }
+            IqRule::RequestChild => {
+                "an iq get or set must have exactly one child element (RFC 6120 section 8.2.3)"
+            }
+            IqRule::ResultChild => {
+                "an iq result must have at most one child element (RFC 6120 section 8.2.3)"
+            }
+            IqRule::ErrorChild => {
+                "an iq error must have an <error/> child (RFC 6120 section 8.2.3)"
+            }
+        }
+    }
+}
+
+impl core::fmt::Display for IqRule {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl std::error::Error for IqRule {}
+
+/// The rules of RFC 6120 section 8.2.3 for an element about to be sent as a stanza: an iq
+/// must keep them; anything else passes.
+pub(crate) fn check_iq(el: &Element) -> Result<(), IqRule> {
+    if el.name() != "iq" {
+        return Ok(());
+    }
+    match Stanza::from_element(el.clone()) {
+        Ok(stanza) => stanza.as_iq().map_or(Ok(()), |iq| iq.check().map(drop)),
+        Err(_) => Ok(()),
     }
 }
 

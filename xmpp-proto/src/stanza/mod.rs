@@ -10,7 +10,10 @@
 //! - [`Stanza::from_element`] recognizes the three stanza kinds in the content namespaces
 //!   (`jabber:client`, `jabber:server`, `jabber:component:accept`);
 //! - [`Message`], [`Presence`] and [`Iq`] are typed views; [`Iq::validate`] applies the IQ
-//!   rules of section 8.2.3; [`Stanza::check_addresses`] the address rules;
+//!   rules of section 8.2.3 ([`Iq::check`] names the [`IqRule`] broken);
+//!   [`Stanza::triage`] says what a receiver does with a stanza under them (process,
+//!   answer `bad-request`, or drop a broken response); [`Stanza::check_addresses`] the
+//!   address rules; [`Stanza::lang_or`] the language of a stanza, the stream's by default;
 //! - [`error_reply`] writes the error reply of section 8.3.1, and refuses to answer an error
 //!   or an IQ response; [`iq_result`] writes the `result` to an IQ request;
 //! - [`MessageBuilder`], [`PresenceBuilder`] and [`IqBuilder`] write stanzas through a
@@ -35,7 +38,8 @@ use crate::jid::{Jid, JidError};
 use crate::xml::{Children, Element, ElementRef, Writer, XML_NS};
 
 pub use builder::{IqBuilder, MessageBuilder, Payload, PresenceBuilder};
-pub use iq::{Iq, IqType, iq_result};
+pub(crate) use iq::check_iq;
+pub use iq::{Iq, IqRule, IqType, iq_result};
 pub use message::{Message, MessageType};
 pub use presence::{Presence, PresenceType};
 
@@ -196,6 +200,27 @@ impl Stanza {
         }
     }
 
+    /// The same stanza with the attribute `name` set to `value` and, when `lang` is given,
+    /// `xml:lang` set to it, in one copy: a server stamps `from` and gives a stanza without
+    /// `xml:lang` the language of the client's stream this way (RFC 6120 sections 8.1.2.1
+    /// and 4.7.4).
+    pub fn with_attr_and_lang(&self, name: &str, value: &str, lang: Option<&str>) -> Stanza {
+        Stanza {
+            element: self.element.with_attr_and_lang(name, value, lang),
+            kind: self.kind,
+        }
+    }
+
+    /// The same stanza with `xml:lang` set to `lang`: a server gives a client's stanza that
+    /// has none the language of the client's stream this way (RFC 6120 sections 4.7.4 and
+    /// 8.1.5), without parsing again.
+    pub fn with_lang(&self, lang: &str) -> Stanza {
+        Stanza {
+            element: self.element.with_lang(lang),
+            kind: self.kind,
+        }
+    }
+
     /// The intended recipient (RFC 6120 section 8.1.1), parsed and prepared on each call.
     ///
     /// # Errors
@@ -251,9 +276,19 @@ impl Stanza {
         self.type_attr().as_deref() == Some("error")
     }
 
-    /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies.
+    /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies
+    /// (see [`lang_or`](Self::lang_or)).
     pub fn lang(&self) -> Option<Cow<'_, str>> {
         self.element.root().attr_ns(XML_NS, "lang")
+    }
+
+    /// The language of the stanza's human-readable text: its own `xml:lang`, else
+    /// `stream_lang`, the `xml:lang` of the stream it arrived on (RFC 6120 section 8.1.5:
+    /// "an implementation MUST assume that the default language is that specified for the
+    /// entity's input stream"). The stanza is not copied to say so; a client reads its
+    /// stream's language with `Client::stanza_lang`, which calls this.
+    pub fn lang_or<'a>(&'a self, stream_lang: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+        self.lang().or(stream_lang)
     }
 
     /// The child elements: the payload, including an `<error/>` child if there is one.
@@ -284,6 +319,31 @@ impl Stanza {
     /// A view as an iq, if it is one.
     pub fn as_iq(&self) -> Option<Iq<'_>> {
         (self.kind == StanzaKind::Iq).then(|| Iq::new(self))
+    }
+
+    /// What the entity that received this stanza does with it under the IQ rules of RFC
+    /// 6120 section 8.2.3 (every message and presence, and every iq that keeps them, is
+    /// processed).
+    ///
+    /// An iq that breaks a rule and is not a response (a `get` or `set`, or an iq without a
+    /// `type` or with an unknown one) is answered with `bad-request` (section 8.3.3.1; for
+    /// the `type`, section 8.2.3 says so in as many words: "the recipient or an
+    /// intermediate router MUST return a `<bad-request/>`"). That holds for an iq without
+    /// `id` too: section 8.3.1 gives its error the empty id, which [`error_reply`] writes.
+    /// A response (`result`, `error`) that breaks a rule is never answered (section 8.2.3:
+    /// no response to a response; section 8.3.1: no error for an error) and cannot be
+    /// trusted to pair with a request: it is ignored.
+    pub fn triage(&self) -> Triage {
+        let Some(iq) = self.as_iq() else {
+            return Triage::Process;
+        };
+        match iq.check() {
+            Ok(_) => Triage::Process,
+            Err(rule) => match self.type_attr().as_deref() {
+                Some("result" | "error") => Triage::Ignore(rule),
+                _ => Triage::BadRequest(rule),
+            },
+        }
     }
 
     /// Checks that `to` and `from`, where present, are valid JIDs.
@@ -333,6 +393,18 @@ pub(crate) fn bad_request(text: &'static str) -> Box<StanzaError> {
     )
 }
 
+/// What to do with a received stanza: [`Stanza::triage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Triage {
+    /// Process it (hand it to whoever handles it).
+    Process,
+    /// Answer with `bad-request` (RFC 6120 section 8.3.3.1), and process no further: an iq
+    /// request, or an iq without a valid `type`, broke this rule.
+    BadRequest(IqRule),
+    /// Drop it, unanswered: an iq response broke this rule (RFC 6120 section 8.2.3).
+    Ignore(IqRule),
+}
+
 /// Why no reply may be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NoReply {
@@ -366,7 +438,8 @@ impl std::error::Error for NoReply {}
 
 /// Writes into `out` the error reply to `stanza` (RFC 6120 section 8.3.1): a stanza of the
 /// same kind with `to` and `from` swapped (as received, missing ones left out), the same
-/// `id`, `type='error'`, then, if `include_original`, the original `xml:lang` and child
+/// `id` (for an iq without one, the empty id that section 8.3.1 rule 3 gives it),
+/// `type='error'`, then, if `include_original`, the original `xml:lang` and child
 /// elements (an `<error/>` among them excepted), and last the `<error/>` child.
 ///
 /// # Errors
@@ -411,6 +484,12 @@ pub fn error_reply(
         _ => {}
     }
     let (from, to, id) = (el.attr("to"), el.attr("from"), el.attr("id"));
+    // An iq error always carries an id: the request's, or an empty one when the request had
+    // none (section 8.3.1, rule 3); a message or presence error only when the original had.
+    let id = match stanza.kind {
+        StanzaKind::Iq => Some(id.unwrap_or(Cow::Borrowed(""))),
+        _ => id,
+    };
     let name = stanza.kind.as_str();
     let mut w = Writer::new(out);
     w.start(name)

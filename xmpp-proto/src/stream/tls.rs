@@ -29,7 +29,7 @@ pub(crate) enum Transport {
         /// for the SCRAM `-PLUS` mechanisms (RFC 5929, RFC 9266).
         /// (A boxed slice: one word less than a `Vec` in every session.)
         channel_bindings: Box<[ChannelBinding]>,
-        /// The peer presented a certificate the TLS layer verified (SASL `EXTERNAL`, RFC
+        /// The client presented a certificate in the TLS handshake (SASL `EXTERNAL`, RFC
         /// 6120 section 6.3.4).
         peer_certificate: bool,
     },

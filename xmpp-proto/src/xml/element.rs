@@ -146,6 +146,38 @@ impl Element {
     /// the bytes as received, so forward the result with
     /// [`write_element`](super::write_element).
     pub fn with_attr(&self, name: &str, value: &str) -> Element {
+        self.with_root_attr(None, name, value)
+    }
+
+    /// The same element with `xml:lang` on the root set to `lang` (added, or replacing the
+    /// one received), as [`with_attr`](Self::with_attr) sets an unprefixed attribute: how a
+    /// server gives a client's stanza the language of the client's stream (RFC 6120 section
+    /// 4.7.4).
+    pub fn with_lang(&self, lang: &str) -> Element {
+        self.with_root_attr(Some(XML_NS), "lang", lang)
+    }
+
+    /// The same element with the unprefixed attribute `name` set to `value` and, when
+    /// `lang` is given, `xml:lang` set to it, in one copy: how a server stamps `from` on a
+    /// client's stanza and gives it the language of the client's stream (RFC 6120 sections
+    /// 8.1.2.1 and 4.7.4).
+    pub fn with_attr_and_lang(&self, name: &str, value: &str, lang: Option<&str>) -> Element {
+        match lang {
+            Some(lang) => {
+                self.with_root_attrs(&[(None, name, value), (Some(XML_NS), "lang", lang)])
+            }
+            None => self.with_attr(name, value),
+        }
+    }
+
+    fn with_root_attr(&self, ns: Option<&str>, local: &str, value: &str) -> Element {
+        self.with_root_attrs(&[(ns, local, value)])
+    }
+
+    /// Sets attributes of the root, each `(ns, local, value)`: `ns` is `None` for no
+    /// namespace, else one of [`KNOWN_NS`] with a reserved prefix, which is only ever
+    /// [`XML_NS`]. The names must differ. One allocation; the tree is not parsed again.
+    fn with_root_attrs(&self, set: &[(Option<&str>, &str, &str)]) -> Element {
         let l = self.layout;
         let (raw_len, nodes_off, attrs_off) = (
             l.raw_len as usize,
@@ -154,62 +186,84 @@ impl Element {
         );
         let root = self.node(0);
         let (first, count) = (root[5], root[6]);
-        let existing = (first..first + count).find(|&i| {
-            let a = self.attr_rec(i);
-            a[3] == 0 && a[4] == 0 && a[0] >> 16 == 0 && self.span(a[1], a[2]) == name.as_bytes()
-        });
-        let pool_len = nodes_off - raw_len;
-        // The pool grows by the value, and by the name when the attribute is new.
-        let added = value.len() + if existing.is_none() { name.len() } else { 0 };
         let record = ATTR_WORDS * 4;
-        let new_nodes_off = nodes_off + added;
+        let pool_len = nodes_off - raw_len;
+        // Per attribute: the record it replaces, if any, and where its value and, for a new
+        // one, its name go in the pool (which only grows at its end, so every span into the
+        // raw bytes and the pool keeps its offset).
+        let mut pool = Vec::new();
+        let mut plan = Vec::with_capacity(set.len());
+        for &(ns, local, value) in set {
+            let existing = (first..first + count).find(|&i| {
+                let a = self.attr_rec(i);
+                self.str_at(a[3], a[4]) == ns.unwrap_or_default() && self.local_name(&a) == local
+            });
+            let value_at = POOL | (pool_len + pool.len()) as u32;
+            pool.extend_from_slice(value.as_bytes());
+            let name_at = POOL | (pool_len + pool.len()) as u32;
+            let (ns_span, prefix_len) = match ns {
+                None => ((0, 0), 0),
+                Some(uri) => {
+                    // The xml prefix: the only reserved one.
+                    (known_ns(uri.as_bytes()).unwrap_or((0, 0)), 3)
+                }
+            };
+            if existing.is_none() {
+                if prefix_len != 0 {
+                    pool.extend_from_slice(b"xml:");
+                }
+                pool.extend_from_slice(local.as_bytes());
+            }
+            let name_len = local.len() as u32 + if prefix_len != 0 { 4 } else { 0 };
+            let new = [
+                prefix_len << 16,
+                name_at,
+                name_len,
+                ns_span.0,
+                ns_span.1,
+                value_at,
+                value.len() as u32,
+            ];
+            plan.push((existing, new));
+        }
+        let added = plan.iter().filter(|(e, _)| e.is_none()).count() as u32;
+        let new_nodes_off = nodes_off + pool.len();
         let new_attrs_off = new_nodes_off + (attrs_off - nodes_off);
-        let total = self.buf.len() + added + if existing.is_none() { record } else { 0 };
+        let total = self.buf.len() + pool.len() + added as usize * record;
         let mut v = Vec::with_capacity(total);
         v.extend_from_slice(&self.buf[..nodes_off]);
-        let value_at = POOL | pool_len as u32;
-        v.extend_from_slice(value.as_bytes());
-        let name_at = POOL | (pool_len + value.len()) as u32;
-        if existing.is_none() {
-            v.extend_from_slice(name.as_bytes());
-        }
-        // The records are copied in bulk, then the few words that change are patched: spans
-        // into the raw bytes and the pool keep their offsets (the pool only grows at its
-        // end), and attributes are referred to by index.
-        match existing {
-            Some(i) => {
-                v.extend_from_slice(&self.buf[nodes_off..]);
-                let at = new_attrs_off + i as usize * record;
-                let flags = get_word(&v, at) & !FLAG_DECODE;
-                set_word(&mut v, at, flags);
-                set_word(&mut v, at + 5 * 4, value_at);
-                set_word(&mut v, at + 6 * 4, value.len() as u32);
-            }
-            None => {
-                // The new attribute goes right after the root's own: the root's range grows
-                // by one, and every later range starts one record further.
-                let after = first + count;
-                let split = attrs_off + after as usize * record;
-                v.extend_from_slice(&self.buf[nodes_off..split]);
-                let new = [
-                    0,
-                    name_at,
-                    name.len() as u32,
-                    0,
-                    0,
-                    value_at,
-                    value.len() as u32,
-                ];
+        v.extend_from_slice(&pool);
+        // The records are copied in bulk, then the few words that change are patched. New
+        // attributes go right after the root's own: the root's range grows, and every later
+        // range starts that many records further.
+        let after = first + count;
+        let split = attrs_off + after as usize * record;
+        v.extend_from_slice(&self.buf[nodes_off..split]);
+        for (existing, new) in &plan {
+            if existing.is_none() {
                 new.iter()
                     .for_each(|w| v.extend_from_slice(&w.to_le_bytes()));
-                v.extend_from_slice(&self.buf[split..]);
-                set_word(&mut v, new_nodes_off + 6 * 4, count + 1);
-                for idx in 1..self.node_count() as usize {
-                    let base = new_nodes_off + idx * NODE_WORDS * 4;
-                    let first_attr = get_word(&v, base + 5 * 4);
-                    if get_word(&v, base) & 0xF == KIND_ELEMENT && first_attr >= after {
-                        set_word(&mut v, base + 5 * 4, first_attr + 1);
-                    }
+            }
+        }
+        v.extend_from_slice(&self.buf[split..]);
+        for (existing, new) in &plan {
+            if let Some(i) = existing {
+                // Replaced in place: the name and namespace stay, the value is the new one,
+                // already decoded.
+                let at = new_attrs_off + *i as usize * record;
+                let flags = get_word(&v, at) & !FLAG_DECODE;
+                set_word(&mut v, at, flags);
+                set_word(&mut v, at + 5 * 4, new[5]);
+                set_word(&mut v, at + 6 * 4, new[6]);
+            }
+        }
+        if added > 0 {
+            set_word(&mut v, new_nodes_off + 6 * 4, count + added);
+            for idx in 1..self.node_count() as usize {
+                let base = new_nodes_off + idx * NODE_WORDS * 4;
+                let first_attr = get_word(&v, base + 5 * 4);
+                if get_word(&v, base) & 0xF == KIND_ELEMENT && first_attr >= after {
+                    set_word(&mut v, base + 5 * 4, first_attr + added);
                 }
             }
         }
