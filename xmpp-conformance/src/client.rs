@@ -176,7 +176,7 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
     match e {
         // A late answer, and a stanza larger than the server accepts (XEP-0478): the core
         // sends nothing, which the vector's next steps show (vectors/README.md).
-        ClientError::Closed | ClientError::StanzaTooLarge { .. } => Ok(()),
+        ClientError::StreamEnded | ClientError::StanzaTooLarge { .. } => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

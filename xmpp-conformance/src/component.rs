@@ -185,7 +185,7 @@ macro_rules! either {
 /// once closed", not a failure of the vector.
 fn refused(action: &Action, e: ComponentError) -> Result<(), Unsupported> {
     match e {
-        ComponentError::Closed => Ok(()),
+        ComponentError::StreamEnded => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

@@ -243,7 +243,7 @@ impl ServerCore {
 /// once closed", not a failure of the vector.
 fn refused(action: &Action, e: ServerError) -> Result<(), Unsupported> {
     match e {
-        ServerError::Closed => Ok(()),
+        ServerError::StreamEnded => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

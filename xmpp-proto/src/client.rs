@@ -176,7 +176,10 @@ pub enum ClientEvent {
 
 stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing: the stream has ended ([`ClientError::StreamEnded`], an outcome
+/// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), the stanza cannot be sent as
+/// it is, or the embedder called a method that does not fit the state
+/// ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientError {
     /// [`Client::open`] was already called.
@@ -192,8 +195,11 @@ pub enum ClientError {
     NotAwaitingAuth,
     /// [`Client::send`] before [`ClientEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the server may close, or a timer fire, between an
+    /// event and the answer to it (a stanza and `</stream:stream>` in one read), so the
+    /// answer comes too late and is dropped. [`ClientEvent::Closed`] says why.
+    StreamEnded,
     /// The stanza, serialized, is larger than the server said it accepts (XEP-0478
     /// `<max-bytes/>`): sending it would end the stream with `policy-violation`. Nothing
     /// was sent.
@@ -218,7 +224,9 @@ impl core::fmt::Display for ClientError {
             ClientError::NoTlsRequested => f.write_str("TLS was not requested"),
             ClientError::NotAwaitingAuth => f.write_str("no SASL failure to answer"),
             ClientError::NotOnline => f.write_str("stanzas can be sent only once online"),
-            ClientError::Closed => f.write_str("the stream is closed"),
+            ClientError::StreamEnded => {
+                f.write_str("the stream has already ended; nothing was sent")
+            }
             ClientError::StanzaTooLarge { size, max } => write!(
                 f,
                 "the stanza is {size} bytes, more than the {max} the server accepts \
@@ -232,6 +240,24 @@ impl core::fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+impl ClientError {
+    /// The stream has ended ([`ClientError::StreamEnded`]): the call came too late to
+    /// matter, and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == ClientError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): neither [`StreamEnded`](ClientError::StreamEnded) nor
+    /// [`StanzaTooLarge`](ClientError::StanzaTooLarge).
+    pub fn is_misuse(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::StreamEnded | ClientError::StanzaTooLarge { .. }
+        )
+    }
+}
 
 impl From<InputRefused> for ClientError {
     fn from(refused: InputRefused) -> Self {
@@ -362,7 +388,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ClientError::Closed);
+                return Err(ClientError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings: channel_binding.into_iter().collect(),
@@ -385,7 +411,7 @@ impl Client {
     pub fn auth(&mut self, now: Instant, mechanism: Option<Mechanism>) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ClientError::Closed);
+                return Err(ClientError::StreamEnded);
             }
             if !matches!(&s.state, State::Sasl(step) if step.awaits_embedder()) {
                 return Err(ClientError::NotAwaitingAuth);
@@ -517,7 +543,7 @@ impl Client {
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ClientError> {
         if self.engine.is_ending() {
-            Err(ClientError::Closed)
+            Err(ClientError::StreamEnded)
         } else if matches!(self.state, State::Online(_)) {
             Ok(())
         } else {

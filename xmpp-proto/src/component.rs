@@ -86,7 +86,10 @@ pub enum ComponentEvent {
 
 stream_event!(ComponentEvent);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing, on either side: the stream has ended
+/// ([`ComponentError::StreamEnded`], an outcome to ignore: see
+/// [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a method that does
+/// not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ComponentError {
     /// [`Component::open`] was already called.
@@ -95,8 +98,11 @@ pub enum ComponentError {
     NotOpen,
     /// Sending before the handshake succeeded.
     NotOnline,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the peer may close, or a timer fire, between an
+    /// event and the answer to it (a stanza and `</stream:stream>` in one read), so the
+    /// answer comes too late and is dropped. [`ComponentEvent::Closed`] says why.
+    StreamEnded,
     /// `send_with` left an element open: nothing was sent.
     Unbalanced,
 }
@@ -107,7 +113,7 @@ impl core::fmt::Display for ComponentError {
             ComponentError::AlreadyOpen => "the stream is already open",
             ComponentError::NotOpen => "the stream is not open yet",
             ComponentError::NotOnline => "stanzas can be sent only after the handshake",
-            ComponentError::Closed => "the stream is closed",
+            ComponentError::StreamEnded => "the stream has already ended; nothing was sent",
             ComponentError::Unbalanced => {
                 "the stanza written left an element open; nothing was sent"
             }
@@ -116,6 +122,20 @@ impl core::fmt::Display for ComponentError {
 }
 
 impl std::error::Error for ComponentError {}
+
+impl ComponentError {
+    /// The stream has ended ([`ComponentError::StreamEnded`]): the call came too late to
+    /// matter, and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == ComponentError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): every error but [`StreamEnded`](ComponentError::StreamEnded).
+    pub fn is_misuse(&self) -> bool {
+        !self.is_stream_ended()
+    }
+}
 
 impl From<InputRefused> for ComponentError {
     fn from(_: InputRefused) -> Self {
@@ -179,7 +199,7 @@ macro_rules! side_methods {
             ) -> Result<(), ComponentError> {
                 self.at(now, |s| {
                     if s.engine.is_ending() {
-                        return Err(ComponentError::Closed);
+                        return Err(ComponentError::StreamEnded);
                     }
                     if !matches!(s.state, State::Online) {
                         return Err(ComponentError::NotOnline);

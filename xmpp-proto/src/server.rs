@@ -216,7 +216,9 @@ pub enum ServerEvent {
 
 stream_event!(ServerEvent, tls => TlsRequested);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing: the stream has ended ([`ServerError::StreamEnded`], an outcome
+/// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a
+/// method that does not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerError {
     /// Input while TLS is being set up: discarded (plaintext injected before the handshake).
@@ -231,8 +233,11 @@ pub enum ServerError {
     WrongAccount,
     /// [`Server::send`] before [`ServerEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the client may close, or a timer fire, between an
+    /// event and the answer to it (a stanza and `</stream:stream>` in one read), so the
+    /// answer comes too late and is dropped. [`ServerEvent::Closed`] says why.
+    StreamEnded,
     /// [`Server::send_with`] left an element open: nothing was sent.
     Unbalanced,
 }
@@ -246,13 +251,27 @@ impl core::fmt::Display for ServerError {
             ServerError::NoBindRequest => "no bind request to answer",
             ServerError::WrongAccount => "the JID is not of the authenticated account",
             ServerError::NotOnline => "stanzas can be sent only once online",
-            ServerError::Closed => "the stream is closed",
+            ServerError::StreamEnded => "the stream has already ended; nothing was sent",
             ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
         })
     }
 }
 
 impl std::error::Error for ServerError {}
+
+impl ServerError {
+    /// The stream has ended ([`ServerError::StreamEnded`]): the call came too late to
+    /// matter, and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == ServerError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): every error but [`StreamEnded`](ServerError::StreamEnded).
+    pub fn is_misuse(&self) -> bool {
+        !self.is_stream_ended()
+    }
+}
 
 impl From<InputRefused> for ServerError {
     fn from(_: InputRefused) -> Self {
@@ -368,7 +387,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ServerError::Closed);
+                return Err(ServerError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings,
@@ -447,7 +466,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         if self.engine.is_ending() {
             // An answer that no longer matters is not the misuse of answering nothing.
-            return Err(ServerError::Closed);
+            return Err(ServerError::StreamEnded);
         }
         let State::Unauthenticated(sasl) = &mut self.state else {
             return Err(ServerError::NoAuthRequest);
@@ -503,7 +522,7 @@ impl Server {
         ) -> Result<Next<FullJid>, BindMisuse>,
     ) -> Result<Next<FullJid>, ServerError> {
         if self.engine.is_ending() {
-            return Err(ServerError::Closed);
+            return Err(ServerError::StreamEnded);
         }
         let State::Authenticated(bind) = &mut self.state else {
             return Err(ServerError::NoBindRequest);
@@ -569,7 +588,7 @@ impl Server {
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ServerError> {
         if self.engine.is_ending() {
-            Err(ServerError::Closed)
+            Err(ServerError::StreamEnded)
         } else if matches!(self.state, State::Online(_)) {
             Ok(())
         } else {

@@ -808,3 +808,121 @@ fn exchange_component(pair: &mut Pair<Component, ComponentServer>, row: &str) {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// A late answer
+// ---------------------------------------------------------------------------------------
+
+/// The last two events of `events`: a stanza, then `Closed` for `PeerClose` (the stanza and
+/// the peer's closing tag came in one read).
+fn stanza_then_peer_close<E: Debug>(
+    events: &[E],
+    closed: impl Fn(&E) -> Option<&CloseReason>,
+) -> &E {
+    let [.., stanza, last] = events else {
+        panic!("{events:?}")
+    };
+    assert_eq!(closed(last), Some(&CloseReason::PeerClose), "{events:?}");
+    stanza
+}
+
+#[test]
+fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
+    use xmpp_proto::client::ClientError;
+    use xmpp_proto::component::ComponentError;
+    use xmpp_proto::error::StanzaErrorCondition::ServiceUnavailable;
+    use xmpp_proto::server::ServerError;
+    use xmpp_proto::stanza::{IqBuilder, IqType};
+
+    let t0 = Instant::now();
+    let row = C2s {
+        client_tls: TlsPolicy::Optional,
+        server_tls: TlsPolicy::Optional,
+        mechanism: Mechanism::ScramSha256,
+        client_cert: false,
+    };
+    let iq = |w: &mut xmpp_proto::xml::Writer<'_>| IqBuilder::new(IqType::Get, "q").write_to(w);
+
+    // The client sends an iq and closes: one read for the server.
+    let mut pair = row.pair(t0);
+    negotiate(&row, &mut pair).expect("online");
+    pair.a.side.client.send_with(t0, iq).unwrap();
+    pair.a.side.client.close(t0);
+    pair.drive();
+    let ServerEvent::Stanza(stanza) = stanza_then_peer_close(&pair.b.events, ServerSide::closed)
+    else {
+        panic!("{:?}", pair.b.events)
+    };
+    let server = &mut pair.b.side.server;
+    let late = server.reply_error(t0, stanza, ServiceUnavailable);
+    assert_eq!(late, Err(ServerError::StreamEnded));
+    let e = late.unwrap_err();
+    assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
+    assert_eq!(server.send_with(t0, iq), Err(ServerError::StreamEnded));
+    assert!(ServerError::NotOnline.is_misuse() && !ServerError::NotOnline.is_stream_ended());
+    assert!(
+        server.poll_transmit().is_none(),
+        "nothing after the closing tag"
+    );
+
+    // The server sends an iq and closes: one read for the client.
+    let mut pair = row.pair(t0);
+    negotiate(&row, &mut pair).expect("online");
+    pair.b.side.server.send_with(t0, iq).unwrap();
+    pair.b.side.server.close(t0);
+    pair.drive();
+    let ClientEvent::Stanza(stanza) = stanza_then_peer_close(&pair.a.events, ClientSide::closed)
+    else {
+        panic!("{:?}", pair.a.events)
+    };
+    let client = &mut pair.a.side.client;
+    let late = client.reply_error(t0, stanza, ServiceUnavailable);
+    assert_eq!(late, Err(ClientError::StreamEnded));
+    let e = late.unwrap_err();
+    assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
+    assert_eq!(client.send_with(t0, iq), Err(ClientError::StreamEnded));
+    let too_large = ClientError::StanzaTooLarge { size: 2, max: 1 };
+    assert!(!too_large.is_misuse() && !too_large.is_stream_ended());
+    assert!(ClientError::Unbalanced.is_misuse());
+    assert!(
+        client.poll_transmit().is_none(),
+        "nothing after the closing tag"
+    );
+
+    // Each XEP-0114 side sends a message and closes: one read for the other.
+    for component_closes in [true, false] {
+        let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+        pair.a.side.open(t0).unwrap();
+        pair.drive();
+        let user: Jid = "user@gw.example.com".parse().unwrap();
+        let message = |w: &mut xmpp_proto::xml::Writer<'_>| {
+            MessageBuilder::new().from(&user).to(&user).write_to(w)
+        };
+        let events = if component_closes {
+            pair.a.side.send_with(t0, message).unwrap();
+            pair.a.side.close(t0);
+            pair.drive();
+            &pair.b.events
+        } else {
+            pair.b.side.send_with(t0, message).unwrap();
+            pair.b.side.close(t0);
+            pair.drive();
+            &pair.a.events
+        };
+        let ComponentEvent::Stanza(stanza) =
+            stanza_then_peer_close(events, <Component as Side>::closed)
+        else {
+            panic!("{events:?}")
+        };
+        let stanza = stanza.element().clone();
+        let late = if component_closes {
+            pair.b.side.send(t0, &stanza)
+        } else {
+            pair.a.side.send(t0, &stanza)
+        };
+        assert_eq!(late, Err(ComponentError::StreamEnded), "{component_closes}");
+        let e = late.unwrap_err();
+        assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
+        assert!(ComponentError::NotOnline.is_misuse());
+    }
+}
