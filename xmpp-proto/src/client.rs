@@ -427,10 +427,12 @@ impl Client {
         })
     }
 
-    /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
-    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id). A
-    /// first-level element of another namespace (stream management's `<enable/>`...) is
-    /// written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
+    /// Sends a stanza (once online) at time `now`. It is written in `jabber:client`, the
+    /// stream's content namespace, even when built or parsed in another (`jabber:server`,
+    /// `jabber:component:accept`), and so are its children in that namespace; payloads in
+    /// other namespaces keep theirs. An iq without an id gets one from
+    /// [`next_id`](Self::next_id). A first-level element of another namespace (stream
+    /// management's `<enable/>`...) is written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
     /// writes it straight into the output instead.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {

@@ -176,9 +176,12 @@ macro_rules! side_methods {
                     .map_err(ComponentError::from)
             }
 
-            /// Sends a stanza (after the handshake) at time `now`, with
-            /// `jabber:component:accept` as the default namespace. For a stanza the embedder
-            /// builds, [`send_with`](Self::send_with) writes it straight into the output.
+            /// Sends a stanza (after the handshake) at time `now`. It is written in
+            /// `jabber:component:accept`, the stream's content namespace, whichever content
+            /// namespace it was built or parsed in (`jabber:client`, the builders' default,
+            /// or `jabber:server`), and so are its children in that namespace; payloads in
+            /// other namespaces keep theirs. For a stanza the embedder builds,
+            /// [`send_with`](Self::send_with) writes it straight into the output.
             pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ComponentError> {
                 self.send_with(now, |w| {
                     w.element(stanza.root(), JABBER_COMPONENT_ACCEPT);
@@ -189,9 +192,10 @@ macro_rules! side_methods {
             /// straight into the output: a stanza built with the [`stanza`](crate::stanza)
             /// builders' `write_to` is written once, never parsed or serialized again. An
             /// unprefixed element is in `jabber:component:accept`, the stream's default
-            /// namespace (give the builders `content_ns(JABBER_COMPONENT_ACCEPT)` for an
-            /// element payload). Nothing is sent when `write` leaves an element open
-            /// ([`ComponentError::Unbalanced`]).
+            /// namespace, and so is a stanza whose `xmlns` names another content namespace
+            /// (give the builders `content_ns(JABBER_COMPONENT_ACCEPT)` for an element
+            /// payload parsed in this stream). Nothing is sent when `write` leaves an element
+            /// open ([`ComponentError::Unbalanced`]).
             pub fn send_with(
                 &mut self,
                 now: Instant,

@@ -539,8 +539,9 @@ impl Server {
         self.rng.token(16)
     }
 
-    /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
-    /// the default namespace; or a first-level element of a namespace the embedder handles
+    /// Sends a stanza to the client (once online) at time `now`, in `jabber:client` whichever
+    /// content namespace it was built or parsed in (payloads in other namespaces keep
+    /// theirs); or a first-level element of a namespace the embedder handles
     /// (an answer to [`ServerEvent::Nonza`]), which carries its own. For a stanza the
     /// embedder builds, [`send_with`](Self::send_with) writes it straight into the output.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {

@@ -926,3 +926,117 @@ fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
         assert!(ComponentError::NotOnline.is_misuse());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Stanzas are written in the stream's namespace
+// ---------------------------------------------------------------------------------------
+
+/// A message with a body in its own namespace, a payload in another, and a forwarded
+/// `jabber:client` message (XEP-0297) that must keep its namespace whatever the stream.
+/// `FROM` is left to the c2s server to stamp.
+const FORWARDING: &str = "<message FROM to='user@gw.example.com'>\
+    <body>hi</body><x xmlns='urn:x'><y/></x>\
+    <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><body>old</body>\
+    </message></forwarded></message>";
+
+/// What `send` of [`FORWARDING`], parsed in `parsed_in`, wrote, and checks that the peer
+/// took it as a stanza of its stream with the namespaces right.
+fn sent_and_received<A: Side, B: Side>(
+    pair: &mut Pair<A, B>,
+    send: impl FnOnce(&mut A, &xmpp_proto::xml::Element),
+    stanza_of: impl Fn(&B::Event) -> Option<&xmpp_proto::stanza::Stanza>,
+    parsed_in: &str,
+    stream_ns: &str,
+    from: &str,
+) -> String {
+    let xml = FORWARDING.replace("FROM", from);
+    let el = xmpp_proto::xml::parse_element(parsed_in, xml.as_bytes()).unwrap();
+    let (wrote, b0) = (pair.a.wrote.len(), pair.b.events.len());
+    send(&mut pair.a.side, &el);
+    pair.drive();
+    let row = format!("{parsed_in} into {stream_ns}");
+    let [event] = pair.b.since(b0) else {
+        panic!("{row}: {:?}", pair.b.since(b0))
+    };
+    let stanza = stanza_of(event).unwrap_or_else(|| panic!("{row}: {event:?}"));
+    let root = stanza.element().root();
+    assert_eq!(stanza.ns(), stream_ns, "{row}");
+    assert!(root.get_child("body", stream_ns).is_some(), "{row}");
+    assert!(root.get_child("x", "urn:x").is_some(), "{row}");
+    let inner = root.get_child("forwarded", "urn:xmpp:forward:0").unwrap();
+    assert!(
+        inner.get_child("message", "jabber:client").is_some(),
+        "{row}"
+    );
+    String::from_utf8(pair.a.wrote[wrote..].to_vec()).unwrap()
+}
+
+#[test]
+fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
+    use xmpp_proto::stanza::{JABBER_CLIENT, JABBER_SERVER};
+    let t0 = Instant::now();
+    for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
+        let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+        pair.a.side.open(t0).unwrap();
+        pair.drive();
+        let wrote = sent_and_received(
+            &mut pair,
+            |c, el| c.send(t0, el).unwrap(),
+            |e| match e {
+                ComponentEvent::Stanza(s) => Some(s),
+                _ => None,
+            },
+            parsed_in,
+            JABBER_COMPONENT_ACCEPT,
+            "from='user@gw.example.com'",
+        );
+        assert!(wrote.starts_with("<message from="), "{parsed_in}: {wrote}");
+        assert_eq!(wrote.matches("xmlns='jabber:client'").count(), 1, "{wrote}");
+        assert!(!wrote.contains("jabber:server"), "{wrote}");
+        assert!(pair.a.closed().is_none() && pair.b.closed().is_none());
+
+        // `send_with` and a writer that names a content namespace: the same.
+        let b0 = pair.b.events.len();
+        pair.a
+            .side
+            .send_with(t0, |w| {
+                w.start("message")
+                    .xmlns(parsed_in)
+                    .attr("from", GATEWAY)
+                    .attr("to", GATEWAY)
+                    .end("message");
+            })
+            .unwrap();
+        pair.drive();
+        let [ComponentEvent::Stanza(s)] = pair.b.since(b0) else {
+            panic!("{parsed_in}: {:?}", pair.b.since(b0))
+        };
+        assert_eq!(s.ns(), JABBER_COMPONENT_ACCEPT);
+    }
+
+    // A c2s client sends what a component or a server built.
+    let row = C2s {
+        client_tls: TlsPolicy::Disabled,
+        server_tls: TlsPolicy::Disabled,
+        mechanism: Mechanism::ScramSha1,
+        client_cert: false,
+    };
+    for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
+        let mut pair = row.pair(t0);
+        negotiate(&row, &mut pair).expect("online");
+        let wrote = sent_and_received(
+            &mut pair,
+            |c, el| c.client.send(t0, el).unwrap(),
+            |e| match e {
+                ServerEvent::Stanza(s) => Some(s),
+                _ => None,
+            },
+            parsed_in,
+            JABBER_CLIENT,
+            "",
+        );
+        assert!(wrote.starts_with("<message to="), "{parsed_in}: {wrote}");
+        assert!(!wrote.contains("jabber:server"), "{wrote}");
+        assert!(!wrote.contains("jabber:component"), "{wrote}");
+    }
+}
