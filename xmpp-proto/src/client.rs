@@ -527,8 +527,7 @@ impl Client {
 
     /// A fresh id, unique in this session, for stanzas the embedder sends.
     pub fn next_id(&mut self) -> String {
-        self.next_id += 1;
-        format!("{}{}", self.rng.token(4), self.next_id)
+        crate::stream::rng::next_id(&mut self.rng, &mut self.next_id)
     }
 
     stream_methods!(ClientEvent);

@@ -13,26 +13,31 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{StreamError, StreamErrorCondition};
-use crate::negotiate::Negotiate;
+use crate::error::{StanzaErrorCondition, StreamError, StreamErrorCondition};
+use crate::jid::BareJid;
 pub use crate::negotiate::handshake::digest as handshake_digest;
 use crate::negotiate::handshake::{HandshakeClient, HandshakeServer};
+use crate::negotiate::{Negotiate, Wire};
 use crate::stanza::{JABBER_COMPONENT_ACCEPT, Stanza};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::Header;
-use crate::stream::rng::Rng;
+use crate::stream::rng::{Rng, StanzaIds};
 use crate::xml::{Element, Limits, Writer};
 
 /// How a component connects.
 #[derive(Clone)]
 pub struct ComponentConfig {
-    /// The component's own domain (`gateway.example.com`).
-    pub domain: String,
+    /// The component's own domain (`gateway.example.com`), a JID with neither localpart
+    /// nor resource.
+    pub domain: BareJid,
     /// The secret shared with the server.
     pub secret: String,
+    /// Seed of the generator that makes stanza ids ([`Component::next_id`]). Give it fresh
+    /// randomness from the operating system for every connection.
+    pub seed: u64,
     /// How long to wait for the server during the handshake and closing.
     pub response_timeout: Duration,
     /// Idle time after which a whitespace keepalive is sent; `None` turns it off.
@@ -42,11 +47,13 @@ pub struct ComponentConfig {
 }
 
 impl ComponentConfig {
-    /// A configuration with a 30 s response timeout and a 60 s keepalive.
-    pub fn new(domain: impl Into<String>, secret: impl Into<String>) -> Self {
+    /// A configuration with a 30 s response timeout and a 60 s keepalive. Only the domain
+    /// of `domain` is used (`BareJid::from_domain("gw.example.com")`, or `.parse()`).
+    pub fn new(domain: BareJid, secret: impl Into<String>) -> Self {
         ComponentConfig {
-            domain: domain.into(),
+            domain: domain.domain_jid(),
             secret: secret.into(),
+            seed: 0,
             response_timeout: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(60)),
             limits: Limits::default(),
@@ -59,6 +66,8 @@ impl core::fmt::Debug for ComponentConfig {
         f.debug_struct("ComponentConfig")
             .field("domain", &self.domain)
             .field("secret", &"<redacted>")
+            // The seed decides stanza ids: whoever reads it can predict them.
+            .field("seed", &"<redacted>")
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field("limits", &self.limits)
@@ -71,10 +80,11 @@ impl core::fmt::Debug for ComponentConfig {
 pub enum ComponentEvent {
     /// The peer's stream header was accepted.
     StreamOpened,
-    /// The handshake succeeded, for this domain.
-    Authenticated(String),
+    /// The handshake succeeded, for this domain (a JID with neither localpart nor
+    /// resource).
+    Authenticated(BareJid),
     /// Stanzas flow, for this domain.
-    Online(String),
+    Online(BareJid),
     /// A stanza arrived.
     Stanza(Stanza),
     /// The peer sent a stream error ([`ComponentEvent::Closed`] follows).
@@ -155,6 +165,24 @@ enum State<H> {
     Online,
 }
 
+impl<H> State<H> {
+    /// Can stanzas be written on `engine`'s stream?
+    fn online(&self, engine: &Engine<ComponentEvent>) -> Result<(), ComponentError> {
+        if engine.is_ending() {
+            Err(ComponentError::StreamEnded)
+        } else if matches!(self, State::Online) {
+            Ok(())
+        } else {
+            Err(ComponentError::NotOnline)
+        }
+    }
+}
+
+/// What `reply_error` answers with, and returns (whether a reply went out); rustdoc shows
+/// both in full.
+type Condition = StanzaErrorCondition;
+type Reply = Result<bool, ComponentError>;
+
 /// What the two sides have the same way: `Debug` (the domain, never the secret), input,
 /// sending, and the `stream_methods!` every role has. `$peer` names the other side in the
 /// docs.
@@ -202,16 +230,29 @@ macro_rules! side_methods {
                 write: impl FnOnce(&mut Writer<'_>),
             ) -> Result<(), ComponentError> {
                 self.at(now, |s| {
-                    if s.engine.is_ending() {
-                        return Err(ComponentError::StreamEnded);
-                    }
-                    if !matches!(s.state, State::Online) {
-                        return Err(ComponentError::NotOnline);
-                    }
+                    s.state.online(&s.engine)?;
                     s.engine
                         .write_stanza(write, None)
                         .map_err(|_| ComponentError::Unbalanced)
                 })
+            }
+
+            #[doc = concat!("Answers a stanza from the ", $peer, " at time `now` with a stanza error")]
+            /// (`service-unavailable` for an iq the gateway does not handle, RFC 6120
+            /// section 8.4; `item-not-found` for an unknown user), addresses swapped, the
+            /// same id. Returns whether a reply went out: none for an error or an iq result
+            /// (RFC 6120 sections 8.3.1 and 8.2.3).
+            pub fn reply_error(&mut self, now: Instant, to: &Stanza, why: Condition) -> Reply {
+                self.at(now, |s| {
+                    s.state.online(&s.engine)?;
+                    Ok(s.engine.error_reply(to, why))
+                })
+            }
+
+            /// A fresh id for a stanza this side sends, unique in the session, from the
+            /// session's seed.
+            pub fn next_id(&mut self) -> String {
+                self.ids.next()
             }
 
             stream_methods!(ComponentEvent);
@@ -220,11 +261,12 @@ macro_rules! side_methods {
 }
 
 /// The handshake succeeded: stanzas flow.
-fn online<H>(engine: &mut Engine<ComponentEvent>, state: &mut State<H>, domain: &str) {
+fn online<H>(engine: &mut Engine<ComponentEvent>, state: &mut State<H>, domain: &BareJid) {
     *state = State::Online;
     engine.negotiated();
-    engine.report(ComponentEvent::Authenticated(domain.to_owned()));
-    engine.report(ComponentEvent::Online(domain.to_owned()));
+    let domain = domain.domain_jid();
+    engine.report(ComponentEvent::Authenticated(domain.clone()));
+    engine.report(ComponentEvent::Online(domain));
 }
 
 /// The component side of XEP-0114.
@@ -232,6 +274,7 @@ pub struct Component {
     config: ComponentConfig,
     engine: Engine<ComponentEvent>,
     state: State<HandshakeClient>,
+    ids: StanzaIds,
 }
 
 side_methods!(Component, "server");
@@ -248,6 +291,7 @@ impl Component {
         };
         Component {
             engine: Engine::initiating(settings, now),
+            ids: StanzaIds::new(Rng::new(config.seed)),
             config,
             state: State::AwaitHeader,
         }
@@ -276,7 +320,7 @@ impl StreamRole for Component {
 
     fn write_header(&mut self) {
         self.engine.write_header(Header {
-            to: Some(&self.config.domain),
+            to: Some(self.config.domain.domain()),
             ..Header::default()
         });
     }
@@ -317,14 +361,14 @@ impl StreamRole for Component {
 /// How the server side accepts one component.
 #[derive(Clone)]
 pub struct ComponentServerConfig {
-    /// The component's domain; the stream's `to` must be it (else `host-unknown`).
-    pub domain: String,
+    /// The component's domain (a JID with neither localpart nor resource); the stream's
+    /// `to` must be it (else `host-unknown`).
+    pub domain: BareJid,
     /// The shared secret.
     pub secret: String,
-    /// The stream id to send; `None` makes one from [`seed`](Self::seed).
+    /// The stream id to send; `None` makes one from the session's seed
+    /// ([`ComponentServer::new`]).
     pub stream_id: Option<String>,
-    /// Seed of the generator that makes the stream id. Give it fresh randomness.
-    pub seed: u64,
     /// How long to wait for the component during the handshake and closing.
     pub response_timeout: Duration,
     /// Idle time, once the handshake succeeded, after which a whitespace keepalive is sent;
@@ -338,13 +382,13 @@ pub struct ComponentServerConfig {
 }
 
 impl ComponentServerConfig {
-    /// A configuration with a 30 s response timeout and no keepalive.
-    pub fn new(domain: impl Into<String>, secret: impl Into<String>) -> Self {
+    /// A configuration with a 30 s response timeout and no keepalive. Only the domain of
+    /// `domain` is used.
+    pub fn new(domain: BareJid, secret: impl Into<String>) -> Self {
         ComponentServerConfig {
-            domain: domain.into(),
+            domain: domain.domain_jid(),
             secret: secret.into(),
             stream_id: None,
-            seed: 0,
             response_timeout: Duration::from_secs(30),
             keepalive: None,
             limits: Limits::default(),
@@ -359,9 +403,6 @@ impl core::fmt::Debug for ComponentServerConfig {
             .field("domain", &self.domain)
             .field("secret", &"<redacted>")
             .field("stream_id", &self.stream_id)
-            // The seed decides nonces, stream ids and resources: whoever reads it can
-            // predict them.
-            .field("seed", &"<redacted>")
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field("limits", &self.limits)
@@ -376,18 +417,19 @@ pub struct ComponentServer {
     engine: Engine<ComponentEvent>,
     state: State<HandshakeServer>,
     stream_id: String,
+    ids: StanzaIds,
 }
 
 side_methods!(ComponentServer, "component");
 
 impl ComponentServer {
     /// A server side for a new component connection; it waits for the component's header
-    /// from `now`.
-    pub fn new(config: ComponentServerConfig, now: Instant) -> Self {
-        let stream_id = config
-            .stream_id
-            .clone()
-            .unwrap_or_else(|| Rng::new(config.seed).token(16));
+    /// from `now`. `seed` seeds this session's generator of the stream id and stanza ids
+    /// ([`next_id`](Self::next_id)): give each connection fresh randomness from the
+    /// operating system.
+    pub fn new(config: ComponentServerConfig, seed: u64, now: Instant) -> Self {
+        let mut rng = Rng::new(seed);
+        let stream_id = config.stream_id.clone().unwrap_or_else(|| rng.token(16));
         let settings = Settings {
             content_ns: JABBER_COMPONENT_ACCEPT,
             limits: config.pre_auth_limits.min(config.limits),
@@ -399,6 +441,7 @@ impl ComponentServer {
             config,
             state: State::AwaitHeader,
             stream_id,
+            ids: StanzaIds::new(rng),
         }
     }
 
@@ -406,7 +449,7 @@ impl ComponentServer {
     fn on_stanza(&mut self, stanza: Stanza) {
         match (stanza.from(), stanza.to()) {
             (Ok(Some(from)), Ok(Some(_))) => {
-                let domain = self.config.domain.as_str();
+                let domain = self.config.domain.domain();
                 let d = from.domain();
                 let ours =
                     d == domain || d.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.'));
@@ -431,7 +474,7 @@ impl StreamRole for ComponentServer {
 
     fn write_header(&mut self) {
         self.engine.write_header(Header {
-            from: Some(&self.config.domain),
+            from: Some(self.config.domain.domain()),
             id: Some(&self.stream_id),
             ..Header::default()
         });
@@ -442,7 +485,9 @@ impl StreamRole for ComponentServer {
         if self.engine.parser().content_namespace() != Some(JABBER_COMPONENT_ACCEPT) {
             return self.stream_error(StreamErrorCondition::InvalidNamespace);
         }
-        if header.attr("to").as_deref() != Some(self.config.domain.as_str()) {
+        // The same domain once prepared (RFC 7622 section 3.2): `GW.example.com` is ours.
+        let to = header.attr("to").and_then(|to| to.parse::<BareJid>().ok());
+        if to.as_ref() != Some(&self.config.domain) {
             return self.stream_error(StreamErrorCondition::HostUnknown);
         }
         self.engine.report(ComponentEvent::StreamOpened);

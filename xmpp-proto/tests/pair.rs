@@ -711,10 +711,9 @@ fn negotiation_times_out_when_a_side_goes_silent() {
 const GATEWAY: &str = "gw.example.com";
 
 fn component_pair(now: Instant, to: &str, secret: &str) -> Pair<Component, ComponentServer> {
-    let component = Component::new(ComponentConfig::new(to, secret), now);
-    let mut config = ComponentServerConfig::new(GATEWAY, "s3cr3t");
-    config.seed = 3;
-    Pair::new(now, component, ComponentServer::new(config, now))
+    let component = Component::new(ComponentConfig::new(to.parse().unwrap(), secret), now);
+    let config = ComponentServerConfig::new(GATEWAY.parse().unwrap(), "s3cr3t");
+    Pair::new(now, component, ComponentServer::new(config, 3, now))
 }
 
 #[test]
@@ -759,7 +758,7 @@ fn a_component_and_its_server() {
             for end in [&pair.a.events, &pair.b.events] {
                 assert!(
                     end.iter()
-                        .any(|e| matches!(e, ComponentEvent::Online(d) if d == GATEWAY)),
+                        .any(|e| matches!(e, ComponentEvent::Online(d) if d.as_str() == GATEWAY)),
                     "{name}: {end:?}"
                 );
             }
@@ -1039,4 +1038,81 @@ fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
         assert!(!wrote.contains("jabber:server"), "{wrote}");
         assert!(!wrote.contains("jabber:component"), "{wrote}");
     }
+}
+
+#[test]
+fn component_sides_have_ids_error_replies_and_domain_jids() {
+    use xmpp_proto::error::StanzaErrorCondition;
+    use xmpp_proto::stanza::{IqBuilder, IqType, StanzaType};
+    let t0 = Instant::now();
+    let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+    pair.a.side.open(t0).unwrap();
+    pair.drive();
+    let gateway: BareJid = GATEWAY.parse().unwrap();
+    for events in [&pair.a.events, &pair.b.events] {
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ComponentEvent::Online(d) if *d == gateway)),
+            "{events:?}"
+        );
+    }
+
+    // Ids: unique in the session, from the session's seed.
+    let ids: Vec<String> = (0..3).map(|_| pair.a.side.next_id()).collect();
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+    let server_id = pair.b.side.next_id();
+    let again = |seed| {
+        let config = ComponentServerConfig::new(gateway.clone(), "s3cr3t");
+        ComponentServer::new(config, seed, t0).next_id()
+    };
+    // The pair's server has seed 3 and made a stream id before its first stanza id.
+    assert_ne!(again(3), again(4));
+    assert_eq!(again(5), again(5));
+    assert!(!ids.contains(&server_id));
+
+    // The component asks something the server does not handle: service-unavailable back,
+    // addresses swapped, same id.
+    let (user, juliet): (Jid, Jid) = (
+        "user@gw.example.com".parse().unwrap(),
+        "juliet@example.com".parse().unwrap(),
+    );
+    let id = pair.a.side.next_id();
+    let b0 = pair.b.events.len();
+    pair.a
+        .side
+        .send_with(t0, |w| {
+            IqBuilder::new(IqType::Get, &id)
+                .from(&user)
+                .to(&juliet)
+                .write_to(w)
+        })
+        .unwrap();
+    pair.drive();
+    let [ComponentEvent::Stanza(iq)] = pair.b.since(b0) else {
+        panic!("{:?}", pair.b.since(b0))
+    };
+    let iq = iq.clone();
+    let a0 = pair.a.events.len();
+    let sent = pair
+        .b
+        .side
+        .reply_error(t0, &iq, StanzaErrorCondition::ServiceUnavailable);
+    assert_eq!(sent, Ok(true));
+    pair.drive();
+    let [ComponentEvent::Stanza(reply)] = pair.a.since(a0) else {
+        panic!("{:?}", pair.a.since(a0))
+    };
+    assert_eq!(reply.type_().unwrap(), StanzaType::Iq(IqType::Error));
+    assert_eq!(reply.id().as_deref(), Some(id.as_str()));
+    assert_eq!(reply.to().unwrap(), Some(user));
+    assert_eq!(reply.from().unwrap(), Some(juliet));
+    // No answer to an error (RFC 6120 section 8.3.1).
+    let reply = reply.clone();
+    let none = pair
+        .a
+        .side
+        .reply_error(t0, &reply, StanzaErrorCondition::BadRequest);
+    assert_eq!(none, Ok(false));
+    assert!(pair.a.side.poll_transmit().is_none());
 }

@@ -185,12 +185,12 @@ fn configurations_and_credentials_hide_their_secrets() {
     );
     check_debug(
         "component::ComponentConfig",
-        &ComponentConfig::new("gw.example.com", COMPONENT_SECRET),
+        &ComponentConfig::new(gw(), COMPONENT_SECRET),
         &secrets,
     );
     check_debug(
         "component::ComponentServerConfig",
-        &ComponentServerConfig::new("gw.example.com", COMPONENT_SECRET),
+        &ComponentServerConfig::new(gw(), COMPONENT_SECRET),
         &secrets,
     );
     check_debug(
@@ -425,11 +425,9 @@ fn component_roles_and_events_hide_the_shared_secret() {
             Secret::text("the component secret", COMPONENT_SECRET),
             Secret::text("the attempted secret", attempted),
         ];
-        let mut component = Component::new(ComponentConfig::new("gw.example.com", attempted), now);
-        let mut server = ComponentServer::new(
-            ComponentServerConfig::new("gw.example.com", COMPONENT_SECRET),
-            now,
-        );
+        let mut component = Component::new(ComponentConfig::new(gw(), attempted), now);
+        let mut server =
+            ComponentServer::new(ComponentServerConfig::new(gw(), COMPONENT_SECRET), 0, now);
         component.open(now).unwrap();
         let mut online = false;
         loop {
@@ -467,10 +465,14 @@ fn the_generator_seed_stays_out_of_debug() {
     let mut client =
         xmpp_proto::client::ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     client.seed = seed;
-    let mut component = xmpp_proto::component::ComponentServerConfig::new("gw.example", "s");
+    let mut component = xmpp_proto::component::ComponentConfig::new(gw(), "s");
     component.seed = seed;
     for text in [format!("{client:?}"), format!("{component:?}")] {
         assert!(!text.contains(&seed.to_string()), "{text}");
         assert!(!text.to_lowercase().contains("5eedc0de"), "{text}");
     }
+}
+
+fn gw() -> xmpp_proto::jid::BareJid {
+    "gw.example.com".parse().unwrap()
 }

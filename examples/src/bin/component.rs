@@ -8,7 +8,7 @@
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use xmpp_examples::{Args, Conn, Input, die};
+use xmpp_examples::{Args, Conn, Input, die, random_seed};
 use xmpp_proto::component::{Component, ComponentConfig, ComponentEvent};
 use xmpp_proto::stanza::StanzaKind;
 
@@ -25,7 +25,12 @@ fn main() {
         &[],
     );
     let addr = args.require("addr", USAGE);
-    let config = ComponentConfig::new(args.require("domain", USAGE), args.require("secret", USAGE));
+    let domain = args.require("domain", USAGE);
+    let domain = domain
+        .parse()
+        .unwrap_or_else(|e| die(&format!("--domain {domain}: {e}")));
+    let mut config = ComponentConfig::new(domain, args.require("secret", USAGE));
+    config.seed = random_seed();
     let count = args.number("count", 0, USAGE);
     let timeout = Duration::from_secs(args.number("timeout-secs", 15, USAGE));
 
