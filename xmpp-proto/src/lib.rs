@@ -13,7 +13,8 @@
 //! - [`stream`]: what every role shares about the stream: headers, features, ids;
 //! - [`client`]: the c2s client role as a state machine;
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
-//! - [`component`]: the gateway role, XEP-0114, both sides.
+//! - [`component`]: the gateway role, XEP-0114, both sides;
+//! - [`connection`]: the trait every role implements, for a driver written once.
 //!
 //! # Feeding input and memory
 //!
@@ -101,6 +102,7 @@ pub use bytes;
 
 pub mod client;
 pub mod component;
+pub mod connection;
 pub mod error;
 pub mod jid;
 mod negotiate;
