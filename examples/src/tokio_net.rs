@@ -5,13 +5,17 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+use xmpp_proto::connection::Connection;
 use xmpp_proto::sasl::ChannelBinding;
+use xmpp_proto::xml::Element;
 
+use crate::drive::{GRACE, READ_SIZE, answered};
 use crate::{EXPORTER_LABEL, Input, exporter};
 
 /// Plain TCP, then TLS on the same connection after STARTTLS.
@@ -120,5 +124,138 @@ impl AsyncConn {
             AsyncConn::TlsServer(Box::new(tls)),
             cb.into_iter().collect(),
         ))
+    }
+}
+
+/// What a tokio example does with its role's events; the rest of the loop is
+/// [`drive_async`]'s. The same shape as [`Embedder`](crate::drive::Embedder).
+pub trait AsyncEmbedder<C: Connection> {
+    /// One event, with the transport (which TLS replaces). An error ends the session.
+    fn on_event(
+        &mut self,
+        core: &mut C,
+        conn: &mut Option<AsyncConn>,
+        event: C::Event,
+    ) -> impl Future<Output = io::Result<()>>;
+
+    /// A stanza from outside the stream (one another session routed here), awaited beside
+    /// the read and the core's deadline; by default, none ever comes.
+    fn outside(&mut self) -> impl Future<Output = Option<Element>> {
+        std::future::pending()
+    }
+
+    /// When to give up: the stream is closed then, and the session left
+    /// [`GRACE`](crate::drive::GRACE) later.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The deadline came: say why before the stream is closed.
+    fn on_deadline(&mut self) {}
+
+    /// Something worth a line in the log.
+    fn log(&self, line: &str) {
+        println!("{line}");
+    }
+}
+
+/// [`drive`](crate::drive::drive) for tokio: runs `core` over `conn` until its stream is
+/// over, in the same drain order, waiting for a read, a stanza from
+/// [`outside`](AsyncEmbedder::outside) or the next deadline, whichever comes first; then
+/// ends the transport (over TLS with `close_notify`).
+pub async fn drive_async<C: Connection>(
+    core: &mut C,
+    conn: &mut Option<AsyncConn>,
+    embedder: &mut impl AsyncEmbedder<C>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut gave_up = false;
+    let result = loop {
+        flush(core, conn, embedder).await;
+        if let Some(event) = core.poll_event() {
+            if let Err(e) = embedder.on_event(core, conn, event).await {
+                core.handle_eof();
+                break Err(e);
+            }
+            continue;
+        }
+        if core.is_closed() {
+            break Ok(());
+        }
+        let now = Instant::now();
+        let deadline = embedder.deadline();
+        if deadline.is_some_and(|d| now >= d + GRACE) {
+            break Ok(());
+        }
+        let wake = [
+            core.poll_timeout(),
+            deadline.map(|d| if gave_up { d + GRACE } else { d }),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let Some(c) = conn.as_mut() else {
+            break Ok(());
+        };
+        // `read` is cancel-safe, and so is a channel's `recv`: nothing is lost to the race.
+        tokio::select! {
+            read = c.read(&mut buf) => match read {
+                Ok(Input::Data(n)) => {
+                    // An error here is misuse; bad XML from the peer is a stream error the
+                    // core has queued.
+                    answered(core.handle_input(Instant::now(), &buf[..n]));
+                }
+                Ok(Input::Eof | Input::Timeout) => core.handle_eof(),
+                Ok(Input::Truncated) => {
+                    embedder.log("tls: connection ended without close_notify");
+                    core.handle_eof();
+                }
+                Err(e) => {
+                    embedder.log(&format!("abandoned read-failed: {e}"));
+                    core.handle_eof();
+                }
+            },
+            Some(stanza) = embedder.outside() => {
+                answered(core.send(Instant::now(), &stanza));
+            }
+            () = sleep => {
+                let now = Instant::now();
+                if !gave_up && deadline.is_some_and(|d| now >= d) {
+                    gave_up = true;
+                    embedder.on_deadline();
+                    core.close(now);
+                }
+                core.handle_timeout(now);
+            }
+        }
+    };
+    // The closing tag or stream error the core queued last, then the transport's end.
+    flush(core, conn, embedder).await;
+    if let Some(conn) = conn.as_mut()
+        && let Ok(Input::Truncated) = conn.close().await
+    {
+        embedder.log("tls: connection ended without close_notify");
+    }
+    result
+}
+
+/// Writes what the core queued; a failed write ends the stream.
+async fn flush<C: Connection>(
+    core: &mut C,
+    conn: &mut Option<AsyncConn>,
+    embedder: &impl AsyncEmbedder<C>,
+) {
+    while let Some(bytes) = core.poll_transmit() {
+        let Some(c) = conn.as_mut() else { return };
+        if let Err(e) = c.send(&bytes).await {
+            embedder.log(&format!("abandoned write-failed: {e}"));
+            core.handle_eof();
+        }
     }
 }
