@@ -247,18 +247,34 @@ macro_rules! role_event {
     };
 }
 
-use crate::client::{Client, ClientError, ClientEvent};
-use crate::component::{Component, ComponentError, ComponentEvent, ComponentServer};
-use crate::server::{Server, ServerError, ServerEvent};
+#[cfg(feature = "client")]
+mod client {
+    use super::*;
+    use crate::client::{Client, ClientError, ClientEvent};
 
-connection!(Client, ClientEvent, ClientError);
-role_event!(ClientEvent);
-role_error!(ClientError);
-connection!(Server, ServerEvent, ServerError);
-role_event!(ServerEvent);
-role_error!(ServerError);
-// The two XEP-0114 sides share their event and error types.
-connection!(Component, ComponentEvent, ComponentError);
-connection!(ComponentServer, ComponentEvent, ComponentError);
-role_event!(ComponentEvent);
-role_error!(ComponentError);
+    connection!(Client, ClientEvent, ClientError);
+    role_event!(ClientEvent);
+    role_error!(ClientError);
+}
+
+#[cfg(feature = "server")]
+mod server {
+    use super::*;
+    use crate::server::{Server, ServerError, ServerEvent};
+
+    connection!(Server, ServerEvent, ServerError);
+    role_event!(ServerEvent);
+    role_error!(ServerError);
+}
+
+#[cfg(feature = "component")]
+mod component {
+    use super::*;
+    use crate::component::{Component, ComponentError, ComponentEvent, ComponentServer};
+
+    // The two XEP-0114 sides share their event and error types.
+    connection!(Component, ComponentEvent, ComponentError);
+    connection!(ComponentServer, ComponentEvent, ComponentError);
+    role_event!(ComponentEvent);
+    role_error!(ComponentError);
+}

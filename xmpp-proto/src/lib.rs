@@ -100,14 +100,33 @@
 /// core's API takes and gives: use this re-export to stay on the same version.
 pub use bytes;
 
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "component")]
 pub mod component;
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
 pub mod connection;
 pub mod error;
+#[cfg(feature = "jid")]
 pub mod jid;
+// Each role runs some of the steps and uses some of the engine: with only some roles on,
+// the others' parts are left unused, not removed one by one.
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+#[cfg_attr(
+    not(all(feature = "client", feature = "server", feature = "component")),
+    allow(dead_code, unused_imports)
+)]
 mod negotiate;
+#[cfg(feature = "sasl")]
 pub mod sasl;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "jid")]
 pub mod stanza;
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+#[cfg_attr(
+    not(all(feature = "client", feature = "server", feature = "component")),
+    allow(dead_code, unused_imports)
+)]
 pub mod stream;
 pub mod xml;

@@ -225,6 +225,7 @@ impl<'a> Writer<'a> {
     /// `content_ns`: a first-level element in one of `content_namespaces` (a stanza built
     /// or parsed in `jabber:client`, written into a `jabber:component:accept` stream) is
     /// written in `content_ns`, by [`element`](Self::element) and [`xmlns`](Self::xmlns).
+    #[cfg(any(feature = "client", feature = "server", feature = "component"))]
     pub(crate) fn in_stream(
         out: &'a mut BytesMut,
         content_namespaces: &'a [&'a str],
