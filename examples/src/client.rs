@@ -107,6 +107,8 @@ impl Session {
                 println!("peer-stream-error {}", error.condition.as_str())
             }
             ClientEvent::Abandoned(reason) => println!("abandoned {}", reason.as_str()),
+            // Events a later version adds: nothing this example must do.
+            _ => {}
         }
     }
 

@@ -40,6 +40,7 @@ use crate::xml::{Element, ElementRef, Limits, Writer};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The account.
     pub jid: BareJid,
@@ -148,6 +149,7 @@ impl core::fmt::Debug for ClientConfig {
 
 /// What the client reports to the embedder.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The server's stream header was accepted (every header, restarts included).
     StreamOpened,
@@ -181,6 +183,7 @@ stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested);
 /// it is, or the embedder called a method that does not fit the state
 /// ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientError {
     /// [`Client::open`] was already called.
     AlreadyOpen,

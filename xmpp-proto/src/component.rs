@@ -29,6 +29,7 @@ use crate::xml::{Element, Limits, Writer};
 
 /// How a component connects.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ComponentConfig {
     /// The component's own domain (`gateway.example.com`), a JID with neither localpart
     /// nor resource.
@@ -77,6 +78,7 @@ impl core::fmt::Debug for ComponentConfig {
 
 /// What either side of a component stream reports.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ComponentEvent {
     /// The peer's stream header was accepted.
     StreamOpened,
@@ -101,6 +103,7 @@ stream_event!(ComponentEvent);
 /// [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a method that does
 /// not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ComponentError {
     /// [`Component::open`] was already called.
     AlreadyOpen,
@@ -360,6 +363,7 @@ impl StreamRole for Component {
 
 /// How the server side accepts one component.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ComponentServerConfig {
     /// The component's domain (a JID with neither localpart nor resource); the stream's
     /// `to` must be it (else `host-unknown`).

@@ -35,6 +35,7 @@ use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The domains served here; a client's `to` must be one of them (else `host-unknown`).
     pub domains: Vec<String>,
@@ -164,6 +165,7 @@ impl core::fmt::Debug for ServerConfig {
 
 /// What the server reports to the embedder.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// The client's stream header was accepted (every header, restarts included).
     StreamOpened,
@@ -220,6 +222,7 @@ stream_event!(ServerEvent, tls => TlsRequested);
 /// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a
 /// method that does not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServerError {
     /// Input while TLS is being set up: discarded (plaintext injected before the handshake).
     AwaitingTls,

@@ -249,9 +249,10 @@ fn sasl_exchanges_hide_their_secrets_at_every_step() {
         SERVER_SECRET.to_vec(),
     );
     server_config.encrypted = true;
-    let mut client_config = sasl::SaslClientConfig {
-        allow_plain: true,
-        ..sasl::SaslClientConfig::default()
+    let mut client_config = {
+        let mut c = sasl::SaslClientConfig::default();
+        c.allow_plain = true;
+        c
     };
 
     for mechanism in [Mechanism::Plain, Mechanism::ScramSha256] {

@@ -99,7 +99,8 @@ impl Embedder<Component> for App {
             ComponentEvent::PeerStreamError(error) => {
                 println!("peer-stream-error {}", error.condition.as_str())
             }
-            ComponentEvent::Closed(_) => {}
+            // `Closed` (the driver sees the end), and events a later version adds.
+            _ => {}
         }
         Ok(())
     }

@@ -201,7 +201,8 @@ impl Embedder<Server> for Session<'_> {
             }
             // Only for namespaces this server would list in its configuration: none.
             ServerEvent::Nonza(_) => {}
-            ServerEvent::Closed(_) => {}
+            // `Closed` (the driver sees the end), and events a later version adds.
+            _ => {}
         }
         Ok(())
     }
