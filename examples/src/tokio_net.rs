@@ -145,7 +145,7 @@ pub trait AsyncEmbedder<C: Connection> {
     }
 
     /// When to give up: the stream is closed then, and the session left
-    /// [`GRACE`](crate::drive::GRACE) later.
+    /// [`GRACE`] later.
     fn deadline(&self) -> Option<Instant> {
         None
     }
