@@ -16,6 +16,36 @@
 //! and, only when the server requires it, the legacy session (RFC 3921 section 3). Every
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
+//!
+//! ```
+//! use std::time::Instant;
+//! use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+//!
+//! let now = Instant::now();
+//! let mut config = ClientConfig::new("juliet@example.com".parse()?, "r0m30myr0m30");
+//! config.tls = TlsPolicy::Disabled; // an in-memory sketch: no TLS library here
+//! config.allow_plain_without_tls = true;
+//! config.seed = 0x5eed; // fresh randomness from the OS in a real client
+//! let mut client = Client::new(config, now);
+//! client.open(now)?;
+//! let header = client.poll_transmit().expect("our stream header");
+//! assert!(header.starts_with(b"<?xml version='1.0'?><stream:stream"));
+//!
+//! // The server's header and features: SASL PLAIN.
+//! client.handle_input(
+//!     now,
+//!     b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+//!       id='c2s1' from='example.com' version='1.0'><stream:features>\
+//!       <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>\
+//!       </mechanisms></stream:features>",
+//! )?;
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::StreamOpened)));
+//! let auth = client.poll_transmit().expect("the SASL attempt");
+//! assert!(auth.starts_with(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"));
+//! // The server's deadline to answer, counted from `now`.
+//! assert_eq!(client.poll_timeout(), Some(now + std::time::Duration::from_secs(30)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -362,6 +392,10 @@ impl Client {
 
     /// Starts the stream at time `now`: the client's header is queued, and the server has
     /// the response timeout from `now` to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::AlreadyOpen`] when called a second time.
     pub fn open(&mut self, now: Instant) -> Result<(), ClientError> {
         self.at(now, |s| {
             if !s.engine.is_idle() {
@@ -378,12 +412,23 @@ impl Client {
     /// arrives before [`tls_established`](Self::tls_established) (reported as
     /// [`ClientError::AwaitingTls`]): it would be plaintext injected before the handshake.
     /// Once the stream is over, input is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOpen`] before [`open`](Self::open), [`ClientError::AwaitingTls`]
+    /// while TLS is being set up. The server's faults are not errors here: they end the
+    /// stream, which the events report.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ClientError> {
         self.at(now, |s| s.input(data)).map_err(ClientError::from)
     }
 
     /// TLS is up at time `now` (after [`ClientEvent::TlsRequested`]); `channel_binding` is
     /// what the TLS library exported, for the SCRAM `-PLUS` mechanisms. The stream restarts.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NoTlsRequested`] without a [`ClientEvent::TlsRequested`] to answer;
+    /// [`ClientError::StreamEnded`] when the stream has ended meanwhile.
     pub fn tls_established(
         &mut self,
         now: Instant,
@@ -411,6 +456,11 @@ impl Client {
 
     /// After [`ClientEvent::SaslFailure`], at time `now`: tries again with `mechanism`, or
     /// with the next acceptable one after those that failed.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotAwaitingAuth`] without a [`ClientEvent::SaslFailure`] to answer;
+    /// [`ClientError::StreamEnded`] when the stream has ended meanwhile.
     pub fn auth(&mut self, now: Instant, mechanism: Option<Mechanism>) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
@@ -437,6 +487,12 @@ impl Client {
     /// [`next_id`](Self::next_id). A first-level element of another namespace (stream
     /// management's `<enable/>`...) is written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
     /// writes it straight into the output instead.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOnline`] before [`ClientEvent::Online`];
+    /// [`ClientError::StanzaTooLarge`] over the server's limit (nothing is sent);
+    /// [`ClientError::StreamEnded`] once the stream has ended (a late answer: ignore it).
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -460,6 +516,10 @@ impl Client {
     /// one). Nothing is sent when the stanza is larger than the server accepts
     /// ([`ClientError::StanzaTooLarge`]) or when `write` leaves an element open
     /// ([`ClientError::Unbalanced`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and [`ClientError::Unbalanced`].
     ///
     /// ```
     /// # use xmpp_proto::client::{Client, ClientConfig, ClientError};
@@ -499,6 +559,11 @@ impl Client {
     /// `service-unavailable` for an iq the embedder does not handle, RFC 6120 8.4), with
     /// swapped addresses and the same id. Nothing is sent for an error or an iq result (RFC
     /// 6120 8.3.1, 8.2.3): the result says whether a reply went out.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOnline`] before [`ClientEvent::Online`];
+    /// [`ClientError::StreamEnded`] once the stream has ended (a late answer: ignore it).
     pub fn reply_error(
         &mut self,
         now: Instant,

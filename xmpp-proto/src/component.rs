@@ -10,6 +10,46 @@
 //!   domain (`improper-addressing`, `invalid-from` otherwise).
 //!
 //! XEP-0114 streams carry no `version` and negotiate no features.
+//!
+//! Both sides in memory, each one's output fed to the other until both are online:
+//!
+//! ```
+//! use std::time::Instant;
+//! use xmpp_proto::component::{
+//!     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
+//! };
+//!
+//! let now = Instant::now();
+//! let gateway: xmpp_proto::jid::BareJid = "gw.example.com".parse()?;
+//! let mut component = Component::new(ComponentConfig::new(gateway.clone(), "s3cr3t"), now);
+//! let config = ComponentServerConfig::new(gateway.clone(), "s3cr3t");
+//! let mut server = ComponentServer::new(config, 0x5eed, now); // a fresh seed per connection
+//! component.open(now)?;
+//! let mut online = 0;
+//! for _ in 0..4 {
+//!     while let Some(bytes) = component.poll_transmit() {
+//!         server.handle_input(now, &bytes)?;
+//!     }
+//!     while let Some(bytes) = server.poll_transmit() {
+//!         component.handle_input(now, &bytes)?;
+//!     }
+//!     let events = std::iter::from_fn(|| component.poll_event())
+//!         .chain(std::iter::from_fn(|| server.poll_event()));
+//!     for event in events {
+//!         if let ComponentEvent::Online(domain) = event {
+//!             assert_eq!(domain, gateway);
+//!             online += 1;
+//!         }
+//!     }
+//! }
+//! assert_eq!(online, 2, "both sides");
+//! let id = component.next_id();
+//! component.send_with(now, |w| {
+//!     w.start("iq").attr("type", "get").attr("id", &id);
+//!     w.attr("from", "gw.example.com").attr("to", "example.com").end("iq");
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::{Duration, Instant};
 
@@ -202,6 +242,12 @@ macro_rules! side_methods {
         impl $side {
             #[doc = concat!("Bytes received from the ", $peer, ", at time `now`. Once the stream is over,")]
             /// input is ignored.
+            ///
+            /// # Errors
+            ///
+            /// [`ComponentError::NotOpen`] before [`Component::open`] (the server side
+            /// takes input from the start). The peer's faults are not errors here: they end
+            /// the stream, which the events report.
             pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ComponentError> {
                 self.at(now, |s| s.input(data))
                     .map_err(ComponentError::from)
@@ -213,6 +259,12 @@ macro_rules! side_methods {
             /// or `jabber:server`), and so are its children in that namespace; payloads in
             /// other namespaces keep theirs. For a stanza the embedder builds,
             /// [`send_with`](Self::send_with) writes it straight into the output.
+            ///
+            /// # Errors
+            ///
+            /// [`ComponentError::NotOnline`] before the handshake succeeded;
+            /// [`ComponentError::StreamEnded`] once the stream has ended (a late answer:
+            /// ignore it).
             pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ComponentError> {
                 self.send_with(now, |w| {
                     w.element(stanza.root(), JABBER_COMPONENT_ACCEPT);
@@ -227,6 +279,10 @@ macro_rules! side_methods {
             /// (give the builders `content_ns(JABBER_COMPONENT_ACCEPT)` for an element
             /// payload parsed in this stream). Nothing is sent when `write` leaves an element
             /// open ([`ComponentError::Unbalanced`]).
+            ///
+            /// # Errors
+            ///
+            /// As [`send`](Self::send), and [`ComponentError::Unbalanced`].
             pub fn send_with(
                 &mut self,
                 now: Instant,
@@ -245,6 +301,10 @@ macro_rules! side_methods {
             /// section 8.4; `item-not-found` for an unknown user), addresses swapped, the
             /// same id. Returns whether a reply went out: none for an error or an iq result
             /// (RFC 6120 sections 8.3.1 and 8.2.3).
+            ///
+            /// # Errors
+            ///
+            /// As [`send`](Self::send).
             pub fn reply_error(&mut self, now: Instant, to: &Stanza, why: Condition) -> Reply {
                 self.at(now, |s| {
                     s.state.online(&s.engine)?;
@@ -302,6 +362,10 @@ impl Component {
 
     /// Opens the stream to the component's own domain at time `now`; the server has the
     /// response timeout from `now` to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ComponentError::AlreadyOpen`] when called a second time.
     pub fn open(&mut self, now: Instant) -> Result<(), ComponentError> {
         self.at(now, |s| {
             if !s.engine.is_idle() {

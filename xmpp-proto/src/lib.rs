@@ -16,6 +16,14 @@
 //! - [`component`]: the gateway role, XEP-0114, both sides;
 //! - [`connection`]: the trait every role implements, for a driver written once.
 //!
+//! # Features
+//!
+//! All on by default. With none, the crate is the parser ([`xml`]) and the stream and SASL
+//! error vocabulary ([`error`]), on `bytes` and `memchr` alone. `jid` adds addresses,
+//! stanzas and stanza errors (PRECIS, IDNA); `sasl` the SASL mechanisms (RustCrypto);
+//! `client`, `server` and `component` each their role, with the stream engine and the
+//! [`Connection`](connection::Connection) trait (they need `jid` and `sasl`).
+//!
 //! # Feeding input and memory
 //!
 //! One `handle_input` call processes all the bytes it is given: the core has nowhere to put
@@ -95,6 +103,17 @@
 // benches/README.md). Nothing else may use `unsafe`.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+// The crate docs link every layer; with features off, some are not there.
+#![cfg_attr(
+    not(all(
+        feature = "jid",
+        feature = "sasl",
+        feature = "client",
+        feature = "server",
+        feature = "component"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 /// The `bytes` crate, whose [`Bytes`](bytes::Bytes) and [`BytesMut`](bytes::BytesMut) the
 /// core's API takes and gives: use this re-export to stay on the same version.
