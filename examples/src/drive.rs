@@ -74,7 +74,7 @@ pub fn drive<C: Connection>(
     embedder: &mut impl Embedder<C>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE];
-    let mut gave_up = false;
+    let mut giving_up = GivingUp::default();
     let result = loop {
         let poll_again = embedder.outside(core);
         flush(core, conn, embedder);
@@ -85,53 +85,26 @@ pub fn drive<C: Connection>(
             }
             continue;
         }
-        if core.is_closed() {
-            break Ok(());
-        }
         let now = Instant::now();
         let deadline = embedder.deadline();
-        if deadline.is_some_and(|d| now >= d + GRACE) {
+        if core.is_closed() || giving_up.is_over(deadline, now) {
             break Ok(());
         }
-        let wake = [
-            core.poll_timeout(),
-            deadline.map(|d| if gave_up { d + GRACE } else { d }),
-            poll_again.map(|d| now + d),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let wake = giving_up.wake(core, deadline, poll_again.map(|d| now + d));
         let wait = wake.map_or(Duration::from_secs(3600), |t| {
             t.saturating_duration_since(now)
         });
-        match conn
+        let read = conn
             .as_mut()
             .expect("connected")
-            .read_within(&mut buf, wait)
-        {
-            Ok(Input::Data(n)) => {
-                // An error here is misuse (input while TLS is being set up); bad XML from the
-                // peer is a stream error the core has queued.
-                answered(core.handle_input(Instant::now(), &buf[..n]));
-            }
-            Ok(Input::Eof) => core.handle_eof(),
-            Ok(Input::Truncated) => {
-                embedder.log("tls: connection ended without close_notify");
-                core.handle_eof();
-            }
+            .read_within(&mut buf, wait);
+        match read {
             Ok(Input::Timeout) => {
-                let now = Instant::now();
-                if !gave_up && deadline.is_some_and(|d| now >= d) {
-                    gave_up = true;
+                if giving_up.tick(core, deadline, Instant::now()) {
                     embedder.on_deadline();
-                    core.close(now);
                 }
-                core.handle_timeout(now);
             }
-            Err(e) => {
-                embedder.log(&format!("abandoned read-failed: {e}"));
-                core.handle_eof();
-            }
+            read => feed(core, read, &buf, |line| embedder.log(line)),
         }
     };
     // The closing tag or stream error the core queued last, then the transport's end.
@@ -142,6 +115,78 @@ pub fn drive<C: Connection>(
         embedder.log("tls: connection ended without close_notify");
     }
     result
+}
+
+/// Where a session stands with its embedder's deadline; both drivers' time, written once.
+#[derive(Debug, Default)]
+pub(crate) struct GivingUp {
+    /// The deadline came: the stream was closed, and the peer has [`GRACE`] to answer.
+    closed: bool,
+}
+
+impl GivingUp {
+    /// Past the deadline and its grace: leave, whatever the stream's state.
+    pub(crate) fn is_over(&self, deadline: Option<Instant>, now: Instant) -> bool {
+        deadline.is_some_and(|d| now >= d + GRACE)
+    }
+
+    /// When to wake up: the core's next timer, the deadline (or the end of its grace), or
+    /// `also`, whichever is first.
+    pub(crate) fn wake<C: Connection>(
+        &self,
+        core: &C,
+        deadline: Option<Instant>,
+        also: Option<Instant>,
+    ) -> Option<Instant> {
+        let deadline = deadline.map(|d| if self.closed { d + GRACE } else { d });
+        [core.poll_timeout(), deadline, also]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// The time is `now`: at the deadline the stream is closed (once), and the core's due
+    /// timers fire. True when the deadline has just come.
+    pub(crate) fn tick<C: Connection>(
+        &mut self,
+        core: &mut C,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> bool {
+        let came = !self.closed && deadline.is_some_and(|d| now >= d);
+        if came {
+            self.closed = true;
+            core.close(now);
+        }
+        core.handle_timeout(now);
+        came
+    }
+}
+
+/// What a read gave (anything but [`Input::Timeout`]), to the core; `buf` holds the data.
+pub(crate) fn feed<C: Connection>(
+    core: &mut C,
+    read: io::Result<Input>,
+    buf: &[u8],
+    log: impl Fn(&str),
+) {
+    match read {
+        Ok(Input::Data(n)) => {
+            // An error here is misuse (input while TLS is being set up); bad XML from the
+            // peer is a stream error the core has queued.
+            answered(core.handle_input(Instant::now(), &buf[..n]));
+        }
+        // A tokio read never times out by itself; the deadline is a separate branch.
+        Ok(Input::Eof | Input::Timeout) => core.handle_eof(),
+        Ok(Input::Truncated) => {
+            log("tls: connection ended without close_notify");
+            core.handle_eof();
+        }
+        Err(e) => {
+            log(&format!("abandoned read-failed: {e}"));
+            core.handle_eof();
+        }
+    }
 }
 
 /// Writes what the core queued; a failed write ends the stream.

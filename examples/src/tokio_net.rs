@@ -15,7 +15,7 @@ use xmpp_proto::connection::Connection;
 use xmpp_proto::sasl::ChannelBinding;
 use xmpp_proto::xml::Element;
 
-use crate::drive::{GRACE, READ_SIZE, answered};
+use crate::drive::{GivingUp, READ_SIZE, answered, feed};
 use crate::{EXPORTER_LABEL, Input, exporter};
 
 /// Plain TCP, then TLS on the same connection after STARTTLS.
@@ -145,7 +145,7 @@ pub trait AsyncEmbedder<C: Connection> {
     }
 
     /// When to give up: the stream is closed then, and the session left
-    /// [`GRACE`] later.
+    /// [`GRACE`](crate::drive::GRACE) later.
     fn deadline(&self) -> Option<Instant> {
         None
     }
@@ -169,7 +169,7 @@ pub async fn drive_async<C: Connection>(
     embedder: &mut impl AsyncEmbedder<C>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE];
-    let mut gave_up = false;
+    let mut giving_up = GivingUp::default();
     let result = loop {
         flush(core, conn, embedder).await;
         if let Some(event) = core.poll_event() {
@@ -179,21 +179,12 @@ pub async fn drive_async<C: Connection>(
             }
             continue;
         }
-        if core.is_closed() {
-            break Ok(());
-        }
         let now = Instant::now();
         let deadline = embedder.deadline();
-        if deadline.is_some_and(|d| now >= d + GRACE) {
+        if core.is_closed() || giving_up.is_over(deadline, now) {
             break Ok(());
         }
-        let wake = [
-            core.poll_timeout(),
-            deadline.map(|d| if gave_up { d + GRACE } else { d }),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
+        let wake = giving_up.wake(core, deadline, None);
         let sleep = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -205,33 +196,14 @@ pub async fn drive_async<C: Connection>(
         };
         // `read` is cancel-safe, and so is a channel's `recv`: nothing is lost to the race.
         tokio::select! {
-            read = c.read(&mut buf) => match read {
-                Ok(Input::Data(n)) => {
-                    // An error here is misuse; bad XML from the peer is a stream error the
-                    // core has queued.
-                    answered(core.handle_input(Instant::now(), &buf[..n]));
-                }
-                Ok(Input::Eof | Input::Timeout) => core.handle_eof(),
-                Ok(Input::Truncated) => {
-                    embedder.log("tls: connection ended without close_notify");
-                    core.handle_eof();
-                }
-                Err(e) => {
-                    embedder.log(&format!("abandoned read-failed: {e}"));
-                    core.handle_eof();
-                }
-            },
+            read = c.read(&mut buf) => feed(core, read, &buf, |line| embedder.log(line)),
             Some(stanza) = embedder.outside() => {
                 answered(core.send(Instant::now(), &stanza));
             }
             () = sleep => {
-                let now = Instant::now();
-                if !gave_up && deadline.is_some_and(|d| now >= d) {
-                    gave_up = true;
+                if giving_up.tick(core, deadline, Instant::now()) {
                     embedder.on_deadline();
-                    core.close(now);
                 }
-                core.handle_timeout(now);
             }
         }
     };
