@@ -19,6 +19,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
 use xmpp_proto::component::{
     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
 };
+use xmpp_proto::connection::{Connection, RoleError, RoleEvent};
 use xmpp_proto::error::StreamErrorCondition;
 use xmpp_proto::jid::{BareJid, FullJid, Jid};
 use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
@@ -812,26 +813,61 @@ fn exchange_component(pair: &mut Pair<Component, ComponentServer>, row: &str) {
 // A late answer
 // ---------------------------------------------------------------------------------------
 
-/// The last two events of `events`: a stanza, then `Closed` for `PeerClose` (the stanza and
-/// the peer's closing tag came in one read).
-fn stanza_then_peer_close<E: Debug>(
-    events: &[E],
-    closed: impl Fn(&E) -> Option<&CloseReason>,
-) -> &E {
-    let [.., stanza, last] = events else {
+/// `closer` sends an iq and closes; `answerer` gets both in one read, so its embedder sees
+/// the stanza and then `Closed`, and answers too late: the stream ended, which is not
+/// misuse, and nothing is written after the closing tag.
+/// The iq carries `from` when the closer is a component, whose server requires it.
+fn answer_too_late<A: Connection, B: Connection>(
+    now: Instant,
+    closer: &mut A,
+    answerer: &mut B,
+    from: Option<&Jid>,
+) {
+    use xmpp_proto::error::StanzaErrorCondition::ServiceUnavailable;
+    use xmpp_proto::stanza::{IqBuilder, IqType};
+    let to: Jid = GATEWAY.parse().unwrap();
+    let iq = |w: &mut xmpp_proto::xml::Writer<'_>| {
+        let iq = IqBuilder::new(IqType::Get, "q").to(&to);
+        match from {
+            Some(from) => iq.from(from).write_to(w),
+            None => iq.write_to(w),
+        }
+    };
+    closer.send_with(now, iq).unwrap();
+    Connection::close(closer, now);
+    let read = closer.poll_transmit().expect("the iq and the closing tag");
+    assert!(closer.poll_transmit().is_none(), "one read");
+    answerer.handle_input(now, &read).unwrap();
+    while answerer.poll_transmit().is_some() {}
+    let events: Vec<_> = std::iter::from_fn(|| answerer.poll_event()).collect();
+    let [.., stanza, closed] = &events[..] else {
         panic!("{events:?}")
     };
-    assert_eq!(closed(last), Some(&CloseReason::PeerClose), "{events:?}");
-    stanza
+    assert_eq!(
+        closed.close_reason(),
+        Some(&CloseReason::PeerClose),
+        "{events:?}"
+    );
+    let stanza = stanza.stanza().unwrap_or_else(|| panic!("{events:?}"));
+
+    let late = answerer
+        .reply_error(now, stanza, ServiceUnavailable)
+        .unwrap_err();
+    assert!(late.is_stream_ended() && !late.is_misuse(), "{late}");
+    assert!(late.to_string().contains("already ended"), "{late}");
+    let late = answerer.send_with(now, iq).unwrap_err();
+    assert!(late.is_stream_ended() && !late.is_misuse(), "{late}");
+    assert!(
+        answerer.poll_transmit().is_none(),
+        "nothing after the closing tag"
+    );
 }
 
 #[test]
 fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
     use xmpp_proto::client::ClientError;
     use xmpp_proto::component::ComponentError;
-    use xmpp_proto::error::StanzaErrorCondition::ServiceUnavailable;
     use xmpp_proto::server::ServerError;
-    use xmpp_proto::stanza::{IqBuilder, IqType};
 
     let t0 = Instant::now();
     let row = C2s {
@@ -840,90 +876,34 @@ fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
         mechanism: Mechanism::ScramSha256,
         client_cert: false,
     };
-    let iq = |w: &mut xmpp_proto::xml::Writer<'_>| IqBuilder::new(IqType::Get, "q").write_to(w);
-
-    // The client sends an iq and closes: one read for the server.
-    let mut pair = row.pair(t0);
-    negotiate(&row, &mut pair).expect("online");
-    pair.a.side.client.send_with(t0, iq).unwrap();
-    pair.a.side.client.close(t0);
-    pair.drive();
-    let ServerEvent::Stanza(stanza) = stanza_then_peer_close(&pair.b.events, ServerSide::closed)
-    else {
-        panic!("{:?}", pair.b.events)
-    };
-    let server = &mut pair.b.side.server;
-    let late = server.reply_error(t0, stanza, ServiceUnavailable);
-    assert_eq!(late, Err(ServerError::StreamEnded));
-    let e = late.unwrap_err();
-    assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
-    assert_eq!(server.send_with(t0, iq), Err(ServerError::StreamEnded));
-    assert!(ServerError::NotOnline.is_misuse() && !ServerError::NotOnline.is_stream_ended());
-    assert!(
-        server.poll_transmit().is_none(),
-        "nothing after the closing tag"
-    );
-
-    // The server sends an iq and closes: one read for the client.
-    let mut pair = row.pair(t0);
-    negotiate(&row, &mut pair).expect("online");
-    pair.b.side.server.send_with(t0, iq).unwrap();
-    pair.b.side.server.close(t0);
-    pair.drive();
-    let ClientEvent::Stanza(stanza) = stanza_then_peer_close(&pair.a.events, ClientSide::closed)
-    else {
-        panic!("{:?}", pair.a.events)
-    };
-    let client = &mut pair.a.side.client;
-    let late = client.reply_error(t0, stanza, ServiceUnavailable);
-    assert_eq!(late, Err(ClientError::StreamEnded));
-    let e = late.unwrap_err();
-    assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
-    assert_eq!(client.send_with(t0, iq), Err(ClientError::StreamEnded));
-    let too_large = ClientError::StanzaTooLarge { size: 2, max: 1 };
-    assert!(!too_large.is_misuse() && !too_large.is_stream_ended());
-    assert!(ClientError::Unbalanced.is_misuse());
-    assert!(
-        client.poll_transmit().is_none(),
-        "nothing after the closing tag"
-    );
-
-    // Each XEP-0114 side sends a message and closes: one read for the other.
+    for client_closes in [true, false] {
+        let mut pair = row.pair(t0);
+        negotiate(&row, &mut pair).expect("online");
+        let (client, server) = (&mut pair.a.side.client, &mut pair.b.side.server);
+        if client_closes {
+            answer_too_late(t0, client, server, None);
+        } else {
+            answer_too_late(t0, server, client, None);
+        }
+    }
     for component_closes in [true, false] {
         let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
         pair.a.side.open(t0).unwrap();
         pair.drive();
+        let (component, server) = (&mut pair.a.side, &mut pair.b.side);
         let user: Jid = "user@gw.example.com".parse().unwrap();
-        let message = |w: &mut xmpp_proto::xml::Writer<'_>| {
-            MessageBuilder::new().from(&user).to(&user).write_to(w)
-        };
-        let events = if component_closes {
-            pair.a.side.send_with(t0, message).unwrap();
-            pair.a.side.close(t0);
-            pair.drive();
-            &pair.b.events
+        if component_closes {
+            answer_too_late(t0, component, server, Some(&user));
         } else {
-            pair.b.side.send_with(t0, message).unwrap();
-            pair.b.side.close(t0);
-            pair.drive();
-            &pair.a.events
-        };
-        let ComponentEvent::Stanza(stanza) =
-            stanza_then_peer_close(events, <Component as Side>::closed)
-        else {
-            panic!("{events:?}")
-        };
-        let stanza = stanza.element().clone();
-        let late = if component_closes {
-            pair.b.side.send(t0, &stanza)
-        } else {
-            pair.a.side.send(t0, &stanza)
-        };
-        assert_eq!(late, Err(ComponentError::StreamEnded), "{component_closes}");
-        let e = late.unwrap_err();
-        assert!(e.is_stream_ended() && !e.is_misuse(), "{e}");
-        assert!(ComponentError::NotOnline.is_misuse());
+            answer_too_late(t0, server, component, Some(&user));
+        }
     }
+    // Misuse stays misuse.
+    assert!(ServerError::NotOnline.is_misuse() && !ServerError::NotOnline.is_stream_ended());
+    assert!(ClientError::Unbalanced.is_misuse());
+    let too_large = ClientError::StanzaTooLarge { size: 2, max: 1 };
+    assert!(!too_large.is_misuse() && !too_large.is_stream_ended());
+    assert!(ComponentError::NotOnline.is_misuse());
 }
 
 // ---------------------------------------------------------------------------------------
