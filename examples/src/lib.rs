@@ -3,6 +3,8 @@
 //! example servers do with a client's stanza ([`route`]). No XMPP decisions live here: those
 //! are `xmpp-proto`'s.
 
+pub mod client;
+pub mod drive;
 pub mod tokio_net;
 
 use std::collections::HashMap;

@@ -5,13 +5,17 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::Instant;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
+use xmpp_proto::connection::Connection;
 use xmpp_proto::sasl::ChannelBinding;
+use xmpp_proto::xml::Element;
 
+use crate::drive::{GivingUp, READ_SIZE, answered, feed};
 use crate::{EXPORTER_LABEL, Input, exporter};
 
 /// Plain TCP, then TLS on the same connection after STARTTLS.
@@ -120,5 +124,110 @@ impl AsyncConn {
             AsyncConn::TlsServer(Box::new(tls)),
             cb.into_iter().collect(),
         ))
+    }
+}
+
+/// What a tokio example does with its role's events; the rest of the loop is
+/// [`drive_async`]'s. The same shape as [`Embedder`](crate::drive::Embedder).
+pub trait AsyncEmbedder<C: Connection> {
+    /// One event, with the transport (which TLS replaces). An error ends the session.
+    fn on_event(
+        &mut self,
+        core: &mut C,
+        conn: &mut Option<AsyncConn>,
+        event: C::Event,
+    ) -> impl Future<Output = io::Result<()>>;
+
+    /// A stanza from outside the stream (one another session routed here), awaited beside
+    /// the read and the core's deadline; by default, none ever comes.
+    fn outside(&mut self) -> impl Future<Output = Option<Element>> {
+        std::future::pending()
+    }
+
+    /// When to give up: the stream is closed then, and the session left
+    /// [`GRACE`](crate::drive::GRACE) later.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The deadline came: say why before the stream is closed.
+    fn on_deadline(&mut self) {}
+
+    /// Something worth a line in the log.
+    fn log(&self, line: &str) {
+        println!("{line}");
+    }
+}
+
+/// [`drive`](crate::drive::drive) for tokio: runs `core` over `conn` until its stream is
+/// over, in the same drain order, waiting for a read, a stanza from
+/// [`outside`](AsyncEmbedder::outside) or the next deadline, whichever comes first; then
+/// ends the transport (over TLS with `close_notify`).
+pub async fn drive_async<C: Connection>(
+    core: &mut C,
+    conn: &mut Option<AsyncConn>,
+    embedder: &mut impl AsyncEmbedder<C>,
+) -> io::Result<()> {
+    let mut buf = vec![0u8; READ_SIZE];
+    let mut giving_up = GivingUp::default();
+    let result = loop {
+        flush(core, conn, embedder).await;
+        if let Some(event) = core.poll_event() {
+            if let Err(e) = embedder.on_event(core, conn, event).await {
+                core.handle_eof();
+                break Err(e);
+            }
+            continue;
+        }
+        let now = Instant::now();
+        let deadline = embedder.deadline();
+        if core.is_closed() || giving_up.is_over(deadline, now) {
+            break Ok(());
+        }
+        let wake = giving_up.wake(core, deadline, None);
+        let sleep = async {
+            match wake {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let Some(c) = conn.as_mut() else {
+            break Ok(());
+        };
+        // `read` is cancel-safe, and so is a channel's `recv`: nothing is lost to the race.
+        tokio::select! {
+            read = c.read(&mut buf) => feed(core, read, &buf, |line| embedder.log(line)),
+            Some(stanza) = embedder.outside() => {
+                answered(core.send(Instant::now(), &stanza));
+            }
+            () = sleep => {
+                if giving_up.tick(core, deadline, Instant::now()) {
+                    embedder.on_deadline();
+                }
+            }
+        }
+    };
+    // The closing tag or stream error the core queued last, then the transport's end.
+    flush(core, conn, embedder).await;
+    if let Some(conn) = conn.as_mut()
+        && let Ok(Input::Truncated) = conn.close().await
+    {
+        embedder.log("tls: connection ended without close_notify");
+    }
+    result
+}
+
+/// Writes what the core queued; a failed write ends the stream.
+async fn flush<C: Connection>(
+    core: &mut C,
+    conn: &mut Option<AsyncConn>,
+    embedder: &impl AsyncEmbedder<C>,
+) {
+    while let Some(bytes) = core.poll_transmit() {
+        let Some(c) = conn.as_mut() else { return };
+        if let Err(e) = c.send(&bytes).await {
+            embedder.log(&format!("abandoned write-failed: {e}"));
+            core.handle_eof();
+        }
     }
 }

@@ -14,13 +14,15 @@ use xmpp_proto::xml::{
 pub const STREAMS_NS: &str = "http://etherx.jabber.org/streams";
 
 /// Tight limits, so that every limit is within reach of a small fuzz input.
-pub const SMALL_LIMITS: Limits = Limits {
-    max_element_bytes: 512,
-    max_header_bytes: 256,
-    max_depth: 8,
-    max_attributes: 8,
-    max_name_bytes: 32,
-    max_tree_bytes: 2048,
+pub const SMALL_LIMITS: Limits = {
+    let mut l = Limits::DEFAULT;
+    l.max_element_bytes = 512;
+    l.max_header_bytes = 256;
+    l.max_depth = 8;
+    l.max_attributes = 8;
+    l.max_name_bytes = 32;
+    l.max_tree_bytes = 2048;
+    l
 };
 
 /// Every input is parsed once with each of these.
@@ -28,13 +30,15 @@ pub const LIMITS: [Limits; 2] = [Limits::DEFAULT, SMALL_LIMITS];
 
 /// Limits for parsing serialized output again: serialization adds namespace declarations and
 /// escapes, so it may exceed the limits its input was held to.
-const GENEROUS_LIMITS: Limits = Limits {
-    max_element_bytes: 1 << 30,
-    max_header_bytes: 1 << 30,
-    max_depth: 1 << 20,
-    max_attributes: 1 << 20,
-    max_name_bytes: 65535,
-    max_tree_bytes: 1 << 30,
+const GENEROUS_LIMITS: Limits = {
+    let mut l = Limits::DEFAULT;
+    l.max_element_bytes = 1 << 30;
+    l.max_header_bytes = 1 << 30;
+    l.max_depth = 1 << 20;
+    l.max_attributes = 1 << 20;
+    l.max_name_bytes = 65535;
+    l.max_tree_bytes = 1 << 30;
+    l
 };
 
 /// Target `stream_parser`: `data` in one `handle_input` call, with each of [`LIMITS`].

@@ -316,11 +316,11 @@ pub fn component_session(data: &[u8]) {
     let start = Instant::now();
     let mut now = start;
     let (server_side, data) = flag(data);
-    let mut component =
-        Component::new(ComponentConfig::new("plays.shakespeare.lit", "sesame"), now);
-    let mut config = ComponentServerConfig::new("plays.shakespeare.lit", "sesame");
+    let domain: xmpp_proto::jid::BareJid = "plays.shakespeare.lit".parse().expect("a domain");
+    let mut component = Component::new(ComponentConfig::new(domain.clone(), "sesame"), 9, now);
+    let mut config = ComponentServerConfig::new(domain, "sesame");
     config.stream_id = Some("3BF96D75".into());
-    let mut server = ComponentServer::new(config, now);
+    let mut server = ComponentServer::new(config, 0, now);
     let mut input = 0;
     let mut out = Vec::new();
     let stanza = stanza("jabber:component:accept", 0);

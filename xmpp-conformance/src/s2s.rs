@@ -194,7 +194,7 @@ fn pair_of(args: &str) -> Result<(DomainPair, Vec<&str>), Unsupported> {
 /// once closed", not a failure of the vector.
 fn refused(action: &Action, e: S2sError) -> Result<(), Unsupported> {
     match e {
-        S2sError::Closed => Ok(()),
+        S2sError::StreamEnded => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

@@ -16,6 +16,36 @@
 //! and, only when the server requires it, the legacy session (RFC 3921 section 3). Every
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
+//!
+//! ```
+//! use std::time::Instant;
+//! use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+//!
+//! let now = Instant::now();
+//! let mut config = ClientConfig::new("juliet@example.com".parse()?, "r0m30myr0m30");
+//! config.tls = TlsPolicy::Disabled; // an in-memory sketch: no TLS library here
+//! config.allow_plain_without_tls = true;
+//! let seed = 0x5eed; // fresh randomness from the OS in a real client
+//! let mut client = Client::new(config, seed, now);
+//! client.open(now)?;
+//! let header = client.poll_transmit().expect("our stream header");
+//! assert!(header.starts_with(b"<?xml version='1.0'?><stream:stream"));
+//!
+//! // The server's header and features: SASL PLAIN.
+//! client.handle_input(
+//!     now,
+//!     b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+//!       id='c2s1' from='example.com' version='1.0'><stream:features>\
+//!       <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism>\
+//!       </mechanisms></stream:features>",
+//! )?;
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::StreamOpened)));
+//! let auth = client.poll_transmit().expect("the SASL attempt");
+//! assert!(auth.starts_with(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"));
+//! // The server's deadline to answer, counted from `now`.
+//! assert_eq!(client.poll_timeout(), Some(now + std::time::Duration::from_secs(30)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -42,6 +72,7 @@ use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
 /// How a client connects and authenticates.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// The account.
     pub jid: BareJid,
@@ -143,6 +174,7 @@ impl core::fmt::Debug for ClientConfig {
 
 /// What the client reports to the embedder.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ClientEvent {
     /// The server's stream header was accepted (every header, restarts included).
     StreamOpened,
@@ -171,8 +203,12 @@ pub enum ClientEvent {
 
 stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing: the stream has ended ([`ClientError::StreamEnded`], an outcome
+/// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), the stanza cannot be sent as
+/// it is, or the embedder called a method that does not fit the state
+/// ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ClientError {
     /// [`Client::open`] was already called.
     AlreadyOpen,
@@ -187,8 +223,11 @@ pub enum ClientError {
     NotAwaitingAuth,
     /// [`Client::send`] before [`ClientEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the server may close, or a timer fire, between an
+    /// event and the answer to it (a stanza and `</stream:stream>` in one read), so the
+    /// answer comes too late and is dropped. [`ClientEvent::Closed`] says why.
+    StreamEnded,
     /// The stanza, serialized, is larger than the server said it accepts (XEP-0478
     /// `<max-bytes/>`): sending it would end the stream with `policy-violation`. Nothing
     /// was sent.
@@ -216,7 +255,9 @@ impl core::fmt::Display for ClientError {
             ClientError::NoTlsRequested => f.write_str("TLS was not requested"),
             ClientError::NotAwaitingAuth => f.write_str("no SASL failure to answer"),
             ClientError::NotOnline => f.write_str("stanzas can be sent only once online"),
-            ClientError::Closed => f.write_str("the stream is closed"),
+            ClientError::StreamEnded => {
+                f.write_str("the stream has already ended; nothing was sent")
+            }
             ClientError::StanzaTooLarge { size, max } => write!(
                 f,
                 "the stanza is {size} bytes, more than the {max} the server accepts \
@@ -233,6 +274,24 @@ impl core::fmt::Display for ClientError {
 }
 
 impl std::error::Error for ClientError {}
+
+impl ClientError {
+    /// The stream has ended ([`ClientError::StreamEnded`]): the call came too late to
+    /// matter, and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == ClientError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): neither [`StreamEnded`](ClientError::StreamEnded) nor
+    /// [`StanzaTooLarge`](ClientError::StanzaTooLarge).
+    pub fn is_misuse(&self) -> bool {
+        !matches!(
+            self,
+            ClientError::StreamEnded | ClientError::StanzaTooLarge { .. }
+        )
+    }
+}
 
 impl From<InputRefused> for ClientError {
     fn from(refused: InputRefused) -> Self {
@@ -348,6 +407,10 @@ impl Client {
 
     /// Starts the stream at time `now`: the client's header is queued, and the server has
     /// the response timeout from `now` to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::AlreadyOpen`] when called a second time.
     pub fn open(&mut self, now: Instant) -> Result<(), ClientError> {
         self.at(now, |s| {
             if !s.engine.is_idle() {
@@ -364,12 +427,23 @@ impl Client {
     /// arrives before [`tls_established`](Self::tls_established) (reported as
     /// [`ClientError::AwaitingTls`]): it would be plaintext injected before the handshake.
     /// Once the stream is over, input is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOpen`] before [`open`](Self::open), [`ClientError::AwaitingTls`]
+    /// while TLS is being set up. The server's faults are not errors here: they end the
+    /// stream, which the events report.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ClientError> {
         self.at(now, |s| s.input(data)).map_err(ClientError::from)
     }
 
     /// TLS is up at time `now` (after [`ClientEvent::TlsRequested`]); `channel_binding` is
     /// what the TLS library exported, for the SCRAM `-PLUS` mechanisms. The stream restarts.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NoTlsRequested`] without a [`ClientEvent::TlsRequested`] to answer;
+    /// [`ClientError::StreamEnded`] when the stream has ended meanwhile.
     pub fn tls_established(
         &mut self,
         now: Instant,
@@ -400,7 +474,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ClientError::Closed);
+                return Err(ClientError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings: channel_binding.into_iter().collect(),
@@ -421,10 +495,15 @@ impl Client {
 
     /// After [`ClientEvent::SaslFailure`], at time `now`: tries again with `mechanism`, or
     /// with the next acceptable one after those that failed.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotAwaitingAuth`] without a [`ClientEvent::SaslFailure`] to answer;
+    /// [`ClientError::StreamEnded`] when the stream has ended meanwhile.
     pub fn auth(&mut self, now: Instant, mechanism: Option<Mechanism>) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ClientError::Closed);
+                return Err(ClientError::StreamEnded);
             }
             if !matches!(&s.state, State::Sasl(step) if step.awaits_embedder()) {
                 return Err(ClientError::NotAwaitingAuth);
@@ -440,16 +519,25 @@ impl Client {
         })
     }
 
-    /// Sends a stanza (once online) at time `now`. It is written with `jabber:client` as the
-    /// default namespace; an iq without an id gets one from [`next_id`](Self::next_id). A
-    /// first-level element of another namespace (stream management's `<enable/>`...) is
-    /// written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
+    /// Sends a stanza (once online) at time `now`. It is written in `jabber:client`, the
+    /// stream's content namespace, even when built or parsed in another (`jabber:server`,
+    /// `jabber:component:accept`), and so are its children in that namespace; payloads in
+    /// other namespaces keep theirs. An iq without an id gets one from
+    /// [`next_id`](Self::next_id). A first-level element of another namespace (stream
+    /// management's `<enable/>`...) is written with its own. For a stanza the embedder builds, [`send_with`](Self::send_with)
     /// writes it straight into the output instead.
     ///
     /// An iq that breaks another rule of RFC 6120 section 8.2.3 (no valid `type`, a `get`
     /// or `set` without exactly one child, a `result` with more than one, an `error`
     /// without `<error/>`) is refused with [`ClientError::InvalidIq`]: the server would
     /// answer it with `bad-request`, or drop it.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOnline`] before [`ClientEvent::Online`];
+    /// [`ClientError::StanzaTooLarge`] over the server's limit (nothing is sent);
+    /// [`ClientError::InvalidIq`] for an iq that breaks RFC 6120 section 8.2.3;
+    /// [`ClientError::StreamEnded`] once the stream has ended (a late answer: ignore it).
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ClientError> {
         self.at(now, |s| {
             s.online()?;
@@ -474,6 +562,10 @@ impl Client {
     /// one). Nothing is sent when the stanza is larger than the server accepts
     /// ([`ClientError::StanzaTooLarge`]) or when `write` leaves an element open
     /// ([`ClientError::Unbalanced`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and [`ClientError::Unbalanced`].
     ///
     /// ```
     /// # use xmpp_proto::client::{Client, ClientConfig, ClientError};
@@ -517,6 +609,11 @@ impl Client {
     /// `service-unavailable` for an iq the embedder does not handle, RFC 6120 8.4), with
     /// swapped addresses and the same id. Nothing is sent for an error or an iq result (RFC
     /// 6120 8.3.1, 8.2.3): the result says whether a reply went out.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotOnline`] before [`ClientEvent::Online`];
+    /// [`ClientError::StreamEnded`] once the stream has ended (a late answer: ignore it).
     pub fn reply_error(
         &mut self,
         now: Instant,
@@ -567,8 +664,7 @@ impl Client {
 
     /// A fresh id, unique in this session, for stanzas the embedder sends.
     pub fn next_id(&mut self) -> String {
-        self.next_id += 1;
-        format!("{}{}", self.rng.token(4), self.next_id)
+        crate::stream::rng::next_id(&mut self.rng, &mut self.next_id)
     }
 
     stream_methods!(ClientEvent);
@@ -585,7 +681,7 @@ impl Client {
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ClientError> {
         if self.engine.is_ending() {
-            Err(ClientError::Closed)
+            Err(ClientError::StreamEnded)
         } else if matches!(self.state, State::Online(_)) {
             Ok(())
         } else {

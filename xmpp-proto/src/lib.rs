@@ -16,7 +16,17 @@
 //! - [`component`]: the gateway role, XEP-0114, both sides;
 //! - [`dialback`]: Server Dialback keys (XEP-0220, XEP-0185), for server-to-server streams;
 //! - [`s2s`]: the server-to-server roles, initiating and receiving, with STARTTLS, SASL
-//!   EXTERNAL and dialback.
+//!   EXTERNAL and dialback;
+//! - [`connection`]: the trait every role implements, for a driver written once.
+//!
+//! # Features
+//!
+//! All on by default. With none, the crate is the parser ([`xml`]) and the stream and SASL
+//! error vocabulary ([`error`]), on `bytes` and `memchr` alone. `jid` adds addresses,
+//! stanzas and stanza errors (PRECIS, IDNA); `sasl` the SASL mechanisms (RustCrypto);
+//! `client`, `server` and `component` each their role (`server` also the s2s roles), with
+//! the stream engine and the [`Connection`](connection::Connection) trait (they need `jid`
+//! and `sasl`).
 //!
 //! # Feeding input and memory
 //!
@@ -97,20 +107,53 @@
 // benches/README.md). Nothing else may use `unsafe`.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+// The crate docs link every layer; with features off, some are not there.
+#![cfg_attr(
+    not(all(
+        feature = "jid",
+        feature = "sasl",
+        feature = "client",
+        feature = "server",
+        feature = "component"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 /// The `bytes` crate, whose [`Bytes`](bytes::Bytes) and [`BytesMut`](bytes::BytesMut) the
 /// core's API takes and gives: use this re-export to stay on the same version.
 pub use bytes;
 
+#[cfg(feature = "client")]
 pub mod client;
+#[cfg(feature = "component")]
 pub mod component;
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+pub mod connection;
+#[cfg(feature = "server")]
 pub mod dialback;
 pub mod error;
+#[cfg(feature = "jid")]
 pub mod jid;
+// Each role runs some of the steps and uses some of the engine: with only some roles on,
+// the others' parts are left unused, not removed one by one.
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+#[cfg_attr(
+    not(all(feature = "client", feature = "server", feature = "component")),
+    allow(dead_code, unused_imports)
+)]
 mod negotiate;
+#[cfg(feature = "server")]
 pub mod s2s;
+#[cfg(feature = "sasl")]
 pub mod sasl;
+#[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "jid")]
 pub mod stanza;
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+#[cfg_attr(
+    not(all(feature = "client", feature = "server", feature = "component")),
+    allow(dead_code, unused_imports)
+)]
 pub mod stream;
 pub mod xml;

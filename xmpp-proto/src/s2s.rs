@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dialback::DialbackSecret;
-use crate::error::{SASL_NS, STREAM_NS, StreamError, StreamErrorCondition};
+use crate::error::{SASL_NS, STREAM_NS, StanzaErrorCondition, StreamError, StreamErrorCondition};
 use crate::jid::{BareJid, Jid};
 use crate::negotiate::dialback::{
     self, Answer, DialbackIn, DialbackOut, Receiving, VerifyQuestion, answer_verify,
@@ -36,7 +36,7 @@ pub use crate::negotiate::dialback::{DialbackOutcome, DomainPair};
 use crate::negotiate::sasl_client::{Attempt, SaslClientStep};
 use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
 use crate::negotiate::starttls::{self, StartTlsClient};
-use crate::negotiate::{Negotiate, Next};
+use crate::negotiate::{Negotiate, Next, Wire};
 use crate::sasl::{Credentials, Mechanism, Nonce, SaslClientConfig, SaslServerConfig};
 use crate::stanza::{JABBER_SERVER, Stanza};
 use crate::stream::engine::{
@@ -47,7 +47,7 @@ use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, TLS_NS};
-use crate::xml::{Element, Limits};
+use crate::xml::{Element, Limits, Writer};
 
 /// How a server federates: shared by all its s2s sessions, both ways (pass an `Arc`).
 #[derive(Clone)]
@@ -186,8 +186,11 @@ pub enum S2sEvent {
 
 stream_event!(S2sEvent, abandoned => Abandoned, tls => TlsRequested);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing: the stream has ended ([`S2sError::StreamEnded`], an outcome to
+/// ignore: see [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a method
+/// that does not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum S2sError {
     /// [`S2sOut::open`] was already called.
     AlreadyOpen,
@@ -206,8 +209,14 @@ pub enum S2sError {
     /// The stanza has no `from` and `to` of a pair authorized on this stream (RFC 6120
     /// sections 8.1.1.2 and 8.1.2.2): nothing was sent.
     NotAuthorized,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// Stanzas go out on an [`S2sOut`]; an [`S2sIn`] carries the peer's only (no XEP-0288).
+    OneWay,
+    /// `send_with` left an element open: nothing was sent.
+    Unbalanced,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the peer may close between an event and the
+    /// answer to it. [`S2sEvent::Closed`] says why.
+    StreamEnded,
 }
 
 impl core::fmt::Display for S2sError {
@@ -220,13 +229,31 @@ impl core::fmt::Display for S2sError {
             S2sError::NoExternalRequest => "no EXTERNAL request to answer",
             S2sError::NoVerifyRequest => "no dialback key of that pair to answer for",
             S2sError::NotOurDomain => "the domain is not one of ours",
-            S2sError::NotAuthorized => "no authorized domain pair for that stanza",
-            S2sError::Closed => "the stream is closed",
+            S2sError::NotAuthorized => {
+                "no authorized domain pair for that stanza; nothing was sent"
+            }
+            S2sError::OneWay => "an incoming s2s stream carries no stanzas of ours",
+            S2sError::Unbalanced => "the stanza written left an element open; nothing was sent",
+            S2sError::StreamEnded => "the stream has already ended; nothing was sent",
         })
     }
 }
 
 impl std::error::Error for S2sError {}
+
+impl S2sError {
+    /// The stream has ended ([`S2sError::StreamEnded`]): the call came too late to matter,
+    /// and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == S2sError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): every error but [`StreamEnded`](S2sError::StreamEnded).
+    pub fn is_misuse(&self) -> bool {
+        !self.is_stream_ended()
+    }
+}
 
 impl From<InputRefused> for S2sError {
     fn from(refused: InputRefused) -> Self {
@@ -370,6 +397,10 @@ impl S2sOut {
     /// authenticates `pair` (SASL EXTERNAL or dialback); nothing happens until
     /// [`open`](Self::open). It takes no seed: nothing an initiating s2s stream sends is
     /// random (the receiving side makes the stream ids).
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NotOurDomain`] when `pair.from` is not one of [`S2sConfig::domains`].
     pub fn new(
         config: impl Into<Arc<S2sConfig>>,
         pair: DomainPair,
@@ -383,6 +414,10 @@ impl S2sOut {
     /// doing key verification"): it authenticates nothing itself and sends the
     /// [`verify`](Self::verify) requests once negotiation is over. Close it when the
     /// answers are in.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
     pub fn for_verification(
         config: impl Into<Arc<S2sConfig>>,
         pair: DomainPair,
@@ -419,6 +454,10 @@ impl S2sOut {
 
     /// Opens the stream at time `now`: our header is queued, the peer has the response
     /// timeout to answer.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::AlreadyOpen`] on a second call.
     pub fn open(&mut self, now: Instant) -> Result<(), S2sError> {
         self.at(now, |s| {
             if !s.engine.is_idle() {
@@ -430,7 +469,12 @@ impl S2sOut {
     }
 
     /// Bytes from the receiving server, at time `now`. Input after `<proceed/>` and before
-    /// [`tls_established`](Self::tls_established) is discarded ([`S2sError::AwaitingTls`]).
+    /// [`tls_established`](Self::tls_established) is discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NotOpen`] before [`open`](Self::open), [`S2sError::AwaitingTls`] while
+    /// TLS is being set up (the input is discarded).
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), S2sError> {
         self.at(now, |s| s.input(data)).map_err(S2sError::from)
     }
@@ -438,10 +482,15 @@ impl S2sOut {
     /// TLS is up at time `now`; `certificate`: this side presented its certificate, so SASL
     /// `EXTERNAL` is used if the receiving server offers it (it offers it only when it
     /// accepted the certificate). The stream restarts.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NoTlsRequested`] without a [`S2sEvent::TlsRequested`],
+    /// [`S2sError::StreamEnded`] once the stream has ended.
     pub fn tls_established(&mut self, now: Instant, certificate: bool) -> Result<(), S2sError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(S2sError::Closed);
+                return Err(S2sError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings: Box::new([]),
@@ -460,6 +509,11 @@ impl S2sOut {
     /// `pair.to` on this stream too (XEP-0220 section 2.6): a dialback key goes out now, or
     /// once negotiation is over. [`S2sEvent::Online`] or [`S2sEvent::DialbackRefused`]
     /// tells the outcome. Nothing is sent for a pair already authorized or asked for.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NotOurDomain`] when `pair.from` is not ours, [`S2sError::NotOpen`]
+    /// before [`open`](Self::open), [`S2sError::StreamEnded`] once the stream has ended.
     pub fn authorize(&mut self, now: Instant, pair: DomainPair) -> Result<(), S2sError> {
         self.at(now, |s| {
             s.usable()?;
@@ -477,6 +531,11 @@ impl S2sOut {
     /// which an [`S2sIn`] of ours received ([`S2sEvent::DialbackVerifyRequest`]), is good
     /// (XEP-0220 section 2.1.2): `<db:verify/>` goes out now, or once negotiation is over;
     /// [`S2sEvent::VerifyResult`] brings the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NotOpen`] before [`open`](Self::open), [`S2sError::StreamEnded`] once
+    /// the stream has ended.
     pub fn verify(&mut self, now: Instant, request: VerifyRequest) -> Result<(), S2sError> {
         self.at(now, |s| {
             s.usable()?;
@@ -486,21 +545,85 @@ impl S2sOut {
     }
 
     /// Sends a stanza at time `now`, with `jabber:server` as the default namespace. Its
-    /// `from` and `to` must be of a pair authorized on this stream
-    /// ([`S2sError::NotAuthorized`] otherwise, nothing sent).
+    /// `from` and `to` must be of a pair authorized on this stream.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NotAuthorized`] (nothing sent) for a stanza of no authorized pair,
+    /// [`S2sError::NotOpen`] before [`open`](Self::open), [`S2sError::StreamEnded`] once
+    /// the stream has ended.
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), S2sError> {
         self.at(now, |s| {
             s.usable()?;
-            match stanza_domains(stanza) {
-                Some(pair) if s.authorized.contains(&pair) => {
-                    s.engine.write_element(|w| {
-                        w.element(stanza.root(), JABBER_SERVER);
-                    });
-                    Ok(())
-                }
-                _ => Err(S2sError::NotAuthorized),
-            }
+            s.check_pair(stanza)?;
+            s.engine.write_element(|w| {
+                w.element(stanza.root(), JABBER_SERVER);
+            });
+            Ok(())
         })
+    }
+
+    /// Sends the stanza that `write` writes at time `now`. Its `from` and `to` are checked
+    /// as [`send`](Self::send) checks them, which takes one parse of what `write` wrote
+    /// (on s2s a wrong address would be a stream error at the peer); an unprefixed
+    /// element is in `jabber:server`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send), and [`S2sError::Unbalanced`] when `write` leaves an
+    /// element open.
+    pub fn send_with(
+        &mut self,
+        now: Instant,
+        write: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<(), S2sError> {
+        self.at(now, |s| {
+            s.usable()?;
+            let mut scratch = bytes::BytesMut::new();
+            let mut w = Writer::new(&mut scratch);
+            write(&mut w);
+            if w.depth() != 0 {
+                return Err(S2sError::Unbalanced);
+            }
+            w.finish();
+            let stanza = crate::xml::parse_element(JABBER_SERVER, &scratch)
+                .map_err(|_| S2sError::Unbalanced)?;
+            s.check_pair(&stanza)?;
+            s.engine.write(|buf| buf.extend_from_slice(&scratch));
+            Ok(())
+        })
+    }
+
+    /// Answers at time `now`, on this stream, a stanza that came in on the reverse stream
+    /// (an [`S2sIn`] from the same peer) with a stanza error, addresses swapped, the same
+    /// id (RFC 6120 section 8.3). Returns whether a reply went out: none for an error or
+    /// an iq result (sections 8.3.1 and 8.2.3).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send): the swapped pair must be authorized here.
+    pub fn reply_error(
+        &mut self,
+        now: Instant,
+        to: &Stanza,
+        condition: StanzaErrorCondition,
+    ) -> Result<bool, S2sError> {
+        self.at(now, |s| {
+            s.usable()?;
+            let pair = stanza_domains(to.element()).ok_or(S2sError::NotAuthorized)?;
+            if !s.authorized.contains(&DomainPair::new(pair.to, pair.from)) {
+                return Err(S2sError::NotAuthorized);
+            }
+            Ok(s.engine.error_reply(to, condition))
+        })
+    }
+
+    /// Is `stanza` of a pair authorized on this stream?
+    fn check_pair(&self, stanza: &Element) -> Result<(), S2sError> {
+        match stanza_domains(stanza) {
+            Some(pair) if self.authorized.contains(&pair) => Ok(()),
+            _ => Err(S2sError::NotAuthorized),
+        }
     }
 
     /// The pairs authorized on this stream.
@@ -512,7 +635,7 @@ impl S2sOut {
 
     fn usable(&self) -> Result<(), S2sError> {
         if self.engine.is_ending() {
-            Err(S2sError::Closed)
+            Err(S2sError::StreamEnded)
         } else if self.engine.is_idle() {
             Err(S2sError::NotOpen)
         } else {
@@ -775,7 +898,11 @@ impl S2sIn {
     }
 
     /// Bytes from the initiating server, at time `now`. Input after `<starttls/>` and before
-    /// [`tls_established`](Self::tls_established) is discarded ([`S2sError::AwaitingTls`]).
+    /// [`tls_established`](Self::tls_established) is discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::AwaitingTls`] while TLS is being set up (the input is discarded).
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), S2sError> {
         self.at(now, |s| s.input(data)).map_err(S2sError::from)
     }
@@ -783,6 +910,10 @@ impl S2sIn {
     /// TLS is up at time `now`. `peer_certificate_valid`: the embedder checked the peer's
     /// certificate and it is valid for the domain the peer claims (RFC 6125): only then is
     /// SASL `EXTERNAL` offered. The peer restarts the stream next.
+    ///
+    /// # Errors
+    ///
+    /// As [`S2sOut::tls_established`].
     pub fn tls_established(
         &mut self,
         now: Instant,
@@ -790,7 +921,7 @@ impl S2sIn {
     ) -> Result<(), S2sError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(S2sError::Closed);
+                return Err(S2sError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings: Box::new([]),
@@ -808,6 +939,11 @@ impl S2sIn {
     /// the peer as `domain`. When its TLS-protected header named a domain (`from`), it must
     /// be `domain` (RFC 6120 section 6.4.6; the SASL step ends a mismatch with
     /// `invalid-from`, as for c2s); an authzid naming another domain is `invalid-authzid`.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NoExternalRequest`] without a [`S2sEvent::ExternalRequest`] to answer,
+    /// [`S2sError::StreamEnded`] once the stream has ended.
     pub fn external(&mut self, now: Instant, domain: &str) -> Result<(), S2sError> {
         let identity = domain.parse::<BareJid>().ok();
         self.at(now, |s| s.answer_sasl(identity))
@@ -815,6 +951,10 @@ impl S2sIn {
 
     /// Answers [`S2sEvent::ExternalRequest`] at time `now`: the certificate does not
     /// authenticate the peer (`not-authorized`, RFC 6120 section 6.5.10).
+    ///
+    /// # Errors
+    ///
+    /// As [`external`](Self::external).
     pub fn refuse_external(&mut self, now: Instant) -> Result<(), S2sError> {
         self.at(now, |s| s.answer_sasl(None))
     }
@@ -824,6 +964,11 @@ impl S2sIn {
     /// `Invalid` is sent and the stream closed, as the XEP requires; an `Error` (say
     /// `remote-server-not-found` when the authoritative server could not be reached,
     /// section 2.4) leaves the stream to the other pairs.
+    ///
+    /// # Errors
+    ///
+    /// [`S2sError::NoVerifyRequest`] when no [`S2sEvent::DialbackVerifyRequest`] for `pair`
+    /// awaits an answer, [`S2sError::StreamEnded`] once the stream has ended.
     pub fn dialback_answer(
         &mut self,
         now: Instant,
@@ -832,7 +977,7 @@ impl S2sIn {
     ) -> Result<(), S2sError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(S2sError::Closed);
+                return Err(S2sError::StreamEnded);
             }
             let outcome = s
                 .dialback
@@ -852,11 +997,57 @@ impl S2sIn {
         &self.authorized
     }
 
+    /// An incoming stream carries the peer's stanzas only: send on an [`S2sOut`] to the
+    /// peer (RFC 6120 streams are one-way; XEP-0288 is not implemented).
+    ///
+    /// # Errors
+    ///
+    /// Always [`S2sError::OneWay`] (or [`S2sError::StreamEnded`] once it has ended).
+    pub fn send(&mut self, _now: Instant, _stanza: &Element) -> Result<(), S2sError> {
+        self.one_way()
+    }
+
+    /// As [`send`](Self::send): an incoming stream carries no stanzas of ours.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_with(
+        &mut self,
+        _now: Instant,
+        _write: impl FnOnce(&mut Writer<'_>),
+    ) -> Result<(), S2sError> {
+        self.one_way()
+    }
+
+    /// As [`send`](Self::send): answer a stanza of this stream with
+    /// [`S2sOut::reply_error`] on the stream to the peer.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn reply_error(
+        &mut self,
+        _now: Instant,
+        _to: &Stanza,
+        _condition: StanzaErrorCondition,
+    ) -> Result<bool, S2sError> {
+        self.one_way().map(|()| false)
+    }
+
+    fn one_way(&self) -> Result<(), S2sError> {
+        if self.engine.is_ending() {
+            Err(S2sError::StreamEnded)
+        } else {
+            Err(S2sError::OneWay)
+        }
+    }
+
     stream_methods!(S2sEvent);
 
     fn answer_sasl(&mut self, identity: Option<BareJid>) -> Result<(), S2sError> {
         if self.engine.is_ending() {
-            return Err(S2sError::Closed);
+            return Err(S2sError::StreamEnded);
         }
         let InState::Negotiating(sasl) = &mut self.state else {
             return Err(S2sError::NoExternalRequest);
@@ -1136,7 +1327,7 @@ mod tests {
         .unwrap();
         assert_eq!(out.send(now, &stanza), Err(S2sError::NotAuthorized));
         out.close(now);
-        assert_eq!(out.send(now, &stanza), Err(S2sError::Closed));
+        assert_eq!(out.send(now, &stanza), Err(S2sError::StreamEnded));
 
         let mut inn = S2sIn::new(config(), 1, now);
         inn.handle_input(now, HEADER).unwrap();

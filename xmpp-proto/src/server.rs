@@ -10,6 +10,43 @@
 //! authentication (`not-authorized`) and unknown first-level elements
 //! (`unsupported-stanza-type`). Every method that can write or start a timer takes the
 //! time: timers count from it, and the ones due by then fire before the method returns.
+//!
+//! ```
+//! use std::time::Instant;
+//! use xmpp_proto::sasl::UserCredential;
+//! use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
+//! use xmpp_proto::stream::TlsPolicy;
+//!
+//! let now = Instant::now();
+//! let mut config = ServerConfig::new("example.com", b"decoy salt secret".to_vec());
+//! config.tls = TlsPolicy::Disabled; // an in-memory sketch: no TLS library here
+//! config.allow_plain_without_tls = true;
+//! let mut server = Server::new(config, 0x5eed, now); // a fresh seed per connection
+//! server.handle_input(
+//!     now,
+//!     b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+//!       to='example.com' version='1.0'>",
+//! )?;
+//! let written = server.poll_transmit().expect("our header and features");
+//! let written = std::str::from_utf8(&written)?;
+//! assert!(written.contains("<mechanism>PLAIN</mechanism>"), "{written}");
+//! assert!(matches!(server.poll_event(), Some(ServerEvent::StreamOpened)));
+//!
+//! // PLAIN for juliet (`\0juliet\0r0m30`): the embedder is asked for her credentials.
+//! server.handle_input(
+//!     now,
+//!     b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMA==</auth>",
+//! )?;
+//! let Some(ServerEvent::AuthRequest { authcid, .. }) = server.poll_event() else {
+//!     panic!("an authentication request")
+//! };
+//! assert_eq!(authcid, "juliet");
+//! server.credentials(now, UserCredential::Password("r0m30".into()))?;
+//! let Some(ServerEvent::Authenticated(jid)) = server.poll_event() else { panic!() };
+//! assert_eq!(jid.as_str(), "juliet@example.com");
+//! assert!(server.poll_transmit().is_some_and(|b| b.starts_with(b"<success")));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -35,6 +72,7 @@ use crate::xml::{Element, Limits, Writer, XML_NS};
 
 /// How a server serves its clients.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ServerConfig {
     /// The domains served here; a client's `to` must be one of them (else `host-unknown`).
     pub domains: Vec<String>,
@@ -164,6 +202,7 @@ impl core::fmt::Debug for ServerConfig {
 
 /// What the server reports to the embedder.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum ServerEvent {
     /// The client's stream header was accepted (every header, restarts included).
     StreamOpened,
@@ -216,8 +255,11 @@ pub enum ServerEvent {
 
 stream_event!(ServerEvent, tls => TlsRequested);
 
-/// The embedder called a method that does not fit the state: nothing was done.
+/// Why a call did nothing: the stream has ended ([`ServerError::StreamEnded`], an outcome
+/// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a
+/// method that does not fit the state ([`is_misuse`](Self::is_misuse)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServerError {
     /// Input while TLS is being set up: discarded (plaintext injected before the handshake).
     AwaitingTls,
@@ -231,8 +273,11 @@ pub enum ServerError {
     WrongAccount,
     /// [`Server::send`] before [`ServerEvent::Online`].
     NotOnline,
-    /// The stream is closed or closing: our closing tag is out, nothing more can be sent.
-    Closed,
+    /// The stream has ended, or our closing tag is out: nothing more can be written (RFC
+    /// 6120 section 4.4). Not a mistake: the client may close, or a timer fire, between an
+    /// event and the answer to it (a stanza and `</stream:stream>` in one read), so the
+    /// answer comes too late and is dropped. [`ServerEvent::Closed`] says why.
+    StreamEnded,
     /// [`Server::send_with`] left an element open: nothing was sent.
     Unbalanced,
     /// [`Server::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
@@ -249,7 +294,7 @@ impl core::fmt::Display for ServerError {
             ServerError::NoBindRequest => "no bind request to answer",
             ServerError::WrongAccount => "the JID is not of the authenticated account",
             ServerError::NotOnline => "stanzas can be sent only once online",
-            ServerError::Closed => "the stream is closed",
+            ServerError::StreamEnded => "the stream has already ended; nothing was sent",
             ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
             ServerError::InvalidIq(rule) => {
                 return write!(f, "the iq breaks a rule, so nothing was sent: {rule}");
@@ -259,6 +304,20 @@ impl core::fmt::Display for ServerError {
 }
 
 impl std::error::Error for ServerError {}
+
+impl ServerError {
+    /// The stream has ended ([`ServerError::StreamEnded`]): the call came too late to
+    /// matter, and can be ignored; the `Closed` event says why the stream ended.
+    pub fn is_stream_ended(&self) -> bool {
+        *self == ServerError::StreamEnded
+    }
+
+    /// The embedder called a method that does not fit the state (a bug to fix in the
+    /// embedder): every error but [`StreamEnded`](ServerError::StreamEnded).
+    pub fn is_misuse(&self) -> bool {
+        !self.is_stream_ended()
+    }
+}
 
 impl From<InputRefused> for ServerError {
     fn from(_: InputRefused) -> Self {
@@ -345,6 +404,11 @@ impl Server {
     /// in the same input is processed, and input before
     /// [`tls_established`](Self::tls_established) is discarded
     /// ([`ServerError::AwaitingTls`]). Once the stream is over, input is ignored.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::AwaitingTls`] while TLS is being set up. The client's faults are not
+    /// errors here: they end the stream, which the events report.
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), ServerError> {
         self.at(now, |s| s.input(data)).map_err(ServerError::from)
     }
@@ -352,6 +416,11 @@ impl Server {
     /// TLS is up at time `now`; `channel_bindings` are the data the TLS library exports for
     /// SCRAM `-PLUS` (one per type it supports; empty for none). The client restarts the
     /// stream next.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoTlsRequested`] without a [`ServerEvent::TlsRequested`] to answer;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
     pub fn tls_established(
         &mut self,
         now: Instant,
@@ -365,6 +434,10 @@ impl Server {
     /// [`ServerConfig::mechanisms`] lists it (never without a certificate), and the
     /// embedder decides with [`external`](Self::external) whom the certificate
     /// authenticates.
+    ///
+    /// # Errors
+    ///
+    /// As [`tls_established`](Self::tls_established).
     pub fn tls_established_with_client_cert(
         &mut self,
         now: Instant,
@@ -381,7 +454,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
-                return Err(ServerError::Closed);
+                return Err(ServerError::StreamEnded);
             }
             let transport = Transport::Tls {
                 channel_bindings: channel_bindings.into(),
@@ -402,6 +475,11 @@ impl Server {
     /// credentials check out (RFC 4616 section 2, RFC 6120 section 6.4.6), so an embedder
     /// that ignores the authzid never grants one. To let an account act as another, use
     /// [`credentials_acting_as`](Self::credentials_acting_as).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoAuthRequest`] without a [`ServerEvent::AuthRequest`] to answer;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile (ignore it).
     pub fn credentials(
         &mut self,
         now: Instant,
@@ -418,6 +496,10 @@ impl Server {
     /// authzid, the session authenticates as `delegate` (it is the JID of
     /// [`ServerEvent::Authenticated`] and the one to bind); an authzid that names anyone
     /// else is still refused with `invalid-authzid`.
+    ///
+    /// # Errors
+    ///
+    /// As [`credentials`](Self::credentials).
     pub fn credentials_acting_as(
         &mut self,
         now: Instant,
@@ -435,6 +517,11 @@ impl Server {
     /// the embedder has checked, authenticates the client as `identity`, and the session
     /// authenticates as it. An authzid that names anyone else is refused with
     /// `invalid-authzid` (RFC 6120 section 6.4.6).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoAuthRequest`] without a [`ServerEvent::ExternalRequest`] to
+    /// answer; [`ServerError::StreamEnded`] when the stream has ended meanwhile.
     pub fn external(&mut self, now: Instant, identity: BareJid) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.answer_sasl(|sasl, accounts, out| sasl.external(Some(identity), accounts, out))
@@ -443,6 +530,10 @@ impl Server {
 
     /// Answers [`ServerEvent::ExternalRequest`] at time `now`: the certificate does not
     /// authenticate the client (`not-authorized`, RFC 6120 section 6.5.10).
+    ///
+    /// # Errors
+    ///
+    /// As [`external`](Self::external).
     pub fn refuse_external(&mut self, now: Instant) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.answer_sasl(|sasl, accounts, out| sasl.external(None, accounts, out))
@@ -460,7 +551,7 @@ impl Server {
     ) -> Result<(), ServerError> {
         if self.engine.is_ending() {
             // An answer that no longer matters is not the misuse of answering nothing.
-            return Err(ServerError::Closed);
+            return Err(ServerError::StreamEnded);
         }
         let State::Unauthenticated(sasl) = &mut self.state else {
             return Err(ServerError::NoAuthRequest);
@@ -481,6 +572,12 @@ impl Server {
     /// Answers [`ServerEvent::BindRequest`] at time `now`: the session is bound to `jid`,
     /// which must be of the authenticated account. The keepalive, if configured, runs from
     /// `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoBindRequest`] without a [`ServerEvent::BindRequest`] to answer,
+    /// [`ServerError::WrongAccount`] for a JID of another account;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
     pub fn bind(&mut self, now: Instant, jid: FullJid) -> Result<(), ServerError> {
         self.at(now, |s| {
             let next = s.answer_bind(|bind, out| bind.bind(jid, out))?;
@@ -496,6 +593,10 @@ impl Server {
     /// Answers [`ServerEvent::BindRequest`] at time `now` with an error (`conflict`,
     /// `not-allowed`, `resource-constraint`...); the client may ask again within the
     /// response timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`bind`](Self::bind).
     pub fn reject_bind(
         &mut self,
         now: Instant,
@@ -517,7 +618,7 @@ impl Server {
         ) -> Result<Next<FullJid>, BindMisuse>,
     ) -> Result<Next<FullJid>, ServerError> {
         if self.engine.is_ending() {
-            return Err(ServerError::Closed);
+            return Err(ServerError::StreamEnded);
         }
         let State::Authenticated(bind) = &mut self.state else {
             return Err(ServerError::NoBindRequest);
@@ -534,8 +635,9 @@ impl Server {
         self.rng.token(16)
     }
 
-    /// Sends a stanza to the client (once online) at time `now`, with `jabber:client` as
-    /// the default namespace; or a first-level element of a namespace the embedder handles
+    /// Sends a stanza to the client (once online) at time `now`, in `jabber:client` whichever
+    /// content namespace it was built or parsed in (payloads in other namespaces keep
+    /// theirs); or a first-level element of a namespace the embedder handles
     /// (an answer to [`ServerEvent::Nonza`]), which carries its own. For a stanza the
     /// embedder builds, [`send_with`](Self::send_with) writes it straight into the output.
     ///
@@ -543,6 +645,12 @@ impl Server {
     /// `get` or `set` without exactly one child...) is refused with
     /// [`ServerError::InvalidIq`]: the server must not deliver what the client has to
     /// refuse.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NotOnline`] before [`ServerEvent::Online`];
+    /// [`ServerError::InvalidIq`] for an iq that breaks RFC 6120 section 8.2.3;
+    /// [`ServerError::StreamEnded`] once the stream has ended (a late answer: ignore it).
     pub fn send(&mut self, now: Instant, stanza: &Element) -> Result<(), ServerError> {
         check_iq(stanza).map_err(ServerError::InvalidIq)?;
         self.send_with(now, |w| {
@@ -559,6 +667,11 @@ impl Server {
     /// The IQ rules that [`send`](Self::send) checks are not checked here: what `write`
     /// writes is never read back. [`IqBuilder`](crate::stanza::IqBuilder) gives every iq an
     /// id and a type; its caller gives a `get` or `set` its one payload.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send) (save [`ServerError::InvalidIq`]), and
+    /// [`ServerError::Unbalanced`].
     pub fn send_with(
         &mut self,
         now: Instant,
@@ -576,6 +689,10 @@ impl Server {
     /// `service-unavailable` for an iq nobody handles, RFC 6120 8.4), with swapped
     /// addresses and the same id. Nothing is sent for an error or an iq result (no reply
     /// to those, RFC 6120 8.3.1 and 8.2.3): the result says whether a reply went out.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
     pub fn reply_error(
         &mut self,
         now: Instant,
@@ -593,7 +710,7 @@ impl Server {
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ServerError> {
         if self.engine.is_ending() {
-            Err(ServerError::Closed)
+            Err(ServerError::StreamEnded)
         } else if matches!(self.state, State::Online(_)) {
             Ok(())
         } else {

@@ -19,6 +19,7 @@ use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
 use xmpp_proto::component::{
     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
 };
+use xmpp_proto::connection::{Connection, RoleError, RoleEvent};
 use xmpp_proto::error::StreamErrorCondition;
 use xmpp_proto::jid::{BareJid, FullJid, Jid};
 use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
@@ -716,10 +717,9 @@ fn negotiation_times_out_when_a_side_goes_silent() {
 const GATEWAY: &str = "gw.example.com";
 
 fn component_pair(now: Instant, to: &str, secret: &str) -> Pair<Component, ComponentServer> {
-    let component = Component::new(ComponentConfig::new(to, secret), now);
-    let mut config = ComponentServerConfig::new(GATEWAY, "s3cr3t");
-    config.seed = 3;
-    Pair::new(now, component, ComponentServer::new(config, now))
+    let component = Component::new(ComponentConfig::new(to.parse().unwrap(), secret), 6, now);
+    let config = ComponentServerConfig::new(GATEWAY.parse().unwrap(), "s3cr3t");
+    Pair::new(now, component, ComponentServer::new(config, 3, now))
 }
 
 #[test]
@@ -764,7 +764,7 @@ fn a_component_and_its_server() {
             for end in [&pair.a.events, &pair.b.events] {
                 assert!(
                     end.iter()
-                        .any(|e| matches!(e, ComponentEvent::Online(d) if d == GATEWAY)),
+                        .any(|e| matches!(e, ComponentEvent::Online(d) if d.as_str() == GATEWAY)),
                     "{name}: {end:?}"
                 );
             }
@@ -812,4 +812,298 @@ fn exchange_component(pair: &mut Pair<Component, ComponentServer>, row: &str) {
             "{row}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// A late answer
+// ---------------------------------------------------------------------------------------
+
+/// `closer` sends an iq and closes; `answerer` gets both in one read, so its embedder sees
+/// the stanza and then `Closed`, and answers too late: the stream ended, which is not
+/// misuse, and nothing is written after the closing tag.
+/// The iq carries `from` when the closer is a component, whose server requires it.
+fn answer_too_late<A: Connection, B: Connection>(
+    now: Instant,
+    closer: &mut A,
+    answerer: &mut B,
+    from: Option<&Jid>,
+) {
+    use xmpp_proto::error::StanzaErrorCondition::ServiceUnavailable;
+    use xmpp_proto::stanza::{IqBuilder, IqType};
+    let to: Jid = GATEWAY.parse().unwrap();
+    let iq = |w: &mut xmpp_proto::xml::Writer<'_>| {
+        // A get with its one payload (RFC 6120 section 8.2.3), so that it reaches the
+        // embedder.
+        let ping = |w: &mut xmpp_proto::xml::Writer<'_>| {
+            w.start("ping").xmlns("urn:xmpp:ping");
+            w.end("ping");
+        };
+        let iq = IqBuilder::new(IqType::Get, "q").to(&to);
+        match from {
+            Some(from) => iq.from(from).write_to_with(w, ping),
+            None => iq.write_to_with(w, ping),
+        }
+    };
+    closer.send_with(now, iq).unwrap();
+    Connection::close(closer, now);
+    let read = closer.poll_transmit().expect("the iq and the closing tag");
+    assert!(closer.poll_transmit().is_none(), "one read");
+    answerer.handle_input(now, &read).unwrap();
+    while answerer.poll_transmit().is_some() {}
+    let events: Vec<_> = std::iter::from_fn(|| answerer.poll_event()).collect();
+    let [.., stanza, closed] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        closed.close_reason(),
+        Some(&CloseReason::PeerClose),
+        "{events:?}"
+    );
+    let stanza = stanza.stanza().unwrap_or_else(|| panic!("{events:?}"));
+
+    let late = answerer
+        .reply_error(now, stanza, ServiceUnavailable)
+        .unwrap_err();
+    assert!(late.is_stream_ended() && !late.is_misuse(), "{late}");
+    assert!(late.to_string().contains("already ended"), "{late}");
+    let late = answerer.send_with(now, iq).unwrap_err();
+    assert!(late.is_stream_ended() && !late.is_misuse(), "{late}");
+    assert!(
+        answerer.poll_transmit().is_none(),
+        "nothing after the closing tag"
+    );
+}
+
+#[test]
+fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
+    use xmpp_proto::client::ClientError;
+    use xmpp_proto::component::ComponentError;
+    use xmpp_proto::server::ServerError;
+
+    let t0 = Instant::now();
+    let row = C2s {
+        client_tls: TlsPolicy::Optional,
+        server_tls: TlsPolicy::Optional,
+        mechanism: Mechanism::ScramSha256,
+        client_cert: false,
+    };
+    for client_closes in [true, false] {
+        let mut pair = row.pair(t0);
+        negotiate(&row, &mut pair).expect("online");
+        let (client, server) = (&mut pair.a.side.client, &mut pair.b.side.server);
+        if client_closes {
+            answer_too_late(t0, client, server, None);
+        } else {
+            answer_too_late(t0, server, client, None);
+        }
+    }
+    for component_closes in [true, false] {
+        let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+        pair.a.side.open(t0).unwrap();
+        pair.drive();
+        let (component, server) = (&mut pair.a.side, &mut pair.b.side);
+        let user: Jid = "user@gw.example.com".parse().unwrap();
+        if component_closes {
+            answer_too_late(t0, component, server, Some(&user));
+        } else {
+            answer_too_late(t0, server, component, Some(&user));
+        }
+    }
+    // Misuse stays misuse.
+    assert!(ServerError::NotOnline.is_misuse() && !ServerError::NotOnline.is_stream_ended());
+    assert!(ClientError::Unbalanced.is_misuse());
+    let too_large = ClientError::StanzaTooLarge { size: 2, max: 1 };
+    assert!(!too_large.is_misuse() && !too_large.is_stream_ended());
+    assert!(ComponentError::NotOnline.is_misuse());
+}
+
+// ---------------------------------------------------------------------------------------
+// Stanzas are written in the stream's namespace
+// ---------------------------------------------------------------------------------------
+
+/// A message with a body in its own namespace, a payload in another, and a forwarded
+/// `jabber:client` message (XEP-0297) that must keep its namespace whatever the stream.
+/// `FROM` is left to the c2s server to stamp.
+const FORWARDING: &str = "<message FROM to='user@gw.example.com'>\
+    <body>hi</body><x xmlns='urn:x'><y/></x>\
+    <forwarded xmlns='urn:xmpp:forward:0'><message xmlns='jabber:client'><body>old</body>\
+    </message></forwarded></message>";
+
+/// What `send` of [`FORWARDING`], parsed in `parsed_in`, wrote, and checks that the peer
+/// took it as a stanza of its stream with the namespaces right.
+fn sent_and_received<A: Side, B: Side>(
+    pair: &mut Pair<A, B>,
+    send: impl FnOnce(&mut A, &xmpp_proto::xml::Element),
+    stanza_of: impl Fn(&B::Event) -> Option<&xmpp_proto::stanza::Stanza>,
+    parsed_in: &str,
+    stream_ns: &str,
+    from: &str,
+) -> String {
+    let xml = FORWARDING.replace("FROM", from);
+    let el = xmpp_proto::xml::parse_element(parsed_in, xml.as_bytes()).unwrap();
+    let (wrote, b0) = (pair.a.wrote.len(), pair.b.events.len());
+    send(&mut pair.a.side, &el);
+    pair.drive();
+    let row = format!("{parsed_in} into {stream_ns}");
+    let [event] = pair.b.since(b0) else {
+        panic!("{row}: {:?}", pair.b.since(b0))
+    };
+    let stanza = stanza_of(event).unwrap_or_else(|| panic!("{row}: {event:?}"));
+    let root = stanza.element().root();
+    assert_eq!(stanza.ns(), stream_ns, "{row}");
+    assert!(root.get_child("body", stream_ns).is_some(), "{row}");
+    assert!(root.get_child("x", "urn:x").is_some(), "{row}");
+    let inner = root.get_child("forwarded", "urn:xmpp:forward:0").unwrap();
+    assert!(
+        inner.get_child("message", "jabber:client").is_some(),
+        "{row}"
+    );
+    String::from_utf8(pair.a.wrote[wrote..].to_vec()).unwrap()
+}
+
+#[test]
+fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
+    use xmpp_proto::stanza::{JABBER_CLIENT, JABBER_SERVER};
+    let t0 = Instant::now();
+    for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
+        let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+        pair.a.side.open(t0).unwrap();
+        pair.drive();
+        let wrote = sent_and_received(
+            &mut pair,
+            |c, el| c.send(t0, el).unwrap(),
+            |e| match e {
+                ComponentEvent::Stanza(s) => Some(s),
+                _ => None,
+            },
+            parsed_in,
+            JABBER_COMPONENT_ACCEPT,
+            "from='user@gw.example.com'",
+        );
+        assert!(wrote.starts_with("<message from="), "{parsed_in}: {wrote}");
+        assert_eq!(wrote.matches("xmlns='jabber:client'").count(), 1, "{wrote}");
+        assert!(!wrote.contains("jabber:server"), "{wrote}");
+        assert!(pair.a.closed().is_none() && pair.b.closed().is_none());
+
+        // `send_with` and a writer that names a content namespace: the same.
+        let b0 = pair.b.events.len();
+        pair.a
+            .side
+            .send_with(t0, |w| {
+                w.start("message")
+                    .xmlns(parsed_in)
+                    .attr("from", GATEWAY)
+                    .attr("to", GATEWAY)
+                    .end("message");
+            })
+            .unwrap();
+        pair.drive();
+        let [ComponentEvent::Stanza(s)] = pair.b.since(b0) else {
+            panic!("{parsed_in}: {:?}", pair.b.since(b0))
+        };
+        assert_eq!(s.ns(), JABBER_COMPONENT_ACCEPT);
+    }
+
+    // A c2s client sends what a component or a server built.
+    let row = C2s {
+        client_tls: TlsPolicy::Disabled,
+        server_tls: TlsPolicy::Disabled,
+        mechanism: Mechanism::ScramSha1,
+        client_cert: false,
+    };
+    for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
+        let mut pair = row.pair(t0);
+        negotiate(&row, &mut pair).expect("online");
+        let wrote = sent_and_received(
+            &mut pair,
+            |c, el| c.client.send(t0, el).unwrap(),
+            |e| match e {
+                ServerEvent::Stanza(s) => Some(s),
+                _ => None,
+            },
+            parsed_in,
+            JABBER_CLIENT,
+            "",
+        );
+        assert!(wrote.starts_with("<message to="), "{parsed_in}: {wrote}");
+        assert!(!wrote.contains("jabber:server"), "{wrote}");
+        assert!(!wrote.contains("jabber:component"), "{wrote}");
+    }
+}
+
+#[test]
+fn component_sides_have_ids_error_replies_and_domain_jids() {
+    use xmpp_proto::error::StanzaErrorCondition;
+    use xmpp_proto::stanza::{IqBuilder, IqType, StanzaType};
+    let t0 = Instant::now();
+    let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
+    pair.a.side.open(t0).unwrap();
+    pair.drive();
+    let gateway: BareJid = GATEWAY.parse().unwrap();
+    for events in [&pair.a.events, &pair.b.events] {
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ComponentEvent::Online(d) if *d == gateway)),
+            "{events:?}"
+        );
+    }
+
+    // Ids: unique in the session, from the session's seed.
+    let ids: Vec<String> = (0..3).map(|_| pair.a.side.next_id()).collect();
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "{ids:?}");
+    let server_id = pair.b.side.next_id();
+    let again = |seed| {
+        let config = ComponentServerConfig::new(gateway.clone(), "s3cr3t");
+        ComponentServer::new(config, seed, t0).next_id()
+    };
+    // The pair's server has seed 3 and made a stream id before its first stanza id.
+    assert_ne!(again(3), again(4));
+    assert_eq!(again(5), again(5));
+    assert!(!ids.contains(&server_id));
+
+    // The component asks something the server does not handle: service-unavailable back,
+    // addresses swapped, same id.
+    let (user, juliet): (Jid, Jid) = (
+        "user@gw.example.com".parse().unwrap(),
+        "juliet@example.com".parse().unwrap(),
+    );
+    let id = pair.a.side.next_id();
+    let b0 = pair.b.events.len();
+    pair.a
+        .side
+        .send_with(t0, |w| {
+            IqBuilder::new(IqType::Get, &id)
+                .from(&user)
+                .to(&juliet)
+                .write_to(w)
+        })
+        .unwrap();
+    pair.drive();
+    let [ComponentEvent::Stanza(iq)] = pair.b.since(b0) else {
+        panic!("{:?}", pair.b.since(b0))
+    };
+    let iq = iq.clone();
+    let a0 = pair.a.events.len();
+    let sent = pair
+        .b
+        .side
+        .reply_error(t0, &iq, StanzaErrorCondition::ServiceUnavailable);
+    assert_eq!(sent, Ok(true));
+    pair.drive();
+    let [ComponentEvent::Stanza(reply)] = pair.a.since(a0) else {
+        panic!("{:?}", pair.a.since(a0))
+    };
+    assert_eq!(reply.type_().unwrap(), StanzaType::Iq(IqType::Error));
+    assert_eq!(reply.id().as_deref(), Some(id.as_str()));
+    assert_eq!(reply.to().unwrap(), Some(user));
+    assert_eq!(reply.from().unwrap(), Some(juliet));
+    // No answer to an error (RFC 6120 section 8.3.1).
+    let reply = reply.clone();
+    let none = pair
+        .a
+        .side
+        .reply_error(t0, &reply, StanzaErrorCondition::BadRequest);
+    assert_eq!(none, Ok(false));
+    assert!(pair.a.side.poll_transmit().is_none());
 }

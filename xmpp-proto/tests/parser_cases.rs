@@ -346,9 +346,10 @@ fn stream_header_errors_carry_their_own_conditions() {
 #[test]
 fn each_limit_is_a_policy_violation_just_past_it() {
     let n = H.len();
-    let small = Limits {
-        max_element_bytes: n,
-        ..Limits::default()
+    let small = {
+        let mut l = Limits::default();
+        l.max_element_bytes = n;
+        l
     };
     let exact = format!("<a>{}</a>", "x".repeat(n - 7));
     let over = format!("<a>{}</a>", "x".repeat(n - 6));
@@ -365,9 +366,10 @@ fn each_limit_is_a_policy_violation_just_past_it() {
         )
     );
 
-    let deep = Limits {
-        max_depth: 2,
-        ..Limits::default()
+    let deep = {
+        let mut l = Limits::default();
+        l.max_depth = 2;
+        l
     };
     assert!(!render_with(deep, &stream("<a><b/></a>")).contains("policy-violation"));
     assert_eq!(
@@ -376,9 +378,10 @@ fn each_limit_is_a_policy_violation_just_past_it() {
     );
 
     // The header has four attributes, declarations included.
-    let attrs = Limits {
-        max_attributes: 4,
-        ..Limits::default()
+    let attrs = {
+        let mut l = Limits::default();
+        l.max_attributes = 4;
+        l
     };
     assert!(
         !render_with(attrs, &stream("<a x='1' y='2' z='3' xmlns='u'/>"))
@@ -394,9 +397,10 @@ fn each_limit_is_a_policy_violation_just_past_it() {
     );
 
     // The header's longest name is `stream:stream`, 13 bytes.
-    let names = Limits {
-        max_name_bytes: 14,
-        ..Limits::default()
+    let names = {
+        let mut l = Limits::default();
+        l.max_name_bytes = 14;
+        l
     };
     assert!(!render_with(names, &stream("<abcdefghijklmn/>")).contains("policy-violation"));
     assert_eq!(
@@ -411,15 +415,17 @@ fn each_limit_is_a_policy_violation_just_past_it() {
 
 #[test]
 fn the_header_has_its_own_limit() {
-    let limits = Limits {
-        max_header_bytes: H.len(),
-        max_element_bytes: 10,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_header_bytes = H.len();
+        l.max_element_bytes = 10;
+        l
     };
     assert!(!render_with(limits, &stream("<a>1</a>")).contains("policy-violation"));
-    let tight = Limits {
-        max_header_bytes: H.len() - 1,
-        ..Limits::default()
+    let tight = {
+        let mut l = Limits::default();
+        l.max_header_bytes = H.len() - 1;
+        l
     };
     assert_eq!(
         first_error(tight, H.as_bytes()),
@@ -433,9 +439,10 @@ fn the_header_has_its_own_limit() {
 
 #[test]
 fn a_huge_input_never_grows_the_buffer_past_the_limit() {
-    let limits = Limits {
-        max_element_bytes: 1000,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_element_bytes = 1000;
+        l
     };
     let mut p = StreamParser::new(limits);
     p.handle_input(&stream("<a>")).unwrap();
@@ -526,9 +533,10 @@ fn partial_input_stops_after_each_event() {
 
 #[test]
 fn the_closing_tag_is_not_held_to_the_stanza_limit() {
-    let limits = Limits {
-        max_element_bytes: 11,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_element_bytes = 11;
+        l
     };
     let out = render_with(limits, &closed(""));
     assert!(out.ends_with("stream-closed\n"), "{out}");
@@ -602,9 +610,10 @@ fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit
     let mut input = stream("<message/>");
     let at = input.len() as u64;
     input.extend(std::iter::repeat_n(0x80u8, 300));
-    let small = Limits {
-        max_element_bytes: 256,
-        ..Limits::default()
+    let small = {
+        let mut l = Limits::default();
+        l.max_element_bytes = 256;
+        l
     };
     assert_eq!(
         first_error(small, &input),

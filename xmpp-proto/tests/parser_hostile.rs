@@ -61,9 +61,10 @@ fn a_duplicate_attribute_is_reported_before_the_attribute_limit() {
 
 #[test]
 fn a_duplicate_among_many_attributes_is_found_at_its_name() {
-    let limits = Limits {
-        max_attributes: 1000,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_attributes = 1000;
+        l
     };
     for value in ["v", "a&amp;b"] {
         let mut body = String::from("<m");
@@ -88,9 +89,10 @@ fn a_duplicate_among_many_attributes_is_found_at_its_name() {
 
 #[test]
 fn expanded_names_are_unique_among_many_prefixed_attributes() {
-    let limits = Limits {
-        max_attributes: 1000,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_attributes = 1000;
+        l
     };
     let mut body = String::from("<m xmlns:p='urn:x' xmlns:q='urn:x'");
     for i in 0..40 {
@@ -129,9 +131,10 @@ fn a_long_scope_resolves_as_a_short_one_would() {
     // 30 levels, each declaring 40 prefixes (some shadowing outer ones) and switching the
     // default namespace every other level; inside each level, prefixed and unprefixed
     // children, and after each level closes, siblings that must see the outer bindings.
-    let limits = Limits {
-        max_attributes: 100,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_attributes = 100;
+        l
     };
     let depth = 30;
     let mut body = String::from("<root>");
@@ -222,9 +225,10 @@ fn a_header_with_many_declarations_binds_them_all() {
         header.push_str(&format!(" xmlns:h{k}='urn:h:{k}'"));
     }
     header.push('>');
-    let limits = Limits {
-        max_attributes: 100,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_attributes = 100;
+        l
     };
     let body = "<message><h39:a/><h0:b/><h17:c h17:at='1'/></message>";
     let mut input = header.clone().into_bytes();
@@ -265,9 +269,10 @@ fn decoded_namespace_names_are_each_their_own() {
 
 #[test]
 fn an_element_whose_tree_exceeds_the_limit_is_a_policy_violation() {
-    let limits = Limits {
-        max_tree_bytes: 3200,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_tree_bytes = 3200;
+        l
     };
     // <m> and 99 children fit (32 bytes each); the 100th child is one too many, at its "<".
     let fits = format!("<m>{}</m>", "<b/>".repeat(99));
@@ -299,9 +304,10 @@ fn an_element_whose_tree_exceeds_the_limit_is_a_policy_violation() {
 
 #[test]
 fn a_failed_parser_keeps_refusing_and_holds_no_unit() {
-    let limits = Limits {
-        max_tree_bytes: 1600,
-        ..Limits::default()
+    let limits = {
+        let mut l = Limits::default();
+        l.max_tree_bytes = 1600;
+        l
     };
     let mut p = StreamParser::new(limits);
     let input = stream(&format!("<m>{}", "<b/>".repeat(100)));
@@ -313,9 +319,10 @@ fn a_failed_parser_keeps_refusing_and_holds_no_unit() {
 
 #[test]
 fn new_limits_apply_from_the_next_unit() {
-    let tight = Limits {
-        max_element_bytes: 100,
-        ..Limits::default()
+    let tight = {
+        let mut l = Limits::default();
+        l.max_element_bytes = 100;
+        l
     };
     let big = format!("<m>{}</m>", "x".repeat(200));
     // Between units: the next element is held to the new limits.

@@ -206,9 +206,10 @@ enum Seen {
 }
 
 fn parse_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> (Vec<Seen>, Option<ParseError>) {
-    let mut p = StreamParser::new(Limits {
-        max_element_bytes: 4096,
-        ..Limits::default()
+    let mut p = StreamParser::new({
+        let mut l = Limits::default();
+        l.max_element_bytes = 4096;
+        l
     });
     let mut out = vec![];
     let mut err = None;

@@ -629,9 +629,12 @@ fn configs_keep_secrets_out_of_debug() {
         .unwrap(),
     );
     let server = ServerConfig::new("example.com", b"hunter2-secret".to_vec());
-    let component = xmpp_proto::component::ComponentConfig::new("c.example.com", "hunter2-c");
-    let component_server =
-        xmpp_proto::component::ComponentServerConfig::new("c.example.com", "hunter2-cs");
+    let component =
+        xmpp_proto::component::ComponentConfig::new("c.example.com".parse().unwrap(), "hunter2-c");
+    let component_server = xmpp_proto::component::ComponentServerConfig::new(
+        "c.example.com".parse().unwrap(),
+        "hunter2-cs",
+    );
     for shown in [
         format!("{client:?}"),
         format!("{server:?}"),

@@ -437,3 +437,62 @@ fn an_unanswered_key_times_out_on_both_sides_in_turn() {
     ));
     link.nothing_after_closing_tag();
 }
+
+#[test]
+fn both_sides_drive_through_the_connection_trait() {
+    use xmpp_proto::connection::{Connection, RoleEvent};
+
+    /// One generic driver for both sides: bytes across, events collected.
+    fn drain<C: Connection>(c: &mut C, wire: &mut Vec<u8>, events: &mut Vec<C::Event>) {
+        while let Some(b) = c.poll_transmit() {
+            wire.extend_from_slice(&b);
+        }
+        while let Some(e) = c.poll_event() {
+            events.push(e);
+        }
+    }
+
+    let now = Instant::now();
+    let pair = DomainPair::new(CAPULET, MONTAGUE);
+    let mut out =
+        S2sOut::new(config(CAPULET, "c", TlsPolicy::Disabled), pair.clone(), now).unwrap();
+    let mut inn = S2sIn::new(config(MONTAGUE, "m", TlsPolicy::Disabled), 9, now);
+    out.open(now).unwrap();
+    let (mut out_events, mut in_events) = (Vec::new(), Vec::new());
+    for _ in 0..4 {
+        let mut wire = Vec::new();
+        drain(&mut out, &mut wire, &mut out_events);
+        Connection::handle_input(&mut inn, now, &wire).unwrap();
+        let mut wire = Vec::new();
+        drain(&mut inn, &mut wire, &mut in_events);
+        Connection::handle_input(&mut out, now, &wire).unwrap();
+    }
+    let request = in_events
+        .iter()
+        .find_map(|e| match e {
+            S2sEvent::DialbackVerifyRequest(r) => Some(r.clone()),
+            _ => None,
+        })
+        .expect("a key to verify");
+    inn.dialback_answer(now, &request.pair, DialbackOutcome::Valid)
+        .unwrap();
+    let mut wire = Vec::new();
+    drain(&mut inn, &mut wire, &mut in_events);
+    Connection::handle_input(&mut out, now, &wire).unwrap();
+    drain(&mut out, &mut Vec::new(), &mut out_events);
+    assert!(online(&out_events, &pair));
+
+    // An incoming stream sends nothing of ours: misuse, not an ended stream.
+    let m = message("romeo@montague.example", "juliet@capulet.example");
+    let refused = Connection::send(&mut inn, now, &m).unwrap_err();
+    assert!(refused.is_misuse() && !refused.is_stream_ended());
+    // After the close, a send is too late, which a driver ignores.
+    Connection::close(&mut out, now);
+    let late = Connection::send(&mut out, now, &message(CAPULET, MONTAGUE)).unwrap_err();
+    assert!(late.is_stream_ended());
+    let mut wire = Vec::new();
+    drain(&mut out, &mut wire, &mut out_events);
+    Connection::handle_input(&mut inn, now, &wire).unwrap();
+    drain(&mut inn, &mut Vec::new(), &mut in_events);
+    assert!(in_events.iter().any(|e| e.close_reason().is_some()));
+}

@@ -478,10 +478,11 @@ fn malformed_server_first_messages_are_typed_errors() {
 
 #[test]
 fn iteration_bounds_are_configurable() {
-    let config = SaslClientConfig {
-        min_iterations: 4096,
-        max_iterations: 4096,
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.min_iterations = 4096;
+        c.max_iterations = 4096;
+        c
     };
     let start = || {
         SaslClient::start(
@@ -508,9 +509,10 @@ fn iteration_bounds_are_configurable() {
 
 #[test]
 fn unexpected_steps_on_the_client() {
-    let config = SaslClientConfig {
-        allow_plain: true,
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.allow_plain = true;
+        c
     };
     let mut client = SaslClient::start(
         ["PLAIN"],
@@ -860,9 +862,10 @@ fn cb_exchange(
     server_offered: &[Mechanism],
     server_cbs: Vec<ChannelBinding>,
 ) -> (Mechanism, Vec<u8>, Result<ServerStep, SaslServerError>) {
-    let config = SaslClientConfig {
-        channel_binding: client_cb,
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.channel_binding = client_cb;
+        c
     };
     let mut client = SaslClient::start(
         offered,
@@ -988,9 +991,10 @@ fn channel_binding_flag_must_match_the_mechanism() {
 // ---------------------------------------------------------------------------
 
 fn plain_client(credentials: Credentials) -> SaslClient {
-    let config = SaslClientConfig {
-        allow_plain: true,
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.allow_plain = true;
+        c
     };
     SaslClient::start(["PLAIN"], &config, credentials, nonce("n")).unwrap()
 }
@@ -1175,10 +1179,11 @@ fn plain_prepares_passwords() {
 
 #[test]
 fn anonymous() {
-    let config = SaslClientConfig {
-        preference: vec![Mechanism::Anonymous],
-        anonymous_trace: Some("sirhc".into()),
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.preference = vec![Mechanism::Anonymous];
+        c.anonymous_trace = Some("sirhc".into());
+        c
     };
     let mut client = SaslClient::start(
         ["ANONYMOUS", "PLAIN"],
@@ -1215,9 +1220,10 @@ fn anonymous() {
         server.start("ANONYMOUS", Some(long.as_bytes())),
         Err(SaslServerError::MalformedTrace)
     );
-    let too_long = SaslClientConfig {
-        anonymous_trace: Some(long),
-        ..config
+    let too_long = {
+        let mut c = config;
+        c.anonymous_trace = Some(long);
+        c
     };
     assert_eq!(
         SaslClient::start(["ANONYMOUS"], &too_long, Credentials::default(), nonce("n"))
@@ -1228,9 +1234,10 @@ fn anonymous() {
 
 #[test]
 fn external() {
-    let config = SaslClientConfig {
-        preference: vec![Mechanism::External, Mechanism::ScramSha256],
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.preference = vec![Mechanism::External, Mechanism::ScramSha256];
+        c
     };
     let mut client = SaslClient::start(
         ["SCRAM-SHA-256", "EXTERNAL"],
@@ -1513,12 +1520,13 @@ fn mutate(msg: &[u8], at: usize, byte: u8, cut: bool) -> Vec<u8> {
 }
 
 fn cheap_client(mechanism: &str, cb: bool) -> SaslClient {
-    let config = SaslClientConfig {
-        preference: Mechanism::ALL.to_vec(),
-        allow_plain: true,
-        max_iterations: 4,
-        channel_binding: cb.then(|| exporter(1)),
-        ..SaslClientConfig::default()
+    let config = {
+        let mut c = SaslClientConfig::default();
+        c.preference = Mechanism::ALL.to_vec();
+        c.allow_plain = true;
+        c.max_iterations = 4;
+        c.channel_binding = cb.then(|| exporter(1));
+        c
     };
     SaslClient::start(
         [mechanism],
@@ -1682,10 +1690,11 @@ proptest! {
         ]),
     ) {
         // The client sees the server's whole offer and picks by preference.
-        let config = SaslClientConfig {
-            preference: vec![mechanism],
-            channel_binding: Some(exporter(1)),
-            ..SaslClientConfig::default()
+        let config = {
+            let mut c = SaslClientConfig::default();
+            c.preference = vec![mechanism];
+            c.channel_binding = Some(exporter(1));
+            c
         };
         let mut client = SaslClient::start(
             Mechanism::ALL.map(Mechanism::name),

@@ -185,12 +185,12 @@ fn configurations_and_credentials_hide_their_secrets() {
     );
     check_debug(
         "component::ComponentConfig",
-        &ComponentConfig::new("gw.example.com", COMPONENT_SECRET),
+        &ComponentConfig::new(gw(), COMPONENT_SECRET),
         &secrets,
     );
     check_debug(
         "component::ComponentServerConfig",
-        &ComponentServerConfig::new("gw.example.com", COMPONENT_SECRET),
+        &ComponentServerConfig::new(gw(), COMPONENT_SECRET),
         &secrets,
     );
     check_debug(
@@ -249,9 +249,10 @@ fn sasl_exchanges_hide_their_secrets_at_every_step() {
         SERVER_SECRET.to_vec(),
     );
     server_config.encrypted = true;
-    let mut client_config = sasl::SaslClientConfig {
-        allow_plain: true,
-        ..sasl::SaslClientConfig::default()
+    let mut client_config = {
+        let mut c = sasl::SaslClientConfig::default();
+        c.allow_plain = true;
+        c
     };
 
     for mechanism in [Mechanism::Plain, Mechanism::ScramSha256] {
@@ -425,11 +426,9 @@ fn component_roles_and_events_hide_the_shared_secret() {
             Secret::text("the component secret", COMPONENT_SECRET),
             Secret::text("the attempted secret", attempted),
         ];
-        let mut component = Component::new(ComponentConfig::new("gw.example.com", attempted), now);
-        let mut server = ComponentServer::new(
-            ComponentServerConfig::new("gw.example.com", COMPONENT_SECRET),
-            now,
-        );
+        let mut component = Component::new(ComponentConfig::new(gw(), attempted), 5, now);
+        let mut server =
+            ComponentServer::new(ComponentServerConfig::new(gw(), COMPONENT_SECRET), 0, now);
         component.open(now).unwrap();
         let mut online = false;
         loop {
@@ -464,12 +463,24 @@ fn the_generator_seed_stays_out_of_debug() {
     // It decides SCRAM nonces, stream ids and resources: printing it would let a log reader
     // predict them.
     let seed: u64 = 0x5EED_C0DE_1234_5678;
-    let config = xmpp_proto::client::ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
-    let client = Client::new(config, seed, Instant::now());
-    let mut component = xmpp_proto::component::ComponentServerConfig::new("gw.example", "s");
-    component.seed = seed;
-    for text in [format!("{client:?}"), format!("{component:?}")] {
+    let now = Instant::now();
+    let config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
+    let client = Client::new(config, seed, now);
+    let component = Component::new(ComponentConfig::new(gw(), "s"), seed, now);
+    let server = Server::new(ServerConfig::new("example.com", b"k".to_vec()), seed, now);
+    let gateway = ComponentServer::new(ComponentServerConfig::new(gw(), "s"), seed, now);
+    let texts = [
+        format!("{client:?}"),
+        format!("{component:?}"),
+        format!("{server:?}"),
+        format!("{gateway:?}"),
+    ];
+    for text in texts {
         assert!(!text.contains(&seed.to_string()), "{text}");
         assert!(!text.to_lowercase().contains("5eedc0de"), "{text}");
     }
+}
+
+fn gw() -> xmpp_proto::jid::BareJid {
+    "gw.example.com".parse().unwrap()
 }

@@ -9,8 +9,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use xmpp_examples::drive::{Embedder, answered, drive};
 use xmpp_examples::{
-    Args, Conn, Input, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
+    Args, Conn, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
 };
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::FullJid;
@@ -107,48 +108,39 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     let mut server = Server::new(config, random_seed(), Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
     let (tx, rx): (SyncSender<Element>, Receiver<Element>) = sync_channel(ROUTED_QUEUE);
-    let mut bound: Option<FullJid> = None;
-    // One socket read per handle_input call, and every event and byte it produced handled
-    // before the next read: a call queues all that its input completes, so the read size
-    // bounds that memory (xmpp-proto's crate docs, "Feeding input and memory").
-    let mut buf = vec![0u8; 16 * 1024];
-    let result = loop {
-        // Stanzas other sessions routed here.
-        while let Ok(stanza) = rx.try_recv() {
-            let _ = server.send(Instant::now(), &stanza);
-        }
-        while let Some(bytes) = server.poll_transmit() {
-            if let Err(e) = conn.as_mut().expect("connected").send(&bytes) {
-                println!("[{peer}] write failed: {e}");
-                server.handle_eof();
-            }
-        }
-        let Some(event) = server.poll_event() else {
-            let wait = server.poll_timeout().map_or(TICK, |t| {
-                t.saturating_duration_since(Instant::now()).min(TICK)
-            });
-            match conn
-                .as_mut()
-                .expect("connected")
-                .read_within(&mut buf, wait)
-            {
-                Ok(Input::Data(n)) => {
-                    // An error here is already a stream error queued for the client.
-                    let _ = server.handle_input(Instant::now(), &buf[..n]);
-                }
-                Ok(Input::Eof) => server.handle_eof(),
-                Ok(Input::Truncated) => {
-                    println!("[{peer}] tls: connection ended without close_notify");
-                    server.handle_eof();
-                }
-                Ok(Input::Timeout) => server.handle_timeout(Instant::now()),
-                Err(e) => {
-                    server.handle_eof();
-                    break Err(e);
-                }
-            }
-            continue;
-        };
+    let mut session = Session {
+        shared,
+        peer,
+        tx,
+        rx,
+        bound: None,
+    };
+    let result = drive(&mut server, &mut conn, &mut session);
+    if let Some(full) = session.bound {
+        shared.sessions.lock().unwrap().remove(&full);
+    }
+    println!("[{peer}] closed");
+    result
+}
+
+/// One client's session: what this server does with its events.
+struct Session<'a> {
+    shared: &'a Shared,
+    peer: &'a str,
+    /// Where other sessions route stanzas for this one, and where they arrive.
+    tx: SyncSender<Element>,
+    rx: Receiver<Element>,
+    bound: Option<FullJid>,
+}
+
+impl Embedder<Server> for Session<'_> {
+    fn on_event(
+        &mut self,
+        server: &mut Server,
+        conn: &mut Option<Conn>,
+        event: ServerEvent,
+    ) -> std::io::Result<()> {
+        let (shared, peer, now) = (self.shared, self.peer, Instant::now());
         match event {
             ServerEvent::StreamOpened => println!("[{peer}] stream opened"),
             ServerEvent::TlsRequested => {
@@ -162,11 +154,9 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     .clone()
                     .expect("the core asks for TLS only when enabled");
                 let (tls, bindings) = plain.start_tls_server(config)?;
-                conn = Some(tls);
+                *conn = Some(tls);
                 println!("[{peer}] tls up, {} channel binding(s)", bindings.len());
-                server
-                    .tls_established(Instant::now(), bindings)
-                    .expect("TLS was requested");
+                answered(server.tls_established(Instant::now(), bindings));
             }
             ServerEvent::AuthRequest {
                 mechanism, authcid, ..
@@ -177,21 +167,21 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     None => UserCredential::Unknown,
                 };
                 // The account acts as itself: the core grants no authzid but its own bare JID.
-                let _ = server.credentials(Instant::now(), credential);
+                answered(server.credentials(now, credential));
             }
             ServerEvent::ExternalRequest { .. } => {
                 // No client certificates here (EXTERNAL is never offered without one).
-                let _ = server.refuse_external(Instant::now());
+                answered(server.refuse_external(now));
             }
             ServerEvent::Authenticated(jid) => println!("[{peer}] authenticated {jid}"),
             ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
                 let taken = |f: &FullJid| shared.sessions.lock().unwrap().contains_key(f);
-                let _ = match account.with_resource(&resource) {
-                    Ok(f) if !taken(&f) => server.bind(Instant::now(), f),
-                    Ok(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::Conflict),
-                    Err(_) => server.reject_bind(Instant::now(), StanzaErrorCondition::BadRequest),
-                };
+                answered(match account.with_resource(&resource) {
+                    Ok(f) if !taken(&f) => server.bind(now, f),
+                    Ok(_) => server.reject_bind(now, StanzaErrorCondition::Conflict),
+                    Err(_) => server.reject_bind(now, StanzaErrorCondition::BadRequest),
+                });
             }
             ServerEvent::Online(full) => {
                 println!("[{peer}] online {full}");
@@ -199,36 +189,35 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
                     .sessions
                     .lock()
                     .unwrap()
-                    .insert(full.clone(), tx.clone());
-                bound = Some(full);
+                    .insert(full.clone(), self.tx.clone());
+                self.bound = Some(full);
             }
             ServerEvent::Stanza(stanza) => {
                 println!("[{peer}] stanza {stanza}");
-                handle_stanza(shared, &mut server, stanza);
+                handle_stanza(shared, server, stanza);
             }
             ServerEvent::PeerStreamError(error) => {
                 println!("[{peer}] peer stream error {}", error.condition.as_str())
             }
             // Only for namespaces this server would list in its configuration: none.
             ServerEvent::Nonza(_) => {}
-            ServerEvent::Closed(_) => break Ok(()),
+            // `Closed` (the driver sees the end), and events a later version adds.
+            _ => {}
         }
-    };
-    if let Some(full) = bound {
-        shared.sessions.lock().unwrap().remove(&full);
+        Ok(())
     }
-    // Flush the closing tag or stream error the core may have queued last.
-    let conn = conn.as_mut().expect("connected");
-    while let Some(bytes) = server.poll_transmit() {
-        let _ = conn.send(&bytes);
+
+    /// Stanzas other sessions routed here; the socket is read for at most a [`TICK`].
+    fn outside(&mut self, server: &mut Server) -> Option<Duration> {
+        while let Ok(stanza) = self.rx.try_recv() {
+            answered(server.send(Instant::now(), &stanza));
+        }
+        Some(TICK)
     }
-    // Over TLS, close_notify before the TCP end, so the client sees an end, not a cut; and
-    // the client's own end, to tell whether it sent one.
-    if let Ok(Input::Truncated) = conn.close() {
-        println!("[{peer}] tls: connection ended without close_notify");
+
+    fn log(&self, line: &str) {
+        println!("[{}] {line}", self.peer);
     }
-    println!("[{peer}] closed");
-    result
 }
 
 /// A stanza from this session's client (with `from` stamped by the core).
@@ -236,17 +225,17 @@ fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     let el = stanza.element();
     let to = match route(el) {
         Route::Reply(reply) => {
-            let _ = server.send_with(Instant::now(), |w| {
+            answered(server.send_with(Instant::now(), |w| {
                 w.raw(&reply);
-            });
+            }));
             return;
         }
         Route::ServiceUnavailable => {
-            let _ = server.reply_error(
+            answered(server.reply_error(
                 Instant::now(),
                 &stanza,
                 StanzaErrorCondition::ServiceUnavailable,
-            );
+            ));
             return;
         }
         Route::Drop => return,
@@ -268,11 +257,11 @@ fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     };
     if targets.is_empty() {
         if el.name() != "presence" {
-            let _ = server.reply_error(
+            answered(server.reply_error(
                 Instant::now(),
                 &stanza,
                 StanzaErrorCondition::ServiceUnavailable,
-            );
+            ));
         }
         return;
     }
@@ -287,10 +276,10 @@ fn handle_stanza(shared: &Shared, server: &mut Server, stanza: Stanza) {
     }
     if full && !delivered && el.name() != "presence" {
         // RFC 6120 8.3.3.18: the recipient lacks the resources to take it now.
-        let _ = server.reply_error(
+        answered(server.reply_error(
             Instant::now(),
             &stanza,
             StanzaErrorCondition::ResourceConstraint,
-        );
+        ));
     }
 }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::stanza::CONTENT_NAMESPACES;
+use super::CONTENT_NAMESPACES;
 use crate::xml::{ElementRef, Writer, XML_NS, write_element};
 
 /// The `<text/>` child of an error: a description for people, optionally with its language

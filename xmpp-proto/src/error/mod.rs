@@ -16,14 +16,30 @@
 
 mod common;
 mod sasl;
+// A stanza error names its generator with a JID (`by`): with the `jid` feature.
+#[cfg(feature = "jid")]
 mod stanza;
 mod stream;
 
+#[cfg(feature = "jid")]
 pub(crate) use common::vocabulary;
 pub use common::{AppCondition, MalformedError, Text, UnknownName};
 pub use sasl::{SaslFailure, SaslFailureCondition};
+#[cfg(feature = "jid")]
 pub use stanza::{ErrorType, StanzaError, StanzaErrorCondition};
 pub use stream::{StreamError, StreamErrorCondition};
+
+/// `jabber:client`, the content namespace of client-to-server streams (RFC 6120 section
+/// 4.8.3).
+pub const JABBER_CLIENT: &str = "jabber:client";
+/// `jabber:server`, the content namespace of server-to-server streams (RFC 6120 section
+/// 4.8.3).
+pub const JABBER_SERVER: &str = "jabber:server";
+/// `jabber:component:accept`, the content namespace of component streams (XEP-0114).
+pub const JABBER_COMPONENT_ACCEPT: &str = "jabber:component:accept";
+/// The namespaces in which message, presence and iq are stanzas, and in which a stanza
+/// error's `<error/>` is.
+pub const CONTENT_NAMESPACES: [&str; 3] = [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT];
 
 /// `http://etherx.jabber.org/streams`, the namespace of `<stream:stream>`,
 /// `<stream:features>` and `<stream:error>` (RFC 6120 section 4.8.1).

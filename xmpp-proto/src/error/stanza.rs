@@ -5,10 +5,10 @@ use core::fmt;
 
 use bytes::BytesMut;
 
+use super::CONTENT_NAMESPACES;
 use super::STANZA_ERRORS_NS;
 use super::common::{AppCondition, MalformedError, Text, is_app_ns, vocabulary};
 use crate::jid::Jid;
-use crate::stanza::CONTENT_NAMESPACES;
 use crate::xml::{ElementRef, Writer};
 
 /// What the sender of the stanza in error should do (RFC 6120 section 8.3.2).

@@ -29,6 +29,7 @@ use crate::stream::engine::{Engine, StreamEvent, StreamRole};
 use crate::xml::{Element, Writer};
 
 pub(crate) mod bind;
+#[cfg(feature = "server")]
 pub(crate) mod dialback;
 pub(crate) mod handshake;
 pub(crate) mod sasl_client;

@@ -115,6 +115,7 @@ impl fmt::Debug for Credentials {
 
 /// The client's choices.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SaslClientConfig {
     /// The mechanisms the client is willing to use, most preferred first. Defaults to
     /// [`Mechanism::DEFAULT_PREFERENCE`]; add `EXTERNAL` or `ANONYMOUS` to use them.
@@ -612,6 +613,7 @@ fn verify_server_final(data: &[u8], expected: &[u8]) -> Result<(), SaslClientErr
 
 /// Why the client side of an exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaslClientError {
     /// None of the offered mechanisms is in the preference list and usable with the
     /// credentials, channel binding and `PLAIN` policy at hand.

@@ -35,6 +35,7 @@ const DEFAULT_ITERATIONS: NonZeroU32 = NonZeroU32::new(4096).unwrap();
 
 /// The server's side of the negotiation, for one stream.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct SaslServerConfig {
     /// The mechanisms advertised in `<mechanisms/>`, exactly. Offer `-PLUS` mechanisms only
     /// with [`channel_bindings`](Self::channel_bindings): whether any is offered decides
@@ -750,6 +751,7 @@ impl fmt::Debug for SaslServer {
 /// Why the server side of an exchange failed. [`condition`](Self::condition) is the
 /// `<failure/>` condition to send (RFC 6120 section 6.5); the variants say more, for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SaslServerError {
     /// The mechanism name is not one this module implements (`invalid-mechanism`).
     UnknownMechanism,

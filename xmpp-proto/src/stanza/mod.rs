@@ -43,16 +43,9 @@ pub use iq::{Iq, IqRule, IqType, iq_result};
 pub use message::{Message, MessageType};
 pub use presence::{Presence, PresenceType};
 
-/// `jabber:client`, the content namespace of client-to-server streams (RFC 6120 section
-/// 4.8.3).
-pub const JABBER_CLIENT: &str = "jabber:client";
-/// `jabber:server`, the content namespace of server-to-server streams (RFC 6120 section
-/// 4.8.3).
-pub const JABBER_SERVER: &str = "jabber:server";
-/// `jabber:component:accept`, the content namespace of component streams (XEP-0114).
-pub const JABBER_COMPONENT_ACCEPT: &str = "jabber:component:accept";
-/// The namespaces in which message, presence and iq are stanzas.
-pub const CONTENT_NAMESPACES: [&str; 3] = [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT];
+// The content namespaces live beside the other namespaces of RFC 6120, in `error`, which
+// the parser alone builds with (it needs no JID); they are the stanzas' too.
+pub use crate::error::{CONTENT_NAMESPACES, JABBER_CLIENT, JABBER_COMPONENT_ACCEPT, JABBER_SERVER};
 
 /// The three kinds of stanza (RFC 6120 section 8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

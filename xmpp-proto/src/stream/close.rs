@@ -6,6 +6,7 @@ use crate::error::{StanzaError, StreamError};
 /// Why a side gave up on its own: it sent `</stream:stream>` without a stream error, since
 /// none fits a fault that is not the peer's XML or a condition of RFC 6120 section 4.9.3.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Abandoned {
     /// TLS could not be set up: required but not offered, or refused (by the server, with
     /// `<failure/>`; a server refuses a `<starttls/>` it cannot honour the same way, RFC

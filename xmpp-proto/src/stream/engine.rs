@@ -37,7 +37,7 @@ use super::output::Output;
 use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
-use crate::stanza::{NotAStanza, Stanza};
+use crate::stanza::{CONTENT_NAMESPACES, NotAStanza, Stanza};
 use crate::xml::{Element, Event, Limits, StreamParser, Writer};
 
 /// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
@@ -257,16 +257,20 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Writes the stanza (or first-level element) that `f` writes, all of it or nothing:
     /// nothing when `f` leaves an element open, or when what it wrote is larger than `max`
-    /// bytes (the peer's XEP-0478 limit).
+    /// bytes (the peer's XEP-0478 limit). A stanza in any content namespace is written in
+    /// the stream's (see [`Writer::in_stream`]): the builders' default, `jabber:client`, is
+    /// right in every stream.
     pub fn write_stanza(
         &mut self,
         f: impl FnOnce(&mut Writer<'_>),
         max: Option<u64>,
     ) -> Result<(), StanzaRefused> {
         let mut refused = None;
+        let content_ns = self.content_ns;
         self.write(|buf| {
             let start = buf.len();
-            let mut w = Writer::new(buf);
+            // A stanza built or parsed in another content namespace is written in ours.
+            let mut w = Writer::in_stream(buf, &CONTENT_NAMESPACES, content_ns);
             f(&mut w);
             let balanced = w.depth() == 0;
             // Checked here rather than by `finish`, which only asserts in debug builds: an

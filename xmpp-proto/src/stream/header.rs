@@ -25,7 +25,7 @@ pub(crate) fn write_header(out: &mut BytesMut, content_ns: &str, h: Header<'_>) 
     out.extend_from_slice(b"' xmlns:stream='");
     out.extend_from_slice(STREAM_NS.as_bytes());
     out.extend_from_slice(b"'");
-    if content_ns == crate::stanza::JABBER_SERVER {
+    if content_ns == crate::error::JABBER_SERVER {
         // Every s2s stream here speaks dialback (XEP-0220 section 2.4.1: the declaration
         // is how traditional dialback is advertised).
         out.extend_from_slice(b" xmlns:db='jabber:server:dialback'");

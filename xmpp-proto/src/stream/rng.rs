@@ -33,3 +33,28 @@ impl Rng {
             .collect()
     }
 }
+
+/// Stanza ids for the embedder (`next_id` on every role): unique in the session, since each
+/// ends in a serial number, and unguessable, since each starts with letters from the
+/// session's generator.
+#[derive(Debug, Clone)]
+pub(crate) struct StanzaIds {
+    rng: Rng,
+    issued: u64,
+}
+
+impl StanzaIds {
+    pub fn new(rng: Rng) -> Self {
+        StanzaIds { rng, issued: 0 }
+    }
+
+    pub fn next(&mut self) -> String {
+        next_id(&mut self.rng, &mut self.issued)
+    }
+}
+
+/// The next stanza id from `rng`, `issued` ids having been made before.
+pub(crate) fn next_id(rng: &mut Rng, issued: &mut u64) -> String {
+    *issued += 1;
+    format!("{}{}", rng.token(4), issued)
+}

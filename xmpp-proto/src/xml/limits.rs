@@ -10,6 +10,7 @@
 /// it buffers between calls, and `max_tree_bytes` bounds the tree it builds for them: one
 /// element in progress holds at most `max_element_bytes + max_tree_bytes` and a few KiB.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Raw bytes of one first-level element, from its `<` to the end of its end tag, as
     /// received. Default 256 KiB.

@@ -52,9 +52,22 @@ fn escape(out: &mut BytesMut, s: &str, map: impl Fn(u8) -> Option<&'static str>)
 /// stream, `jabber:client`). Element names are written unprefixed; attribute prefixes are
 /// kept and declared on the element that uses them.
 pub fn write_element(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str) {
+    write_tree(out, el, default_ns, None);
+}
+
+/// [`write_element`], where `rename` is `(from, to)`: `el`, if it is in `from`, is written in
+/// `to`, and so are its descendants in `from` down to the first element in another
+/// namespace, whose subtree keeps its own (a stanza built in `jabber:client`, written into a
+/// stream whose content namespace is `to`, with a forwarded `jabber:client` message inside).
+fn write_tree(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str, rename: Rename<'_>) {
     // The XML namespace may only be written with its own prefix, never as a default.
     let xml_prefixed = el.ns() == XML_NS;
-    let ns = if xml_prefixed { default_ns } else { el.ns() };
+    let rename = rename.filter(|(from, _)| el.ns() == *from);
+    let ns = match rename {
+        _ if xml_prefixed => default_ns,
+        Some((_, to)) => to,
+        None => el.ns(),
+    };
     write_name(out, b"<", el.name(), xml_prefixed);
     if ns != default_ns {
         out.extend_from_slice(b" xmlns='");
@@ -96,13 +109,16 @@ pub fn write_element(out: &mut BytesMut, el: ElementRef<'_>, default_ns: &str) {
     out.extend_from_slice(b">");
     for node in el.nodes() {
         match node {
-            Node::Element(child) => write_element(out, child, ns),
+            Node::Element(child) => write_tree(out, child, ns, rename),
             Node::Text(t) => escape_text(out, &t),
         }
     }
     write_name(out, b"</", el.name(), xml_prefixed);
     out.extend_from_slice(b">");
 }
+
+/// A namespace written as another: `(from, to)`.
+type Rename<'a> = Option<(&'a str, &'a str)>;
 
 fn write_name(out: &mut BytesMut, open: &[u8], name: &str, xml_prefixed: bool) {
     out.extend_from_slice(open);
@@ -189,6 +205,9 @@ pub struct Writer<'a> {
     /// Is the start tag of the innermost element still missing its `>`? Then `end` can write
     /// `/>` instead of an end tag.
     open: bool,
+    /// Writing into a stream: the namespaces whose first-level elements are written in the
+    /// stream's content namespace (the second), whatever namespace they were built in.
+    stream: Option<(&'a [&'a str], &'a str)>,
 }
 
 impl<'a> Writer<'a> {
@@ -198,7 +217,31 @@ impl<'a> Writer<'a> {
             out,
             depth: 0,
             open: false,
+            stream: None,
         }
+    }
+
+    /// A writer that appends first-level elements to a stream whose content namespace is
+    /// `content_ns`: a first-level element in one of `content_namespaces` (a stanza built
+    /// or parsed in `jabber:client`, written into a `jabber:component:accept` stream) is
+    /// written in `content_ns`, by [`element`](Self::element) and [`xmlns`](Self::xmlns).
+    #[cfg(any(feature = "client", feature = "server", feature = "component"))]
+    pub(crate) fn in_stream(
+        out: &'a mut BytesMut,
+        content_namespaces: &'a [&'a str],
+        content_ns: &'a str,
+    ) -> Self {
+        Writer {
+            stream: Some((content_namespaces, content_ns)),
+            ..Writer::new(out)
+        }
+    }
+
+    /// The stream's content namespace, if `ns` is to be written as it at this depth.
+    fn stream_ns(&self, ns: &str, depth: u32) -> Option<&'a str> {
+        self.stream
+            .filter(|(namespaces, _)| self.depth == depth && namespaces.contains(&ns))
+            .map(|(_, content_ns)| content_ns)
     }
 
     /// Starts the element `name` (a qualified name such as `message` or `stream:error`).
@@ -212,9 +255,15 @@ impl<'a> Writer<'a> {
         self
     }
 
-    /// Declares `ns` as the default namespace of the element just started.
+    /// Declares `ns` as the default namespace of the element just started. In a role's
+    /// `send_with`, a stanza's content namespace (`jabber:client`...) is the stream's own:
+    /// nothing is written, and the stanza is in the stream's content namespace.
     pub fn xmlns(&mut self, ns: &str) -> &mut Self {
         debug_assert!(self.open, "xmlns outside a start tag");
+        if self.stream_ns(ns, 1).is_some() {
+            // The stream's header declared its content namespace as the default.
+            return self;
+        }
         self.out.extend_from_slice(b" xmlns='");
         escape_attr(self.out, ns);
         self.out.extend_from_slice(b"'");
@@ -254,9 +303,14 @@ impl<'a> Writer<'a> {
     /// Writes a parsed element and its subtree with [`write_element`]. `default_ns` is the
     /// default namespace in scope where it lands: the content namespace for a child of a
     /// stanza, or the namespace of the enclosing element if that declared one.
+    ///
+    /// In a role's `send`/`send_with`, a stanza in a content namespace (`jabber:client`,
+    /// `jabber:server`, `jabber:component:accept`) is written in the stream's, with its
+    /// children in the same namespace; children in other namespaces keep theirs.
     pub fn element(&mut self, el: ElementRef<'_>, default_ns: &str) -> &mut Self {
         self.close_start_tag();
-        write_element(self.out, el, default_ns);
+        let rename = self.stream_ns(el.ns(), 0).map(|to| (el.ns(), to));
+        write_tree(self.out, el, default_ns, rename);
         self
     }
 
