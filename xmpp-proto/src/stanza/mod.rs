@@ -38,6 +38,11 @@ use crate::jid::{Jid, JidError};
 use crate::xml::{Children, Element, ElementRef, Writer, XML_NS};
 
 pub use builder::{IqBuilder, MessageBuilder, Payload, PresenceBuilder};
+// The c2s roles refuse to send what the peer must refuse; without them nothing uses it.
+#[cfg_attr(
+    not(any(feature = "client", feature = "server")),
+    allow(unused_imports)
+)]
 pub(crate) use iq::check_iq;
 pub use iq::{Iq, IqRule, IqType, iq_result};
 pub use message::{Message, MessageType};
