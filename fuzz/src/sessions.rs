@@ -1,5 +1,6 @@
 //! Checks of the session roles and of JIDs under arbitrary input, shared by the fuzz targets
-//! `client_session`, `server_session`, `component_session` and `jid`, and by
+//! `client_session`, `server_session`, `component_session`, `s2s_out_session`,
+//! `s2s_in_session` and `jid`, and by
 //! `repo-tests/tests/fuzz_corpus.rs`, which replays the committed corpora on stable.
 //!
 //! A session input is a script decoded from bytes, so that no `arbitrary` is needed and a
@@ -24,8 +25,13 @@ use std::time::{Duration, Instant};
 
 use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
 use xmpp_proto::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
+use xmpp_proto::connection::{Connection, RoleEvent};
+use xmpp_proto::dialback::DialbackSecret;
 use xmpp_proto::error::StanzaErrorCondition;
 use xmpp_proto::jid::Jid;
+use xmpp_proto::s2s::{
+    DialbackOutcome, DomainPair, S2sConfig, S2sEvent, S2sIn, S2sOut, VerifyRequest,
+};
 use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
 use xmpp_proto::stream::TlsPolicy;
@@ -366,6 +372,182 @@ pub fn component_session(data: &[u8]) {
             out.extend_from_slice(&b);
         }
         while component.poll_event().is_some() || server.poll_event().is_some() {}
+    }
+    bound(input, out.len());
+    check_output(&out);
+}
+
+fn s2s_config(tls: TlsPolicy) -> S2sConfig {
+    let mut config = S2sConfig::new("capulet.example", DialbackSecret::new("s3cr3tf0rd14lb4ck"));
+    // The domains of the s2s vectors the seeds come from, so that seeds of either side get
+    // past the header.
+    for domain in ["montague.example", "im.example.com", "example.net"] {
+        config.domains.push(domain.into());
+    }
+    config.stream_id = Some("D60000229F".into());
+    config.tls = tls;
+    config
+}
+
+/// The peer's s2s stanza, from an authorized pair or not.
+fn s2s_stanza(k: u8) -> xmpp_proto::xml::Element {
+    let xml = format!(
+        "<message to='juliet@montague.example' from='romeo@capulet.example' id='m{k}'><body>hi</body></message>"
+    );
+    xmpp_proto::xml::parse_element("jabber:server", xml.as_bytes()).expect("a well-formed stanza")
+}
+
+/// Drains a role's output and events, checking that nothing follows `closed`; returns the
+/// events for the caller to act on.
+fn drain<C: Connection>(c: &mut C, out: &mut Vec<u8>, closed: &mut bool) -> Vec<C::Event> {
+    let mut events = Vec::new();
+    while let Some(b) = c.poll_transmit() {
+        assert!(!*closed, "output after closed");
+        out.extend_from_slice(&b);
+    }
+    while let Some(ev) = c.poll_event() {
+        assert!(!*closed, "an event after closed");
+        *closed |= ev.close_reason().is_some();
+        events.push(ev);
+    }
+    events
+}
+
+/// Runs a script against the initiating side of a server-to-server stream (a leading 0xFF:
+/// TLS optional rather than required).
+pub fn s2s_out_session(data: &[u8]) {
+    let (optional, data) = flag(data);
+    let start = Instant::now();
+    let mut now = start;
+    let tls = if optional {
+        TlsPolicy::Optional
+    } else {
+        TlsPolicy::Required
+    };
+    let config = std::sync::Arc::new(s2s_config(tls));
+    let pair = DomainPair::new("capulet.example", "montague.example");
+    let Ok(mut s) = S2sOut::new(config, pair.clone(), now) else {
+        panic!("capulet.example is ours");
+    };
+    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
+    for op in script(data) {
+        match op {
+            Op::Peer(bytes) => {
+                input += bytes.len();
+                let _ = s.handle_input(now, bytes);
+            }
+            Op::Act(k) => match k % 7 {
+                0 => {
+                    let _ = s.open(now);
+                }
+                1 => {
+                    let _ = s.tls_established(now, true);
+                }
+                2 => {
+                    let _ = s.tls_established(now, false);
+                }
+                3 => {
+                    let other = DomainPair::new("capulet.example", "verona.example");
+                    let _ = s.authorize(now, other);
+                }
+                4 => {
+                    let request = VerifyRequest {
+                        pair: DomainPair::new("montague.example", "capulet.example"),
+                        stream_id: "417GAF25".into(),
+                        key: "b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3"
+                            .into(),
+                    };
+                    let _ = s.verify(now, request);
+                }
+                5 => {
+                    let _ = s.send(now, &s2s_stanza(k));
+                }
+                _ => s.close(now),
+            },
+            Op::Wait(d) => {
+                now += d;
+                s.handle_timeout(now);
+            }
+            Op::Eof => s.handle_eof(),
+        }
+        drain(&mut s, &mut out, &mut closed);
+    }
+    bound(input, out.len());
+    check_output(&out);
+}
+
+/// Runs a script against the receiving side of a server-to-server stream (a leading 0xFF:
+/// TLS disabled, so that dialback runs on the plain stream).
+pub fn s2s_in_session(data: &[u8]) {
+    let (no_tls, data) = flag(data);
+    let start = Instant::now();
+    let mut now = start;
+    let tls = if no_tls {
+        TlsPolicy::Disabled
+    } else {
+        TlsPolicy::Required
+    };
+    let mut s = S2sIn::new(s2s_config(tls), 3, now);
+    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
+    let mut asked: Option<DomainPair> = None;
+    for op in script(data) {
+        match op {
+            Op::Peer(bytes) => {
+                input += bytes.len();
+                let _ = s.handle_input(now, bytes);
+            }
+            Op::Act(k) => match k % 7 {
+                0 => {
+                    let _ = s.tls_established(now, k % 2 == 0);
+                }
+                1 => {
+                    let _ = s.external(now, "montague.example");
+                }
+                2 => {
+                    let _ = s.refuse_external(now);
+                }
+                3 | 4 => {
+                    let outcome = if k % 7 == 3 {
+                        DialbackOutcome::Valid
+                    } else {
+                        DialbackOutcome::Invalid
+                    };
+                    if let Some(pair) = asked.take() {
+                        let _ = s.dialback_answer(now, &pair, outcome);
+                    }
+                }
+                5 => {
+                    let _ = s.send(now, &s2s_stanza(k));
+                }
+                _ => s.close(now),
+            },
+            Op::Wait(d) => {
+                now += d;
+                s.handle_timeout(now);
+            }
+            Op::Eof => s.handle_eof(),
+        }
+        for ev in drain(&mut s, &mut out, &mut closed) {
+            match ev {
+                S2sEvent::DialbackVerifyRequest(request) => asked = Some(request.pair),
+                S2sEvent::Stanza(stanza) => {
+                    // Only a stanza of an authorized pair reaches the embedder.
+                    let el = stanza.element();
+                    let domain = |a: &str| {
+                        el.attr(a)
+                            .and_then(|v| v.parse::<Jid>().ok())
+                            .map(|j| j.domain().to_owned())
+                    };
+                    let (from, to) = (domain("from"), domain("to"));
+                    let authorized = s.authorized().iter().any(|p| {
+                        Some(p.from.as_str()) == from.as_deref()
+                            && Some(p.to.as_str()) == to.as_deref()
+                    });
+                    assert!(authorized, "a stanza of no authorized pair: {el}");
+                }
+                _ => {}
+            }
+        }
     }
     bound(input, out.len());
     check_output(&out);

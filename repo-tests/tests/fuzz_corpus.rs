@@ -114,6 +114,16 @@ fn component_session_corpus() {
 }
 
 #[test]
+fn s2s_out_session_corpus() {
+    replay("s2s_out_session", sessions::s2s_out_session);
+}
+
+#[test]
+fn s2s_in_session_corpus() {
+    replay("s2s_in_session", sessions::s2s_in_session);
+}
+
+#[test]
 fn jid_corpus() {
     replay("jid", sessions::jid);
 }
