@@ -156,7 +156,11 @@ impl Element {
         let (first, count) = (root[5], root[6]);
         let existing = (first..first + count).find(|&i| {
             let a = self.attr_rec(i);
-            a[3] == 0 && a[4] == 0 && a[0] >> 16 == 0 && self.span(a[1], a[2]) == name.as_bytes()
+            a[3] == 0
+                && a[4] == 0
+                && a[0] >> 16 == 0
+                && a[2] as usize == name.len()
+                && self.span(a[1], a[2]) == name.as_bytes()
         });
         let pool_len = nodes_off - raw_len;
         // The pool grows by the value, and by the name when the attribute is new.
@@ -438,7 +442,9 @@ impl<'a> ElementRef<'a> {
         let r = self.rec();
         (r[5]..r[5] + r[6]).find_map(|i| {
             let a = self.el.attr_rec(i);
-            (a[4] == 0 && self.el.local_name(&a) == name).then(|| attr_of(self.el, &a).value())
+            // No namespace, so no prefix: the qualified name's length is the local name's.
+            let candidate = a[4] == 0 && (a[0] >> 16 != 0 || a[2] as usize == name.len());
+            (candidate && self.el.local_name(&a) == name).then(|| attr_of(self.el, &a).value())
         })
     }
 
