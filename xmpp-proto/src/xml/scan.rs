@@ -716,15 +716,13 @@ impl Scanner {
             return Ok(Fast::Slow);
         }
         let name_at = i;
-        while i < n && NAME_BYTE[s[i] as usize] {
-            i += 1;
-        }
+        let Some((end, prefix_len)) = ascii_qname(s, i) else {
+            return Ok(Fast::Slow);
+        };
+        i = end;
         if i >= n || s[i] >= 0x80 || i - name_at > self.max_name {
             return Ok(Fast::Slow);
         }
-        let Ok(prefix_len) = qname(s, name_at, i) else {
-            return Ok(Fast::Slow);
-        };
         self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
         // Where the input ends, the state machine takes over at the last point passed (what
         // follows the name or a value), keeping the attributes read so far.
@@ -760,18 +758,16 @@ impl Scanner {
                 return Ok(self.give_up());
             }
             let attr_at = i;
-            while i < n && NAME_BYTE[s[i] as usize] {
-                i += 1;
-            }
+            let Some((end, attr_prefix)) = ascii_qname(s, i) else {
+                return Ok(self.give_up());
+            };
+            i = end;
             if i + 2 >= n {
                 return Ok(self.hand_over(pos, attr_at, Lex::Tag));
             }
             if s[i] != b'=' || i - attr_at > self.max_name {
                 return Ok(self.give_up());
             }
-            let Ok(attr_prefix) = qname(s, attr_at, i) else {
-                return Ok(self.give_up());
-            };
             let quote = s[i + 1];
             if quote != b'\'' && quote != b'"' {
                 return Ok(self.give_up());
@@ -1475,6 +1471,42 @@ static NAME_BYTE: [bool; 256] = {
     }
     t
 };
+
+/// Bytes that continue an NCName without decoding: the ASCII name characters but `:`.
+static NCNAME_BYTE: [bool; 256] = {
+    let mut t = NAME_BYTE;
+    t[b':' as usize] = false;
+    t
+};
+
+/// Reads an ASCII qualified name from `s[i]`, which starts an NCName (an ASCII letter or `_`),
+/// checking it as [`qname`] does in the same pass: its end (the first byte that continues no
+/// name) and its prefix length. `None` when the name is not such a name whole in `s` (two
+/// colons, a colon that starts no local part, or one at the end of `s`): the state machine
+/// then reads it and reports any fault.
+#[inline(always)]
+fn ascii_qname(s: &[u8], mut i: usize) -> Option<(usize, u32)> {
+    let n = s.len();
+    let start = i;
+    while i < n && NCNAME_BYTE[s[i] as usize] {
+        i += 1;
+    }
+    if i == n || s[i] != b':' {
+        return Some((i, 0));
+    }
+    let colon = i;
+    i += 1;
+    if !s.get(i).is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_') {
+        return None;
+    }
+    while i < n && NCNAME_BYTE[s[i] as usize] {
+        i += 1;
+    }
+    if i < n && s[i] == b':' {
+        return None;
+    }
+    Some((i, (colon - start) as u32))
+}
 
 /// The first quote, `&` or `<` in an attribute value, and whether a tab, CR or LF comes
 /// before it (such a value needs normalizing). Values are mostly short, where eight bytes at a
