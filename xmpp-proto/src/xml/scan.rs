@@ -90,7 +90,8 @@ enum Lex {
 enum Fast {
     /// The unit is complete.
     Done((usize, Unit)),
-    /// The tag was read; scanning goes on.
+    /// The tag was read, or as much of it as the fast path reads: the state machine goes on
+    /// from where it stopped.
     Continue,
     /// Not an ordinary tag, or not all here: the state machine takes it.
     Slow,
@@ -369,7 +370,16 @@ impl Scanner {
                     start,
                     flags,
                 } => {
-                    let Some((k, _)) = find_value_end(&s[*pos..], quote) else {
+                    // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3): whether the
+                    // value holds one is gathered as it is searched, piece by piece.
+                    let (found, ws) = find_value_end(&s[*pos..], quote);
+                    let flags = flags | if ws { FLAG_DECODE } else { 0 };
+                    let Some(k) = found else {
+                        self.lex = Lex::AttrValue {
+                            quote,
+                            start,
+                            flags,
+                        };
                         *pos = s.len();
                         return Ok(None);
                     };
@@ -385,22 +395,15 @@ impl Scanner {
                         }
                         b'<' => return Err((j, ErrorKind::LtInAttributeValue)),
                         _ => {
-                            let v = &s[start as usize..j];
-                            // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3).
-                            let ws = v.iter().any(|&b| b < 0x20);
                             // The value belongs to the attribute whose name was read last
                             // (AttrName pushed it before AttrEq and AttrQuote).
                             if let Some(a) = self.raw_attrs.last_mut() {
                                 a.value = start;
                                 a.value_len = j as u32 - start;
-                                a.flags |= flags | if ws { FLAG_DECODE } else { 0 };
+                                a.flags |= flags;
                             }
+                            // What follows is read by `tag_rest` when it is ordinary.
                             self.lex = Lex::AfterValue;
-                            if s.get(j + 1) == Some(&b' ') {
-                                self.lex = Lex::Tag;
-                                *pos = self.after_space(s, j + 2)?;
-                                continue;
-                            }
                         }
                     }
                     *pos = j + 1;
@@ -512,11 +515,16 @@ impl Scanner {
                     let prefix_len = qname(s, start as usize, end)?;
                     self.tag_name = (start, end as u32 - start, prefix_len);
                     self.lex = Lex::Tag;
-                    if s[end] == b' ' {
-                        *pos = self.after_space(s, end + 1)?;
-                    }
                 }
                 Lex::Tag | Lex::AfterValue => {
+                    let at = *pos;
+                    if let Fast::Done(done) = self.tag_rest(s, pos, ctx)? {
+                        return Ok(Some(done));
+                    }
+                    // Only a byte that the fast path leaves is read here, one at a time.
+                    if *pos != at || !matches!(self.lex, Lex::Tag | Lex::AfterValue) {
+                        continue;
+                    }
                     let b = s[*pos];
                     if is_space(b) {
                         self.lex = Lex::Tag;
@@ -680,10 +688,11 @@ impl Scanner {
         }
     }
 
-    /// Reads a whole ordinary tag (ASCII names, single spaces, values without references,
-    /// all in `s`) in one go, without the dispatcher. Anything else is left untouched to the
-    /// state machine (`Fast::Slow`), which then reads the same tag and reports any fault, so
-    /// both paths give the same result.
+    /// Reads an ordinary tag (ASCII names, single spaces, values without references) without
+    /// the dispatcher: an end tag whole, a start tag's name here and the rest through
+    /// [`tag_rest`](Self::tag_rest). A tag that starts otherwise is left untouched to the
+    /// state machine (`Fast::Slow`), which then reads it and reports any fault, so both paths
+    /// give the same result.
     #[inline]
     fn fast_tag(
         &mut self,
@@ -724,12 +733,34 @@ impl Scanner {
             return Ok(Fast::Slow);
         }
         self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
-        // Where the input ends, the state machine takes over at the last point passed (what
-        // follows the name or a value), keeping the attributes read so far.
-        let mut after = Lex::Tag;
+        // The rest of the tag is read by `tag_rest`, through the state machine.
+        Ok(self.hand_over(pos, i, Lex::Tag))
+    }
+
+    /// Reads the rest of a start tag from `*pos`, in state `self.lex` (`Tag` or
+    /// `AfterValue`): ordinary attributes (ASCII names, single spaces, values without
+    /// references) and the tag's end, without the dispatcher. At anything else, or where the
+    /// input ends, it stops at the last point passed, in the state the state machine would
+    /// be in there, keeping the attributes read so far; the state machine reads on from
+    /// there and reports any fault at the same place, so both paths give the same result.
+    /// The state machine comes back here after each byte it had to read itself: a tag cut by
+    /// the end of the input, or with one unusual attribute, is read the fast way but for the
+    /// bytes at the cut.
+    #[inline(always)]
+    fn tag_rest(
+        &mut self,
+        s: &[u8],
+        pos: &mut usize,
+        ctx: Option<&StreamContext>,
+    ) -> Result<Fast, Fault> {
+        let n = s.len();
+        let mut i = *pos;
+        // May an attribute start at `i` (after white space, or right after the name, where
+        // no name byte can follow)?
+        let mut may_attr = matches!(self.lex, Lex::Tag);
         let empty = loop {
             let Some(&b) = s.get(i) else {
-                return Ok(self.hand_over(pos, i, after));
+                return Ok(self.stop(pos, i, may_attr));
             };
             match b {
                 b'>' => {
@@ -740,62 +771,68 @@ impl Scanner {
                     i += 2;
                     break true;
                 }
-                b' ' => {}
-                _ => return Ok(self.give_up()),
+                b' ' => {
+                    i += 1;
+                    while i < n && s[i] == b' ' {
+                        i += 1;
+                    }
+                    may_attr = true;
+                    continue;
+                }
+                _ => {}
             }
-            while i < n && s[i] == b' ' {
-                i += 1;
-            }
-            let Some(&b) = s.get(i) else {
-                return Ok(self.hand_over(pos, i, Lex::Tag));
-            };
-            if b == b'>' || b == b'/' {
-                continue;
-            }
-            if !(b.is_ascii_alphabetic() || b == b'_')
+            if !(may_attr && (b.is_ascii_alphabetic() || b == b'_'))
                 || self.raw_attrs.len() >= self.max_attributes
             {
-                return Ok(self.give_up());
+                return Ok(self.stop(pos, i, may_attr));
             }
             let attr_at = i;
             let Some((end, attr_prefix)) = ascii_qname(s, i) else {
-                return Ok(self.give_up());
+                return Ok(self.stop(pos, attr_at, true));
             };
             i = end;
-            if i + 2 >= n {
-                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
-            }
-            if s[i] != b'=' || i - attr_at > self.max_name {
-                return Ok(self.give_up());
+            if i + 2 > n || s[i] != b'=' || i - attr_at > self.max_name {
+                return Ok(self.stop(pos, attr_at, true));
             }
             let quote = s[i + 1];
             if quote != b'\'' && quote != b'"' {
-                return Ok(self.give_up());
+                return Ok(self.stop(pos, attr_at, true));
             }
             let value_at = i + 2;
-            let Some((k, ws)) = find_value_end(&s[value_at..], quote) else {
-                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
-            };
-            let value_end = value_at + k;
-            if s[value_end] != quote {
-                return Ok(self.give_up());
-            }
             let name = &s[attr_at..i];
             let xmlns = name == b"xmlns" || (attr_prefix == 5 && name.starts_with(b"xmlns:"));
-            let flags = if xmlns { FLAG_XMLNS } else { 0 } | if ws { FLAG_DECODE } else { 0 };
-            self.raw_attrs.push(RawAttr {
+            let mut raw = RawAttr {
                 name: attr_at as u32,
                 name_len: (i - attr_at) as u32,
                 prefix_len: attr_prefix,
                 value: value_at as u32,
-                value_len: k as u32,
-                flags,
-            });
-            // Both paths report a duplicate at its name: the slow one as soon as the name is
-            // read, this one only once the value proved ordinary (else it gives up).
+                value_len: 0,
+                flags: if xmlns { FLAG_XMLNS } else { 0 },
+            };
+            let (found, ws) = find_value_end(&s[value_at..], quote);
+            let Some(k) = found.filter(|&k| s[value_at + k] == quote) else {
+                // The value goes on in the next input, or holds a reference or `<`: the
+                // state machine reads on from there, the attribute pushed and checked as it
+                // does (a duplicate is reported at its name, before anything in its value).
+                self.raw_attrs.push(raw);
+                self.check_new_attr(s)?;
+                let start = value_at as u32;
+                let flags = if ws { FLAG_DECODE } else { 0 };
+                self.lex = Lex::AttrValue {
+                    quote,
+                    start,
+                    flags,
+                };
+                *pos = found.map_or(n, |k| value_at + k);
+                return Ok(Fast::Continue);
+            };
+            raw.value_len = k as u32;
+            raw.flags |= if ws { FLAG_DECODE } else { 0 };
+            self.raw_attrs.push(raw);
+            // Both paths report a duplicate at its name, before the bytes after the value.
             self.check_new_attr(s)?;
-            i = value_end + 1;
-            after = Lex::AfterValue;
+            i = value_at + k + 1;
+            may_attr = false;
         };
         *pos = i;
         Ok(match self.finish_start_tag(s, i, empty, ctx)? {
@@ -804,16 +841,17 @@ impl Scanner {
         })
     }
 
-    fn hand_over(&mut self, pos: &mut usize, at: usize, lex: Lex) -> Fast {
-        self.lex = lex;
+    /// Leaves the rest of a start tag to the state machine at `at`.
+    fn stop(&mut self, pos: &mut usize, at: usize, may_attr: bool) -> Fast {
+        self.lex = if may_attr { Lex::Tag } else { Lex::AfterValue };
         *pos = at;
         Fast::Continue
     }
 
-    fn give_up(&mut self) -> Fast {
-        self.raw_attrs.clear();
-        self.attr_index.truncate(0);
-        Fast::Slow
+    fn hand_over(&mut self, pos: &mut usize, at: usize, lex: Lex) -> Fast {
+        self.lex = lex;
+        *pos = at;
+        Fast::Continue
     }
 
     /// In a start tag after white space at `i - 1`: skips more of it and, when an attribute
@@ -1496,7 +1534,10 @@ fn ascii_qname(s: &[u8], mut i: usize) -> Option<(usize, u32)> {
     }
     let colon = i;
     i += 1;
-    if !s.get(i).is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_') {
+    if !s
+        .get(i)
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+    {
         return None;
     }
     while i < n && NCNAME_BYTE[s[i] as usize] {
@@ -1508,11 +1549,11 @@ fn ascii_qname(s: &[u8], mut i: usize) -> Option<(usize, u32)> {
     Some((i, (colon - start) as u32))
 }
 
-/// The first quote, `&` or `<` in an attribute value, and whether a tab, CR or LF comes
-/// before it (such a value needs normalizing). Values are mostly short, where eight bytes at a
-/// time beat memchr's setup.
+/// The first quote, `&` or `<` in an attribute value (`None` when `rest` holds none), and
+/// whether a tab, CR or LF comes before it (or in all of `rest`): such a value needs
+/// normalizing. Values are mostly short, where eight bytes at a time beat memchr's setup.
 #[inline(always)]
-fn find_value_end(rest: &[u8], quote: u8) -> Option<(usize, bool)> {
+fn find_value_end(rest: &[u8], quote: u8) -> (Option<usize>, bool) {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
@@ -1528,16 +1569,20 @@ fn find_value_end(rest: &[u8], quote: u8) -> Option<(usize, bool)> {
         if m != 0 {
             let bit = m.trailing_zeros();
             let below = (1u64 << bit) - 1;
-            return Some((i + (bit / 8) as usize, controls | (c & below) != 0));
+            return (Some(i + (bit / 8) as usize), controls | (c & below) != 0);
         }
         controls |= c;
         i += 8;
     }
-    let k = rest[i..]
+    let tail = &rest[i..];
+    let k = tail
         .iter()
-        .position(|&b| b == quote || b == b'&' || b == b'<')?
-        + i;
-    Some((k, controls != 0 || rest[i..k].iter().any(|&b| b < 0x20)))
+        .position(|&b| b == quote || b == b'&' || b == b'<');
+    let seen = &tail[..k.unwrap_or(tail.len())];
+    (
+        k.map(|k| k + i),
+        controls != 0 || seen.iter().any(|&b| b < 0x20),
+    )
 }
 
 /// Compares short byte strings (names) without calling memcmp.
