@@ -465,7 +465,12 @@ impl StreamParser {
                 .scanner
                 .get_or_insert_with(|| Box::new(Scanner::new(&limits)));
             scanner.cr_possible = self.cr_before > at;
-            let found = scanner.scan(&unit[..limit], self.context.as_deref());
+            // Right after new input came, the scanner has read all that was checked before.
+            let found = if scanner.has_unread(limit) {
+                scanner.scan(&unit[..limit], self.context.as_deref())
+            } else {
+                Ok(None)
+            };
             match found {
                 Ok(Some(done)) => return Ok(Some(done)),
                 Err((i, kind)) => return Err((at + i as u64, kind)),

@@ -306,6 +306,13 @@ impl Scanner {
 
     /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
     /// than last time). `Ok(Some)` gives the unit's length and kind once it is complete.
+    /// Would [`scan`](Self::scan) read anything of `len` bytes of the unit, or has it read
+    /// them all already?
+    #[inline(always)]
+    pub fn has_unread(&self, len: usize) -> bool {
+        self.pos < len
+    }
+
     pub fn scan(
         &mut self,
         s: &[u8],
@@ -1380,6 +1387,8 @@ impl Scanner {
 struct Records<const W: usize> {
     full: Vec<Vec<[u8; 4]>>,
     current: Vec<[u8; 4]>,
+    /// How many records there are (kept, not computed: the tag reader asks often).
+    count: usize,
 }
 
 /// Records per chunk: 4 KiB of node records (the slack a large tree may hold beyond its
@@ -1388,8 +1397,9 @@ struct Records<const W: usize> {
 const CHUNK_RECORDS: usize = 128;
 
 impl<const W: usize> Records<W> {
+    #[inline(always)]
     fn len(&self) -> usize {
-        self.full.len() * CHUNK_RECORDS + self.current.len() / W
+        self.count
     }
 
     /// Appends the records' bytes, in order, to `out`.
@@ -1411,6 +1421,7 @@ impl<const W: usize> Records<W> {
             self.current = first;
         }
         self.current.clear();
+        self.count = 0;
     }
 
     #[inline(always)]
@@ -1423,6 +1434,7 @@ impl<const W: usize> Records<W> {
         }
         // Doubling from 8 records reaches exactly one chunk, never more.
         self.current.extend_from_slice(&rec.map(u32::to_le_bytes));
+        self.count += 1;
     }
 
     fn slot(&mut self, idx: u32, k: usize) -> &mut [u8; 4] {
@@ -1459,6 +1471,7 @@ impl<const W: usize> Records<W> {
         if self.current.capacity() > 4 * keep * W {
             self.current = Vec::with_capacity(keep * W);
         }
+        self.count = self.current.len() / W;
     }
 }
 
