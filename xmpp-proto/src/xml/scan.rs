@@ -416,7 +416,7 @@ impl Scanner {
                     *pos = j + 1;
                 }
                 Lex::Lt => {
-                    match self.fast_tag(s, pos, ctx)? {
+                    match self.fast_tag(s, pos) {
                         Fast::Done(done) => return Ok(Some(done)),
                         Fast::Continue => continue,
                         Fast::Slow => {}
@@ -701,47 +701,43 @@ impl Scanner {
     /// state machine (`Fast::Slow`), which then reads it and reports any fault, so both paths
     /// give the same result.
     #[inline]
-    fn fast_tag(
-        &mut self,
-        s: &[u8],
-        pos: &mut usize,
-        ctx: Option<&StreamContext>,
-    ) -> Result<Fast, Fault> {
+    fn fast_tag(&mut self, s: &[u8], pos: &mut usize) -> Fast {
         let n = s.len();
         let mut i = *pos;
         let first = s[i];
         if first == b'/' {
-            let Some(open) = self.open.last() else {
-                return Ok(Fast::Slow);
+            let Some(&open) = self.open.last() else {
+                return Fast::Slow;
             };
             let name_at = self.nodes.word(open.node, 1) as usize;
             let len = self.nodes.word(open.node, 2) as usize;
             let end = i + 1 + len;
             if end < n && s[end] == b'>' && same_bytes(&s[i + 1..end], &s[name_at..name_at + len]) {
-                self.end_name = (i as u32 + 1, len as u32);
+                // The name matches the start tag's: the element ends here.
+                self.open.pop();
                 *pos = end + 1;
-                return Ok(match self.finish_end_tag(s, end + 1, ctx)? {
+                return match self.close_element(open, end + 1) {
                     Some(done) => Fast::Done(done),
                     None => Fast::Continue,
-                });
+                };
             }
-            return Ok(Fast::Slow);
+            return Fast::Slow;
         }
         let depth = self.open.len() + usize::from(!self.prolog);
         if !(first.is_ascii_alphabetic() || first == b'_') || depth > self.max_depth {
-            return Ok(Fast::Slow);
+            return Fast::Slow;
         }
         let name_at = i;
         let Some((end, prefix_len)) = ascii_qname(s, i) else {
-            return Ok(Fast::Slow);
+            return Fast::Slow;
         };
         i = end;
         if i >= n || s[i] >= 0x80 || i - name_at > self.max_name {
-            return Ok(Fast::Slow);
+            return Fast::Slow;
         }
         self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
         // The rest of the tag is read by `tag_rest`, through the state machine.
-        Ok(self.hand_over(pos, i, Lex::Tag))
+        self.hand_over(pos, i, Lex::Tag)
     }
 
     /// Reads the rest of a start tag from `*pos`, in state `self.lex` (`Tag` or
@@ -1306,22 +1302,28 @@ impl Scanner {
             }
             return Ok(Some((end, Unit::Close)));
         };
-        let count = self.nodes.len() as u32;
         let (start_name, start_len) =
             (self.nodes.word(open.node, 1), self.nodes.word(open.node, 2));
-        if &s[start_name as usize..(start_name + start_len) as usize] != name {
+        if !same_bytes(&s[start_name as usize..(start_name + start_len) as usize], name) {
             return Err((at, ErrorKind::MismatchedEndTag));
         }
+        Ok(self.close_element(open, end))
+    }
+
+    /// Ends the element `open`, popped off the open elements, whose end tag ends at `end`.
+    #[inline(always)]
+    fn close_element(&mut self, open: Open, end: usize) -> Option<(usize, Unit)> {
+        let count = self.nodes.len() as u32;
         self.nodes.set_word(open.node, 7, count);
         self.close_scope(open.scope_mark, open.outer_default);
         if self.open.is_empty() {
-            return Ok(Some((end, Unit::Element)));
+            return Some((end, Unit::Element));
         }
         self.lex = Lex::Text {
             start: end as u32,
             flags: 0,
         };
-        Ok(None)
+        None
     }
 
     /// Freezes the unit's tree with its raw bytes into one allocation; `header` is the stream
