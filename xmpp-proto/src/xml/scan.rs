@@ -1015,14 +1015,15 @@ impl Scanner {
         let header = self.prolog && self.open.is_empty();
         let ctx = if header { None } else { ctx };
         let at = self.tag_at as usize;
-        let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
 
         // The raw names were checked for uniqueness as they were read (`check_new_attr`).
         // The tree grows by the element, its attributes and its declarations.
         let mut any_flags = 0;
+        let mut any_prefix = 0;
         let mut cost = NODE_COST;
         for a in &self.raw_attrs {
             any_flags |= a.flags;
+            any_prefix |= a.prefix_len;
             cost += if a.flags & FLAG_XMLNS != 0 {
                 DECL_COST
             } else {
@@ -1037,12 +1038,95 @@ impl Scanner {
         // Namespace declarations (Namespaces in XML 1.0, section 3).
         let scope_mark = self.scope.len() as u32;
         let outer_default = self.default_ns;
-        let decls = if any_flags & FLAG_XMLNS != 0 {
-            self.raw_attrs.len()
-        } else {
-            0
+        if any_flags & FLAG_XMLNS != 0 {
+            self.declare(s)?;
+        }
+
+        // The element's own name.
+        let (name, name_len, prefix_len) = self.tag_name;
+        let prefix = (prefix_len > 0).then(|| &s[name as usize..(name + prefix_len) as usize]);
+        if prefix == Some(b"xmlns") {
+            return Err((name as usize, ErrorKind::ReservedNamespace));
+        }
+        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
+            let kind = if header {
+                ErrorKind::UnboundStreamPrefix
+            } else {
+                ErrorKind::UnboundPrefix
+            };
+            return Err((name as usize, kind));
         };
-        for i in 0..decls {
+        if header {
+            let local = &s[(name + if prefix_len > 0 { prefix_len + 1 } else { 0 }) as usize
+                ..(name + name_len) as usize];
+            if local != b"stream" || self.ns_bytes(s, ns, ns_len) != STREAMS_NS {
+                return Err((at, ErrorKind::NotAStreamHeader));
+            }
+        }
+
+        // Attributes, then uniqueness of their expanded names.
+        let first_attr = self.attrs.len();
+        if any_prefix != 0 {
+            self.push_prefixed_attrs(s, header, ctx)?;
+        } else {
+            // No prefixes: no namespaces to resolve, and the raw names were unique.
+            for a in &self.raw_attrs {
+                if a.flags & FLAG_XMLNS == 0 {
+                    self.attrs.push([
+                        a.flags & FLAG_DECODE,
+                        a.name,
+                        a.name_len,
+                        0,
+                        0,
+                        a.value,
+                        a.value_len,
+                    ]);
+                }
+            }
+        }
+        self.raw_attrs.clear();
+
+        let idx = self.nodes.len() as u32;
+        let attr_count = (self.attrs.len() - first_attr) as u32;
+        self.nodes.push([
+            KIND_ELEMENT | (prefix_len << 16),
+            name,
+            name_len,
+            ns,
+            ns_len,
+            first_attr as u32,
+            attr_count,
+            idx + 1,
+        ]);
+        if header {
+            // The header's bindings stay in `scope` for the caller to keep.
+            return Ok(Some((end, Unit::Header { empty })));
+        }
+        if empty {
+            self.close_scope(scope_mark, outer_default);
+            if self.open.is_empty() {
+                return Ok(Some((end, Unit::Element)));
+            }
+        } else {
+            self.open.push(Open {
+                node: idx,
+                scope_mark,
+                outer_default,
+            });
+        }
+        self.lex = Lex::Text {
+            start: end as u32,
+            flags: 0,
+        };
+        Ok(None)
+    }
+
+    /// Brings the namespace declarations among the tag's raw attributes into scope
+    /// (Namespaces in XML 1.0, section 3).
+    #[inline(never)]
+    fn declare(&mut self, s: &[u8]) -> Result<(), Fault> {
+        let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
+        for i in 0..self.raw_attrs.len() {
             let a = self.raw_attrs[i];
             if a.flags & FLAG_XMLNS == 0 {
                 continue;
@@ -1087,62 +1171,47 @@ impl Scanner {
                 self.default_ns = Some((ns, ns_len));
             }
         }
+        Ok(())
+    }
 
-        // The element's own name.
-        let (name, name_len, prefix_len) = self.tag_name;
-        let prefix = (prefix_len > 0).then(|| text(name, prefix_len));
-        if prefix == Some(b"xmlns") {
-            return Err((name as usize, ErrorKind::ReservedNamespace));
-        }
-        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
-            let kind = if header {
-                ErrorKind::UnboundStreamPrefix
-            } else {
-                ErrorKind::UnboundPrefix
-            };
-            return Err((name as usize, kind));
-        };
-        if header {
-            let local = &text(name, name_len)[if prefix_len > 0 {
-                prefix_len as usize + 1
-            } else {
-                0
-            }..];
-            if local != b"stream" || self.ns_bytes(s, ns, ns_len) != STREAMS_NS {
-                return Err((at, ErrorKind::NotAStreamHeader));
-            }
-        }
-
-        // Attributes, then uniqueness of their expanded names.
+    /// Pushes the records of the tag's attributes when some are prefixed: their namespaces
+    /// resolved, and their expanded names checked for uniqueness (Namespaces in XML 1.0,
+    /// section 6.3).
+    #[inline(never)]
+    fn push_prefixed_attrs(
+        &mut self,
+        s: &[u8],
+        header: bool,
+        ctx: Option<&StreamContext>,
+    ) -> Result<(), Fault> {
         let first_attr = self.attrs.len();
         for i in 0..self.raw_attrs.len() {
             let a = self.raw_attrs[i];
             if a.flags & FLAG_XMLNS != 0 {
                 continue;
             }
-            let qn = text(a.name, a.name_len);
             let (ans, ans_len) = if a.prefix_len == 0 {
                 (0, 0)
             } else {
-                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
+                let qn = &s[a.name as usize..(a.name + a.name_len) as usize];
+                let found = match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
                     Some(r) => r,
                     None if header => {
                         return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
                     }
                     None => return Err((a.name as usize, ErrorKind::UnboundPrefix)),
-                }
-            };
-            if a.prefix_len > 0
-                && self.expanded_name_taken(
+                };
+                if self.expanded_name_taken(
                     s,
                     ctx.map(|c| &c.header.buffer()[..]),
                     first_attr,
                     &qn[a.prefix_len as usize + 1..],
-                    (ans, ans_len),
-                )
-            {
-                return Err((a.name as usize, ErrorKind::DuplicateAttribute));
-            }
+                    found,
+                ) {
+                    return Err((a.name as usize, ErrorKind::DuplicateAttribute));
+                }
+                found
+            };
             self.attrs.push([
                 (a.flags & FLAG_DECODE) | (a.prefix_len << 16),
                 a.name,
@@ -1153,41 +1222,7 @@ impl Scanner {
                 a.value_len,
             ]);
         }
-        self.raw_attrs.clear();
-
-        let idx = self.nodes.len() as u32;
-        let attr_count = (self.attrs.len() - first_attr) as u32;
-        self.nodes.push([
-            KIND_ELEMENT | (prefix_len << 16),
-            name,
-            name_len,
-            ns,
-            ns_len,
-            first_attr as u32,
-            attr_count,
-            idx + 1,
-        ]);
-        if header {
-            // The header's bindings stay in `scope` for the caller to keep.
-            return Ok(Some((end, Unit::Header { empty })));
-        }
-        if empty {
-            self.close_scope(scope_mark, outer_default);
-            if self.open.is_empty() {
-                return Ok(Some((end, Unit::Element)));
-            }
-        } else {
-            self.open.push(Open {
-                node: idx,
-                scope_mark,
-                outer_default,
-            });
-        }
-        self.lex = Lex::Text {
-            start: end as u32,
-            flags: 0,
-        };
-        Ok(None)
+        Ok(())
     }
 
     /// Leaves an element: its declarations go out of scope.
