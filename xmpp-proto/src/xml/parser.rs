@@ -631,10 +631,20 @@ mod tests {
             let whole = events_of(&[&input]);
             for cut in 1..input.len() {
                 let (a, b) = input.split_at(cut);
-                assert_eq!(events_of(&[a, b]), whole, "{} cut at {cut}", el.escape_ascii());
+                assert_eq!(
+                    events_of(&[a, b]),
+                    whole,
+                    "{} cut at {cut}",
+                    el.escape_ascii()
+                );
             }
             let bytes: Vec<&[u8]> = input.chunks(1).collect();
-            assert_eq!(events_of(&bytes), whole, "{} byte by byte", el.escape_ascii());
+            assert_eq!(
+                events_of(&bytes),
+                whole,
+                "{} byte by byte",
+                el.escape_ascii()
+            );
         }
         // The values themselves, normalized.
         let input = [&header[..], elements[0]].concat();
