@@ -416,10 +416,35 @@ impl Scanner {
                     *pos = j + 1;
                 }
                 Lex::Lt => {
-                    match self.fast_tag(s, pos) {
-                        Fast::Done(done) => return Ok(Some(done)),
-                        Fast::Continue => continue,
-                        Fast::Slow => {}
+                    // Tags that follow one another directly are read here in turn, without
+                    // trips through the dispatcher.
+                    loop {
+                        match self.fast_tag(s, pos) {
+                            Fast::Done(done) => return Ok(Some(done)),
+                            Fast::Continue => {}
+                            Fast::Slow => break,
+                        }
+                        // A start tag's name was read: its rest at once.
+                        if matches!(self.lex, Lex::Tag) && *pos < s.len() {
+                            if let Fast::Done(done) = self.tag_rest(s, pos, ctx)? {
+                                return Ok(Some(done));
+                            }
+                        }
+                        match self.lex {
+                            Lex::Text { start, .. }
+                                if start as usize == *pos
+                                    && *pos + 1 < s.len()
+                                    && s[*pos] == b'<' =>
+                            {
+                                self.tag_at = *pos as u32;
+                                self.lex = Lex::Lt;
+                                *pos += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    if !matches!(self.lex, Lex::Lt) {
+                        continue;
                     }
                     let b = s[*pos];
                     let at = self.tag_at as usize;
