@@ -758,7 +758,7 @@ impl Scanner {
         };
         i = end;
         if i >= n || s[i] >= 0x80 || i - name_at > self.max_name {
-            return Fast::Slow;
+            return self.cut_name(n, pos, name_at, i, false);
         }
         self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
         // The rest of the tag is read by `tag_rest`, through the state machine.
@@ -820,7 +820,7 @@ impl Scanner {
             };
             i = end;
             if i + 2 > n || s[i] != b'=' || i - attr_at > self.max_name {
-                return Ok(self.stop(pos, attr_at, true));
+                return Ok(self.cut_name(n, pos, attr_at, i, true));
             }
             let quote = s[i + 1];
             if quote != b'\'' && quote != b'"' {
@@ -867,6 +867,37 @@ impl Scanner {
             Some(done) => Fast::Done(done),
             None => Fast::Continue,
         })
+    }
+
+    /// Leaves a start tag whose element name (`attr` false) or attribute name starts at
+    /// `start` and whose fast reading stopped at `end` to the state machine: when the name
+    /// runs to the end of the input `s`, inside that name, as if the state machine had read
+    /// its bytes itself (so that a long name cut into many pieces is read once); otherwise
+    /// at its start (the state machine reads it again and reports any fault).
+    #[cold]
+    #[inline(never)]
+    fn cut_name(
+        &mut self,
+        n: usize,
+        pos: &mut usize,
+        start: usize,
+        end: usize,
+        attr: bool,
+    ) -> Fast {
+        if end == n && end - start <= self.max_name {
+            let start = start as u32;
+            let lex = if attr {
+                Lex::AttrName { start }
+            } else {
+                Lex::StartName { start }
+            };
+            return self.hand_over(pos, n, lex);
+        }
+        if attr {
+            self.stop(pos, start, true)
+        } else {
+            Fast::Slow
+        }
     }
 
     /// Leaves the rest of a start tag to the state machine at `at`.
