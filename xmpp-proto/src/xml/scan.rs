@@ -1512,9 +1512,10 @@ impl<const W: usize> Records<W> {
     }
 
     fn clear(&mut self) {
-        if let Some(first) = self.full.drain(..).next() {
+        if !self.full.is_empty() {
             // Keep the first chunk's allocation rather than the last, smaller one.
-            self.current = first;
+            self.current = self.full.swap_remove(0);
+            self.full.clear();
         }
         self.current.clear();
         self.count = 0;
