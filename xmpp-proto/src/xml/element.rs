@@ -108,6 +108,7 @@ impl Element {
     }
 
     /// The text region, borrowed.
+    #[inline]
     fn text_bytes(&self) -> &[u8] {
         &self.buf[..self.layout.nodes_off as usize]
     }
@@ -124,6 +125,7 @@ impl Element {
     }
 
     /// A view of the element itself, from which its subtree can be walked.
+    #[inline]
     pub fn root(&self) -> ElementRef<'_> {
         ElementRef { el: self, idx: 0 }
     }
@@ -306,16 +308,19 @@ impl Element {
         self.root().text()
     }
 
+    #[inline]
     fn node(&self, idx: u32) -> [u32; NODE_WORDS] {
         let base = self.layout.nodes_off as usize + idx as usize * NODE_WORDS * 4;
         words(&self.buf[base..base + NODE_WORDS * 4])
     }
 
+    #[inline]
     fn attr_rec(&self, idx: u32) -> [u32; ATTR_WORDS] {
         let base = self.layout.attrs_off as usize + idx as usize * ATTR_WORDS * 4;
         words(&self.buf[base..base + ATTR_WORDS * 4])
     }
 
+    #[inline]
     fn node_count(&self) -> u32 {
         (self.layout.attrs_off - self.layout.nodes_off) / (NODE_WORDS as u32 * 4)
     }
@@ -327,6 +332,7 @@ impl Element {
     }
 
     /// The local name of an attribute record (its words 0 to 2 are laid out as a node's).
+    #[inline]
     fn local_name(&self, r: &[u32; ATTR_WORDS]) -> &str {
         let p = r[0] >> 16;
         if p == 0 {
@@ -338,6 +344,7 @@ impl Element {
 
     /// The text of a span, as [`span`](Self::span); empty for a span that is not one (out
     /// of its region, or not on character boundaries), which the parser never makes.
+    #[inline]
     fn str_at(&self, start: u32, len: u32) -> &str {
         let len = len as usize;
         if len == 0 {
@@ -373,6 +380,7 @@ fn set_word(v: &mut [u8], at: usize, w: u32) {
 }
 
 /// The words of a record.
+#[inline]
 fn words<const N: usize>(b: &[u8]) -> [u32; N] {
     core::array::from_fn(|k| {
         u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]])
@@ -386,6 +394,7 @@ fn words<const N: usize>(b: &[u8]) -> [u32; N] {
 /// The one `unsafe` in the crate. Without it every accessor ran `str::from_utf8` over its
 /// span again, bytes the parser had already checked: 20 % of the time of reading every
 /// stanza (issue 13; `benches/README.md`, "Reading the tree", has the measurements).
+#[inline]
 #[allow(unsafe_code)]
 fn text_at(text: &[u8], start: usize, end: usize) -> &str {
     let Some(bytes) = text.get(start..end) else {
@@ -436,17 +445,20 @@ pub struct ElementRef<'a> {
 }
 
 impl<'a> ElementRef<'a> {
+    #[inline]
     fn rec(&self) -> [u32; NODE_WORDS] {
         self.el.node(self.idx)
     }
 
     /// The qualified name as written (`prefix:local` or `local`).
+    #[inline]
     pub fn qname(&self) -> &'a str {
         let r = self.rec();
         self.el.str_at(r[1], r[2])
     }
 
     /// The local name.
+    #[inline]
     pub fn name(&self) -> &'a str {
         let r = self.rec();
         let p = r[0] >> 16;
@@ -458,6 +470,7 @@ impl<'a> ElementRef<'a> {
     }
 
     /// The prefix as written, if any.
+    #[inline]
     pub fn prefix(&self) -> Option<&'a str> {
         let r = self.rec();
         let p = r[0] >> 16;
@@ -465,6 +478,7 @@ impl<'a> ElementRef<'a> {
     }
 
     /// The namespace name (empty when the element is in no namespace).
+    #[inline]
     pub fn ns(&self) -> &'a str {
         let r = self.rec();
         self.el.str_at(r[3], r[4])
@@ -476,6 +490,7 @@ impl<'a> ElementRef<'a> {
     }
 
     /// The attributes, namespace declarations excluded, in document order.
+    #[inline]
     pub fn attrs(&self) -> Attrs<'a> {
         let r = self.rec();
         Attrs {
@@ -492,7 +507,9 @@ impl<'a> ElementRef<'a> {
         let r = self.rec();
         (r[5]..r[5] + r[6]).find_map(|i| {
             let a = self.el.attr_rec(i);
-            (a[4] == 0 && self.el.local_name(&a) == name).then(|| attr_of(self.el, &a).value())
+            // No namespace, so no prefix: the qualified name's length is the local name's.
+            let candidate = a[4] == 0 && (a[0] >> 16 != 0 || a[2] as usize == name.len());
+            (candidate && self.el.local_name(&a) == name).then(|| attr_of(self.el, &a).value())
         })
     }
 
@@ -505,6 +522,7 @@ impl<'a> ElementRef<'a> {
     }
 
     /// The child nodes: elements and character data, in document order.
+    #[inline]
     pub fn nodes(&self) -> Nodes<'a> {
         let r = self.rec();
         Nodes {
@@ -616,6 +634,7 @@ pub struct Attr<'a> {
 
 impl<'a> Attr<'a> {
     /// The value, with references decoded and white space normalized (XML 1.0 section 3.3.3).
+    #[inline]
     pub fn value(&self) -> Cow<'a, str> {
         if self.decode {
             Cow::Owned(decode(self.raw, true))
@@ -634,6 +653,7 @@ impl PartialEq for Attr<'_> {
 impl Eq for Attr<'_> {}
 
 /// The attribute of record `r`.
+#[inline]
 fn attr_of<'a>(el: &'a Element, r: &[u32; ATTR_WORDS]) -> Attr<'a> {
     let p = r[0] >> 16;
     Attr {
@@ -656,6 +676,7 @@ pub struct Attrs<'a> {
 impl<'a> Iterator for Attrs<'a> {
     type Item = Attr<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Attr<'a>> {
         if self.next >= self.end {
             return None;
@@ -693,6 +714,7 @@ pub struct Nodes<'a> {
 impl<'a> Iterator for Nodes<'a> {
     type Item = Node<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Node<'a>> {
         if self.next >= self.end {
             return None;

@@ -93,7 +93,10 @@ impl NameIndex {
 
     /// Forgets everything and gives the memory back.
     pub fn release(&mut self) {
-        *self = NameIndex::default();
+        // Most units never index a name: nothing to give back then.
+        if self.older.capacity() != 0 || self.hashes.capacity() != 0 || !self.newest.is_empty() {
+            *self = NameIndex::default();
+        }
     }
 }
 

@@ -90,7 +90,8 @@ enum Lex {
 enum Fast {
     /// The unit is complete.
     Done((usize, Unit)),
-    /// The tag was read; scanning goes on.
+    /// The tag was read, or as much of it as the fast path reads: the state machine goes on
+    /// from where it stopped.
     Continue,
     /// Not an ordinary tag, or not all here: the state machine takes it.
     Slow,
@@ -305,6 +306,13 @@ impl Scanner {
 
     /// Scans on from where the last call stopped. `s` is the unit so far (only ever longer
     /// than last time). `Ok(Some)` gives the unit's length and kind once it is complete.
+    /// Would [`scan`](Self::scan) read anything of `len` bytes of the unit, or has it read
+    /// them all already?
+    #[inline(always)]
+    pub fn has_unread(&self, len: usize) -> bool {
+        self.pos < len
+    }
+
     pub fn scan(
         &mut self,
         s: &[u8],
@@ -369,7 +377,16 @@ impl Scanner {
                     start,
                     flags,
                 } => {
-                    let Some((k, _)) = find_value_end(&s[*pos..], quote) else {
+                    // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3): whether the
+                    // value holds one is gathered as it is searched, piece by piece.
+                    let (found, ws) = find_value_end(&s[*pos..], quote);
+                    let flags = flags | if ws { FLAG_DECODE } else { 0 };
+                    let Some(k) = found else {
+                        self.lex = Lex::AttrValue {
+                            quote,
+                            start,
+                            flags,
+                        };
                         *pos = s.len();
                         return Ok(None);
                     };
@@ -385,31 +402,49 @@ impl Scanner {
                         }
                         b'<' => return Err((j, ErrorKind::LtInAttributeValue)),
                         _ => {
-                            let v = &s[start as usize..j];
-                            // Tabs and line ends are normalized to spaces (XML 1.0 3.3.3).
-                            let ws = v.iter().any(|&b| b < 0x20);
                             // The value belongs to the attribute whose name was read last
                             // (AttrName pushed it before AttrEq and AttrQuote).
                             if let Some(a) = self.raw_attrs.last_mut() {
                                 a.value = start;
                                 a.value_len = j as u32 - start;
-                                a.flags |= flags | if ws { FLAG_DECODE } else { 0 };
+                                a.flags |= flags;
                             }
+                            // What follows is read by `tag_rest` when it is ordinary.
                             self.lex = Lex::AfterValue;
-                            if s.get(j + 1) == Some(&b' ') {
-                                self.lex = Lex::Tag;
-                                *pos = self.after_space(s, j + 2)?;
-                                continue;
-                            }
                         }
                     }
                     *pos = j + 1;
                 }
                 Lex::Lt => {
-                    match self.fast_tag(s, pos, ctx)? {
-                        Fast::Done(done) => return Ok(Some(done)),
-                        Fast::Continue => continue,
-                        Fast::Slow => {}
+                    // Tags that follow one another directly are read here in turn, without
+                    // trips through the dispatcher.
+                    loop {
+                        match self.fast_tag(s, pos) {
+                            Fast::Done(done) => return Ok(Some(done)),
+                            Fast::Continue => {}
+                            Fast::Slow => break,
+                        }
+                        // A start tag's name was read: its rest at once.
+                        if matches!(self.lex, Lex::Tag) && *pos < s.len() {
+                            if let Fast::Done(done) = self.tag_rest(s, pos, ctx)? {
+                                return Ok(Some(done));
+                            }
+                        }
+                        match self.lex {
+                            Lex::Text { start, .. }
+                                if start as usize == *pos
+                                    && *pos + 1 < s.len()
+                                    && s[*pos] == b'<' =>
+                            {
+                                self.tag_at = *pos as u32;
+                                self.lex = Lex::Lt;
+                                *pos += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    if !matches!(self.lex, Lex::Lt) {
+                        continue;
                     }
                     let b = s[*pos];
                     let at = self.tag_at as usize;
@@ -512,11 +547,16 @@ impl Scanner {
                     let prefix_len = qname(s, start as usize, end)?;
                     self.tag_name = (start, end as u32 - start, prefix_len);
                     self.lex = Lex::Tag;
-                    if s[end] == b' ' {
-                        *pos = self.after_space(s, end + 1)?;
-                    }
                 }
                 Lex::Tag | Lex::AfterValue => {
+                    let at = *pos;
+                    if let Fast::Done(done) = self.tag_rest(s, pos, ctx)? {
+                        return Ok(Some(done));
+                    }
+                    // Only a byte that the fast path leaves is read here, one at a time.
+                    if *pos != at || !matches!(self.lex, Lex::Tag | Lex::AfterValue) {
+                        continue;
+                    }
                     let b = s[*pos];
                     if is_space(b) {
                         self.lex = Lex::Tag;
@@ -680,12 +720,62 @@ impl Scanner {
         }
     }
 
-    /// Reads a whole ordinary tag (ASCII names, single spaces, values without references,
-    /// all in `s`) in one go, without the dispatcher. Anything else is left untouched to the
-    /// state machine (`Fast::Slow`), which then reads the same tag and reports any fault, so
-    /// both paths give the same result.
+    /// Reads an ordinary tag (ASCII names, single spaces, values without references) without
+    /// the dispatcher: an end tag whole, a start tag's name here and the rest through
+    /// [`tag_rest`](Self::tag_rest). A tag that starts otherwise is left untouched to the
+    /// state machine (`Fast::Slow`), which then reads it and reports any fault, so both paths
+    /// give the same result.
     #[inline]
-    fn fast_tag(
+    fn fast_tag(&mut self, s: &[u8], pos: &mut usize) -> Fast {
+        let n = s.len();
+        let mut i = *pos;
+        let first = s[i];
+        if first == b'/' {
+            let Some(&open) = self.open.last() else {
+                return Fast::Slow;
+            };
+            let name_at = self.nodes.word(open.node, 1) as usize;
+            let len = self.nodes.word(open.node, 2) as usize;
+            let end = i + 1 + len;
+            if end < n && s[end] == b'>' && same_bytes(&s[i + 1..end], &s[name_at..name_at + len]) {
+                // The name matches the start tag's: the element ends here.
+                self.open.pop();
+                *pos = end + 1;
+                return match self.close_element(open, end + 1) {
+                    Some(done) => Fast::Done(done),
+                    None => Fast::Continue,
+                };
+            }
+            return Fast::Slow;
+        }
+        let depth = self.open.len() + usize::from(!self.prolog);
+        if !(first.is_ascii_alphabetic() || first == b'_') || depth > self.max_depth {
+            return Fast::Slow;
+        }
+        let name_at = i;
+        let Some((end, prefix_len)) = ascii_qname(s, i) else {
+            return Fast::Slow;
+        };
+        i = end;
+        if i >= n || s[i] >= 0x80 || i - name_at > self.max_name {
+            return self.cut_name(n, pos, name_at, i, false);
+        }
+        self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
+        // The rest of the tag is read by `tag_rest`, through the state machine.
+        self.hand_over(pos, i, Lex::Tag)
+    }
+
+    /// Reads the rest of a start tag from `*pos`, in state `self.lex` (`Tag` or
+    /// `AfterValue`): ordinary attributes (ASCII names, single spaces, values without
+    /// references) and the tag's end, without the dispatcher. At anything else, or where the
+    /// input ends, it stops at the last point passed, in the state the state machine would
+    /// be in there, keeping the attributes read so far; the state machine reads on from
+    /// there and reports any fault at the same place, so both paths give the same result.
+    /// The state machine comes back here after each byte it had to read itself: a tag cut by
+    /// the end of the input, or with one unusual attribute, is read the fast way but for the
+    /// bytes at the cut.
+    #[inline(always)]
+    fn tag_rest(
         &mut self,
         s: &[u8],
         pos: &mut usize,
@@ -693,45 +783,12 @@ impl Scanner {
     ) -> Result<Fast, Fault> {
         let n = s.len();
         let mut i = *pos;
-        let first = s[i];
-        if first == b'/' {
-            let Some(open) = self.open.last() else {
-                return Ok(Fast::Slow);
-            };
-            let name_at = self.nodes.word(open.node, 1) as usize;
-            let len = self.nodes.word(open.node, 2) as usize;
-            let end = i + 1 + len;
-            if end < n && s[end] == b'>' && same_bytes(&s[i + 1..end], &s[name_at..name_at + len]) {
-                self.end_name = (i as u32 + 1, len as u32);
-                *pos = end + 1;
-                return Ok(match self.finish_end_tag(s, end + 1, ctx)? {
-                    Some(done) => Fast::Done(done),
-                    None => Fast::Continue,
-                });
-            }
-            return Ok(Fast::Slow);
-        }
-        let depth = self.open.len() + usize::from(!self.prolog);
-        if !(first.is_ascii_alphabetic() || first == b'_') || depth > self.max_depth {
-            return Ok(Fast::Slow);
-        }
-        let name_at = i;
-        while i < n && NAME_BYTE[s[i] as usize] {
-            i += 1;
-        }
-        if i >= n || s[i] >= 0x80 || i - name_at > self.max_name {
-            return Ok(Fast::Slow);
-        }
-        let Ok(prefix_len) = qname(s, name_at, i) else {
-            return Ok(Fast::Slow);
-        };
-        self.tag_name = (name_at as u32, (i - name_at) as u32, prefix_len);
-        // Where the input ends, the state machine takes over at the last point passed (what
-        // follows the name or a value), keeping the attributes read so far.
-        let mut after = Lex::Tag;
+        // May an attribute start at `i` (after white space, or right after the name, where
+        // no name byte can follow)?
+        let mut may_attr = matches!(self.lex, Lex::Tag);
         let empty = loop {
             let Some(&b) = s.get(i) else {
-                return Ok(self.hand_over(pos, i, after));
+                return Ok(self.stop(pos, i, may_attr));
             };
             match b {
                 b'>' => {
@@ -742,64 +799,68 @@ impl Scanner {
                     i += 2;
                     break true;
                 }
-                b' ' => {}
-                _ => return Ok(self.give_up()),
+                b' ' => {
+                    i += 1;
+                    while i < n && s[i] == b' ' {
+                        i += 1;
+                    }
+                    may_attr = true;
+                    continue;
+                }
+                _ => {}
             }
-            while i < n && s[i] == b' ' {
-                i += 1;
-            }
-            let Some(&b) = s.get(i) else {
-                return Ok(self.hand_over(pos, i, Lex::Tag));
-            };
-            if b == b'>' || b == b'/' {
-                continue;
-            }
-            if !(b.is_ascii_alphabetic() || b == b'_')
+            if !(may_attr && (b.is_ascii_alphabetic() || b == b'_'))
                 || self.raw_attrs.len() >= self.max_attributes
             {
-                return Ok(self.give_up());
+                return Ok(self.stop(pos, i, may_attr));
             }
             let attr_at = i;
-            while i < n && NAME_BYTE[s[i] as usize] {
-                i += 1;
-            }
-            if i + 2 >= n {
-                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
-            }
-            if s[i] != b'=' || i - attr_at > self.max_name {
-                return Ok(self.give_up());
-            }
-            let Ok(attr_prefix) = qname(s, attr_at, i) else {
-                return Ok(self.give_up());
+            let Some((end, attr_prefix)) = ascii_qname(s, i) else {
+                return Ok(self.stop(pos, attr_at, true));
             };
+            i = end;
+            if i + 2 > n || s[i] != b'=' || i - attr_at > self.max_name {
+                return Ok(self.cut_name(n, pos, attr_at, i, true));
+            }
             let quote = s[i + 1];
             if quote != b'\'' && quote != b'"' {
-                return Ok(self.give_up());
+                return Ok(self.stop(pos, attr_at, true));
             }
             let value_at = i + 2;
-            let Some((k, ws)) = find_value_end(&s[value_at..], quote) else {
-                return Ok(self.hand_over(pos, attr_at, Lex::Tag));
-            };
-            let value_end = value_at + k;
-            if s[value_end] != quote {
-                return Ok(self.give_up());
-            }
             let name = &s[attr_at..i];
             let xmlns = name == b"xmlns" || (attr_prefix == 5 && name.starts_with(b"xmlns:"));
-            let flags = if xmlns { FLAG_XMLNS } else { 0 } | if ws { FLAG_DECODE } else { 0 };
-            self.raw_attrs.push(RawAttr {
+            let mut raw = RawAttr {
                 name: attr_at as u32,
                 name_len: (i - attr_at) as u32,
                 prefix_len: attr_prefix,
                 value: value_at as u32,
-                value_len: k as u32,
-                flags,
-            });
-            // Both paths report a duplicate at its name: the slow one as soon as the name is
-            // read, this one only once the value proved ordinary (else it gives up).
+                value_len: 0,
+                flags: if xmlns { FLAG_XMLNS } else { 0 },
+            };
+            let (found, ws) = find_value_end(&s[value_at..], quote);
+            let Some(k) = found.filter(|&k| s[value_at + k] == quote) else {
+                // The value goes on in the next input, or holds a reference or `<`: the
+                // state machine reads on from there, the attribute pushed and checked as it
+                // does (a duplicate is reported at its name, before anything in its value).
+                self.raw_attrs.push(raw);
+                self.check_new_attr(s)?;
+                let start = value_at as u32;
+                let flags = if ws { FLAG_DECODE } else { 0 };
+                self.lex = Lex::AttrValue {
+                    quote,
+                    start,
+                    flags,
+                };
+                *pos = found.map_or(n, |k| value_at + k);
+                return Ok(Fast::Continue);
+            };
+            raw.value_len = k as u32;
+            raw.flags |= if ws { FLAG_DECODE } else { 0 };
+            self.raw_attrs.push(raw);
+            // Both paths report a duplicate at its name, before the bytes after the value.
             self.check_new_attr(s)?;
-            i = value_end + 1;
-            after = Lex::AfterValue;
+            i = value_at + k + 1;
+            may_attr = false;
         };
         *pos = i;
         Ok(match self.finish_start_tag(s, i, empty, ctx)? {
@@ -808,16 +869,48 @@ impl Scanner {
         })
     }
 
-    fn hand_over(&mut self, pos: &mut usize, at: usize, lex: Lex) -> Fast {
-        self.lex = lex;
+    /// Leaves a start tag whose element name (`attr` false) or attribute name starts at
+    /// `start` and whose fast reading stopped at `end` to the state machine: when the name
+    /// runs to the end of the input `s`, inside that name, as if the state machine had read
+    /// its bytes itself (so that a long name cut into many pieces is read once); otherwise
+    /// at its start (the state machine reads it again and reports any fault).
+    #[cold]
+    #[inline(never)]
+    fn cut_name(
+        &mut self,
+        n: usize,
+        pos: &mut usize,
+        start: usize,
+        end: usize,
+        attr: bool,
+    ) -> Fast {
+        if end == n && end - start <= self.max_name {
+            let start = start as u32;
+            let lex = if attr {
+                Lex::AttrName { start }
+            } else {
+                Lex::StartName { start }
+            };
+            return self.hand_over(pos, n, lex);
+        }
+        if attr {
+            self.stop(pos, start, true)
+        } else {
+            Fast::Slow
+        }
+    }
+
+    /// Leaves the rest of a start tag to the state machine at `at`.
+    fn stop(&mut self, pos: &mut usize, at: usize, may_attr: bool) -> Fast {
+        self.lex = if may_attr { Lex::Tag } else { Lex::AfterValue };
         *pos = at;
         Fast::Continue
     }
 
-    fn give_up(&mut self) -> Fast {
-        self.raw_attrs.clear();
-        self.attr_index.truncate(0);
-        Fast::Slow
+    fn hand_over(&mut self, pos: &mut usize, at: usize, lex: Lex) -> Fast {
+        self.lex = lex;
+        *pos = at;
+        Fast::Continue
     }
 
     /// In a start tag after white space at `i - 1`: skips more of it and, when an attribute
@@ -978,14 +1071,15 @@ impl Scanner {
         let header = self.prolog && self.open.is_empty();
         let ctx = if header { None } else { ctx };
         let at = self.tag_at as usize;
-        let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
 
         // The raw names were checked for uniqueness as they were read (`check_new_attr`).
         // The tree grows by the element, its attributes and its declarations.
         let mut any_flags = 0;
+        let mut any_prefix = 0;
         let mut cost = NODE_COST;
         for a in &self.raw_attrs {
             any_flags |= a.flags;
+            any_prefix |= a.prefix_len;
             cost += if a.flags & FLAG_XMLNS != 0 {
                 DECL_COST
             } else {
@@ -1000,12 +1094,95 @@ impl Scanner {
         // Namespace declarations (Namespaces in XML 1.0, section 3).
         let scope_mark = self.scope.len() as u32;
         let outer_default = self.default_ns;
-        let decls = if any_flags & FLAG_XMLNS != 0 {
-            self.raw_attrs.len()
-        } else {
-            0
+        if any_flags & FLAG_XMLNS != 0 {
+            self.declare(s)?;
+        }
+
+        // The element's own name.
+        let (name, name_len, prefix_len) = self.tag_name;
+        let prefix = (prefix_len > 0).then(|| &s[name as usize..(name + prefix_len) as usize]);
+        if prefix == Some(b"xmlns") {
+            return Err((name as usize, ErrorKind::ReservedNamespace));
+        }
+        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
+            let kind = if header {
+                ErrorKind::UnboundStreamPrefix
+            } else {
+                ErrorKind::UnboundPrefix
+            };
+            return Err((name as usize, kind));
         };
-        for i in 0..decls {
+        if header {
+            let local = &s[(name + if prefix_len > 0 { prefix_len + 1 } else { 0 }) as usize
+                ..(name + name_len) as usize];
+            if local != b"stream" || self.ns_bytes(s, ns, ns_len) != STREAMS_NS {
+                return Err((at, ErrorKind::NotAStreamHeader));
+            }
+        }
+
+        // Attributes, then uniqueness of their expanded names.
+        let first_attr = self.attrs.len();
+        if any_prefix != 0 {
+            self.push_prefixed_attrs(s, header, ctx)?;
+        } else {
+            // No prefixes: no namespaces to resolve, and the raw names were unique.
+            for a in &self.raw_attrs {
+                if a.flags & FLAG_XMLNS == 0 {
+                    self.attrs.push([
+                        a.flags & FLAG_DECODE,
+                        a.name,
+                        a.name_len,
+                        0,
+                        0,
+                        a.value,
+                        a.value_len,
+                    ]);
+                }
+            }
+        }
+        self.raw_attrs.clear();
+
+        let idx = self.nodes.len() as u32;
+        let attr_count = (self.attrs.len() - first_attr) as u32;
+        self.nodes.push([
+            KIND_ELEMENT | (prefix_len << 16),
+            name,
+            name_len,
+            ns,
+            ns_len,
+            first_attr as u32,
+            attr_count,
+            idx + 1,
+        ]);
+        if header {
+            // The header's bindings stay in `scope` for the caller to keep.
+            return Ok(Some((end, Unit::Header { empty })));
+        }
+        if empty {
+            self.close_scope(scope_mark, outer_default);
+            if self.open.is_empty() {
+                return Ok(Some((end, Unit::Element)));
+            }
+        } else {
+            self.open.push(Open {
+                node: idx,
+                scope_mark,
+                outer_default,
+            });
+        }
+        self.lex = Lex::Text {
+            start: end as u32,
+            flags: 0,
+        };
+        Ok(None)
+    }
+
+    /// Brings the namespace declarations among the tag's raw attributes into scope
+    /// (Namespaces in XML 1.0, section 3).
+    #[inline(never)]
+    fn declare(&mut self, s: &[u8]) -> Result<(), Fault> {
+        let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
+        for i in 0..self.raw_attrs.len() {
             let a = self.raw_attrs[i];
             if a.flags & FLAG_XMLNS == 0 {
                 continue;
@@ -1050,62 +1227,47 @@ impl Scanner {
                 self.default_ns = Some((ns, ns_len));
             }
         }
+        Ok(())
+    }
 
-        // The element's own name.
-        let (name, name_len, prefix_len) = self.tag_name;
-        let prefix = (prefix_len > 0).then(|| text(name, prefix_len));
-        if prefix == Some(b"xmlns") {
-            return Err((name as usize, ErrorKind::ReservedNamespace));
-        }
-        let Some((ns, ns_len)) = self.resolve(s, prefix, ctx) else {
-            let kind = if header {
-                ErrorKind::UnboundStreamPrefix
-            } else {
-                ErrorKind::UnboundPrefix
-            };
-            return Err((name as usize, kind));
-        };
-        if header {
-            let local = &text(name, name_len)[if prefix_len > 0 {
-                prefix_len as usize + 1
-            } else {
-                0
-            }..];
-            if local != b"stream" || self.ns_bytes(s, ns, ns_len) != STREAMS_NS {
-                return Err((at, ErrorKind::NotAStreamHeader));
-            }
-        }
-
-        // Attributes, then uniqueness of their expanded names.
+    /// Pushes the records of the tag's attributes when some are prefixed: their namespaces
+    /// resolved, and their expanded names checked for uniqueness (Namespaces in XML 1.0,
+    /// section 6.3).
+    #[inline(never)]
+    fn push_prefixed_attrs(
+        &mut self,
+        s: &[u8],
+        header: bool,
+        ctx: Option<&StreamContext>,
+    ) -> Result<(), Fault> {
         let first_attr = self.attrs.len();
         for i in 0..self.raw_attrs.len() {
             let a = self.raw_attrs[i];
             if a.flags & FLAG_XMLNS != 0 {
                 continue;
             }
-            let qn = text(a.name, a.name_len);
             let (ans, ans_len) = if a.prefix_len == 0 {
                 (0, 0)
             } else {
-                match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
+                let qn = &s[a.name as usize..(a.name + a.name_len) as usize];
+                let found = match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
                     Some(r) => r,
                     None if header => {
                         return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
                     }
                     None => return Err((a.name as usize, ErrorKind::UnboundPrefix)),
-                }
-            };
-            if a.prefix_len > 0
-                && self.expanded_name_taken(
+                };
+                if self.expanded_name_taken(
                     s,
                     ctx.map(|c| &c.header.buffer()[..]),
                     first_attr,
                     &qn[a.prefix_len as usize + 1..],
-                    (ans, ans_len),
-                )
-            {
-                return Err((a.name as usize, ErrorKind::DuplicateAttribute));
-            }
+                    found,
+                ) {
+                    return Err((a.name as usize, ErrorKind::DuplicateAttribute));
+                }
+                found
+            };
             self.attrs.push([
                 (a.flags & FLAG_DECODE) | (a.prefix_len << 16),
                 a.name,
@@ -1116,41 +1278,7 @@ impl Scanner {
                 a.value_len,
             ]);
         }
-        self.raw_attrs.clear();
-
-        let idx = self.nodes.len() as u32;
-        let attr_count = (self.attrs.len() - first_attr) as u32;
-        self.nodes.push([
-            KIND_ELEMENT | (prefix_len << 16),
-            name,
-            name_len,
-            ns,
-            ns_len,
-            first_attr as u32,
-            attr_count,
-            idx + 1,
-        ]);
-        if header {
-            // The header's bindings stay in `scope` for the caller to keep.
-            return Ok(Some((end, Unit::Header { empty })));
-        }
-        if empty {
-            self.close_scope(scope_mark, outer_default);
-            if self.open.is_empty() {
-                return Ok(Some((end, Unit::Element)));
-            }
-        } else {
-            self.open.push(Open {
-                node: idx,
-                scope_mark,
-                outer_default,
-            });
-        }
-        self.lex = Lex::Text {
-            start: end as u32,
-            flags: 0,
-        };
-        Ok(None)
+        Ok(())
     }
 
     /// Leaves an element: its declarations go out of scope.
@@ -1265,22 +1393,31 @@ impl Scanner {
             }
             return Ok(Some((end, Unit::Close)));
         };
-        let count = self.nodes.len() as u32;
         let (start_name, start_len) =
             (self.nodes.word(open.node, 1), self.nodes.word(open.node, 2));
-        if &s[start_name as usize..(start_name + start_len) as usize] != name {
+        if !same_bytes(
+            &s[start_name as usize..(start_name + start_len) as usize],
+            name,
+        ) {
             return Err((at, ErrorKind::MismatchedEndTag));
         }
+        Ok(self.close_element(open, end))
+    }
+
+    /// Ends the element `open`, popped off the open elements, whose end tag ends at `end`.
+    #[inline(always)]
+    fn close_element(&mut self, open: Open, end: usize) -> Option<(usize, Unit)> {
+        let count = self.nodes.len() as u32;
         self.nodes.set_word(open.node, 7, count);
         self.close_scope(open.scope_mark, open.outer_default);
         if self.open.is_empty() {
-            return Ok(Some((end, Unit::Element)));
+            return Some((end, Unit::Element));
         }
         self.lex = Lex::Text {
             start: end as u32,
             flags: 0,
         };
-        Ok(None)
+        None
     }
 
     /// Freezes the unit's tree with its raw bytes into one allocation; `header` is the stream
@@ -1346,6 +1483,8 @@ impl Scanner {
 struct Records<const W: usize> {
     full: Vec<Vec<[u8; 4]>>,
     current: Vec<[u8; 4]>,
+    /// How many records there are (kept, not computed: the tag reader asks often).
+    count: usize,
 }
 
 /// Records per chunk: 4 KiB of node records (the slack a large tree may hold beyond its
@@ -1354,8 +1493,9 @@ struct Records<const W: usize> {
 const CHUNK_RECORDS: usize = 128;
 
 impl<const W: usize> Records<W> {
+    #[inline(always)]
     fn len(&self) -> usize {
-        self.full.len() * CHUNK_RECORDS + self.current.len() / W
+        self.count
     }
 
     /// Appends the records' bytes, in order, to `out`.
@@ -1372,11 +1512,13 @@ impl<const W: usize> Records<W> {
     }
 
     fn clear(&mut self) {
-        if let Some(first) = self.full.drain(..).next() {
+        if !self.full.is_empty() {
             // Keep the first chunk's allocation rather than the last, smaller one.
-            self.current = first;
+            self.current = self.full.swap_remove(0);
+            self.full.clear();
         }
         self.current.clear();
+        self.count = 0;
     }
 
     #[inline(always)]
@@ -1389,6 +1531,7 @@ impl<const W: usize> Records<W> {
         }
         // Doubling from 8 records reaches exactly one chunk, never more.
         self.current.extend_from_slice(&rec.map(u32::to_le_bytes));
+        self.count += 1;
     }
 
     fn slot(&mut self, idx: u32, k: usize) -> &mut [u8; 4] {
@@ -1425,6 +1568,7 @@ impl<const W: usize> Records<W> {
         if self.current.capacity() > 4 * keep * W {
             self.current = Vec::with_capacity(keep * W);
         }
+        self.count = self.current.len() / W;
     }
 }
 
@@ -1476,11 +1620,50 @@ static NAME_BYTE: [bool; 256] = {
     t
 };
 
-/// The first quote, `&` or `<` in an attribute value, and whether a tab, CR or LF comes
-/// before it (such a value needs normalizing). Values are mostly short, where eight bytes at a
-/// time beat memchr's setup.
+/// Bytes that continue an NCName without decoding: the ASCII name characters but `:`.
+static NCNAME_BYTE: [bool; 256] = {
+    let mut t = NAME_BYTE;
+    t[b':' as usize] = false;
+    t
+};
+
+/// Reads an ASCII qualified name from `s[i]`, which starts an NCName (an ASCII letter or `_`),
+/// checking it as [`qname`] does in the same pass: its end (the first byte that continues no
+/// name) and its prefix length. `None` when the name is not such a name whole in `s` (two
+/// colons, a colon that starts no local part, or one at the end of `s`): the state machine
+/// then reads it and reports any fault.
 #[inline(always)]
-fn find_value_end(rest: &[u8], quote: u8) -> Option<(usize, bool)> {
+fn ascii_qname(s: &[u8], mut i: usize) -> Option<(usize, u32)> {
+    let n = s.len();
+    let start = i;
+    while i < n && NCNAME_BYTE[s[i] as usize] {
+        i += 1;
+    }
+    if i == n || s[i] != b':' {
+        return Some((i, 0));
+    }
+    let colon = i;
+    i += 1;
+    if !s
+        .get(i)
+        .is_some_and(|&b| b.is_ascii_alphabetic() || b == b'_')
+    {
+        return None;
+    }
+    while i < n && NCNAME_BYTE[s[i] as usize] {
+        i += 1;
+    }
+    if i < n && s[i] == b':' {
+        return None;
+    }
+    Some((i, (colon - start) as u32))
+}
+
+/// The first quote, `&` or `<` in an attribute value (`None` when `rest` holds none), and
+/// whether a tab, CR or LF comes before it (or in all of `rest`): such a value needs
+/// normalizing. Values are mostly short, where eight bytes at a time beat memchr's setup.
+#[inline(always)]
+fn find_value_end(rest: &[u8], quote: u8) -> (Option<usize>, bool) {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
@@ -1489,6 +1672,13 @@ fn find_value_end(rest: &[u8], quote: u8) -> Option<(usize, bool)> {
     let mut i = 0;
     while let Some(chunk) = rest.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        // Most words of a value hold no byte below `-` (quotes, `&`, controls, space) and no
+        // `<`: two tests pass them. (Without such a byte no subtraction borrows, so nothing
+        // is flagged by mistake.)
+        if (w.wrapping_sub(LO * b'-' as u64) & !w) & HI | zero(w ^ lt) == 0 {
+            i += 8;
+            continue;
+        }
         // The lowest flagged byte is always a true match, whatever borrows do above it.
         let m = zero(w ^ q) | zero(w ^ amp) | zero(w ^ lt);
         // Bytes below 0x20 (the input is checked: tab, CR or LF).
@@ -1496,16 +1686,20 @@ fn find_value_end(rest: &[u8], quote: u8) -> Option<(usize, bool)> {
         if m != 0 {
             let bit = m.trailing_zeros();
             let below = (1u64 << bit) - 1;
-            return Some((i + (bit / 8) as usize, controls | (c & below) != 0));
+            return (Some(i + (bit / 8) as usize), controls | (c & below) != 0);
         }
         controls |= c;
         i += 8;
     }
-    let k = rest[i..]
+    let tail = &rest[i..];
+    let k = tail
         .iter()
-        .position(|&b| b == quote || b == b'&' || b == b'<')?
-        + i;
-    Some((k, controls != 0 || rest[i..k].iter().any(|&b| b < 0x20)))
+        .position(|&b| b == quote || b == b'&' || b == b'<');
+    let seen = &tail[..k.unwrap_or(tail.len())];
+    (
+        k.map(|k| k + i),
+        controls != 0 || seen.iter().any(|&b| b < 0x20),
+    )
 }
 
 /// Compares short byte strings (names) without calling memcmp.
@@ -1652,6 +1846,54 @@ fn check_xml_decl(decl: &[u8]) -> Result<(), Fault> {
         };
         if !ok {
             return bad(value_at);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `find_value_end` as its documentation says, a byte at a time.
+    fn value_end_plainly(rest: &[u8], quote: u8) -> (Option<usize>, bool) {
+        let k = rest
+            .iter()
+            .position(|&b| b == quote || b == b'&' || b == b'<');
+        let seen = &rest[..k.unwrap_or(rest.len())];
+        (k, seen.iter().any(|&b| b < 0x20))
+    }
+
+    #[test]
+    fn value_end_agrees_with_a_byte_at_a_time_search() {
+        // Every byte that matters, and neighbours of the thresholds the word tests use, at
+        // every position of values of every length up to three words, over a background of
+        // ordinary and non-ASCII bytes.
+        let special = [
+            b'\'', b'"', b'&', b'<', b'\t', b'\n', b'\r', b' ', b',', b'-', b';', b'=', 0x80, 0xFF,
+        ];
+        for background in [b'a', b'-', b'/', 0xC3] {
+            for len in 0..24 {
+                for at in 0..len {
+                    for &b in &special {
+                        for &other in &[background, b'\t', b'&'] {
+                            let mut v = vec![background; len];
+                            v[at] = b;
+                            if at + 3 < len {
+                                v[at + 3] = other;
+                            }
+                            for quote in [b'\'', b'"'] {
+                                assert_eq!(
+                                    find_value_end(&v, quote),
+                                    value_end_plainly(&v, quote),
+                                    "{} quoted by {}",
+                                    v.escape_ascii(),
+                                    quote as char
+                                );
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
