@@ -77,6 +77,9 @@ pub struct Element {
     header: Option<Bytes>,
 }
 
+/// The most root attributes `with_root_attrs` sets at once (`from` and `xml:lang`).
+const MAX_ROOT_ATTRS: usize = 2;
+
 impl Element {
     /// The one constructor: `buf[..layout.nodes_off]` must be valid UTF-8, and so must
     /// `header` (the text region of the header, [`text_region`](Self::text_region)).
@@ -192,17 +195,22 @@ impl Element {
         let pool_len = nodes_off - raw_len;
         // Per attribute: the record it replaces, if any, and where its value and, for a new
         // one, its name go in the pool (which only grows at its end, so every span into the
-        // raw bytes and the pool keeps its offset).
-        let mut pool = Vec::new();
-        let mut plan = Vec::with_capacity(set.len());
-        for &(ns, local, value) in set {
+        // raw bytes and the pool keeps its offset). Planned on the stack: a stamp is on the
+        // path of every stanza a server receives, and the new element is its one allocation.
+        assert!(
+            set.len() <= MAX_ROOT_ATTRS,
+            "at most {MAX_ROOT_ATTRS} attributes at once"
+        );
+        let mut plans = [(None, [0; ATTR_WORDS]); MAX_ROOT_ATTRS];
+        let mut grown = 0;
+        for (plan, &(ns, local, value)) in plans.iter_mut().zip(set) {
             let existing = (first..first + count).find(|&i| {
                 let a = self.attr_rec(i);
                 self.str_at(a[3], a[4]) == ns.unwrap_or_default() && self.local_name(&a) == local
             });
-            let value_at = POOL | (pool_len + pool.len()) as u32;
-            pool.extend_from_slice(value.as_bytes());
-            let name_at = POOL | (pool_len + pool.len()) as u32;
+            let value_at = POOL | (pool_len + grown) as u32;
+            grown += value.len();
+            let name_at = POOL | (pool_len + grown) as u32;
             let (ns_span, prefix_len) = match ns {
                 None => ((0, 0), 0),
                 Some(uri) => {
@@ -210,45 +218,52 @@ impl Element {
                     (known_ns(uri.as_bytes()).unwrap_or((0, 0)), 3)
                 }
             };
+            let name_len = local.len() + if prefix_len != 0 { 4 } else { 0 };
             if existing.is_none() {
-                if prefix_len != 0 {
-                    pool.extend_from_slice(b"xml:");
-                }
-                pool.extend_from_slice(local.as_bytes());
+                grown += name_len;
             }
-            let name_len = local.len() as u32 + if prefix_len != 0 { 4 } else { 0 };
             let new = [
                 prefix_len << 16,
                 name_at,
-                name_len,
+                name_len as u32,
                 ns_span.0,
                 ns_span.1,
                 value_at,
                 value.len() as u32,
             ];
-            plan.push((existing, new));
+            *plan = (existing, new);
         }
+        let plan = &plans[..set.len()];
         let added = plan.iter().filter(|(e, _)| e.is_none()).count() as u32;
-        let new_nodes_off = nodes_off + pool.len();
+        let new_nodes_off = nodes_off + grown;
         let new_attrs_off = new_nodes_off + (attrs_off - nodes_off);
-        let total = self.buf.len() + pool.len() + added as usize * record;
+        let total = self.buf.len() + grown + added as usize * record;
         let mut v = Vec::with_capacity(total);
         v.extend_from_slice(&self.buf[..nodes_off]);
-        v.extend_from_slice(&pool);
+        for (&(ns, local, value), (existing, _)) in set.iter().zip(plan) {
+            v.extend_from_slice(value.as_bytes());
+            if existing.is_none() {
+                if ns.is_some() {
+                    v.extend_from_slice(b"xml:");
+                }
+                v.extend_from_slice(local.as_bytes());
+            }
+        }
+        debug_assert_eq!(v.len(), new_nodes_off);
         // The records are copied in bulk, then the few words that change are patched. New
         // attributes go right after the root's own: the root's range grows, and every later
         // range starts that many records further.
         let after = first + count;
         let split = attrs_off + after as usize * record;
         v.extend_from_slice(&self.buf[nodes_off..split]);
-        for (existing, new) in &plan {
+        for (existing, new) in plan {
             if existing.is_none() {
                 new.iter()
                     .for_each(|w| v.extend_from_slice(&w.to_le_bytes()));
             }
         }
         v.extend_from_slice(&self.buf[split..]);
-        for (existing, new) in &plan {
+        for (existing, new) in plan {
             if let Some(i) = existing {
                 // Replaced in place: the name and namespace stay, the value is the new one,
                 // already decoded.
@@ -516,9 +531,16 @@ impl<'a> ElementRef<'a> {
     /// The value of the attribute `name` in namespace `ns` (for example `lang` in
     /// [`XML_NS`]).
     pub fn attr_ns(&self, ns: &str, name: &str) -> Option<Cow<'a, str>> {
-        self.attrs()
-            .find(|a| a.ns == ns && a.name == name)
-            .map(|a| a.value())
+        // As `attr`: from the records, lengths first (a server asks every stanza for its
+        // `xml:lang`).
+        let r = self.rec();
+        (r[5]..r[5] + r[6]).find_map(|i| {
+            let a = self.el.attr_rec(i);
+            let found = a[4] as usize == ns.len()
+                && self.el.local_name(&a) == name
+                && self.el.str_at(a[3], a[4]) == ns;
+            found.then(|| attr_of(self.el, &a).value())
+        })
     }
 
     /// The child nodes: elements and character data, in document order.
