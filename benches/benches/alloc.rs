@@ -16,7 +16,7 @@
 
 use xmpp_benches::counting::{Counting, Snapshot, peak_since, reset_peak, snapshot};
 use xmpp_benches::{Corpus, corpus, feed, large_stanza};
-use xmpp_proto::xml::StreamParser;
+use xmpp_sansio::xml::StreamParser;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

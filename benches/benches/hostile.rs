@@ -37,7 +37,7 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use xmpp_benches::hostile::{
     Driver, Outcome, Session, inputs, scale_from_env, scaled, unbounded_tree,
 };
-use xmpp_proto::xml::Limits;
+use xmpp_sansio::xml::Limits;
 
 /// The reads each input is fed in.
 const FEEDS: [(&str, usize); 3] = [("whole", usize::MAX), ("1500", 1500), ("64", 64)];

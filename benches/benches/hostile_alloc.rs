@@ -28,7 +28,7 @@ use xmpp_benches::hostile::{
     Class, Outcome, feed_parser, feed_server, holding, parser_after_header, past_limit,
     scale_from_env, scaled, server_after_header, server_online,
 };
-use xmpp_proto::xml::Limits;
+use xmpp_sansio::xml::Limits;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

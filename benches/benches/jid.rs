@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use xmpp_benches::{client_stream, corpus, stanza_addresses};
-use xmpp_proto::jid::Jid;
+use xmpp_sansio::jid::Jid;
 
 fn parse_all(addresses: &[String]) -> usize {
     addresses

@@ -28,7 +28,7 @@ use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_
 use xmpp_benches::hostile::C2S_HEADER;
 use xmpp_benches::roles::{client_receive, online_pair, server_receive};
 use xmpp_benches::{Corpus, Read, client_stream, corpus, feed, feed_with, read_tree};
-use xmpp_proto::xml::StreamParser;
+use xmpp_sansio::xml::StreamParser;
 
 const DEFAULT_BYTES: usize = 10_000_000;
 const READ: usize = 1500;

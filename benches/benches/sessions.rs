@@ -21,10 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xmpp_benches::counting::{Counting, live, snapshot};
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::xml::{Element, parse_element};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::xml::{Element, parse_element};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;

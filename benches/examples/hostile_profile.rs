@@ -20,7 +20,7 @@ use std::time::Instant;
 use xmpp_benches::hostile::{
     Driver, Outcome, Session, inputs, scale_from_env, scaled, unbounded_tree,
 };
-use xmpp_proto::xml::Limits;
+use xmpp_sansio::xml::Limits;
 
 #[inline(never)]
 fn measured(session: &mut Session, now: Instant, input: &[u8], chunk: usize) -> Outcome {

@@ -22,8 +22,8 @@ use xmpp_benches::roles::{client_receive, online_pair, server_receive};
 use xmpp_benches::{
     CONTESTANTS, Read, client_stream, corpus, feed, feed_with, read_tree, stanza_addresses,
 };
-use xmpp_proto::jid::Jid;
-use xmpp_proto::xml::StreamParser;
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::xml::StreamParser;
 
 const ROLE_DRIVERS: &[&str] = &[
     "c2s/parser",

@@ -10,15 +10,15 @@
 //! smaller one, so that feeding [`past_limit`] after [`holding`] pushes the same element
 //! past the limit.
 //!
-//! It needs only `xmpp_proto` and this crate's corpus, so that tests and the fuzz crate can
+//! It needs only `xmpp_sansio` and this crate's corpus, so that tests and the fuzz crate can
 //! reuse it through a path dependency on `xmpp-benches`.
 
 use std::time::Instant;
 
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::{Event, Limits, StreamParser};
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::{Event, Limits, StreamParser};
 
 /// One kind of hostile (or, for [`Class::Plain`], ordinary) first-level element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -520,7 +520,7 @@ pub fn scale_from_env() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xmpp_proto::xml::{ErrorKind, Limit};
+    use xmpp_sansio::xml::{ErrorKind, Limit};
 
     fn parse(limits: Limits, input: &[u8], chunk: usize) -> (StreamParser, Outcome) {
         let mut p = parser_after_header(limits);

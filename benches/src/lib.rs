@@ -29,7 +29,7 @@
 //! `server_throughput` bench; [`counting`] is the counting global allocator of the memory
 //! benches.
 
-use xmpp_proto::xml::{ElementRef, Event, Node, StreamParser};
+use xmpp_sansio::xml::{ElementRef, Event, Node, StreamParser};
 
 pub mod counting;
 pub mod hostile;
@@ -739,7 +739,7 @@ pub fn feed_with(
     parser: &mut StreamParser,
     input: &[u8],
     chunk: usize,
-    mut stanza: impl FnMut(&xmpp_proto::xml::Element),
+    mut stanza: impl FnMut(&xmpp_sansio::xml::Element),
 ) -> Result<(), String> {
     for piece in input.chunks(chunk.max(1)) {
         let mut rest = piece;
@@ -1166,7 +1166,7 @@ mod tests {
             name_bytes: 1,
             ns_bytes: "jabber:client".len(),
             attrs: 2,
-            attr_name_bytes: 1 + 4 + xmpp_proto::xml::XML_NS.len(),
+            attr_name_bytes: 1 + 4 + xmpp_sansio::xml::XML_NS.len(),
             value_bytes: "x & y".len() + 2,
             text_bytes: "a<bc&".len(),
         };

@@ -8,11 +8,11 @@
 
 use std::time::Instant;
 
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::{Element, Limits};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerEvent};
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::{Element, Limits};
 
 use crate::CLIENT_JID;
 use crate::hostile::server_config;

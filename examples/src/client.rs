@@ -5,11 +5,11 @@
 use std::io;
 use std::time::Instant;
 
-use xmpp_proto::client::{Client, ClientEvent};
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::Jid;
-use xmpp_proto::sasl::ChannelBinding;
-use xmpp_proto::stanza::{MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
+use xmpp_sansio::client::{Client, ClientEvent};
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::sasl::ChannelBinding;
+use xmpp_sansio::stanza::{MessageBuilder, MessageType, PresenceBuilder, StanzaKind};
 
 use crate::drive::answered;
 

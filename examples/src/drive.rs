@@ -1,11 +1,11 @@
-//! The examples' loop, written once for every role through `xmpp_proto::connection`:
+//! The examples' loop, written once for every role through `xmpp_sansio::connection`:
 //! [`drive`] over a blocking socket, [`drive_async`](crate::tokio_net::drive_async) over
 //! tokio. Each example says only what it does with its role's events ([`Embedder`]).
 
 use std::io;
 use std::time::{Duration, Instant};
 
-use xmpp_proto::connection::{Connection, RoleError};
+use xmpp_sansio::connection::{Connection, RoleError};
 
 use crate::{Conn, Input};
 

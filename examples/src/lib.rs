@@ -17,11 +17,11 @@ use bytes::BytesMut;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
-use xmpp_proto::jid::Jid;
-use xmpp_proto::sasl::{CbType, ChannelBinding};
-use xmpp_proto::stanza::{Payload, Stanza, iq_result};
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::Element;
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::sasl::{CbType, ChannelBinding};
+use xmpp_sansio::stanza::{Payload, Stanza, iq_result};
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::Element;
 
 /// Command-line flags: `--name value` pairs and bare `--switch`es.
 #[derive(Debug, Default)]

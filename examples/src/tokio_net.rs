@@ -11,9 +11,9 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
-use xmpp_proto::connection::Connection;
-use xmpp_proto::sasl::ChannelBinding;
-use xmpp_proto::xml::Element;
+use xmpp_sansio::connection::Connection;
+use xmpp_sansio::sasl::ChannelBinding;
+use xmpp_sansio::xml::Element;
 
 use crate::drive::{GivingUp, READ_SIZE, answered, feed};
 use crate::{EXPORTER_LABEL, Input, exporter};

@@ -1,8 +1,8 @@
-//! See `xmpp_proto_fuzz::sessions::jid`.
+//! See `xmpp_sansio_fuzz::sessions::jid`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    xmpp_proto_fuzz::sessions::jid(data);
+    xmpp_sansio_fuzz::sessions::jid(data);
 });

@@ -1,8 +1,8 @@
-//! See `xmpp_proto_fuzz::sessions::s2s_in_session`.
+//! See `xmpp_sansio_fuzz::sessions::s2s_in_session`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    xmpp_proto_fuzz::sessions::s2s_in_session(data);
+    xmpp_sansio_fuzz::sessions::s2s_in_session(data);
 });

@@ -1,8 +1,8 @@
-//! Raw bytes as one XMPP stream; see `xmpp_proto_fuzz::checks::stream_parser`.
+//! Raw bytes as one XMPP stream; see `xmpp_sansio_fuzz::checks::stream_parser`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    xmpp_proto_fuzz::checks::stream_parser(data);
+    xmpp_sansio_fuzz::checks::stream_parser(data);
 });

@@ -1,9 +1,9 @@
 //! Chunk lengths and stream bytes (`ChunkedInput::from_bytes`); see
-//! `xmpp_proto_fuzz::checks::stream_parser_chunked`.
+//! `xmpp_sansio_fuzz::checks::stream_parser_chunked`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xmpp_proto_fuzz::checks::{ChunkedInput, stream_parser_chunked};
+use xmpp_sansio_fuzz::checks::{ChunkedInput, stream_parser_chunked};
 
 fuzz_target!(|data: &[u8]| {
     stream_parser_chunked(&ChunkedInput::from_bytes(data));

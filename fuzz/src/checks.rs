@@ -1,12 +1,12 @@
 //! The properties the fuzz targets check, shared with `repo-tests/tests/fuzz_corpus.rs`, which
 //! includes this file with `#[path]` and replays every committed corpus file through the same
-//! functions under plain `cargo test`. It depends only on `xmpp_proto` and std.
+//! functions under plain `cargo test`. It depends only on `xmpp_sansio` and std.
 //!
 //! Every check panics (with the input in the message where it helps) when a property fails.
 
 use std::fmt::Write as _;
 
-use xmpp_proto::xml::{
+use xmpp_sansio::xml::{
     Element, ElementRef, ErrorKind, Event, Limits, Node, ParseError, StreamParser,
 };
 

@@ -23,19 +23,19 @@
 
 use std::time::{Duration, Instant};
 
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
-use xmpp_proto::connection::{Connection, RoleEvent};
-use xmpp_proto::dialback::DialbackSecret;
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::Jid;
-use xmpp_proto::s2s::{
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
+use xmpp_sansio::connection::{Connection, RoleEvent};
+use xmpp_sansio::dialback::DialbackSecret;
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::s2s::{
     DialbackOutcome, DomainPair, S2sConfig, S2sEvent, S2sIn, S2sOut, VerifyRequest,
 };
-use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::{ErrorKind, Event, StreamParser};
+use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::{ErrorKind, Event, StreamParser};
 
 /// One step of a session script.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,11 +153,11 @@ fn bound(input: usize, output: usize) {
     );
 }
 
-fn stanza(ns: &str, k: u8) -> xmpp_proto::xml::Element {
+fn stanza(ns: &str, k: u8) -> xmpp_sansio::xml::Element {
     let xml = format!(
         "<message to='romeo@example.net' from='juliet@example.com/balcony' id='m{k}'><body>hi &amp; bye</body></message>"
     );
-    xmpp_proto::xml::parse_element(ns, xml.as_bytes()).expect("a well-formed stanza")
+    xmpp_sansio::xml::parse_element(ns, xml.as_bytes()).expect("a well-formed stanza")
 }
 
 /// Runs a script against a client.
@@ -322,7 +322,7 @@ pub fn component_session(data: &[u8]) {
     let start = Instant::now();
     let mut now = start;
     let (server_side, data) = flag(data);
-    let domain: xmpp_proto::jid::BareJid = "plays.shakespeare.lit".parse().expect("a domain");
+    let domain: xmpp_sansio::jid::BareJid = "plays.shakespeare.lit".parse().expect("a domain");
     let mut component = Component::new(ComponentConfig::new(domain.clone(), "sesame"), 9, now);
     let mut config = ComponentServerConfig::new(domain, "sesame");
     config.stream_id = Some("3BF96D75".into());
@@ -390,11 +390,11 @@ fn s2s_config(tls: TlsPolicy) -> S2sConfig {
 }
 
 /// The peer's s2s stanza, from an authorized pair or not.
-fn s2s_stanza(k: u8) -> xmpp_proto::xml::Element {
+fn s2s_stanza(k: u8) -> xmpp_sansio::xml::Element {
     let xml = format!(
         "<message to='juliet@montague.example' from='romeo@capulet.example' id='m{k}'><body>hi</body></message>"
     );
-    xmpp_proto::xml::parse_element("jabber:server", xml.as_bytes()).expect("a well-formed stanza")
+    xmpp_sansio::xml::parse_element("jabber:server", xml.as_bytes()).expect("a well-formed stanza")
 }
 
 /// Drains a role's output and events, checking that nothing follows `closed`; returns the

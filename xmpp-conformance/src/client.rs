@@ -1,4 +1,4 @@
-//! The `client` role: [`xmpp_proto::client::Client`] driven by a vector.
+//! The `client` role: [`xmpp_sansio::client::Client`] driven by a vector.
 //!
 //! Config keys (VECTORS.md "Config"): `jid`, `password`, `resource`, `mechanisms`, `tls`,
 //! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
@@ -9,10 +9,10 @@
 
 use std::collections::VecDeque;
 
-use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
-use xmpp_proto::jid::BareJid;
-use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
-use xmpp_proto::xml::{Element, parse_element};
+use xmpp_sansio::client::{Client, ClientConfig, ClientError, ClientEvent};
+use xmpp_sansio::jid::BareJid;
+use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
+use xmpp_sansio::xml::{Element, parse_element};
 
 use crate::role::{
     Action, ArgKind, Clock, CoreUnderTest, Role, Unsupported, Value, VectorEvent, config_error,

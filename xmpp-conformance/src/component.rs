@@ -8,12 +8,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use xmpp_proto::component::{
+use xmpp_sansio::component::{
     Component, ComponentConfig, ComponentError, ComponentEvent, ComponentServer,
     ComponentServerConfig,
 };
-use xmpp_proto::jid::BareJid;
-use xmpp_proto::xml::Limits;
+use xmpp_sansio::jid::BareJid;
+use xmpp_sansio::xml::Limits;
 
 use crate::client::stanza_in;
 use crate::role::{

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use xmpp_proto::xml::{Event, Limits, ParseError, StreamParser};
+use xmpp_sansio::xml::{Event, Limits, ParseError, StreamParser};
 
 use crate::vector::Config;
 use crate::xml::{Item, Tree};
@@ -354,8 +354,8 @@ impl<'a> Value<'a> {
         Ok(std::time::Duration::from_millis(self.number()?))
     }
 
-    pub fn tls(&self) -> Result<xmpp_proto::stream::TlsPolicy, ConfigError> {
-        use xmpp_proto::stream::TlsPolicy;
+    pub fn tls(&self) -> Result<xmpp_sansio::stream::TlsPolicy, ConfigError> {
+        use xmpp_sansio::stream::TlsPolicy;
         match self.text()? {
             "required" => Ok(TlsPolicy::Required),
             "optional" => Ok(TlsPolicy::Optional),
@@ -367,7 +367,7 @@ impl<'a> Value<'a> {
         }
     }
 
-    pub fn mechanisms(&self) -> Result<Vec<xmpp_proto::sasl::Mechanism>, ConfigError> {
+    pub fn mechanisms(&self) -> Result<Vec<xmpp_sansio::sasl::Mechanism>, ConfigError> {
         let list = self
             .value
             .as_array()
@@ -446,12 +446,12 @@ impl VectorEvent {
     }
 
     /// A `stanza <xml>` event.
-    pub fn stanza(el: &xmpp_proto::xml::Element) -> Self {
+    pub fn stanza(el: &xmpp_sansio::xml::Element) -> Self {
         Self::element("stanza", el)
     }
 
     /// An event named `name` carrying one element.
-    pub fn element(name: &str, el: &xmpp_proto::xml::Element) -> Self {
+    pub fn element(name: &str, el: &xmpp_sansio::xml::Element) -> Self {
         VectorEvent {
             name: name.into(),
             arg: EventArg::Xml(vec![Item::Element(Tree::from_element(el.root()))]),

@@ -1,5 +1,5 @@
-//! The `s2s-out` and `s2s-in` roles: [`xmpp_proto::s2s::S2sOut`] and
-//! [`xmpp_proto::s2s::S2sIn`] driven by a vector.
+//! The `s2s-out` and `s2s-in` roles: [`xmpp_sansio::s2s::S2sOut`] and
+//! [`xmpp_sansio::s2s::S2sIn`] driven by a vector.
 //!
 //! Config keys (VECTORS.md "Config", and the extensions of `vectors/README.md`): `domain`
 //! (required), `domains` (more local domains), `remote` (`s2s-out`: required, the peer's
@@ -22,12 +22,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use xmpp_proto::dialback::DialbackSecret;
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::s2s::{
+use xmpp_sansio::dialback::DialbackSecret;
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::s2s::{
     DialbackOutcome, DomainPair, S2sConfig, S2sError, S2sEvent, S2sIn, S2sOut, VerifyRequest,
 };
-use xmpp_proto::stanza::JABBER_SERVER;
+use xmpp_sansio::stanza::JABBER_SERVER;
 
 use crate::client::stanza_in;
 use crate::role::{

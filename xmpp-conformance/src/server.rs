@@ -1,4 +1,4 @@
-//! The `server` role: [`xmpp_proto::server::Server`] driven by a vector.
+//! The `server` role: [`xmpp_sansio::server::Server`] driven by a vector.
 //!
 //! Actions: VECTORS.md's for the role, `external <jid>` and `external-refuse` included;
 //! `credentials` grants no authzid but the user's own bare JID (vectors/README.md).
@@ -12,9 +12,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
 
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::sasl::{Mechanism, StoredScram, UserCredential, decode_payload};
-use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::sasl::{Mechanism, StoredScram, UserCredential, decode_payload};
+use xmpp_sansio::server::{Server, ServerConfig, ServerError, ServerEvent};
 
 use crate::client::{channel_binding, stanza};
 use crate::role::{

@@ -2,7 +2,7 @@
 //!
 //! Both sides of a comparison are brought into the same token form: the XML written in a
 //! vector (a `core` step or an event argument) and what the core produced (its output bytes,
-//! or an [`xmpp_proto::xml::Element`] it reported). A fragment is a flat sequence of
+//! or an [`xmpp_sansio::xml::Element`] it reported). A fragment is a flat sequence of
 //! [`Item`]s: complete elements (as trees), unclosed start tags (a stream header), lone end
 //! tags (`</stream:stream>`) and character data that is not white space alone.
 //!
@@ -115,8 +115,8 @@ impl Tree {
         })
     }
 
-    /// The tree of a [`xmpp_proto::xml::ElementRef`] that the core reported.
-    pub fn from_element(el: xmpp_proto::xml::ElementRef<'_>) -> Tree {
+    /// The tree of a [`xmpp_sansio::xml::ElementRef`] that the core reported.
+    pub fn from_element(el: xmpp_sansio::xml::ElementRef<'_>) -> Tree {
         let tag = Tag {
             name: Name::new(el.ns(), el.name()),
             attrs: el
@@ -131,8 +131,8 @@ impl Tree {
         let children = el
             .nodes()
             .map(|n| match n {
-                xmpp_proto::xml::Node::Element(e) => Node::Element(Tree::from_element(e)),
-                xmpp_proto::xml::Node::Text(t) => Node::Text(t.into_owned()),
+                xmpp_sansio::xml::Node::Element(e) => Node::Element(Tree::from_element(e)),
+                xmpp_sansio::xml::Node::Text(t) => Node::Text(t.into_owned()),
             })
             .collect();
         Tree {

@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+//! use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
 //!
 //! let now = Instant::now();
 //! let mut config = ClientConfig::new("juliet@example.com".parse()?, "r0m30myr0m30");
@@ -568,9 +568,9 @@ impl Client {
     /// As [`send`](Self::send), and [`ClientError::Unbalanced`].
     ///
     /// ```
-    /// # use xmpp_proto::client::{Client, ClientConfig, ClientError};
-    /// # use xmpp_proto::jid::Jid;
-    /// # use xmpp_proto::stanza::MessageBuilder;
+    /// # use xmpp_sansio::client::{Client, ClientConfig, ClientError};
+    /// # use xmpp_sansio::jid::Jid;
+    /// # use xmpp_sansio::stanza::MessageBuilder;
     /// # fn send(client: &mut Client, now: std::time::Instant) -> Result<(), ClientError> {
     /// let romeo: Jid = "romeo@example.net".parse().unwrap();
     /// client.send_with(now, |w| {

@@ -15,12 +15,12 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use xmpp_proto::component::{
+//! use xmpp_sansio::component::{
 //!     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
 //! };
 //!
 //! let now = Instant::now();
-//! let gateway: xmpp_proto::jid::BareJid = "gw.example.com".parse()?;
+//! let gateway: xmpp_sansio::jid::BareJid = "gw.example.com".parse()?;
 //! let mut component = Component::new(ComponentConfig::new(gateway.clone(), "s3cr3t"), 1, now);
 //! let config = ComponentServerConfig::new(gateway.clone(), "s3cr3t");
 //! let mut server = ComponentServer::new(config, 0x5eed, now); // a fresh seed per connection

@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use xmpp_proto::connection::{Connection, RoleError, RoleEvent};
+//! use xmpp_sansio::connection::{Connection, RoleError, RoleEvent};
 //!
 //! /// Feeds one read and drains everything it produced; `answer` handles each event.
 //! fn feed<C: Connection>(
@@ -40,7 +40,7 @@
 //!     }
 //! }
 //!
-//! # use xmpp_proto::server::{Server, ServerConfig};
+//! # use xmpp_sansio::server::{Server, ServerConfig};
 //! let mut server = Server::new(ServerConfig::new("example.com", b"secret".to_vec()), 7, Instant::now());
 //! let mut wire = Vec::new();
 //! feed(&mut server, b"<stream:stream xmlns='jabber:client' \

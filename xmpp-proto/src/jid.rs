@@ -671,7 +671,7 @@ fn offset(i: usize) -> Option<NonZeroU16> {
 /// hashing and ordering use the normalized string.
 ///
 /// ```
-/// # use xmpp_proto::jid::Jid;
+/// # use xmpp_sansio::jid::Jid;
 /// let jid: Jid = "Juliet@Example.COM/Balcony".parse().unwrap();
 /// assert_eq!(jid.local(), Some("juliet"));
 /// assert_eq!(jid.domain(), "example.com");
@@ -937,7 +937,7 @@ impl From<FullJid> for Jid {
 /// An XMPP address without a resourcepart: `[localpart@]domainpart`.
 ///
 /// ```
-/// # use xmpp_proto::jid::BareJid;
+/// # use xmpp_sansio::jid::BareJid;
 /// let bare: BareJid = "juliet@example.com".parse().unwrap();
 /// let full = bare.with_resource("balcony").unwrap();
 /// assert_eq!(full.to_string(), "juliet@example.com/balcony");
@@ -1058,7 +1058,7 @@ impl TryFrom<Jid> for BareJid {
 /// An XMPP address with a resourcepart: `[localpart@]domainpart/resourcepart`.
 ///
 /// ```
-/// # use xmpp_proto::jid::{FullJid, JidError};
+/// # use xmpp_sansio::jid::{FullJid, JidError};
 /// let full = FullJid::new(Some("Juliet"), "example.com", "balcony").unwrap();
 /// assert_eq!(full.resource(), "balcony");
 /// assert_eq!(full.to_bare().to_string(), "juliet@example.com");

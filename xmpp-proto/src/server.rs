@@ -13,9 +13,9 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use xmpp_proto::sasl::UserCredential;
-//! use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-//! use xmpp_proto::stream::TlsPolicy;
+//! use xmpp_sansio::sasl::UserCredential;
+//! use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+//! use xmpp_sansio::stream::TlsPolicy;
 //!
 //! let now = Instant::now();
 //! let mut config = ServerConfig::new("example.com", b"decoy salt secret".to_vec());

@@ -3,14 +3,14 @@
 
 use std::time::Instant;
 
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
-use xmpp_proto::connection::{Connection, RoleError, RoleEvent};
-use xmpp_proto::jid::Jid;
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stanza::MessageBuilder;
-use xmpp_proto::stream::{CloseReason, TlsPolicy};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
+use xmpp_sansio::connection::{Connection, RoleError, RoleEvent};
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stanza::MessageBuilder;
+use xmpp_sansio::stream::{CloseReason, TlsPolicy};
 
 /// One side, what it reported, and how its embedder answers an event.
 struct End<C: Connection> {
@@ -100,7 +100,7 @@ fn exchange_and_close<A: Connection, B: Connection>(
 fn message<'a>(
     (from, to): (&'a Jid, &'a Jid),
     body: &'a str,
-) -> impl FnOnce(&mut xmpp_proto::xml::Writer<'_>) + 'a {
+) -> impl FnOnce(&mut xmpp_sansio::xml::Writer<'_>) + 'a {
     move |w| {
         MessageBuilder::new()
             .from(from)

@@ -8,13 +8,13 @@ use std::borrow::Cow;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use xmpp_proto::error::{
+use xmpp_sansio::error::{
     AppCondition, ErrorType, MalformedError, SASL_NS, STANZA_ERRORS_NS, STREAM_ERRORS_NS,
     SaslFailure, SaslFailureCondition, StanzaError, StanzaErrorCondition, StreamError,
     StreamErrorCondition, Text,
 };
-use xmpp_proto::jid::Jid;
-use xmpp_proto::xml::{Element, parse_element};
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::xml::{Element, parse_element};
 
 /// The first element of `body`, read with `ns` as the default namespace.
 fn parse_in(ns: &str, body: &[u8]) -> Element {

@@ -1,7 +1,7 @@
 //! Property tests for the JID module (RFC 7622).
 
 use proptest::prelude::*;
-use xmpp_proto::jid::{BareJid, FullJid, Jid};
+use xmpp_sansio::jid::{BareJid, FullJid, Jid};
 
 /// Localparts from a safe alphabet: ASCII letters (both cases), digits,
 /// `.`, `-`, `_`, and left-to-right non-ASCII letters.

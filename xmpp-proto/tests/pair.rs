@@ -15,17 +15,17 @@ use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::component::{
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::component::{
     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
 };
-use xmpp_proto::connection::{Connection, RoleError, RoleEvent};
-use xmpp_proto::error::StreamErrorCondition;
-use xmpp_proto::jid::{BareJid, FullJid, Jid};
-use xmpp_proto::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stanza::{JABBER_COMPONENT_ACCEPT, MessageBuilder};
-use xmpp_proto::stream::{Abandoned, CloseReason, TlsPolicy};
+use xmpp_sansio::connection::{Connection, RoleError, RoleEvent};
+use xmpp_sansio::error::StreamErrorCondition;
+use xmpp_sansio::jid::{BareJid, FullJid, Jid};
+use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stanza::{JABBER_COMPONENT_ACCEPT, MessageBuilder};
+use xmpp_sansio::stream::{Abandoned, CloseReason, TlsPolicy};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSING_TAG: &[u8] = b"</stream:stream>";
@@ -828,13 +828,13 @@ fn answer_too_late<A: Connection, B: Connection>(
     answerer: &mut B,
     from: Option<&Jid>,
 ) {
-    use xmpp_proto::error::StanzaErrorCondition::ServiceUnavailable;
-    use xmpp_proto::stanza::{IqBuilder, IqType};
+    use xmpp_sansio::error::StanzaErrorCondition::ServiceUnavailable;
+    use xmpp_sansio::stanza::{IqBuilder, IqType};
     let to: Jid = GATEWAY.parse().unwrap();
-    let iq = |w: &mut xmpp_proto::xml::Writer<'_>| {
+    let iq = |w: &mut xmpp_sansio::xml::Writer<'_>| {
         // A get with its one payload (RFC 6120 section 8.2.3), so that it reaches the
         // embedder.
-        let ping = |w: &mut xmpp_proto::xml::Writer<'_>| {
+        let ping = |w: &mut xmpp_sansio::xml::Writer<'_>| {
             w.start("ping").xmlns("urn:xmpp:ping");
             w.end("ping");
         };
@@ -876,9 +876,9 @@ fn answer_too_late<A: Connection, B: Connection>(
 
 #[test]
 fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
-    use xmpp_proto::client::ClientError;
-    use xmpp_proto::component::ComponentError;
-    use xmpp_proto::server::ServerError;
+    use xmpp_sansio::client::ClientError;
+    use xmpp_sansio::component::ComponentError;
+    use xmpp_sansio::server::ServerError;
 
     let t0 = Instant::now();
     let row = C2s {
@@ -933,14 +933,14 @@ const FORWARDING: &str = "<message FROM to='user@gw.example.com'>\
 /// took it as a stanza of its stream with the namespaces right.
 fn sent_and_received<A: Side, B: Side>(
     pair: &mut Pair<A, B>,
-    send: impl FnOnce(&mut A, &xmpp_proto::xml::Element),
-    stanza_of: impl Fn(&B::Event) -> Option<&xmpp_proto::stanza::Stanza>,
+    send: impl FnOnce(&mut A, &xmpp_sansio::xml::Element),
+    stanza_of: impl Fn(&B::Event) -> Option<&xmpp_sansio::stanza::Stanza>,
     parsed_in: &str,
     stream_ns: &str,
     from: &str,
 ) -> String {
     let xml = FORWARDING.replace("FROM", from);
-    let el = xmpp_proto::xml::parse_element(parsed_in, xml.as_bytes()).unwrap();
+    let el = xmpp_sansio::xml::parse_element(parsed_in, xml.as_bytes()).unwrap();
     let (wrote, b0) = (pair.a.wrote.len(), pair.b.events.len());
     send(&mut pair.a.side, &el);
     pair.drive();
@@ -963,7 +963,7 @@ fn sent_and_received<A: Side, B: Side>(
 
 #[test]
 fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
-    use xmpp_proto::stanza::{JABBER_CLIENT, JABBER_SERVER};
+    use xmpp_sansio::stanza::{JABBER_CLIENT, JABBER_SERVER};
     let t0 = Instant::now();
     for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
         let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
@@ -1033,8 +1033,8 @@ fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
 
 #[test]
 fn component_sides_have_ids_error_replies_and_domain_jids() {
-    use xmpp_proto::error::StanzaErrorCondition;
-    use xmpp_proto::stanza::{IqBuilder, IqType, StanzaType};
+    use xmpp_sansio::error::StanzaErrorCondition;
+    use xmpp_sansio::stanza::{IqBuilder, IqType, StanzaType};
     let t0 = Instant::now();
     let mut pair = component_pair(t0, GATEWAY, "s3cr3t");
     pair.a.side.open(t0).unwrap();

@@ -1,8 +1,8 @@
 //! Hand-written inputs for the stream parser: one test per error class with its RFC 6120
 //! condition and offset, and insta snapshots of the event sequences of a few dozen streams.
 
-use xmpp_proto::error::StreamErrorCondition as C;
-use xmpp_proto::xml::{ErrorKind as K, Event, Limit, Limits, StreamParser, Utf8Fault};
+use xmpp_sansio::error::StreamErrorCondition as C;
+use xmpp_sansio::xml::{ErrorKind as K, Event, Limit, Limits, StreamParser, Utf8Fault};
 
 const H: &str = "<stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
@@ -638,7 +638,7 @@ fn a_run_of_stray_continuation_bytes_is_bad_utf8_at_its_start_whatever_the_limit
 
 #[test]
 fn one_element_parses_on_its_own_with_offsets_in_its_bytes() {
-    use xmpp_proto::xml::parse_element;
+    use xmpp_sansio::xml::parse_element;
     let el = parse_element(
         "jabber:component:accept",
         b" <message to='a@b'><body>x</body></message>\n",

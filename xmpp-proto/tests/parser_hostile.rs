@@ -3,15 +3,15 @@
 //! (the tree, or the first fault with its RFC 6120 condition) fed whole and byte by byte;
 //! what such input costs in time and memory is measured by `benches/benches/hostile*.rs`.
 
-use xmpp_proto::error::StreamErrorCondition as C;
-use xmpp_proto::xml::{ElementRef, ErrorKind as K, Event, Limit, Limits, StreamParser};
+use xmpp_sansio::error::StreamErrorCondition as C;
+use xmpp_sansio::xml::{ElementRef, ErrorKind as K, Event, Limit, Limits, StreamParser};
 
 const H: &str = "<stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
 
 /// Every element and the first error, fed whole, byte by byte and in 7-byte pieces, which
 /// must agree.
-fn parse(limits: Limits, input: &[u8]) -> (Vec<xmpp_proto::xml::Element>, Option<(K, C, u64)>) {
+fn parse(limits: Limits, input: &[u8]) -> (Vec<xmpp_sansio::xml::Element>, Option<(K, C, u64)>) {
     let run = |size: usize| {
         let mut p = StreamParser::new(limits);
         let mut elements = Vec::new();

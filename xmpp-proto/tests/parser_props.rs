@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 use proptest::prelude::*;
-use xmpp_proto::xml::{Element, ElementRef, Event, Limits, Node, ParseError, StreamParser};
+use xmpp_sansio::xml::{Element, ElementRef, Event, Limits, Node, ParseError, StreamParser};
 
 const HEADER: &str = "<stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
@@ -397,7 +397,7 @@ proptest! {
     fn serialized_elements_parse_back_equal(doc in document()) {
         for el in elements(doc.as_bytes()) {
             let mut out = BytesMut::new();
-            xmpp_proto::xml::write_element(&mut out, el.root(), "jabber:client");
+            xmpp_sansio::xml::write_element(&mut out, el.root(), "jabber:client");
             let mut again = HEADER.as_bytes().to_vec();
             again.extend_from_slice(&out);
             let back = elements(&again);

@@ -6,9 +6,9 @@
 
 use std::time::Instant;
 
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stream::TlsPolicy;
 
 const C2S_HEADER: &[u8] = b"<stream:stream xmlns='jabber:client' \
     xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";

@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use xmpp_proto::client::{Client, ClientConfig, ClientError, ClientEvent};
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::sasl::UserCredential;
-use xmpp_proto::server::{Server, ServerConfig, ServerError, ServerEvent};
-use xmpp_proto::stream::{CloseReason, TlsPolicy};
+use xmpp_sansio::client::{Client, ClientConfig, ClientError, ClientEvent};
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::sasl::UserCredential;
+use xmpp_sansio::server::{Server, ServerConfig, ServerError, ServerEvent};
+use xmpp_sansio::stream::{CloseReason, TlsPolicy};
 
 fn drain(server: &mut Server) -> Vec<ServerEvent> {
     std::iter::from_fn(|| server.poll_event()).collect()
@@ -26,7 +26,7 @@ fn authenticated_server_with(now: Instant, configure: impl FnOnce(&mut ServerCon
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::Plain];
     configure(&mut config);
     let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
@@ -261,8 +261,8 @@ fn after_the_servers_closing_tag_nothing_is_written_on_any_path() {
     // A stream error the embedder raises now cannot be sent: the stream is over at once.
     s.close_with(
         now,
-        xmpp_proto::error::StreamError::new(
-            xmpp_proto::error::StreamErrorCondition::SystemShutdown,
+        xmpp_sansio::error::StreamError::new(
+            xmpp_sansio::error::StreamErrorCondition::SystemShutdown,
         ),
     );
     assert_eq!(s.poll_transmit(), None);
@@ -307,10 +307,10 @@ fn plain_auth_request(now: Instant, authzid: &str) -> Server {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::Plain];
     let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
-    let message = xmpp_proto::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
+    let message = xmpp_sansio::sasl::encode_payload(format!("{authzid}\0juliet\0pw").as_bytes());
     let auth = format!(
         "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{message}</auth>"
     );
@@ -327,7 +327,7 @@ fn plain_auth_request(now: Instant, authzid: &str) -> Server {
 fn another_identity_is_granted_only_by_an_explicit_call() {
     let now = Instant::now();
     let password = || UserCredential::Password("pw".into());
-    let romeo: xmpp_proto::jid::BareJid = "romeo@example.com".parse().unwrap();
+    let romeo: xmpp_sansio::jid::BareJid = "romeo@example.com".parse().unwrap();
     let outcome = |s: &mut Server| {
         let out = s.poll_transmit().unwrap();
         (String::from_utf8(out.to_vec()).unwrap(), drain(s))
@@ -393,7 +393,7 @@ fn client_awaiting_bind_with(
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::Plain];
     configure(&mut config);
     let mut c = Client::new(config, 1, now);
     c.open(now).unwrap();
@@ -439,7 +439,7 @@ fn a_client_refuses_a_bound_jid_of_another_account() {
             matches!(
                 &events[..],
                 [
-                    ClientEvent::Abandoned(xmpp_proto::client::Abandoned::PeerProtocol(_)),
+                    ClientEvent::Abandoned(xmpp_sansio::client::Abandoned::PeerProtocol(_)),
                     ClientEvent::Closed(_)
                 ]
             ),
@@ -464,7 +464,7 @@ fn a_client_refuses_a_bound_jid_of_another_account() {
 fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Vec<ClientEvent> {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::ScramSha256];
     let mut server = Server::new(config, 0, now);
     let mut credential = Some(credential);
     let mut events = Vec::new();
@@ -504,13 +504,13 @@ fn converse(client: &mut Client, credential: UserCredential, now: Instant) -> Ve
 fn scram_client(
     now: Instant,
     password: Option<&str>,
-    keys: Option<xmpp_proto::sasl::ScramKeys>,
+    keys: Option<xmpp_sansio::sasl::ScramKeys>,
 ) -> Client {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "");
     config.password = password.map(str::to_owned);
     config.scram_keys = keys;
     config.tls = TlsPolicy::Disabled;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::ScramSha256];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::ScramSha256];
     let mut client = Client::new(config, 1, now);
     client.open(now).unwrap();
     client
@@ -519,11 +519,11 @@ fn scram_client(
 /// juliet's server entry: password `pw`, salted with `salt`, `iterations` iterations.
 fn stored(salt: &[u8], iterations: u32) -> UserCredential {
     UserCredential::Scram(
-        xmpp_proto::sasl::StoredScram::from_password(
+        xmpp_sansio::sasl::StoredScram::from_password(
             "pw",
             salt.to_vec(),
             std::num::NonZeroU32::new(iterations).unwrap(),
-            xmpp_proto::sasl::ScramHash::Sha256,
+            xmpp_sansio::sasl::ScramHash::Sha256,
         )
         .unwrap(),
     )
@@ -572,8 +572,8 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
     // An entry with made-up keys is enough: the client refuses the server-first-message
     // before it makes a proof, so the keys never matter.
     let huge = |iterations| {
-        UserCredential::Scram(xmpp_proto::sasl::StoredScram {
-            hash: xmpp_proto::sasl::ScramHash::Sha256,
+        UserCredential::Scram(xmpp_sansio::sasl::StoredScram {
+            hash: xmpp_sansio::sasl::ScramHash::Sha256,
             salt: b"salt".to_vec(),
             iterations: std::num::NonZeroU32::new(iterations).unwrap(),
             stored_key: vec![0; 32],
@@ -588,7 +588,7 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
             &events[..],
             [
                 ClientEvent::StreamOpened,
-                ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+                ClientEvent::Abandoned(xmpp_sansio::client::Abandoned::ScramIterations {
                     count: 100_001,
                     max: 100_000
                 }),
@@ -607,7 +607,7 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
     assert!(
         events.iter().any(|e| matches!(
             e,
-            ClientEvent::Abandoned(xmpp_proto::client::Abandoned::ScramIterations {
+            ClientEvent::Abandoned(xmpp_sansio::client::Abandoned::ScramIterations {
                 count: 4097,
                 max: 4096
             })
@@ -620,18 +620,18 @@ fn the_client_refuses_an_iteration_count_above_its_bound() {
 fn configs_keep_secrets_out_of_debug() {
     let mut client = ClientConfig::new("juliet@example.com".parse().unwrap(), "hunter2-pw");
     client.scram_keys = Some(
-        xmpp_proto::sasl::ScramKeys::from_password(
+        xmpp_sansio::sasl::ScramKeys::from_password(
             "hunter2-pw",
             b"salt".to_vec(),
             std::num::NonZeroU32::new(1).unwrap(),
-            xmpp_proto::sasl::ScramHash::Sha256,
+            xmpp_sansio::sasl::ScramHash::Sha256,
         )
         .unwrap(),
     );
     let server = ServerConfig::new("example.com", b"hunter2-secret".to_vec());
     let component =
-        xmpp_proto::component::ComponentConfig::new("c.example.com".parse().unwrap(), "hunter2-c");
-    let component_server = xmpp_proto::component::ComponentServerConfig::new(
+        xmpp_sansio::component::ComponentConfig::new("c.example.com".parse().unwrap(), "hunter2-c");
+    let component_server = xmpp_sansio::component::ComponentServerConfig::new(
         "c.example.com".parse().unwrap(),
         "hunter2-cs",
     );
@@ -659,8 +659,8 @@ fn bind_result(id: &str) -> String {
 }
 
 /// An element written in a `jabber:client` stream.
-fn element(xml: &str) -> xmpp_proto::xml::Element {
-    xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap()
+fn element(xml: &str) -> xmpp_sansio::xml::Element {
+    xmpp_sansio::xml::parse_element("jabber:client", xml.as_bytes()).unwrap()
 }
 
 fn written(s: &mut Server) -> String {
@@ -706,7 +706,7 @@ fn the_extra_features_are_offered_after_authentication() {
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::Plain];
     config.extra_features = vec![element("<sm xmlns='urn:xmpp:sm:3'/>")];
     let mut s = Server::new(config, 0, now);
     s.handle_input(now, C2S_HEADER).unwrap();
@@ -782,7 +782,7 @@ fn online_client(now: Instant) -> Client {
 /// says which rule.
 #[test]
 fn an_iq_that_breaks_a_rule_is_refused_before_any_byte_is_written() {
-    use xmpp_proto::stanza::IqRule;
+    use xmpp_sansio::stanza::IqRule;
     let now = Instant::now();
     let mut c = online_client(now);
     let mut s = online_server(now);
@@ -807,14 +807,14 @@ fn an_iq_that_breaks_a_rule_is_refused_before_any_byte_is_written() {
         ),
     ];
     for (xml, rule) in cases {
-        let el = xmpp_proto::xml::parse_element("jabber:client", xml.as_bytes()).unwrap();
+        let el = xmpp_sansio::xml::parse_element("jabber:client", xml.as_bytes()).unwrap();
         assert_eq!(c.send(now, &el), Err(ClientError::InvalidIq(rule)), "{xml}");
         assert_eq!(s.send(now, &el), Err(ServerError::InvalidIq(rule)), "{xml}");
     }
     // The client gives an iq without id one of its own; the server, which only forwards,
     // does not, and refuses it.
     let el =
-        xmpp_proto::xml::parse_element("jabber:client", b"<iq type='get'><q xmlns='urn:x'/></iq>")
+        xmpp_sansio::xml::parse_element("jabber:client", b"<iq type='get'><q xmlns='urn:x'/></iq>")
             .unwrap();
     assert_eq!(s.send(now, &el), Err(ServerError::InvalidIq(IqRule::Id)));
     assert!(c.poll_transmit().is_none() && s.poll_transmit().is_none());
@@ -822,7 +822,7 @@ fn an_iq_that_breaks_a_rule_is_refused_before_any_byte_is_written() {
     let out = c.poll_transmit().unwrap();
     assert!(std::str::from_utf8(&out).unwrap().contains(" id='"));
     // Message and presence have no such rules.
-    let el = xmpp_proto::xml::parse_element("jabber:client", b"<message/>").unwrap();
+    let el = xmpp_sansio::xml::parse_element("jabber:client", b"<message/>").unwrap();
     c.send(now, &el).unwrap();
     assert!(
         ServerError::InvalidIq(IqRule::Id)
@@ -839,7 +839,7 @@ fn a_client_reads_a_stanzas_language_with_the_streams_as_default() {
     let mut config = ClientConfig::new("juliet@example.com".parse().unwrap(), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
-    config.mechanisms = vec![xmpp_proto::sasl::Mechanism::Plain];
+    config.mechanisms = vec![xmpp_sansio::sasl::Mechanism::Plain];
     let mut c = Client::new(config, 1, now);
     c.open(now).unwrap();
     assert_eq!(c.stream_lang(), None, "no header yet");

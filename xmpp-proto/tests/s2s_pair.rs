@@ -6,13 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use xmpp_proto::dialback::DialbackSecret;
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::s2s::{
+use xmpp_sansio::dialback::DialbackSecret;
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::s2s::{
     CloseReason, DialbackOutcome, DomainPair, S2sConfig, S2sEvent, S2sIn, S2sOut, TlsPolicy,
     VerifyRequest,
 };
-use xmpp_proto::xml::parse_element;
+use xmpp_sansio::xml::parse_element;
 
 const CAPULET: &str = "capulet.example";
 const MONTAGUE: &str = "montague.example";
@@ -130,7 +130,7 @@ fn closed(events: &[S2sEvent]) -> Option<&CloseReason> {
     })
 }
 
-fn message(from: &str, to: &str) -> xmpp_proto::xml::Element {
+fn message(from: &str, to: &str) -> xmpp_sansio::xml::Element {
     parse_element(
         "jabber:server",
         format!("<message from='{from}' to='{to}'><body>hi</body></message>").as_bytes(),
@@ -440,7 +440,7 @@ fn an_unanswered_key_times_out_on_both_sides_in_turn() {
 
 #[test]
 fn both_sides_drive_through_the_connection_trait() {
-    use xmpp_proto::connection::{Connection, RoleEvent};
+    use xmpp_sansio::connection::{Connection, RoleEvent};
 
     /// One generic driver for both sides: bytes across, events collected.
     fn drain<C: Connection>(c: &mut C, wire: &mut Vec<u8>, events: &mut Vec<C::Event>) {

@@ -4,8 +4,8 @@
 use std::num::NonZeroU32;
 
 use proptest::prelude::*;
-use xmpp_proto::error::SaslFailureCondition;
-use xmpp_proto::sasl::*;
+use xmpp_sansio::error::SaslFailureCondition;
+use xmpp_sansio::sasl::*;
 
 fn nz(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()

@@ -15,16 +15,16 @@ use std::time::Instant;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::component::{
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::component::{
     Component, ComponentConfig, ComponentEvent, ComponentServer, ComponentServerConfig,
 };
-use xmpp_proto::sasl::{
+use xmpp_sansio::sasl::{
     self, Authorization, Credentials, Mechanism, Nonce, SaslClient, SaslServer, ScramHash,
     ScramKeys, ScramSecret, ServerStep, StoredScram, UserCredential, encode_payload,
 };
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stream::TlsPolicy;
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stream::TlsPolicy;
 
 /// One secret and every spelling of it that must not appear.
 struct Secret {
@@ -481,6 +481,6 @@ fn the_generator_seed_stays_out_of_debug() {
     }
 }
 
-fn gw() -> xmpp_proto::jid::BareJid {
+fn gw() -> xmpp_sansio::jid::BareJid {
     "gw.example.com".parse().unwrap()
 }

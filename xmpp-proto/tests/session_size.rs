@@ -6,8 +6,8 @@
 
 use core::mem::size_of;
 
-use xmpp_proto::client::Client;
-use xmpp_proto::server::Server;
+use xmpp_sansio::client::Client;
+use xmpp_sansio::server::Server;
 
 #[test]
 fn a_session_is_at_most_512_bytes_inline() {

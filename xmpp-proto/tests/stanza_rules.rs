@@ -3,9 +3,9 @@
 //! reply; and `xml:lang` added to an element without parsing it again (section 4.7.4).
 
 use bytes::BytesMut;
-use xmpp_proto::error::{StanzaError, StanzaErrorCondition};
-use xmpp_proto::stanza::{IqRule, IqType, Stanza, Triage, error_reply};
-use xmpp_proto::xml::{XML_NS, parse_element, write_element};
+use xmpp_sansio::error::{StanzaError, StanzaErrorCondition};
+use xmpp_sansio::stanza::{IqRule, IqType, Stanza, Triage, error_reply};
+use xmpp_sansio::xml::{XML_NS, parse_element, write_element};
 
 fn stanza(xml: &str) -> Stanza {
     Stanza::from_element(parse_element("jabber:client", xml.as_bytes()).unwrap()).unwrap()

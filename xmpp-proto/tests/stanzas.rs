@@ -3,13 +3,13 @@
 //! snapshots of what is written.
 
 use bytes::BytesMut;
-use xmpp_proto::error::{ErrorType, StanzaError, StanzaErrorCondition, Text};
-use xmpp_proto::jid::Jid;
-use xmpp_proto::stanza::{
+use xmpp_sansio::error::{ErrorType, StanzaError, StanzaErrorCondition, Text};
+use xmpp_sansio::jid::Jid;
+use xmpp_sansio::stanza::{
     CONTENT_NAMESPACES, Iq, IqBuilder, IqType, MessageBuilder, MessageType, NoReply, NotAStanza,
     Payload, PresenceBuilder, PresenceType, Stanza, StanzaKind, StanzaType, error_reply, iq_result,
 };
-use xmpp_proto::xml::{Element, parse_element};
+use xmpp_sansio::xml::{Element, parse_element};
 
 /// The first element of `body`, read with `ns` as the default namespace.
 fn parse_in(ns: &str, body: &[u8]) -> Element {

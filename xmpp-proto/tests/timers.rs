@@ -12,12 +12,12 @@
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent};
-use xmpp_proto::error::{StreamError, StreamErrorCondition};
-use xmpp_proto::sasl::{Mechanism, UserCredential};
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stream::{CloseReason, TlsPolicy};
-use xmpp_proto::xml::{Element, parse_element};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::error::{StreamError, StreamErrorCondition};
+use xmpp_sansio::sasl::{Mechanism, UserCredential};
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stream::{CloseReason, TlsPolicy};
+use xmpp_sansio::xml::{Element, parse_element};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {

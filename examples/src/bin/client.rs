@@ -1,5 +1,5 @@
 //! An XMPP client over a blocking socket: connects, negotiates (STARTTLS with rustls, SASL,
-//! resource binding, all decided by `xmpp_proto::client::Client`), optionally sends one chat
+//! resource binding, all decided by `xmpp_sansio::client::Client`), optionally sends one chat
 //! message, prints every event, and closes after `--count` received messages or on timeout.
 //!
 //! Exit status: 0 when it went online (and received `--count` messages), 2 on a SASL
@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use xmpp_examples::client::Session;
 use xmpp_examples::drive::{Embedder, drive};
 use xmpp_examples::{Args, Conn, client_tls, die, random_seed, tls_policy};
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
-use xmpp_proto::jid::{BareJid, Jid};
-use xmpp_proto::sasl::Mechanism;
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+use xmpp_sansio::jid::{BareJid, Jid};
+use xmpp_sansio::sasl::Mechanism;
 
 const USAGE: &str = "usage: client --addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \

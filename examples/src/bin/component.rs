@@ -1,4 +1,4 @@
-//! An external component (XEP-0114) over `xmpp_proto::component::Component`: connects to a
+//! An external component (XEP-0114) over `xmpp_sansio::component::Component`: connects to a
 //! server's component port, proves the shared secret, and echoes every message back to its
 //! sender.
 //!
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use xmpp_examples::drive::{Embedder, answered, drive};
 use xmpp_examples::{Args, Conn, die, random_seed};
-use xmpp_proto::component::{Component, ComponentConfig, ComponentEvent};
-use xmpp_proto::stanza::StanzaKind;
+use xmpp_sansio::component::{Component, ComponentConfig, ComponentEvent};
+use xmpp_sansio::stanza::StanzaKind;
 
 const USAGE: &str = "usage: component --addr HOST:PORT --domain DOMAIN --secret SECRET \
     [--count N] [--timeout-secs S]";

@@ -1,4 +1,4 @@
-//! A small c2s server over `xmpp_proto::server::Server`: one thread per connection,
+//! A small c2s server over `xmpp_sansio::server::Server`: one thread per connection,
 //! STARTTLS with rustls (required, optional or disabled), accounts from `--user` flags, message and presence routing between
 //! connected clients, an empty roster, `service-unavailable` for every other iq. Runs until
 //! killed.
@@ -13,13 +13,13 @@ use xmpp_examples::drive::{Embedder, answered, drive};
 use xmpp_examples::{
     Args, Conn, Route, die, random_bytes, random_seed, route, server_tls, tls_policy,
 };
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::FullJid;
-use xmpp_proto::sasl::UserCredential;
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stanza::Stanza;
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::Element;
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::jid::FullJid;
+use xmpp_sansio::sasl::UserCredential;
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stanza::Stanza;
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::Element;
 
 const USAGE: &str = "usage: server --listen HOST:PORT --domain DOMAIN \
     [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \

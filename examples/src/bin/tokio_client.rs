@@ -1,5 +1,5 @@
 //! The `client` example on tokio: the same flags, output and exit status, with a tokio
-//! `TcpStream` and tokio-rustls. The core is the same `xmpp_proto::client::Client`, and so
+//! `TcpStream` and tokio-rustls. The core is the same `xmpp_sansio::client::Client`, and so
 //! is what the example does with its events (`xmpp_examples::client::Session`); the loop is
 //! `xmpp_examples::tokio_net::drive_async`, the one every role and tokio example uses.
 //!
@@ -13,9 +13,9 @@ use tokio::net::TcpStream;
 use xmpp_examples::client::Session;
 use xmpp_examples::tokio_net::{AsyncConn, AsyncEmbedder, drive_async};
 use xmpp_examples::{Args, client_tls, die, random_seed, tls_policy};
-use xmpp_proto::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
-use xmpp_proto::jid::{BareJid, Jid};
-use xmpp_proto::sasl::Mechanism;
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
+use xmpp_sansio::jid::{BareJid, Jid};
+use xmpp_sansio::sasl::Mechanism;
 
 const USAGE: &str = "usage: tokio_client --addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \

@@ -1,4 +1,4 @@
-//! The `server` example on tokio: one task and one `xmpp_proto::server::Server` per
+//! The `server` example on tokio: one task and one `xmpp_sansio::server::Server` per
 //! connection, STARTTLS through tokio-rustls (required, optional or disabled), accounts from
 //! `--user` flags, message and presence routing between connected clients through bounded
 //! channels, an empty roster, `service-unavailable` for every other iq. Same flags and
@@ -18,13 +18,13 @@ use tokio::sync::mpsc::{Receiver, Sender, channel};
 use xmpp_examples::drive::answered;
 use xmpp_examples::tokio_net::{AsyncConn, AsyncEmbedder, drive_async};
 use xmpp_examples::{Args, Route, die, random_bytes, random_seed, route, server_tls, tls_policy};
-use xmpp_proto::error::StanzaErrorCondition;
-use xmpp_proto::jid::FullJid;
-use xmpp_proto::sasl::UserCredential;
-use xmpp_proto::server::{Server, ServerConfig, ServerEvent};
-use xmpp_proto::stanza::Stanza;
-use xmpp_proto::stream::TlsPolicy;
-use xmpp_proto::xml::Element;
+use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::jid::FullJid;
+use xmpp_sansio::sasl::UserCredential;
+use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stanza::Stanza;
+use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::xml::Element;
 
 const USAGE: &str = "usage: tokio_server --listen HOST:PORT --domain DOMAIN \
     [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \

@@ -90,7 +90,7 @@ vocabulary!(
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::error::{SaslFailure, SaslFailureCondition};
+/// use xmpp_sansio::error::{SaslFailure, SaslFailureCondition};
 ///
 /// let mut out = BytesMut::new();
 /// SaslFailure::new(SaslFailureCondition::NotAuthorized).write_to(&mut out);

@@ -211,7 +211,7 @@ vocabulary!(
 /// A stanza error (RFC 6120 section 8.3): the `<error/>` child of a stanza of type `error`.
 ///
 /// ```
-/// use xmpp_proto::error::{ErrorType, StanzaError, StanzaErrorCondition};
+/// use xmpp_sansio::error::{ErrorType, StanzaError, StanzaErrorCondition};
 ///
 /// let e = StanzaError::new(StanzaErrorCondition::ServiceUnavailable);
 /// assert_eq!(e.type_, ErrorType::Cancel);

@@ -141,7 +141,7 @@ vocabulary!(
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::error::{StreamError, StreamErrorCondition};
+/// use xmpp_sansio::error::{StreamError, StreamErrorCondition};
 ///
 /// let mut out = BytesMut::new();
 /// StreamError::new(StreamErrorCondition::NotWellFormed).write_to(&mut out);

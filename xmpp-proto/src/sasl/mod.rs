@@ -43,7 +43,7 @@
 //!
 //! ```
 //! use std::num::NonZeroU32;
-//! use xmpp_proto::sasl::*;
+//! use xmpp_sansio::sasl::*;
 //!
 //! // The client's side.
 //! let config = SaslClientConfig::default();

@@ -160,8 +160,8 @@ macro_rules! head_setters {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::jid::Jid;
-/// use xmpp_proto::stanza::{MessageBuilder, MessageType};
+/// use xmpp_sansio::jid::Jid;
+/// use xmpp_sansio::stanza::{MessageBuilder, MessageType};
 ///
 /// let to: Jid = "juliet@example.com".parse().unwrap();
 /// let mut out = BytesMut::new();
@@ -292,7 +292,7 @@ impl<'a> PresenceBuilder<'a> {
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::stanza::{IqBuilder, IqType, Payload};
+/// use xmpp_sansio::stanza::{IqBuilder, IqType, Payload};
 ///
 /// let mut out = BytesMut::new();
 /// IqBuilder::new(IqType::Get, "r1")

@@ -108,8 +108,8 @@ impl StanzaType {
 /// A received stanza: a view over its [`Element`].
 ///
 /// ```
-/// use xmpp_proto::stanza::{Stanza, StanzaKind};
-/// use xmpp_proto::xml::{Event, StreamParser};
+/// use xmpp_sansio::stanza::{Stanza, StanzaKind};
+/// use xmpp_sansio::xml::{Event, StreamParser};
 ///
 /// let mut p = StreamParser::default();
 /// p.handle_input(b"<stream:stream xmlns='jabber:client' \
@@ -447,9 +447,9 @@ impl std::error::Error for NoReply {}
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::error::{StanzaError, StanzaErrorCondition};
-/// use xmpp_proto::stanza::{Stanza, error_reply};
-/// use xmpp_proto::xml::{Event, StreamParser};
+/// use xmpp_sansio::error::{StanzaError, StanzaErrorCondition};
+/// use xmpp_sansio::stanza::{Stanza, error_reply};
+/// use xmpp_sansio::xml::{Event, StreamParser};
 ///
 /// let mut p = StreamParser::default();
 /// p.handle_input(b"<stream:stream xmlns='jabber:client' \

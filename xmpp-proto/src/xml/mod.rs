@@ -5,7 +5,7 @@
 //! and that a stream is one `<stream:stream>` root whose children arrive one at a time.
 //!
 //! ```
-//! use xmpp_proto::xml::{Event, StreamParser};
+//! use xmpp_sansio::xml::{Event, StreamParser};
 //!
 //! let mut parser = StreamParser::default();
 //! parser.handle_input(b"<stream:stream xmlns='jabber:client' \

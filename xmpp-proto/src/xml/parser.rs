@@ -558,7 +558,7 @@ impl StreamParser {
 /// offsets counted in `xml`.
 ///
 /// ```
-/// let el = xmpp_proto::xml::parse_element("jabber:client", b"<message><body>hi</body></message>")
+/// let el = xmpp_sansio::xml::parse_element("jabber:client", b"<message><body>hi</body></message>")
 ///     .unwrap();
 /// assert!(el.is("message", "jabber:client"));
 /// ```

@@ -182,7 +182,7 @@ fn put_prefix(out: &mut BytesMut, el: ElementRef<'_>, prefix: Option<&str>, i: u
 ///
 /// ```
 /// use bytes::BytesMut;
-/// use xmpp_proto::xml::Writer;
+/// use xmpp_sansio::xml::Writer;
 ///
 /// let mut out = BytesMut::new();
 /// let mut w = Writer::new(&mut out);
