@@ -42,7 +42,7 @@ use crate::stanza::{JABBER_SERVER, Stanza};
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
-use crate::stream::header::Header;
+use crate::stream::header::{Header, check_version};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
@@ -295,14 +295,7 @@ fn check_s2s_header(
         Some(JABBER_SERVER) | Some(STREAM_NS) | None => {}
         Some(_) => return Err(StreamErrorCondition::InvalidNamespace),
     }
-    let version = header.attr("version");
-    let major = version
-        .as_deref()
-        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
-    if major != Some(1) {
-        return Err(StreamErrorCondition::UnsupportedVersion);
-    }
-    Ok(())
+    check_version(header)
 }
 
 /// The peer's stream header when TLS protected it, for SASL to correlate its `from` with

@@ -57,6 +57,12 @@ pub(crate) fn check_peer_header(
     if parser.content_namespace() != Some(content_ns) {
         return Err(StreamErrorCondition::InvalidNamespace);
     }
+    check_version(header)
+}
+
+/// The peer's header says a 1.x version of the protocol (RFC 6120 section 4.7.5: a major
+/// version we do not speak, or none, is `unsupported-version`).
+pub(crate) fn check_version(header: &Element) -> Result<(), StreamErrorCondition> {
     let version = header.attr("version");
     let major = version
         .as_deref()
