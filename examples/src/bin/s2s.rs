@@ -4,10 +4,13 @@
 //! optionally one chat message sent to a remote domain (`S2sOut`: STARTTLS, then dialback).
 //! It prints every stanza it receives.
 //!
-//! Dialback is the authentication here: the peer's certificate is not checked unless `--ca`
-//! is given (TLS then only encrypts, which is what XEP-0220 section 1.2 assumes when
-//! certificates cannot be trusted). No certificate is presented to peers, so SASL EXTERNAL
-//! is never used by either side.
+//! Without `--ca`, dialback is the authentication: the peer's certificate is not checked
+//! (TLS then only encrypts, which is what XEP-0220 section 1.2 assumes when certificates
+//! cannot be trusted), and none is presented or asked for, so SASL EXTERNAL is never used.
+//! With `--ca`, certificates chaining to it authenticate both ways (RFC 6120 section 13.7.1.2):
+//! ours (`--cert`) is presented on outgoing streams, which use EXTERNAL when offered, and
+//! incoming streams ask for the peer's, offering EXTERNAL when one was presented and
+//! accepting it for the domain the certificate names (RFC 6125).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -16,12 +19,11 @@ use std::sync::mpsc::{Sender, channel};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use xmpp_examples::drive::{Embedder, answered, drive};
-use xmpp_examples::{
-    Args, Conn, client_tls, die, random_bytes, random_seed, server_tls, tls_policy,
-};
+use xmpp_examples::{Args, Conn, die, random_bytes, random_seed, server_tls, tls_policy};
 use xmpp_sansio::dialback::DialbackSecret;
 use xmpp_sansio::error::StanzaErrorCondition;
 use xmpp_sansio::s2s::{
@@ -51,6 +53,8 @@ enum Note {
 
 struct Shared {
     config: Arc<S2sConfig>,
+    /// `--ca`: our certificate is presented, the peer's asked for and checked.
+    certificates: bool,
     /// `None` when TLS is disabled.
     tls_server: Option<Arc<rustls::ServerConfig>>,
     tls_client: Arc<rustls::ClientConfig>,
@@ -81,15 +85,23 @@ fn main() {
     let listen = args.require("listen", USAGE);
     let domain = args.require("domain", USAGE).to_owned();
     let policy = tls_policy(&args, USAGE);
+    let ca = args.get("ca");
     let tls_server = match policy {
         TlsPolicy::Disabled => None,
-        _ => Some(
-            server_tls(args.require("cert", USAGE), args.require("key", USAGE))
-                .unwrap_or_else(|e| die(&format!("--cert/--key: {e}"))),
-        ),
+        _ => {
+            let (cert, key) = (args.require("cert", USAGE), args.require("key", USAGE));
+            let config = match ca {
+                Some(ca) => server_tls_asking_certificates(cert, key, ca),
+                None => server_tls(cert, key),
+            };
+            Some(config.unwrap_or_else(|e| die(&format!("--cert/--key/--ca: {e}"))))
+        }
     };
-    let tls_client = match args.get("ca") {
-        Some(ca) => client_tls(Some(ca)).unwrap_or_else(|e| die(&format!("--ca: {e}"))),
+    let tls_client = match ca {
+        Some(ca) => {
+            client_tls_with_certificate(ca, args.require("cert", USAGE), args.require("key", USAGE))
+                .unwrap_or_else(|e| die(&format!("--ca/--cert/--key: {e}")))
+        }
         None => unverified_client_tls(),
     };
     // Without --secret, a fresh one: this process is the only authoritative server of its
@@ -110,6 +122,7 @@ fn main() {
     let (notes, inbox) = channel();
     let shared = Arc::new(Shared {
         config: Arc::new(config),
+        certificates: ca.is_some(),
         tls_server,
         tls_client,
         routes,
@@ -192,12 +205,20 @@ fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut core = S2sIn::new(Arc::clone(&shared.config), random_seed(), Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
-    drive(&mut core, &mut conn, &mut Incoming { shared, peer })
+    let mut incoming = Incoming {
+        shared,
+        peer,
+        certificate: None,
+    };
+    drive(&mut core, &mut conn, &mut incoming)
 }
 
 struct Incoming<'a> {
     shared: &'a Shared,
     peer: &'a str,
+    /// The peer's certificate, when it presented one that chains to `--ca` (rustls checked
+    /// the chain during the handshake).
+    certificate: Option<CertificateDer<'static>>,
 }
 
 impl Embedder<S2sIn> for Incoming<'_> {
@@ -217,14 +238,40 @@ impl Embedder<S2sIn> for Incoming<'_> {
                 }
                 let config = self.shared.tls_server.clone().expect("TLS is enabled");
                 let (tls, _) = conn.take().expect("connected").start_tls_server(config)?;
+                if let Conn::TlsServer(s) = &tls {
+                    self.certificate = s
+                        .conn
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|c| c.clone().into_owned());
+                }
                 *conn = Some(tls);
-                println!("[{peer}] tls up");
-                // No client certificate is asked for: EXTERNAL is not offered.
-                answered(core.tls_established(Instant::now(), false));
+                let with = if self.certificate.is_some() {
+                    "a trusted peer certificate"
+                } else {
+                    "no peer certificate"
+                };
+                println!("[{peer}] tls up, {with}");
+                // Only a certificate that chains to --ca makes EXTERNAL possible; which
+                // domain it names is checked when the peer asks.
+                answered(core.tls_established(Instant::now(), self.certificate.is_some()));
             }
-            S2sEvent::ExternalRequest { .. } => {
-                answered(core.refuse_external(Instant::now()));
+            S2sEvent::ExternalRequest { authzid } => {
+                // The domain must be one the certificate names; the core checks that it is
+                // the one of the peer's header. Peers name it as the authzid.
+                let now = Instant::now();
+                match (authzid, &self.certificate) {
+                    (Some(domain), Some(cert)) if names(cert, &domain) => {
+                        println!("[{peer}] external: the certificate names {domain}");
+                        answered(core.external(now, &domain));
+                    }
+                    (authzid, _) => {
+                        println!("[{peer}] external refused (authzid {authzid:?})");
+                        answered(core.refuse_external(now));
+                    }
+                }
             }
+            S2sEvent::Authenticated(domain) => println!("[{peer}] authenticated {domain}"),
             S2sEvent::DialbackVerifyRequest(request) => {
                 let pair = request.pair.clone();
                 println!("[{peer}] dialback key for {} -> {}", pair.from, pair.to);
@@ -395,8 +442,8 @@ impl Embedder<S2sOut> for Outgoing<'_> {
                 let (tls, _) = plain.start_tls_client(config, &self.remote)?;
                 *conn = Some(tls);
                 println!("{tag}: tls up");
-                // No certificate of ours: dialback, not EXTERNAL.
-                answered(core.tls_established(now, false));
+                // With --ca our certificate was presented: EXTERNAL if the peer offers it.
+                answered(core.tls_established(now, self.shared.certificates));
             }
             S2sEvent::Online(pair) => {
                 println!("{tag}: online {} -> {}", pair.from, pair.to);
@@ -408,6 +455,7 @@ impl Embedder<S2sOut> for Outgoing<'_> {
                     core.close(now);
                 }
             }
+            S2sEvent::Authenticated(domain) => println!("{tag}: authenticated {domain}"),
             S2sEvent::DialbackRefused { pair, outcome } => {
                 println!(
                     "{tag}: dialback refused {} -> {}: {outcome:?}",
@@ -441,6 +489,73 @@ impl Embedder<S2sOut> for Outgoing<'_> {
     fn log(&self, line: &str) {
         println!("{}: {line}", self.tag);
     }
+}
+
+/// Does `cert` name `domain` (RFC 6125, DNS-ID)?
+fn names(cert: &CertificateDer<'_>, domain: &str) -> bool {
+    let Ok(name) = ServerName::try_from(domain) else {
+        return false;
+    };
+    webpki::EndEntityCert::try_from(cert)
+        .is_ok_and(|ee| ee.verify_is_valid_for_subject_name(&name).is_ok())
+}
+
+fn pem_chain(path: &str) -> std::io::Result<Vec<CertificateDer<'static>>> {
+    CertificateDer::pem_file_iter(path)
+        .map_err(std::io::Error::other)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(std::io::Error::other)
+}
+
+fn pem_roots(ca: &str) -> std::io::Result<Arc<rustls::RootCertStore>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem_chain(ca)? {
+        roots.add(cert).map_err(std::io::Error::other)?;
+    }
+    Ok(Arc::new(roots))
+}
+
+/// A server TLS configuration that asks for the peer's certificate (without requiring it:
+/// dialback is still there for a peer without one) and takes only one chaining to `ca`.
+fn server_tls_asking_certificates(
+    cert: &str,
+    key: &str,
+    ca: &str,
+) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        pem_roots(ca)?,
+        Arc::clone(&provider),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(std::io::Error::other)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pem_chain(cert)?, key)
+        .map_err(std::io::Error::other)?;
+    Ok(Arc::new(config))
+}
+
+/// A client TLS configuration that checks the server against `ca` and presents our
+/// certificate.
+fn client_tls_with_certificate(
+    ca: &str,
+    cert: &str,
+    key: &str,
+) -> std::io::Result<Arc<rustls::ClientConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::from_pem_file(key).map_err(std::io::Error::other)?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(pem_roots(ca)?)
+        .with_client_auth_cert(pem_chain(cert)?, key)
+        .map_err(std::io::Error::other)?;
+    Ok(Arc::new(config))
 }
 
 /// A client TLS configuration that takes any certificate (the handshake's signatures are
