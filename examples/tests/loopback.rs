@@ -7,6 +7,11 @@
 //! - over TLS, every session ends with a `close_notify` both ways (RFC 8446 section 6.1): no
 //!   side reports a connection that ended without one, while a peer that drops the TCP
 //!   connection without it is reported.
+//! - Two `s2s` examples (`a.localhost`, `b.localhost`) federate: STARTTLS, dialback with the
+//!   receiver asking the sender's listener to verify the key, one message across; a remote
+//!   server that cannot be reached fails the send. With `--ca` (`tests/data/s2s*.pem`), the
+//!   certificates are checked both ways: one the CA did not sign fails the send, and EXTERNAL
+//!   without an authzid is refused, leaving dialback.
 //!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
@@ -288,4 +293,191 @@ fn truncating_client(addr: &str) {
     // that unread data (TLS 1.3 session tickets) cannot turn the FIN into a reset.
     tcp.shutdown(std::net::Shutdown::Write).unwrap();
     while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+}
+
+const S2S: &str = env!("CARGO_BIN_EXE_s2s");
+
+/// A port that was free a moment ago: the two s2s examples must know each other's address
+/// before either starts (each is the other's authoritative server).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A CA (its key thrown away) and a leaf it signed for `a.localhost` and `b.localhost`, for
+/// server and client use, valid until 2126: made for these tests only.
+const S2S_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/s2s-ca.cert.pem");
+const S2S_CERT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/s2s.cert.pem");
+const S2S_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/s2s.key.pem");
+
+fn s2s(listen: u16, domain: &str, peer: &str, peer_port: u16, flags: &[&str]) -> Command {
+    s2s_with([CERT, KEY], listen, domain, peer, peer_port, flags)
+}
+
+fn s2s_with(
+    [cert, key]: [&str; 2],
+    listen: u16,
+    domain: &str,
+    peer: &str,
+    peer_port: u16,
+    flags: &[&str],
+) -> Command {
+    let mut cmd = Command::new(S2S);
+    cmd.args([
+        "--listen",
+        &format!("127.0.0.1:{listen}"),
+        "--domain",
+        domain,
+    ])
+    .args(["--cert", cert, "--key", key, "--timeout-secs", "20"])
+    .args(["--route", &format!("{peer}=127.0.0.1:{peer_port}")])
+    .args(flags);
+    cmd
+}
+
+#[test]
+fn two_s2s_examples_federate_with_starttls_and_dialback() {
+    let (a_port, b_port) = (free_port(), free_port());
+    let mut receiver = s2s(
+        a_port,
+        "a.localhost",
+        "b.localhost",
+        b_port,
+        &["--count", "1"],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The receiver listens before the sender dials (it prints `listening` first).
+    let mut receiver_out = BufReader::new(receiver.stdout.take().unwrap());
+    let mut first = String::new();
+    receiver_out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening"), "{first}");
+    let sender = s2s(b_port, "b.localhost", "a.localhost", a_port, &[])
+        .args([
+            "--from",
+            "bob",
+            "--to",
+            "alice@a.localhost",
+            "--message",
+            "hi & bye",
+        ])
+        .output()
+        .unwrap();
+    let mut received = String::new();
+    receiver_out.read_to_string(&mut received).unwrap();
+    let sent = text(&sender);
+    assert!(
+        sender.status.success(),
+        "sender: {sent}\nreceiver: {received}"
+    );
+    assert!(
+        sent.contains("out: online b.localhost -> a.localhost"),
+        "{sent}"
+    );
+    // The receiver asked the sender's domain (its listener) about the key.
+    assert!(
+        received.contains("dialback b.localhost -> a.localhost: Valid"),
+        "{received}"
+    );
+    assert!(
+        received.contains("from='bob@b.localhost' to='alice@a.localhost'")
+            && received.contains("<body>hi &amp; bye</body>"),
+        "{received}"
+    );
+    assert!(received.contains("done: received 1"), "{received}");
+    assert!(receiver.wait().unwrap().success(), "{received}");
+}
+
+#[test]
+fn s2s_example_fails_when_the_remote_server_cannot_be_reached() {
+    // Nothing listens on the route's port.
+    let out = s2s(free_port(), "b.localhost", "a.localhost", free_port(), &[])
+        .args(["--to", "alice@a.localhost", "--message", "hi"])
+        .output()
+        .unwrap();
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("send: cannot reach a.localhost"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn with_a_ca_certificates_are_checked_and_external_without_authzid_falls_back_to_dialback() {
+    let (a_port, b_port) = (free_port(), free_port());
+    let tls = [S2S_CERT, S2S_KEY];
+    let ca = ["--ca", S2S_CA];
+    let mut receiver = s2s_with(tls, a_port, "a.localhost", "b.localhost", b_port, &ca)
+        .args(["--count", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receiver_out = BufReader::new(receiver.stdout.take().unwrap());
+    let mut first = String::new();
+    receiver_out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening"), "{first}");
+    let sender = s2s_with(tls, b_port, "b.localhost", "a.localhost", a_port, &ca)
+        .args(["--to", "alice@a.localhost", "--message", "hi"])
+        .output()
+        .unwrap();
+    let mut received = String::new();
+    receiver_out.read_to_string(&mut received).unwrap();
+    let sent = text(&sender);
+    assert!(
+        sender.status.success(),
+        "sender: {sent}\nreceiver: {received}"
+    );
+    // The sender presented its certificate and the receiver took it ...
+    assert!(
+        received.contains("tls up, a trusted peer certificate"),
+        "{received}"
+    );
+    // ... but our S2sOut names no authzid, so EXTERNAL is refused and dialback runs.
+    assert!(
+        received.contains("external refused (authzid None)"),
+        "{received}"
+    );
+    assert!(
+        received.contains("dialback b.localhost -> a.localhost: Valid"),
+        "{received}"
+    );
+    assert!(received.contains("<body>hi</body>"), "{received}");
+    assert!(receiver.wait().unwrap().success(), "{received}");
+}
+
+#[test]
+fn with_a_ca_a_remote_certificate_it_does_not_sign_fails_the_send() {
+    let (a_port, b_port) = (free_port(), free_port());
+    // The receiver presents the self-signed localhost certificate.
+    let mut receiver = s2s(a_port, "a.localhost", "b.localhost", b_port, &[])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut receiver_out = BufReader::new(receiver.stdout.take().unwrap());
+    let mut first = String::new();
+    receiver_out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening"), "{first}");
+    let sender = s2s_with(
+        [S2S_CERT, S2S_KEY],
+        b_port,
+        "b.localhost",
+        "a.localhost",
+        a_port,
+        &["--ca", S2S_CA],
+    )
+    .args(["--to", "alice@a.localhost", "--message", "hi"])
+    .output()
+    .unwrap();
+    let _ = receiver.kill();
+    let _ = receiver.wait();
+    let sent = text(&sender);
+    assert_eq!(sender.status.code(), Some(1), "{sent}");
+    assert!(!sent.contains("out: tls up"), "{sent}");
+    assert!(!sent.contains("out: online"), "{sent}");
+    assert!(sent.contains("send failed"), "{sent}");
 }
