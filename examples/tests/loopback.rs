@@ -11,7 +11,7 @@
 //!   receiver asking the sender's listener to verify the key, one message across; a remote
 //!   server that cannot be reached fails the send. With `--ca` (`tests/data/s2s*.pem`), the
 //!   certificates are checked both ways: one the CA did not sign fails the send, and EXTERNAL
-//!   without an authzid is refused, leaving dialback.
+//!   without an authzid checks the certificate against the header's `from`.
 //!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
@@ -408,7 +408,7 @@ fn s2s_example_fails_when_the_remote_server_cannot_be_reached() {
 }
 
 #[test]
-fn with_a_ca_certificates_are_checked_and_external_without_authzid_falls_back_to_dialback() {
+fn with_a_ca_certificates_are_checked_and_external_without_authzid_uses_the_header_from() {
     let (a_port, b_port) = (free_port(), free_port());
     let tls = [S2S_CERT, S2S_KEY];
     let ca = ["--ca", S2S_CA];
@@ -437,15 +437,13 @@ fn with_a_ca_certificates_are_checked_and_external_without_authzid_falls_back_to
         received.contains("tls up, a trusted peer certificate"),
         "{received}"
     );
-    // ... but our S2sOut names no authzid, so EXTERNAL is refused and dialback runs.
+    // ... and our S2sOut names no authzid, so the header's `from` is the identity the
+    // certificate is checked against (RFC 6120 section 6.4.6): EXTERNAL, no dialback.
     assert!(
-        received.contains("external refused (authzid None)"),
+        received.contains("external: the certificate names b.localhost"),
         "{received}"
     );
-    assert!(
-        received.contains("dialback b.localhost -> a.localhost: Valid"),
-        "{received}"
-    );
+    assert!(!received.contains("dialback b.localhost"), "{received}");
     assert!(received.contains("<body>hi</body>"), "{received}");
     assert!(receiver.wait().unwrap().success(), "{received}");
 }

@@ -23,6 +23,7 @@
 //! [`S2sIn`] takes stanzas and sends none. Timeouts, closing, stream errors and keepalives
 //! are the engine's, as for every role.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -983,6 +984,14 @@ impl S2sIn {
             }
             Ok(())
         })
+    }
+
+    /// The domain the initiating server named in the `from` of its current stream header,
+    /// if it named one (RFC 6120 section 4.7.1). With SASL `EXTERNAL` and no authzid, it is
+    /// the identity to check the peer's certificate against (sections 6.4.6 and 13.7.1.2);
+    /// [`external`](Self::external) then grants it.
+    pub fn peer_domain(&self) -> Option<Cow<'_, str>> {
+        self.engine.parser().header()?.attr("from")
     }
 
     /// The pairs authorized on this stream.

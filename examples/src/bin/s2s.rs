@@ -258,9 +258,11 @@ impl Embedder<S2sIn> for Incoming<'_> {
             }
             S2sEvent::ExternalRequest { authzid } => {
                 // The domain must be one the certificate names; the core checks that it is
-                // the one of the peer's header. Peers name it as the authzid.
+                // the one of the peer's header. Without an authzid, the header's `from` is the
+                // identity to check (RFC 6120 section 6.4.6).
                 let now = Instant::now();
-                match (authzid, &self.certificate) {
+                let claimed = authzid.or_else(|| core.peer_domain().map(|d| d.into_owned()));
+                match (claimed, &self.certificate) {
                     (Some(domain), Some(cert)) if names(cert, &domain) => {
                         println!("[{peer}] external: the certificate names {domain}");
                         answered(core.external(now, &domain));
