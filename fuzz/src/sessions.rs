@@ -34,6 +34,7 @@ use xmpp_sansio::s2s::{
 };
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::stanza::Stanza;
 use xmpp_sansio::stream::TlsPolicy;
 use xmpp_sansio::xml::{ErrorKind, Event, StreamParser};
 
@@ -160,78 +161,87 @@ fn stanza(ns: &str, k: u8) -> xmpp_sansio::xml::Element {
     xmpp_sansio::xml::parse_element(ns, xml.as_bytes()).expect("a well-formed stanza")
 }
 
-/// Runs a script against a client.
-pub fn client_session(data: &[u8]) {
-    let (plain, data) = flag(data);
-    let start = Instant::now();
-    let mut now = start;
-    let mut config =
-        ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
-    config.resource = Some("balcony".into());
-    config.tls = TlsPolicy::Optional;
-    config.allow_plain_without_tls = plain;
-    config.keepalive = Some(Duration::from_secs(10));
-    let mut c = Client::new(config, 7, now);
-    let mut input = 0;
-    let mut out = Vec::new();
-    let mut closed = false;
+/// Plays a script against one role: peer bytes, the clock and the end of input mean the same
+/// for every role; `act` carries out decision `k` and `on_event` sees every event, both with
+/// the caller's `state`. Checks that nothing is emitted or reported after `closed`, that the
+/// output stays proportional to the input and that it is well-formed.
+fn play<C: Connection, S>(
+    core: &mut C,
+    data: &[u8],
+    mut state: S,
+    mut act: impl FnMut(&mut C, &mut S, u8, Instant),
+    mut on_event: impl FnMut(&C, &mut S, C::Event),
+) {
+    let mut now = Instant::now();
+    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
     for op in script(data) {
         match op {
             Op::Peer(bytes) => {
                 input += bytes.len();
-                let _ = c.handle_input(now, bytes);
+                let _ = core.handle_input(now, bytes);
             }
-            Op::Act(k) => match k % 8 {
-                0 => {
-                    let _ = c.open(now);
-                }
-                1 => {
-                    let _ = c.tls_established(now, None);
-                }
-                2 => {
-                    let _ = c.tls_established(
-                        now,
-                        Some(ChannelBinding::new(CbType::TlsExporter, vec![k; 32])),
-                    );
-                }
-                3 => {
-                    let _ = c.auth(now, None);
-                }
-                4 => {
-                    let _ = c.auth(now, Some(Mechanism::Plain));
-                }
-                5 => {
-                    let _ = c.send(now, &stanza("jabber:client", k));
-                }
-                6 => c.close(now),
-                _ => {
-                    let _ = c.next_id();
-                }
-            },
+            Op::Act(k) => act(core, &mut state, k, now),
             Op::Wait(d) => {
                 now += d;
-                c.handle_timeout(now);
+                core.handle_timeout(now);
             }
-            Op::Eof => c.handle_eof(),
+            Op::Eof => core.handle_eof(),
         }
-        while let Some(b) = c.poll_transmit() {
+        while let Some(b) = core.poll_transmit() {
             assert!(!closed, "output after closed");
             out.extend_from_slice(&b);
         }
-        while let Some(ev) = c.poll_event() {
-            assert!(!closed, "an event after closed: {ev:?}");
-            closed = matches!(ev, ClientEvent::Closed(_));
+        while let Some(ev) = core.poll_event() {
+            assert!(!closed, "an event after closed");
+            closed = ev.close_reason().is_some();
+            on_event(core, &mut state, ev);
         }
     }
     bound(input, out.len());
     check_output(&out);
 }
 
+/// Runs a script against a client.
+pub fn client_session(data: &[u8]) {
+    let (plain, data) = flag(data);
+    let mut config =
+        ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
+    config.resource = Some("balcony".into());
+    config.tls = TlsPolicy::Optional;
+    config.allow_plain_without_tls = plain;
+    config.keepalive = Some(Duration::from_secs(10));
+    let mut c = Client::new(config, 7, Instant::now());
+    let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
+        0 => {
+            let _ = c.open(now);
+        }
+        1 => {
+            let _ = c.tls_established(now, None);
+        }
+        2 => {
+            let cb = ChannelBinding::new(CbType::TlsExporter, vec![k; 32]);
+            let _ = c.tls_established(now, Some(cb));
+        }
+        3 => {
+            let _ = c.auth(now, None);
+        }
+        4 => {
+            let _ = c.auth(now, Some(Mechanism::Plain));
+        }
+        5 => {
+            let _ = c.send(now, &stanza("jabber:client", k));
+        }
+        6 => c.close(now),
+        _ => {
+            let _ = c.next_id();
+        }
+    };
+    play(&mut c, data, (), act, |_, _, _: ClientEvent| {});
+}
+
 /// Runs a script against the server side of c2s.
 pub fn server_session(data: &[u8]) {
     let (no_tls, data) = flag(data);
-    let start = Instant::now();
-    let mut now = start;
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.stream_id = Some("s1".into());
     config.server_nonce = Some("3rfcNHYJY1ZVvWVs7j".into());
@@ -241,140 +251,86 @@ pub fn server_session(data: &[u8]) {
         TlsPolicy::Optional
     };
     config.allow_plain_without_tls = true;
-    let mut s = Server::new(config, 7, now);
-    let mut input = 0;
-    let mut out = Vec::new();
-    let mut closed = false;
-    let mut pending = None;
-    for op in script(data) {
-        match op {
-            Op::Peer(bytes) => {
-                input += bytes.len();
-                let _ = s.handle_input(now, bytes);
-            }
-            Op::Act(k) => match k % 9 {
-                0 => {
-                    let _ = s.tls_established(now, vec![]);
-                }
-                1 => {
-                    let _ = s.credentials(now, UserCredential::Password("pencil".into()));
-                }
-                2 => {
-                    let _ = s.credentials(now, UserCredential::Unknown);
-                }
-                3 => {
-                    if let Ok(jid) = "user@example.com".parse() {
-                        let _ = s.external(now, jid);
-                    }
-                }
-                4 => {
-                    let r = s.make_resource();
-                    if let Ok(jid) = format!("user@example.com/{r}").parse() {
-                        let _ = s.bind(now, jid);
-                    }
-                }
-                5 => {
-                    let _ = s.reject_bind(now, StanzaErrorCondition::Conflict);
-                }
-                6 => {
-                    let _ = s.send(now, &stanza("jabber:client", k));
-                }
-                7 => {
-                    if let Some(el) = pending.take() {
-                        let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
-                    }
-                }
-                _ => s.close(now),
-            },
-            Op::Wait(d) => {
-                now += d;
-                s.handle_timeout(now);
-            }
-            Op::Eof => s.handle_eof(),
+    let mut s = Server::new(config, 7, Instant::now());
+    // The last stanza handed over, to answer with an error.
+    let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
+        0 => {
+            let _ = s.tls_established(now, vec![]);
         }
-        while let Some(b) = s.poll_transmit() {
-            assert!(!closed, "output after closed");
-            out.extend_from_slice(&b);
+        1 => {
+            let _ = s.credentials(now, UserCredential::Password("pencil".into()));
         }
-        while let Some(ev) = s.poll_event() {
-            assert!(!closed, "an event after closed: {ev:?}");
-            match ev {
-                ServerEvent::Closed(_) => closed = true,
-                ServerEvent::Stanza(el) => {
-                    // The server stamps from: it is the session's full JID.
-                    let from = el.element().attr("from").map(|f| f.into_owned());
-                    assert!(
-                        from.as_deref().is_some_and(|f| f.parse::<Jid>().is_ok()),
-                        "{el}"
-                    );
-                    pending = Some(el);
-                }
-                _ => {}
+        2 => {
+            let _ = s.credentials(now, UserCredential::Unknown);
+        }
+        3 => {
+            if let Ok(jid) = "user@example.com".parse() {
+                let _ = s.external(now, jid);
             }
         }
-    }
-    bound(input, out.len());
-    check_output(&out);
+        4 => {
+            let r = s.make_resource();
+            if let Ok(jid) = format!("user@example.com/{r}").parse() {
+                let _ = s.bind(now, jid);
+            }
+        }
+        5 => {
+            let _ = s.reject_bind(now, StanzaErrorCondition::Conflict);
+        }
+        6 => {
+            let _ = s.send(now, &stanza("jabber:client", k));
+        }
+        7 => {
+            if let Some(el) = pending.take() {
+                let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
+            }
+        }
+        _ => s.close(now),
+    };
+    let on_event = |_: &Server, pending: &mut Option<Stanza>, ev| {
+        if let ServerEvent::Stanza(el) = ev {
+            // The server stamps from: it is the session's full JID.
+            let from = el.element().attr("from").map(|f| f.into_owned());
+            assert!(
+                from.as_deref().is_some_and(|f| f.parse::<Jid>().is_ok()),
+                "{el}"
+            );
+            *pending = Some(el);
+        }
+    };
+    play(&mut s, data, None, act, on_event);
 }
 
 /// Runs a script against either side of XEP-0114 (the first byte chooses).
 pub fn component_session(data: &[u8]) {
-    let start = Instant::now();
-    let mut now = start;
     let (server_side, data) = flag(data);
+    let now = Instant::now();
     let domain: xmpp_sansio::jid::BareJid = "plays.shakespeare.lit".parse().expect("a domain");
-    let mut component = Component::new(ComponentConfig::new(domain.clone(), "sesame"), 9, now);
-    let mut config = ComponentServerConfig::new(domain, "sesame");
-    config.stream_id = Some("3BF96D75".into());
-    let mut server = ComponentServer::new(config, 0, now);
-    let mut input = 0;
-    let mut out = Vec::new();
     let stanza = stanza("jabber:component:accept", 0);
-    for op in script(data) {
-        match op {
-            Op::Peer(bytes) => {
-                input += bytes.len();
-                if server_side {
-                    let _ = server.handle_input(now, bytes);
-                } else {
-                    let _ = component.handle_input(now, bytes);
-                }
+    if server_side {
+        let mut config = ComponentServerConfig::new(domain, "sesame");
+        config.stream_id = Some("3BF96D75".into());
+        let mut server = ComponentServer::new(config, 0, now);
+        let act = |s: &mut ComponentServer, _: &mut (), k: u8, now| match k % 3 {
+            1 => {
+                let _ = s.send(now, &stanza);
             }
-            Op::Act(k) => match (k % 3, server_side) {
-                (0, false) => {
-                    let _ = component.open(now);
-                }
-                (1, false) => {
-                    let _ = component.send(now, &stanza);
-                }
-                (1, true) => {
-                    let _ = server.send(now, &stanza);
-                }
-                (_, false) => component.close(now),
-                (_, true) => server.close(now),
-            },
-            Op::Wait(d) => {
-                now += d;
-                component.handle_timeout(now);
-                server.handle_timeout(now);
-            }
-            Op::Eof => {
-                component.handle_eof();
-                server.handle_eof();
-            }
-        }
-        let side_out = if server_side {
-            server.poll_transmit()
-        } else {
-            component.poll_transmit()
+            _ => s.close(now),
         };
-        if let Some(b) = side_out {
-            out.extend_from_slice(&b);
-        }
-        while component.poll_event().is_some() || server.poll_event().is_some() {}
+        play(&mut server, data, (), act, |_, _, _| {});
+    } else {
+        let mut component = Component::new(ComponentConfig::new(domain, "sesame"), 9, now);
+        let act = |c: &mut Component, _: &mut (), k: u8, now| match k % 3 {
+            0 => {
+                let _ = c.open(now);
+            }
+            1 => {
+                let _ = c.send(now, &stanza);
+            }
+            _ => c.close(now),
+        };
+        play(&mut component, data, (), act, |_, _, _| {});
     }
-    bound(input, out.len());
-    check_output(&out);
 }
 
 fn s2s_config(tls: TlsPolicy) -> S2sConfig {
@@ -397,160 +353,104 @@ fn s2s_stanza(k: u8) -> xmpp_sansio::xml::Element {
     xmpp_sansio::xml::parse_element("jabber:server", xml.as_bytes()).expect("a well-formed stanza")
 }
 
-/// Drains a role's output and events, checking that nothing follows `closed`; returns the
-/// events for the caller to act on.
-fn drain<C: Connection>(c: &mut C, out: &mut Vec<u8>, closed: &mut bool) -> Vec<C::Event> {
-    let mut events = Vec::new();
-    while let Some(b) = c.poll_transmit() {
-        assert!(!*closed, "output after closed");
-        out.extend_from_slice(&b);
-    }
-    while let Some(ev) = c.poll_event() {
-        assert!(!*closed, "an event after closed");
-        *closed |= ev.close_reason().is_some();
-        events.push(ev);
-    }
-    events
-}
-
 /// Runs a script against the initiating side of a server-to-server stream (a leading 0xFF:
 /// TLS optional rather than required).
 pub fn s2s_out_session(data: &[u8]) {
     let (optional, data) = flag(data);
-    let start = Instant::now();
-    let mut now = start;
     let tls = if optional {
         TlsPolicy::Optional
     } else {
         TlsPolicy::Required
     };
-    let config = std::sync::Arc::new(s2s_config(tls));
     let pair = DomainPair::new("capulet.example", "montague.example");
-    let Ok(mut s) = S2sOut::new(config, pair.clone(), now) else {
+    let Ok(mut s) = S2sOut::new(s2s_config(tls), pair, Instant::now()) else {
         panic!("capulet.example is ours");
     };
-    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
-    for op in script(data) {
-        match op {
-            Op::Peer(bytes) => {
-                input += bytes.len();
-                let _ = s.handle_input(now, bytes);
-            }
-            Op::Act(k) => match k % 7 {
-                0 => {
-                    let _ = s.open(now);
-                }
-                1 => {
-                    let _ = s.tls_established(now, true);
-                }
-                2 => {
-                    let _ = s.tls_established(now, false);
-                }
-                3 => {
-                    let other = DomainPair::new("capulet.example", "verona.example");
-                    let _ = s.authorize(now, other);
-                }
-                4 => {
-                    let request = VerifyRequest {
-                        pair: DomainPair::new("montague.example", "capulet.example"),
-                        stream_id: "417GAF25".into(),
-                        key: "b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3"
-                            .into(),
-                    };
-                    let _ = s.verify(now, request);
-                }
-                5 => {
-                    let _ = s.send(now, &s2s_stanza(k));
-                }
-                _ => s.close(now),
-            },
-            Op::Wait(d) => {
-                now += d;
-                s.handle_timeout(now);
-            }
-            Op::Eof => s.handle_eof(),
+    let act = |s: &mut S2sOut, _: &mut (), k: u8, now| match k % 7 {
+        0 => {
+            let _ = s.open(now);
         }
-        drain(&mut s, &mut out, &mut closed);
-    }
-    bound(input, out.len());
-    check_output(&out);
+        1 => {
+            let _ = s.tls_established(now, true);
+        }
+        2 => {
+            let _ = s.tls_established(now, false);
+        }
+        3 => {
+            let other = DomainPair::new("capulet.example", "verona.example");
+            let _ = s.authorize(now, other);
+        }
+        4 => {
+            let request = VerifyRequest {
+                pair: DomainPair::new("montague.example", "capulet.example"),
+                stream_id: "417GAF25".into(),
+                key: "b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3".into(),
+            };
+            let _ = s.verify(now, request);
+        }
+        5 => {
+            let _ = s.send(now, &s2s_stanza(k));
+        }
+        _ => s.close(now),
+    };
+    play(&mut s, data, (), act, |_, _, _| {});
 }
 
 /// Runs a script against the receiving side of a server-to-server stream (a leading 0xFF:
 /// TLS disabled, so that dialback runs on the plain stream).
 pub fn s2s_in_session(data: &[u8]) {
     let (no_tls, data) = flag(data);
-    let start = Instant::now();
-    let mut now = start;
     let tls = if no_tls {
         TlsPolicy::Disabled
     } else {
         TlsPolicy::Required
     };
-    let mut s = S2sIn::new(s2s_config(tls), 3, now);
-    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
-    let mut asked: Option<DomainPair> = None;
-    for op in script(data) {
-        match op {
-            Op::Peer(bytes) => {
-                input += bytes.len();
-                let _ = s.handle_input(now, bytes);
-            }
-            Op::Act(k) => match k % 7 {
-                0 => {
-                    let _ = s.tls_established(now, k % 2 == 0);
-                }
-                1 => {
-                    let _ = s.external(now, "montague.example");
-                }
-                2 => {
-                    let _ = s.refuse_external(now);
-                }
-                3 | 4 => {
-                    let outcome = if k % 7 == 3 {
-                        DialbackOutcome::Valid
-                    } else {
-                        DialbackOutcome::Invalid
-                    };
-                    if let Some(pair) = asked.take() {
-                        let _ = s.dialback_answer(now, &pair, outcome);
-                    }
-                }
-                5 => {
-                    let _ = s.send(now, &s2s_stanza(k));
-                }
-                _ => s.close(now),
-            },
-            Op::Wait(d) => {
-                now += d;
-                s.handle_timeout(now);
-            }
-            Op::Eof => s.handle_eof(),
+    let mut s = S2sIn::new(s2s_config(tls), 3, Instant::now());
+    // The pair of the last key to verify, to answer.
+    let act = |s: &mut S2sIn, asked: &mut Option<DomainPair>, k: u8, now| match k % 7 {
+        0 => {
+            let _ = s.tls_established(now, k & 1 == 0);
         }
-        for ev in drain(&mut s, &mut out, &mut closed) {
-            match ev {
-                S2sEvent::DialbackVerifyRequest(request) => asked = Some(request.pair),
-                S2sEvent::Stanza(stanza) => {
-                    // Only a stanza of an authorized pair reaches the embedder.
-                    let el = stanza.element();
-                    let domain = |a: &str| {
-                        el.attr(a)
-                            .and_then(|v| v.parse::<Jid>().ok())
-                            .map(|j| j.domain().to_owned())
-                    };
-                    let (from, to) = (domain("from"), domain("to"));
-                    let authorized = s.authorized().iter().any(|p| {
-                        Some(p.from.as_str()) == from.as_deref()
-                            && Some(p.to.as_str()) == to.as_deref()
-                    });
-                    assert!(authorized, "a stanza of no authorized pair: {el}");
-                }
-                _ => {}
+        1 => {
+            let _ = s.external(now, "montague.example");
+        }
+        2 => {
+            let _ = s.refuse_external(now);
+        }
+        3 | 4 => {
+            let outcome = if k % 7 == 3 {
+                DialbackOutcome::Valid
+            } else {
+                DialbackOutcome::Invalid
+            };
+            if let Some(pair) = asked.take() {
+                let _ = s.dialback_answer(now, &pair, outcome);
             }
         }
-    }
-    bound(input, out.len());
-    check_output(&out);
+        5 => {
+            let _ = s.send(now, &s2s_stanza(k));
+        }
+        _ => s.close(now),
+    };
+    let on_event = |s: &S2sIn, asked: &mut Option<DomainPair>, ev| match ev {
+        S2sEvent::DialbackVerifyRequest(request) => *asked = Some(request.pair),
+        S2sEvent::Stanza(stanza) => {
+            // Only a stanza of an authorized pair reaches the embedder.
+            let el = stanza.element();
+            let domain = |a: &str| {
+                el.attr(a)
+                    .and_then(|v| v.parse::<Jid>().ok())
+                    .map(|j| j.domain().to_owned())
+            };
+            let (from, to) = (domain("from"), domain("to"));
+            let authorized = s.authorized().iter().any(|p| {
+                Some(p.from.as_str()) == from.as_deref() && Some(p.to.as_str()) == to.as_deref()
+            });
+            assert!(authorized, "a stanza of no authorized pair: {el}");
+        }
+        _ => {}
+    };
+    play(&mut s, data, None, act, on_event);
 }
 
 /// A JID parses without panic, and a parsed JID displays as a string that parses to itself.
