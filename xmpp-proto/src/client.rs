@@ -13,7 +13,9 @@
 //!
 //! Negotiation: stream header, STARTTLS by [`TlsPolicy`] (section 5), SASL (section 6, the
 //! mechanisms of [`crate::sasl`], chosen by a preference list), resource binding (section 7)
-//! and, only when the server requires it, the legacy session (RFC 3921 section 3). Every
+//! and, only when the server requires it, the legacy session (RFC 3921 section 3); then,
+//! when [`ClientConfig::stream_management`] is on and the server offers it, stream
+//! management's acknowledgements (XEP-0198, see `stream/management.rs`). Every
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 //!
@@ -116,7 +118,8 @@ pub struct ClientConfig {
     /// Limits of the stream parser.
     pub limits: Limits,
     /// Namespaces of first-level elements that the embedder handles itself once online
-    /// (stream management's `<enabled/>`, `<r/>`, `<a/>`...): they are reported as
+    /// (client state indication, or its own stream management when
+    /// [`stream_management`](Self::stream_management) is off...): they are reported as
     /// [`ClientEvent::Nonza`]. Any other element that is not a stanza ends the stream with
     /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
     /// them is in [`Client::other_features`].

@@ -8,7 +8,8 @@
 //! [`ServerEvent::BindRequest`]), then stamps every stanza of the client with its full JID
 //! before handing it over, refusing a spoofed `from` (`invalid-from`), a stanza before
 //! authentication (`not-authorized`) and unknown first-level elements
-//! (`unsupported-stanza-type`). Every method that can write or start a timer takes the
+//! (`unsupported-stanza-type`). With [`ServerConfig::stream_management`] it offers and runs
+//! stream management's acknowledgements (XEP-0198, without resumption). Every method that can write or start a timer takes the
 //! time: timers count from it, and the ones due by then fire before the method returns.
 //!
 //! ```
