@@ -210,6 +210,9 @@ pub fn client_session(data: &[u8]) {
     config.tls = TlsPolicy::Optional;
     config.allow_plain_without_tls = plain;
     config.keepalive = Some(Duration::from_secs(10));
+    // XEP-0198 acknowledgements, when the server offers them: counted and requested.
+    config.stream_management = true;
+    config.ack_request_every = 2;
     let mut c = Client::new(config, 7, Instant::now());
     let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
         0 => {
@@ -232,6 +235,9 @@ pub fn client_session(data: &[u8]) {
             let _ = c.send(now, &stanza("jabber:client", k));
         }
         6 => c.close(now),
+        _ if k >= 0x80 => {
+            let _ = c.request_ack(now);
+        }
         _ => {
             let _ = c.next_id();
         }
@@ -251,6 +257,9 @@ pub fn server_session(data: &[u8]) {
         TlsPolicy::Optional
     };
     config.allow_plain_without_tls = true;
+    // XEP-0198 acknowledgements offered: a script may enable them and ack.
+    config.stream_management = true;
+    config.ack_request_every = 3;
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
     let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
@@ -284,6 +293,9 @@ pub fn server_session(data: &[u8]) {
             if let Some(el) = pending.take() {
                 let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
             }
+        }
+        _ if k >= 0x80 => {
+            let _ = s.request_ack(now);
         }
         _ => s.close(now),
     };

@@ -2,9 +2,9 @@
 //!
 //! Config keys (VECTORS.md "Config"): `jid`, `password`, `resource`, `mechanisms`, `tls`,
 //! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
-//! `max_stanza_bytes`, `max_depth`, `extensions` (none supported yet, so only `[]`), and the
+//! `max_stanza_bytes`, `max_depth`, `extensions` (`"sm"`: XEP-0198 acknowledgements), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`, `scram_max_iterations`, `effective_lang`). Time is a virtual clock that only `tick`
+//! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`). Time is a virtual clock that only `tick`
 //! moves.
 
 use std::collections::VecDeque;
@@ -32,9 +32,11 @@ impl Role for ClientRole {
     fn event_arg(&self, name: &str) -> Option<ArgKind> {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
-            "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned" => {
-                Some(ArgKind::Plain)
-            }
+            "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned"
+            | "acked" => Some(ArgKind::Plain),
+            "sm-enabled" => Some(ArgKind::None),
+            // `sm-failed` alone, or with the stanza error condition of `<failed/>`.
+            "sm-failed" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
             _ => None,
         }
@@ -42,7 +44,8 @@ impl Role for ClientRole {
 
     fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
         match action.name.as_str() {
-            "open" | "close" | "eof" | "auth" | "send" | "tick" | "tls-established" => Ok(()),
+            "open" | "close" | "eof" | "auth" | "send" | "tick" | "tls-established"
+            | "request-ack" => Ok(()),
             other => Err(Unsupported(format!("action {other} (role client)"))),
         }
     }
@@ -77,6 +80,22 @@ impl Role for ClientRole {
                 "tls" => c.tls = v.tls()?,
                 "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
                 "mechanisms" => c.mechanisms = v.mechanisms()?,
+                "extensions" => {
+                    for ext in v.strings()? {
+                        match ext {
+                            "sm" => c.stream_management = true,
+                            other => {
+                                return Err(config_error(
+                                    "extensions",
+                                    format!("{other:?} is not an extension of the client role"),
+                                ));
+                            }
+                        }
+                    }
+                }
+                "ack_request_every" => {
+                    c.ack_request_every = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
                     let d = v.millis()?;
@@ -129,6 +148,12 @@ impl ClientCore {
                 // Only with `nonza_namespaces` or extra features, which no vector sets (an
                 // event name outside VECTORS.md, so that it never passes for another).
                 ClientEvent::Nonza(el) => VectorEvent::element("nonza", &el),
+                ClientEvent::StreamManagementEnabled => VectorEvent::bare("sm-enabled"),
+                ClientEvent::StreamManagementFailed(None) => VectorEvent::bare("sm-failed"),
+                ClientEvent::StreamManagementFailed(Some(c)) => {
+                    plain("sm-failed", c.as_str().to_owned())
+                }
+                ClientEvent::Acked(n) => plain("acked", n.to_string()),
                 ClientEvent::PeerStreamError(e) => VectorEvent {
                     note: e
                         .see_other_host
@@ -193,9 +218,11 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
         // A late answer, and a stanza larger than the server accepts (XEP-0478): the core
         // sends nothing, which the vector's next steps show (vectors/README.md).
         // So is an iq that breaks RFC 6120 section 8.2.3 (`ClientError::InvalidIq`).
+        // And so is `request-ack` without stream management enabled.
         ClientError::StreamEnded
         | ClientError::StanzaTooLarge { .. }
-        | ClientError::InvalidIq(_) => Ok(()),
+        | ClientError::InvalidIq(_)
+        | ClientError::StreamManagementNotEnabled => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name
@@ -238,6 +265,10 @@ impl CoreUnderTest for ClientCore {
                 let el = stanza(args)?;
                 self.client.send(now, &el).or_else(|e| refused(action, e))?;
             }
+            "request-ack" => self
+                .client
+                .request_ack(now)
+                .or_else(|e| refused(action, e))?,
             "tls-established" => {
                 // `[<cb-type> <cb-data-base64>] [client-cert]`
                 let (args, client_cert) = match args.strip_suffix("client-cert") {

@@ -5,9 +5,9 @@
 //!
 //! Config keys (VECTORS.md "Config"): `domain`, `stream_id`, `lang`, `tls`,
 //! `allow_plain_without_tls`, `mechanisms`, `server_nonce`, `users`, `response_timeout_ms`,
-//! `max_stanza_bytes`, `max_depth`, `extensions` (only `[]`), and the extensions of
-//! `vectors/README.md` (`max_attributes`, `max_name_bytes`, `max_header_bytes`,
-//! `max_auth_attempts`). Time is a virtual clock that only `tick` moves.
+//! `max_stanza_bytes`, `max_depth`, `extensions` (`"stream-limits"`, `"sm"`), and the
+//! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
+//! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`). Time is a virtual clock that only `tick` moves.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
@@ -90,9 +90,10 @@ impl Role for ServerRole {
     fn event_arg(&self, name: &str) -> Option<ArgKind> {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
-            "auth-request" | "authenticated" | "online" | "peer-stream-error" => {
+            "auth-request" | "authenticated" | "online" | "peer-stream-error" | "acked" => {
                 Some(ArgKind::Plain)
             }
+            "sm-enabled" => Some(ArgKind::None),
             "bind-request" | "external-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
             _ => None,
@@ -108,6 +109,7 @@ impl Role for ServerRole {
             | "external-refuse"
             | "bind"
             | "reject-bind"
+            | "request-ack"
             | "send"
             | "close"
             | "tick"
@@ -147,6 +149,7 @@ impl Role for ServerRole {
                     for ext in v.strings()? {
                         match ext {
                             "stream-limits" => c.advertise_limits = true,
+                            "sm" => c.stream_management = true,
                             other => {
                                 return Err(config_error(
                                     "extensions",
@@ -155,6 +158,9 @@ impl Role for ServerRole {
                             }
                         }
                     }
+                }
+                "ack_request_every" => {
+                    c.ack_request_every = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
                 "max_stanza_bytes_before_auth" => {
                     c.pre_auth_limits.max_element_bytes =
@@ -227,6 +233,8 @@ impl ServerCore {
                 // Only with `nonza_namespaces` or extra features, which no vector sets (an
                 // event name outside VECTORS.md, so that it never passes for another).
                 ServerEvent::Nonza(el) => VectorEvent::element("nonza", &el),
+                ServerEvent::StreamManagementEnabled => VectorEvent::bare("sm-enabled"),
+                ServerEvent::Acked(n) => plain("acked", n.to_string()),
                 ServerEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
@@ -251,7 +259,10 @@ fn refused(action: &Action, e: ServerError) -> Result<(), Unsupported> {
     match e {
         // An iq that breaks RFC 6120 section 8.2.3: the core sends nothing, which the
         // vector's next steps show (vectors/README.md).
-        ServerError::StreamEnded | ServerError::InvalidIq(_) => Ok(()),
+        // So is `request-ack` without stream management enabled.
+        ServerError::StreamEnded
+        | ServerError::InvalidIq(_)
+        | ServerError::StreamManagementNotEnabled => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name
@@ -351,6 +362,10 @@ impl CoreUnderTest for ServerCore {
                 let el = stanza(args)?;
                 self.server.send(now, &el).or_else(|e| refused(action, e))?;
             }
+            "request-ack" => self
+                .server
+                .request_ack(now)
+                .or_else(|e| refused(action, e))?,
             other => return Err(Unsupported(format!("action {other} (role server)"))),
         }
         self.collect();

@@ -13,7 +13,9 @@
 //!
 //! Negotiation: stream header, STARTTLS by [`TlsPolicy`] (section 5), SASL (section 6, the
 //! mechanisms of [`crate::sasl`], chosen by a preference list), resource binding (section 7)
-//! and, only when the server requires it, the legacy session (RFC 3921 section 3). Every
+//! and, only when the server requires it, the legacy session (RFC 3921 section 3); then,
+//! when [`ClientConfig::stream_management`] is on and the server offers it, stream
+//! management's acknowledgements (XEP-0198, see `stream/management.rs`). Every
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 //!
@@ -64,6 +66,7 @@ use crate::stream::engine::{
     Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
+use crate::stream::management::{self, SM_NS};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
@@ -115,11 +118,21 @@ pub struct ClientConfig {
     /// Limits of the stream parser.
     pub limits: Limits,
     /// Namespaces of first-level elements that the embedder handles itself once online
-    /// (stream management's `<enabled/>`, `<r/>`, `<a/>`...): they are reported as
+    /// (client state indication, or its own stream management when
+    /// [`stream_management`](Self::stream_management) is off...): they are reported as
     /// [`ClientEvent::Nonza`]. Any other element that is not a stanza ends the stream with
     /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
     /// them is in [`Client::other_features`].
     pub nonza_namespaces: Vec<String>,
+    /// Use stream management's acknowledgements (XEP-0198, without resumption) when the
+    /// server offers them: `<enable/>` goes out once bound, before anything the embedder
+    /// sends, and the core answers the server's `<r/>` and reports its acks
+    /// ([`ClientEvent::Acked`]). Off by default.
+    pub stream_management: bool,
+    /// With [`stream_management`](Self::stream_management): ask the server for an ack
+    /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the
+    /// embedder asks ([`Client::request_ack`]).
+    pub ack_request_every: u32,
 }
 
 impl ClientConfig {
@@ -142,6 +155,8 @@ impl ClientConfig {
             plus_without_advertisement: false,
             limits: Limits::default(),
             nonza_namespaces: Vec::new(),
+            stream_management: false,
+            ack_request_every: 0,
         }
     }
 }
@@ -168,6 +183,8 @@ impl core::fmt::Debug for ClientConfig {
             )
             .field("limits", &self.limits)
             .field("nonza_namespaces", &self.nonza_namespaces)
+            .field("stream_management", &self.stream_management)
+            .field("ack_request_every", &self.ack_request_every)
             .finish()
     }
 }
@@ -191,6 +208,14 @@ pub enum ClientEvent {
     /// A first-level element that is not a stanza arrived, in one of
     /// [`ClientConfig::nonza_namespaces`].
     Nonza(Element),
+    /// The server enabled stream management (XEP-0198 `<enabled/>`): acks flow.
+    StreamManagementEnabled,
+    /// The server refused to enable stream management (XEP-0198 `<failed/>`), with the
+    /// stanza error condition it gave, if any. The stream goes on without it.
+    StreamManagementFailed(Option<crate::error::StanzaErrorCondition>),
+    /// The server acknowledged this many more of our stanzas (XEP-0198 `<a/>`), the oldest
+    /// unacknowledged first: stanzas are acknowledged in the order they were sent.
+    Acked(u32),
     /// The server sent a stream error (for `see-other-host`, the host to try).
     PeerStreamError(Box<StreamError>),
     /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
@@ -201,7 +226,7 @@ pub enum ClientEvent {
     Closed(CloseReason),
 }
 
-stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested);
+stream_event!(ClientEvent, abandoned => Abandoned, tls => TlsRequested, acked => Acked);
 
 /// Why a call did nothing: the stream has ended ([`ClientError::StreamEnded`], an outcome
 /// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), the stanza cannot be sent as
@@ -242,6 +267,9 @@ pub enum ClientError {
     /// [`Client::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
     /// which the server would have to refuse: nothing was sent.
     InvalidIq(IqRule),
+    /// [`Client::request_ack`] without stream management enabled
+    /// ([`ClientEvent::StreamManagementEnabled`]).
+    StreamManagementNotEnabled,
 }
 
 impl core::fmt::Display for ClientError {
@@ -268,6 +296,9 @@ impl core::fmt::Display for ClientError {
             }
             ClientError::InvalidIq(rule) => {
                 write!(f, "the iq breaks a rule, so nothing was sent: {rule}")
+            }
+            ClientError::StreamManagementNotEnabled => {
+                f.write_str("stream management (XEP-0198) is not enabled")
             }
         }
     }
@@ -594,6 +625,32 @@ impl Client {
         })
     }
 
+    /// Asks the server at time `now` to acknowledge what it handled (XEP-0198 `<r/>`); its
+    /// `<a/>` is reported as [`ClientEvent::Acked`] when it acknowledges anything new.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::StreamManagementNotEnabled`] before
+    /// [`ClientEvent::StreamManagementEnabled`]; [`ClientError::StreamEnded`] once the
+    /// stream has ended.
+    pub fn request_ack(&mut self, now: Instant) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ClientError::StreamEnded);
+            }
+            if !s.engine.sm_request() {
+                return Err(ClientError::StreamManagementNotEnabled);
+            }
+            Ok(())
+        })
+    }
+
+    /// With stream management begun ([`ClientConfig::stream_management`]): how many of the
+    /// stanzas sent since `<enable/>` the server has not acknowledged yet.
+    pub fn unacked(&self) -> Option<u32> {
+        self.engine.sm_unacked()
+    }
+
     /// Writes a stanza under the server's XEP-0478 limit, all of it or nothing.
     fn write_stanza(&mut self, write: impl FnOnce(&mut Writer<'_>)) -> Result<(), ClientError> {
         let max = self.peer_limits().and_then(|l| l.max_bytes);
@@ -807,7 +864,29 @@ impl Client {
     fn go_online(&mut self, jid: FullJid, auth: Box<Authenticated>) {
         self.state = State::Online(auth);
         self.engine.negotiated();
+        // XEP-0198 section 3: enabled once bound, before the embedder sends anything, so
+        // that every stanza it sends is counted (from `<enable/>` on).
+        let offered = self.other_features().any(|f| f.is("sm", SM_NS));
+        if self.config.stream_management && offered {
+            self.engine.write_element(|w| {
+                w.start("enable").xmlns(SM_NS).end("enable");
+            });
+            self.engine.sm_begin(self.config.ack_request_every);
+        }
         self.engine.report(ClientEvent::Online(jid));
+    }
+
+    /// The server's answer to our `<enable/>` (XEP-0198 sections 3 and 6).
+    fn on_sm_answer(&mut self, el: &Element) {
+        if el.name() == "enabled" {
+            self.engine.sm_enabled();
+            self.engine.report(ClientEvent::StreamManagementEnabled);
+        } else {
+            self.engine.sm_end();
+            let condition = management::failed_condition(el);
+            self.engine
+                .report(ClientEvent::StreamManagementFailed(condition));
+        }
     }
 }
 
@@ -906,6 +985,14 @@ impl StreamRole for Client {
                 if let Some(jid) = self.follow(next) {
                     self.bound(jid);
                 }
+            }
+            State::Online(_)
+                if self.engine.sm_begun()
+                    && !self.engine.sm_is_enabled()
+                    && el.ns() == SM_NS
+                    && matches!(el.name(), "enabled" | "failed") =>
+            {
+                self.on_sm_answer(&el);
             }
             State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
                 self.engine.report(ClientEvent::Nonza(el));

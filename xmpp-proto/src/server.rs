@@ -8,7 +8,8 @@
 //! [`ServerEvent::BindRequest`]), then stamps every stanza of the client with its full JID
 //! before handing it over, refusing a spoofed `from` (`invalid-from`), a stanza before
 //! authentication (`not-authorized`) and unknown first-level elements
-//! (`unsupported-stanza-type`). Every method that can write or start a timer takes the
+//! (`unsupported-stanza-type`). With [`ServerConfig::stream_management`] it offers and runs
+//! stream management's acknowledgements (XEP-0198, without resumption). Every method that can write or start a timer takes the
 //! time: timers count from it, and the ones due by then fire before the method returns.
 //!
 //! ```
@@ -65,6 +66,7 @@ use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
+use crate::stream::management::{self, SM_NS};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
@@ -124,6 +126,15 @@ pub struct ServerConfig {
     /// Announce the element size limit in force in every `<stream:features/>` (XEP-0478,
     /// on by default), so that a client can avoid sending what would close its stream.
     pub advertise_limits: bool,
+    /// Offer stream management's acknowledgements (XEP-0198, without resumption) after
+    /// authentication: a bound client's `<enable/>` is answered with `<enabled/>`, the
+    /// core answers its `<r/>` and reports its acks ([`ServerEvent::Acked`]). Off by
+    /// default.
+    pub stream_management: bool,
+    /// With [`stream_management`](Self::stream_management): ask the client for an ack
+    /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the
+    /// embedder asks ([`Server::request_ack`]).
+    pub ack_request_every: u32,
 }
 
 impl ServerConfig {
@@ -155,6 +166,8 @@ impl ServerConfig {
             limits: Limits::default(),
             pre_auth_limits: Limits::PRE_AUTH,
             advertise_limits: true,
+            stream_management: false,
+            ack_request_every: 0,
         }
     }
 
@@ -196,6 +209,8 @@ impl core::fmt::Debug for ServerConfig {
             .field("limits", &self.limits)
             .field("pre_auth_limits", &self.pre_auth_limits)
             .field("advertise_limits", &self.advertise_limits)
+            .field("stream_management", &self.stream_management)
+            .field("ack_request_every", &self.ack_request_every)
             .finish()
     }
 }
@@ -246,6 +261,12 @@ pub enum ServerEvent {
     /// management's `<enable/>`, `<r/>`, `<a/>`, client state indication... Answer with
     /// [`Server::send`].
     Nonza(Element),
+    /// Stream management is enabled ([`ServerConfig::stream_management`]): the client's
+    /// `<enable/>` was answered with `<enabled/>`, and acks flow.
+    StreamManagementEnabled,
+    /// The client acknowledged this many more of our stanzas (XEP-0198 `<a/>`), the oldest
+    /// unacknowledged first: stanzas are acknowledged in the order they were sent.
+    Acked(u32),
     /// The client sent a stream error ([`ServerEvent::Closed`] follows).
     PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
@@ -253,7 +274,7 @@ pub enum ServerEvent {
     Closed(CloseReason),
 }
 
-stream_event!(ServerEvent, tls => TlsRequested);
+stream_event!(ServerEvent, tls => TlsRequested, acked => Acked);
 
 /// Why a call did nothing: the stream has ended ([`ServerError::StreamEnded`], an outcome
 /// to ignore: see [`is_stream_ended`](Self::is_stream_ended)), or the embedder called a
@@ -283,6 +304,9 @@ pub enum ServerError {
     /// [`Server::send`] was given an iq that breaks this rule of RFC 6120 section 8.2.3,
     /// which the client would have to refuse: nothing was sent.
     InvalidIq(IqRule),
+    /// [`Server::request_ack`] without stream management enabled
+    /// ([`ServerEvent::StreamManagementEnabled`]).
+    StreamManagementNotEnabled,
 }
 
 impl core::fmt::Display for ServerError {
@@ -296,6 +320,9 @@ impl core::fmt::Display for ServerError {
             ServerError::NotOnline => "stanzas can be sent only once online",
             ServerError::StreamEnded => "the stream has already ended; nothing was sent",
             ServerError::Unbalanced => "the stanza written left an element open; nothing was sent",
+            ServerError::StreamManagementNotEnabled => {
+                "stream management (XEP-0198) is not enabled"
+            }
             ServerError::InvalidIq(rule) => {
                 return write!(f, "the iq breaks a rule, so nothing was sent: {rule}");
             }
@@ -705,6 +732,32 @@ impl Server {
         })
     }
 
+    /// Asks the client at time `now` to acknowledge what it handled (XEP-0198 `<r/>`); its
+    /// `<a/>` is reported as [`ServerEvent::Acked`] when it acknowledges anything new.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::StreamManagementNotEnabled`] before
+    /// [`ServerEvent::StreamManagementEnabled`]; [`ServerError::StreamEnded`] once the
+    /// stream has ended.
+    pub fn request_ack(&mut self, now: Instant) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ServerError::StreamEnded);
+            }
+            if !s.engine.sm_request() {
+                return Err(ServerError::StreamManagementNotEnabled);
+            }
+            Ok(())
+        })
+    }
+
+    /// With stream management enabled: how many of the stanzas sent since `<enabled/>` the
+    /// client has not acknowledged yet.
+    pub fn unacked(&self) -> Option<u32> {
+        self.engine.sm_unacked()
+    }
+
     stream_methods!(ServerEvent);
 
     /// Can stanzas be sent?
@@ -785,6 +838,7 @@ impl Server {
         });
         let channel_bindings = self.engine.transport().channel_bindings().to_vec();
         let extra = &self.config.extra_features;
+        let stream_management = self.config.stream_management;
         self.engine.write_element(|w| {
             w.start("stream:features");
             if offer_tls {
@@ -797,6 +851,9 @@ impl Server {
             } else {
                 BindServer::write_feature(w);
                 session::write_feature(w);
+                if stream_management {
+                    management::write_feature(w);
+                }
                 for feature in extra {
                     w.element(feature.root(), JABBER_CLIENT);
                 }
@@ -994,11 +1051,37 @@ impl Server {
                     self.authenticated(account);
                 }
             }
+            (State::Online(_) | State::Authenticated(_), _)
+                if self.config.stream_management && el.is("enable", SM_NS) =>
+            {
+                self.on_enable()
+            }
             (State::Online(_), _) if self.config.handles(&el) => {
                 self.engine.report(ServerEvent::Nonza(el));
             }
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
+    }
+}
+
+impl Server {
+    /// `<enable/>` (XEP-0198 section 3): enabled once bound, and once; before binding or a
+    /// second time, `<failed/>` with `unexpected-request` (section 6), and the stream goes
+    /// on. The stanzas the client sends are counted from its `<enable/>`, ours from our
+    /// `<enabled/>`.
+    fn on_enable(&mut self) {
+        if !matches!(self.state, State::Online(_)) || self.engine.sm_begun() {
+            let condition = StanzaErrorCondition::UnexpectedRequest;
+            self.engine
+                .write_element(|w| management::write_failed(w, &condition));
+            return;
+        }
+        self.engine.write_element(|w| {
+            w.start("enabled").xmlns(SM_NS).end("enabled");
+        });
+        self.engine.sm_begin(self.config.ack_request_every);
+        self.engine.sm_enabled();
+        self.engine.report(ServerEvent::StreamManagementEnabled);
     }
 }
 

@@ -33,6 +33,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::close::{Abandoned, CloseReason};
 use super::header::{Header, write_header};
+use super::management::{self, Acks};
 use super::output::Output;
 use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
@@ -60,6 +61,13 @@ enum Lifecycle {
     Closing,
     /// Over: no input is taken, nothing is written or reported.
     Closed,
+}
+
+/// The index of `ns` in [`CONTENT_NAMESPACES`]; every role's is one of them.
+fn content_index(ns: &str) -> u8 {
+    let index = CONTENT_NAMESPACES.iter().position(|c| *c == ns);
+    debug_assert!(index.is_some(), "not a content namespace: {ns}");
+    index.and_then(|i| u8::try_from(i).ok()).unwrap_or(0)
 }
 
 /// Event slots a drained queue keeps; a larger one (grown by a burst) is given back.
@@ -104,6 +112,11 @@ pub(crate) trait StreamEvent: Sized {
     fn abandoned(_reason: &Abandoned) -> Option<Self> {
         None
     }
+    /// The event that reports `n` more of our stanzas acknowledged by the peer (XEP-0198),
+    /// for roles that run stream management.
+    fn acked(_n: u32) -> Option<Self> {
+        None
+    }
 }
 
 /// Implements [`StreamEvent`] for a role's event type, whose variants `PeerStreamError` and
@@ -111,7 +124,8 @@ pub(crate) trait StreamEvent: Sized {
 /// carries an [`Abandoned`] reason; after `tls =>`, the variant that asks for TLS, which the
 /// STARTTLS step's `TlsRequested` becomes).
 macro_rules! stream_event {
-    ($event:ident $(, abandoned => $abandoned:ident)? $(, tls => $tls:ident)?) => {
+    ($event:ident $(, abandoned => $abandoned:ident)? $(, tls => $tls:ident)?
+        $(, acked => $acked:ident)?) => {
         $(
             impl From<$crate::negotiate::starttls::TlsRequested> for $event {
                 fn from(_: $crate::negotiate::starttls::TlsRequested) -> Self {
@@ -141,6 +155,12 @@ macro_rules! stream_event {
                     Some($event::$abandoned(reason.clone()))
                 }
             )?
+
+            $(
+                fn acked(n: u32) -> Option<Self> {
+                    Some($event::$acked(n))
+                }
+            )?
         }
     };
 }
@@ -156,7 +176,13 @@ pub(crate) struct Engine<E> {
     timers: TimerTable,
     life: Lifecycle,
     transport: Transport,
-    content_ns: &'static str,
+    /// The content namespace, as its index in [`CONTENT_NAMESPACES`]: a byte beside the
+    /// lifecycle rather than a 16-byte `&str`, which pays for `sm` (sessions stay within
+    /// 512 bytes inline, `tests/session_size.rs`).
+    content: u8,
+    /// Stream management's counters (XEP-0198), once it is asked for: boxed, so that a
+    /// session without it pays one word.
+    sm: Option<Box<Acks>>,
 }
 
 impl<E: StreamEvent> Engine<E> {
@@ -175,7 +201,8 @@ impl<E: StreamEvent> Engine<E> {
             ),
             life: Lifecycle::Idle,
             transport: Transport::Plain,
-            content_ns: settings.content_ns,
+            content: content_index(settings.content_ns),
+            sm: None,
         }
     }
 
@@ -218,15 +245,20 @@ impl<E: StreamEvent> Engine<E> {
         self.life == Lifecycle::Closed
     }
 
+    /// The stream's content namespace (`jabber:client`...).
+    fn content_ns(&self) -> &'static str {
+        CONTENT_NAMESPACES[usize::from(self.content)]
+    }
+
     /// Is `el` a stanza of this stream (RFC 6120 section 8): message, presence or iq in the
     /// content namespace?
     fn is_stanza(&self, el: &Element) -> bool {
-        el.ns() == self.content_ns && matches!(el.name(), "message" | "presence" | "iq")
+        el.ns() == self.content_ns() && matches!(el.name(), "message" | "presence" | "iq")
     }
 
     /// `el` as a stanza of this stream, or back when it is not one.
     pub fn stanza(&self, el: Element) -> Result<Stanza, Element> {
-        if el.ns() != self.content_ns {
+        if el.ns() != self.content_ns() {
             return Err(el);
         }
         Stanza::from_element(el).map_err(|NotAStanza(el)| el)
@@ -239,7 +271,7 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Writes our stream header (RFC 6120 section 4.7) for the current stream.
     pub fn write_header(&mut self, header: Header<'_>) {
-        let ns = self.content_ns;
+        let ns = self.content_ns();
         self.out.write(|buf| write_header(buf, ns, header));
         if matches!(self.life, Lifecycle::Idle | Lifecycle::Opening) {
             self.life = Lifecycle::Open;
@@ -266,7 +298,7 @@ impl<E: StreamEvent> Engine<E> {
         max: Option<u64>,
     ) -> Result<(), StanzaRefused> {
         let mut refused = None;
-        let content_ns = self.content_ns;
+        let content_ns = self.content_ns();
         self.write(|buf| {
             let start = buf.len();
             // A stanza built or parsed in another content namespace is written in ours.
@@ -294,12 +326,26 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Writes what `f` appends (it may take back what it appended: a write that adds
     /// nothing is no write). Nothing is written after our closing tag.
+    ///
+    /// With stream management, this is where our stanzas are counted (XEP-0198 section
+    /// 4): every path that writes one (`send`, an error reply, the legacy session's result)
+    /// writes one first-level element per call through here; nonzas do not count. After
+    /// every `request_every` stanzas an `<r/>` follows.
     pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) {
         let mut grew = false;
+        let content_ns = self.content_ns();
+        let sm = &mut self.sm;
         self.out.write(|buf| {
             let before = buf.len();
             f(buf);
             grew = buf.len() > before;
+            if let Some(acks) = sm {
+                if grew && management::starts_stanza(&buf[before..], content_ns) && acks.sent_one()
+                {
+                    acks.requested();
+                    management::write_request(&mut Writer::new(buf));
+                }
+            }
         });
         debug_assert!(
             self.life != Lifecycle::Opening || !grew,
@@ -420,6 +466,64 @@ impl<E: StreamEvent> Engine<E> {
         self.timers.next()
     }
 
+    /// Stream management begins on our side: our stanzas are counted from now (the
+    /// client's `<enable/>` or the server's `<enabled/>` is out), with an `<r/>` after
+    /// every `request_every` of them (0: only when asked).
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_begin(&mut self, request_every: u32) {
+        self.sm
+            .get_or_insert_with(|| Box::new(Acks::new(request_every)));
+    }
+
+    /// Stream management is on both ways: the stanzas we handle are counted from now
+    /// (the server received `<enable/>`, the client `<enabled/>`), and `<r/>` and `<a/>`
+    /// are taken.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_enabled(&mut self) {
+        if let Some(acks) = &mut self.sm {
+            acks.count_inbound();
+        }
+    }
+
+    /// Stream management ended before it was enabled (the client received `<failed/>`).
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub fn sm_end(&mut self) {
+        self.sm = None;
+    }
+
+    /// Has stream management begun on our side (it may still await `<enabled/>`)?
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_begun(&self) -> bool {
+        self.sm.is_some()
+    }
+
+    /// Is stream management on both ways?
+    pub fn sm_is_enabled(&self) -> bool {
+        self.sm.as_ref().is_some_and(|acks| acks.is_enabled())
+    }
+
+    /// Our stanzas not acknowledged yet, with stream management on.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_unacked(&self) -> Option<u32> {
+        self.sm.as_ref().map(|acks| acks.unacked())
+    }
+
+    /// Asks the peer for an ack (`<r/>`); false without stream management on.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_request(&mut self) -> bool {
+        let Some(acks) = self.sm.as_mut().filter(|acks| acks.is_enabled()) else {
+            return false;
+        };
+        acks.requested();
+        self.write_element(management::write_request);
+        true
+    }
+
+    /// Is `el` an `<r/>` or `<a/>` that the engine takes (stream management is on)?
+    fn takes_ack_exchange(&self, el: &Element) -> bool {
+        self.sm_is_enabled() && management::is_ack_exchange(el)
+    }
+
     /// Gives back the scratch memory of an idle session: the parser's, and the event
     /// queue's when it is empty.
     pub fn shrink(&mut self) {
@@ -534,13 +638,53 @@ pub(crate) trait StreamRole: Sized {
                 self.engine().report(event);
                 self.end_stream(None, CloseReason::PeerStreamError(error));
             }
+            // Acks are still taken after our closing tag: they say what the peer handled.
+            Event::Element(el) if self.engine().takes_ack_exchange(&el) => {
+                self.on_ack_exchange(&el)
+            }
             Event::Element(el)
                 if self.engine().life == Lifecycle::Closing && !self.engine().is_stanza(&el) =>
             {
                 // After our closing tag only stanzas are still handled; nothing else fits.
                 self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
             }
-            Event::Element(el) => self.on_element(el),
+            Event::Element(el) => {
+                // XEP-0198 section 4: a stanza handed to the role is handled.
+                if self.engine().is_stanza(&el) {
+                    if let Some(acks) = &mut self.engine().sm {
+                        acks.handled_one();
+                    }
+                }
+                self.on_element(el)
+            }
+        }
+    }
+
+    /// An `<r/>` or `<a/>` with stream management on (XEP-0198 section 4): an `<r/>` is
+    /// answered with our `h`; an `<a/>` reports the stanzas it newly acknowledges, and ends
+    /// the stream when it acknowledges more than we sent (`undefined-condition` with
+    /// `<handled-count-too-high/>`) or has no valid `h` (`bad-format`, RFC 6120 section
+    /// 4.9.3.1: XML that cannot be processed).
+    fn on_ack_exchange(&mut self, el: &Element) {
+        let engine = self.engine();
+        let Some(acks) = engine.sm.as_mut() else {
+            return;
+        };
+        if el.name() == "r" {
+            let h = acks.handled();
+            return engine.write_element(|w| management::write_ack(w, h));
+        }
+        let Some(h) = management::read_h(el) else {
+            return self.stream_error(StreamErrorCondition::BadFormat);
+        };
+        match acks.ack(h) {
+            Ok(0) => {}
+            Ok(n) => {
+                if let Some(event) = Self::Event::acked(n) {
+                    engine.report(event);
+                }
+            }
+            Err(too_high) => self.close_with_error(management::too_high_error(too_high)),
         }
     }
 
@@ -694,6 +838,7 @@ mod tests {
         Element(String),
         PeerError(StreamErrorCondition),
         Closed(CloseReason),
+        Acked(u32),
     }
 
     impl StreamEvent for Ev {
@@ -702,6 +847,9 @@ mod tests {
         }
         fn closed(reason: CloseReason) -> Self {
             Ev::Closed(reason)
+        }
+        fn acked(n: u32) -> Option<Self> {
+            Some(Ev::Acked(n))
         }
     }
 
@@ -909,6 +1057,62 @@ mod tests {
             e.engine.poll_timeout(),
             Some(t1 + IDLE_TRIM),
             "input restarts it"
+        );
+    }
+
+    /// XEP-0198 section 4: h counts modulo 2^32, from 2^32 - 1 back to 0, both ways.
+    #[test]
+    fn stream_management_counts_wrap_at_2_pow_32_both_ways() {
+        let now = Instant::now();
+        let mut e = echo(now);
+        e.at(now, |e| e.input(HEADER)).unwrap();
+        drain(&mut e);
+        e.engine.sm = Some(Box::new(Acks::at(u32::MAX - 1, u32::MAX - 1, u32::MAX - 1)));
+
+        // Inbound: two stanzas take h from 2^32 - 2 through 2^32 - 1 to 0; a nonza does not
+        // count.
+        e.at(now, |e| {
+            e.input(b"<message/><r xmlns='urn:xmpp:sm:3'/><iq type='result' id='1'/><foo/><r xmlns='urn:xmpp:sm:3'/>")
+        })
+        .unwrap();
+        let (out, _) = drain(&mut e);
+        assert_eq!(
+            out,
+            "<a xmlns='urn:xmpp:sm:3' h='4294967295'/><a xmlns='urn:xmpp:sm:3' h='0'/>"
+        );
+
+        // Outbound: three stanzas sent (2^32 - 1, 0, 1), a nonza not counted.
+        for _ in 0..3 {
+            e.engine
+                .write_stanza(
+                    |w| {
+                        w.start("presence").end("presence");
+                    },
+                    None,
+                )
+                .unwrap();
+        }
+        e.engine.write_element(|w| {
+            w.start("x").xmlns("urn:x").end("x");
+        });
+        drain(&mut e);
+        assert_eq!(e.engine.sm_unacked(), Some(3));
+        e.at(now, |e| e.input(b"<a xmlns='urn:xmpp:sm:3' h='0'/>"))
+            .unwrap();
+        assert_eq!(drain(&mut e).1, [Ev::Acked(2)]);
+        // One more than sent, across the wrap: the stream ends.
+        e.at(now, |e| e.input(b"<a xmlns='urn:xmpp:sm:3' h='2'/>"))
+            .unwrap();
+        let (out, events) = drain(&mut e);
+        assert_eq!(
+            out,
+            "<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+             <handled-count-too-high xmlns='urn:xmpp:sm:3' h='2' send-count='1'/>\
+             </stream:error></stream:stream>"
+        );
+        assert!(
+            matches!(&events[..], [Ev::Closed(CloseReason::LocalStreamError(_))]),
+            "{events:?}"
         );
     }
 }

@@ -15,6 +15,8 @@
 //! - `engine`: the engine every role owns (the parser and the one input
 //!   feeder, the one writer, the timer table, the event queue, the clock and the
 //!   lifecycle), and the closing paths, written once;
+//! - `management`: stream management's acknowledgements (XEP-0198): the counters, `<r/>`
+//!   and `<a/>`, on the engine's writer and feeder;
 //! - `rng`: the embedder-seeded generator of ids and nonces.
 //!
 //! The roles ([`crate::client`], [`crate::server`], [`crate::component`]) add what differs:
@@ -24,6 +26,7 @@ mod close;
 pub(crate) mod engine;
 mod features;
 pub(crate) mod header;
+pub(crate) mod management;
 pub(crate) mod output;
 pub(crate) mod rng;
 pub(crate) mod timers;
@@ -31,6 +34,7 @@ pub(crate) mod tls;
 
 pub use close::{Abandoned, CloseReason, ProtocolViolation};
 pub use features::{Features, Requirement, StreamLimits};
+pub use management::SM_NS;
 pub use tls::TlsPolicy;
 
 /// `urn:ietf:params:xml:ns:xmpp-tls` (RFC 6120 section 5).
