@@ -257,6 +257,7 @@ pub(crate) struct VerifyQuestion {
 }
 
 /// What a receiving server knows when a `<db:result/>` comes.
+#[derive(Clone, Copy)]
 pub(crate) struct Receiving<'a> {
     /// The domains it serves.
     pub domains: &'a [String],
@@ -268,6 +269,13 @@ pub(crate) struct Receiving<'a> {
     /// Pairs already authorized on the stream.
     pub authorized: &'a [DomainPair],
 }
+
+/// How many keys one receiving stream may have under verification at once. Each one makes
+/// the embedder reach the sender domain's authoritative server, a domain the peer names
+/// before it has proved anything: without a bound, one unauthenticated stream could make
+/// this server open a connection per `<db:result/>`. Multiplexing needs a few (XEP-0220
+/// section 2.1.1); more wait for an answer, or are refused with `resource-constraint`.
+pub(crate) const MAX_PENDING_KEYS: usize = 8;
 
 /// The receiving server's dialback (XEP-0220 section 2.2.1): the keys the embedder is
 /// asked to verify.
@@ -327,6 +335,9 @@ impl DialbackIn {
             // One request per pair at a time (section 2.1.1); a pair already authorized
             // stays so. Either way nothing more is asked.
             return refuse(StanzaErrorCondition::Conflict, out);
+        }
+        if self.asked.len() >= MAX_PENDING_KEYS {
+            return refuse(StanzaErrorCondition::ResourceConstraint, out);
         }
         self.asked.push(pair.clone());
         let key = el.text().trim().to_owned();
@@ -549,6 +560,49 @@ mod tests {
             Next::Unchanged
         ));
         assert!(text(&out).contains("<policy-violation "));
+    }
+
+    #[test]
+    fn keys_under_verification_are_bounded_per_stream() {
+        let domains = ["montague.example".to_owned()];
+        let at = Receiving {
+            domains: &domains,
+            tls_first: false,
+            stream_id: "D60000229F",
+            authorized: &[],
+        };
+        let request = |n: usize| {
+            element(&format!(
+                "<db:result from='s{n}.example' to='montague.example'>{KEY_C2M}</db:result>"
+            ))
+        };
+        let mut db = DialbackIn::default();
+        let mut out = BytesMut::new();
+        let mut asked = Vec::new();
+        for n in 0..MAX_PENDING_KEYS {
+            let Next::Ask(q) = db.on_result(&request(n), at, &mut out) else {
+                panic!("request {n} is asked")
+            };
+            asked.push(q.pair);
+        }
+        assert!(out.is_empty());
+        // One more is refused, and nothing more is asked of the embedder ...
+        assert!(matches!(
+            db.on_result(&request(MAX_PENDING_KEYS), at, &mut out),
+            Next::Unchanged
+        ));
+        assert!(
+            text(&out).contains("<resource-constraint "),
+            "{}",
+            text(&out)
+        );
+        // ... until an answer frees a place.
+        db.answer(&asked[0], DialbackOutcome::Invalid, &mut BytesMut::new())
+            .unwrap();
+        assert!(matches!(
+            db.on_result(&request(MAX_PENDING_KEYS), at, &mut BytesMut::new()),
+            Next::Ask(_)
+        ));
     }
 
     #[test]
