@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use xmpp_benches::hostile::C2S_HEADER;
-use xmpp_benches::roles::{client_receive, online_pair, server_receive};
+use xmpp_benches::roles::{online_pair, receive};
 use xmpp_benches::{Corpus, Read, client_stream, corpus, feed, feed_with, read_tree};
 use xmpp_sansio::xml::StreamParser;
 
@@ -76,15 +76,9 @@ fn server_throughput(c: &mut Criterion) {
     let mut s2c_parser = parser_after(s2c.prefix(0));
     // Every driver takes every stanza before anything is measured.
     assert_eq!(feed(&mut c2s_parser, c2s_in, READ), Ok(c2s.stanzas));
-    assert_eq!(
-        server_receive(&mut server, now, c2s_in, READ, |_| {}),
-        c2s.stanzas
-    );
+    assert_eq!(receive(&mut server, now, c2s_in, READ, |_| {}), c2s.stanzas);
     assert_eq!(feed(&mut s2c_parser, s2c_in, READ), Ok(s2c.stanzas));
-    assert_eq!(
-        client_receive(&mut client, now, s2c_in, READ, |_| {}),
-        s2c.stanzas
-    );
+    assert_eq!(receive(&mut client, now, s2c_in, READ, |_| {}), s2c.stanzas);
 
     let mut group = c.benchmark_group("server_throughput");
     group.sampling_mode(SamplingMode::Flat);
@@ -101,7 +95,7 @@ fn server_throughput(c: &mut Criterion) {
         b.iter(|| feed(&mut c2s_parser, black_box(c2s_in), READ))
     });
     group.bench_function("c2s/server", |b| {
-        b.iter(|| server_receive(&mut server, now, black_box(c2s_in), READ, |_| {}))
+        b.iter(|| receive(&mut server, now, black_box(c2s_in), READ, |_| {}))
     });
     group.bench_function("c2s/parser/read", |b| {
         b.iter(|| {
@@ -115,7 +109,7 @@ fn server_throughput(c: &mut Criterion) {
     group.bench_function("c2s/server/read", |b| {
         b.iter(|| {
             let mut read = Read::default();
-            server_receive(&mut server, now, black_box(c2s_in), READ, |el| {
+            receive(&mut server, now, black_box(c2s_in), READ, |el| {
                 read_tree(el.root(), &mut read)
             });
             read
@@ -126,7 +120,7 @@ fn server_throughput(c: &mut Criterion) {
         b.iter(|| feed(&mut s2c_parser, black_box(s2c_in), READ))
     });
     group.bench_function("s2c/client", |b| {
-        b.iter(|| client_receive(&mut client, now, black_box(s2c_in), READ, |_| {}))
+        b.iter(|| receive(&mut client, now, black_box(s2c_in), READ, |_| {}))
     });
     group.finish();
 }

@@ -18,7 +18,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use xmpp_benches::hostile::C2S_HEADER;
-use xmpp_benches::roles::{client_receive, online_pair, server_receive};
+use xmpp_benches::roles::{online_pair, receive};
 use xmpp_benches::{
     CONTESTANTS, Read, client_stream, corpus, feed, feed_with, read_tree, stanza_addresses,
 };
@@ -111,11 +111,11 @@ fn roles(name: &str, times: usize, bytes: usize) {
                 .unwrap();
                 n
             }
-            "c2s/server" => server_receive(&mut server, now, black_box(input), READ, |_| {}),
-            "c2s/server/read" => server_receive(&mut server, now, black_box(input), READ, |el| {
+            "c2s/server" => receive(&mut server, now, black_box(input), READ, |_| {}),
+            "c2s/server/read" => receive(&mut server, now, black_box(input), READ, |el| {
                 read_tree(el.root(), &mut read)
             }),
-            _ => client_receive(&mut client, now, black_box(input), READ, |_| {}),
+            _ => receive(&mut client, now, black_box(input), READ, |_| {}),
         };
         assert_eq!(n, c.stanzas, "{name}");
     }

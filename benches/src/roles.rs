@@ -9,6 +9,7 @@
 use std::time::Instant;
 
 use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::connection::{Connection, RoleEvent};
 use xmpp_sansio::sasl::{Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerEvent};
 use xmpp_sansio::stream::TlsPolicy;
@@ -64,10 +65,11 @@ pub fn online_pair(now: Instant) -> (Client, Server) {
     panic!("the client and the server did not come online");
 }
 
-/// Feeds `input` to an online server in `chunk`-byte reads, draining events and output after
-/// each read as an embedder does, handing each stanza to `stanza`; returns the stanzas.
-pub fn server_receive(
-    server: &mut Server,
+/// Feeds `input` to an online session (the server or the client role) in `chunk`-byte
+/// reads, draining events and output after each read as an embedder does, handing each
+/// stanza to `stanza`; returns how many stanzas came.
+pub fn receive<C: Connection>(
+    core: &mut C,
     now: Instant,
     input: &[u8],
     chunk: usize,
@@ -75,44 +77,19 @@ pub fn server_receive(
 ) -> usize {
     let mut n = 0;
     for piece in input.chunks(chunk.max(1)) {
-        server.handle_input(now, piece).expect("server input");
-        while let Some(ev) = server.poll_event() {
-            match ev {
-                ServerEvent::Stanza(st) => {
-                    n += 1;
-                    stanza(st.element());
-                }
-                ServerEvent::Closed(reason) => panic!("server closed: {reason:?}"),
-                _ => {}
+        if let Err(e) = core.handle_input(now, piece) {
+            panic!("input refused: {e}");
+        }
+        while let Some(ev) = core.poll_event() {
+            if let Some(reason) = ev.close_reason() {
+                panic!("closed: {reason:?}");
+            }
+            if let Some(st) = ev.stanza() {
+                n += 1;
+                stanza(st.element());
             }
         }
-        while server.poll_transmit().is_some() {}
-    }
-    n
-}
-
-/// [`server_receive`] for the client role.
-pub fn client_receive(
-    client: &mut Client,
-    now: Instant,
-    input: &[u8],
-    chunk: usize,
-    mut stanza: impl FnMut(&Element),
-) -> usize {
-    let mut n = 0;
-    for piece in input.chunks(chunk.max(1)) {
-        client.handle_input(now, piece).expect("client input");
-        while let Some(ev) = client.poll_event() {
-            match ev {
-                ClientEvent::Stanza(st) => {
-                    n += 1;
-                    stanza(st.element());
-                }
-                ClientEvent::Closed(reason) => panic!("client closed: {reason:?}"),
-                _ => {}
-            }
-        }
-        while client.poll_transmit().is_some() {}
+        while core.poll_transmit().is_some() {}
     }
     n
 }
@@ -129,19 +106,19 @@ mod tests {
         let c2s = client_stream(256 * 1024);
         let stanzas = &c2s.bytes[c2s.header_len..c2s.ends[c2s.stanzas - 1]];
         let mut stamped = 0;
-        let n = server_receive(&mut server, now, stanzas, 1500, |el| {
+        let n = receive(&mut server, now, stanzas, 1500, |el| {
             stamped += usize::from(el.attr("from").as_deref() == Some(CLIENT_JID));
         });
         assert_eq!((n, stamped), (c2s.stanzas, c2s.stanzas));
         // Again on the same session: the bench feeds it once per iteration.
         assert_eq!(
-            server_receive(&mut server, now, stanzas, 1500, |_| {}),
+            receive(&mut server, now, stanzas, 1500, |_| {}),
             c2s.stanzas
         );
         let s2c = corpus(256 * 1024);
         let stanzas = &s2c.bytes[s2c.header_len..s2c.ends[s2c.stanzas - 1]];
         assert_eq!(
-            client_receive(&mut client, now, stanzas, 1500, |_| {}),
+            receive(&mut client, now, stanzas, 1500, |_| {}),
             s2c.stanzas
         );
     }
