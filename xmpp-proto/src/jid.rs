@@ -342,8 +342,10 @@ fn enforce_stable<'a>(
 ) -> Result<Cow<'a, str>, PrecisViolation> {
     let mut out = enforce(input).map_err(|e| violation(e, whole_string))?;
     // The profiles used here only lowercase and normalize: pure ASCII output
-    // cannot change again, so skip the extra round in the common case.
-    if out.is_ascii() {
+    // cannot change again, so skip the extra round in the common case. Nor can
+    // output equal to the input: enforcing is a function, and the input is
+    // already its fixed point (a non-ASCII nickname that needs no mapping).
+    if out.is_ascii() || *out == *input {
         return Ok(out);
     }
     for _ in 0..MAX_EXTRA_ROUNDS {
@@ -441,7 +443,11 @@ const DOMAIN: u8 = 2;
 const RESOURCE: u8 = 4;
 
 fn all_in(class: u8, s: &str) -> bool {
-    s.bytes().all(|b| FAST[usize::from(b)] & class != 0)
+    all_bytes_in(class, s.as_bytes())
+}
+
+fn all_bytes_in(class: u8, s: &[u8]) -> bool {
+    s.iter().all(|&b| FAST[usize::from(b)] & class != 0)
 }
 
 /// Is `raw` a localpart that preparation accepts and leaves unchanged, by the fast check?
@@ -458,7 +464,11 @@ fn resource_unchanged(raw: &str) -> bool {
 /// [`DOMAIN_SAME`] bytes only, labels of 1 to 63 bytes none of which starts with `xn--`, no
 /// trailing dot, and not digits and dots alone (which must be an IPv4 address).
 fn domain_unchanged(raw: &str) -> bool {
-    let b = raw.as_bytes();
+    domain_bytes_unchanged(raw.as_bytes())
+}
+
+/// [`domain_unchanged`] on the bytes of a `str`.
+fn domain_bytes_unchanged(b: &[u8]) -> bool {
     if b.is_empty() || b.len() > MAX_PART_LEN {
         return false;
     }
@@ -709,31 +719,48 @@ impl Jid {
     /// unchanged ([`local_unchanged`], [`domain_unchanged`], [`resource_unchanged`]): split
     /// and checked in one pass, stored as it is. `None` sends it to the full path.
     fn parse_unchanged(s: &str) -> Option<Jid> {
-        let b = s.as_bytes();
-        // Up to the first `/`: the localpart's bytes, and at most one `@` (a second one is
-        // in the domain, which refuses it). The domain's set is a subset of the localpart's.
-        let (mut at, mut slash) = (None, None);
-        for (i, &c) in b.iter().enumerate() {
-            if c == b'/' {
-                slash = Some(i);
-                break;
-            }
-            if c == b'@' && at.is_none() {
-                at = Some(i);
-            } else if FAST[usize::from(c)] & LOCAL == 0 {
-                return None;
-            }
-        }
-        let head_end = slash.unwrap_or(b.len());
-        let domain_start = at.map_or(0, |a| a + 1);
-        let local_ok = at.is_none_or(|a| (1..=MAX_PART_LEN).contains(&a));
-        let domain_ok = domain_unchanged(&s[domain_start..head_end]);
-        let resource_ok = slash.is_none_or(|i| resource_unchanged(&s[i + 1..]));
-        (local_ok && domain_ok && resource_ok).then(|| Jid {
+        let (at, slash) = Jid::split_unchanged(s)?;
+        Some(Jid {
             normalized: s.to_owned(),
-            at: at.and_then(offset),
-            slash: slash.and_then(offset),
+            at,
+            slash,
         })
+    }
+
+    /// Is `s` a valid JID? The answer of [`Jid::parse`], without keeping the address: the
+    /// fast path allocates nothing, so a server that only checks an address it forwards
+    /// (RFC 6120 section 8.1.1: `jid-malformed`) pays no copy for it.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn check(s: &str) -> Result<(), JidError> {
+        match Jid::split_unchanged(s) {
+            Some(_) => Ok(()),
+            None => Jid::parse(s).map(drop),
+        }
+    }
+
+    /// The split of the fast path: where the `@` and the `/` are, when every part is one
+    /// that preparation leaves unchanged; `None` sends the address to the full path.
+    #[allow(clippy::type_complexity)]
+    fn split_unchanged(s: &str) -> Option<(Option<NonZeroU16>, Option<NonZeroU16>)> {
+        let b = s.as_bytes();
+        // Each part is read once: the first `/` ends the domain, the first `@` before it
+        // ends the localpart (a second `@` is in the domain, whose set refuses it).
+        let slash = memchr::memchr(b'/', b);
+        let head = &b[..slash.unwrap_or(b.len())];
+        let at = memchr::memchr(b'@', head);
+        let domain = match at {
+            Some(a) => {
+                let local = &head[..a];
+                if !(1..=MAX_PART_LEN).contains(&a) || !all_bytes_in(LOCAL, local) {
+                    return None;
+                }
+                &head[a + 1..]
+            }
+            None => head,
+        };
+        let resource_ok = slash.is_none_or(|i| resource_unchanged(&s[i + 1..]));
+        (domain_bytes_unchanged(domain) && resource_ok)
+            .then(|| (at.and_then(offset), slash.and_then(offset)))
     }
 
     /// Builds a JID from separate parts, preparing each one.
@@ -1299,7 +1326,39 @@ mod fast_path_props {
                 s.push_str(r);
             }
             let fast = Jid::parse(&s).map(|j| j.normalized);
-            prop_assert_eq!(fast, full_parse(&s));
+            let full = full_parse(&s);
+            // The check that keeps nothing decides as parsing does, with the same error.
+            prop_assert_eq!(Jid::check(&s), full.clone().map(drop));
+            prop_assert_eq!(fast, full);
+        }
+
+        #[test]
+        fn stability_shortcut_changes_nothing(s in ascii_heavy(16)) {
+            // `enforce_stable` stops when the output is the input; enforcing until two
+            // rounds agree must give the same answer.
+            fn rounds(
+                input: &str,
+                enforce: fn(&str) -> Result<Cow<'_, str>, PrecisError>,
+            ) -> Result<String, PrecisViolation> {
+                let mut out = enforce(input)
+                    .map_err(|e| violation(e, PrecisViolation::Bidi))?
+                    .into_owned();
+                for _ in 0..MAX_EXTRA_ROUNDS {
+                    let again = enforce(&out)
+                        .map_err(|e| violation(e, PrecisViolation::Bidi))?
+                        .into_owned();
+                    if again == out {
+                        return Ok(out);
+                    }
+                    out = again;
+                }
+                Err(PrecisViolation::Unstable)
+            }
+            type Enforce = fn(&str) -> Result<Cow<'_, str>, PrecisError>;
+            for enforce in [opaque_string as Enforce, username_case_mapped] {
+                let short = enforce_stable(&s, enforce, PrecisViolation::Bidi).map(Cow::into_owned);
+                prop_assert_eq!(short, rounds(&s, enforce));
+            }
         }
     }
 

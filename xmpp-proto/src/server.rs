@@ -884,34 +884,46 @@ fn protected_header(engine: &Engine<ServerEvent>) -> Option<Element> {
     engine.transport().is_encrypted().then(|| header.clone())
 }
 
-/// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1):
-/// `None` when a malformed address was answered with `jid-malformed` (section 8.3.3.8: an
-/// error for this stanza, not the stream), an error for a spoofed `from`.
+/// A client's stanza after [`stamp`].
+enum Stamped {
+    /// Checked, with `from` (and `xml:lang` when it had none) set.
+    Stanza(Stanza),
+    /// `to` or `from` is not a JID: answered with `jid-malformed` (RFC 6120 section
+    /// 8.3.3.8: an error for this stanza, not the stream).
+    Malformed(Stanza),
+    /// `from` is another entity's: `invalid-from` (section 4.9.3.9).
+    Spoofed,
+}
+
+/// A stanza from the client bound to `full`, checked and stamped (RFC 6120 section 8.1.2.1).
 ///
 /// `lang` is the `xml:lang` of the client's stream header, if it has one: a stanza without
 /// its own gets it (RFC 6120 section 4.7.4: the server "SHOULD add the 'xml:lang' attribute
 /// to the stanza when routing it ... or delivering it"), in the same copy as `from`; a
 /// stanza's own is kept ("MUST NOT modify or delete").
-fn stamp(
-    full: &FullJid,
-    stanza: Stanza,
-    lang: Option<&str>,
-    out: &mut impl Wire,
-) -> Result<Option<Stanza>, StreamErrorCondition> {
-    let (Ok(from), Ok(_)) = (stanza.from(), stanza.to()) else {
-        out.error_reply(&stanza, StanzaErrorCondition::JidMalformed);
-        return Ok(None);
+fn stamp(full: &FullJid, stanza: Stanza, lang: Option<&str>) -> Stamped {
+    let (to, from) = stanza.raw_addresses();
+    // `to` is only checked (the embedder routes by it); a `from` written as the session's
+    // full JID, as clients that send one do, is that JID as prepared and needs no parse.
+    let to_ok = to.as_deref().is_none_or(|t| Jid::check(t).is_ok());
+    let from = match from.as_deref() {
+        Some(f) if f == full.as_str() => Ok(None),
+        Some(f) => Jid::parse(f).map(Some),
+        None => Ok(None),
+    };
+    let (Ok(from), true) = (from, to_ok) else {
+        return Stamped::Malformed(stanza);
     };
     if let Some(j) = from {
         // A from other than the session's bare or full JID is spoofed.
         let ours = j.as_str() == full.as_str()
             || (j.resource().is_none() && j.to_bare() == full.to_bare());
         if !ours {
-            return Err(StreamErrorCondition::InvalidFrom);
+            return Stamped::Spoofed;
         }
     }
     let lang = lang.filter(|_| stanza.lang().is_none());
-    Ok(Some(stanza.with_attr_and_lang("from", full.as_str(), lang)))
+    Stamped::Stanza(stanza.with_attr_and_lang("from", full.as_str(), lang))
 }
 
 impl StreamRole for Server {
@@ -984,16 +996,17 @@ impl Server {
                 session::answer(stanza.element(), &mut self.engine);
             }
             State::Online(jid) => {
-                // The header's buffer is shared, not copied: its xml:lang is the default
-                // language of the client's stanzas.
-                let header = self.engine.parser().header().cloned();
-                let lang = header
-                    .as_ref()
-                    .and_then(|h| h.root().attr_ns(XML_NS, "lang"));
-                match stamp(jid, stanza, lang.as_deref(), &mut self.engine) {
-                    Ok(Some(stamped)) => self.deliver(stamped),
-                    Ok(None) => {}
-                    Err(condition) => self.stream_error(condition),
+                // The header's xml:lang is the default language of the client's stanzas,
+                // read in place.
+                let header = self.engine.parser().header();
+                let lang = header.and_then(|h| h.root().attr_ns(XML_NS, "lang"));
+                match stamp(jid, stanza, lang.as_deref()) {
+                    Stamped::Stanza(stamped) => self.deliver(stamped),
+                    Stamped::Malformed(stanza) => {
+                        self.engine
+                            .error_reply(&stanza, StanzaErrorCondition::JidMalformed);
+                    }
+                    Stamped::Spoofed => self.stream_error(StreamErrorCondition::InvalidFrom),
                 }
             }
             // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated

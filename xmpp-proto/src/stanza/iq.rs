@@ -210,11 +210,10 @@ pub fn iq_result(
         Some("result") => return Err(NoReply::IqResult),
         _ => return Err(NoReply::NotARequest),
     }
-    let el = request.element();
-    let Some(id) = el.attr("id") else {
+    let Some(id) = request.id() else {
         return Err(NoReply::NotARequest);
     };
-    let (from, to) = (el.attr("to"), el.attr("from"));
+    let (from, to) = request.raw_addresses();
     let mut b = IqBuilder::new(IqType::Result, &id).content_ns(request.ns());
     b.head.from = from.as_deref();
     b.head.to = to.as_deref();

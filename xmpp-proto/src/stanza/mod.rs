@@ -35,7 +35,7 @@ use bytes::BytesMut;
 
 use crate::error::{MalformedError, StanzaError, StanzaErrorCondition, Text};
 use crate::jid::{Jid, JidError};
-use crate::xml::{Children, Element, ElementRef, Writer, XML_NS};
+use crate::xml::{Children, Element, ElementRef, Known, RootIndex, Writer};
 
 pub use builder::{IqBuilder, MessageBuilder, Payload, PresenceBuilder};
 // The c2s roles refuse to send what the peer must refuse; without them nothing uses it.
@@ -122,11 +122,32 @@ impl StanzaType {
 /// assert_eq!(stanza.to().unwrap().unwrap().as_str(), "juliet@example.com");
 /// assert_eq!(stanza.as_message().unwrap().body().as_deref(), Some("hi"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Stanza {
     element: Element,
     kind: StanzaKind,
+    /// Where `to`, `from`, `id`, `type` and `xml:lang` are among the root's attributes,
+    /// found once: every hop reads them, a server on every stanza it receives.
+    index: RootIndex,
 }
+
+impl fmt::Debug for Stanza {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stanza")
+            .field("element", &self.element)
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+/// Stanzas are equal when their elements are (the index follows from the element).
+impl PartialEq for Stanza {
+    fn eq(&self, other: &Stanza) -> bool {
+        self.kind == other.kind && self.element == other.element
+    }
+}
+
+impl Eq for Stanza {}
 
 /// The element is not a stanza: not `message`, `presence` or `iq`, or not in a content
 /// namespace. It is handed back, for the caller to treat as a negotiation element or refuse
@@ -156,16 +177,31 @@ impl Stanza {
     ///
     /// [`NotAStanza`], holding `element`, when it is not one.
     pub fn from_element(element: Element) -> Result<Stanza, NotAStanza> {
+        if !CONTENT_NAMESPACES.contains(&element.ns()) {
+            return Err(NotAStanza(element));
+        }
+        Stanza::from_content_element(element)
+    }
+
+    /// [`from_element`](Self::from_element) for an element that the caller knows to be in
+    /// a content namespace (a stream's engine, which compared it with its own).
+    pub(crate) fn from_content_element(element: Element) -> Result<Stanza, NotAStanza> {
         let kind = match element.name() {
             "message" => StanzaKind::Message,
             "presence" => StanzaKind::Presence,
             "iq" => StanzaKind::Iq,
             _ => return Err(NotAStanza(element)),
         };
-        if !CONTENT_NAMESPACES.contains(&element.ns()) {
-            return Err(NotAStanza(element));
+        Ok(Stanza::new(element, kind))
+    }
+
+    fn new(element: Element, kind: StanzaKind) -> Stanza {
+        let index = element.root_index();
+        Stanza {
+            element,
+            kind,
+            index,
         }
-        Ok(Stanza { element, kind })
     }
 
     /// Message, presence or iq.
@@ -192,10 +228,7 @@ impl Stanza {
     /// one there): a server stamps `from` this way (RFC 6120 section 8.1.2.1), without
     /// parsing again.
     pub fn with_attr(&self, name: &str, value: &str) -> Stanza {
-        Stanza {
-            element: self.element.with_attr(name, value),
-            kind: self.kind,
-        }
+        Stanza::new(self.element.with_attr(name, value), self.kind)
     }
 
     /// The same stanza with the attribute `name` set to `value` and, when `lang` is given,
@@ -203,9 +236,25 @@ impl Stanza {
     /// `xml:lang` the language of the client's stream this way (RFC 6120 sections 8.1.2.1
     /// and 4.7.4).
     pub fn with_attr_and_lang(&self, name: &str, value: &str, lang: Option<&str>) -> Stanza {
+        let known = match name {
+            "to" => Known::To,
+            "from" => Known::From,
+            "id" => Known::Id,
+            "type" => Known::Type,
+            _ => {
+                let element =
+                    self.element
+                        .with_attr_and_lang_indexed(Some(self.index), name, value, lang);
+                return Stanza::new(element, self.kind);
+            }
+        };
+        let (element, index) = self
+            .element
+            .with_known_and_lang(self.index, known, value, lang);
         Stanza {
-            element: self.element.with_attr_and_lang(name, value, lang),
+            element,
             kind: self.kind,
+            index,
         }
     }
 
@@ -213,10 +262,7 @@ impl Stanza {
     /// has none the language of the client's stream this way (RFC 6120 sections 4.7.4 and
     /// 8.1.5), without parsing again.
     pub fn with_lang(&self, lang: &str) -> Stanza {
-        Stanza {
-            element: self.element.with_lang(lang),
-            kind: self.kind,
-        }
+        Stanza::new(self.element.with_lang(lang), self.kind)
     }
 
     /// The intended recipient (RFC 6120 section 8.1.1), parsed and prepared on each call.
@@ -226,7 +272,7 @@ impl Stanza {
     /// The [`JidError`] if the attribute is there but not a valid JID (answer with
     /// `jid-malformed`; see [`check_addresses`](Self::check_addresses)).
     pub fn to(&self) -> Result<Option<Jid>, JidError> {
-        self.address("to")
+        self.address(Known::To)
     }
 
     /// The sender (RFC 6120 section 8.1.2), parsed and prepared on each call.
@@ -235,22 +281,33 @@ impl Stanza {
     ///
     /// The [`JidError`] if the attribute is there but not a valid JID.
     pub fn from(&self) -> Result<Option<Jid>, JidError> {
-        self.address("from")
+        self.address(Known::From)
     }
 
-    fn address(&self, attr: &str) -> Result<Option<Jid>, JidError> {
-        self.element.attr(attr).map(|s| Jid::parse(&s)).transpose()
+    fn address(&self, which: Known) -> Result<Option<Jid>, JidError> {
+        self.known(which).map(|s| Jid::parse(&s)).transpose()
+    }
+
+    #[inline]
+    fn known(&self, which: Known) -> Option<Cow<'_, str>> {
+        self.element.known_attr(self.index, which)
+    }
+
+    /// The raw `to` and `from` (RFC 6120 section 8.1.1, 8.1.2), as written, for a check
+    /// that needs no prepared address.
+    pub(crate) fn raw_addresses(&self) -> (Option<Cow<'_, str>>, Option<Cow<'_, str>>) {
+        (self.known(Known::To), self.known(Known::From))
     }
 
     /// The `id` attribute (RFC 6120 section 8.1.3).
     pub fn id(&self) -> Option<Cow<'_, str>> {
-        self.element.attr("id")
+        self.known(Known::Id)
     }
 
     /// The `type` attribute as written (RFC 6120 section 8.1.4); see [`type_`](Self::type_)
     /// for its meaning.
     pub fn type_attr(&self) -> Option<Cow<'_, str>> {
-        self.element.attr("type")
+        self.known(Known::Type)
     }
 
     /// The `type`, read for the stanza's kind: see [`Message::type_`], [`Presence::type_`]
@@ -277,7 +334,7 @@ impl Stanza {
     /// The `xml:lang` attribute (RFC 6120 section 8.1.5); when absent, the stream's applies
     /// (see [`lang_or`](Self::lang_or)).
     pub fn lang(&self) -> Option<Cow<'_, str>> {
-        self.element.root().attr_ns(XML_NS, "lang")
+        self.known(Known::Lang)
     }
 
     /// The language of the stanza's human-readable text: its own `xml:lang`, else
@@ -352,8 +409,8 @@ impl Stanza {
     /// attribute and the rule broken, to answer with (see [`error_reply`]) rather than
     /// closing the stream.
     pub fn check_addresses(&self) -> Result<(), Box<StanzaError>> {
-        for attr in ["to", "from"] {
-            if let Err(e) = self.address(attr) {
+        for (attr, which) in [("to", Known::To), ("from", Known::From)] {
+            if let Err(e) = self.address(which) {
                 return Err(Box::new(
                     StanzaError::new(StanzaErrorCondition::JidMalformed).with_text(
                         Text::with_lang(
@@ -475,13 +532,16 @@ pub fn error_reply(
     include_original: bool,
     out: &mut BytesMut,
 ) -> Result<(), NoReply> {
-    let el = stanza.element.root();
-    match (stanza.kind, el.attr("type").as_deref()) {
+    match (stanza.kind, stanza.type_attr().as_deref()) {
         (_, Some("error")) => return Err(NoReply::ErrorStanza),
         (StanzaKind::Iq, Some("result")) => return Err(NoReply::IqResult),
         _ => {}
     }
-    let (from, to, id) = (el.attr("to"), el.attr("from"), el.attr("id"));
+    let (from, to, id) = (
+        stanza.known(Known::To),
+        stanza.known(Known::From),
+        stanza.id(),
+    );
     // An iq error always carries an id: the request's, or an empty one when the request had
     // none (section 8.3.1, rule 3); a message or presence error only when the original had.
     let id = match stanza.kind {
@@ -508,4 +568,110 @@ pub fn error_reply(
     w.end(name);
     w.finish();
     Ok(())
+}
+
+#[cfg(test)]
+mod index_tests {
+    //! The root-attribute index must read what a scan of the attributes reads, before and
+    //! after a stamp, whatever attributes surround the ones it notes.
+    use super::*;
+    use crate::xml::{Event, Limits, StreamParser, XML_NS, parse_element};
+    use proptest::prelude::*;
+
+    fn scanned(el: &Element, which: Known) -> Option<String> {
+        let root = el.root();
+        match which {
+            Known::To => root.attr("to"),
+            Known::From => root.attr("from"),
+            Known::Id => root.attr("id"),
+            Known::Type => root.attr("type"),
+            Known::Lang => root.attr_ns(XML_NS, "lang"),
+        }
+        .map(Cow::into_owned)
+    }
+
+    const ALL: [Known; 5] = [Known::To, Known::From, Known::Id, Known::Type, Known::Lang];
+
+    fn assert_index_reads_as_scan(stanza: &Stanza) {
+        assert!(stanza.index == stanza.element.root_index());
+        for k in ALL {
+            assert_eq!(
+                stanza.known(k).map(Cow::into_owned),
+                scanned(&stanza.element, k),
+                "{k:?}"
+            );
+        }
+    }
+
+    /// Root attributes, some noted by the index and some that look like them: the same
+    /// local names in other namespaces, other names of the same lengths, values with
+    /// references.
+    fn attribute() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "to='a@b/c'",
+            "from='x@y'",
+            "id='1&amp;2'",
+            "type='chat'",
+            "xml:lang='de'",
+            "t:to='q'",
+            "t:lang='fr'",
+            "tx='1'",
+            "idx='2'",
+            "form='3'",
+            "typo='4'",
+        ])
+    }
+
+    proptest! {
+        #[test]
+        fn index_reads_as_a_scan(
+            attrs in prop::collection::btree_set(attribute(), 0..8),
+            stamp_lang in any::<bool>(),
+        ) {
+            let xml = format!(
+                "<message xmlns:t='urn:t' {}><body>hi</body></message>",
+                attrs.into_iter().collect::<Vec<_>>().join(" ")
+            );
+            let el = parse_element(JABBER_CLIENT, xml.as_bytes()).unwrap();
+            let stanza = Stanza::from_element(el).unwrap();
+            assert_index_reads_as_scan(&stanza);
+            let lang = stamp_lang.then_some("en");
+            let stamped = stanza.with_attr_and_lang("from", "me@here/r", lang);
+            assert_index_reads_as_scan(&stamped);
+            prop_assert_eq!(stamped.known(Known::From).map(Cow::into_owned), Some("me@here/r".to_owned()));
+            let to = stanza.known(Known::To).map(Cow::into_owned);
+            let stamped = stanza.with_attr_and_lang("to", "other@there", lang);
+            assert_index_reads_as_scan(&stamped);
+            prop_assert_eq!(stamped.known(Known::To).map(Cow::into_owned), Some("other@there".to_owned()));
+            prop_assert!(to.is_none() || to.as_deref() != Some("other@there"));
+        }
+    }
+
+    #[test]
+    fn attributes_beyond_what_a_byte_counts_are_found_by_a_scan() {
+        let mut p = StreamParser::new(Limits {
+            max_attributes: 400,
+            ..Limits::default()
+        });
+        let filler: String = (0..300).map(|i| format!(" a{i}='{i}'")).collect();
+        let xml = format!(
+            "<stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams'>\
+             <iq id='early'{filler} to='far@example.com' type='get' xml:lang='fr'><q/></iq>"
+        );
+        p.handle_input(xml.as_bytes()).unwrap();
+        let _ = p.poll_event();
+        let Some(Event::Element(el)) = p.poll_event() else {
+            panic!("no element");
+        };
+        let stanza = Stanza::from_element(el).unwrap();
+        assert_index_reads_as_scan(&stanza);
+        assert_eq!(stanza.to().unwrap().unwrap().as_str(), "far@example.com");
+        assert_eq!(stanza.id().as_deref(), Some("early"));
+        let stamped = stanza.with_attr_and_lang("from", "me@here/r", Some("en"));
+        assert_index_reads_as_scan(&stamped);
+        // A server passes no language for a stanza that has its own; asked, the stamp
+        // replaces it in place.
+        assert_eq!(stamped.lang().as_deref(), Some("en"));
+    }
 }

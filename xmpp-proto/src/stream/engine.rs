@@ -261,7 +261,8 @@ impl<E: StreamEvent> Engine<E> {
         if el.ns() != self.content_ns() {
             return Err(el);
         }
-        Stanza::from_element(el).map_err(|NotAStanza(el)| el)
+        // The namespace is the stream's content namespace, compared just above.
+        Stanza::from_content_element(el).map_err(|NotAStanza(el)| el)
     }
 
     /// Queues an event for the embedder.

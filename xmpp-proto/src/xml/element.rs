@@ -80,6 +80,61 @@ pub struct Element {
 /// The most root attributes `with_root_attrs` sets at once (`from` and `xml:lang`).
 const MAX_ROOT_ATTRS: usize = 2;
 
+/// The root attributes that every hop of a stanza reads (RFC 6120 section 8.1: `to`,
+/// `from`, `id`, `type`, `xml:lang`), found in one pass over the root's records so that
+/// each later read is one record away instead of a scan comparing names.
+#[cfg_attr(not(feature = "jid"), allow(dead_code))]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RootIndex([u8; 5]);
+
+/// One of the attributes a [`RootIndex`] finds.
+#[cfg_attr(not(feature = "jid"), allow(dead_code))]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Known {
+    To = 0,
+    From = 1,
+    Id = 2,
+    Type = 3,
+    Lang = 4,
+}
+
+impl Known {
+    /// The unprefixed attribute `name` is this one.
+    fn unprefixed(name: &str) -> Option<Known> {
+        Some(match name {
+            "to" => Known::To,
+            "from" => Known::From,
+            "id" => Known::Id,
+            "type" => Known::Type,
+            _ => return None,
+        })
+    }
+}
+
+/// In a [`RootIndex`]: the element has no such attribute.
+const ABSENT: u8 = u8::MAX;
+/// In a [`RootIndex`]: the attribute's record is too far to note (more root attributes
+/// than a byte counts, which a configured `max_attributes` allows); read it by a scan.
+const FAR: u8 = u8::MAX - 1;
+
+impl RootIndex {
+    /// The same index, with `which` at record `at` of the root's attributes.
+    fn placed(mut self, which: Known, at: u32) -> RootIndex {
+        self.0[which as usize] = u8::try_from(at).map_or(FAR, |i| i.min(FAR));
+        self
+    }
+
+    /// The record of `which` among the root's attributes: `Ok(None)` when absent,
+    /// `Err(())` when the index could not note it.
+    fn get(self, which: Known) -> Result<Option<u32>, ()> {
+        match self.0[which as usize] {
+            ABSENT => Ok(None),
+            FAR => Err(()),
+            i => Ok(Some(u32::from(i))),
+        }
+    }
+}
+
 impl Element {
     /// The one constructor: `buf[..layout.nodes_off]` must be valid UTF-8, and so must
     /// `header` (the text region of the header, [`text_region`](Self::text_region)).
@@ -167,22 +222,144 @@ impl Element {
     /// client's stanza and gives it the language of the client's stream (RFC 6120 sections
     /// 8.1.2.1 and 4.7.4).
     pub fn with_attr_and_lang(&self, name: &str, value: &str, lang: Option<&str>) -> Element {
+        self.with_attr_and_lang_indexed(None, name, value, lang)
+    }
+
+    /// [`with_attr_and_lang`](Self::with_attr_and_lang), with the root's attributes already
+    /// found by [`root_index`](Self::root_index) when the caller has them.
+    pub(crate) fn with_attr_and_lang_indexed(
+        &self,
+        index: Option<RootIndex>,
+        name: &str,
+        value: &str,
+        lang: Option<&str>,
+    ) -> Element {
         match lang {
             Some(lang) => {
-                self.with_root_attrs(&[(None, name, value), (Some(XML_NS), "lang", lang)])
+                self.with_root_attrs(&[(None, name, value), (Some(XML_NS), "lang", lang)], index)
             }
-            None => self.with_attr(name, value),
+            None => self.with_root_attrs(&[(None, name, value)], index),
         }
     }
 
+    /// [`with_attr_and_lang_indexed`](Self::with_attr_and_lang_indexed) for a name that a
+    /// [`RootIndex`] notes, with the index of the new element, updated rather than found
+    /// again.
+    #[cfg_attr(not(feature = "jid"), allow(dead_code))]
+    pub(crate) fn with_known_and_lang(
+        &self,
+        index: RootIndex,
+        which: Known,
+        value: &str,
+        lang: Option<&str>,
+    ) -> (Element, RootIndex) {
+        let name = match which {
+            Known::To => "to",
+            Known::From => "from",
+            Known::Id => "id",
+            Known::Type => "type",
+            Known::Lang => {
+                let el = self.with_root_attrs(&[(Some(XML_NS), "lang", value)], Some(index));
+                let index = el.root_index();
+                return (el, index);
+            }
+        };
+        let (el, placed) = match lang {
+            Some(lang) => self.with_root_attrs_placed(
+                &[(None, name, value), (Some(XML_NS), "lang", lang)],
+                Some(index),
+            ),
+            None => self.with_root_attrs_placed(&[(None, name, value)], Some(index)),
+        };
+        let mut index = index.placed(which, placed[0]);
+        if lang.is_some() {
+            index = index.placed(Known::Lang, placed[1]);
+        }
+        (el, index)
+    }
+
     fn with_root_attr(&self, ns: Option<&str>, local: &str, value: &str) -> Element {
-        self.with_root_attrs(&[(ns, local, value)])
+        self.with_root_attrs(&[(ns, local, value)], None)
+    }
+
+    /// Finds the root attributes that [`RootIndex`] notes, in one pass.
+    #[cfg_attr(not(feature = "jid"), allow(dead_code))]
+    pub(crate) fn root_index(&self) -> RootIndex {
+        let mut index = [ABSENT; 5];
+        let root = self.node(0);
+        let first = root[5];
+        for i in first..first + root[6] {
+            let a = self.attr_rec(i);
+            // Lengths first: the unprefixed names looked for are 2 or 4 bytes, and
+            // `xml:lang` is the only one with a namespace.
+            let which = match (a[0] >> 16, a[2], a[4] as usize) {
+                (0, 2 | 4, 0) => match self.str_at(a[1], a[2]).as_bytes() {
+                    b"to" => Known::To,
+                    b"id" => Known::Id,
+                    b"from" => Known::From,
+                    b"type" => Known::Type,
+                    _ => continue,
+                },
+                (_, _, len)
+                    if len == XML_NS.len()
+                        && self.local_name(&a) == "lang"
+                        && self.str_at(a[3], a[4]) == XML_NS =>
+                {
+                    Known::Lang
+                }
+                _ => continue,
+            };
+            index[which as usize] = u8::try_from(i - first).map_or(FAR, |i| i.min(FAR));
+        }
+        RootIndex(index)
+    }
+
+    /// The value of the root attribute `which`, read through `index` (which must be this
+    /// element's [`root_index`](Self::root_index)).
+    #[cfg_attr(not(feature = "jid"), allow(dead_code))]
+    #[inline]
+    pub(crate) fn known_attr(&self, index: RootIndex, which: Known) -> Option<Cow<'_, str>> {
+        match index.get(which) {
+            Ok(None) => None,
+            Ok(Some(i)) => {
+                // The value alone: no `Attr` with its name and namespace is needed.
+                let a = self.attr_rec(self.node(0)[5] + i);
+                let raw = self.str_at(a[5], a[6]);
+                Some(if a[0] & FLAG_DECODE != 0 {
+                    Cow::Owned(decode(raw, true))
+                } else {
+                    Cow::Borrowed(raw)
+                })
+            }
+            Err(()) => match which {
+                Known::To => self.attr("to"),
+                Known::From => self.attr("from"),
+                Known::Id => self.attr("id"),
+                Known::Type => self.attr("type"),
+                Known::Lang => self.root().attr_ns(XML_NS, "lang"),
+            },
+        }
     }
 
     /// Sets attributes of the root, each `(ns, local, value)`: `ns` is `None` for no
     /// namespace, else one of [`KNOWN_NS`] with a reserved prefix, which is only ever
     /// [`XML_NS`]. The names must differ. One allocation; the tree is not parsed again.
-    fn with_root_attrs(&self, set: &[(Option<&str>, &str, &str)]) -> Element {
+    fn with_root_attrs(
+        &self,
+        set: &[(Option<&str>, &str, &str)],
+        index: Option<RootIndex>,
+    ) -> Element {
+        self.with_root_attrs_placed(set, index).0
+    }
+
+    /// [`with_root_attrs`](Self::with_root_attrs), which also says where each attribute of
+    /// `set` is among the new root's attributes, so that a [`RootIndex`] follows the copy
+    /// without another scan.
+    fn with_root_attrs_placed(
+        &self,
+        set: &[(Option<&str>, &str, &str)],
+        index: Option<RootIndex>,
+    ) -> (Element, [u32; MAX_ROOT_ATTRS]) {
         let l = self.layout;
         let (raw_len, nodes_off, attrs_off) = (
             l.raw_len as usize,
@@ -204,10 +381,20 @@ impl Element {
         let mut plans = [(None, [0; ATTR_WORDS]); MAX_ROOT_ATTRS];
         let mut grown = 0;
         for (plan, &(ns, local, value)) in plans.iter_mut().zip(set) {
-            let existing = (first..first + count).find(|&i| {
-                let a = self.attr_rec(i);
-                self.str_at(a[3], a[4]) == ns.unwrap_or_default() && self.local_name(&a) == local
-            });
+            let known = match ns {
+                None => Known::unprefixed(local),
+                Some(XML_NS) if local == "lang" => Some(Known::Lang),
+                Some(_) => None,
+            };
+            let noted = index.zip(known).and_then(|(x, k)| x.get(k).ok());
+            let existing = match noted {
+                Some(at) => at.map(|i| first + i),
+                None => (first..first + count).find(|&i| {
+                    let a = self.attr_rec(i);
+                    self.str_at(a[3], a[4]) == ns.unwrap_or_default()
+                        && self.local_name(&a) == local
+                }),
+            };
             let value_at = POOL | (pool_len + grown) as u32;
             grown += value.len();
             let name_at = POOL | (pool_len + grown) as u32;
@@ -290,7 +477,20 @@ impl Element {
             nodes_off: new_nodes_off as u32,
             attrs_off: new_attrs_off as u32,
         };
-        Element::from_parts(v.into(), layout, self.header.clone())
+        // Replaced attributes keep their place; added ones follow the root's own, in order.
+        let mut placed = [0; MAX_ROOT_ATTRS];
+        let mut next = count;
+        for (at, (existing, _)) in placed.iter_mut().zip(plan) {
+            *at = match existing {
+                Some(i) => i - first,
+                None => {
+                    next += 1;
+                    next - 1
+                }
+            };
+        }
+        let el = Element::from_parts(v.into(), layout, self.header.clone());
+        (el, placed)
     }
 
     /// The namespace name (empty when the element is in no namespace).

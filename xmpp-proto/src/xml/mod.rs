@@ -27,6 +27,8 @@ mod scan;
 mod writer;
 
 pub use element::{Attr, Attrs, Children, Element, ElementRef, Node, Nodes, XML_NS, XMLNS_NS};
+#[cfg(feature = "jid")]
+pub(crate) use element::{Known, RootIndex};
 pub use error::{ErrorKind, ParseError, Utf8Fault};
 pub use limits::{Limit, Limits};
 pub use parser::{Event, StreamParser, parse_element};
