@@ -287,29 +287,39 @@ impl Element {
     pub(crate) fn root_index(&self) -> RootIndex {
         let mut index = [ABSENT; 5];
         let root = self.node(0);
-        let first = root[5];
-        for i in first..first + root[6] {
-            let a = self.attr_rec(i);
+        let (first, count) = (root[5] as usize, root[6] as usize);
+        let record = ATTR_WORDS * 4;
+        let base = self.layout.attrs_off as usize + first * record;
+        let records = self
+            .buf
+            .get(base..base + count * record)
+            .unwrap_or_default();
+        let word = |r: &[u8], k: usize| {
+            u32::from_le_bytes([r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3]])
+        };
+        for (i, r) in records.chunks_exact(record).enumerate() {
             // Lengths first: the unprefixed names looked for are 2 or 4 bytes, and
             // `xml:lang` is the only one with a namespace.
-            let which = match (a[0] >> 16, a[2], a[4] as usize) {
-                (0, 2 | 4, 0) => match self.str_at(a[1], a[2]).as_bytes() {
+            let (flags, name_len, ns_len) = (word(r, 0), word(r, 2), word(r, 4));
+            let which = match (flags >> 16, name_len, ns_len as usize) {
+                (0, 2 | 4, 0) => match self.span_bytes(word(r, 1), name_len) {
                     b"to" => Known::To,
                     b"id" => Known::Id,
                     b"from" => Known::From,
                     b"type" => Known::Type,
                     _ => continue,
                 },
-                (_, _, len)
-                    if len == XML_NS.len()
-                        && self.local_name(&a) == "lang"
-                        && self.str_at(a[3], a[4]) == XML_NS =>
-                {
-                    Known::Lang
+                (_, _, len) if len == XML_NS.len() => {
+                    let a: [u32; ATTR_WORDS] = core::array::from_fn(|k| word(r, k));
+                    if self.local_name(&a) == "lang" && self.str_at(a[3], a[4]) == XML_NS {
+                        Known::Lang
+                    } else {
+                        continue;
+                    }
                 }
                 _ => continue,
             };
-            index[which as usize] = u8::try_from(i - first).map_or(FAR, |i| i.min(FAR));
+            index[which as usize] = u8::try_from(i).map_or(FAR, |i| i.min(FAR));
         }
         RootIndex(index)
     }
@@ -544,6 +554,20 @@ impl Element {
     /// namespace ([`KNOWN`]) or of the header ([`HEADER`]).
     pub(crate) fn span(&self, start: u32, len: u32) -> &[u8] {
         self.str_at(start, len).as_bytes()
+    }
+
+    /// The bytes of a span, as [`span`](Self::span), for a byte comparison: a span of the
+    /// raw bytes is sliced without the character-boundary checks of [`str_at`](Self::str_at).
+    #[inline]
+    fn span_bytes(&self, start: u32, len: u32) -> &[u8] {
+        if start & HEADER == 0 {
+            let start = start as usize;
+            return self
+                .raw()
+                .get(start..start + len as usize)
+                .unwrap_or_default();
+        }
+        self.span(start, len)
     }
 
     /// The local name of an attribute record (its words 0 to 2 are laid out as a node's).
