@@ -730,7 +730,6 @@ impl Jid {
     /// Is `s` a valid JID? The answer of [`Jid::parse`], without keeping the address: the
     /// fast path allocates nothing, so a server that only checks an address it forwards
     /// (RFC 6120 section 8.1.1: `jid-malformed`) pays no copy for it.
-    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn check(s: &str) -> Result<(), JidError> {
         match Jid::split_unchanged(s) {
             Some(_) => Ok(()),

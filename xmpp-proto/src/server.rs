@@ -70,7 +70,7 @@ use crate::stream::management::{self, SM_NS};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
-use crate::xml::{Element, Limits, Writer, XML_NS};
+use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
 #[derive(Clone)]
@@ -906,6 +906,7 @@ fn stamp(full: &FullJid, stanza: Stanza, lang: Option<&str>) -> Stamped {
     // `to` is only checked (the embedder routes by it); a `from` written as the session's
     // full JID, as clients that send one do, is that JID as prepared and needs no parse.
     let to_ok = to.as_deref().is_none_or(|t| Jid::check(t).is_ok());
+    let stamped_already = from.as_deref() == Some(full.as_str());
     let from = match from.as_deref() {
         Some(f) if f == full.as_str() => Ok(None),
         Some(f) => Jid::parse(f).map(Some),
@@ -923,6 +924,11 @@ fn stamp(full: &FullJid, stanza: Stanza, lang: Option<&str>) -> Stamped {
         }
     }
     let lang = lang.filter(|_| stanza.lang().is_none());
+    // The parser stamps the stanza as it freezes it (`engine_and_stamp`); a copy is made
+    // only for what it could not: a `from` that the client wrote as its bare JID.
+    if stamped_already && lang.is_none() {
+        return Stamped::Stanza(stanza);
+    }
     Stamped::Stanza(stanza.with_attr_and_lang("from", full.as_str(), lang))
 }
 
@@ -931,6 +937,14 @@ impl StreamRole for Server {
 
     fn engine(&mut self) -> &mut Engine<ServerEvent> {
         &mut self.engine
+    }
+
+    fn engine_and_stamp(&mut self) -> (&mut Engine<ServerEvent>, Option<&str>) {
+        let from = match &self.state {
+            State::Online(jid) => Some(jid.as_str()),
+            _ => None,
+        };
+        (&mut self.engine, from)
     }
 
     fn write_header(&mut self) {
@@ -996,11 +1010,9 @@ impl Server {
                 session::answer(stanza.element(), &mut self.engine);
             }
             State::Online(jid) => {
-                // The header's xml:lang is the default language of the client's stanzas,
-                // read in place.
-                let header = self.engine.parser().header();
-                let lang = header.and_then(|h| h.root().attr_ns(XML_NS, "lang"));
-                match stamp(jid, stanza, lang.as_deref()) {
+                // The header's xml:lang is the default language of the client's stanzas.
+                let lang = self.engine.parser().header_lang();
+                match stamp(jid, stanza, lang) {
                     Stamped::Stanza(stamped) => self.deliver(stamped),
                     Stamped::Malformed(stanza) => {
                         self.engine

@@ -492,7 +492,9 @@ impl fmt::Display for NoReply {
 impl std::error::Error for NoReply {}
 
 /// Writes into `out` the error reply to `stanza` (RFC 6120 section 8.3.1): a stanza of the
-/// same kind with `to` and `from` swapped (as received, missing ones left out), the same
+/// same kind with `to` and `from` swapped (as received; missing ones, and ones that are not
+/// valid JIDs, left out: rule 2 does not swap what would put "a malformed JID in the 'from'
+/// or 'to' address of the error stanza"), the same
 /// `id` (for an iq without one, the empty id that section 8.3.1 rule 3 gives it),
 /// `type='error'`, then, if `include_original`, the original `xml:lang` and child
 /// elements (an `<error/>` among them excepted), and last the `<error/>` child.
@@ -537,11 +539,15 @@ pub fn error_reply(
         (StanzaKind::Iq, Some("result")) => return Err(NoReply::IqResult),
         _ => {}
     }
+    // Only on the error path: each address is checked before it is echoed.
+    let valid = |a: &Option<Cow<'_, str>>| a.as_deref().is_some_and(|j| Jid::check(j).is_ok());
     let (from, to, id) = (
         stanza.known(Known::To),
         stanza.known(Known::From),
         stanza.id(),
     );
+    let from = if valid(&from) { from } else { None };
+    let to = if valid(&to) { to } else { None };
     // An iq error always carries an id: the request's, or an empty one when the request had
     // none (section 8.3.1, rule 3); a message or presence error only when the original had.
     let id = match stanza.kind {

@@ -39,7 +39,10 @@ use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
 use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
 use crate::stanza::{CONTENT_NAMESPACES, NotAStanza, Stanza};
-use crate::xml::{Element, Event, Limits, StreamParser, Writer};
+use crate::xml::{Element, Event, Limits, RootStamp, StreamParser, Writer};
+
+/// The stanza elements (RFC 6120 section 8).
+const STANZA_NAMES: [&str; 3] = ["message", "presence", "iq"];
 
 /// Where the stream stands, whatever the role. Negotiation (what the role waits for) is the
 /// role's; this is only what decides whether input is taken and output written.
@@ -543,6 +546,14 @@ pub(crate) trait StreamRole: Sized {
 
     fn engine(&mut self) -> &mut Engine<Self::Event>;
 
+    /// The engine, and the address the peer's stanzas are stamped with as the parser
+    /// freezes them (with the stream's `xml:lang`, each only when the stanza has none): a
+    /// c2s server's session JID once the client is bound (RFC 6120 sections 8.1.2.1 and
+    /// 4.7.4), so that stamping costs no second copy. Other roles stamp nothing.
+    fn engine_and_stamp(&mut self) -> (&mut Engine<Self::Event>, Option<&str>) {
+        (self.engine(), None)
+    }
+
     /// Writes our header of the current stream (through [`Engine::write_header`]). The
     /// engine calls it when something must be written on a stream whose header is not out
     /// yet (a stream error before a receiving entity answered the peer's header).
@@ -597,7 +608,14 @@ pub(crate) trait StreamRole: Sized {
         }
         let mut rest = data;
         while !rest.is_empty() && self.engine().takes_input() {
-            let result = self.engine().parser.handle_input_partial(rest);
+            let (engine, from) = self.engine_and_stamp();
+            let stamp = from.map(|from| RootStamp {
+                ns: engine.content_ns(),
+                names: &STANZA_NAMES,
+                attr: ("from", from),
+                header_lang: true,
+            });
+            let result = engine.parser.handle_input_stamped(rest, stamp.as_ref());
             while let Some(event) = self.engine().parser.poll_event() {
                 // Events after the one that ended a phase or the stream are dropped.
                 if self.engine().takes_input() {

@@ -167,7 +167,7 @@ impl Element {
 
     /// The text region, borrowed.
     #[inline]
-    fn text_bytes(&self) -> &[u8] {
+    pub(crate) fn text_bytes(&self) -> &[u8] {
         &self.buf[..self.layout.nodes_off as usize]
     }
 
@@ -298,25 +298,19 @@ impl Element {
             u32::from_le_bytes([r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3]])
         };
         for (i, r) in records.chunks_exact(record).enumerate() {
-            // Lengths first: the unprefixed names looked for are 2 or 4 bytes, and
-            // `xml:lang` is the only one with a namespace.
-            let (flags, name_len, ns_len) = (word(r, 0), word(r, 2), word(r, 4));
-            let which = match (flags >> 16, name_len, ns_len as usize) {
-                (0, 2 | 4, 0) => match self.span_bytes(word(r, 1), name_len) {
+            // Lengths first: the unprefixed names looked for are 2 or 4 bytes (and have no
+            // namespace), `xml:lang` 8. The parser binds the `xml` prefix to XML_NS only,
+            // and no other prefix to it, so the qualified name `xml:lang` is that attribute.
+            let (name_len, ns_len) = (word(r, 2), word(r, 4));
+            let which = match (name_len, ns_len) {
+                (2 | 4, 0) => match self.span_bytes(word(r, 1), name_len) {
                     b"to" => Known::To,
                     b"id" => Known::Id,
                     b"from" => Known::From,
                     b"type" => Known::Type,
                     _ => continue,
                 },
-                (_, _, len) if len == XML_NS.len() => {
-                    let a: [u32; ATTR_WORDS] = core::array::from_fn(|k| word(r, k));
-                    if self.local_name(&a) == "lang" && self.str_at(a[3], a[4]) == XML_NS {
-                        Known::Lang
-                    } else {
-                        continue;
-                    }
-                }
+                (8, 1..) if self.span_bytes(word(r, 1), name_len) == b"xml:lang" => Known::Lang,
                 _ => continue,
             };
             index[which as usize] = u8::try_from(i).map_or(FAR, |i| i.min(FAR));
@@ -560,14 +554,14 @@ impl Element {
     /// raw bytes is sliced without the character-boundary checks of [`str_at`](Self::str_at).
     #[inline]
     fn span_bytes(&self, start: u32, len: u32) -> &[u8] {
-        if start & HEADER == 0 {
-            let start = start as usize;
-            return self
-                .raw()
-                .get(start..start + len as usize)
-                .unwrap_or_default();
-        }
-        self.span(start, len)
+        let at = match start & HEADER {
+            0 => start as usize,
+            POOL => (start & !POOL) as usize + self.layout.raw_len as usize,
+            _ => return self.span(start, len),
+        };
+        self.text_bytes()
+            .get(at..at + len as usize)
+            .unwrap_or_default()
     }
 
     /// The local name of an attribute record (its words 0 to 2 are laid out as a node's).

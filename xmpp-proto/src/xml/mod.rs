@@ -31,5 +31,7 @@ pub use element::{Attr, Attrs, Children, Element, ElementRef, Node, Nodes, XML_N
 pub(crate) use element::{Known, RootIndex};
 pub use error::{ErrorKind, ParseError, Utf8Fault};
 pub use limits::{Limit, Limits};
+#[cfg(any(feature = "client", feature = "server", feature = "component"))]
+pub(crate) use parser::RootStamp;
 pub use parser::{Event, StreamParser, parse_element};
 pub use writer::{Writer, escape_attr, escape_text, write_element};

@@ -15,6 +15,21 @@ use super::error::{ErrorKind, ParseError, Utf8Fault};
 use super::limits::{Limit, Limits};
 use super::scan::{Scanner, StreamContext, Unit};
 
+/// Root attributes added to first-level elements as they are frozen, when they do not
+/// carry their own: how a receiving server stamps each client stanza with `from` and the
+/// stream's `xml:lang` (RFC 6120 sections 8.1.2.1 and 4.7.4) in the one allocation that
+/// freezing makes, instead of copying the element again. Only elements in `ns` whose local
+/// name is one of `names` are stamped.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RootStamp<'a> {
+    pub ns: &'a str,
+    pub names: &'a [&'a str],
+    /// The unprefixed attribute and its value (not escaped: the value as read).
+    pub attr: (&'a str, &'a str),
+    /// Also add the stream header's `xml:lang`, when the header has one.
+    pub header_lang: bool,
+}
+
 /// What the parser found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -208,7 +223,7 @@ impl StreamParser {
         }
         let mut rest = data;
         while !rest.is_empty() {
-            match self.step(rest) {
+            match self.step(rest, None) {
                 Ok(n) => rest = &rest[n..],
                 Err((at, kind)) => return Err(self.fail(ParseError::new(kind, at))),
             }
@@ -221,13 +236,30 @@ impl StreamParser {
     /// again later. Use it to act on each event before the bytes after it are looked at (a
     /// STARTTLS `<proceed/>`, say), or to parse a large buffer without queueing every event.
     pub fn handle_input_partial(&mut self, data: &[u8]) -> Result<usize, ParseError> {
+        self.handle_input_stamped(data, None)
+    }
+
+    /// The `xml:lang` of the stream header in force, if it has one (read once per header).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn header_lang(&self) -> Option<&str> {
+        self.context.as_deref().and_then(|c| c.lang.as_deref())
+    }
+
+    /// [`handle_input_partial`](Self::handle_input_partial), stamping the element it
+    /// completes, if any, as `stamp` says.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn handle_input_stamped(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<usize, ParseError> {
         if let Phase::Failed(e) = self.phase {
             return Err(e);
         }
         let queued = self.events.len();
         let mut used = 0;
         while used < data.len() && self.events.len() == queued {
-            match self.step(&data[used..]) {
+            match self.step(&data[used..], stamp) {
                 Ok(n) => used += n,
                 Err((at, kind)) => return Err(self.fail(ParseError::new(kind, at))),
             }
@@ -317,9 +349,13 @@ impl StreamParser {
     }
 
     /// Consumes a prefix of `data` (at least one byte) and returns its length.
-    fn step(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
+    fn step(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<usize, (u64, ErrorKind)> {
         if self.in_unit {
-            return self.step_buffered(data);
+            return self.step_buffered(data, stamp);
         }
         if self.stray.1 > 0 || data[0] >= 0x80 {
             return self.step_stray(data);
@@ -350,7 +386,7 @@ impl StreamParser {
             .begin(prolog, prolog && self.offset == 0);
         match self.scan_unit(data)? {
             Some((len, unit)) => {
-                self.complete(&data[..len], unit);
+                self.complete(&data[..len], unit, stamp);
                 self.offset += len as u64;
                 Ok(len)
             }
@@ -393,7 +429,11 @@ impl StreamParser {
         }
     }
 
-    fn step_buffered(&mut self, data: &[u8]) -> Result<usize, (u64, ErrorKind)> {
+    fn step_buffered(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<usize, (u64, ErrorKind)> {
         let piece = &data[..data.len().min(PIECE)];
         let before = self.buf.len();
         if before + piece.len() > self.buf.capacity() {
@@ -421,7 +461,7 @@ impl StreamParser {
         match scanned? {
             Some((len, unit)) => {
                 let buf = core::mem::take(&mut self.buf);
-                self.complete(&buf[..len], unit);
+                self.complete(&buf[..len], unit, stamp);
                 self.buf = buf;
                 self.buf.clear();
                 // Units that span reads are the exception; a large one's buffer goes back.
@@ -510,7 +550,7 @@ impl StreamParser {
         }
     }
 
-    fn complete(&mut self, raw: &[u8], unit: Unit) {
+    fn complete(&mut self, raw: &[u8], unit: Unit, stamp: Option<&RootStamp<'_>>) {
         self.in_unit = false;
         if let Some(limits) = self.pending_limits.take() {
             self.apply_limits(*limits);
@@ -540,6 +580,9 @@ impl StreamParser {
                 }
             }
             Unit::Element => {
+                if let Some(stamp) = stamp {
+                    scanner.stamp_root(raw, self.context.as_deref(), stamp);
+                }
                 let el = scanner.finish(raw, self.context.as_deref().map(|c| &c.header));
                 self.events.push_back(Event::Element(el));
             }
@@ -606,6 +649,92 @@ mod tests {
             }
         }
         (std::iter::from_fn(|| p.poll_event()).collect(), err)
+    }
+
+    /// The elements of `stream` fed in pieces of `step` bytes, stamped as `stamp` says.
+    fn stamped(stream: &[u8], step: usize, stamp: &RootStamp<'_>) -> Vec<Element> {
+        let mut p = StreamParser::default();
+        let mut out = Vec::new();
+        for piece in stream.chunks(step) {
+            let mut rest = piece;
+            while !rest.is_empty() {
+                let used = p.handle_input_stamped(rest, Some(stamp)).unwrap();
+                rest = &rest[used..];
+                while let Some(e) = p.poll_event() {
+                    if let Event::Element(el) = e {
+                        out.push(el);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn stamps_are_added_where_absent_to_the_named_elements_only() {
+        let header: &[u8] = b"<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' xml:lang='de'>";
+        // Each input, and what it must read as once stamped.
+        let cases: [(&str, &str); 7] = [
+            // Neither: both added, after the root's own attributes.
+            (
+                "<message to='a@b' id='1'><body>x</body></message>",
+                "<message to='a@b' id='1' from='me@here/r' xml:lang='de'><body>x</body></message>",
+            ),
+            // A child with attributes after the root's: the root's records are copied.
+            (
+                "<message to='a@b'><x xmlns='urn:x' k='v'/><y xmlns='urn:y' j='w'/></message>",
+                "<message to='a@b' from='me@here/r' xml:lang='de'><x xmlns='urn:x' k='v'/>\
+              <y xmlns='urn:y' j='w'/></message>",
+            ),
+            // Its own of each: kept as written.
+            (
+                "<presence from='x@y' xml:lang='fr'/>",
+                "<presence from='x@y' xml:lang='fr'/>",
+            ),
+            // No attributes at all, and a value to escape when written.
+            (
+                "<iq><q xmlns='urn:q' a='&amp;'/></iq>",
+                "<iq from='me@here/r' xml:lang='de'><q xmlns='urn:q' a='&amp;'/></iq>",
+            ),
+            // Not a stanza name, or not in the namespace: untouched.
+            ("<r xmlns='urn:xmpp:sm:3'/>", "<r xmlns='urn:xmpp:sm:3'/>"),
+            (
+                "<message xmlns='urn:other'/>",
+                "<message xmlns='urn:other'/>",
+            ),
+            // A prefixed stanza in the content namespace is one.
+            (
+                "<c:message xmlns:c='jabber:client' c:x='1'/>",
+                "<message xmlns='jabber:client' xmlns:c='jabber:client' c:x='1' from='me@here/r' \
+              xml:lang='de'/>",
+            ),
+        ];
+        let stamp = RootStamp {
+            ns: "jabber:client",
+            names: &["message", "presence", "iq"],
+            attr: ("from", "me@here/r"),
+            header_lang: true,
+        };
+        let mut stream = header.to_vec();
+        for (input, _) in &cases {
+            stream.extend_from_slice(input.as_bytes());
+        }
+        let whole = stamped(&stream, stream.len(), &stamp);
+        assert_eq!(whole.len(), cases.len());
+        for ((input, want), got) in cases.iter().zip(&whole) {
+            let want = parse_element("jabber:client", want.as_bytes()).unwrap();
+            assert_eq!(got, &want, "{input}");
+            // The stamped attributes read through every accessor, and the child's still.
+            let mut written = bytes::BytesMut::new();
+            crate::xml::write_element(&mut written, got.root(), "jabber:client");
+            let again = parse_element("jabber:client", &written).unwrap();
+            assert_eq!(&again, &want, "{input} written as {written:?}");
+        }
+        // The same elements whatever the cut: stamping happens in direct and buffered mode.
+        for step in [1, 3, 7, 64] {
+            assert_eq!(stamped(&stream, step, &stamp), whole, "pieces of {step}");
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::element::{
 use super::error::ErrorKind;
 use super::limits::{Limit, Limits};
 use super::names::{self, NameIndex};
+use super::parser::RootStamp;
 
 /// A raw attribute that is a namespace declaration (`xmlns` or `xmlns:*`).
 const FLAG_XMLNS: u32 = 1 << 8;
@@ -125,6 +126,9 @@ pub(crate) struct StreamContext {
     index: NameIndex,
     /// The header's default namespace, when it is a well-known one (the usual case).
     default_known: Option<(u32, u32)>,
+    /// The header's `xml:lang`, which a receiving server gives each stanza that has none
+    /// (RFC 6120 section 4.7.4): read once per stream, not per stanza.
+    pub lang: Option<Box<str>>,
 }
 
 impl StreamContext {
@@ -141,11 +145,13 @@ impl StreamContext {
                 index.push(names::hash(header.span(b.prefix, b.prefix_len)));
             }
         }
+        let lang = header.root().attr_ns(XML_NS, "lang").map(Into::into);
         StreamContext {
             header,
             bindings,
             index,
             default_known,
+            lang,
         }
     }
 
@@ -1441,6 +1447,100 @@ impl Scanner {
         Element::from_parts(v.into(), layout, header)
     }
 
+    /// Adds the attributes of `stamp` that the unit's root lacks, before [`finish`]
+    /// freezes it: the values and names go to the pool, the records after the root's own.
+    /// When other elements' records follow the root's (a child with attributes), the root's
+    /// records are appended again with the new ones and the root pointed at that copy, so
+    /// that no later record moves; the first copies stay unreferenced in the element.
+    ///
+    /// [`finish`]: Self::finish
+    pub fn stamp_root(
+        &mut self,
+        raw: &[u8],
+        context: Option<&StreamContext>,
+        stamp: &RootStamp<'_>,
+    ) {
+        let header_text = context.map(|c| c.header.text_bytes());
+        let root = self.nodes.get(0);
+        let name = span_in(&self.pool, header_text, raw, root[1], root[2]);
+        let prefix = (root[0] >> 16) as usize;
+        let local = name.get(if prefix == 0 { 0 } else { prefix + 1 }..);
+        let ns = span_in(&self.pool, header_text, raw, root[3], root[4]);
+        let named = local.is_some_and(|l| stamp.names.iter().any(|n| n.as_bytes() == l));
+        if !named || ns != stamp.ns.as_bytes() {
+            return;
+        }
+        let (first, count) = (root[5], root[6]);
+        let (mut has_attr, mut has_lang) = (false, !stamp.header_lang);
+        for i in first..first + count {
+            let a = self.attrs.get(i as usize);
+            let qname = span_in(&self.pool, header_text, raw, a[1], a[2]);
+            // `xml:lang` by its qualified name: the parser binds the `xml` prefix to XML_NS
+            // only, and no other prefix to it.
+            if a[4] == 0 {
+                has_attr |= qname == stamp.attr.0.as_bytes();
+            } else {
+                has_lang |= qname == b"xml:lang";
+            }
+        }
+        let lang = context
+            .and_then(|c| c.lang.as_deref())
+            .filter(|_| !has_lang);
+        let mut added: [Option<[u32; ATTR_WORDS]>; 2] = [None, None];
+        if !has_attr {
+            let (name, value) = stamp.attr;
+            added[0] = Some(self.pool_attr(&[name], value, 0, (0, 0)));
+        }
+        if let Some(lang) = lang {
+            let ns = known_ns(XML_NS.as_bytes()).unwrap_or((0, 0));
+            added[1] = Some(self.pool_attr(&["xml:", "lang"], lang, 3, ns));
+        }
+        let n = added.iter().flatten().count() as u32;
+        if n == 0 {
+            return;
+        }
+        let total = self.attrs.len() as u32;
+        if first + count != total {
+            for i in first..first + count {
+                let a = self.attrs.get(i as usize);
+                self.attrs.push(a);
+            }
+            self.nodes.set_word(0, 5, total);
+        }
+        for rec in added.into_iter().flatten() {
+            self.attrs.push(rec);
+        }
+        self.nodes.set_word(0, 6, count + n);
+    }
+
+    /// An attribute record whose name (the concatenation of `name`) and value are copied
+    /// into the pool: not to be decoded, the value is as read.
+    fn pool_attr(
+        &mut self,
+        name: &[&str],
+        value: &str,
+        prefix_len: u32,
+        ns: (u32, u32),
+    ) -> [u32; ATTR_WORDS] {
+        let value_at = self.pool.len() as u32 | POOL;
+        self.pool.extend_from_slice(value.as_bytes());
+        let name_at = self.pool.len() as u32 | POOL;
+        let mut name_len = 0;
+        for part in name {
+            self.pool.extend_from_slice(part.as_bytes());
+            name_len += part.len() as u32;
+        }
+        [
+            prefix_len << 16,
+            name_at,
+            name_len,
+            ns.0,
+            ns.1,
+            value_at,
+            value.len() as u32,
+        ]
+    }
+
     /// The bindings of the header just finished, in the header element's coordinates.
     pub fn take_header_bindings(&mut self) -> Vec<Binding> {
         core::mem::take(&mut self.scope)
@@ -1556,7 +1656,11 @@ impl<const W: usize> Records<W> {
     }
 
     fn get(&self, idx: usize) -> [u32; W] {
-        core::array::from_fn(|k| self.word(idx as u32, k))
+        // One chunk lookup and one bounds check for the record, not one per word.
+        let (c, i) = (idx / CHUNK_RECORDS, (idx % CHUNK_RECORDS) * W);
+        let chunk = self.full.get(c).unwrap_or(&self.current);
+        let r = &chunk[i..i + W];
+        core::array::from_fn(|k| u32::from_le_bytes(r[k]))
     }
 
     /// Lets the space that one large unit grew go back.
@@ -1570,6 +1674,26 @@ impl<const W: usize> Records<W> {
         }
         self.count = self.current.len() / W;
     }
+}
+
+/// The bytes of any span of a unit being frozen (a name, a value, a namespace), as
+/// [`ns_span`] reads them; empty when out of range, which the scanner never makes.
+fn span_in<'s>(
+    pool: &'s [u8],
+    header: Option<&'s [u8]>,
+    s: &'s [u8],
+    start: u32,
+    len: u32,
+) -> &'s [u8] {
+    if start & HEADER != HEADER && start & KNOWN == 0 {
+        let (base, at) = if start & POOL != 0 {
+            (pool, (start & !POOL) as usize)
+        } else {
+            (s, start as usize)
+        };
+        return base.get(at..at + len as usize).unwrap_or_default();
+    }
+    ns_span(pool, header, s, start, len)
 }
 
 /// The bytes of a namespace span: a well-known namespace, a pool entry, or unit bytes.
