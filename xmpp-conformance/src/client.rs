@@ -6,7 +6,7 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`,
 //! `ack_request_after_ms`, `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` and the
-//! `[config.resume]` table: see [`resumption_state`]). Time is a virtual clock that only `tick`
+//! `[config.resume]` table: see `resumption_state`). Time is a virtual clock that only `tick`
 //! moves.
 
 use std::collections::VecDeque;
@@ -240,7 +240,10 @@ pub(crate) fn resumption_state(v: &Value<'_>) -> Result<ResumptionState, ConfigE
             .as_array()
             .and_then(|l| {
                 l.iter()
-                    .map(|s| s.as_str().map(|s| xmpp_sansio::bytes::Bytes::from(s.to_owned())))
+                    .map(|s| {
+                        s.as_str()
+                            .map(|s| xmpp_sansio::bytes::Bytes::from(s.to_owned()))
+                    })
                     .collect::<Option<Vec<_>>>()
             })
             .ok_or_else(|| config_error(key, "unacked: expected an array of strings"))?,

@@ -606,7 +606,9 @@ impl<E: StreamEvent> Engine<E> {
         }
         self.freeze_output();
         let acks = self.sm.as_mut()?;
-        if acks.resuming || acks.resumable.is_none() || acks.jid.is_none() {
+        // A state given and not accepted yet (the transport broke during SASL) is as good
+        // as it was: taken back as it is, for the next attempt.
+        if acks.resumable.is_none() || acks.jid.is_none() {
             return None;
         }
         let state = acks.take_state();
@@ -673,6 +675,8 @@ impl<E: StreamEvent> Engine<E> {
         if let Some(acks) = &mut self.sm {
             acks.count_inbound();
         }
+        // Stanzas sent between `<enable/>` and `<enabled/>` wait for an ack too.
+        self.arm_ack_timer();
     }
 
     /// Stream management ended before it was enabled (the client received `<failed/>`).

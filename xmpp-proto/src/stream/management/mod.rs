@@ -186,6 +186,11 @@ impl Acks {
 
     /// One stanza was handled.
     pub fn handled_one(&mut self) {
+        // Before `<resumed/>` nothing is counted: the previous session's `h` is what the
+        // resumption exchanges.
+        if self.resuming {
+            return;
+        }
         if let Some(h) = &mut self.handled {
             *h = h.wrapping_add(1);
         }

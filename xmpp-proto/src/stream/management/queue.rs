@@ -89,17 +89,14 @@ impl Unacked {
 
     /// The `n` oldest stanzas were acknowledged.
     pub fn drop_oldest(&mut self, n: u32) {
-        let mut n = usize::try_from(n).unwrap_or(usize::MAX);
-        while n > 0 {
-            if let Some(b) = self.frozen.pop_front() {
-                self.bytes -= b.len();
-            } else if !self.pending.is_empty() {
-                let (start, end) = self.pending.remove(0);
-                self.bytes -= end - start;
-            } else {
-                break;
-            }
-            n -= 1;
+        let n = usize::try_from(n).unwrap_or(usize::MAX);
+        let frozen = n.min(self.frozen.len());
+        for b in self.frozen.drain(..frozen) {
+            self.bytes = self.bytes.saturating_sub(b.len());
+        }
+        let pending = (n - frozen).min(self.pending.len());
+        for (start, end) in self.pending.drain(..pending) {
+            self.bytes = self.bytes.saturating_sub(end - start);
         }
     }
 
