@@ -1054,7 +1054,9 @@ impl Client {
             self.engine
                 .write_element(|w| management::write_enable(w, resume));
             self.engine.sm_begin(self.sm_settings());
-            self.engine.sm_bound(&jid);
+            if resume {
+                self.engine.sm_bound(&jid);
+            }
         }
         self.engine.report(ClientEvent::Online(jid));
     }
@@ -1065,7 +1067,7 @@ impl Client {
             self.engine.sm_enabled();
             if self.config.resumption {
                 if let Some(acks) = self.engine.sm_mut() {
-                    acks.resumable = management::read_enabled(el);
+                    acks.resumable = management::read_enabled(el).map(Box::new);
                 }
             }
             self.engine.report(ClientEvent::StreamManagementEnabled);

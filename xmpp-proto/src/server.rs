@@ -1245,13 +1245,15 @@ impl Server {
         });
         self.engine.sm_begin(self.sm_settings());
         self.engine.sm_enabled();
-        self.engine.sm_bound(&jid);
-        if let (Some((id, max)), Some(acks)) = (resumable, self.engine.sm_mut()) {
-            acks.resumable = Some(management::Resumable {
-                id,
-                location: None,
-                max: Some(max),
-            });
+        if let Some((id, max)) = resumable {
+            self.engine.sm_bound(&jid);
+            if let Some(acks) = self.engine.sm_mut() {
+                acks.resumable = Some(Box::new(management::Resumable {
+                    id,
+                    location: None,
+                    max: Some(max),
+                }));
+            }
         }
         self.engine.report(ServerEvent::StreamManagementEnabled);
     }

@@ -515,7 +515,7 @@ impl<E: StreamEvent> Engine<E> {
     /// The stream management state of the session being resumed or resumable.
     #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
     pub fn sm_resumable(&self) -> Option<&management::Resumable> {
-        self.sm.as_ref()?.resumable.as_ref()
+        self.sm.as_ref()?.resumable.as_deref()
     }
 
     /// Stream management's counters, once begun.
@@ -638,6 +638,10 @@ impl<E: StreamEvent> Engine<E> {
     /// Stream management's timer: a stanza is unacknowledged; an `<r/>` goes out after
     /// the configured time unless one is outstanding.
     fn arm_ack_timer(&mut self) {
+        // Once our closing tag is out nothing more is written: no `<r/>` to wait for.
+        if self.is_ending() {
+            return;
+        }
         let Some(acks) = self.sm.as_ref().filter(|a| a.is_enabled()) else {
             return;
         };
@@ -675,8 +679,12 @@ impl<E: StreamEvent> Engine<E> {
         if let Some(acks) = &mut self.sm {
             acks.count_inbound();
         }
-        // Stanzas sent between `<enable/>` and `<enabled/>` wait for an ack too.
+        // Stanzas sent between `<enable/>` and `<enabled/>` wait for an ack too; a queue
+        // that filled meanwhile asks for one now (it could not before).
         self.arm_ack_timer();
+        if self.sm.as_ref().is_some_and(|acks| acks.is_full()) {
+            self.sm_request_once();
+        }
     }
 
     /// Stream management ended before it was enabled (the client received `<failed/>`).

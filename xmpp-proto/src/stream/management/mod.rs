@@ -69,9 +69,11 @@ pub(crate) struct Acks {
     /// The session's state to resume from is given, and `<resumed/>` has not come yet
     /// (client), or has not been sent yet: counters hold, the exchange waits.
     pub resuming: bool,
-    /// Set once `<enabled/>` gave (or we gave) an id: the session can be resumed.
-    pub resumable: Option<Resumable>,
-    /// The full JID the session is bound to, once it is (a resumed session has it again).
+    /// Set once `<enabled/>` gave (or we gave) an id: the session can be resumed. Boxed:
+    /// most sessions never resume.
+    pub resumable: Option<Box<Resumable>>,
+    /// The full JID the session is bound to, kept only when resumption is asked for (a
+    /// resumed session has it again).
     pub jid: Option<crate::jid::FullJid>,
     /// Stanzas we sent since counting began, modulo 2^32.
     sent: u32,
@@ -113,11 +115,11 @@ impl Acks {
             acked: state.acked,
             handled: Some(state.handled),
             resuming: true,
-            resumable: Some(Resumable {
+            resumable: Some(Box::new(Resumable {
                 id: state.id,
                 location: state.location,
                 max: state.max,
-            }),
+            })),
             jid: Some(state.jid),
             ..Acks::new(settings)
         }
