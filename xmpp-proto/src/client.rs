@@ -133,10 +133,11 @@ pub struct ClientConfig {
     /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
     /// them is in [`Client::other_features`].
     pub nonza_namespaces: Vec<String>,
-    /// Use stream management's acknowledgements (XEP-0198, without resumption) when the
-    /// server offers them: `<enable/>` goes out once bound, before anything the embedder
-    /// sends, and the core answers the server's `<r/>` and reports its acks
-    /// ([`ClientEvent::Acked`]). Off by default.
+    /// Use stream management (XEP-0198) when the server offers it: `<enable/>` goes out
+    /// once bound, before anything the embedder sends, the core answers the server's `<r/>`,
+    /// reports its acks ([`ClientEvent::Acked`]) and keeps every stanza sent until acked
+    /// ([`unacked_limits`](Self::unacked_limits)); resumption with
+    /// [`resumption`](Self::resumption). Off by default.
     pub stream_management: bool,
     /// With [`stream_management`](Self::stream_management): ask the server for an ack
     /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the

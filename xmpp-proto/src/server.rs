@@ -133,10 +133,11 @@ pub struct ServerConfig {
     /// Announce the element size limit in force in every `<stream:features/>` (XEP-0478,
     /// on by default), so that a client can avoid sending what would close its stream.
     pub advertise_limits: bool,
-    /// Offer stream management's acknowledgements (XEP-0198, without resumption) after
-    /// authentication: a bound client's `<enable/>` is answered with `<enabled/>`, the
-    /// core answers its `<r/>` and reports its acks ([`ServerEvent::Acked`]). Off by
-    /// default.
+    /// Offer stream management (XEP-0198) after authentication: a bound client's
+    /// `<enable/>` is answered with `<enabled/>`, the core answers its `<r/>`, reports its
+    /// acks ([`ServerEvent::Acked`]) and keeps every stanza sent until acked
+    /// ([`unacked_limits`](Self::unacked_limits)); resumption with
+    /// [`resumption`](Self::resumption). Off by default.
     pub stream_management: bool,
     /// With [`stream_management`](Self::stream_management): ask the client for an ack
     /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the
