@@ -23,7 +23,7 @@
 
 use std::time::{Duration, Instant};
 
-use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, ResumptionState};
 use xmpp_sansio::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
 use xmpp_sansio::connection::{Connection, RoleEvent};
 use xmpp_sansio::dialback::DialbackSecret;
@@ -161,6 +161,22 @@ fn stanza(ns: &str, k: u8) -> xmpp_sansio::xml::Element {
     xmpp_sansio::xml::parse_element(ns, xml.as_bytes()).expect("a well-formed stanza")
 }
 
+/// A stream management state to resume (XEP-0198 section 5), as an embedder would keep
+/// it: the id `fuzz`, bound to `jid`, with one unacknowledged stanza.
+fn resumption_state(jid: &str) -> ResumptionState {
+    ResumptionState {
+        id: "fuzz".into(),
+        jid: jid.parse().expect("a full JID"),
+        handled: u32::MAX,
+        acked: u32::MAX - 1,
+        unacked: vec![xmpp_sansio::bytes::Bytes::from_static(
+            b"<message to='romeo@example.net' id='old'><body>again</body></message>",
+        )],
+        location: None,
+        max: Some(60),
+    }
+}
+
 /// Plays a script against one role: peer bytes, the clock and the end of input mean the same
 /// for every role; `act` carries out decision `k` and `on_event` sees every event, both with
 /// the caller's `state`. Checks that nothing is emitted or reported after `closed`, that the
@@ -210,9 +226,14 @@ pub fn client_session(data: &[u8]) {
     config.tls = TlsPolicy::Optional;
     config.allow_plain_without_tls = plain;
     config.keepalive = Some(Duration::from_secs(10));
-    // XEP-0198 acknowledgements, when the server offers them: counted and requested.
+    // XEP-0198, when the server offers it: counted, requested (after 2 stanzas and on a
+    // timer), queued under small limits, and resumable.
     config.stream_management = true;
     config.ack_request_every = 2;
+    config.ack_request_after = Some(Duration::from_millis(500));
+    config.unacked_limits.max_stanzas = 4;
+    config.unacked_limits.max_bytes = 512;
+    config.resumption = true;
     let mut c = Client::new(config, 7, Instant::now());
     let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
         0 => {
@@ -235,9 +256,19 @@ pub fn client_session(data: &[u8]) {
             let _ = c.send(now, &stanza("jabber:client", k));
         }
         6 => c.close(now),
-        _ if k >= 0x80 => {
-            let _ = c.request_ack(now);
-        }
+        _ if k >= 0x80 => match k >> 5 {
+            // Before `open`: resume the session `fuzz` after SASL.
+            5 => {
+                let _ = c.resume_from(resumption_state("juliet@example.com/balcony"));
+            }
+            6 => {
+                let _ = c.take_resumption_state();
+                let _ = c.take_unacked();
+            }
+            _ => {
+                let _ = c.request_ack(now);
+            }
+        },
         _ => {
             let _ = c.next_id();
         }
@@ -257,9 +288,14 @@ pub fn server_session(data: &[u8]) {
         TlsPolicy::Optional
     };
     config.allow_plain_without_tls = true;
-    // XEP-0198 acknowledgements offered: a script may enable them and ack.
+    // XEP-0198 offered, with resumption: a script may enable it, ack, and resume the
+    // session `fuzz` of `user@example.com`.
     config.stream_management = true;
     config.ack_request_every = 3;
+    config.ack_request_after = Some(Duration::from_millis(500));
+    config.unacked_limits.max_stanzas = 4;
+    config.unacked_limits.max_bytes = 512;
+    config.resumption = Some(60);
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
     let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
@@ -294,9 +330,21 @@ pub fn server_session(data: &[u8]) {
                 let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
             }
         }
-        _ if k >= 0x80 => {
-            let _ = s.request_ack(now);
-        }
+        _ if k >= 0x80 => match k >> 5 {
+            5 => {
+                let _ = s.resume(now, None);
+            }
+            6 => {
+                let _ = s.resume(now, Some(resumption_state("user@example.com/fuzz")));
+            }
+            7 if k & 1 == 1 => {
+                let _ = s.take_resumption_state();
+                let _ = s.take_unacked();
+            }
+            _ => {
+                let _ = s.request_ack(now);
+            }
+        },
         _ => s.close(now),
     };
     let on_event = |_: &Server, pending: &mut Option<Stanza>, ev| {

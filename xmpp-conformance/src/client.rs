@@ -4,19 +4,21 @@
 //! `allow_plain_without_tls`, `client_nonce`, `lang`, `response_timeout_ms`, `keepalive_ms`,
 //! `max_stanza_bytes`, `max_depth`, `extensions` (`"sm"`: XEP-0198 acknowledgements), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`). Time is a virtual clock that only `tick`
+//! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`,
+//! `ack_request_after_ms`, `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` and the
+//! `[config.resume]` table: see `resumption_state`). Time is a virtual clock that only `tick`
 //! moves.
 
 use std::collections::VecDeque;
 
-use xmpp_sansio::client::{Client, ClientConfig, ClientError, ClientEvent};
+use xmpp_sansio::client::{Client, ClientConfig, ClientError, ClientEvent, ResumptionState};
 use xmpp_sansio::jid::BareJid;
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
 use xmpp_sansio::xml::{Element, parse_element};
 
 use crate::role::{
-    Action, ArgKind, Clock, CoreUnderTest, Role, Unsupported, Value, VectorEvent, config_error,
-    drain_output, unsupported_key,
+    Action, ArgKind, Clock, ConfigError, CoreUnderTest, Role, Unsupported, Value, VectorEvent,
+    config_error, drain_output, unsupported_key,
 };
 use crate::vector::Config;
 
@@ -33,7 +35,7 @@ impl Role for ClientRole {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
             "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned"
-            | "acked" => Some(ArgKind::Plain),
+            | "acked" | "resumed" | "resume-failed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
             // `sm-failed` alone, or with the stanza error condition of `<failed/>`.
             "sm-failed" => Some(ArgKind::OptionalPlain),
@@ -60,6 +62,7 @@ impl Role for ClientRole {
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| config_error("jid", "expected a bare JID"))?;
         let mut effective_lang = false;
+        let mut resume = None;
         let mut c = ClientConfig::new(jid, "");
         c.password = None;
         for entry in &config.entries {
@@ -96,6 +99,15 @@ impl Role for ClientRole {
                 "ack_request_every" => {
                     c.ack_request_every = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
+                "ack_request_after_ms" => c.ack_request_after = Some(v.millis()?),
+                "max_unacked_stanzas" => {
+                    c.unacked_limits.max_stanzas = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
+                "max_unacked_bytes" => {
+                    c.unacked_limits.max_bytes = usize::try_from(v.number()?).unwrap_or(usize::MAX)
+                }
+                "sm_resume" => c.resumption = v.boolean()?,
+                "resume" => resume = Some(resumption_state(&v)?),
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
                     let d = v.millis()?;
@@ -106,8 +118,14 @@ impl Role for ClientRole {
             }
         }
         let clock = Clock::new();
+        let mut client = Client::new(c, 1, clock.now());
+        if let Some(state) = resume {
+            client
+                .resume_from(state)
+                .map_err(|e| config_error("resume", e.to_string()))?;
+        }
         Ok(Box::new(ClientCore {
-            client: Client::new(c, 1, clock.now()),
+            client,
             clock,
             events: VecDeque::new(),
             effective_lang,
@@ -154,6 +172,15 @@ impl ClientCore {
                     plain("sm-failed", c.as_str().to_owned())
                 }
                 ClientEvent::Acked(n) => plain("acked", n.to_string()),
+                ClientEvent::Resumed(jid) => plain("resumed", jid.to_string()),
+                ClientEvent::ResumeFailed { condition, unacked } => plain(
+                    "resume-failed",
+                    format!(
+                        "{} {}",
+                        condition.map_or("none", |c| c.as_str()),
+                        unacked.len()
+                    ),
+                ),
                 ClientEvent::PeerStreamError(e) => VectorEvent {
                     note: e
                         .see_other_host
@@ -178,6 +205,62 @@ impl ClientCore {
             });
         }
     }
+}
+
+/// The `[config.resume]` table (vectors/README.md): the state of a session to resume,
+/// as the previous session's embedder kept it: `previd`, `jid` (the full JID it was bound
+/// to), `h` (the handled count), `acked` (the peer's last `h`), `unacked` (the stanzas the
+/// peer had not acknowledged, each as sent, oldest first), and optionally `location` and
+/// `max`.
+pub(crate) fn resumption_state(v: &Value<'_>) -> Result<ResumptionState, ConfigError> {
+    let key = v.key;
+    let table = v
+        .value
+        .as_table()
+        .ok_or_else(|| config_error(key, "expected a table"))?;
+    for k in table.keys() {
+        if !["previd", "jid", "h", "acked", "unacked", "location", "max"].contains(&k.as_str()) {
+            return Err(config_error(key, format!("unknown key {k}")));
+        }
+    }
+    let text = |k: &str| table.get(k).and_then(|t| t.as_str());
+    let count = |k: &str| {
+        table
+            .get(k)
+            .map(|n| {
+                n.as_integer()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| config_error(key, format!("{k}: expected a 32-bit count")))
+            })
+            .transpose()
+    };
+    let unacked = match table.get("unacked") {
+        None => Vec::new(),
+        Some(list) => list
+            .as_array()
+            .and_then(|l| {
+                l.iter()
+                    .map(|s| {
+                        s.as_str()
+                            .map(|s| xmpp_sansio::bytes::Bytes::from(s.to_owned()))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| config_error(key, "unacked: expected an array of strings"))?,
+    };
+    Ok(ResumptionState {
+        id: text("previd")
+            .ok_or_else(|| config_error(key, "previd: required"))?
+            .to_owned(),
+        jid: text("jid")
+            .and_then(|j| j.parse().ok())
+            .ok_or_else(|| config_error(key, "jid: a full JID is required"))?,
+        handled: count("h")?.unwrap_or(0),
+        acked: count("acked")?.unwrap_or(0),
+        unacked,
+        location: text("location").map(str::to_owned),
+        max: count("max")?,
+    })
 }
 
 /// Parses one stanza written in a vector, in a `jabber:client` stream.
@@ -222,7 +305,8 @@ fn refused(action: &Action, e: ClientError) -> Result<(), Unsupported> {
         ClientError::StreamEnded
         | ClientError::StanzaTooLarge { .. }
         | ClientError::InvalidIq(_)
-        | ClientError::StreamManagementNotEnabled => Ok(()),
+        | ClientError::StreamManagementNotEnabled
+        | ClientError::UnackedQueueFull => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

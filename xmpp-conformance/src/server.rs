@@ -7,7 +7,9 @@
 //! `allow_plain_without_tls`, `mechanisms`, `server_nonce`, `users`, `response_timeout_ms`,
 //! `max_stanza_bytes`, `max_depth`, `extensions` (`"stream-limits"`, `"sm"`), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`). Time is a virtual clock that only `tick` moves.
+//! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`, `ack_request_after_ms`,
+//! `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` (the `max` offered, in seconds)
+//! and the `[config.resume]` table: the state the embedder holds for `resume`). Time is a virtual clock that only `tick` moves.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
@@ -90,9 +92,8 @@ impl Role for ServerRole {
     fn event_arg(&self, name: &str) -> Option<ArgKind> {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
-            "auth-request" | "authenticated" | "online" | "peer-stream-error" | "acked" => {
-                Some(ArgKind::Plain)
-            }
+            "auth-request" | "authenticated" | "online" | "peer-stream-error" | "acked"
+            | "resume-request" | "resumed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
             "bind-request" | "external-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
@@ -110,6 +111,8 @@ impl Role for ServerRole {
             | "bind"
             | "reject-bind"
             | "request-ack"
+            | "resume"
+            | "resume-unknown"
             | "send"
             | "close"
             | "tick"
@@ -127,6 +130,7 @@ impl Role for ServerRole {
         // Optional protocol extensions stay off unless the vector lists them (VECTORS.md).
         c.advertise_limits = false;
         let mut user_table = BTreeMap::new();
+        let mut resume = None;
         for entry in &config.entries {
             let v = Value {
                 key: entry.key.as_str(),
@@ -162,6 +166,15 @@ impl Role for ServerRole {
                 "ack_request_every" => {
                     c.ack_request_every = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
+                "ack_request_after_ms" => c.ack_request_after = Some(v.millis()?),
+                "max_unacked_stanzas" => {
+                    c.unacked_limits.max_stanzas = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
+                "max_unacked_bytes" => {
+                    c.unacked_limits.max_bytes = usize::try_from(v.number()?).unwrap_or(usize::MAX)
+                }
+                "sm_resume" => c.resumption = Some(u32::try_from(v.number()?).unwrap_or(u32::MAX)),
+                "resume" => resume = Some(crate::client::resumption_state(&v)?),
                 "max_stanza_bytes_before_auth" => {
                     c.pre_auth_limits.max_element_bytes =
                         usize::try_from(v.number()?).unwrap_or(usize::MAX);
@@ -187,6 +200,7 @@ impl Role for ServerRole {
             server: Server::new(c, 1, clock.now()),
             users: user_table,
             mechanism: None,
+            resume,
             clock,
             events: VecDeque::new(),
         }))
@@ -198,6 +212,8 @@ struct ServerCore {
     users: BTreeMap<String, User>,
     /// The mechanism of the last `auth-request`, to build the right credential.
     mechanism: Option<Mechanism>,
+    /// Config `[config.resume]`: the detached state the `resume` action gives.
+    resume: Option<xmpp_sansio::server::ResumptionState>,
     clock: Clock,
     events: VecDeque<VectorEvent>,
 }
@@ -235,6 +251,8 @@ impl ServerCore {
                 ServerEvent::Nonza(el) => VectorEvent::element("nonza", &el),
                 ServerEvent::StreamManagementEnabled => VectorEvent::bare("sm-enabled"),
                 ServerEvent::Acked(n) => plain("acked", n.to_string()),
+                ServerEvent::ResumeRequest { previd, .. } => plain("resume-request", previd),
+                ServerEvent::Resumed(jid) => plain("resumed", jid.to_string()),
                 ServerEvent::PeerStreamError(e) => {
                     plain("peer-stream-error", e.condition.as_str().to_owned())
                 }
@@ -262,7 +280,8 @@ fn refused(action: &Action, e: ServerError) -> Result<(), Unsupported> {
         // So is `request-ack` without stream management enabled.
         ServerError::StreamEnded
         | ServerError::InvalidIq(_)
-        | ServerError::StreamManagementNotEnabled => Ok(()),
+        | ServerError::StreamManagementNotEnabled
+        | ServerError::UnackedQueueFull => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name
@@ -365,6 +384,16 @@ impl CoreUnderTest for ServerCore {
             "request-ack" => self
                 .server
                 .request_ack(now)
+                .or_else(|e| refused(action, e))?,
+            "resume" => {
+                let state = self.resume.take();
+                self.server
+                    .resume(now, state)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "resume-unknown" => self
+                .server
+                .resume(now, None)
                 .or_else(|e| refused(action, e))?,
             other => return Err(Unsupported(format!("action {other} (role server)"))),
         }

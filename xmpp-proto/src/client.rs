@@ -15,7 +15,15 @@
 //! mechanisms of [`crate::sasl`], chosen by a preference list), resource binding (section 7)
 //! and, only when the server requires it, the legacy session (RFC 3921 section 3); then,
 //! when [`ClientConfig::stream_management`] is on and the server offers it, stream
-//! management's acknowledgements (XEP-0198, see `stream/management.rs`). Every
+//! management (XEP-0198, see `stream/management/`): acknowledgements, the unacknowledged
+//! queue, and, with [`ClientConfig::resumption`], resumption: once the stream is over,
+//! [`Client::take_resumption_state`] gives what a new `Client` resumes with
+//! ([`Client::resume_from`], before `open`: SASL, then `<resume/>` instead of binding).
+//!
+//! Nothing given to [`Client::send`] is lost silently with stream management on: each
+//! stanza is acknowledged ([`ClientEvent::Acked`]), sent again after a resumption, or, once
+//! the stream is over for good, handed back by [`Client::take_unacked`] (or inside the
+//! [`ResumptionState`]; after a failed resumption, in [`ClientEvent::ResumeFailed`]). Every
 //! method that can write or start a timer takes the time: timers count from it, and the
 //! ones due by then fire before the method returns.
 //!
@@ -66,11 +74,12 @@ use crate::stream::engine::{
     Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
-use crate::stream::management::{self, SM_NS};
+use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
 use crate::stream::{Features, Requirement, StreamLimits};
+pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
 /// How a client connects and authenticates.
@@ -124,15 +133,27 @@ pub struct ClientConfig {
     /// `unsupported-stanza-type` (RFC 6120 section 4.9.3.24). What the server offers for
     /// them is in [`Client::other_features`].
     pub nonza_namespaces: Vec<String>,
-    /// Use stream management's acknowledgements (XEP-0198, without resumption) when the
-    /// server offers them: `<enable/>` goes out once bound, before anything the embedder
-    /// sends, and the core answers the server's `<r/>` and reports its acks
-    /// ([`ClientEvent::Acked`]). Off by default.
+    /// Use stream management (XEP-0198) when the server offers it: `<enable/>` goes out
+    /// once bound, before anything the embedder sends, the core answers the server's `<r/>`,
+    /// reports its acks ([`ClientEvent::Acked`]) and keeps every stanza sent until acked
+    /// ([`unacked_limits`](Self::unacked_limits)); resumption with
+    /// [`resumption`](Self::resumption). Off by default.
     pub stream_management: bool,
     /// With [`stream_management`](Self::stream_management): ask the server for an ack
     /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the
     /// embedder asks ([`Client::request_ack`]).
     pub ack_request_every: u32,
+    /// With [`stream_management`](Self::stream_management): ask the server for an ack this
+    /// long after a stanza went out unacknowledged (the engine's ack timer); `None` (the
+    /// default): not on a timer.
+    pub ack_request_after: Option<Duration>,
+    /// With [`stream_management`](Self::stream_management): how many stanzas, and bytes,
+    /// may wait for the server's ack; at the limit [`Client::send`] refuses with
+    /// [`ClientError::UnackedQueueFull`] (see [`UnackedLimits`]).
+    pub unacked_limits: UnackedLimits,
+    /// With [`stream_management`](Self::stream_management): ask for resumption
+    /// (`<enable resume='true'/>`, XEP-0198 section 5). Off by default.
+    pub resumption: bool,
 }
 
 impl ClientConfig {
@@ -157,6 +178,9 @@ impl ClientConfig {
             nonza_namespaces: Vec::new(),
             stream_management: false,
             ack_request_every: 0,
+            ack_request_after: None,
+            unacked_limits: UnackedLimits::default(),
+            resumption: false,
         }
     }
 }
@@ -185,6 +209,9 @@ impl core::fmt::Debug for ClientConfig {
             .field("nonza_namespaces", &self.nonza_namespaces)
             .field("stream_management", &self.stream_management)
             .field("ack_request_every", &self.ack_request_every)
+            .field("ack_request_after", &self.ack_request_after)
+            .field("unacked_limits", &self.unacked_limits)
+            .field("resumption", &self.resumption)
             .finish()
     }
 }
@@ -216,6 +243,21 @@ pub enum ClientEvent {
     /// The server acknowledged this many more of our stanzas (XEP-0198 `<a/>`), the oldest
     /// unacknowledged first: stanzas are acknowledged in the order they were sent.
     Acked(u32),
+    /// The server resumed the previous session ([`Client::resume_from`], XEP-0198
+    /// `<resumed/>`), bound to this full JID: what it had not acknowledged is sent again,
+    /// and stanzas flow as before (no presence or roster to set up again).
+    Resumed(FullJid),
+    /// The server refused to resume the previous session (XEP-0198 `<failed/>`, with its
+    /// stanza error condition if it gave one): the client binds a fresh session instead
+    /// ([`ClientEvent::Online`] follows). `unacked` are the stanzas of the previous session
+    /// the server did not acknowledge, oldest first, as they were sent: they may be lost,
+    /// and the embedder decides whether to send them again.
+    ResumeFailed {
+        /// The condition the server gave.
+        condition: Option<crate::error::StanzaErrorCondition>,
+        /// The stanzas that may be lost.
+        unacked: Vec<bytes::Bytes>,
+    },
     /// The server sent a stream error (for `see-other-host`, the host to try).
     PeerStreamError(Box<StreamError>),
     /// The client gave up for a local reason ([`ClientEvent::Closed`] follows, with the
@@ -270,6 +312,10 @@ pub enum ClientError {
     /// [`Client::request_ack`] without stream management enabled
     /// ([`ClientEvent::StreamManagementEnabled`]).
     StreamManagementNotEnabled,
+    /// Stream management's unacknowledged queue is at its limits
+    /// ([`ClientConfig::unacked_limits`]): nothing was sent, and the server was asked for
+    /// an ack; send again after the next [`ClientEvent::Acked`].
+    UnackedQueueFull,
 }
 
 impl core::fmt::Display for ClientError {
@@ -300,6 +346,9 @@ impl core::fmt::Display for ClientError {
             ClientError::StreamManagementNotEnabled => {
                 f.write_str("stream management (XEP-0198) is not enabled")
             }
+            ClientError::UnackedQueueFull => f.write_str(
+                "too many stanzas await the server's acknowledgement (XEP-0198); nothing was sent",
+            ),
         }
     }
 }
@@ -314,12 +363,15 @@ impl ClientError {
     }
 
     /// The embedder called a method that does not fit the state (a bug to fix in the
-    /// embedder): neither [`StreamEnded`](ClientError::StreamEnded) nor
-    /// [`StanzaTooLarge`](ClientError::StanzaTooLarge).
+    /// embedder): neither [`StreamEnded`](ClientError::StreamEnded),
+    /// [`StanzaTooLarge`](ClientError::StanzaTooLarge) nor
+    /// [`UnackedQueueFull`](ClientError::UnackedQueueFull).
     pub fn is_misuse(&self) -> bool {
         !matches!(
             self,
-            ClientError::StreamEnded | ClientError::StanzaTooLarge { .. }
+            ClientError::StreamEnded
+                | ClientError::StanzaTooLarge { .. }
+                | ClientError::UnackedQueueFull
         )
     }
 }
@@ -357,6 +409,13 @@ enum State {
         step: SessionClient,
         auth: Box<Authenticated>,
     },
+    /// `<resume/>` is out (XEP-0198 section 5); `bind` and `session` are what the features
+    /// offered, for a fresh bind when the server answers `<failed/>`.
+    Resume {
+        auth: Box<Authenticated>,
+        bind: bool,
+        session: bool,
+    },
     /// Stanzas flow.
     Online(Box<Authenticated>),
 }
@@ -369,9 +428,10 @@ impl State {
                 auth.as_deref()
             }
             State::Sasl(_) => None,
-            State::Bind { auth, .. } | State::Session { auth, .. } | State::Online(auth) => {
-                Some(auth)
-            }
+            State::Bind { auth, .. }
+            | State::Session { auth, .. }
+            | State::Resume { auth, .. }
+            | State::Online(auth) => Some(auth),
         }
     }
 }
@@ -433,6 +493,54 @@ impl Client {
             state: State::AwaitHeader(None),
             peer: None,
             next_id: 0,
+        }
+    }
+
+    /// Resumes the session that `state` describes (XEP-0198 section 5), taken from the
+    /// previous `Client` with [`take_resumption_state`](Self::take_resumption_state): once
+    /// SASL succeeds the client sends `<resume previd h/>` instead of binding; then
+    /// [`ClientEvent::Resumed`], or [`ClientEvent::ResumeFailed`] and a fresh bind. Call it
+    /// before [`open`](Self::open), with [`ClientConfig::stream_management`] on.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::AlreadyOpen`] after `open`; [`ClientError::StreamManagementNotEnabled`]
+    /// when the configuration does not use stream management. The state is not kept then.
+    pub fn resume_from(&mut self, state: ResumptionState) -> Result<(), ClientError> {
+        if !self.engine.is_idle() {
+            return Err(ClientError::AlreadyOpen);
+        }
+        if !self.config.stream_management {
+            return Err(ClientError::StreamManagementNotEnabled);
+        }
+        self.engine.sm_resume_from(state, self.sm_settings());
+        Ok(())
+    }
+
+    /// Once the stream is over ([`ClientEvent::Closed`]): what a new `Client` needs to
+    /// resume the session ([`resume_from`](Self::resume_from)), when the server enabled
+    /// resumption (`<enabled resume='true' id/>`): the id, the counters, the stanzas the
+    /// server did not acknowledge, and where it asked to be reconnected to. `None` before
+    /// the end, without resumption, or once taken (the unacknowledged stanzas go with it,
+    /// so [`take_unacked`](Self::take_unacked) is then empty). Output not yet taken with
+    /// [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
+    pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {
+        self.engine.sm_take_state()
+    }
+
+    /// Once the stream is over for good: the stanzas the server did not acknowledge, oldest
+    /// first, as they were sent (empty without stream management, before the end, or once
+    /// taken). They may or may not have reached it.
+    pub fn take_unacked(&mut self) -> Vec<bytes::Bytes> {
+        self.engine.sm_take_unacked()
+    }
+
+    /// Stream management's settings, from the configuration.
+    fn sm_settings(&self) -> SmSettings {
+        SmSettings {
+            request_every: self.config.ack_request_every,
+            request_after: self.config.ack_request_after,
+            limits: self.config.unacked_limits,
         }
     }
 
@@ -659,6 +767,7 @@ impl Client {
             .map_err(|refused| match refused {
                 StanzaRefused::Unbalanced => ClientError::Unbalanced,
                 StanzaRefused::TooLarge { size, max } => ClientError::StanzaTooLarge { size, max },
+                StanzaRefused::QueueFull => ClientError::UnackedQueueFull,
             })
     }
 
@@ -816,6 +925,17 @@ impl Client {
                 Err(failure) => return self.fail(failure),
             }
         }
+        if auth.is_some() && self.engine.sm_is_resuming() {
+            let offered = features.root().children().any(|c| c.is("sm", SM_NS));
+            if offered {
+                if let Some(auth) = auth {
+                    let session = f.session == Some(Requirement::Required);
+                    return self.send_resume(auth, f.bind, session);
+                }
+            }
+            // Not offered on this stream: the previous session cannot be resumed here.
+            self.resume_failed(None, None);
+        }
         let Some(auth) = auth else {
             let attempt = self.attempt();
             let started =
@@ -835,6 +955,69 @@ impl Client {
             }),
             Err(failure) => self.fail(failure),
         }
+    }
+
+    /// `<resume previd h/>` instead of binding (XEP-0198 section 5).
+    fn send_resume(&mut self, auth: Box<Authenticated>, bind: bool, session: bool) {
+        let previd = self.engine.sm_resumable().map(|r| r.id.clone());
+        let h = self.engine.sm_handled();
+        self.engine.write_element(|w| {
+            management::write_resume(w, "resume", previd.as_deref().unwrap_or_default(), h)
+        });
+        self.run(State::Resume {
+            auth,
+            bind,
+            session,
+        });
+    }
+
+    /// The server's answer to `<resume/>`: `<resumed/>` or `<failed/>`.
+    fn on_resume_answer(&mut self, el: &Element) {
+        let State::Resume {
+            auth,
+            bind,
+            session,
+        } = std::mem::replace(&mut self.state, State::AwaitHeader(None))
+        else {
+            return;
+        };
+        if el.name() == "resumed" {
+            let Some(h) = management::read_h(el) else {
+                return self.stream_error(StreamErrorCondition::BadFormat);
+            };
+            let Some(jid) = self.engine.sm_jid().cloned() else {
+                return self.stream_error(StreamErrorCondition::UndefinedCondition);
+            };
+            self.state = State::Online(auth);
+            self.engine.negotiated();
+            if let Err(error) = self.engine.sm_resumed(h) {
+                return self.close_with_error(error);
+            }
+            return self.engine.report(ClientEvent::Resumed(jid));
+        }
+        self.resume_failed(management::failed_condition(el), management::read_h(el));
+        let id = self.next_id();
+        let resource = self.config.resource.as_deref();
+        match BindClient::begin(bind, resource, id, &mut self.engine) {
+            Ok(step) => self.run(State::Bind {
+                step,
+                session,
+                auth,
+            }),
+            Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// The previous session is not resumed: its unacknowledged stanzas go back to the
+    /// embedder (minus those `h` acknowledges).
+    fn resume_failed(
+        &mut self,
+        condition: Option<crate::error::StanzaErrorCondition>,
+        h: Option<u32>,
+    ) {
+        let unacked = self.engine.sm_resume_failed(h);
+        self.engine
+            .report(ClientEvent::ResumeFailed { condition, unacked });
     }
 
     /// SASL succeeded and the stream restarted (RFC 6120 section 6.4.6).
@@ -868,10 +1051,13 @@ impl Client {
         // that every stanza it sends is counted (from `<enable/>` on).
         let offered = self.other_features().any(|f| f.is("sm", SM_NS));
         if self.config.stream_management && offered {
-            self.engine.write_element(|w| {
-                w.start("enable").xmlns(SM_NS).end("enable");
-            });
-            self.engine.sm_begin(self.config.ack_request_every);
+            let resume = self.config.resumption;
+            self.engine
+                .write_element(|w| management::write_enable(w, resume));
+            self.engine.sm_begin(self.sm_settings());
+            if resume {
+                self.engine.sm_bound(&jid);
+            }
         }
         self.engine.report(ClientEvent::Online(jid));
     }
@@ -880,6 +1066,11 @@ impl Client {
     fn on_sm_answer(&mut self, el: &Element) {
         if el.name() == "enabled" {
             self.engine.sm_enabled();
+            if self.config.resumption {
+                if let Some(acks) = self.engine.sm_mut() {
+                    acks.resumable = management::read_enabled(el).map(Box::new);
+                }
+            }
             self.engine.report(ClientEvent::StreamManagementEnabled);
         } else {
             self.engine.sm_end();
@@ -985,6 +1176,11 @@ impl StreamRole for Client {
                 if let Some(jid) = self.follow(next) {
                     self.bound(jid);
                 }
+            }
+            State::Resume { .. }
+                if el.ns() == SM_NS && matches!(el.name(), "resumed" | "failed") =>
+            {
+                self.on_resume_answer(&el);
             }
             State::Online(_)
                 if self.engine.sm_begun()

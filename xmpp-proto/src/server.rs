@@ -9,8 +9,14 @@
 //! before handing it over, refusing a spoofed `from` (`invalid-from`), a stanza before
 //! authentication (`not-authorized`) and unknown first-level elements
 //! (`unsupported-stanza-type`). With [`ServerConfig::stream_management`] it offers and runs
-//! stream management's acknowledgements (XEP-0198, without resumption). Every method that can write or start a timer takes the
-//! time: timers count from it, and the ones due by then fire before the method returns.
+//! stream management (XEP-0198): acknowledgements, the unacknowledged queue, and with
+//! [`ServerConfig::resumption`] resumption: once the stream is over the embedder detaches
+//! the session's [`ResumptionState`] ([`Server::take_resumption_state`]) and keeps it for
+//! its resumption timeout; a new `Server` that receives `<resume previd/>` after SASL asks
+//! for it ([`ServerEvent::ResumeRequest`], answered with [`Server::resume`]). Every stanza
+//! given to [`Server::send`] is acknowledged, sent again after a resumption, or handed back
+//! once the session is over for good ([`Server::take_unacked`]). Every method that can
+//! write or start a timer takes the time: timers count from it, and the ones due by then fire before the method returns.
 //!
 //! ```
 //! use std::time::Instant;
@@ -63,12 +69,13 @@ use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
 use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 pub use crate::stream::CloseReason;
 use crate::stream::engine::{
-    Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
+    Engine, InputRefused, Settings, StanzaRefused, StreamRole, stream_event, stream_methods,
 };
 use crate::stream::header::{Header, check_peer_header};
-use crate::stream::management::{self, SM_NS};
+use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
+pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
 use crate::xml::{Element, Limits, Writer};
 
@@ -126,15 +133,30 @@ pub struct ServerConfig {
     /// Announce the element size limit in force in every `<stream:features/>` (XEP-0478,
     /// on by default), so that a client can avoid sending what would close its stream.
     pub advertise_limits: bool,
-    /// Offer stream management's acknowledgements (XEP-0198, without resumption) after
-    /// authentication: a bound client's `<enable/>` is answered with `<enabled/>`, the
-    /// core answers its `<r/>` and reports its acks ([`ServerEvent::Acked`]). Off by
-    /// default.
+    /// Offer stream management (XEP-0198) after authentication: a bound client's
+    /// `<enable/>` is answered with `<enabled/>`, the core answers its `<r/>`, reports its
+    /// acks ([`ServerEvent::Acked`]) and keeps every stanza sent until acked
+    /// ([`unacked_limits`](Self::unacked_limits)); resumption with
+    /// [`resumption`](Self::resumption). Off by default.
     pub stream_management: bool,
     /// With [`stream_management`](Self::stream_management): ask the client for an ack
     /// (`<r/>`) after every this many stanzas sent; 0 (the default): only when the
     /// embedder asks ([`Server::request_ack`]).
     pub ack_request_every: u32,
+    /// With [`stream_management`](Self::stream_management): ask the client for an ack this
+    /// long after a stanza went out unacknowledged (the engine's ack timer); `None` (the
+    /// default): not on a timer.
+    pub ack_request_after: Option<std::time::Duration>,
+    /// With [`stream_management`](Self::stream_management): how many stanzas, and bytes,
+    /// may wait for the client's ack; at the limit [`Server::send`] refuses with
+    /// [`ServerError::UnackedQueueFull`] (see [`UnackedLimits`]).
+    pub unacked_limits: UnackedLimits,
+    /// With [`stream_management`](Self::stream_management): offer resumption (XEP-0198
+    /// section 5) to a client that asks (`<enable resume='true'/>`), keeping a detached
+    /// session at most this many seconds (`<enabled max/>`, lowered to the client's `max`
+    /// when it asks for less). The embedder keeps the detached state that long. `None` (the
+    /// default): no resumption.
+    pub resumption: Option<u32>,
 }
 
 impl ServerConfig {
@@ -168,6 +190,9 @@ impl ServerConfig {
             advertise_limits: true,
             stream_management: false,
             ack_request_every: 0,
+            ack_request_after: None,
+            unacked_limits: UnackedLimits::default(),
+            resumption: None,
         }
     }
 
@@ -211,6 +236,9 @@ impl core::fmt::Debug for ServerConfig {
             .field("advertise_limits", &self.advertise_limits)
             .field("stream_management", &self.stream_management)
             .field("ack_request_every", &self.ack_request_every)
+            .field("ack_request_after", &self.ack_request_after)
+            .field("unacked_limits", &self.unacked_limits)
+            .field("resumption", &self.resumption)
             .finish()
     }
 }
@@ -267,6 +295,19 @@ pub enum ServerEvent {
     /// The client acknowledged this many more of our stanzas (XEP-0198 `<a/>`), the oldest
     /// unacknowledged first: stanzas are acknowledged in the order they were sent.
     Acked(u32),
+    /// The client, authenticated as `account`, asks to resume the session `previd`
+    /// (XEP-0198 `<resume/>`): answer with [`Server::resume`], giving the state detached
+    /// from that session ([`Server::take_resumption_state`]), or `None` when there is none
+    /// (unknown, or expired). A state of another account is refused like an unknown one.
+    ResumeRequest {
+        /// The account the client authenticated as.
+        account: BareJid,
+        /// The stream management id of the session to resume.
+        previd: String,
+    },
+    /// The session was resumed (`<resumed/>` is out), bound to this full JID again: what
+    /// the client had not acknowledged is sent again, and stanzas flow.
+    Resumed(FullJid),
     /// The client sent a stream error ([`ServerEvent::Closed`] follows).
     PeerStreamError(Box<StreamError>),
     /// The stream is over, for this reason; close the transport. Nothing is reported after
@@ -307,6 +348,12 @@ pub enum ServerError {
     /// [`Server::request_ack`] without stream management enabled
     /// ([`ServerEvent::StreamManagementEnabled`]).
     StreamManagementNotEnabled,
+    /// Stream management's unacknowledged queue is at its limits
+    /// ([`ServerConfig::unacked_limits`]): nothing was sent, and the client was asked for
+    /// an ack; send again after the next [`ServerEvent::Acked`].
+    UnackedQueueFull,
+    /// [`Server::resume`] without a [`ServerEvent::ResumeRequest`] to answer.
+    NoResumeRequest,
 }
 
 impl core::fmt::Display for ServerError {
@@ -323,6 +370,10 @@ impl core::fmt::Display for ServerError {
             ServerError::StreamManagementNotEnabled => {
                 "stream management (XEP-0198) is not enabled"
             }
+            ServerError::UnackedQueueFull => {
+                "too many stanzas await the client's acknowledgement (XEP-0198); nothing was sent"
+            }
+            ServerError::NoResumeRequest => "no resumption request to answer",
             ServerError::InvalidIq(rule) => {
                 return write!(f, "the iq breaks a rule, so nothing was sent: {rule}");
             }
@@ -340,9 +391,10 @@ impl ServerError {
     }
 
     /// The embedder called a method that does not fit the state (a bug to fix in the
-    /// embedder): every error but [`StreamEnded`](ServerError::StreamEnded).
+    /// embedder): every error but [`StreamEnded`](ServerError::StreamEnded) and
+    /// [`UnackedQueueFull`](ServerError::UnackedQueueFull).
     pub fn is_misuse(&self) -> bool {
-        !self.is_stream_ended()
+        !self.is_stream_ended() && *self != ServerError::UnackedQueueFull
     }
 }
 
@@ -364,6 +416,16 @@ enum State {
     Authenticated(BindServer),
     /// Stanzas flow, from the client bound to this full JID.
     Online(FullJid),
+    /// The client asked to resume a session (XEP-0198 `<resume/>`); the embedder answers.
+    Resuming(Box<ResumeAsk>),
+}
+
+/// A `<resume/>` the embedder is to answer.
+struct ResumeAsk {
+    account: BareJid,
+    previd: String,
+    /// The client's `h`: how many of our stanzas of that session it handled.
+    h: u32,
 }
 
 /// The server side of one c2s stream.
@@ -386,6 +448,7 @@ impl core::fmt::Debug for Server {
             State::Unauthenticated(_) => (None, None),
             State::Authenticated(bind) => (Some(bind.account().clone()), None),
             State::Online(jid) => (Some(jid.to_bare()), Some(jid)),
+            State::Resuming(ask) => (Some(ask.account.clone()), None),
         };
         f.debug_struct("Server")
             .field("domain", &domain_at(&self.config, self.domain))
@@ -708,7 +771,10 @@ impl Server {
             s.online()?;
             s.engine
                 .write_stanza(write, None)
-                .map_err(|_| ServerError::Unbalanced)
+                .map_err(|refused| match refused {
+                    StanzaRefused::QueueFull => ServerError::UnackedQueueFull,
+                    _ => ServerError::Unbalanced,
+                })
         })
     }
 
@@ -750,6 +816,89 @@ impl Server {
             }
             Ok(())
         })
+    }
+
+    /// Answers [`ServerEvent::ResumeRequest`] at time `now` with the state detached from
+    /// the session the client named ([`take_resumption_state`](Self::take_resumption_state)
+    /// of its `Server`), or `None` when there is none. A state of another id, or of another
+    /// account than the client authenticated as, is refused as unknown (XEP-0198 section 5:
+    /// `<failed><item-not-found/></failed>`; the client may bind instead) and dropped.
+    /// Otherwise `<resumed previd h/>` goes out, the stanzas the client did not acknowledge
+    /// are sent again, the counters go on from the state's, and
+    /// [`ServerEvent::Resumed`] follows; an `h` of the client beyond what the session sent
+    /// ends the stream (`undefined-condition`, XEP-0198 section 4), and the state's stanzas
+    /// can then be taken back with [`take_unacked`](Self::take_unacked).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoResumeRequest`] without a request to answer;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        state: Option<ResumptionState>,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ServerError::StreamEnded);
+            }
+            let State::Resuming(ask) = &s.state else {
+                return Err(ServerError::NoResumeRequest);
+            };
+            // Binding is what follows a refusal; success replaces it with `Online`.
+            let bind = BindServer::new(ask.account.clone());
+            let State::Resuming(ask) = std::mem::replace(&mut s.state, State::Authenticated(bind))
+            else {
+                return Err(ServerError::NoResumeRequest);
+            };
+            let state = state.filter(|st| st.id == ask.previd && st.jid.to_bare() == ask.account);
+            let Some(state) = state else {
+                let condition = StanzaErrorCondition::ItemNotFound;
+                s.engine
+                    .write_element(|w| management::write_failed(w, &condition));
+                s.engine.await_peer();
+                return Ok(());
+            };
+            let jid = state.jid.clone();
+            s.engine.sm_resume_from(state, s.sm_settings());
+            let h = s.engine.sm_handled();
+            s.engine
+                .write_element(|w| management::write_resume(w, "resumed", &ask.previd, h));
+            s.state = State::Online(jid.clone());
+            s.engine.negotiated();
+            match s.engine.sm_resumed(ask.h) {
+                Ok(()) => s.engine.report(ServerEvent::Resumed(jid)),
+                Err(error) => s.close_with_error(error),
+            }
+            Ok(())
+        })
+    }
+
+    /// Once the stream is over ([`ServerEvent::Closed`]): the session's state for a later
+    /// resumption, when the client enabled it (`<enabled resume='true'/>`): keep it for
+    /// [`ServerConfig::resumption`] seconds at most, and give it to the `Server` whose
+    /// [`ServerEvent::ResumeRequest`] names its id. `None` before the end, without
+    /// resumption, or once taken (the unacknowledged stanzas go with it). Output not yet
+    /// taken with [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
+    pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {
+        self.engine.sm_take_state()
+    }
+
+    /// Once the stream is over for good (or a detached state expired, see
+    /// [`ResumptionState::unacked`]): the stanzas the client did not acknowledge, oldest
+    /// first, as they were sent, for the embedder to deliver otherwise (offline storage,
+    /// bounce). Empty without stream management, before the end, or once taken.
+    pub fn take_unacked(&mut self) -> Vec<bytes::Bytes> {
+        self.engine.sm_take_unacked()
+    }
+
+    /// Stream management's settings, from the configuration.
+    fn sm_settings(&self) -> SmSettings {
+        SmSettings {
+            request_every: self.config.ack_request_every,
+            request_after: self.config.ack_request_after,
+            limits: self.config.unacked_limits,
+        }
     }
 
     /// With stream management enabled: how many of the stanzas sent since `<enabled/>` the
@@ -1023,7 +1172,7 @@ impl Server {
             }
             // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
             // (and bound).
-            State::Unauthenticated(_) | State::Authenticated(_) => {
+            State::Unauthenticated(_) | State::Authenticated(_) | State::Resuming(_) => {
                 self.stream_error(StreamErrorCondition::NotAuthorized)
             }
         }
@@ -1079,7 +1228,12 @@ impl Server {
             (State::Online(_) | State::Authenticated(_), _)
                 if self.config.stream_management && el.is("enable", SM_NS) =>
             {
-                self.on_enable()
+                self.on_enable(&el)
+            }
+            (State::Online(_) | State::Authenticated(_), _)
+                if self.config.stream_management && el.is("resume", SM_NS) =>
+            {
+                self.on_resume(&el)
             }
             (State::Online(_), _) if self.config.handles(&el) => {
                 self.engine.report(ServerEvent::Nonza(el));
@@ -1094,19 +1248,78 @@ impl Server {
     /// second time, `<failed/>` with `unexpected-request` (section 6), and the stream goes
     /// on. The stanzas the client sends are counted from its `<enable/>`, ours from our
     /// `<enabled/>`.
-    fn on_enable(&mut self) {
-        if !matches!(self.state, State::Online(_)) || self.engine.sm_begun() {
-            let condition = StanzaErrorCondition::UnexpectedRequest;
-            self.engine
-                .write_element(|w| management::write_failed(w, &condition));
-            return;
+    ///
+    /// With [`ServerConfig::resumption`] and `resume='true'`, the session gets an id
+    /// (unguessable, from the seeded generator) and the `max` of the two sides.
+    fn on_enable(&mut self, el: &Element) {
+        let State::Online(jid) = &self.state else {
+            return self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
+        };
+        if self.engine.sm_begun() {
+            return self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
         }
+        let jid = jid.clone();
+        let resumable = match self.config.resumption {
+            Some(ours) if management::is_true(el, "resume") => {
+                let max = management::read_u32(el, "max").map_or(ours, |theirs| theirs.min(ours));
+                Some((self.rng.token(16), max))
+            }
+            _ => None,
+        };
         self.engine.write_element(|w| {
-            w.start("enabled").xmlns(SM_NS).end("enabled");
+            management::write_enabled(w, resumable.as_ref().map(|(id, max)| (id.as_str(), *max)))
         });
-        self.engine.sm_begin(self.config.ack_request_every);
+        self.engine.sm_begin(self.sm_settings());
         self.engine.sm_enabled();
+        if let Some((id, max)) = resumable {
+            self.engine.sm_bound(&jid);
+            if let Some(acks) = self.engine.sm_mut() {
+                acks.resumable = Some(Box::new(management::Resumable {
+                    id,
+                    location: None,
+                    max: Some(max),
+                }));
+            }
+        }
         self.engine.report(ServerEvent::StreamManagementEnabled);
+    }
+}
+
+impl Server {
+    /// `<failed/>` with `condition` (XEP-0198 section 6); the stream goes on.
+    fn sm_failed(&mut self, condition: StanzaErrorCondition) {
+        self.engine
+            .write_element(|w| management::write_failed(w, &condition));
+    }
+
+    /// `<resume previd h/>` (XEP-0198 section 5): after authentication and before binding
+    /// the embedder is asked for the state of `previd`; without resumption configured,
+    /// `feature-not-implemented`; once bound (or while binding), `unexpected-request`; a
+    /// missing `previd` or `h`, `bad-request`.
+    fn on_resume(&mut self, el: &Element) {
+        let State::Authenticated(bind) = &self.state else {
+            return self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
+        };
+        if self.config.resumption.is_none() {
+            return self.sm_failed(StanzaErrorCondition::FeatureNotImplemented);
+        }
+        if !bind.is_idle() || self.engine.sm_begun() {
+            return self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
+        }
+        let (Some(previd), Some(h)) = (el.attr("previd"), management::read_h(el)) else {
+            return self.sm_failed(StanzaErrorCondition::BadRequest);
+        };
+        let ask = ResumeAsk {
+            account: bind.account().clone(),
+            previd: previd.into_owned(),
+            h,
+        };
+        self.engine.report(ServerEvent::ResumeRequest {
+            account: ask.account.clone(),
+            previd: ask.previd.clone(),
+        });
+        self.state = State::Resuming(Box::new(ask));
+        self.engine.await_embedder();
     }
 }
 

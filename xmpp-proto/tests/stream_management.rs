@@ -4,7 +4,8 @@
 //! size of the reads that carry the bytes; absent when either side does not want it.
 //!
 //! The counters' wrap at 2^32 is tested where the counters can be started near it, in the
-//! engine's and the counters' unit tests (`stream/engine.rs`, `stream/management.rs`).
+//! engine's and the counters' unit tests (`stream/engine.rs`, `stream/management/mod.rs`), and across a resumption in the
+//! vectors (`sm-resume-counts-wrap`); resumption itself in `tests/sm_resumption.rs`.
 
 use std::time::Instant;
 

@@ -33,7 +33,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::close::{Abandoned, CloseReason};
 use super::header::{Header, write_header};
-use super::management::{self, Acks};
+use super::management::{self, Acks, ResumptionState, SmSettings};
 use super::output::Output;
 use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
@@ -104,6 +104,9 @@ pub(crate) enum StanzaRefused {
     Unbalanced,
     /// Larger than the peer accepts (XEP-0478).
     TooLarge { size: usize, max: u64 },
+    /// Stream management's unacknowledged queue is at its limits (an `<r/>` went out,
+    /// unless one was outstanding).
+    QueueFull,
 }
 
 /// The events every role reports in its own event type.
@@ -301,6 +304,13 @@ impl<E: StreamEvent> Engine<E> {
         f: impl FnOnce(&mut Writer<'_>),
         max: Option<u64>,
     ) -> Result<(), StanzaRefused> {
+        // XEP-0198: the embedder's stanza waits for acks when the queue is full; the peer
+        // is asked for one so that it drains.
+        if self.sm.as_ref().is_some_and(|acks| acks.is_full()) {
+            self.sm_request_once();
+            return Err(StanzaRefused::QueueFull);
+        }
+        let room = self.sm.as_ref().and_then(|acks| acks.room());
         let mut refused = None;
         let content_ns = self.content_ns();
         self.write(|buf| {
@@ -320,11 +330,18 @@ impl<E: StreamEvent> Engine<E> {
             } else {
                 max.filter(|&max| size as u64 > max)
                     .map(|max| StanzaRefused::TooLarge { size, max })
+                    .or_else(|| {
+                        room.filter(|&room| size > room)
+                            .map(|_| StanzaRefused::QueueFull)
+                    })
             };
             if refused.is_some() {
                 buf.truncate(start);
             }
         });
+        if refused == Some(StanzaRefused::QueueFull) {
+            self.sm_request_once();
+        }
         refused.map_or(Ok(()), Err)
     }
 
@@ -333,10 +350,13 @@ impl<E: StreamEvent> Engine<E> {
     ///
     /// With stream management, this is where our stanzas are counted (XEP-0198 section
     /// 4): every path that writes one (`send`, an error reply, the legacy session's result)
-    /// writes one first-level element per call through here; nonzas do not count. After
-    /// every `request_every` stanzas an `<r/>` follows.
+    /// writes one first-level element per call through here; nonzas do not count. Each
+    /// is kept in the unacknowledged queue (its place in the output, frozen when the
+    /// embedder takes it), the ack timer runs, and after every `request_every` stanzas an
+    /// `<r/>` follows.
     pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) {
         let mut grew = false;
+        let mut queued = false;
         let content_ns = self.content_ns();
         let sm = &mut self.sm;
         self.out.write(|buf| {
@@ -344,13 +364,19 @@ impl<E: StreamEvent> Engine<E> {
             f(buf);
             grew = buf.len() > before;
             if let Some(acks) = sm {
-                if grew && management::starts_stanza(&buf[before..], content_ns) && acks.sent_one()
-                {
-                    acks.requested();
-                    management::write_request(&mut Writer::new(buf));
+                if grew && management::starts_stanza(&buf[before..], content_ns) {
+                    queued = true;
+                    acks.queued(before, buf.len());
+                    if acks.sent_one() {
+                        acks.requested();
+                        management::write_request(&mut Writer::new(buf));
+                    }
                 }
             }
         });
+        if queued {
+            self.arm_ack_timer();
+        }
         debug_assert!(
             self.life != Lifecycle::Opening || !grew,
             "a write before our header"
@@ -460,9 +486,14 @@ impl<E: StreamEvent> Engine<E> {
         event
     }
 
-    /// Bytes to write to the transport.
+    /// Bytes to write to the transport. The stanzas in them that stream management keeps
+    /// become slices of them (no copies).
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
-        self.out.take()
+        let out = self.out.take()?;
+        if let Some(acks) = &mut self.sm {
+            acks.queue.freeze(&out);
+        }
+        Some(out)
     }
 
     /// When a timer fires next.
@@ -474,9 +505,174 @@ impl<E: StreamEvent> Engine<E> {
     /// client's `<enable/>` or the server's `<enabled/>` is out), with an `<r/>` after
     /// every `request_every` of them (0: only when asked).
     #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
-    pub fn sm_begin(&mut self, request_every: u32) {
+    pub fn sm_begin(&mut self, settings: SmSettings) {
+        self.sm.get_or_insert_with(|| Box::new(Acks::new(settings)));
+    }
+
+    /// The session resumes the one `state` describes: its counters and queue are ours, and
+    /// wait for the resumption to be accepted ([`sm_resumed`](Self::sm_resumed)).
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_resume_from(&mut self, state: ResumptionState, settings: SmSettings) {
+        self.sm = Some(Box::new(Acks::from_state(state, settings)));
+    }
+
+    /// The stream management state of the session being resumed or resumable.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_resumable(&self) -> Option<&management::Resumable> {
+        self.sm.as_ref()?.resumable.as_deref()
+    }
+
+    /// Stream management's counters, once begun.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_mut(&mut self) -> Option<&mut Acks> {
+        self.sm.as_deref_mut()
+    }
+
+    /// The session is bound to `jid`: kept for resumption.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_bound(&mut self, jid: &crate::jid::FullJid) {
+        if let Some(acks) = &mut self.sm {
+            acks.jid = Some(jid.clone());
+        }
+    }
+
+    /// The bound JID of the session being resumed.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_jid(&self) -> Option<&crate::jid::FullJid> {
+        self.sm.as_ref()?.jid.as_ref()
+    }
+
+    /// Is a resumption under way (the state is given, not yet accepted)?
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_is_resuming(&self) -> bool {
+        self.sm.as_ref().is_some_and(|acks| acks.resuming)
+    }
+
+    /// Our `h`, with stream management.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_handled(&self) -> u32 {
+        self.sm.as_ref().map_or(0, |acks| acks.handled())
+    }
+
+    /// The resumption is accepted and the peer handled `h` of our stanzas: those are
+    /// dropped (reported as acked), the rest sent again, in order, as they first went out,
+    /// and acks flow. An `h` beyond what we sent is the too-high error of section 4.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_resumed(&mut self, h: u32) -> Result<(), StreamError> {
+        let Some(acks) = self.sm.as_mut() else {
+            return Ok(());
+        };
+        acks.resuming = false;
+        let newly = acks.ack(h).map_err(management::too_high_error)?;
+        if newly > 0 {
+            if let Some(event) = E::acked(newly) {
+                self.events.push_back(event);
+            }
+        }
+        // Sent again from the queue's own frozen bytes: counted already (`sent` is
+        // `acked` plus the queue), so not through `write`, which would count them twice.
+        let mut again = 0usize;
+        if let Some(acks) = &self.sm {
+            for stanza in acks.queue.frozen() {
+                self.out.write(|buf| buf.extend_from_slice(stanza));
+                again += 1;
+            }
+        }
+        if again > 0 {
+            self.restart_keepalive();
+            self.arm_ack_timer();
+        }
+        Ok(())
+    }
+
+    /// The resumption failed: the stanzas the peer had not acknowledged (by `h`, when it
+    /// gave one that fits), which may be lost; stream management is off until enabled
+    /// anew.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub fn sm_resume_failed(&mut self, h: Option<u32>) -> Vec<Bytes> {
+        let Some(mut acks) = self.sm.take() else {
+            return Vec::new();
+        };
+        if let Some(h) = h {
+            // An h that does not fit acknowledges nothing: every stanza may be lost.
+            let _ = acks.ack(h);
+        }
+        acks.take_unacked()
+    }
+
+    /// Once the stream is over: the state to resume it from, when it is resumable (its
+    /// unacknowledged stanzas go with it). Stream management is then gone from the
+    /// session.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_take_state(&mut self) -> Option<ResumptionState> {
+        if !self.is_closed() {
+            return None;
+        }
+        self.freeze_output();
+        let acks = self.sm.as_mut()?;
+        // A state given and not accepted yet (the transport broke during SASL) is as good
+        // as it was: taken back as it is, for the next attempt.
+        if acks.resumable.is_none() || acks.jid.is_none() {
+            return None;
+        }
+        let state = acks.take_state();
+        self.sm = None;
+        state
+    }
+
+    /// Once the stream is over: the stanzas the peer did not acknowledge, oldest first,
+    /// as they went out (nothing once [`sm_take_state`](Self::sm_take_state) took them).
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn sm_take_unacked(&mut self) -> Vec<Bytes> {
+        if !self.is_closed() {
+            return Vec::new();
+        }
+        self.freeze_output();
         self.sm
-            .get_or_insert_with(|| Box::new(Acks::new(request_every)));
+            .take()
+            .map_or_else(Vec::new, |mut acks| acks.take_unacked())
+    }
+
+    /// The stream is over: what the embedder did not take of the output never goes out,
+    /// and the stanzas in it are frozen for the queue.
+    fn freeze_output(&mut self) {
+        let _ = self.poll_transmit();
+    }
+
+    /// Stream management's timer: a stanza is unacknowledged; an `<r/>` goes out after
+    /// the configured time unless one is outstanding.
+    fn arm_ack_timer(&mut self) {
+        // Once our closing tag is out nothing more is written: no `<r/>` to wait for.
+        if self.is_ending() {
+            return;
+        }
+        let Some(acks) = self.sm.as_ref().filter(|a| a.is_enabled()) else {
+            return;
+        };
+        if let Some(after) = acks.settings.request_after {
+            if acks.unacked() > 0 && !acks.awaiting && !self.timers.is_running(Timer::Ack) {
+                self.timers.start_in(Timer::Ack, after);
+            }
+        }
+    }
+
+    /// The ack timer fired.
+    fn ack_due(&mut self) {
+        if self.sm.as_ref().is_some_and(|acks| acks.unacked() > 0) {
+            self.sm_request_once();
+        }
+    }
+
+    /// An `<r/>`, unless one is outstanding.
+    fn sm_request_once(&mut self) {
+        if self.sm.as_ref().is_some_and(|acks| !acks.awaiting) {
+            self.sm_request();
+        }
+    }
+
+    /// The core's own stanzas went past twice the queue's limits.
+    fn sm_overflowed(&self) -> bool {
+        self.sm.as_ref().is_some_and(|acks| acks.overflow)
     }
 
     /// Stream management is on both ways: the stanzas we handle are counted from now
@@ -486,6 +682,12 @@ impl<E: StreamEvent> Engine<E> {
     pub fn sm_enabled(&mut self) {
         if let Some(acks) = &mut self.sm {
             acks.count_inbound();
+        }
+        // Stanzas sent between `<enable/>` and `<enabled/>` wait for an ack too; a queue
+        // that filled meanwhile asks for one now (it could not before).
+        self.arm_ack_timer();
+        if self.sm.as_ref().is_some_and(|acks| acks.is_full()) {
+            self.sm_request_once();
         }
     }
 
@@ -519,6 +721,7 @@ impl<E: StreamEvent> Engine<E> {
             return false;
         };
         acks.requested();
+        self.timers.stop(Timer::Ack);
         self.write_element(management::write_request);
         true
     }
@@ -532,6 +735,9 @@ impl<E: StreamEvent> Engine<E> {
     /// queue's when it is empty.
     pub fn shrink(&mut self) {
         self.parser.shrink();
+        if let Some(acks) = &mut self.sm {
+            acks.queue.shrink();
+        }
         if self.events.is_empty() {
             self.events = VecDeque::new();
         }
@@ -572,6 +778,11 @@ pub(crate) trait StreamRole: Sized {
     fn at<T>(&mut self, now: Instant, f: impl FnOnce(&mut Self) -> T) -> T {
         self.engine().set_now(now);
         let result = f(self);
+        if self.engine().sm_overflowed() {
+            // XEP-0198 leaves the bound to us: a peer that never acks while making us
+            // write (error replies) would hold our memory without end.
+            self.stream_error(StreamErrorCondition::ResourceConstraint);
+        }
         self.fire_due_timers();
         result
     }
@@ -595,6 +806,7 @@ pub(crate) trait StreamRole: Sized {
                 Timer::Closing => self.end_stream(None, CloseReason::TimedOut),
                 Timer::Keepalive => self.engine().keepalive_due(),
                 Timer::Idle => self.engine().shrink(),
+                Timer::Ack => self.engine().ack_due(),
             }
         }
     }
@@ -697,11 +909,14 @@ pub(crate) trait StreamRole: Sized {
             return self.stream_error(StreamErrorCondition::BadFormat);
         };
         match acks.ack(h) {
-            Ok(0) => {}
             Ok(n) => {
-                if let Some(event) = Self::Event::acked(n) {
-                    engine.report(event);
+                if n > 0 {
+                    if let Some(event) = Self::Event::acked(n) {
+                        engine.report(event);
+                    }
                 }
+                engine.timers.stop(Timer::Ack);
+                engine.arm_ack_timer();
             }
             Err(too_high) => self.close_with_error(management::too_high_error(too_high)),
         }

@@ -15,8 +15,9 @@
 //! - `engine`: the engine every role owns (the parser and the one input
 //!   feeder, the one writer, the timer table, the event queue, the clock and the
 //!   lifecycle), and the closing paths, written once;
-//! - `management`: stream management's acknowledgements (XEP-0198): the counters, `<r/>`
-//!   and `<a/>`, on the engine's writer and feeder;
+//! - `management`: stream management (XEP-0198): the counters, `<r/>` and `<a/>`, the
+//!   unacknowledged queue ([`UnackedLimits`]) and resumption ([`ResumptionState`]), on the
+//!   engine's writer, feeder and timers;
 //! - `rng`: the embedder-seeded generator of ids and nonces.
 //!
 //! The roles ([`crate::client`], [`crate::server`], [`crate::component`]) add what differs:
@@ -34,7 +35,7 @@ pub(crate) mod tls;
 
 pub use close::{Abandoned, CloseReason, ProtocolViolation};
 pub use features::{Features, Requirement, StreamLimits};
-pub use management::SM_NS;
+pub use management::{ResumptionState, SM_NS, UnackedLimits};
 pub use tls::TlsPolicy;
 
 /// `urn:ietf:params:xml:ns:xmpp-tls` (RFC 6120 section 5).

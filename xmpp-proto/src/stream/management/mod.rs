@@ -13,12 +13,44 @@
 //!
 //! The counters live in a box that exists only once stream management is asked for: a
 //! session that never enables it pays one word in its engine.
+//!
+//! - `queue`: the unacknowledged stanzas, as frozen slices of what went out, and their limits;
+//! - `resume`: resumption (section 5), the state a broken session leaves behind.
 
 // The roles that run it are the c2s ones; the XEP-0114 roles build the engine without it.
 #![cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
 
+use std::time::Duration;
+
+use bytes::Bytes;
+
 use crate::error::{AppCondition, StreamError, StreamErrorCondition};
 use crate::xml::{Element, Writer, parse_element};
+
+mod queue;
+mod resume;
+
+pub(crate) use queue::Unacked;
+pub use queue::UnackedLimits;
+pub(crate) use resume::Resumable;
+pub use resume::ResumptionState;
+#[cfg(feature = "server")]
+pub(crate) use resume::write_enabled;
+pub(crate) use resume::{is_true, read_u32, write_resume};
+#[cfg(feature = "client")]
+pub(crate) use resume::{read_enabled, write_enable};
+
+/// How a role runs stream management: from its configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SmSettings {
+    /// `<r/>` after this many stanzas sent since the last one; 0: never for that reason.
+    pub request_every: u32,
+    /// `<r/>` this long after a stanza went out unacknowledged ([`Timer::Ack`](
+    /// crate::stream::timers::Timer::Ack)); `None`: never for that reason.
+    pub request_after: Option<Duration>,
+    /// The bound of the unacknowledged queue.
+    pub limits: UnackedLimits,
+}
 
 /// `urn:xmpp:sm:3`, the namespace of XEP-0198.
 pub const SM_NS: &str = "urn:xmpp:sm:3";
@@ -26,6 +58,23 @@ pub const SM_NS: &str = "urn:xmpp:sm:3";
 /// The counters of one stream with stream management (XEP-0198 section 4).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Acks {
+    /// The stanzas counted in `sent - acked`, kept until acknowledged.
+    pub queue: Unacked,
+    pub settings: SmSettings,
+    /// An `<r/>` is out and its `<a/>` has not come: the timer and a full queue ask no more.
+    pub awaiting: bool,
+    /// The stanzas the core wrote itself went past twice the queue's limits: the stream is
+    /// to end (`resource-constraint`).
+    pub overflow: bool,
+    /// The session's state to resume from is given, and `<resumed/>` has not come yet
+    /// (client), or has not been sent yet: counters hold, the exchange waits.
+    pub resuming: bool,
+    /// Set once `<enabled/>` gave (or we gave) an id: the session can be resumed. Boxed:
+    /// most sessions never resume.
+    pub resumable: Option<Box<Resumable>>,
+    /// The full JID the session is bound to, kept only when resumption is asked for (a
+    /// resumed session has it again).
+    pub jid: Option<crate::jid::FullJid>,
     /// Stanzas we sent since counting began, modulo 2^32.
     sent: u32,
     /// The peer's latest `h`: how many of them it said it handled, modulo 2^32.
@@ -48,12 +97,83 @@ pub(crate) struct TooHigh {
 }
 
 impl Acks {
-    /// Counters that count what we send from now; `request_every` as in the field.
-    pub fn new(request_every: u32) -> Self {
+    /// Counters that count what we send from now.
+    pub fn new(settings: SmSettings) -> Self {
         Acks {
-            request_every,
+            request_every: settings.request_every,
+            settings,
             ..Acks::default()
         }
+    }
+
+    /// Counters and queue from a previous session's state, awaiting resumption.
+    pub fn from_state(state: ResumptionState, settings: SmSettings) -> Self {
+        let unacked = u32::try_from(state.unacked.len()).unwrap_or(u32::MAX);
+        Acks {
+            queue: Unacked::from_frozen(state.unacked),
+            sent: state.acked.wrapping_add(unacked),
+            acked: state.acked,
+            handled: Some(state.handled),
+            resuming: true,
+            resumable: Some(Box::new(Resumable {
+                id: state.id,
+                location: state.location,
+                max: state.max,
+            })),
+            jid: Some(state.jid),
+            ..Acks::new(settings)
+        }
+    }
+
+    /// The state to resume from: `None` unless resumable and bound. Every pending stanza
+    /// must be frozen.
+    pub fn take_state(&mut self) -> Option<ResumptionState> {
+        let jid = self.jid.take()?;
+        let r = self.resumable.take()?;
+        Some(ResumptionState {
+            id: r.id,
+            jid,
+            handled: self.handled(),
+            acked: self.acked,
+            unacked: self.queue.take(),
+            location: r.location,
+            max: r.max,
+        })
+    }
+
+    /// Is the queue at its limits for one more stanza of the embedder's?
+    pub fn is_full(&self) -> bool {
+        let limits = self.settings.limits;
+        self.queue.len() >= usize::try_from(limits.max_stanzas).unwrap_or(usize::MAX)
+            || (self.queue.len() > 0 && self.queue.bytes() >= limits.max_bytes)
+    }
+
+    /// How many more bytes a stanza of the embedder's may take: `None` for any size (the
+    /// queue is empty, so even a stanza larger than the limit goes).
+    pub fn room(&self) -> Option<usize> {
+        (self.queue.len() > 0).then(|| {
+            self.settings
+                .limits
+                .max_bytes
+                .saturating_sub(self.queue.bytes())
+        })
+    }
+
+    /// A stanza was written at `start..end` of the output buffer and counted.
+    pub fn queued(&mut self, start: usize, end: usize) {
+        self.queue.push_pending(start, end);
+        let limits = self.settings.limits;
+        let max_count = usize::try_from(limits.max_stanzas).unwrap_or(usize::MAX);
+        if self.queue.len() > max_count.saturating_mul(2)
+            || self.queue.bytes() > limits.max_bytes.saturating_mul(2)
+        {
+            self.overflow = true;
+        }
+    }
+
+    /// The unacknowledged stanzas, once the session is over for good.
+    pub fn take_unacked(&mut self) -> Vec<Bytes> {
+        self.queue.take()
     }
 
     /// Inbound counting begins now.
@@ -63,11 +183,16 @@ impl Acks {
 
     /// Is inbound counting on: may `<r/>` and `<a/>` be exchanged?
     pub fn is_enabled(&self) -> bool {
-        self.handled.is_some()
+        self.handled.is_some() && !self.resuming
     }
 
     /// One stanza was handled.
     pub fn handled_one(&mut self) {
+        // Before `<resumed/>` nothing is counted: the previous session's `h` is what the
+        // resumption exchanges.
+        if self.resuming {
+            return;
+        }
         if let Some(h) = &mut self.handled {
             *h = h.wrapping_add(1);
         }
@@ -88,6 +213,7 @@ impl Acks {
     /// An `<r/>` goes out.
     pub fn requested(&mut self) {
         self.since_request = 0;
+        self.awaiting = true;
     }
 
     /// Stanzas sent and not acknowledged yet.
@@ -104,6 +230,8 @@ impl Acks {
             return Err(TooHigh { h, sent: self.sent });
         }
         self.acked = h;
+        self.awaiting = false;
+        self.queue.drop_oldest(newly);
         Ok(newly)
     }
 
@@ -309,12 +437,16 @@ mod tests {
 
     #[test]
     fn an_ack_is_requested_after_every_n_stanzas() {
-        let mut acks = Acks::new(2);
+        let every = |n| SmSettings {
+            request_every: n,
+            ..SmSettings::default()
+        };
+        let mut acks = Acks::new(every(2));
         assert!(!acks.sent_one());
         assert!(acks.sent_one());
         acks.requested();
         assert!(!acks.sent_one());
-        let mut never = Acks::new(0);
+        let mut never = Acks::new(every(0));
         assert!((0..10).all(|_| !never.sent_one()));
     }
 
