@@ -1,0 +1,1 @@
+//! RFC 6121 layer tests.
