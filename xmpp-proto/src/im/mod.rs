@@ -24,13 +24,16 @@
 //! The stanzas the decisions take are the ones a c2s server has already stamped (RFC 6120
 //! section 8.1.2.1: `from` is the session's full JID) or that an s2s stream delivered.
 
+pub mod delivery;
+pub mod presence;
 pub mod roster;
 pub mod subscription;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::jid::{BareJid, FullJid, Jid};
-use crate::xml::{Element, Writer, write_element};
+use crate::stanza::Stanza;
+use crate::xml::{Element, Event, StreamParser, Writer, write_element};
 
 pub use subscription::{Contact, ContactState, ItemInfo, SubState, Subscription, SubscriptionType};
 
@@ -45,6 +48,10 @@ pub struct Session {
     pub presence: Option<Element>,
     /// Did the session request the roster (section 2.1.6: an "interested resource")?
     pub interested: bool,
+    /// The entities the session sent directed available presence to, during its presence
+    /// session, that are not subscribed to the user (section 4.6.2): they get its
+    /// unavailable presence when it ends (4.6.3).
+    pub directed: Vec<Jid>,
 }
 
 impl Session {
@@ -175,4 +182,41 @@ pub enum Output {
     /// Keep this subscription request and deliver it when the account next has an
     /// available resource (section 3.1.3, rule 4); one per contact is enough.
     Defer(OutStanza),
+    /// Keep this message in offline storage for later delivery (section 8.5.2.2.1, option
+    /// "O"; given only when the embedder said it has such storage).
+    Offline(OutStanza),
+    /// The session's broadcast presence is now this (`None`: it became unavailable, and
+    /// its directed-presence list is cleared): the embedder updates its session table.
+    SessionPresence {
+        /// The session.
+        session: FullJid,
+        /// Its presence, stamped with its full JID.
+        presence: Option<Element>,
+    },
+    /// The session sent directed presence to `to`, who is not subscribed (section 4.6.2):
+    /// add it to the session's [`Session::directed`].
+    Directed {
+        /// The session.
+        session: FullJid,
+        /// The entity.
+        to: Jid,
+    },
+}
+
+/// A stanza this layer wrote, read back as a [`Stanza`] (for the few decisions that
+/// process a stanza they generate, such as the unavailable presence of a session that
+/// ended). `None` only if `bytes` were not one stanza, which the builders never write.
+pub(crate) fn parse_built(bytes: &[u8]) -> Option<Stanza> {
+    let mut p = StreamParser::default();
+    p.handle_input(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
+    )
+    .ok()?;
+    p.handle_input(bytes).ok()?;
+    while let Some(e) = p.poll_event() {
+        if let Event::Element(el) = e {
+            return Stanza::from_element(el).ok();
+        }
+    }
+    None
 }
