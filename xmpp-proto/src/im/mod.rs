@@ -33,7 +33,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::stanza::Stanza;
-use crate::xml::{Element, Event, StreamParser, Writer, write_element};
+use crate::xml::{Element, Writer, parse_element, write_element};
 
 pub use subscription::{Contact, ContactState, ItemInfo, SubState, Subscription, SubscriptionType};
 
@@ -207,16 +207,6 @@ pub enum Output {
 /// process a stanza they generate, such as the unavailable presence of a session that
 /// ended). `None` only if `bytes` were not one stanza, which the builders never write.
 pub(crate) fn parse_built(bytes: &[u8]) -> Option<Stanza> {
-    let mut p = StreamParser::default();
-    p.handle_input(
-        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>",
-    )
-    .ok()?;
-    p.handle_input(bytes).ok()?;
-    while let Some(e) = p.poll_event() {
-        if let Event::Element(el) = e {
-            return Stanza::from_element(el).ok();
-        }
-    }
-    None
+    let el = parse_element(crate::stanza::JABBER_CLIENT, bytes).ok()?;
+    Stanza::from_element(el).ok()
 }
