@@ -208,11 +208,16 @@ impl Role for ImServerRole {
                 "preapproval" => policy.preapproval = boolean()?,
                 "offline" => delivery_policy.offline = boolean()?,
                 "roster_ver" => {
-                    ver = Some(
-                        v.as_integer()
-                            .and_then(|n| u64::try_from(n).ok())
-                            .ok_or_else(|| config_error(key, "expected a non-negative integer"))?,
-                    );
+                    let text = v
+                        .as_str()
+                        .ok_or_else(|| config_error(key, "expected a string"))?;
+                    let digits =
+                        text.len() - text.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+                    let (prefix, n) = text.split_at(text.len() - digits);
+                    let n = n
+                        .parse()
+                        .map_err(|_| config_error(key, "expected a version ending in a number"))?;
+                    ver = Some((prefix.to_owned(), n));
                 }
                 "roster" => {
                     let list = v
@@ -273,7 +278,8 @@ struct ImCore {
     delivery_policy: delivery::Policy,
     contacts: BTreeMap<BareJid, Contact>,
     sessions: Vec<Session>,
-    ver: Option<u64>,
+    /// The roster version: a prefix and a number that each change increments.
+    ver: Option<(String, u64)>,
     pushes: u64,
     output: Vec<u8>,
     events: VecDeque<VectorEvent>,
@@ -320,6 +326,16 @@ fn render_contact(c: &Contact) -> String {
 }
 
 impl ImCore {
+    fn ver(&self) -> Option<String> {
+        self.ver.as_ref().map(|(p, n)| format!("{p}{n}"))
+    }
+
+    fn bump(&mut self) {
+        if let Some((_, n)) = &mut self.ver {
+            *n += 1;
+        }
+    }
+
     fn contacts(&self) -> Vec<Contact> {
         self.contacts.values().cloned().collect()
     }
@@ -354,7 +370,7 @@ impl ImCore {
                 Output::Push { session, change } => {
                     self.pushes += 1;
                     let mut b = xmpp_sansio::bytes::BytesMut::new();
-                    let ver = self.ver.map(|v| v.to_string());
+                    let ver = self.ver();
                     roster::write_push(
                         &mut b,
                         &format!("push{}", self.pushes),
@@ -371,7 +387,7 @@ impl ImCore {
                     if c.item.is_some()
                         || self.contacts.get(&c.jid).is_some_and(|o| o.item.is_some())
                     {
-                        self.ver = self.ver.map(|v| v + 1);
+                        self.bump();
                     }
                     self.contacts.insert(c.jid.clone(), c);
                 }
@@ -379,7 +395,7 @@ impl ImCore {
                     self.events
                         .push_back(VectorEvent::plain("forget", jid.as_str()));
                     if self.contacts.remove(&jid).is_some_and(|c| c.item.is_some()) {
-                        self.ver = self.ver.map(|v| v + 1);
+                        self.bump();
                     }
                 }
                 Output::SessionPresence { session, presence } => {
@@ -401,14 +417,14 @@ impl ImCore {
 
     fn error_to(&mut self, stanza: &Stanza, error: &StanzaError) {
         let mut b = xmpp_sansio::bytes::BytesMut::new();
-        if error_reply(stanza, error, true, &mut b).is_ok() {
+        if error_reply(stanza, error, false, &mut b).is_ok() {
             if let Ok(Some(from)) = stanza.from() {
                 let out = match FullJid::try_from(from.clone()) {
-                    Ok(session) => Output::Deliver {
+                    Ok(session) if session.to_bare() == self.account => Output::Deliver {
                         session,
                         stanza: OutStanza::Built(b.freeze()),
                     },
-                    Err(_) => Output::Route {
+                    _ => Output::Route {
                         to: from,
                         stanza: OutStanza::Built(b.freeze()),
                     },
@@ -492,7 +508,7 @@ impl ImCore {
             {
                 match stanza.type_attr().as_deref() {
                     Some("get") => {
-                        let ver = self.ver.map(|v| v.to_string());
+                        let ver = self.ver();
                         match roster::get(&account, stanza, &contacts, ver.as_deref()) {
                             Ok(out) => {
                                 if let Some(s) =
@@ -567,6 +583,26 @@ impl ImCore {
                     from,
                     self.contacts.get(&contact).filter(|_| ours),
                 )
+            }
+            // A roster request for the account from anyone else: the roster rules answer it
+            // (`forbidden`, RFC 6121 2.1.5 and 2.3.3).
+            None if ours
+                && stanza.kind() == StanzaKind::Iq
+                && stanza
+                    .element()
+                    .get_child("query", roster::ROSTER_NS)
+                    .is_some()
+                && matches!(stanza.type_attr().as_deref(), Some("get" | "set")) =>
+            {
+                let r = match stanza.type_attr().as_deref() {
+                    Some("get") => roster::get(&account, stanza, &[], None),
+                    _ => roster::parse_set(&account, stanza, RosterLimits::default())
+                        .and_then(|req| roster::set(&account, stanza, &req, None)),
+                };
+                match r {
+                    Ok(out) => out,
+                    Err(e) => return self.error_to(stanza, &e),
+                }
             }
             None => {
                 let record = self.contacts.get(&contact);
