@@ -89,15 +89,17 @@ pub fn outbound_broadcast(
             ));
         }
     }
-    // The user's own available resources, the sender included (4.2.2, 4.4.2, 4.5.2).
+    // The user's own available resources, the sender included (4.2.2, 4.4.2, 4.5.2),
+    // addressed to the bare JID as in section 4.2.2's example.
     let mut own: Vec<&FullJid> = account.available().map(|s| &s.jid).collect();
     if !own.contains(&session) {
         own.push(session);
     }
+    let to_self = el.with_attr("to", account.jid.as_str());
     for s in own {
         out.push(Output::Deliver {
             session: s.clone(),
-            stanza: OutStanza::Element(el.clone()),
+            stanza: OutStanza::Element(to_self.clone()),
         });
     }
     if !unavailable && !was_available {
@@ -105,7 +107,10 @@ pub fn outbound_broadcast(
             if let Some(p) = &other.presence {
                 out.push(Output::Deliver {
                     session: session.clone(),
-                    stanza: OutStanza::Element(p.with_attr("from", other.jid.as_str())),
+                    stanza: OutStanza::Element(
+                        p.with_attr("from", other.jid.as_str())
+                            .with_attr("to", account.jid.as_str()),
+                    ),
                 });
             }
         }
