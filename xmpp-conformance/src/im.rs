@@ -9,11 +9,12 @@
 //! stanza in an envelope that says where it goes: `<deliver to='full JID'>` (one of the
 //! account's sessions), `<route to='JID'>` (another address), `<defer>` (a subscription
 //! request kept until the account is available), `<offline>` (a message kept offline).
-//! Roster changes are events: `store <contact/>`, `forget <jid>`, `push <iq/>`.
+//! Roster changes are events: `store <contact/>`, `forget <jid>`, `push <iq/>`;
+//! unreadable input is `parse-error <condition>`.
 //!
 //! Config: `account` (bare JID, required), `domain` (default: the account's), `preapproval`
-//! (default `true`), `offline` (default `false`), `roster_ver` (a number: the roster is
-//! versioned, from that version on, one more per change), `roster` (array of tables:
+//! (default `true`), `offline` (default `false`), `roster_ver` (a version ending in a number:
+//! the roster is versioned, from that version on, one more per change), `roster` (array of tables:
 //! `jid`, `state` or `subscription`/`ask`/`pending_in`, `approved`, `name`, `groups`,
 //! `listed`), `sessions` (array of tables: `jid`, `priority`, `available`, `interested`,
 //! `presence`), `lang`. Actions: `end-session <full JID>`.
