@@ -346,9 +346,8 @@ pub fn set(
         }
     }
     let mut result = BytesMut::new();
-    if iq_result(iq, None, &mut result).is_ok()
-        && let Ok(Some(from)) = iq.from()
-    {
+    // No let chains: the library builds with Rust 1.85.
+    if let (true, Ok(Some(from))) = (iq_result(iq, None, &mut result).is_ok(), iq.from()) {
         out.push(deliver(from, result));
     }
     Ok(out)
@@ -470,7 +469,7 @@ impl RosterCache {
     }
 
     /// Is `from` (a stanza's `from`, `None` when absent) the account itself (2.1.6)?
-    fn from_account(&self, from: Option<&Jid>) -> bool {
+    fn is_from_account(&self, from: Option<&Jid>) -> bool {
         from.is_none_or(|f| *f == *self.account.as_jid())
     }
 
@@ -481,7 +480,7 @@ impl RosterCache {
     ///
     /// [`CacheError::Unauthorized`] when it comes from anyone but the account.
     pub fn apply_result(&mut self, iq: &Stanza) -> Result<(), CacheError> {
-        if !self.from_account(iq.from().ok().flatten().as_ref()) {
+        if !self.is_from_account(iq.from().ok().flatten().as_ref()) {
             return Err(CacheError::Unauthorized);
         }
         let Some(q) = query(iq) else {
@@ -504,7 +503,7 @@ impl RosterCache {
     /// [`CacheError::Unauthorized`] for a push from anyone but the account (nothing is
     /// applied); [`CacheError::Malformed`] without exactly one item.
     pub fn apply_push(&mut self, iq: &Stanza) -> Result<(), CacheError> {
-        if !self.from_account(iq.from().ok().flatten().as_ref()) {
+        if !self.is_from_account(iq.from().ok().flatten().as_ref()) {
             return Err(CacheError::Unauthorized);
         }
         let q = query(iq).ok_or(CacheError::Malformed)?;

@@ -365,7 +365,7 @@ pub enum Next {
     Same,
     /// The state becomes this one.
     Become(SubState),
-    /// "pre-approval": Table 4, note [1], handled by section 3.4.
+    /// "pre-approval": Table 4, note \[1\], handled by section 3.4.
     PreApproval,
 }
 
@@ -376,8 +376,8 @@ pub struct Row {
     pub send: Verdict,
     /// The new state.
     pub next: Next,
-    /// The auto-reply the server sends on the user's behalf (A.3, Table 6 note [2] and
-    /// Table 7 note [1]: SHOULD, which this implementation does).
+    /// The auto-reply the server sends on the user's behalf (A.3, Table 6 note \[2\] and
+    /// Table 7 note \[1\]: SHOULD, which this implementation does).
     pub auto_reply: Option<SubscriptionType>,
 }
 
