@@ -475,3 +475,51 @@ fn probe_from_a_full_jid_is_answered_to_that_jid() {
         );
     }
 }
+
+#[test]
+fn client_tracks_contacts_by_resource_and_requests() {
+    use xmpp_sansio::im::contacts::{ContactPresence, PresenceUpdate};
+    let mut book = ContactPresence::with_limit(2);
+    let romeo: BareJid = "romeo@example.net".parse().unwrap();
+    let p = |xml: &str| stanza(xml);
+    assert!(matches!(
+        book.apply(&p("<presence from='romeo@example.net/orchard'/>")),
+        PresenceUpdate::Available(_)
+    ));
+    book.apply(&p(
+        "<presence from='romeo@example.net/garden'><show>away</show></presence>",
+    ));
+    assert_eq!(book.resources(&romeo).count(), 2);
+    book.apply(&p(
+        "<presence from='romeo@example.net/orchard' type='unavailable'/>",
+    ));
+    assert_eq!(
+        book.resources(&romeo).map(|(r, _)| r).collect::<Vec<_>>(),
+        vec!["garden"]
+    );
+    assert_eq!(
+        book.apply(&p("<presence from='nurse@example.com' type='subscribe'/>")),
+        PresenceUpdate::Request("nurse@example.com".parse().unwrap())
+    );
+    assert_eq!(book.requests().count(), 1);
+    // The table is full (garden and the request): a new resource is ignored, a known one still updated.
+    assert_eq!(
+        book.apply(&p("<presence from='benvolio@example.net/x'/>")),
+        PresenceUpdate::Ignored
+    );
+    assert!(matches!(
+        book.apply(&p("<presence from='romeo@example.net/garden'/>")),
+        PresenceUpdate::Available(_)
+    ));
+    book.answered(&"nurse@example.com".parse().unwrap());
+    assert_eq!(book.requests().count(), 0);
+    // Unsubscribed: the contact's presence is void (3.2.3).
+    book.apply(&p(
+        "<presence from='romeo@example.net' type='unsubscribed'/>",
+    ));
+    assert!(!book.is_available(&romeo));
+    assert!(matches!(
+        book.apply(&p("<presence from='benvolio@example.net/x'/>")),
+        PresenceUpdate::Available(_)
+    ));
+}

@@ -19,11 +19,14 @@
 //! - [`presence`]: initial presence, probes and their answers, broadcast, directed presence
 //!   and unavailable presence (section 4);
 //! - [`delivery`]: where a message, presence or iq addressed to a local account goes
-//!   (section 8, with RFC 6120 section 10).
+//!   (section 8, with RFC 6120 section 10);
+//! - [`contacts`]: the client's side: its contacts' presence by resource and the
+//!   subscription requests waiting for an answer (the roster cache is in [`roster`]).
 //!
 //! The stanzas the decisions take are the ones a c2s server has already stamped (RFC 6120
 //! section 8.1.2.1: `from` is the session's full JID) or that an s2s stream delivered.
 
+pub mod contacts;
 pub mod delivery;
 pub mod presence;
 pub mod roster;

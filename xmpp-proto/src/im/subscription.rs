@@ -699,6 +699,9 @@ pub fn outbound(
 /// The server's decision for a subscription stanza of type `kind` that `contact` sent to
 /// the user (section 3, Appendix A.3). `record` is the stored contact (`None`: unknown).
 ///
+/// A `subscribed`, `unsubscribe` or `unsubscribed` to a full JID that matches none of the
+/// account's sessions is ignored (section 8.5.3.2.2).
+///
 /// The outputs, in order: the stanza delivered (to every available session for a request,
 /// 3.1.3 rule 3, deferred when there is none, rule 4; to the interested sessions
 /// otherwise, 3.1.6, 3.2.3, 3.3.3), before the record written and pushed; the auto-reply;
@@ -713,6 +716,18 @@ pub fn inbound(
     stanza: &Stanza,
 ) -> Vec<Output> {
     use SubscriptionType as T;
+    if kind != T::Subscribe {
+        // Section 8.5.3.2.2: "subscribed", "unsubscribe" and "unsubscribed" to a full JID
+        // that matches no resource of the account are ignored (a request is treated as
+        // sent to the bare JID, 3.1.3).
+        if let Ok(Some(to)) = stanza.to() {
+            if let Ok(full) = crate::jid::FullJid::try_from(to) {
+                if account.session(&full).is_none() {
+                    return Vec::new();
+                }
+            }
+        }
+    }
     let old = record
         .cloned()
         .unwrap_or_else(|| Contact::unknown(contact.clone()));
