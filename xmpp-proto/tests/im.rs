@@ -523,3 +523,101 @@ fn client_tracks_contacts_by_resource_and_requests() {
         PresenceUpdate::Available(_)
     ));
 }
+
+fn any_attr() -> impl Strategy<Value = Option<String>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("juliet@example.com".to_owned())),
+        Just(Some("juliet@example.com/balcony".to_owned())),
+        Just(Some("juliet@example.com/tomb".to_owned())),
+        Just(Some("romeo@example.net".to_owned())),
+        Just(Some("romeo@example.net/orchard".to_owned())),
+        Just(Some("example.com".to_owned())),
+        Just(Some("@bad".to_owned())),
+        Just(Some(String::new())),
+    ]
+}
+
+fn any_type() -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        Just(None),
+        Just(Some("subscribe")),
+        Just(Some("subscribed")),
+        Just(Some("unsubscribe")),
+        Just(Some("unsubscribed")),
+        Just(Some("probe")),
+        Just(Some("unavailable")),
+        Just(Some("error")),
+        Just(Some("chat")),
+        Just(Some("groupchat")),
+        Just(Some("headline")),
+        Just(Some("get")),
+        Just(Some("set")),
+        Just(Some("result")),
+        Just(Some("bogus")),
+    ]
+}
+
+proptest! {
+    /// No decision panics, whatever the stanza (kind, addresses, type, payload) and the
+    /// stored state.
+    #[test]
+    fn no_decision_panics(
+        kind in prop_oneof![Just("message"), Just("presence"), Just("iq")],
+        from in any_attr(),
+        to in any_attr(),
+        type_ in any_type(),
+        payload in prop_oneof![
+            Just(""),
+            Just("<query xmlns='jabber:iq:roster'/>"),
+            Just("<query xmlns='jabber:iq:roster'><item jid='romeo@example.net' subscription='remove'/></query>"),
+            Just("<query xmlns='jabber:iq:roster'><item/></query>"),
+            Just("<priority>x</priority>"),
+        ],
+        state in 0usize..9,
+        approved in any::<bool>(),
+        listed in any::<bool>(),
+        sub in kinds(),
+    ) {
+        let mut xml = format!("<{kind}");
+        for (n, v) in [("from", from), ("to", to), ("type", type_.map(str::to_owned))] {
+            if let Some(v) = v {
+                xml.push_str(&format!(" {n}='{v}'"));
+            }
+        }
+        xml.push_str(&format!(" id='i'>{payload}</{kind}>"));
+        let s = stanza(&xml);
+        let (jid, sessions) = juliet();
+        let account = Account { jid: &jid, sessions: &sessions };
+        let romeo: BareJid = "romeo@example.net".parse().unwrap();
+        let st = SubState::ALL[state];
+        let record = Contact {
+            jid: romeo.clone(),
+            state: ContactState::new(st, approved && st.allows_preapproval()).unwrap(),
+            item: listed.then(ItemInfo::default),
+        };
+        let contacts = vec![record.clone()];
+        let _ = subscription::outbound(&account, &romeo, Some(&record), sub, &s, Policy::default());
+        let _ = subscription::inbound(&account, &romeo, Some(&record), sub, &s);
+        let _ = roster::get(&account, &s, &contacts, Some("v1"));
+        if let Ok(req) = roster::parse_set(&account, &s, RosterLimits::default()) {
+            let _ = roster::set(&account, &s, &req, Some(&record));
+        }
+        let full: FullJid = "juliet@example.com/balcony".parse().unwrap();
+        let _ = xmpp_sansio::im::presence::outbound_broadcast(&account, &full, &s, &contacts);
+        let _ = xmpp_sansio::im::presence::session_ended(&account, &full, &contacts);
+        if let Ok(Some(to)) = s.to() {
+            let _ = xmpp_sansio::im::presence::outbound_directed(&account, &full, &to, &s, Some(&record));
+            let _ = delivery::inbound(Some(&account), &to, &s, approved, delivery::Policy { offline: listed });
+            let _ = delivery::inbound(None, &to, &s, approved, delivery::Policy::default());
+        }
+        if let Ok(Some(from)) = s.from() {
+            let _ = xmpp_sansio::im::presence::inbound_probe(Some(&account), &jid, &from, Some(&record));
+        }
+        let mut cache = RosterCache::new(jid.clone(), None);
+        let _ = cache.apply_result(&s);
+        let _ = cache.apply_push(&s);
+        let mut book = xmpp_sansio::im::contacts::ContactPresence::default();
+        let _ = book.apply(&s);
+    }
+}
