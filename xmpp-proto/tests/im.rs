@@ -133,6 +133,15 @@ fn exchange(sides: &mut [Side; 2], from: usize, kind: SubscriptionType) {
             sessions: &sides[at].sessions,
         };
         let out = subscription::inbound(&account, &sender, sides[at].record.as_ref(), kind, &s);
+        // Sections 3.1.6, 3.2.3, 3.3.3: the stanza is delivered before the push it explains.
+        if let Some(first_push) = out.iter().position(|o| matches!(o, Output::Push { .. })) {
+            assert!(
+                !out[first_push..]
+                    .iter()
+                    .any(|o| matches!(o, Output::Deliver { .. })),
+                "{out:?}"
+            );
+        }
         for r in sides[at].apply(out) {
             queue.push((1 - at, r));
         }
