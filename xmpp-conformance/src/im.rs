@@ -22,13 +22,14 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use xmpp_sansio::error::StanzaError;
+use xmpp_sansio::im::dispatch::{self, Step};
 use xmpp_sansio::im::roster::{self, RosterLimits};
 use xmpp_sansio::im::{
     Account, Contact, ContactState, ItemInfo, OutStanza, Output, Session, SubState, Subscription,
-    SubscriptionType, delivery, presence, subscription,
+    delivery, presence, subscription,
 };
-use xmpp_sansio::jid::{BareJid, FullJid, Jid};
-use xmpp_sansio::stanza::{PresenceType, Stanza, StanzaKind, error_reply};
+use xmpp_sansio::jid::{BareJid, FullJid};
+use xmpp_sansio::stanza::{PresenceType, Stanza, error_reply};
 use xmpp_sansio::xml::{Element, Event, StreamParser, escape_attr, parse_element};
 
 use crate::role::{
@@ -439,184 +440,113 @@ impl ImCore {
         let Ok(stanza) = Stanza::from_element(el) else {
             return;
         };
-        let Ok(Some(from)) = stanza.from() else {
-            return;
-        };
-        let to = stanza.to().ok().flatten();
-        if from.to_bare() == self.account {
-            let Ok(session) = FullJid::try_from(from) else {
-                return;
-            };
-            if !self.sessions.iter().any(|s| s.jid == session) {
-                return;
-            }
-            self.outbound(&session, to, &stanza);
-        } else if let Some(to) = to {
-            self.inbound(&from, &to, &stanza);
-        }
-    }
-
-    fn outbound(&mut self, session: &FullJid, to: Option<Jid>, stanza: &Stanza) {
         let contacts = self.contacts();
         let sessions = self.sessions.clone();
         let account = Account {
             jid: &self.account,
             sessions: &sessions,
         };
-        let is_self = to.as_ref().is_none_or(|t| *t == *self.account.as_jid());
-        let outputs = match stanza.kind() {
-            StanzaKind::Presence => {
-                let Some(type_) = stanza.as_presence().and_then(|p| p.type_().ok()) else {
+        let record = |jid: &BareJid| self.contacts.get(jid);
+        let outputs = match dispatch::classify(&account, &stanza) {
+            Step::OutboundSubscription { contact, kind, .. } => subscription::outbound(
+                &account,
+                &contact,
+                record(&contact),
+                kind,
+                &stanza,
+                self.policy,
+            ),
+            Step::Broadcast { session } => {
+                presence::outbound_broadcast(&account, &session, &stanza, &contacts)
+            }
+            Step::Directed { session, to } => {
+                presence::outbound_directed(&account, &session, &to, &stanza, record(&to.to_bare()))
+            }
+            Step::RosterGet => {
+                let ver = self.ver();
+                match roster::get(&account, &stanza, &contacts, ver.as_deref()) {
+                    Ok(out) => {
+                        // The session becomes interested (RFC 6121 2.1.6).
+                        if let Ok(Some(from)) = stanza.from() {
+                            if let Some(s) = self.sessions.iter_mut().find(|s| s.jid == from) {
+                                s.interested = true;
+                            }
+                        }
+                        out
+                    }
+                    Err(e) => return self.error_to(&stanza, &e),
+                }
+            }
+            Step::RosterSet => {
+                let r =
+                    roster::parse_set(&account, &stanza, RosterLimits::default()).and_then(|req| {
+                        let jid = match &req {
+                            roster::RosterSet::Update { jid, .. }
+                            | roster::RosterSet::Remove { jid } => jid.clone(),
+                        };
+                        roster::set(&account, &stanza, &req, record(&jid))
+                    });
+                match r {
+                    Ok(out) => out,
+                    Err(e) => return self.error_to(&stanza, &e),
+                }
+            }
+            Step::InboundSubscription { contact, kind } => {
+                subscription::inbound(&account, &contact, record(&contact), kind, &stanza)
+            }
+            Step::Probe { from } => presence::inbound_probe(
+                Some(&account),
+                &self.account,
+                &from,
+                record(&from.to_bare()),
+            ),
+            Step::Deliver { to } => {
+                let Ok(Some(from)) = stanza.from() else {
                     return;
                 };
-                match (SubscriptionType::of(type_), &to) {
-                    (Some(kind), Some(to)) => {
-                        let contact = to.to_bare();
-                        subscription::outbound(
-                            &account,
-                            &contact,
-                            self.contacts.get(&contact),
-                            kind,
-                            stanza,
-                            self.policy,
-                        )
-                    }
-                    (None, None)
-                        if matches!(type_, PresenceType::Available | PresenceType::Unavailable) =>
-                    {
-                        presence::outbound_broadcast(&account, session, stanza, &contacts)
-                    }
-                    (None, Some(to))
-                        if matches!(type_, PresenceType::Available | PresenceType::Unavailable) =>
-                    {
-                        presence::outbound_directed(
-                            &account,
-                            session,
-                            to,
-                            stanza,
-                            self.contacts.get(&to.to_bare()),
-                        )
-                    }
-                    _ => return,
-                }
+                let contact = from.to_bare();
+                // Whether the user shares presence with the sender (8.5.3.1): itself, a
+                // subscriber, or someone it sent directed presence to.
+                let shares = contact == self.account
+                    || record(&contact).is_some_and(|c| c.state.state().subscription().has_from())
+                    || sessions.iter().any(|s| {
+                        s.directed
+                            .iter()
+                            .any(|d| *d == from || d.to_bare() == contact)
+                    });
+                delivery::inbound(Some(&account), &to, &stanza, shares, self.delivery_policy)
             }
-            StanzaKind::Iq
-                if is_self
-                    && stanza
-                        .element()
-                        .get_child("query", roster::ROSTER_NS)
-                        .is_some() =>
-            {
-                match stanza.type_attr().as_deref() {
-                    Some("get") => {
-                        let ver = self.ver();
-                        match roster::get(&account, stanza, &contacts, ver.as_deref()) {
-                            Ok(out) => {
-                                if let Some(s) =
-                                    self.sessions.iter_mut().find(|s| s.jid == *session)
-                                {
-                                    s.interested = true;
-                                }
-                                out
-                            }
-                            Err(e) => return self.error_to(stanza, &e),
-                        }
-                    }
-                    Some("set") => {
-                        let r = roster::parse_set(&account, stanza, RosterLimits::default())
-                            .and_then(|req| {
-                                let jid = match &req {
-                                    roster::RosterSet::Update { jid, .. }
-                                    | roster::RosterSet::Remove { jid } => jid.clone(),
-                                };
-                                roster::set(&account, stanza, &req, self.contacts.get(&jid))
-                            });
-                        match r {
-                            Ok(out) => out,
-                            Err(e) => return self.error_to(stanza, &e),
-                        }
-                    }
-                    _ => return,
-                }
-            }
-            _ => match &to {
-                Some(to) if to.to_bare() == self.account => {
-                    delivery::inbound(Some(&account), to, stanza, true, self.delivery_policy)
-                }
-                Some(to) => vec![Output::Route {
-                    to: to.clone(),
-                    stanza: OutStanza::Element(stanza.element().clone()),
-                }],
-                None => return,
-            },
+            Step::Route { to } => vec![Output::Route {
+                to,
+                stanza: OutStanza::Element(stanza.element().clone()),
+            }],
+            Step::Ignore => self.no_such_user(&stanza),
         };
         self.apply(outputs);
     }
 
-    fn inbound(&mut self, from: &Jid, to: &Jid, stanza: &Stanza) {
-        let sessions = self.sessions.clone();
-        let account = Account {
-            jid: &self.account,
-            sessions: &sessions,
+    /// A stanza from elsewhere for another JID of the domain, which has no account (RFC
+    /// 6121 8.5.1).
+    fn no_such_user(&self, stanza: &Stanza) -> Vec<Output> {
+        let (Ok(Some(from)), Ok(Some(to))) = (stanza.from(), stanza.to()) else {
+            return Vec::new();
         };
-        let ours = to.to_bare() == self.account;
-        if !ours && to.domain() != self.domain {
-            return;
+        if from.to_bare() == self.account
+            || to.to_bare() == self.account
+            || to.domain() != self.domain
+        {
+            return Vec::new();
         }
-        let acc = ours.then_some(&account);
-        let contact = from.to_bare();
-        let type_ = stanza.as_presence().and_then(|p| p.type_().ok());
-        let outputs = match type_.and_then(SubscriptionType::of) {
-            Some(kind) if ours => subscription::inbound(
-                &account,
-                &contact,
-                self.contacts.get(&contact),
-                kind,
-                stanza,
-            ),
-            // RFC 6121 8.5.1: no such user, subscription stanzas are ignored.
-            Some(_) => return,
-            None if type_ == Some(PresenceType::Probe) => {
-                let user = to.to_bare();
-                presence::inbound_probe(
-                    acc,
-                    &user,
-                    from,
-                    self.contacts.get(&contact).filter(|_| ours),
-                )
+        match stanza.as_presence().map(|p| p.type_()) {
+            Some(Ok(PresenceType::Probe)) => {
+                presence::inbound_probe(None, &to.to_bare(), &from, None)
             }
-            // A roster request for the account from anyone else: the roster rules answer it
-            // (`forbidden`, RFC 6121 2.1.5 and 2.3.3).
-            None if ours
-                && stanza.kind() == StanzaKind::Iq
-                && stanza
-                    .element()
-                    .get_child("query", roster::ROSTER_NS)
-                    .is_some()
-                && matches!(stanza.type_attr().as_deref(), Some("get" | "set")) =>
-            {
-                let r = match stanza.type_attr().as_deref() {
-                    Some("get") => roster::get(&account, stanza, &[], None),
-                    _ => roster::parse_set(&account, stanza, RosterLimits::default())
-                        .and_then(|req| roster::set(&account, stanza, &req, None)),
-                };
-                match r {
-                    Ok(out) => out,
-                    Err(e) => return self.error_to(stanza, &e),
-                }
+            Some(Ok(PresenceType::Available | PresenceType::Unavailable)) | None => {
+                delivery::inbound(None, &to, stanza, false, self.delivery_policy)
             }
-            None => {
-                let record = self.contacts.get(&contact);
-                let shares = record.is_some_and(|c| c.state.state().subscription().has_from())
-                    || sessions.iter().any(|s| {
-                        s.directed
-                            .iter()
-                            .any(|d| d == from || d.to_bare() == contact)
-                    });
-                delivery::inbound(acc, to, stanza, shares, self.delivery_policy)
-            }
-        };
-        self.apply(outputs);
+            // Subscription stanzas and the rest are ignored.
+            Some(_) => Vec::new(),
+        }
     }
 }
 

@@ -623,10 +623,94 @@ proptest! {
         if let Ok(Some(from)) = s.from() {
             let _ = xmpp_sansio::im::presence::inbound_probe(Some(&account), &jid, &from, Some(&record));
         }
+        let _ = xmpp_sansio::im::dispatch::classify(&account, &s);
         let mut cache = RosterCache::new(jid.clone(), None);
         let _ = cache.apply_result(&s);
         let _ = cache.apply_push(&s);
         let mut book = xmpp_sansio::im::contacts::ContactPresence::default();
         let _ = book.apply(&s);
     }
+}
+
+#[test]
+fn dispatch_names_the_rule() {
+    use xmpp_sansio::im::dispatch::{Step, classify};
+    let (jid, sessions) = juliet();
+    let account = Account {
+        jid: &jid,
+        sessions: &sessions,
+    };
+    let c = |xml: &str| classify(&account, &stanza(xml));
+    let balcony: FullJid = "juliet@example.com/balcony".parse().unwrap();
+    let romeo: BareJid = "romeo@example.net".parse().unwrap();
+    assert_eq!(
+        c(
+            "<presence from='juliet@example.com/balcony' to='romeo@example.net/orchard' type='subscribe'/>"
+        ),
+        Step::OutboundSubscription {
+            session: balcony.clone(),
+            contact: romeo.clone(),
+            kind: SubscriptionType::Subscribe
+        }
+    );
+    assert_eq!(
+        c("<presence from='juliet@example.com/balcony'/>"),
+        Step::Broadcast {
+            session: balcony.clone()
+        }
+    );
+    assert_eq!(
+        c(
+            "<presence from='juliet@example.com/balcony' to='romeo@example.net' type='unavailable'/>"
+        ),
+        Step::Directed {
+            session: balcony.clone(),
+            to: romeo.as_jid().clone()
+        }
+    );
+    assert_eq!(
+        c(
+            "<iq from='juliet@example.com/balcony' type='get' id='1'><query xmlns='jabber:iq:roster'/></iq>"
+        ),
+        Step::RosterGet
+    );
+    assert_eq!(
+        c(
+            "<iq from='romeo@example.net/o' to='juliet@example.com' type='set' id='1'><query xmlns='jabber:iq:roster'/></iq>"
+        ),
+        Step::RosterSet
+    );
+    assert_eq!(
+        c("<presence from='romeo@example.net/o' to='juliet@example.com' type='unsubscribed'/>"),
+        Step::InboundSubscription {
+            contact: romeo.clone(),
+            kind: SubscriptionType::Unsubscribed
+        }
+    );
+    assert!(matches!(
+        c("<presence from='romeo@example.net' to='juliet@example.com' type='probe'/>"),
+        Step::Probe { .. }
+    ));
+    assert!(matches!(
+        c("<message from='romeo@example.net/o' to='juliet@example.com/balcony'/>"),
+        Step::Deliver { .. }
+    ));
+    assert!(matches!(
+        c("<message from='juliet@example.com/balcony' to='romeo@example.net'/>"),
+        Step::Route { .. }
+    ));
+    // A session the account does not have, no from, someone else's stanza: nothing.
+    assert_eq!(
+        c("<message from='juliet@example.com/tomb' to='romeo@example.net'/>"),
+        Step::Ignore
+    );
+    assert_eq!(c("<message to='juliet@example.com'/>"), Step::Ignore);
+    assert_eq!(
+        c("<message from='romeo@example.net/o' to='nurse@example.com'/>"),
+        Step::Ignore
+    );
+    assert_eq!(
+        c("<presence from='romeo@example.net/o' to='juliet@example.com' type='error'/>"),
+        Step::Ignore
+    );
 }

@@ -11,6 +11,7 @@
 //! ([`Output::Push`]) and subscription requests to keep for later ([`Output::Defer`]).
 //! The embedder applies them; nothing here remembers anything between calls.
 //!
+//! - [`dispatch`]: which of the decisions below a stanza calls for;
 //! - [`subscription`]: the nine subscription states of RFC 6121 Appendix A, the tables of
 //!   A.2 (outbound) and A.3 (inbound), pre-approval (section 3.4), and the server's decision
 //!   for each subscription stanza (section 3);
@@ -28,6 +29,7 @@
 
 pub mod contacts;
 pub mod delivery;
+pub mod dispatch;
 pub mod presence;
 pub mod roster;
 pub mod subscription;
