@@ -41,6 +41,7 @@
 pub mod client;
 pub mod component;
 pub mod coverage;
+pub mod im;
 pub mod matching;
 pub mod pattern;
 pub mod report;

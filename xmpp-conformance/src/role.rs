@@ -16,7 +16,7 @@ use xmpp_sansio::xml::{Event, Limits, ParseError, StreamParser};
 use crate::vector::Config;
 use crate::xml::{Item, Tree};
 
-/// Every role that VECTORS.md defines.
+/// Every role that VECTORS.md defines, and the project's extensions (vectors/README.md).
 pub const KNOWN_ROLES: &[&str] = &[
     "parser",
     "client",
@@ -25,6 +25,8 @@ pub const KNOWN_ROLES: &[&str] = &[
     "component-server",
     "s2s-out",
     "s2s-in",
+    // vectors/README.md's extension: the RFC 6121 decisions (`xmpp_sansio::im`).
+    "im-server",
 ];
 
 /// What follows an event's name.

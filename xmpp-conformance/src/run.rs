@@ -541,7 +541,7 @@ impl fmt::Debug for Runner {
 impl Runner {
     /// A runner with the roles the core implements ([`crate::role::ParserRole`],
     /// [`crate::client::ClientRole`], [`crate::server::ServerRole`], the two XEP-0114 roles, the two
-    /// s2s roles) and all replays.
+    /// s2s roles, the RFC 6121 `im-server` role) and all replays.
     pub fn new() -> Self {
         Runner {
             roles: vec![
@@ -552,6 +552,7 @@ impl Runner {
                 Box::new(crate::component::ComponentServerRole),
                 Box::new(crate::s2s::S2sOutRole),
                 Box::new(crate::s2s::S2sInRole),
+                Box::new(crate::im::ImServerRole),
             ],
             chunking: ChunkingChoice::Any,
         }

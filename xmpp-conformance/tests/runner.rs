@@ -248,7 +248,7 @@ fn unknown_role_names_the_line() {
     assert_eq!(
         f.to_string(),
         "line 3: unknown role \"clinet\" (expected one of parser, client, server, component, \
-         component-server, s2s-out, s2s-in)"
+         component-server, s2s-out, s2s-in, im-server)"
     );
 }
 

@@ -17,7 +17,9 @@
 //! - [`dialback`]: Server Dialback keys (XEP-0220, XEP-0185), for server-to-server streams;
 //! - [`s2s`]: the server-to-server roles, initiating and receiving, with STARTTLS, SASL
 //!   EXTERNAL and dialback;
-//! - [`connection`]: the trait every role implements, for a driver written once.
+//! - [`connection`]: the trait every role implements, for a driver written once;
+//! - [`im`]: the instant-messaging layer of RFC 6121 (subscriptions, rosters, presence,
+//!   delivery rules) as pure decisions over what the embedder stores.
 //!
 //! # Features
 //!
@@ -26,7 +28,7 @@
 //! stanzas and stanza errors (PRECIS, IDNA); `sasl` the SASL mechanisms (RustCrypto);
 //! `client`, `server` and `component` each their role (`server` also the s2s roles), with
 //! the stream engine and the [`Connection`](connection::Connection) trait (they need `jid`
-//! and `sasl`).
+//! and `sasl`); `im` the instant-messaging decisions of RFC 6121 (it needs `jid`).
 //!
 //! # Feeding input and memory
 //!
@@ -114,7 +116,8 @@
         feature = "sasl",
         feature = "client",
         feature = "server",
-        feature = "component"
+        feature = "component",
+        feature = "im"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -132,6 +135,8 @@ pub mod connection;
 #[cfg(feature = "server")]
 pub mod dialback;
 pub mod error;
+#[cfg(feature = "im")]
+pub mod im;
 #[cfg(feature = "jid")]
 pub mod jid;
 // Each role runs some of the steps and uses some of the engine: with only some roles on,
