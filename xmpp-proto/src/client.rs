@@ -64,7 +64,9 @@ use std::time::{Duration, Instant};
 use crate::error::{STREAM_NS, SaslFailure, StreamError, StreamErrorCondition};
 use crate::jid::{BareJid, FullJid};
 use crate::negotiate::bind::BindClient;
-use crate::negotiate::sasl_client::{Attempt, Authenticated, SaslClientStep};
+use crate::negotiate::sasl2::{self, Bind2Request, Inline};
+pub use crate::negotiate::sasl2::UserAgent;
+use crate::negotiate::sasl_client::{Attempt, Authenticated, SaslAsk, SaslClientStep};
 use crate::negotiate::session::SessionClient;
 use crate::negotiate::starttls::StartTlsClient;
 use crate::negotiate::{Negotiate, Wire};
@@ -78,7 +80,7 @@ use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
-use crate::stream::{Features, Requirement, StreamLimits};
+use crate::stream::{BIND2_NS, Features, Requirement, Sasl2Offer, StreamLimits};
 pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
@@ -154,6 +156,23 @@ pub struct ClientConfig {
     /// With [`stream_management`](Self::stream_management): ask for resumption
     /// (`<enable resume='true'/>`, XEP-0198 section 5). Off by default.
     pub resumption: bool,
+    /// Log in with SASL2 (XEP-0388) when the server offers it: `<authenticate/>`, no
+    /// stream restart after `<success/>`. Off by default; without a SASL2 offer the client
+    /// uses RFC 6120 SASL whatever this says.
+    pub sasl2: bool,
+    /// With [`sasl2`](Self::sasl2): bind inside `<authenticate/>` (XEP-0386, Bind 2) when
+    /// the server offers it, enabling stream management there too when
+    /// [`stream_management`](Self::stream_management) is on and the server can. The server
+    /// chooses the resource (typically `tag/random`): [`resource`](Self::resource) is not
+    /// asked for. On by default (it has an effect only with `sasl2`).
+    pub bind2: bool,
+    /// With [`bind2`](Self::bind2): the `<tag/>`, a short name of the client software that
+    /// the server puts at the start of the resource (XEP-0386 section 2.2.1). Nothing
+    /// private: it is visible to contacts.
+    pub bind2_tag: Option<String>,
+    /// With [`sasl2`](Self::sasl2): the `<user-agent/>` sent in `<authenticate/>` (XEP-0388
+    /// section 2.3), whose `id` lets the server replace this client's earlier session.
+    pub user_agent: Option<UserAgent>,
 }
 
 impl ClientConfig {
@@ -181,6 +200,10 @@ impl ClientConfig {
             ack_request_after: None,
             unacked_limits: UnackedLimits::default(),
             resumption: false,
+            sasl2: false,
+            bind2: true,
+            bind2_tag: None,
+            user_agent: None,
         }
     }
 }
@@ -212,6 +235,10 @@ impl core::fmt::Debug for ClientConfig {
             .field("ack_request_after", &self.ack_request_after)
             .field("unacked_limits", &self.unacked_limits)
             .field("resumption", &self.resumption)
+            .field("sasl2", &self.sasl2)
+            .field("bind2", &self.bind2)
+            .field("bind2_tag", &self.bind2_tag)
+            .field("user_agent", &self.user_agent)
             .finish()
     }
 }
@@ -228,6 +255,13 @@ pub enum ClientEvent {
     Authenticated(BareJid),
     /// The server refused authentication; call [`Client::auth`] to try again, or close.
     SaslFailure(SaslFailure),
+    /// SASL2 `<continue/>` (XEP-0388 section 2.5.3): the mechanism succeeded (its final
+    /// data verified) and the server wants one of these tasks done (second factor,
+    /// password change...): call [`Client::sasl2_next`] with the one chosen, or close.
+    Sasl2Continue(Vec<String>),
+    /// SASL2 `<task-data/>` of the running task (its children are the task's own
+    /// elements): answer with [`Client::sasl2_task_data`].
+    Sasl2TaskData(Element),
     /// Negotiation is over: stanzas flow, from this full JID.
     Online(FullJid),
     /// A stanza arrived.
@@ -658,6 +692,58 @@ impl Client {
         })
     }
 
+    /// After [`ClientEvent::Sasl2Continue`], at time `now`: performs `task` (XEP-0388
+    /// `<next task/>`), with its first data (the children of a `<task-data/>`), if any.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::NotAwaitingAuth`] when no SASL2 task is asked for;
+    /// [`ClientError::StreamEnded`] when the stream has ended meanwhile.
+    pub fn sasl2_next(
+        &mut self,
+        now: Instant,
+        task: &str,
+        payload: &[Element],
+    ) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ClientError::StreamEnded);
+            }
+            let State::Sasl(step) = &mut s.state else {
+                return Err(ClientError::NotAwaitingAuth);
+            };
+            if !step.in_tasks() {
+                return Err(ClientError::NotAwaitingAuth);
+            }
+            step.next_task(task, payload, &mut s.engine);
+            s.engine.await_peer();
+            Ok(())
+        })
+    }
+
+    /// After [`ClientEvent::Sasl2TaskData`], at time `now`: answers with a `<task-data/>`
+    /// holding `payload`.
+    ///
+    /// # Errors
+    ///
+    /// As [`sasl2_next`](Self::sasl2_next).
+    pub fn sasl2_task_data(&mut self, now: Instant, payload: &[Element]) -> Result<(), ClientError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ClientError::StreamEnded);
+            }
+            let State::Sasl(step) = &mut s.state else {
+                return Err(ClientError::NotAwaitingAuth);
+            };
+            if !step.in_tasks() {
+                return Err(ClientError::NotAwaitingAuth);
+            }
+            step.task_data(payload, &mut s.engine);
+            s.engine.await_peer();
+            Ok(())
+        })
+    }
+
     /// Sends a stanza (once online) at time `now`. It is written in `jabber:client`, the
     /// stream's content namespace, even when built or parsed in another (`jabber:server`,
     /// `jabber:component:accept`), and so are its children in that namespace; payloads in
@@ -938,8 +1024,24 @@ impl Client {
         }
         let Some(auth) = auth else {
             let attempt = self.attempt();
-            let started =
-                SaslClientStep::begin(f.mechanisms, f.channel_bindings, attempt, &mut self.engine);
+            let started = match f.sasl2 {
+                Some(offer) if self.config.sasl2 && !offer.mechanisms.is_empty() => {
+                    let inline = self.sasl2_inline(&offer);
+                    SaslClientStep::begin_sasl2(
+                        offer.mechanisms,
+                        f.channel_bindings,
+                        attempt,
+                        inline,
+                        &mut self.engine,
+                    )
+                }
+                _ => SaslClientStep::begin(
+                    f.mechanisms,
+                    f.channel_bindings,
+                    attempt,
+                    &mut self.engine,
+                ),
+            };
             return match started {
                 Ok(step) => self.run(State::Sasl(Box::new(step))),
                 Err(failure) => self.fail(failure),
@@ -995,7 +1097,7 @@ impl Client {
             }
             return self.engine.report(ClientEvent::Resumed(jid));
         }
-        self.resume_failed(management::failed_condition(el), management::read_h(el));
+        self.resume_failed(management::failed_condition(el.root()), management::read_h(el));
         let id = self.next_id();
         let resource = self.config.resource.as_deref();
         match BindClient::begin(bind, resource, id, &mut self.engine) {
@@ -1068,13 +1170,13 @@ impl Client {
             self.engine.sm_enabled();
             if self.config.resumption {
                 if let Some(acks) = self.engine.sm_mut() {
-                    acks.resumable = management::read_enabled(el).map(Box::new);
+                    acks.resumable = management::read_enabled(el.root()).map(Box::new);
                 }
             }
             self.engine.report(ClientEvent::StreamManagementEnabled);
         } else {
             self.engine.sm_end();
-            let condition = management::failed_condition(el);
+            let condition = management::failed_condition(el.root());
             self.engine
                 .report(ClientEvent::StreamManagementFailed(condition));
         }
@@ -1159,9 +1261,15 @@ impl StreamRole for Client {
                 self.follow(next);
             }
             State::Sasl(step) if step.takes(&el) => {
+                let bind2 = step.inline().and_then(|i| i.bind.clone());
+                let sasl2 = step.inline().is_some();
                 let next = step.on_element(&el, &mut self.engine);
                 if let Some(auth) = self.follow(next) {
-                    self.authenticated(auth);
+                    if sasl2 {
+                        self.sasl2_success(auth, &el, bind2);
+                    } else {
+                        self.authenticated(auth);
+                    }
                 }
             }
             State::Bind { step, auth, .. } if BindClient::takes(&el) => {
@@ -1190,6 +1298,10 @@ impl StreamRole for Client {
             {
                 self.on_sm_answer(&el);
             }
+            State::Online(auth) if auth.features_due && el.is("features", STREAM_NS) => {
+                auth.features_due = false;
+                self.keep_features(&el);
+            }
             State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
                 self.engine.report(ClientEvent::Nonza(el));
             }
@@ -1198,8 +1310,97 @@ impl StreamRole for Client {
     }
 }
 
-impl From<SaslFailure> for ClientEvent {
-    fn from(failure: SaslFailure) -> Self {
-        ClientEvent::SaslFailure(failure)
+impl From<SaslAsk> for ClientEvent {
+    fn from(ask: SaslAsk) -> Self {
+        match ask {
+            SaslAsk::Failure(failure) => ClientEvent::SaslFailure(failure),
+            SaslAsk::Continue(tasks) => ClientEvent::Sasl2Continue(tasks),
+            SaslAsk::TaskData(el) => ClientEvent::Sasl2TaskData(el),
+        }
+    }
+}
+
+/// SASL2 and Bind 2 (XEP-0388, XEP-0386): what goes inline, and what `<success/>` says.
+impl Client {
+    /// What each `<authenticate/>` carries: the user agent, and a Bind 2 request when the
+    /// server offers Bind 2 (with stream management's `<enable/>` when both want it).
+    fn sasl2_inline(&self, offer: &Sasl2Offer) -> Inline {
+        let config = &self.config;
+        let bind = (config.bind2 && offer.bind2).then(|| Bind2Request {
+            tag: config.bind2_tag.clone(),
+            sm: (config.stream_management && offer.bind2_sm).then_some(config.resumption),
+        });
+        Inline {
+            user_agent: config.user_agent.clone(),
+            bind,
+        }
+    }
+
+    /// SASL2 `<success/>` (its final data already verified by the step): with Bind 2's
+    /// `<bound/>` the session is online at once, as the `<authorization-identifier/>` (a
+    /// full JID of the account) says; without it the features that follow lead to
+    /// binding, on the same stream (no restart).
+    fn sasl2_success(&mut self, mut auth: Authenticated, el: &Element, bind: Option<Bind2Request>) {
+        let account = self.config.jid.clone();
+        let bound = el.root().get_child("bound", BIND2_NS);
+        let identifier = sasl2::authorization_identifier(el.root());
+        self.engine.report(ClientEvent::Authenticated(account.clone()));
+        let (Some(bind), Some(bound)) = (bind, bound) else {
+            auth.features_due = false;
+            return self.run(State::AwaitFeatures(Some(Box::new(auth))));
+        };
+        let jid = identifier.and_then(|i| i.parse::<FullJid>().ok());
+        let Some(jid) = jid.filter(|j| may_bind(j, &account, &auth)) else {
+            return self.abandon(Abandoned::BindFailed(None));
+        };
+        let sm = bound.children().find(|c| {
+            c.ns() == SM_NS && matches!(c.name(), "enabled" | "failed")
+        });
+        let sm_answer = sm.map(|c| (c.name() == "enabled", management::failed_condition(c), management::read_enabled(c)));
+        auth.features_due = true;
+        self.state = State::Online(Box::new(auth));
+        self.engine.negotiated();
+        if bind.sm.is_some() {
+            // Counting began with our `<enable/>` inside `<authenticate/>`: nothing was
+            // sent since.
+            self.engine.sm_begin(self.sm_settings());
+            if self.config.resumption {
+                self.engine.sm_bound(&jid);
+            }
+        }
+        self.engine.report(ClientEvent::Online(jid));
+        match sm_answer {
+            Some((true, _, resumable)) if bind.sm.is_some() => {
+                self.engine.sm_enabled();
+                if self.config.resumption {
+                    if let Some(acks) = self.engine.sm_mut() {
+                        acks.resumable = resumable.map(Box::new);
+                    }
+                }
+                self.engine.report(ClientEvent::StreamManagementEnabled);
+            }
+            Some((false, condition, _)) if bind.sm.is_some() => {
+                self.engine.sm_end();
+                self.engine
+                    .report(ClientEvent::StreamManagementFailed(condition));
+            }
+            _ if bind.sm.is_some() => {
+                // Asked for and not answered: as good as refused.
+                self.engine.sm_end();
+                self.engine.report(ClientEvent::StreamManagementFailed(None));
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps what a `<stream:features/>` says beyond what the core negotiates.
+    fn keep_features(&mut self, features: &Element) {
+        let f = Features::read(features.root());
+        let others = features.root().children().any(|c| !Features::is_known(c));
+        let peer = PeerFeatures {
+            limits: f.limits,
+            features: others.then(|| features.clone()),
+        };
+        self.peer = (peer.limits.is_some() || peer.features.is_some()).then(|| Box::new(peer));
     }
 }

@@ -62,6 +62,7 @@ use std::time::{Duration, Instant};
 use crate::error::{SASL_NS, StanzaErrorCondition, StreamError, StreamErrorCondition};
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::negotiate::bind::{BindMisuse, BindRequest, BindServer};
+use crate::negotiate::sasl2::{self, Authenticate, Bind2Request};
 use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
@@ -76,7 +77,7 @@ use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{ResumptionState, UnackedLimits};
-use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
+use crate::stream::{BIND2_NS, SASL2_NS, StreamLimits, TLS_NS, TlsPolicy};
 use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
@@ -157,6 +158,18 @@ pub struct ServerConfig {
     /// when it asks for less). The embedder keeps the detached state that long. `None` (the
     /// default): no resumption.
     pub resumption: Option<u32>,
+    /// Offer SASL2 (XEP-0388) beside RFC 6120 SASL: `<authentication/>` with the same
+    /// mechanisms, `<authenticate/>` answered by the same exchange and the same embedder
+    /// questions, `<success/>` without a stream restart. Off by default.
+    pub sasl2: bool,
+    /// With [`sasl2`](Self::sasl2): offer Bind 2 (XEP-0386) inline. A bind request is put
+    /// to the embedder as [`ServerEvent::BindRequest`] with a resource the core made:
+    /// the client's `<tag/>`, `/`, and a random part (section 2.2.1); answered with
+    /// [`Server::bind`] inside `<success/>`, or [`Server::reject_bind`] as a SASL2
+    /// `<failure/>`. Stream management is offered inside it when
+    /// [`stream_management`](Self::stream_management) is on. On by default (it has an
+    /// effect only with `sasl2`).
+    pub bind2: bool,
 }
 
 impl ServerConfig {
@@ -193,6 +206,8 @@ impl ServerConfig {
             ack_request_after: None,
             unacked_limits: UnackedLimits::default(),
             resumption: None,
+            sasl2: false,
+            bind2: true,
         }
     }
 
@@ -418,6 +433,19 @@ enum State {
     Online(FullJid),
     /// The client asked to resume a session (XEP-0198 `<resume/>`); the embedder answers.
     Resuming(Box<ResumeAsk>),
+    /// SASL2 authenticated the client, whose Bind 2 request the embedder answers before
+    /// `<success/>` goes out (XEP-0386 section 2.2).
+    Sasl2Binding(Box<Sasl2Binding>),
+}
+
+/// A SASL2 login waiting for the embedder's bind.
+struct Sasl2Binding {
+    /// The SASL step, to go back to when the bind is refused (a SASL2 `<failure/>`).
+    sasl: SaslServerStep,
+    account: BareJid,
+    /// The mechanism's final data, for `<additional-data/>`.
+    additional_data: Vec<u8>,
+    request: Bind2Request,
 }
 
 /// A `<resume/>` the embedder is to answer.
@@ -449,6 +477,7 @@ impl core::fmt::Debug for Server {
             State::Authenticated(bind) => (Some(bind.account().clone()), None),
             State::Online(jid) => (Some(jid.to_bare()), Some(jid)),
             State::Resuming(ask) => (Some(ask.account.clone()), None),
+            State::Sasl2Binding(b) => (Some(b.account.clone()), None),
         };
         f.debug_struct("Server")
             .field("domain", &domain_at(&self.config, self.domain))
@@ -670,6 +699,16 @@ impl Server {
     /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
     pub fn bind(&mut self, now: Instant, jid: FullJid) -> Result<(), ServerError> {
         self.at(now, |s| {
+            if let State::Sasl2Binding(b) = &s.state {
+                if s.engine.is_ending() {
+                    return Err(ServerError::StreamEnded);
+                }
+                if jid.to_bare() != b.account {
+                    return Err(ServerError::WrongAccount);
+                }
+                s.sasl2_bound(jid);
+                return Ok(());
+            }
             let next = s.answer_bind(|bind, out| bind.bind(jid, out))?;
             if let Some(jid) = s.follow(next) {
                 s.state = State::Online(jid.clone());
@@ -693,6 +732,10 @@ impl Server {
         condition: StanzaErrorCondition,
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
+            if matches!(s.state, State::Sasl2Binding(_)) && !s.engine.is_ending() {
+                s.sasl2_bind_refused(&condition);
+                return Ok(());
+            }
             let next = s.answer_bind(|bind, out| bind.reject(condition, out))?;
             s.follow(next);
             Ok(())
@@ -923,6 +966,11 @@ impl Server {
     /// SASL succeeded as `account` and the stream restarted (RFC 6120 section 6.4.6):
     /// binding is next, on the authenticated stream.
     fn authenticated(&mut self, account: BareJid) {
+        if let State::Unauthenticated(sasl) = &mut self.state {
+            if let Some(request) = sasl.take_sasl2_request() {
+                return self.sasl2_authenticated(account, *request);
+            }
+        }
         self.engine
             .report(ServerEvent::Authenticated(account.clone()));
         self.state = State::Authenticated(BindServer::new(account));
@@ -987,7 +1035,13 @@ impl Server {
         });
         let channel_bindings = self.engine.transport().channel_bindings().to_vec();
         let extra = &self.config.extra_features;
-        let stream_management = self.config.stream_management;
+        // After a SASL2 login that bound with Bind 2 (and maybe enabled stream management
+        // inside it), what is done is not offered again.
+        let bound = matches!(self.state, State::Online(_));
+        let stream_management = self.config.stream_management && !self.engine.sm_begun();
+        let sasl2 = self.config.sasl2;
+        let bind2 = self.config.bind2;
+        let bind2_sm = self.config.stream_management;
         self.engine.write_element(|w| {
             w.start("stream:features");
             if offer_tls {
@@ -996,10 +1050,15 @@ impl Server {
             if !authenticated {
                 if !tls_first {
                     SaslServerStep::write_feature(w, &mechanisms, &channel_bindings);
+                    if sasl2 && !mechanisms.is_empty() {
+                        sasl2::write_feature(w, &mechanisms, bind2, bind2 && bind2_sm, false);
+                    }
                 }
             } else {
-                BindServer::write_feature(w);
-                session::write_feature(w);
+                if !bound {
+                    BindServer::write_feature(w);
+                    session::write_feature(w);
+                }
                 if stream_management {
                     management::write_feature(w);
                 }
@@ -1172,9 +1231,10 @@ impl Server {
             }
             // RFC 6120 4.9.3.12: nothing is processed before the stream is authenticated
             // (and bound).
-            State::Unauthenticated(_) | State::Authenticated(_) | State::Resuming(_) => {
-                self.stream_error(StreamErrorCondition::NotAuthorized)
-            }
+            State::Unauthenticated(_)
+            | State::Authenticated(_)
+            | State::Resuming(_)
+            | State::Sasl2Binding(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
         }
     }
 
@@ -1212,6 +1272,24 @@ impl Server {
             }
             (State::Authenticated(bind), _) if bind.is_idle() && el.is("starttls", TLS_NS) => {
                 self.on_starttls()
+            }
+            (State::Unauthenticated(sasl), _)
+                if sasl.is_idle() && self.config.sasl2 && el.is("authenticate", SASL2_NS) =>
+            {
+                let request = Authenticate::read(&el);
+                let offer = self.sasl_offer_now();
+                let accounts = Accounts {
+                    domain: domain_at(&self.config, self.domain),
+                    rng: &mut self.rng,
+                    protected_header: protected_header(&self.engine),
+                };
+                let State::Unauthenticated(sasl) = &mut self.state else {
+                    return;
+                };
+                let next = sasl.on_authenticate(request, offer, accounts, &mut self.engine);
+                if let Some(account) = self.follow(next) {
+                    self.authenticated(account);
+                }
             }
             (State::Unauthenticated(sasl), Some(offer)) if sasl.is_idle() => {
                 let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
@@ -1260,8 +1338,8 @@ impl Server {
         }
         let jid = jid.clone();
         let resumable = match self.config.resumption {
-            Some(ours) if management::is_true(el, "resume") => {
-                let max = management::read_u32(el, "max").map_or(ours, |theirs| theirs.min(ours));
+            Some(ours) if management::is_true(el.root(), "resume") => {
+                let max = management::read_u32(el.root(), "max").map_or(ours, |theirs| theirs.min(ours));
                 Some((self.rng.token(16), max))
             }
             _ => None,
@@ -1337,6 +1415,154 @@ impl From<AuthQuestion> for ServerEvent {
             },
             AuthQuestion::External { authzid } => ServerEvent::ExternalRequest { authzid },
         }
+    }
+}
+
+/// SASL2 and Bind 2 (XEP-0388, XEP-0386): `<success/>` and what goes inside it.
+impl Server {
+    /// How an `<authenticate/>` is met now (the same as an `<auth/>`).
+    fn sasl_offer_now(&self) -> Offer {
+        self.sasl_offer()
+    }
+
+    /// The SASL2 exchange succeeded as `account`: the Bind 2 request goes to the embedder,
+    /// or, without one, `<success/>` goes out and binding is offered in the features that
+    /// follow (no restart).
+    fn sasl2_authenticated(&mut self, account: BareJid, request: Authenticate) {
+        let idle = State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts));
+        let State::Unauthenticated(mut sasl) = core::mem::replace(&mut self.state, idle) else {
+            return;
+        };
+        let additional_data = sasl.take_additional_data();
+        self.engine
+            .report(ServerEvent::Authenticated(account.clone()));
+        match request.bind.filter(|_| self.config.bind2) {
+            Some(bind) => {
+                let resource = self.bind2_resource(&account, bind.tag.as_deref());
+                self.engine.report(ServerEvent::BindRequest {
+                    account: account.clone(),
+                    resource: Some(resource),
+                });
+                self.state = State::Sasl2Binding(Box::new(Sasl2Binding {
+                    sasl,
+                    account,
+                    additional_data,
+                    request: bind,
+                }));
+                self.engine.await_embedder();
+            }
+            None => {
+                let id = account.to_string();
+                self.engine.write_element(|w| {
+                    sasl2::write_success(w, &additional_data, &id, |_| {});
+                });
+                self.state = State::Authenticated(BindServer::new(account));
+                self.after_sasl2();
+            }
+        }
+    }
+
+    /// The resource of a Bind 2 request: the tag, `/`, and a random part (XEP-0386 section
+    /// 2.2.1); a tag that cannot start a resourcepart is left out.
+    fn bind2_resource(&mut self, account: &BareJid, tag: Option<&str>) -> String {
+        let random = self.rng.token(12);
+        match tag {
+            Some(tag) => {
+                let resource = format!("{tag}/{random}");
+                if account.with_resource(&resource).is_ok() {
+                    resource
+                } else {
+                    random
+                }
+            }
+            None => random,
+        }
+    }
+
+    /// The embedder bound `jid`: `<success/>` with the full JID and `<bound/>` (with stream
+    /// management's `<enabled/>` when asked inside the bind), then the features.
+    fn sasl2_bound(&mut self, jid: FullJid) {
+        let State::Sasl2Binding(b) =
+            core::mem::replace(&mut self.state, State::Online(jid.clone()))
+        else {
+            return;
+        };
+        let Sasl2Binding {
+            additional_data,
+            request,
+            ..
+        } = *b;
+        let sm = request
+            .sm
+            .filter(|_| self.config.stream_management)
+            .map(|resume| match self.config.resumption {
+                Some(ours) if resume => Some((self.rng.token(16), ours)),
+                _ => None,
+            });
+        let refused_sm = request.sm.is_some() && !self.config.stream_management;
+        let id = jid.to_string();
+        self.engine.write_element(|w| {
+            sasl2::write_success(w, &additional_data, &id, |w| {
+                w.start("bound").xmlns(BIND2_NS);
+                match &sm {
+                    Some(resumable) => management::write_enabled(
+                        w,
+                        resumable.as_ref().map(|(id, max)| (id.as_str(), *max)),
+                    ),
+                    None if refused_sm => management::write_failed(
+                        w,
+                        &StanzaErrorCondition::FeatureNotImplemented,
+                    ),
+                    None => {}
+                }
+                w.end("bound");
+            });
+        });
+        if let Some(resumable) = sm {
+            self.engine.sm_begin(self.sm_settings());
+            self.engine.sm_enabled();
+            if let Some((id, max)) = resumable {
+                self.engine.sm_bound(&jid);
+                if let Some(acks) = self.engine.sm_mut() {
+                    acks.resumable = Some(Box::new(management::Resumable {
+                        id,
+                        location: None,
+                        max: Some(max),
+                    }));
+                }
+            }
+        }
+        self.after_sasl2();
+        self.engine.negotiated();
+        self.engine.report(ServerEvent::Online(jid));
+        if self.engine.sm_is_enabled() {
+            self.engine.report(ServerEvent::StreamManagementEnabled);
+        }
+    }
+
+    /// The embedder refused the Bind 2 request: a SASL2 `<failure/>` carrying the
+    /// condition, and the client is not authenticated (XEP-0388 section 2.5.2: "the stream
+    /// and session state remain entirely unchanged").
+    fn sasl2_bind_refused(&mut self, condition: &StanzaErrorCondition) {
+        let State::Sasl2Binding(b) = core::mem::replace(
+            &mut self.state,
+            State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts)),
+        ) else {
+            return;
+        };
+        let mut sasl = b.sasl;
+        let next = sasl.inline_failed(condition, &mut self.engine);
+        self.state = State::Unauthenticated(sasl);
+        self.follow(next);
+    }
+
+    /// After a SASL2 `<success/>`: the authenticated limits, and the features at once, on
+    /// the same stream (XEP-0388 section 2.5.1).
+    fn after_sasl2(&mut self) {
+        let limits = self.config.limits_for(true);
+        self.engine.parser_mut().set_limits(limits);
+        self.send_features();
+        self.engine.await_peer();
     }
 }
 

@@ -411,6 +411,18 @@ struct C2s {
     mechanism: Mechanism,
     /// The client presents a certificate when TLS is set up.
     client_cert: bool,
+    /// How modern the login is: RFC 6120 only, SASL2, SASL2 with Bind 2, and with stream
+    /// management enabled inside Bind 2.
+    login: Login,
+}
+
+/// Which login both sides run (they both enable it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Rfc6120,
+    Sasl2,
+    Bind2,
+    Bind2Sm,
 }
 
 /// What negotiation must end in.
@@ -458,6 +470,10 @@ impl C2s {
         let mut config = ClientConfig::new(juliet(), "pw");
         config.tls = self.client_tls;
         config.mechanisms = vec![self.mechanism];
+        config.sasl2 = self.login != Login::Rfc6120;
+        config.bind2 = matches!(self.login, Login::Bind2 | Login::Bind2Sm);
+        config.bind2_tag = Some("PairTest".into());
+        config.stream_management = self.login == Login::Bind2Sm;
         let client = Client::new(config, 1, now);
 
         let mut config = ServerConfig::new("example.com", b"secret".to_vec());
@@ -465,6 +481,8 @@ impl C2s {
         config.mechanisms = vec![self.mechanism];
         // Few iterations: the exchange is the same, PBKDF2 is quick in a debug build.
         config.scram_iterations = NonZeroU32::new(16).unwrap();
+        config.sasl2 = self.login != Login::Rfc6120;
+        config.stream_management = self.login == Login::Bind2Sm;
         let server = Server::new(config, 2, now);
 
         let tls = Tls {
@@ -499,6 +517,7 @@ fn c2s_rows() -> Vec<C2s> {
                         server_tls,
                         mechanism,
                         client_cert,
+                        login: Login::Rfc6120,
                     });
                 }
             }
@@ -634,6 +653,59 @@ fn every_tls_policy_and_mechanism_both_sides_support() {
 }
 
 #[test]
+fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
+    let t0 = Instant::now();
+    let mut online = 0;
+    for login in [Login::Sasl2, Login::Bind2, Login::Bind2Sm] {
+        for mut row in c2s_rows() {
+            row.login = login;
+            let name = format!("{row:?}");
+            let mut pair = row.pair(t0);
+            let Some(jid) = negotiate(&row, &mut pair) else {
+                continue;
+            };
+            online += 1;
+            let wrote = String::from_utf8_lossy(&pair.a.wrote).into_owned();
+            assert!(wrote.contains("<authenticate xmlns='urn:xmpp:sasl:2'"), "{name}: {wrote}");
+            assert!(!wrote.contains("<auth "), "{name}: {wrote}");
+            // One header per stream: the first, and the one after TLS; none after SASL2.
+            let tls = pair
+                .a
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::TlsRequested));
+            let headers = wrote.matches("<stream:stream").count();
+            assert_eq!(headers, 1 + usize::from(tls), "{name}: {wrote}");
+            let bound_inline = wrote.contains("urn:xmpp:bind:0");
+            assert_eq!(bound_inline, login != Login::Sasl2, "{name}");
+            if login != Login::Sasl2 && row.mechanism != Mechanism::Anonymous {
+                // The server made the resource from the tag (XEP-0386 section 2.2.1).
+                assert!(jid.resource().starts_with("PairTest/"), "{name}: {jid}");
+            }
+            let sm = pair
+                .a
+                .events
+                .iter()
+                .any(|e| matches!(e, ClientEvent::StreamManagementEnabled));
+            assert_eq!(sm, login == Login::Bind2Sm, "{name}: {:?}", pair.a.events);
+            exchange_c2s(&mut pair, &jid, &name);
+            if login == Login::Bind2Sm {
+                // Acks flow: the server counted the client's message from the inline
+                // `<enable/>`, and acks it when asked.
+                let now = pair.now;
+                pair.a.side.client.request_ack(now).unwrap();
+                pair.drive();
+                let acked = pair.a.events.iter().any(|e| matches!(e, ClientEvent::Acked(1)));
+                assert!(acked, "{name}: {:?}", pair.a.events);
+                assert_eq!(pair.a.side.client.unacked(), Some(0), "{name}");
+            }
+            end(&mut pair, Ending::InitiatorCloses, &name);
+        }
+    }
+    assert!(online >= 3 * 30, "{online}");
+}
+
+#[test]
 fn the_defaults_pick_the_strongest_mechanism_both_support() {
     let t0 = Instant::now();
     let mut pair = Pair::new(
@@ -681,6 +753,7 @@ fn negotiation_times_out_when_a_side_goes_silent() {
         server_tls: TlsPolicy::Optional,
         mechanism: Mechanism::ScramSha256,
         client_cert: false,
+        login: Login::Rfc6120,
     };
     // The server hangs before answering the client's header: the client gives up with
     // `connection-timeout` (RFC 6120 section 4.9.3.4), the response timeout after `open`.
@@ -886,6 +959,7 @@ fn an_answer_after_the_peers_closing_tag_is_stream_ended_not_misuse() {
         server_tls: TlsPolicy::Optional,
         mechanism: Mechanism::ScramSha256,
         client_cert: false,
+        login: Login::Rfc6120,
     };
     for client_closes in [true, false] {
         let mut pair = row.pair(t0);
@@ -1010,6 +1084,7 @@ fn a_stanza_built_in_any_content_namespace_is_written_in_the_streams() {
         server_tls: TlsPolicy::Disabled,
         mechanism: Mechanism::ScramSha1,
         client_cert: false,
+        login: Login::Rfc6120,
     };
     for parsed_in in [JABBER_CLIENT, JABBER_SERVER, JABBER_COMPONENT_ACCEPT] {
         let mut pair = row.pair(t0);

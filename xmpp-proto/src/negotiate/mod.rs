@@ -6,6 +6,7 @@
 //! | --- | --- | --- |
 //! | STARTTLS (RFC 6120 section 5) | [`starttls::StartTlsClient`] | [`starttls::answer`] |
 //! | SASL (section 6) | [`sasl_client::SaslClientStep`] | [`sasl_server::SaslServerStep`] |
+//! | SASL2 and Bind 2 (XEP-0388, XEP-0386) | the same steps, with [`sasl2`]'s framing | the same |
 //! | resource binding (section 7) | [`bind::BindClient`] | [`bind::BindServer`] |
 //! | legacy session (RFC 3921 section 3) | [`session::SessionClient`] | [`session::answer`] |
 //! | XEP-0114 handshake | [`handshake::HandshakeClient`] | [`handshake::HandshakeServer`] |
@@ -32,6 +33,7 @@ pub(crate) mod bind;
 #[cfg(feature = "server")]
 pub(crate) mod dialback;
 pub(crate) mod handshake;
+pub(crate) mod sasl2;
 pub(crate) mod sasl_client;
 pub(crate) mod sasl_server;
 pub(crate) mod session;

@@ -6,9 +6,17 @@
 //! the mechanism has checked it (the SCRAM server signature). After `<failure/>` (6.4.5) the
 //! embedder decides whether to try again, with the next mechanism or one it names. Channel
 //! binding goes in only with a type the server says it supports (XEP-0440).
+//!
+//! The same step speaks SASL2 (XEP-0388, [`super::sasl2`]) when begun with an
+//! [`Inline`]: `<authenticate/>` instead of `<auth/>`, the server's final data in
+//! `<additional-data/>` (checked exactly as RFC 6120's `<success/>` text is), `<success/>`
+//! that ends the step without a restart ([`Next::Done`]), and `<continue/>` tasks that the
+//! embedder carries out ([`SaslAsk::Continue`], [`SaslAsk::TaskData`]).
 
+use super::sasl2::{self, Inline};
 use super::{Failure, Next, Wire, write_sasl};
 use crate::error::{SASL_NS, SaslFailure, StreamErrorCondition};
+use crate::stream::SASL2_NS;
 use crate::sasl::{
     self, Credentials, InvalidNonce, Mechanism, Nonce, SaslClient, SaslClientError, ScramKeys,
 };
@@ -34,9 +42,35 @@ pub(crate) struct Authenticated {
     pub mechanism: Mechanism,
     /// The keys a SCRAM login derived, for the embedder to cache.
     pub scram_keys: Option<ScramKeys>,
+    /// SASL2 logged in, and the `<stream:features/>` that follow its `<success/>` (XEP-0388
+    /// section 2.5.1) are still to come: the role takes them once online.
+    pub features_due: bool,
 }
 
-/// The client's SASL step, from the first `<auth/>` to `<success/>`.
+/// What the step asks the embedder.
+#[derive(Debug)]
+pub(crate) enum SaslAsk {
+    /// The server refused (`<failure/>`): try again, or close.
+    Failure(SaslFailure),
+    /// SASL2 `<continue/>`: the mechanism succeeded (its final data checked) and the server
+    /// wants one of these tasks done (XEP-0388 section 2.5.3).
+    Continue(Vec<String>),
+    /// SASL2 `<task-data/>` of the running task, for the embedder to answer.
+    TaskData(crate::xml::Element),
+}
+
+/// Where the step stands.
+#[derive(Debug)]
+enum Phase {
+    /// An exchange runs.
+    Exchange(Box<SaslClient>),
+    /// After a `<failure/>`, while the embedder decides.
+    Failed,
+    /// SASL2 tasks (after `<continue/>`): the mechanism's outcome, kept for `<success/>`.
+    Tasks(Box<Authenticated>),
+}
+
+/// The client's SASL step, from the first `<auth/>` (or `<authenticate/>`) to `<success/>`.
 #[derive(Debug)]
 pub(crate) struct SaslClientStep {
     /// The mechanisms the server offered, in its order.
@@ -45,8 +79,9 @@ pub(crate) struct SaslClientStep {
     cb_types: Option<Vec<String>>,
     /// The mechanisms already tried in this step.
     tried: Vec<Mechanism>,
-    /// The exchange that runs; `None` after a `<failure/>`, while the embedder decides.
-    exchange: Option<Box<SaslClient>>,
+    phase: Phase,
+    /// SASL2 (XEP-0388), with what goes inline in each `<authenticate/>`; `None`: RFC 6120.
+    sasl2: Option<Box<Inline>>,
 }
 
 impl SaslClientStep {
@@ -58,6 +93,28 @@ impl SaslClientStep {
         attempt: Attempt,
         out: &mut impl Wire,
     ) -> Result<Self, Failure> {
+        Self::begin_profile(offered, cb_types, attempt, None, out)
+    }
+
+    /// Starts SASL2 (XEP-0388) with what the server's `<authentication/>` offers; `inline`
+    /// goes into every `<authenticate/>`.
+    pub fn begin_sasl2(
+        offered: Vec<String>,
+        cb_types: Option<Vec<String>>,
+        attempt: Attempt,
+        inline: Inline,
+        out: &mut impl Wire,
+    ) -> Result<Self, Failure> {
+        Self::begin_profile(offered, cb_types, attempt, Some(Box::new(inline)), out)
+    }
+
+    fn begin_profile(
+        offered: Vec<String>,
+        cb_types: Option<Vec<String>>,
+        attempt: Attempt,
+        sasl2: Option<Box<Inline>>,
+        out: &mut impl Wire,
+    ) -> Result<Self, Failure> {
         if offered.is_empty() {
             return Err(Abandoned::NoMechanism.into());
         }
@@ -65,7 +122,8 @@ impl SaslClientStep {
             offered,
             cb_types,
             tried: Vec::new(),
-            exchange: None,
+            phase: Phase::Failed,
+            sasl2,
         };
         step.attempt(attempt, None, out)?;
         Ok(step)
@@ -73,7 +131,33 @@ impl SaslClientStep {
 
     /// After a failure, while the embedder decides.
     pub fn awaits_embedder(&self) -> bool {
-        self.exchange.is_none()
+        matches!(self.phase, Phase::Failed)
+    }
+
+    /// Runs SASL2 tasks (after `<continue/>`).
+    pub fn in_tasks(&self) -> bool {
+        matches!(self.phase, Phase::Tasks(_))
+    }
+
+    /// What each SASL2 `<authenticate/>` carries inline; `None` for RFC 6120 SASL.
+    pub fn inline(&self) -> Option<&Inline> {
+        self.sasl2.as_deref()
+    }
+
+    /// After [`SaslAsk::Continue`]: the embedder chose `task` (XEP-0388 `<next task/>`),
+    /// with its first data, if any, in a `<task-data/>`.
+    pub fn next_task(&mut self, task: &str, payload: &[crate::xml::Element], out: &mut impl Wire) {
+        out.element(|w| {
+            w.start("next").xmlns(SASL2_NS).attr("task", task).end("next");
+        });
+        if !payload.is_empty() {
+            self.task_data(payload, out);
+        }
+    }
+
+    /// The embedder's `<task-data/>` for the running task.
+    pub fn task_data(&mut self, payload: &[crate::xml::Element], out: &mut impl Wire) {
+        out.element(|w| sasl2::write_task_data(w, payload));
     }
 
     /// Tries again after a failure: with `wanted`, or with the preferred mechanism not
@@ -111,66 +195,144 @@ impl SaslClientStep {
             .and_then(|nonce| SaslClient::start(&self.offered, &config, credentials, nonce))
             .map_err(|_| Failure::from(Abandoned::NoMechanism))?;
         self.tried.push(client.mechanism());
-        let payload = sasl::encode_payload(client.initial_response());
-        out.element(|w| {
-            w.start("auth")
-                .xmlns(SASL_NS)
-                .attr("mechanism", client.mechanism().name())
-                .text(&payload)
-                .end("auth");
-        });
-        self.exchange = Some(Box::new(client));
+        match &self.sasl2 {
+            None => {
+                let payload = sasl::encode_payload(client.initial_response());
+                out.element(|w| {
+                    w.start("auth")
+                        .xmlns(SASL_NS)
+                        .attr("mechanism", client.mechanism().name())
+                        .text(&payload)
+                        .end("auth");
+                });
+            }
+            Some(inline) => out.element(|w| {
+                let initial = Some(client.initial_response());
+                sasl2::write_authenticate(w, client.mechanism().name(), initial, inline);
+            }),
+        }
+        self.phase = Phase::Exchange(Box::new(client));
         Ok(())
     }
 
-    /// Is `el` for this step: any SASL element while an exchange runs?
+    /// Is `el` for this step: any element of the profile's namespace while an exchange or
+    /// a task runs?
     pub fn takes(&self, el: &Element) -> bool {
-        self.exchange.is_some() && el.ns() == SASL_NS
+        let ns = if self.sasl2.is_some() {
+            SASL2_NS
+        } else {
+            SASL_NS
+        };
+        !matches!(self.phase, Phase::Failed) && el.ns() == ns
     }
 
-    /// The server's `<challenge/>`, `<success/>` or `<failure/>`.
-    pub fn on_element(
-        &mut self,
-        el: &Element,
-        out: &mut impl Wire,
-    ) -> Next<Authenticated, SaslFailure> {
-        let Some(client) = self.exchange.as_mut() else {
-            return Next::Unchanged;
-        };
-        let Ok(data) = sasl::decode_payload(&el.text()) else {
-            return Abandoned::PeerProtocol(ProtocolViolation::SaslEncoding).into();
-        };
-        match el.name() {
-            "challenge" => match client.on_challenge(&data) {
-                Ok(response) => {
-                    write_sasl(out, "response", &response);
-                    Next::AwaitPeer
-                }
-                Err(SaslClientError::IterationCountOutOfRange { count, max, .. }) if count > 0 => {
-                    Abandoned::ScramIterations { count, max }.into()
-                }
-                Err(_) => Abandoned::PeerProtocol(ProtocolViolation::SaslChallenge).into(),
-            },
-            "success" => match client.on_success(&data) {
-                Ok(()) => Next::Restart(Authenticated {
-                    mechanism: client.mechanism(),
-                    scram_keys: client.scram_keys().cloned(),
-                }),
-                Err(
-                    SaslClientError::ServerSignatureMismatch
-                    | SaslClientError::MissingServerSignature,
-                ) => Abandoned::ServerSignature.into(),
-                Err(_) => Abandoned::PeerProtocol(ProtocolViolation::SaslSuccess).into(),
-            },
-            "failure" => {
-                let failure = SaslFailure::from_element(el.root()).unwrap_or(SaslFailure {
+    /// The server's `<challenge/>`, `<success/>` or `<failure/>` (SASL2: also
+    /// `<continue/>` and `<task-data/>`).
+    pub fn on_element(&mut self, el: &Element, out: &mut impl Wire) -> Next<Authenticated, SaslAsk> {
+        if el.name() == "failure" {
+            let failure = if self.sasl2.is_some() {
+                sasl2::read_failure(el.root())
+            } else {
+                SaslFailure::from_element(el.root()).unwrap_or(SaslFailure {
                     condition: None,
                     text: None,
-                });
-                self.exchange = None;
-                Next::Ask(failure)
-            }
-            _ => Failure::Stream(StreamErrorCondition::UnsupportedStanzaType).into(),
+                })
+            };
+            self.phase = Phase::Failed;
+            return Next::Ask(SaslAsk::Failure(failure));
         }
+        match &mut self.phase {
+            Phase::Failed => Next::Unchanged,
+            Phase::Exchange(client) => {
+                let sasl2 = self.sasl2.is_some();
+                // RFC 6120 carries the final data as the text of `<success/>`, SASL2 in
+                // `<additional-data/>` of `<success/>` or `<continue/>` (XEP-0388 2.5).
+                let data = match el.name() {
+                    "success" | "continue" if sasl2 => sasl2::additional_data(el.root()),
+                    _ => sasl::decode_payload(&el.text()).map_err(|_| ()),
+                };
+                let Ok(data) = data else {
+                    return Abandoned::PeerProtocol(ProtocolViolation::SaslEncoding).into();
+                };
+                match el.name() {
+                    "challenge" => match client.on_challenge(&data) {
+                        Ok(response) => {
+                            if sasl2 {
+                                out.element(|w| {
+                                    w.start("response")
+                                        .xmlns(SASL2_NS)
+                                        .text(&sasl2::encode(&response))
+                                        .end("response");
+                                });
+                            } else {
+                                write_sasl(out, "response", &response);
+                            }
+                            Next::AwaitPeer
+                        }
+                        Err(SaslClientError::IterationCountOutOfRange { count, max, .. })
+                            if count > 0 =>
+                        {
+                            Abandoned::ScramIterations { count, max }.into()
+                        }
+                        Err(_) => Abandoned::PeerProtocol(ProtocolViolation::SaslChallenge).into(),
+                    },
+                    "success" | "continue" if el.name() == "success" || sasl2 => {
+                        match client.on_success(&data) {
+                            Ok(()) => {
+                                let auth = Authenticated {
+                                    mechanism: client.mechanism(),
+                                    scram_keys: client.scram_keys().cloned(),
+                                    features_due: false,
+                                };
+                                if el.name() == "continue" {
+                                    return self.on_continue(el, auth);
+                                }
+                                if sasl2 {
+                                    Next::Done(auth)
+                                } else {
+                                    Next::Restart(auth)
+                                }
+                            }
+                            Err(
+                                SaslClientError::ServerSignatureMismatch
+                                | SaslClientError::MissingServerSignature,
+                            ) => Abandoned::ServerSignature.into(),
+                            Err(_) => {
+                                Abandoned::PeerProtocol(ProtocolViolation::SaslSuccess).into()
+                            }
+                        }
+                    }
+                    _ => Failure::Stream(StreamErrorCondition::UnsupportedStanzaType).into(),
+                }
+            }
+            Phase::Tasks(_) => match el.name() {
+                "task-data" => Next::Ask(SaslAsk::TaskData(el.clone())),
+                "continue" => {
+                    let Phase::Tasks(auth) = core::mem::replace(&mut self.phase, Phase::Failed)
+                    else {
+                        return Next::Unchanged;
+                    };
+                    self.on_continue(el, *auth)
+                }
+                "success" => {
+                    let Phase::Tasks(auth) = core::mem::replace(&mut self.phase, Phase::Failed)
+                    else {
+                        return Next::Unchanged;
+                    };
+                    Next::Done(*auth)
+                }
+                _ => Failure::Stream(StreamErrorCondition::UnsupportedStanzaType).into(),
+            },
+        }
+    }
+
+    /// `<continue/>`: the tasks go to the embedder.
+    fn on_continue(&mut self, el: &Element, auth: Authenticated) -> Next<Authenticated, SaslAsk> {
+        let tasks = sasl2::tasks(el.root());
+        if tasks.is_empty() {
+            return Abandoned::PeerProtocol(ProtocolViolation::SaslSuccess).into();
+        }
+        self.phase = Phase::Tasks(Box::new(auth));
+        Next::Ask(SaslAsk::Continue(tasks))
     }
 }

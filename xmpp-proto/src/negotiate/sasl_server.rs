@@ -7,7 +7,13 @@
 //! configured number of attempts. `<abort/>` (6.4.4) ends an exchange with `aborted`. The
 //! identity the session authenticates as is a bare JID of the domain the client asked for:
 //! the authzid when one was granted (6.4.6), else the account the authcid names.
+//!
+//! The same step answers SASL2's `<authenticate/>` (XEP-0388, [`super::sasl2`]): the
+//! exchange is the same, its elements are SASL2's, and `<success/>` is the role's to write
+//! ([`SaslServerStep::take_additional_data`]), since inline requests (Bind 2) are answered
+//! inside it, and no restart follows.
 
+use super::sasl2::{self, Authenticate, Profile};
 use super::{Failure, Next, Wire, write_sasl};
 use crate::error::{SASL_NS, SaslFailure, SaslFailureCondition, StreamErrorCondition};
 use crate::jid::{BareJid, Jid};
@@ -123,6 +129,12 @@ pub(crate) struct SaslServerStep {
     exchange: Exchange,
     failures: u32,
     max_failures: u32,
+    /// The profile of the running (or last) exchange.
+    profile: Profile,
+    /// SASL2: the mechanism's final data, for the `<success/>` the role writes.
+    additional_data: Vec<u8>,
+    /// SASL2: the running attempt's `<authenticate/>`, for its inline requests.
+    request: Option<Box<Authenticate>>,
 }
 
 impl core::fmt::Debug for SaslServerStep {
@@ -141,6 +153,9 @@ impl SaslServerStep {
             exchange: Exchange::Idle,
             failures: 0,
             max_failures,
+            profile: Profile::Rfc6120,
+            additional_data: Vec::new(),
+            request: None,
         }
     }
 
@@ -173,11 +188,61 @@ impl SaslServerStep {
 
     /// Is `el` for the running exchange (`<response/>`, `<abort/>`)?
     pub fn takes(&self, el: &Element) -> bool {
+        let ns = self.profile.ns();
         match self.exchange {
             Exchange::Idle => false,
-            Exchange::Challenged(_) => el.is("response", SASL_NS) || el.is("abort", SASL_NS),
-            Exchange::Asking(..) => el.is("abort", SASL_NS),
+            Exchange::Challenged(_) => el.is("response", ns) || el.is("abort", ns),
+            Exchange::Asking(..) => el.is("abort", ns),
         }
+    }
+
+    /// SASL2: the final data of the mechanism that succeeded, for `<additional-data/>`.
+    pub fn take_additional_data(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.additional_data)
+    }
+
+    /// SASL2: the `<authenticate/>` of the attempt that just succeeded; `None` after an
+    /// RFC 6120 `<auth/>`.
+    pub fn take_sasl2_request(&mut self) -> Option<Box<Authenticate>> {
+        match self.profile {
+            Profile::Sasl2 => self.request.take(),
+            Profile::Rfc6120 => None,
+        }
+    }
+
+    /// SASL2 `<authenticate/>` (XEP-0388 section 2.3), when no exchange runs: starts one.
+    pub fn on_authenticate(
+        &mut self,
+        mut request: Authenticate,
+        offer: Offer,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        self.profile = Profile::Sasl2;
+        if offer.encryption_required {
+            return self.failed(SaslFailureCondition::EncryptionRequired, out);
+        }
+        let initial = match request.initial.take() {
+            None => None,
+            Some(Ok(data)) => Some(data),
+            Some(Err(())) => return self.failed(SaslFailureCondition::IncorrectEncoding, out),
+        };
+        let mechanism = core::mem::take(&mut request.mechanism);
+        self.request = Some(Box::new(request));
+        self.start(&mechanism, initial.as_deref(), offer, accounts, out)
+    }
+
+    /// An inline request of a SASL2 login failed after the mechanism succeeded (a Bind 2
+    /// bind the embedder refused): `<failure/>` with `aborted` and the stanza error
+    /// condition (XEP-0388 section 2.5.2), counted as a failed attempt.
+    pub fn inline_failed(
+        &mut self,
+        condition: &crate::error::StanzaErrorCondition,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        let failure = SaslFailure::new(SaslFailureCondition::Aborted);
+        out.element(|w| sasl2::write_failure(w, &failure, Some(condition)));
+        self.count_failure()
     }
 
     /// `<auth/>`, when no exchange runs: starts one.
@@ -188,6 +253,7 @@ impl SaslServerStep {
         accounts: Accounts<'_>,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
+        self.profile = Profile::Rfc6120;
         if offer.encryption_required {
             return self.failed(SaslFailureCondition::EncryptionRequired, out);
         }
@@ -204,6 +270,18 @@ impl SaslServerStep {
                 Err(_) => return self.failed(SaslFailureCondition::IncorrectEncoding, out),
             }
         };
+        self.start(&mechanism, initial.as_deref(), offer, accounts, out)
+    }
+
+    /// Starts the exchange of `mechanism` with the client's initial response.
+    fn start(
+        &mut self,
+        mechanism: &str,
+        initial: Option<&[u8]>,
+        offer: Offer,
+        accounts: Accounts<'_>,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
         let nonce = match offer.nonce {
             Some(n) => Nonce::new(n),
             None => Nonce::new(accounts.rng.token(24)),
@@ -212,7 +290,7 @@ impl SaslServerStep {
             return self.failed(SaslFailureCondition::TemporaryAuthFailure, out);
         };
         let mut server = Box::new(SaslServer::new(offer.settings, nonce));
-        let step = server.start(&mechanism, initial.as_deref());
+        let step = server.start(mechanism, initial);
         self.advance(server, step, None, accounts, out)
     }
 
@@ -328,7 +406,15 @@ impl SaslServerStep {
                 Next::Ask(AuthQuestion::External { authzid })
             }
             Ok(ServerStep::Challenge(data)) => {
-                write_sasl(out, "challenge", &data);
+                match self.profile {
+                    Profile::Rfc6120 => write_sasl(out, "challenge", &data),
+                    Profile::Sasl2 => out.element(|w| {
+                        w.start("challenge")
+                            .xmlns(crate::stream::SASL2_NS)
+                            .text(&sasl2::encode(&data))
+                            .end("challenge");
+                    }),
+                }
                 self.exchange = Exchange::Challenged(server);
                 Next::AwaitPeer
             }
@@ -355,6 +441,11 @@ impl SaslServerStep {
                 };
                 if !anonymous && !correlates(accounts.protected_header.as_ref(), &jid) {
                     return Failure::Stream(StreamErrorCondition::InvalidFrom).into();
+                }
+                if self.profile == Profile::Sasl2 {
+                    // The role writes `<success/>`, with what inline requests answer.
+                    self.additional_data = additional_data;
+                    return Next::Done(jid);
                 }
                 out.element(|w| {
                     w.start("success").xmlns(SASL_NS);
@@ -383,7 +474,15 @@ impl SaslServerStep {
         failure: SaslFailure,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
-        out.bytes(|buf| failure.write_to(buf));
+        match self.profile {
+            Profile::Rfc6120 => out.bytes(|buf| failure.write_to(buf)),
+            Profile::Sasl2 => out.element(|w| sasl2::write_failure(w, &failure, None)),
+        }
+        self.count_failure()
+    }
+
+    /// One more failed attempt: the stream ends at the limit.
+    fn count_failure(&mut self) -> Next<BareJid, AuthQuestion> {
         self.exchange = Exchange::Idle;
         self.failures += 1;
         if self.failures >= self.max_failures {

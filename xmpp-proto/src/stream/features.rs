@@ -1,7 +1,8 @@
 //! `<stream:features/>` (RFC 6120 section 4.3.2) as the roles read it, and the limits a
 //! receiving entity announces in them (XEP-0478).
 
-use super::{BIND_NS, SASL_CB_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
+use super::{BIND_NS, BIND2_NS, SASL_CB_NS, SASL2_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
+use super::management::SM_NS;
 use crate::error::SASL_NS;
 use crate::xml::{ElementRef, Writer};
 
@@ -81,6 +82,56 @@ pub struct Features {
     pub channel_bindings: Option<Vec<String>>,
     /// The limits the server announces (XEP-0478), if it does.
     pub limits: Option<StreamLimits>,
+    /// SASL2 (XEP-0388 `<authentication/>`), if offered.
+    pub sasl2: Option<Sasl2Offer>,
+}
+
+/// What a server offers in its SASL2 `<authentication xmlns='urn:xmpp:sasl:2'/>` feature
+/// (XEP-0388 section 2.1): its mechanisms and what may be negotiated inline in
+/// `<authenticate/>` (XEP-0386 Bind 2, XEP-0198 resumption).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sasl2Offer {
+    /// The mechanisms offered, in the server's order.
+    pub mechanisms: Vec<String>,
+    /// Bind 2 is offered inline (`<bind xmlns='urn:xmpp:bind:0'/>` in `<inline/>`).
+    pub bind2: bool,
+    /// Bind 2 can enable stream management inline (`<feature var='urn:xmpp:sm:3'/>` in the
+    /// bind feature's own `<inline/>`).
+    pub bind2_sm: bool,
+    /// Stream management resumption is offered inline (`<sm xmlns='urn:xmpp:sm:3'/>` in
+    /// `<inline/>`, XEP-0198 with SASL2).
+    pub sm: bool,
+}
+
+impl Sasl2Offer {
+    fn read(el: ElementRef<'_>) -> Sasl2Offer {
+        let mut offer = Sasl2Offer {
+            mechanisms: el
+                .children()
+                .filter(|m| m.is("mechanism", SASL2_NS))
+                .map(|m| m.text().trim().to_owned())
+                .collect(),
+            ..Sasl2Offer::default()
+        };
+        for inline in el.children().filter(|c| c.is("inline", SASL2_NS)) {
+            for f in inline.children() {
+                if f.is("bind", BIND2_NS) {
+                    offer.bind2 = true;
+                    offer.bind2_sm = f
+                        .children()
+                        .filter(|i| i.is("inline", BIND2_NS))
+                        .flat_map(|i| i.children())
+                        .any(|feature| {
+                            feature.is("feature", BIND2_NS)
+                                && feature.attr("var").as_deref() == Some(SM_NS)
+                        });
+                } else if f.is("sm", SM_NS) {
+                    offer.sm = true;
+                }
+            }
+        }
+        offer
+    }
 }
 
 impl Features {
@@ -106,6 +157,7 @@ impl Features {
                     f.session = Some(Requirement::required_if(!optional));
                 }
                 (STREAM_LIMITS_NS, "limits") => f.limits = Some(StreamLimits::read(child)),
+                (SASL2_NS, "authentication") => f.sasl2 = Some(Sasl2Offer::read(child)),
                 (SASL_CB_NS, "sasl-channel-binding") => {
                     f.channel_bindings = Some(
                         child
@@ -132,6 +184,7 @@ impl Features {
                 | (SESSION_NS, "session")
                 | (STREAM_LIMITS_NS, "limits")
                 | (SASL_CB_NS, "sasl-channel-binding")
+                | (SASL2_NS, "authentication")
         )
     }
 }

@@ -34,7 +34,7 @@ pub(crate) mod timers;
 pub(crate) mod tls;
 
 pub use close::{Abandoned, CloseReason, ProtocolViolation};
-pub use features::{Features, Requirement, StreamLimits};
+pub use features::{Features, Requirement, Sasl2Offer, StreamLimits};
 pub use management::{ResumptionState, SM_NS, UnackedLimits};
 pub use tls::TlsPolicy;
 
@@ -48,3 +48,7 @@ pub const SASL_CB_NS: &str = "urn:xmpp:sasl-cb:0";
 pub const SESSION_NS: &str = "urn:ietf:params:xml:ns:xmpp-session";
 /// `urn:xmpp:stream-limits:0`, the limits a receiving entity announces (XEP-0478).
 pub const STREAM_LIMITS_NS: &str = "urn:xmpp:stream-limits:0";
+/// `urn:xmpp:sasl:2`, the extensible SASL profile (XEP-0388).
+pub const SASL2_NS: &str = "urn:xmpp:sasl:2";
+/// `urn:xmpp:bind:0`, resource binding inside SASL2 (XEP-0386, Bind 2).
+pub const BIND2_NS: &str = "urn:xmpp:bind:0";

@@ -297,9 +297,10 @@ pub(crate) fn write_failed(w: &mut Writer<'_>, condition: &crate::error::StanzaE
 
 /// The stanza error condition of a `<failed/>`, if it names one.
 #[cfg(feature = "client")]
-pub(crate) fn failed_condition(el: &Element) -> Option<crate::error::StanzaErrorCondition> {
-    el.root()
-        .children()
+pub(crate) fn failed_condition(
+    el: crate::xml::ElementRef<'_>,
+) -> Option<crate::error::StanzaErrorCondition> {
+    el.children()
         .find(|c| c.ns() == crate::error::STANZA_ERRORS_NS && c.name() != "text")
         .map(|c| {
             c.name()

@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::SM_NS;
 use crate::jid::FullJid;
-use crate::xml::{Element, Writer};
+use crate::xml::{ElementRef, Writer};
 
 /// What a session with resumable stream management leaves when its stream ends, for the
 /// next session to resume it (XEP-0198 section 5); see `Client::take_resumption_state`
@@ -65,18 +65,18 @@ pub(crate) struct Resumable {
 }
 
 /// Is an XML boolean attribute true (`true` or `1`)?
-pub(crate) fn is_true(el: &Element, attr: &str) -> bool {
+pub(crate) fn is_true(el: ElementRef<'_>, attr: &str) -> bool {
     matches!(el.attr(attr).as_deref(), Some("true" | "1"))
 }
 
 /// A non-negative integer attribute (`max`), `None` when missing or not one.
-pub(crate) fn read_u32(el: &Element, attr: &str) -> Option<u32> {
+pub(crate) fn read_u32(el: ElementRef<'_>, attr: &str) -> Option<u32> {
     el.attr(attr)?.parse().ok()
 }
 
 /// What `<enabled/>` says about resumption: `None` without `resume` or `id`.
 #[cfg(feature = "client")]
-pub(crate) fn read_enabled(el: &Element) -> Option<Resumable> {
+pub(crate) fn read_enabled(el: ElementRef<'_>) -> Option<Resumable> {
     let id = el.attr("id")?.into_owned();
     if id.is_empty() || !is_true(el, "resume") {
         return None;
