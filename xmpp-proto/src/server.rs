@@ -59,10 +59,13 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{SASL_NS, StanzaErrorCondition, StreamError, StreamErrorCondition};
+use crate::error::{
+    SASL_NS, SaslFailureCondition, StanzaErrorCondition, StreamError, StreamErrorCondition,
+};
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::negotiate::bind::{BindMisuse, BindRequest, BindServer};
 use crate::negotiate::sasl2::{self, Authenticate, Bind2Request};
+pub use crate::negotiate::sasl2::UserAgent;
 use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
@@ -170,6 +173,13 @@ pub struct ServerConfig {
     /// [`stream_management`](Self::stream_management) is on. On by default (it has an
     /// effect only with `sasl2`).
     pub bind2: bool,
+    /// With [`sasl2`](Self::sasl2): tasks every SASL2 login must complete once its
+    /// mechanism succeeded (XEP-0388 section 2.5.3: a second factor, a password change...),
+    /// offered in `<continue/>`. The embedder carries out the one the client chooses
+    /// ([`ServerEvent::Sasl2Task`], [`ServerEvent::Sasl2TaskData`], answered with
+    /// [`Server::sasl2_task_data`], [`Server::sasl2_task_done`] or
+    /// [`Server::sasl2_task_failed`]); one task completes the login. Empty by default.
+    pub sasl2_tasks: Vec<String>,
 }
 
 impl ServerConfig {
@@ -208,6 +218,7 @@ impl ServerConfig {
             resumption: None,
             sasl2: false,
             bind2: true,
+            sasl2_tasks: Vec::new(),
         }
     }
 
@@ -286,6 +297,13 @@ pub enum ServerEvent {
     },
     /// Authentication succeeded, as this bare JID.
     Authenticated(BareJid),
+    /// A SASL2 client chose this task of [`ServerConfig::sasl2_tasks`] (`<next task/>`):
+    /// answer with [`Server::sasl2_task_data`] (a challenge), [`Server::sasl2_task_done`]
+    /// or [`Server::sasl2_task_failed`].
+    Sasl2Task(String),
+    /// The client's `<task-data/>` for the running task (its children are the task's own
+    /// elements): answered as [`ServerEvent::Sasl2Task`].
+    Sasl2TaskData(Element),
     /// The client authenticated as `account` asks to bind `resource` (`None`: choose one,
     /// see [`Server::make_resource`]); answer with [`Server::bind`] (a full JID of
     /// `account`) or [`Server::reject_bind`].
@@ -436,6 +454,20 @@ enum State {
     /// SASL2 authenticated the client, whose Bind 2 request the embedder answers before
     /// `<success/>` goes out (XEP-0386 section 2.2).
     Sasl2Binding(Box<Sasl2Binding>),
+    /// SASL2's mechanism succeeded and `<continue/>` asked for a task (XEP-0388 section
+    /// 2.5.3).
+    Sasl2Task(Box<Sasl2Tasks>),
+}
+
+/// A SASL2 login between `<continue/>` and the end of its task.
+struct Sasl2Tasks {
+    /// The SASL step, to go back to when the task fails.
+    sasl: SaslServerStep,
+    account: BareJid,
+    /// The Bind 2 request, answered once the task is done.
+    bind: Option<Bind2Request>,
+    /// The task the client chose, once it chose.
+    running: Option<String>,
 }
 
 /// A SASL2 login waiting for the embedder's bind.
@@ -468,6 +500,8 @@ pub struct Server {
     /// The domain the client asked for in its latest header: its index in
     /// [`ServerConfig::domains`] (an index, not a copy: sessions are many, domains few).
     domain: u32,
+    /// The `<user-agent/>` of a SASL2 login.
+    user_agent: Option<Box<UserAgent>>,
 }
 
 impl core::fmt::Debug for Server {
@@ -478,6 +512,7 @@ impl core::fmt::Debug for Server {
             State::Online(jid) => (Some(jid.to_bare()), Some(jid)),
             State::Resuming(ask) => (Some(ask.account.clone()), None),
             State::Sasl2Binding(b) => (Some(b.account.clone()), None),
+            State::Sasl2Task(t) => (Some(t.account.clone()), None),
         };
         f.debug_struct("Server")
             .field("domain", &domain_at(&self.config, self.domain))
@@ -514,6 +549,7 @@ impl Server {
             rng: Rng::new(seed),
             first_header: true,
             domain: 0,
+            user_agent: None,
             state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
             config,
         }
@@ -1234,7 +1270,8 @@ impl Server {
             State::Unauthenticated(_)
             | State::Authenticated(_)
             | State::Resuming(_)
-            | State::Sasl2Binding(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
+            | State::Sasl2Binding(_)
+            | State::Sasl2Task(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
         }
     }
 
@@ -1291,6 +1328,7 @@ impl Server {
                     self.authenticated(account);
                 }
             }
+            (State::Sasl2Task(_), _) if el.ns() == SASL2_NS => self.on_task_element(el),
             (State::Unauthenticated(sasl), Some(offer)) if sasl.is_idle() => {
                 let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
                 if let Some(account) = self.follow(next) {
@@ -1434,9 +1472,35 @@ impl Server {
             return;
         };
         let additional_data = sasl.take_additional_data();
+        self.user_agent = request.user_agent.map(Box::new);
+        let bind = request.bind.filter(|_| self.config.bind2);
+        if !self.config.sasl2_tasks.is_empty() {
+            let tasks = &self.config.sasl2_tasks;
+            self.engine
+                .write_element(|w| sasl2::write_continue(w, &additional_data, tasks));
+            self.state = State::Sasl2Task(Box::new(Sasl2Tasks {
+                sasl,
+                account,
+                bind,
+                running: None,
+            }));
+            return self.engine.await_peer();
+        }
+        self.sasl2_finish(sasl, account, additional_data, bind);
+    }
+
+    /// The login is authenticated (mechanism and tasks): the Bind 2 request goes to the
+    /// embedder, or `<success/>` goes out at once.
+    fn sasl2_finish(
+        &mut self,
+        sasl: SaslServerStep,
+        account: BareJid,
+        additional_data: Vec<u8>,
+        bind: Option<Bind2Request>,
+    ) {
         self.engine
             .report(ServerEvent::Authenticated(account.clone()));
-        match request.bind.filter(|_| self.config.bind2) {
+        match bind {
             Some(bind) => {
                 let resource = self.bind2_resource(&account, bind.tag.as_deref());
                 self.engine.report(ServerEvent::BindRequest {
@@ -1460,6 +1524,119 @@ impl Server {
                 self.after_sasl2();
             }
         }
+    }
+
+    /// `<next task/>`, `<task-data/>` or `<abort/>` while a task is asked for.
+    fn on_task_element(&mut self, el: Element) {
+        let State::Sasl2Task(t) = &mut self.state else {
+            return;
+        };
+        match (el.name(), &t.running) {
+            ("next", None) => {
+                let task = el.attr("task").map(|t| t.into_owned()).unwrap_or_default();
+                if !self.config.sasl2_tasks.contains(&task) {
+                    return self.sasl2_task_end(Err(SaslFailureCondition::InvalidMechanism));
+                }
+                t.running = Some(task.clone());
+                self.engine.report(ServerEvent::Sasl2Task(task));
+                self.engine.await_embedder();
+            }
+            ("task-data", Some(_)) => {
+                self.engine.report(ServerEvent::Sasl2TaskData(el));
+                self.engine.await_embedder();
+            }
+            ("abort", _) => self.sasl2_task_end(Err(SaslFailureCondition::Aborted)),
+            _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
+        }
+    }
+
+    /// The task is over: the login goes on (`Ok`), or fails with the condition.
+    fn sasl2_task_end(&mut self, outcome: Result<(), SaslFailureCondition>) {
+        let idle = State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts));
+        let State::Sasl2Task(t) = core::mem::replace(&mut self.state, idle) else {
+            return;
+        };
+        let Sasl2Tasks {
+            mut sasl,
+            account,
+            bind,
+            ..
+        } = *t;
+        match outcome {
+            Ok(()) => self.sasl2_finish(sasl, account, Vec::new(), bind),
+            Err(condition) => {
+                let next = sasl.task_failed(condition, &mut self.engine);
+                self.state = State::Unauthenticated(sasl);
+                self.follow(next);
+            }
+        }
+    }
+
+    /// The task the embedder runs, once the client chose one and no answer is out.
+    fn running_task(&self) -> Result<(), ServerError> {
+        if self.engine.is_ending() {
+            return Err(ServerError::StreamEnded);
+        }
+        match &self.state {
+            State::Sasl2Task(t) if t.running.is_some() => Ok(()),
+            _ => Err(ServerError::NoAuthRequest),
+        }
+    }
+
+    /// Answers [`ServerEvent::Sasl2Task`] or [`ServerEvent::Sasl2TaskData`] at time `now`
+    /// with a `<task-data/>` holding `payload` (the task's next challenge).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoAuthRequest`] when no task runs; [`ServerError::StreamEnded`]
+    /// when the stream has ended meanwhile.
+    pub fn sasl2_task_data(&mut self, now: Instant, payload: &[Element]) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            s.running_task()?;
+            s.engine
+                .write_element(|w| sasl2::write_task_data(w, payload));
+            s.engine.await_peer();
+            Ok(())
+        })
+    }
+
+    /// The running task succeeded, at time `now`: the login completes (Bind 2, then
+    /// `<success/>`).
+    ///
+    /// # Errors
+    ///
+    /// As [`sasl2_task_data`](Self::sasl2_task_data).
+    pub fn sasl2_task_done(&mut self, now: Instant) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            s.running_task()?;
+            s.sasl2_task_end(Ok(()));
+            Ok(())
+        })
+    }
+
+    /// The running task failed, at time `now`: `<failure/>` with `condition`
+    /// (`not-authorized` for a wrong second factor...); the client may try again from
+    /// `<authenticate/>`, up to [`ServerConfig::max_auth_attempts`].
+    ///
+    /// # Errors
+    ///
+    /// As [`sasl2_task_data`](Self::sasl2_task_data).
+    pub fn sasl2_task_failed(
+        &mut self,
+        now: Instant,
+        condition: SaslFailureCondition,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            s.running_task()?;
+            s.sasl2_task_end(Err(condition));
+            Ok(())
+        })
+    }
+
+    /// The `<user-agent/>` of the client's SASL2 login (XEP-0388 section 2.3), if it sent
+    /// one: its `id` names the installation, to replace its earlier session.
+    pub fn user_agent(&self) -> Option<&UserAgent> {
+        self.user_agent.as_deref()
     }
 
     /// The resource of a Bind 2 request: the tag, `/`, and a random part (XEP-0386 section

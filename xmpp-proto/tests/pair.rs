@@ -26,6 +26,7 @@ use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stanza::{JABBER_COMPONENT_ACCEPT, MessageBuilder};
 use xmpp_sansio::stream::{Abandoned, CloseReason, TlsPolicy};
+use xmpp_sansio::xml::parse_element;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const CLOSING_TAG: &[u8] = b"</stream:stream>";
@@ -83,6 +84,16 @@ impl Side for ClientSide {
         self.client.close(now);
     }
     fn answer(&mut self, now: Instant, event: &ClientEvent) {
+        // The pair's SASL2 task: choose the first, answer its challenge with a response.
+        if let ClientEvent::Sasl2Continue(tasks) = event {
+            self.client.sasl2_next(now, &tasks[0], &[]).expect("next");
+        }
+        if let ClientEvent::Sasl2TaskData(data) = event {
+            let asked = data.root().get_child("challenge", TASK_NS).is_some();
+            assert!(asked, "{data:?}");
+            let answer = parse_element(TASK_NS, b"<response xmlns='urn:example:task'/>").unwrap();
+            self.client.sasl2_task_data(now, &[answer]).expect("task data");
+        }
         if let ClientEvent::TlsRequested = event {
             let cb = self.tls.channel_binding.then(channel_binding);
             // The client presents its certificate in the handshake the server verifies.
@@ -152,6 +163,16 @@ impl Side for ServerSide {
                 s.credentials(now, credential).expect("credentials")
             }
             ServerEvent::ExternalRequest { .. } => s.external(now, juliet()).expect("external"),
+            ServerEvent::Sasl2Task(task) => {
+                assert_eq!(task, "PAIR-TASK");
+                let challenge =
+                    parse_element(TASK_NS, b"<challenge xmlns='urn:example:task'/>").unwrap();
+                s.sasl2_task_data(now, &[challenge]).expect("task data")
+            }
+            ServerEvent::Sasl2TaskData(data) => {
+                assert!(data.root().get_child("response", TASK_NS).is_some(), "{data:?}");
+                s.sasl2_task_done(now).expect("task done")
+            }
             ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.clone().unwrap_or_else(|| s.make_resource());
                 let jid = format!("{account}/{resource}").parse().unwrap();
@@ -423,7 +444,12 @@ enum Login {
     Sasl2,
     Bind2,
     Bind2Sm,
+    /// Bind 2 after a SASL2 task (`<continue/>`, one challenge and response).
+    Task,
 }
+
+/// The namespace of the pair's SASL2 task.
+const TASK_NS: &str = "urn:example:task";
 
 /// What negotiation must end in.
 #[derive(Debug, PartialEq)]
@@ -471,7 +497,7 @@ impl C2s {
         config.tls = self.client_tls;
         config.mechanisms = vec![self.mechanism];
         config.sasl2 = self.login != Login::Rfc6120;
-        config.bind2 = matches!(self.login, Login::Bind2 | Login::Bind2Sm);
+        config.bind2 = matches!(self.login, Login::Bind2 | Login::Bind2Sm | Login::Task);
         config.bind2_tag = Some("PairTest".into());
         config.stream_management = self.login == Login::Bind2Sm;
         let client = Client::new(config, 1, now);
@@ -483,6 +509,9 @@ impl C2s {
         config.scram_iterations = NonZeroU32::new(16).unwrap();
         config.sasl2 = self.login != Login::Rfc6120;
         config.stream_management = self.login == Login::Bind2Sm;
+        if self.login == Login::Task {
+            config.sasl2_tasks = vec!["PAIR-TASK".into()];
+        }
         let server = Server::new(config, 2, now);
 
         let tls = Tls {
@@ -656,7 +685,7 @@ fn every_tls_policy_and_mechanism_both_sides_support() {
 fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
     let t0 = Instant::now();
     let mut online = 0;
-    for login in [Login::Sasl2, Login::Bind2, Login::Bind2Sm] {
+    for login in [Login::Sasl2, Login::Bind2, Login::Bind2Sm, Login::Task] {
         for mut row in c2s_rows() {
             row.login = login;
             let name = format!("{row:?}");
@@ -682,6 +711,8 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
                 // The server made the resource from the tag (XEP-0386 section 2.2.1).
                 assert!(jid.resource().starts_with("PairTest/"), "{name}: {jid}");
             }
+            let tasked = wrote.contains("<next xmlns='urn:xmpp:sasl:2' task='PAIR-TASK'");
+            assert_eq!(tasked, login == Login::Task, "{name}: {wrote}");
             let sm = pair
                 .a
                 .events
@@ -702,7 +733,7 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
             end(&mut pair, Ending::InitiatorCloses, &name);
         }
     }
-    assert!(online >= 3 * 30, "{online}");
+    assert!(online >= 4 * 30, "{online}");
 }
 
 #[test]

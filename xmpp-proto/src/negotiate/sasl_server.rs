@@ -245,6 +245,18 @@ impl SaslServerStep {
         self.count_failure()
     }
 
+    /// A SASL2 task failed (or the client aborted it, or chose a task not offered):
+    /// `<failure/>` with `condition`, counted as a failed attempt.
+    pub fn task_failed(
+        &mut self,
+        condition: SaslFailureCondition,
+        out: &mut impl Wire,
+    ) -> Next<BareJid, AuthQuestion> {
+        let failure = SaslFailure::new(condition);
+        out.element(|w| sasl2::write_failure(w, &failure, None));
+        self.count_failure()
+    }
+
     /// `<auth/>`, when no exchange runs: starts one.
     pub fn on_auth(
         &mut self,
