@@ -6,12 +6,15 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`,
 //! `ack_request_after_ms`, `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` and the
-//! `[config.resume]` table: see `resumption_state`). Time is a virtual clock that only `tick`
-//! moves.
+//! `[config.resume]` table: see `resumption_state`; `extensions` `"sasl2"` and `"bind2"`
+//! with `bind2_tag` and the `[config.user_agent]` table). Time is a virtual clock that only
+//! `tick` moves.
 
 use std::collections::VecDeque;
 
-use xmpp_sansio::client::{Client, ClientConfig, ClientError, ClientEvent, ResumptionState};
+use xmpp_sansio::client::{
+    Client, ClientConfig, ClientError, ClientEvent, ResumptionState, UserAgent,
+};
 use xmpp_sansio::jid::BareJid;
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
 use xmpp_sansio::xml::{Element, parse_element};
@@ -37,6 +40,8 @@ impl Role for ClientRole {
             "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned"
             | "acked" | "resumed" | "resume-failed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
+            "sasl2-continue" => Some(ArgKind::Plain),
+            "sasl2-task-data" => Some(ArgKind::Xml),
             // `sm-failed` alone, or with the stanza error condition of `<failed/>`.
             "sm-failed" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
@@ -47,7 +52,7 @@ impl Role for ClientRole {
     fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
         match action.name.as_str() {
             "open" | "close" | "eof" | "auth" | "send" | "tick" | "tls-established"
-            | "request-ack" => Ok(()),
+            | "request-ack" | "sasl2-next" | "sasl2-task-data" => Ok(()),
             other => Err(Unsupported(format!("action {other} (role client)"))),
         }
     }
@@ -65,6 +70,8 @@ impl Role for ClientRole {
         let mut resume = None;
         let mut c = ClientConfig::new(jid, "");
         c.password = None;
+        // Bind 2 only when a vector lists it.
+        c.bind2 = false;
         for entry in &config.entries {
             let v = Value {
                 key: entry.key.as_str(),
@@ -87,6 +94,8 @@ impl Role for ClientRole {
                     for ext in v.strings()? {
                         match ext {
                             "sm" => c.stream_management = true,
+                            "sasl2" => c.sasl2 = true,
+                            "bind2" => c.bind2 = true,
                             other => {
                                 return Err(config_error(
                                     "extensions",
@@ -108,6 +117,8 @@ impl Role for ClientRole {
                 }
                 "sm_resume" => c.resumption = v.boolean()?,
                 "resume" => resume = Some(resumption_state(&v)?),
+                "bind2_tag" => c.bind2_tag = Some(v.text()?.to_owned()),
+                "user_agent" => c.user_agent = Some(user_agent(&v)?),
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
                     let d = v.millis()?;
@@ -172,6 +183,8 @@ impl ClientCore {
                     plain("sm-failed", c.as_str().to_owned())
                 }
                 ClientEvent::Acked(n) => plain("acked", n.to_string()),
+                ClientEvent::Sasl2Continue(tasks) => plain("sasl2-continue", tasks.join(" ")),
+                ClientEvent::Sasl2TaskData(el) => VectorEvent::element("sasl2-task-data", &el),
                 ClientEvent::Resumed(jid) => plain("resumed", jid.to_string()),
                 ClientEvent::ResumeFailed { condition, unacked } => plain(
                     "resume-failed",
@@ -261,6 +274,38 @@ pub(crate) fn resumption_state(v: &Value<'_>) -> Result<ResumptionState, ConfigE
         location: text("location").map(str::to_owned),
         max: count("max")?,
     })
+}
+
+/// The `[config.user_agent]` table (vectors/README.md): `id` (required), `software`,
+/// `device`.
+fn user_agent(v: &Value<'_>) -> Result<UserAgent, ConfigError> {
+    let key = v.key;
+    let table = v
+        .value
+        .as_table()
+        .ok_or_else(|| config_error(key, "expected a table"))?;
+    for k in table.keys() {
+        if !["id", "software", "device"].contains(&k.as_str()) {
+            return Err(config_error(key, format!("unknown key {k}")));
+        }
+    }
+    let text = |k: &str| table.get(k).and_then(|t| t.as_str()).map(str::to_owned);
+    Ok(UserAgent {
+        id: text("id").ok_or_else(|| config_error(key, "id: required"))?,
+        software: text("software"),
+        device: text("device"),
+    })
+}
+
+/// The optional payload of `sasl2-next` and `sasl2-task-data`: one element in its own
+/// namespace.
+pub(crate) fn task_payload(xml: &str) -> Result<Vec<Element>, Unsupported> {
+    if xml.is_empty() {
+        return Ok(Vec::new());
+    }
+    parse_element("urn:xmpp:sasl:2", xml.as_bytes())
+        .map(|el| vec![el])
+        .map_err(|e| Unsupported(format!("task data: not one complete element ({e}): {xml}")))
 }
 
 /// Parses one stanza written in a vector, in a `jabber:client` stream.
@@ -353,6 +398,19 @@ impl CoreUnderTest for ClientCore {
                 .client
                 .request_ack(now)
                 .or_else(|e| refused(action, e))?,
+            "sasl2-next" => {
+                let (task, payload) = args.split_once(' ').unwrap_or((args, ""));
+                let payload = task_payload(payload.trim())?;
+                self.client
+                    .sasl2_next(now, task, &payload)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "sasl2-task-data" => {
+                let payload = task_payload(args)?;
+                self.client
+                    .sasl2_task_data(now, &payload)
+                    .or_else(|e| refused(action, e))?;
+            }
             "tls-established" => {
                 // `[<cb-type> <cb-data-base64>] [client-cert]`
                 let (args, client_cert) = match args.strip_suffix("client-cert") {

@@ -5,7 +5,8 @@
 //!
 //! Config keys (VECTORS.md "Config"): `domain`, `stream_id`, `lang`, `tls`,
 //! `allow_plain_without_tls`, `mechanisms`, `server_nonce`, `users`, `response_timeout_ms`,
-//! `max_stanza_bytes`, `max_depth`, `extensions` (`"stream-limits"`, `"sm"`), and the
+//! `max_stanza_bytes`, `max_depth`, `extensions` (`"stream-limits"`, `"sm"`, `"sasl2"`, `"bind2"`, with
+//! `sasl2_tasks`), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`, `ack_request_after_ms`,
 //! `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` (the `max` offered, in seconds)
@@ -14,7 +15,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
 
-use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::error::{SaslFailureCondition, StanzaErrorCondition};
 use xmpp_sansio::sasl::{Mechanism, StoredScram, UserCredential, decode_payload};
 use xmpp_sansio::server::{Server, ServerConfig, ServerError, ServerEvent};
 
@@ -95,6 +96,8 @@ impl Role for ServerRole {
             "auth-request" | "authenticated" | "online" | "peer-stream-error" | "acked"
             | "resume-request" | "resumed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
+            "sasl2-task" => Some(ArgKind::Plain),
+            "sasl2-task-data" => Some(ArgKind::Xml),
             "bind-request" | "external-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
             _ => None,
@@ -113,6 +116,9 @@ impl Role for ServerRole {
             | "request-ack"
             | "resume"
             | "resume-unknown"
+            | "sasl2-task-data"
+            | "sasl2-task-done"
+            | "sasl2-task-failed"
             | "send"
             | "close"
             | "tick"
@@ -129,6 +135,7 @@ impl Role for ServerRole {
         let mut c = ServerConfig::new(domain, b"conformance".to_vec());
         // Optional protocol extensions stay off unless the vector lists them (VECTORS.md).
         c.advertise_limits = false;
+        c.bind2 = false;
         let mut user_table = BTreeMap::new();
         let mut resume = None;
         for entry in &config.entries {
@@ -154,6 +161,8 @@ impl Role for ServerRole {
                         match ext {
                             "stream-limits" => c.advertise_limits = true,
                             "sm" => c.stream_management = true,
+                            "sasl2" => c.sasl2 = true,
+                            "bind2" => c.bind2 = true,
                             other => {
                                 return Err(config_error(
                                     "extensions",
@@ -175,6 +184,9 @@ impl Role for ServerRole {
                 }
                 "sm_resume" => c.resumption = Some(u32::try_from(v.number()?).unwrap_or(u32::MAX)),
                 "resume" => resume = Some(crate::client::resumption_state(&v)?),
+                "sasl2_tasks" => {
+                    c.sasl2_tasks = v.strings()?.into_iter().map(str::to_owned).collect()
+                }
                 "max_stanza_bytes_before_auth" => {
                     c.pre_auth_limits.max_element_bytes =
                         usize::try_from(v.number()?).unwrap_or(usize::MAX);
@@ -251,6 +263,8 @@ impl ServerCore {
                 ServerEvent::Nonza(el) => VectorEvent::element("nonza", &el),
                 ServerEvent::StreamManagementEnabled => VectorEvent::bare("sm-enabled"),
                 ServerEvent::Acked(n) => plain("acked", n.to_string()),
+                ServerEvent::Sasl2Task(task) => plain("sasl2-task", task),
+                ServerEvent::Sasl2TaskData(el) => VectorEvent::element("sasl2-task-data", &el),
                 ServerEvent::ResumeRequest { previd, .. } => plain("resume-request", previd),
                 ServerEvent::Resumed(jid) => plain("resumed", jid.to_string()),
                 ServerEvent::PeerStreamError(e) => {
@@ -395,6 +409,24 @@ impl CoreUnderTest for ServerCore {
                 .server
                 .resume(now, None)
                 .or_else(|e| refused(action, e))?,
+            "sasl2-task-data" => {
+                let payload = crate::client::task_payload(args)?;
+                self.server
+                    .sasl2_task_data(now, &payload)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "sasl2-task-done" => self
+                .server
+                .sasl2_task_done(now)
+                .or_else(|e| refused(action, e))?,
+            "sasl2-task-failed" => {
+                let condition: SaslFailureCondition = args.parse().map_err(|_| {
+                    Unsupported(format!("sasl2-task-failed: unknown condition {args}"))
+                })?;
+                self.server
+                    .sasl2_task_failed(now, condition)
+                    .or_else(|e| refused(action, e))?;
+            }
             other => return Err(Unsupported(format!("action {other} (role server)"))),
         }
         self.collect();

@@ -64,9 +64,9 @@ use std::time::{Duration, Instant};
 use crate::error::{STREAM_NS, SaslFailure, StreamError, StreamErrorCondition};
 use crate::jid::{BareJid, FullJid};
 use crate::negotiate::bind::BindClient;
-use crate::negotiate::sasl2::{self, Bind2Request, Inline};
-pub use crate::negotiate::sasl2::UserAgent;
 use crate::negotiate::sasl_client::{Attempt, Authenticated, SaslAsk, SaslClientStep};
+pub use crate::negotiate::sasl2::UserAgent;
+use crate::negotiate::sasl2::{self, Bind2Request, Inline};
 use crate::negotiate::session::SessionClient;
 use crate::negotiate::starttls::StartTlsClient;
 use crate::negotiate::{Negotiate, Wire};
@@ -727,7 +727,11 @@ impl Client {
     /// # Errors
     ///
     /// As [`sasl2_next`](Self::sasl2_next).
-    pub fn sasl2_task_data(&mut self, now: Instant, payload: &[Element]) -> Result<(), ClientError> {
+    pub fn sasl2_task_data(
+        &mut self,
+        now: Instant,
+        payload: &[Element],
+    ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
                 return Err(ClientError::StreamEnded);
@@ -1097,7 +1101,10 @@ impl Client {
             }
             return self.engine.report(ClientEvent::Resumed(jid));
         }
-        self.resume_failed(management::failed_condition(el.root()), management::read_h(el));
+        self.resume_failed(
+            management::failed_condition(el.root()),
+            management::read_h(el),
+        );
         let id = self.next_id();
         let resource = self.config.resource.as_deref();
         match BindClient::begin(bind, resource, id, &mut self.engine) {
@@ -1344,7 +1351,8 @@ impl Client {
         let account = self.config.jid.clone();
         let bound = el.root().get_child("bound", BIND2_NS);
         let identifier = sasl2::authorization_identifier(el.root());
-        self.engine.report(ClientEvent::Authenticated(account.clone()));
+        self.engine
+            .report(ClientEvent::Authenticated(account.clone()));
         let (Some(bind), Some(bound)) = (bind, bound) else {
             auth.features_due = false;
             return self.run(State::AwaitFeatures(Some(Box::new(auth))));
@@ -1353,10 +1361,16 @@ impl Client {
         let Some(jid) = jid.filter(|j| may_bind(j, &account, &auth)) else {
             return self.abandon(Abandoned::BindFailed(None));
         };
-        let sm = bound.children().find(|c| {
-            c.ns() == SM_NS && matches!(c.name(), "enabled" | "failed")
+        let sm = bound
+            .children()
+            .find(|c| c.ns() == SM_NS && matches!(c.name(), "enabled" | "failed"));
+        let sm_answer = sm.map(|c| {
+            (
+                c.name() == "enabled",
+                management::failed_condition(c),
+                management::read_enabled(c),
+            )
         });
-        let sm_answer = sm.map(|c| (c.name() == "enabled", management::failed_condition(c), management::read_enabled(c)));
         auth.features_due = true;
         self.state = State::Online(Box::new(auth));
         self.engine.negotiated();
@@ -1387,7 +1401,8 @@ impl Client {
             _ if bind.sm.is_some() => {
                 // Asked for and not answered: as good as refused.
                 self.engine.sm_end();
-                self.engine.report(ClientEvent::StreamManagementFailed(None));
+                self.engine
+                    .report(ClientEvent::StreamManagementFailed(None));
             }
             _ => {}
         }

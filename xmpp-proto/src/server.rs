@@ -64,9 +64,9 @@ use crate::error::{
 };
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::negotiate::bind::{BindMisuse, BindRequest, BindServer};
-use crate::negotiate::sasl2::{self, Authenticate, Bind2Request};
-pub use crate::negotiate::sasl2::UserAgent;
 use crate::negotiate::sasl_server::{Accounts, AuthQuestion, NotAsked, Offer, SaslServerStep};
+pub use crate::negotiate::sasl2::UserAgent;
+use crate::negotiate::sasl2::{self, Authenticate, Bind2Request};
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
 use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
@@ -79,8 +79,8 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
-pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::stream::{BIND2_NS, SASL2_NS, StreamLimits, TLS_NS, TlsPolicy};
+pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
@@ -1377,7 +1377,8 @@ impl Server {
         let jid = jid.clone();
         let resumable = match self.config.resumption {
             Some(ours) if management::is_true(el.root(), "resume") => {
-                let max = management::read_u32(el.root(), "max").map_or(ours, |theirs| theirs.min(ours));
+                let max =
+                    management::read_u32(el.root(), "max").map_or(ours, |theirs| theirs.min(ours));
                 Some((self.rng.token(16), max))
             }
             _ => None,
@@ -1590,7 +1591,11 @@ impl Server {
     ///
     /// [`ServerError::NoAuthRequest`] when no task runs; [`ServerError::StreamEnded`]
     /// when the stream has ended meanwhile.
-    pub fn sasl2_task_data(&mut self, now: Instant, payload: &[Element]) -> Result<(), ServerError> {
+    pub fn sasl2_task_data(
+        &mut self,
+        now: Instant,
+        payload: &[Element],
+    ) -> Result<(), ServerError> {
         self.at(now, |s| {
             s.running_task()?;
             s.engine
@@ -1686,10 +1691,9 @@ impl Server {
                         w,
                         resumable.as_ref().map(|(id, max)| (id.as_str(), *max)),
                     ),
-                    None if refused_sm => management::write_failed(
-                        w,
-                        &StanzaErrorCondition::FeatureNotImplemented,
-                    ),
+                    None if refused_sm => {
+                        management::write_failed(w, &StanzaErrorCondition::FeatureNotImplemented)
+                    }
                     None => {}
                 }
                 w.end("bound");

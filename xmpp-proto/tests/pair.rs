@@ -92,7 +92,9 @@ impl Side for ClientSide {
             let asked = data.root().get_child("challenge", TASK_NS).is_some();
             assert!(asked, "{data:?}");
             let answer = parse_element(TASK_NS, b"<response xmlns='urn:example:task'/>").unwrap();
-            self.client.sasl2_task_data(now, &[answer]).expect("task data");
+            self.client
+                .sasl2_task_data(now, &[answer])
+                .expect("task data");
         }
         if let ClientEvent::TlsRequested = event {
             let cb = self.tls.channel_binding.then(channel_binding);
@@ -170,7 +172,10 @@ impl Side for ServerSide {
                 s.sasl2_task_data(now, &[challenge]).expect("task data")
             }
             ServerEvent::Sasl2TaskData(data) => {
-                assert!(data.root().get_child("response", TASK_NS).is_some(), "{data:?}");
+                assert!(
+                    data.root().get_child("response", TASK_NS).is_some(),
+                    "{data:?}"
+                );
                 s.sasl2_task_done(now).expect("task done")
             }
             ServerEvent::BindRequest { account, resource } => {
@@ -695,7 +700,10 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
             };
             online += 1;
             let wrote = String::from_utf8_lossy(&pair.a.wrote).into_owned();
-            assert!(wrote.contains("<authenticate xmlns='urn:xmpp:sasl:2'"), "{name}: {wrote}");
+            assert!(
+                wrote.contains("<authenticate xmlns='urn:xmpp:sasl:2'"),
+                "{name}: {wrote}"
+            );
             assert!(!wrote.contains("<auth "), "{name}: {wrote}");
             // One header per stream: the first, and the one after TLS; none after SASL2.
             let tls = pair
@@ -726,7 +734,11 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
                 let now = pair.now;
                 pair.a.side.client.request_ack(now).unwrap();
                 pair.drive();
-                let acked = pair.a.events.iter().any(|e| matches!(e, ClientEvent::Acked(1)));
+                let acked = pair
+                    .a
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, ClientEvent::Acked(1)));
                 assert!(acked, "{name}: {:?}", pair.a.events);
                 assert_eq!(pair.a.side.client.unacked(), Some(0), "{name}");
             }

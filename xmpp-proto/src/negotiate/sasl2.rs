@@ -122,10 +122,9 @@ impl Bind2Request {
                 .get_child("tag", BIND2_NS)
                 .map(|t| t.text().trim().to_owned())
                 .filter(|t| !t.is_empty()),
-            sm: el.get_child("enable", SM_NS).map(|e| {
-                e.attr("resume")
-                    .is_some_and(|r| r == "true" || r == "1")
-            }),
+            sm: el
+                .get_child("enable", SM_NS)
+                .map(|e| e.attr("resume").is_some_and(|r| r == "true" || r == "1")),
         }
     }
 }

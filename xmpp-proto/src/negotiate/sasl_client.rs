@@ -16,10 +16,10 @@
 use super::sasl2::{self, Inline};
 use super::{Failure, Next, Wire, write_sasl};
 use crate::error::{SASL_NS, SaslFailure, StreamErrorCondition};
-use crate::stream::SASL2_NS;
 use crate::sasl::{
     self, Credentials, InvalidNonce, Mechanism, Nonce, SaslClient, SaslClientError, ScramKeys,
 };
+use crate::stream::SASL2_NS;
 use crate::stream::{Abandoned, ProtocolViolation};
 use crate::xml::Element;
 
@@ -148,7 +148,10 @@ impl SaslClientStep {
     /// with its first data, if any, in a `<task-data/>`.
     pub fn next_task(&mut self, task: &str, payload: &[crate::xml::Element], out: &mut impl Wire) {
         out.element(|w| {
-            w.start("next").xmlns(SASL2_NS).attr("task", task).end("next");
+            w.start("next")
+                .xmlns(SASL2_NS)
+                .attr("task", task)
+                .end("next");
         });
         if !payload.is_empty() {
             self.task_data(payload, out);
@@ -228,7 +231,11 @@ impl SaslClientStep {
 
     /// The server's `<challenge/>`, `<success/>` or `<failure/>` (SASL2: also
     /// `<continue/>` and `<task-data/>`).
-    pub fn on_element(&mut self, el: &Element, out: &mut impl Wire) -> Next<Authenticated, SaslAsk> {
+    pub fn on_element(
+        &mut self,
+        el: &Element,
+        out: &mut impl Wire,
+    ) -> Next<Authenticated, SaslAsk> {
         if el.name() == "failure" {
             let failure = if self.sasl2.is_some() {
                 sasl2::read_failure(el.root())

@@ -1,8 +1,8 @@
 //! `<stream:features/>` (RFC 6120 section 4.3.2) as the roles read it, and the limits a
 //! receiving entity announces in them (XEP-0478).
 
-use super::{BIND_NS, BIND2_NS, SASL_CB_NS, SASL2_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
 use super::management::SM_NS;
+use super::{BIND_NS, BIND2_NS, SASL_CB_NS, SASL2_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
 use crate::error::SASL_NS;
 use crate::xml::{ElementRef, Writer};
 
