@@ -1268,12 +1268,12 @@ impl StreamRole for Client {
                 self.follow(next);
             }
             State::Sasl(step) if step.takes(&el) => {
-                let bind2 = step.inline().and_then(|i| i.bind.clone());
-                let sasl2 = step.inline().is_some();
+                let inline = step.inline().cloned();
+                let sasl2 = inline.is_some();
                 let next = step.on_element(&el, &mut self.engine);
                 if let Some(auth) = self.follow(next) {
                     if sasl2 {
-                        self.sasl2_success(auth, &el, bind2);
+                        self.sasl2_success(auth, &el, inline);
                     } else {
                         self.authenticated(auth);
                     }
@@ -1337,9 +1337,19 @@ impl Client {
             tag: config.bind2_tag.clone(),
             sm: (config.stream_management && offer.bind2_sm).then_some(config.resumption),
         });
+        // XEP-0198 with SASL2: the previous session is resumed inside `<authenticate/>`
+        // when the server offers it inline (else after `<success/>`, as after RFC 6120
+        // SASL).
+        let resume = (offer.sm && self.engine.sm_is_resuming())
+            .then(|| {
+                let previd = self.engine.sm_resumable().map(|r| r.id.clone())?;
+                Some((previd, self.engine.sm_handled()))
+            })
+            .flatten();
         Inline {
             user_agent: config.user_agent.clone(),
             bind,
+            resume,
         }
     }
 
@@ -1347,12 +1357,43 @@ impl Client {
     /// `<bound/>` the session is online at once, as the `<authorization-identifier/>` (a
     /// full JID of the account) says; without it the features that follow lead to
     /// binding, on the same stream (no restart).
-    fn sasl2_success(&mut self, mut auth: Authenticated, el: &Element, bind: Option<Bind2Request>) {
+    fn sasl2_success(&mut self, mut auth: Authenticated, el: &Element, inline: Option<Inline>) {
         let account = self.config.jid.clone();
         let bound = el.root().get_child("bound", BIND2_NS);
         let identifier = sasl2::authorization_identifier(el.root());
         self.engine
             .report(ClientEvent::Authenticated(account.clone()));
+        let Inline { bind, resume, .. } = inline.unwrap_or_default();
+        if resume.is_some() {
+            // XEP-0198 with SASL2: `<resumed/>` or `<failed/>` inside `<success/>`.
+            let answer = el
+                .root()
+                .children()
+                .find(|c| c.ns() == SM_NS && matches!(c.name(), "resumed" | "failed"));
+            match answer {
+                Some(r) if r.name() == "resumed" => {
+                    let h = r.attr("h").and_then(|h| h.parse::<u32>().ok());
+                    let Some(h) = h else {
+                        return self.stream_error(StreamErrorCondition::BadFormat);
+                    };
+                    let Some(jid) = self.engine.sm_jid().cloned() else {
+                        return self.stream_error(StreamErrorCondition::UndefinedCondition);
+                    };
+                    auth.features_due = true;
+                    self.state = State::Online(Box::new(auth));
+                    self.engine.negotiated();
+                    if let Err(error) = self.engine.sm_resumed(h) {
+                        return self.close_with_error(error);
+                    }
+                    return self.engine.report(ClientEvent::Resumed(jid));
+                }
+                Some(failed) => {
+                    let h = failed.attr("h").and_then(|h| h.parse::<u32>().ok());
+                    self.resume_failed(management::failed_condition(failed), h);
+                }
+                None => self.resume_failed(None, None),
+            }
+        }
         let (Some(bind), Some(bound)) = (bind, bound) else {
             auth.features_due = false;
             return self.run(State::AwaitFeatures(Some(Box::new(auth))));

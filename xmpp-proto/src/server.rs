@@ -457,6 +457,8 @@ enum State {
     /// SASL2's mechanism succeeded and `<continue/>` asked for a task (XEP-0388 section
     /// 2.5.3).
     Sasl2Task(Box<Sasl2Tasks>),
+    /// SASL2 authenticated the client, whose inline `<resume/>` the embedder answers.
+    Sasl2Resuming(Box<Sasl2Resume>),
 }
 
 /// A SASL2 login between `<continue/>` and the end of its task.
@@ -464,8 +466,8 @@ struct Sasl2Tasks {
     /// The SASL step, to go back to when the task fails.
     sasl: SaslServerStep,
     account: BareJid,
-    /// The Bind 2 request, answered once the task is done.
-    bind: Option<Bind2Request>,
+    /// The inline requests, answered once the task is done.
+    asks: InlineAsks,
     /// The task the client chose, once it chose.
     running: Option<String>,
 }
@@ -478,6 +480,27 @@ struct Sasl2Binding {
     /// The mechanism's final data, for `<additional-data/>`.
     additional_data: Vec<u8>,
     request: Bind2Request,
+    /// An inline resumption was refused: its `<failed/>` goes into `<success/>`.
+    resume_failed: Option<StanzaErrorCondition>,
+}
+
+/// What a SASL2 login asked inline, answered once it is authenticated.
+struct InlineAsks {
+    bind: Option<Bind2Request>,
+    /// XEP-0198 `<resume previd h/>`, as sent.
+    resume: Option<(Option<String>, Option<u32>)>,
+}
+
+/// A SASL2 login whose inline `<resume/>` the embedder answers (XEP-0198 with SASL2):
+/// resumed, `<success/>` carries `<resumed/>`; refused, `<failed/>` and the bind request
+/// are answered instead (XEP-0386 section 2.2's note).
+struct Sasl2Resume {
+    sasl: SaslServerStep,
+    account: BareJid,
+    additional_data: Vec<u8>,
+    bind: Option<Bind2Request>,
+    previd: String,
+    h: u32,
 }
 
 /// A `<resume/>` the embedder is to answer.
@@ -513,6 +536,7 @@ impl core::fmt::Debug for Server {
             State::Resuming(ask) => (Some(ask.account.clone()), None),
             State::Sasl2Binding(b) => (Some(b.account.clone()), None),
             State::Sasl2Task(t) => (Some(t.account.clone()), None),
+            State::Sasl2Resuming(r) => (Some(r.account.clone()), None),
         };
         f.debug_struct("Server")
             .field("domain", &domain_at(&self.config, self.domain))
@@ -921,6 +945,10 @@ impl Server {
             if s.engine.is_ending() {
                 return Err(ServerError::StreamEnded);
             }
+            if matches!(s.state, State::Sasl2Resuming(_)) {
+                s.sasl2_resume(state);
+                return Ok(());
+            }
             let State::Resuming(ask) = &s.state else {
                 return Err(ServerError::NoResumeRequest);
             };
@@ -1064,6 +1092,8 @@ impl Server {
         let tls_first = !encrypted && self.config.tls == TlsPolicy::Required;
         // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
         let offer_tls = !encrypted && !authenticated && self.config.tls != TlsPolicy::Disabled;
+        // Inline resumption (XEP-0198 with SASL2) is offered when resumption is.
+        let sasl2_resume = self.config.stream_management && self.config.resumption.is_some();
         let mechanisms = self.offered_mechanisms();
         let limits = self.config.advertise_limits.then(|| StreamLimits {
             max_bytes: Some(self.engine.parser().limits().max_element_bytes as u64),
@@ -1087,7 +1117,13 @@ impl Server {
                 if !tls_first {
                     SaslServerStep::write_feature(w, &mechanisms, &channel_bindings);
                     if sasl2 && !mechanisms.is_empty() {
-                        sasl2::write_feature(w, &mechanisms, bind2, bind2 && bind2_sm, false);
+                        sasl2::write_feature(
+                            w,
+                            &mechanisms,
+                            bind2,
+                            bind2 && bind2_sm,
+                            sasl2_resume,
+                        );
                     }
                 }
             } else {
@@ -1271,7 +1307,8 @@ impl Server {
             | State::Authenticated(_)
             | State::Resuming(_)
             | State::Sasl2Binding(_)
-            | State::Sasl2Task(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
+            | State::Sasl2Task(_)
+            | State::Sasl2Resuming(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
         }
     }
 
@@ -1474,7 +1511,10 @@ impl Server {
         };
         let additional_data = sasl.take_additional_data();
         self.user_agent = request.user_agent.map(Box::new);
-        let bind = request.bind.filter(|_| self.config.bind2);
+        let asks = InlineAsks {
+            bind: request.bind.filter(|_| self.config.bind2),
+            resume: request.resume,
+        };
         if !self.config.sasl2_tasks.is_empty() {
             let tasks = &self.config.sasl2_tasks;
             self.engine
@@ -1482,12 +1522,12 @@ impl Server {
             self.state = State::Sasl2Task(Box::new(Sasl2Tasks {
                 sasl,
                 account,
-                bind,
+                asks,
                 running: None,
             }));
             return self.engine.await_peer();
         }
-        self.sasl2_finish(sasl, account, additional_data, bind);
+        self.sasl2_finish(sasl, account, additional_data, asks);
     }
 
     /// The login is authenticated (mechanism and tasks): the Bind 2 request goes to the
@@ -1497,10 +1537,48 @@ impl Server {
         sasl: SaslServerStep,
         account: BareJid,
         additional_data: Vec<u8>,
-        bind: Option<Bind2Request>,
+        asks: InlineAsks,
     ) {
         self.engine
             .report(ServerEvent::Authenticated(account.clone()));
+        let InlineAsks { bind, resume } = asks;
+        let resume_failed = match resume {
+            None => None,
+            // As `<resume/>` after RFC 6120 SASL: without resumption configured,
+            // `feature-not-implemented`; without `previd` or `h`, `bad-request`.
+            Some(_) if !self.config.stream_management || self.config.resumption.is_none() => {
+                Some(StanzaErrorCondition::FeatureNotImplemented)
+            }
+            Some((Some(previd), Some(h))) => {
+                self.engine.report(ServerEvent::ResumeRequest {
+                    account: account.clone(),
+                    previd: previd.clone(),
+                });
+                self.state = State::Sasl2Resuming(Box::new(Sasl2Resume {
+                    sasl,
+                    account,
+                    additional_data,
+                    bind,
+                    previd,
+                    h,
+                }));
+                return self.engine.await_embedder();
+            }
+            Some(_) => Some(StanzaErrorCondition::BadRequest),
+        };
+        self.sasl2_bind_or_succeed(sasl, account, additional_data, bind, resume_failed);
+    }
+
+    /// Answers the Bind 2 request through the embedder, or writes `<success/>` at once;
+    /// `resume_failed`: the `<failed/>` of a refused inline resumption goes inside.
+    fn sasl2_bind_or_succeed(
+        &mut self,
+        sasl: SaslServerStep,
+        account: BareJid,
+        additional_data: Vec<u8>,
+        bind: Option<Bind2Request>,
+        resume_failed: Option<StanzaErrorCondition>,
+    ) {
         match bind {
             Some(bind) => {
                 let resource = self.bind2_resource(&account, bind.tag.as_deref());
@@ -1513,13 +1591,18 @@ impl Server {
                     account,
                     additional_data,
                     request: bind,
+                    resume_failed,
                 }));
                 self.engine.await_embedder();
             }
             None => {
                 let id = account.to_string();
                 self.engine.write_element(|w| {
-                    sasl2::write_success(w, &additional_data, &id, |_| {});
+                    sasl2::write_success(w, &additional_data, &id, |w| {
+                        if let Some(condition) = &resume_failed {
+                            management::write_failed(w, condition);
+                        }
+                    });
                 });
                 self.state = State::Authenticated(BindServer::new(account));
                 self.after_sasl2();
@@ -1560,11 +1643,11 @@ impl Server {
         let Sasl2Tasks {
             mut sasl,
             account,
-            bind,
+            asks,
             ..
         } = *t;
         match outcome {
-            Ok(()) => self.sasl2_finish(sasl, account, Vec::new(), bind),
+            Ok(()) => self.sasl2_finish(sasl, account, Vec::new(), asks),
             Err(condition) => {
                 let next = sasl.task_failed(condition, &mut self.engine);
                 self.state = State::Unauthenticated(sasl);
@@ -1644,6 +1727,45 @@ impl Server {
         self.user_agent.as_deref()
     }
 
+    /// The embedder's answer to an inline `<resume/>`: `<success/>` with `<resumed/>` and
+    /// the stanzas the client had not handled, or the refusal (`item-not-found`) inside
+    /// `<success/>` and the bind request answered as without resumption.
+    fn sasl2_resume(&mut self, state: Option<ResumptionState>) {
+        let idle = State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts));
+        let State::Sasl2Resuming(r) = core::mem::replace(&mut self.state, idle) else {
+            return;
+        };
+        let Sasl2Resume {
+            sasl,
+            account,
+            additional_data,
+            bind,
+            previd,
+            h,
+        } = *r;
+        let state = state.filter(|st| st.id == previd && st.jid.to_bare() == account);
+        let Some(state) = state else {
+            let refused = Some(StanzaErrorCondition::ItemNotFound);
+            return self.sasl2_bind_or_succeed(sasl, account, additional_data, bind, refused);
+        };
+        let jid = state.jid.clone();
+        self.engine.sm_resume_from(state, self.sm_settings());
+        let ours = self.engine.sm_handled();
+        let id = jid.to_string();
+        self.engine.write_element(|w| {
+            sasl2::write_success(w, &additional_data, &id, |w| {
+                management::write_resume(w, "resumed", &previd, ours);
+            });
+        });
+        self.state = State::Online(jid.clone());
+        self.after_sasl2();
+        self.engine.negotiated();
+        match self.engine.sm_resumed(h) {
+            Ok(()) => self.engine.report(ServerEvent::Resumed(jid)),
+            Err(error) => self.close_with_error(error),
+        }
+    }
+
     /// The resource of a Bind 2 request: the tag, `/`, and a random part (XEP-0386 section
     /// 2.2.1); a tag that cannot start a resourcepart is left out.
     fn bind2_resource(&mut self, account: &BareJid, tag: Option<&str>) -> String {
@@ -1672,6 +1794,7 @@ impl Server {
         let Sasl2Binding {
             additional_data,
             request,
+            resume_failed,
             ..
         } = *b;
         let sm = request
@@ -1685,6 +1808,9 @@ impl Server {
         let id = jid.to_string();
         self.engine.write_element(|w| {
             sasl2::write_success(w, &additional_data, &id, |w| {
+                if let Some(condition) = &resume_failed {
+                    management::write_failed(w, condition);
+                }
                 w.start("bound").xmlns(BIND2_NS);
                 match &sm {
                     Some(resumable) => management::write_enabled(

@@ -748,6 +748,110 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
     assert!(online >= 4 * 30, "{online}");
 }
 
+/// A SASL2 + Bind 2 pair with stream management and resumption on both sides.
+fn resumable_pair(now: Instant, seed: u64) -> Pair<ClientSide, ServerSide> {
+    let tls = Tls {
+        channel_binding: true,
+        client_cert: false,
+    };
+    let mut config = ClientConfig::new(juliet(), "pw");
+    config.sasl2 = true;
+    config.bind2_tag = Some("PairTest".into());
+    config.stream_management = true;
+    config.resumption = true;
+    let client = Client::new(config, seed, now);
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.scram_iterations = NonZeroU32::new(16).unwrap();
+    config.sasl2 = true;
+    config.stream_management = true;
+    config.resumption = Some(300);
+    let server = Server::new(config, seed, now);
+    Pair::new(now, ClientSide { client, tls }, ServerSide { server, tls })
+}
+
+#[test]
+fn sasl2_resumes_the_previous_session_inside_authenticate() {
+    let t0 = Instant::now();
+    let mut pair = resumable_pair(t0, 1);
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    let jid = pair
+        .a
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Online(jid) => Some(jid.clone()),
+            _ => None,
+        })
+        .expect("online");
+    // A message the client never gets: the transport breaks before it arrives.
+    let me: Jid = jid.as_str().parse().unwrap();
+    pair.b
+        .side
+        .server
+        .send_with(t0, |w| {
+            MessageBuilder::new()
+                .to(&me)
+                .id("lost")
+                .body("again")
+                .write_to(w)
+        })
+        .unwrap();
+    let _ = pair.b.side.server.poll_transmit();
+    pair.a.side.client.handle_eof();
+    pair.b.side.server.handle_eof();
+    let client_state = pair
+        .a
+        .side
+        .client
+        .take_resumption_state()
+        .expect("client state");
+    let server_state = pair
+        .b
+        .side
+        .server
+        .take_resumption_state()
+        .expect("server state");
+    assert_eq!(server_state.unacked.len(), 1);
+
+    let mut pair = resumable_pair(t0, 2);
+    pair.a.side.client.resume_from(client_state).unwrap();
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    let asked = pair
+        .b
+        .events
+        .iter()
+        .any(|e| matches!(e, ServerEvent::ResumeRequest { .. }));
+    assert!(asked, "{:?}", pair.b.events);
+    pair.b.side.server.resume(t0, Some(server_state)).unwrap();
+    pair.drive();
+    let wrote = String::from_utf8_lossy(&pair.a.wrote).into_owned();
+    assert!(wrote.contains("<resume xmlns='urn:xmpp:sm:3'"), "{wrote}");
+    // One round trip: no bind, no second <resume/> after <success/>.
+    assert_eq!(wrote.matches("<resume ").count(), 1, "{wrote}");
+    assert!(
+        !wrote.contains("urn:ietf:params:xml:ns:xmpp-bind"),
+        "{wrote}"
+    );
+    let resumed = |e: &ClientEvent| matches!(e, ClientEvent::Resumed(j) if *j == jid);
+    assert!(pair.a.events.iter().any(resumed), "{:?}", pair.a.events);
+    assert!(
+        pair.b
+            .events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Resumed(j) if *j == jid))
+    );
+    // The stanza lost with the old transport arrives now.
+    let again = pair
+        .a
+        .events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Stanza(s) if s.id().as_deref() == Some("lost")));
+    assert!(again, "{:?}", pair.a.events);
+    end(&mut pair, Ending::InitiatorCloses, "resumed");
+}
+
 #[test]
 fn the_defaults_pick_the_strongest_mechanism_both_support() {
     let t0 = Instant::now();

@@ -135,6 +135,8 @@ impl Bind2Request {
 pub(crate) struct Inline {
     pub user_agent: Option<UserAgent>,
     pub bind: Option<Bind2Request>,
+    /// XEP-0198 resumption inside `<authenticate/>`: the previous session's id and our `h`.
+    pub resume: Option<(String, u32)>,
 }
 
 /// Writes `<authenticate mechanism>` (XEP-0388 section 2.3).
@@ -155,6 +157,9 @@ pub(crate) fn write_authenticate(
     if let Some(ua) = &inline.user_agent {
         ua.write(w);
     }
+    if let Some((previd, h)) = &inline.resume {
+        crate::stream::management::write_resume(w, "resume", previd, *h);
+    }
     if let Some(bind) = &inline.bind {
         bind.write(w);
     }
@@ -169,6 +174,9 @@ pub(crate) struct Authenticate {
     pub initial: Option<Result<Vec<u8>, ()>>,
     pub user_agent: Option<UserAgent>,
     pub bind: Option<Bind2Request>,
+    /// XEP-0198 `<resume previd h/>` inside (`None` values: the attribute is missing or
+    /// not an `xs:unsignedInt`).
+    pub resume: Option<(Option<String>, Option<u32>)>,
 }
 
 impl Authenticate {
@@ -184,6 +192,11 @@ impl Authenticate {
                 .map(|i| crate::sasl::decode_payload(&i.text()).map_err(|_| ())),
             user_agent: root.get_child("user-agent", SASL2_NS).map(UserAgent::read),
             bind: root.get_child("bind", BIND2_NS).map(Bind2Request::read),
+            resume: root.get_child("resume", SM_NS).map(|r| {
+                let previd = r.attr("previd").map(|p| p.into_owned());
+                let h = r.attr("h").and_then(|h| h.parse().ok());
+                (previd, h)
+            }),
         }
     }
 }
@@ -365,6 +378,7 @@ mod tests {
                 tag: Some("AwesomeXMPP".into()),
                 sm: Some(true),
             }),
+            resume: Some(("some-long-sm-id".into(), 7)),
         };
         let xml = written(|w| write_authenticate(w, "PLAIN", Some(b"\0u\0p"), &inline));
         let el = parse_element(SASL2_NS, xml.as_bytes()).unwrap();
@@ -373,6 +387,7 @@ mod tests {
         assert_eq!(read.initial, Some(Ok(b"\0u\0p".to_vec())));
         assert_eq!(read.user_agent, inline.user_agent);
         assert_eq!(read.bind, inline.bind);
+        assert_eq!(read.resume, Some((Some("some-long-sm-id".into()), Some(7))));
     }
 
     #[test]
