@@ -70,6 +70,7 @@ use crate::negotiate::sasl2::{self, Bind2Request, Inline};
 use crate::negotiate::session::SessionClient;
 use crate::negotiate::starttls::StartTlsClient;
 use crate::negotiate::{Negotiate, Wire};
+pub use crate::sasl::ht::{FastToken, HtMechanism};
 use crate::sasl::{self, ChannelBinding, Credentials, Mechanism, Nonce, SaslClientConfig};
 use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 use crate::stream::engine::{
@@ -173,6 +174,23 @@ pub struct ClientConfig {
     /// With [`sasl2`](Self::sasl2): the `<user-agent/>` sent in `<authenticate/>` (XEP-0388
     /// section 2.3), whose `id` lets the server replace this client's earlier session.
     pub user_agent: Option<UserAgent>,
+    /// With [`sasl2`](Self::sasl2): a FAST token (XEP-0484) from an earlier login
+    /// ([`ClientEvent::FastToken`]), used instead of the password when the server offers
+    /// FAST with its mechanism (one round trip, no PBKDF2). After a
+    /// [`ClientEvent::SaslFailure`] the embedder should forget it; [`Client::auth`] then
+    /// logs in with the password. A secret: `Debug` never shows it.
+    pub fast_token: Option<FastToken>,
+    /// With [`sasl2`](Self::sasl2): ask the server for a FAST token (`<request-token/>`,
+    /// XEP-0484 section 2.2), for the strongest offered Hashed Token mechanism the
+    /// transport's channel binding allows. Off by default.
+    pub fast_request_token: bool,
+    /// With [`fast_token`](Self::fast_token): the `count` of `<fast/>`, which the embedder
+    /// increments for every login with the same token (XEP-0484 section 2.4: required when
+    /// the request travels in TLS 0-RTT data, where it protects against replay).
+    pub fast_count: Option<u32>,
+    /// With [`fast_token`](Self::fast_token): ask the server to invalidate the token once
+    /// it logged in with it (`invalidate='true'`, XEP-0484 section 2.6: "log out").
+    pub fast_invalidate: bool,
 }
 
 impl ClientConfig {
@@ -204,6 +222,10 @@ impl ClientConfig {
             bind2: true,
             bind2_tag: None,
             user_agent: None,
+            fast_token: None,
+            fast_request_token: false,
+            fast_count: None,
+            fast_invalidate: false,
         }
     }
 }
@@ -239,6 +261,10 @@ impl core::fmt::Debug for ClientConfig {
             .field("bind2", &self.bind2)
             .field("bind2_tag", &self.bind2_tag)
             .field("user_agent", &self.user_agent)
+            .field("fast_token", &self.fast_token)
+            .field("fast_request_token", &self.fast_request_token)
+            .field("fast_count", &self.fast_count)
+            .field("fast_invalidate", &self.fast_invalidate)
             .finish()
     }
 }
@@ -262,6 +288,10 @@ pub enum ClientEvent {
     /// SASL2 `<task-data/>` of the running task (its children are the task's own
     /// elements): answer with [`Client::sasl2_task_data`].
     Sasl2TaskData(Element),
+    /// The server issued a FAST token (XEP-0484 section 2.3, asked for with
+    /// [`ClientConfig::fast_request_token`], or a rotation): keep it, as secretly as a
+    /// password, for [`ClientConfig::fast_token`]. `Debug` never shows the secret.
+    FastToken(FastToken),
     /// Negotiation is over: stanzas flow, from this full JID.
     Online(FullJid),
     /// A stanza arrived.
@@ -1028,7 +1058,39 @@ impl Client {
         }
         let Some(auth) = auth else {
             let attempt = self.attempt();
+            let fast = f.sasl2.as_ref().and_then(|offer| {
+                let token = self.config.fast_token.as_ref()?;
+                self.fast_mechanism(offer, Some(token.mechanism))?;
+                Some(token.clone())
+            });
             let started = match f.sasl2 {
+                Some(offer) if self.config.sasl2 && fast.is_some() => {
+                    let inline = self.sasl2_inline(&offer);
+                    let Some(token) = fast else { return };
+                    let cb = token
+                        .mechanism
+                        .channel_binding()
+                        .and_then(|t| {
+                            let bindings = self.engine.transport().channel_bindings();
+                            bindings
+                                .iter()
+                                .find(|cb| cb.kind == t)
+                                .map(|cb| cb.data.clone())
+                        })
+                        .unwrap_or_default();
+                    let authcid = self.config.jid.local().unwrap_or_default().to_owned();
+                    let options = (self.config.fast_count, self.config.fast_invalidate);
+                    Ok(SaslClientStep::begin_fast(
+                        offer.mechanisms,
+                        f.channel_bindings,
+                        &authcid,
+                        token,
+                        cb,
+                        options,
+                        inline,
+                        &mut self.engine,
+                    ))
+                }
                 Some(offer) if self.config.sasl2 && !offer.mechanisms.is_empty() => {
                     let inline = self.sasl2_inline(&offer);
                     SaslClientStep::begin_sasl2(
@@ -1196,7 +1258,7 @@ impl Client {
 /// choose the resource, never the account).
 fn may_bind(jid: &FullJid, account: &BareJid, auth: &Authenticated) -> bool {
     match auth.mechanism {
-        Mechanism::Anonymous => jid.domain() == account.domain(),
+        Some(Mechanism::Anonymous) => jid.domain() == account.domain(),
         _ => jid.to_bare() == *account,
     }
 }
@@ -1346,11 +1408,33 @@ impl Client {
                 Some((previd, self.engine.sm_handled()))
             })
             .flatten();
+        let request_token = config
+            .fast_request_token
+            .then(|| self.fast_mechanism(offer, None))
+            .flatten();
         Inline {
             user_agent: config.user_agent.clone(),
             bind,
             resume,
+            request_token,
+            fast: None,
         }
+    }
+
+    /// The strongest Hashed Token mechanism the server offers for FAST that the transport
+    /// can bind to (`wanted`: only that one).
+    fn fast_mechanism(
+        &self,
+        offer: &Sasl2Offer,
+        wanted: Option<HtMechanism>,
+    ) -> Option<HtMechanism> {
+        let transport = self.engine.transport();
+        HtMechanism::ALL.into_iter().find(|m| {
+            wanted.is_none_or(|w| w == *m)
+                && offer.fast.iter().any(|o| o == m.name())
+                && m.channel_binding()
+                    .is_none_or(|t| transport.channel_bindings().iter().any(|cb| cb.kind == t))
+        })
     }
 
     /// SASL2 `<success/>` (its final data already verified by the step): with Bind 2's
@@ -1363,7 +1447,21 @@ impl Client {
         let identifier = sasl2::authorization_identifier(el.root());
         self.engine
             .report(ClientEvent::Authenticated(account.clone()));
-        let Inline { bind, resume, .. } = inline.unwrap_or_default();
+        let Inline {
+            bind,
+            resume,
+            request_token,
+            ..
+        } = inline.unwrap_or_default();
+        // FAST (XEP-0484 sections 2.3 and 2.5): a token asked for, or a rotation of the one
+        // this login used.
+        let token_mechanism = match auth.mechanism {
+            None => self.config.fast_token.as_ref().map(|t| t.mechanism),
+            Some(_) => request_token,
+        };
+        if let Some(token) = token_mechanism.and_then(|m| sasl2::read_token(el.root(), m)) {
+            self.engine.report(ClientEvent::FastToken(token));
+        }
         if resume.is_some() {
             // XEP-0198 with SASL2: `<resumed/>` or `<failed/>` inside `<success/>`.
             let answer = el

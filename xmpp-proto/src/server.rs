@@ -69,6 +69,8 @@ pub use crate::negotiate::sasl2::UserAgent;
 use crate::negotiate::sasl2::{self, Authenticate, Bind2Request};
 use crate::negotiate::starttls;
 use crate::negotiate::{Negotiate, Next, Wire, session};
+use crate::sasl::ht;
+pub use crate::sasl::ht::{FastToken, HtMechanism};
 use crate::sasl::{ChannelBinding, Mechanism, SaslServerConfig, UserCredential};
 use crate::stanza::{IqRule, JABBER_CLIENT, Stanza, Triage, check_iq};
 pub use crate::stream::CloseReason;
@@ -180,6 +182,12 @@ pub struct ServerConfig {
     /// [`Server::sasl2_task_data`], [`Server::sasl2_task_done`] or
     /// [`Server::sasl2_task_failed`]); one task completes the login. Empty by default.
     pub sasl2_tasks: Vec<String>,
+    /// With [`sasl2`](Self::sasl2): the Hashed Token mechanisms offered for FAST
+    /// (XEP-0484), those needing a channel binding only when the transport has it. The
+    /// embedder keeps the tokens: it is asked for the one a login presents
+    /// ([`ServerEvent::FastAuthRequest`]; the core compares in constant time) and for a
+    /// new one when the client asks ([`ServerEvent::FastTokenRequest`]). Empty by default.
+    pub fast: Vec<HtMechanism>,
 }
 
 impl ServerConfig {
@@ -219,6 +227,7 @@ impl ServerConfig {
             sasl2: false,
             bind2: true,
             sasl2_tasks: Vec::new(),
+            fast: Vec::new(),
         }
     }
 
@@ -304,6 +313,31 @@ pub enum ServerEvent {
     /// The client's `<task-data/>` for the running task (its children are the task's own
     /// elements): answered as [`ServerEvent::Sasl2Task`].
     Sasl2TaskData(Element),
+    /// A SASL2 login presents a FAST token (XEP-0484 section 2.4) for `authcid`: answer
+    /// with [`Server::fast_credentials`] giving the token kept for this client (its
+    /// [`Server::user_agent`]) or `None`, or [`Server::fast_refuse`] (`credentials-expired`
+    /// for a token no longer trusted). With `count` (TLS 0-RTT), refuse a count not above
+    /// the last one seen for the token: the core does not keep counts. With `invalidate`,
+    /// forget the token once [`ServerEvent::Authenticated`] follows.
+    FastAuthRequest {
+        /// The authentication identity (the username).
+        authcid: String,
+        /// The mechanism the token must have been issued for.
+        mechanism: HtMechanism,
+        /// `<fast count/>`, if given.
+        count: Option<u32>,
+        /// `<fast invalidate='true'/>`.
+        invalidate: bool,
+    },
+    /// The client, authenticated as `account`, asks for a FAST token for `mechanism`
+    /// (XEP-0484 section 2.2): store a new one (tied to its [`Server::user_agent`]) and give
+    /// it with [`Server::issue_fast_token`], or `None` to give none.
+    FastTokenRequest {
+        /// The authenticated account.
+        account: BareJid,
+        /// The mechanism the token is for.
+        mechanism: HtMechanism,
+    },
     /// The client authenticated as `account` asks to bind `resource` (`None`: choose one,
     /// see [`Server::make_resource`]); answer with [`Server::bind`] (a full JID of
     /// `account`) or [`Server::reject_bind`].
@@ -459,6 +493,10 @@ enum State {
     Sasl2Task(Box<Sasl2Tasks>),
     /// SASL2 authenticated the client, whose inline `<resume/>` the embedder answers.
     Sasl2Resuming(Box<Sasl2Resume>),
+    /// A FAST login: the embedder is asked for the token.
+    FastAuth(Box<FastAuth>),
+    /// SASL2 authenticated the client, which asked for a FAST token: the embedder issues it.
+    FastIssue(Box<FastIssue>),
 }
 
 /// A SASL2 login between `<continue/>` and the end of its task.
@@ -484,8 +522,30 @@ struct Sasl2Binding {
     resume_failed: Option<StanzaErrorCondition>,
 }
 
+/// A FAST login waiting for the embedder's token.
+struct FastAuth {
+    sasl: SaslServerStep,
+    account: BareJid,
+    mechanism: HtMechanism,
+    /// The client's `HMAC(token, "Initiator" || cb)`.
+    hashed: Vec<u8>,
+    /// The channel-binding data the mechanism covers (empty for `-NONE`).
+    cb: Vec<u8>,
+    asks: InlineAsks,
+}
+
+/// A SASL2 login waiting for the FAST token the embedder issues.
+struct FastIssue {
+    sasl: SaslServerStep,
+    account: BareJid,
+    additional_data: Vec<u8>,
+    asks: InlineAsks,
+}
+
 /// What a SASL2 login asked inline, answered once it is authenticated.
 struct InlineAsks {
+    /// FAST `<request-token/>`, for an offered mechanism.
+    token: Option<HtMechanism>,
     bind: Option<Bind2Request>,
     /// XEP-0198 `<resume previd h/>`, as sent.
     resume: Option<(Option<String>, Option<u32>)>,
@@ -525,6 +585,8 @@ pub struct Server {
     domain: u32,
     /// The `<user-agent/>` of a SASL2 login.
     user_agent: Option<Box<UserAgent>>,
+    /// The FAST token the embedder issued, for the `<success/>` about to go out.
+    fast_issued: Option<Box<FastToken>>,
 }
 
 impl core::fmt::Debug for Server {
@@ -537,6 +599,8 @@ impl core::fmt::Debug for Server {
             State::Sasl2Binding(b) => (Some(b.account.clone()), None),
             State::Sasl2Task(t) => (Some(t.account.clone()), None),
             State::Sasl2Resuming(r) => (Some(r.account.clone()), None),
+            State::FastAuth(f) => (Some(f.account.clone()), None),
+            State::FastIssue(f) => (Some(f.account.clone()), None),
         };
         f.debug_struct("Server")
             .field("domain", &domain_at(&self.config, self.domain))
@@ -574,6 +638,7 @@ impl Server {
             first_header: true,
             domain: 0,
             user_agent: None,
+            fast_issued: None,
             state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
             config,
         }
@@ -1094,6 +1159,7 @@ impl Server {
         let offer_tls = !encrypted && !authenticated && self.config.tls != TlsPolicy::Disabled;
         // Inline resumption (XEP-0198 with SASL2) is offered when resumption is.
         let sasl2_resume = self.config.stream_management && self.config.resumption.is_some();
+        let fast = self.fast_offered();
         let mechanisms = self.offered_mechanisms();
         let limits = self.config.advertise_limits.then(|| StreamLimits {
             max_bytes: Some(self.engine.parser().limits().max_element_bytes as u64),
@@ -1123,6 +1189,7 @@ impl Server {
                             bind2,
                             bind2 && bind2_sm,
                             sasl2_resume,
+                            &fast,
                         );
                     }
                 }
@@ -1308,7 +1375,9 @@ impl Server {
             | State::Resuming(_)
             | State::Sasl2Binding(_)
             | State::Sasl2Task(_)
-            | State::Sasl2Resuming(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
+            | State::Sasl2Resuming(_)
+            | State::FastAuth(_)
+            | State::FastIssue(_) => self.stream_error(StreamErrorCondition::NotAuthorized),
         }
     }
 
@@ -1351,6 +1420,12 @@ impl Server {
                 if sasl.is_idle() && self.config.sasl2 && el.is("authenticate", SASL2_NS) =>
             {
                 let request = Authenticate::read(&el);
+                self.user_agent = request.user_agent.clone().map(Box::new);
+                if let Ok(mechanism) = request.mechanism.parse::<HtMechanism>() {
+                    if self.fast_offered().contains(&mechanism) {
+                        return self.on_fast_authenticate(request, mechanism);
+                    }
+                }
                 let offer = self.sasl_offer_now();
                 let accounts = Accounts {
                     domain: domain_at(&self.config, self.domain),
@@ -1510,11 +1585,7 @@ impl Server {
             return;
         };
         let additional_data = sasl.take_additional_data();
-        self.user_agent = request.user_agent.map(Box::new);
-        let asks = InlineAsks {
-            bind: request.bind.filter(|_| self.config.bind2),
-            resume: request.resume,
-        };
+        let asks = self.inline_asks(request.bind, request.resume, request.request_token);
         if !self.config.sasl2_tasks.is_empty() {
             let tasks = &self.config.sasl2_tasks;
             self.engine
@@ -1541,7 +1612,39 @@ impl Server {
     ) {
         self.engine
             .report(ServerEvent::Authenticated(account.clone()));
-        let InlineAsks { bind, resume } = asks;
+        self.sasl2_inline(sasl, account, additional_data, asks);
+    }
+
+    /// What the login asked inline, in order: a FAST token, resumption, Bind 2.
+    fn sasl2_inline(
+        &mut self,
+        sasl: SaslServerStep,
+        account: BareJid,
+        additional_data: Vec<u8>,
+        asks: InlineAsks,
+    ) {
+        let InlineAsks {
+            token,
+            bind,
+            resume,
+        } = asks;
+        if let Some(mechanism) = token {
+            self.engine.report(ServerEvent::FastTokenRequest {
+                account: account.clone(),
+                mechanism,
+            });
+            self.state = State::FastIssue(Box::new(FastIssue {
+                sasl,
+                account,
+                additional_data,
+                asks: InlineAsks {
+                    token: None,
+                    bind,
+                    resume,
+                },
+            }));
+            return self.engine.await_embedder();
+        }
         let resume_failed = match resume {
             None => None,
             // As `<resume/>` after RFC 6120 SASL: without resumption configured,
@@ -1597,8 +1700,9 @@ impl Server {
             }
             None => {
                 let id = account.to_string();
+                let token = self.fast_issued.take();
                 self.engine.write_element(|w| {
-                    sasl2::write_success(w, &additional_data, &id, |w| {
+                    sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
                         if let Some(condition) = &resume_failed {
                             management::write_failed(w, condition);
                         }
@@ -1752,8 +1856,9 @@ impl Server {
         self.engine.sm_resume_from(state, self.sm_settings());
         let ours = self.engine.sm_handled();
         let id = jid.to_string();
+        let token = self.fast_issued.take();
         self.engine.write_element(|w| {
-            sasl2::write_success(w, &additional_data, &id, |w| {
+            sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
                 management::write_resume(w, "resumed", &previd, ours);
             });
         });
@@ -1764,6 +1869,197 @@ impl Server {
             Ok(()) => self.engine.report(ServerEvent::Resumed(jid)),
             Err(error) => self.close_with_error(error),
         }
+    }
+
+    /// The inline requests of an `<authenticate/>`, as far as they are offered.
+    fn inline_asks(
+        &self,
+        bind: Option<Bind2Request>,
+        resume: Option<(Option<String>, Option<u32>)>,
+        token: Option<Option<HtMechanism>>,
+    ) -> InlineAsks {
+        InlineAsks {
+            token: token.flatten().filter(|m| self.fast_offered().contains(m)),
+            bind: bind.filter(|_| self.config.bind2),
+            resume,
+        }
+    }
+
+    /// The FAST mechanisms offered on this transport: those needing a channel binding only
+    /// when TLS gave it.
+    fn fast_offered(&self) -> Vec<HtMechanism> {
+        let transport = self.engine.transport();
+        self.config
+            .fast
+            .iter()
+            .copied()
+            .filter(|m| {
+                m.channel_binding()
+                    .is_none_or(|t| transport.channel_bindings().iter().any(|cb| cb.kind == t))
+            })
+            .collect()
+    }
+
+    /// `<authenticate/>` with a Hashed Token mechanism (XEP-0484 section 2.4): the token
+    /// is the embedder's to give; no task follows (section 3.2).
+    fn on_fast_authenticate(&mut self, request: Authenticate, mechanism: HtMechanism) {
+        let idle = State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts));
+        let State::Unauthenticated(mut sasl) = core::mem::replace(&mut self.state, idle) else {
+            return;
+        };
+        let encryption_required =
+            !self.engine.transport().is_encrypted() && self.config.tls == TlsPolicy::Required;
+        let parsed = match &request.initial {
+            _ if encryption_required => Err(SaslFailureCondition::EncryptionRequired),
+            Some(Ok(data)) => ht::split_initial(data)
+                .map(|(authcid, hashed)| (authcid.to_owned(), hashed.to_vec()))
+                .ok_or(SaslFailureCondition::MalformedRequest),
+            Some(Err(())) => Err(SaslFailureCondition::IncorrectEncoding),
+            None => Err(SaslFailureCondition::MalformedRequest),
+        };
+        let domain = domain_at(&self.config, self.domain);
+        let parsed = parsed.and_then(|(authcid, hashed)| {
+            let account = format!("{authcid}@{domain}").parse::<BareJid>();
+            let account = account.map_err(|_| SaslFailureCondition::NotAuthorized)?;
+            Ok((authcid, account, hashed))
+        });
+        let (authcid, account, hashed) = match parsed {
+            Ok(p) => p,
+            Err(condition) => {
+                let next = sasl.task_failed(condition, &mut self.engine);
+                self.state = State::Unauthenticated(sasl);
+                self.follow(next);
+                return;
+            }
+        };
+        let cb = mechanism
+            .channel_binding()
+            .and_then(|t| {
+                let bindings = self.engine.transport().channel_bindings();
+                bindings
+                    .iter()
+                    .find(|cb| cb.kind == t)
+                    .map(|cb| cb.data.clone())
+            })
+            .unwrap_or_default();
+        let (count, invalidate) = request.fast.unwrap_or((None, false));
+        self.engine.report(ServerEvent::FastAuthRequest {
+            authcid,
+            mechanism,
+            count,
+            invalidate,
+        });
+        // No tasks after a token (XEP-0484 section 3.2).
+        let asks = self.inline_asks(request.bind, request.resume, request.request_token);
+        self.state = State::FastAuth(Box::new(FastAuth {
+            sasl,
+            account,
+            mechanism,
+            hashed,
+            cb,
+            asks,
+        }));
+        self.engine.await_embedder();
+    }
+
+    /// Answers [`ServerEvent::FastAuthRequest`] at time `now` with the token kept for the
+    /// client (`None`: none): the core checks the client's proof in constant time, and
+    /// the login succeeds (with the server's proof in `<additional-data/>`) or fails with
+    /// `not-authorized`. A token of another mechanism fails too (XEP-0484 section 2.4).
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoAuthRequest`] without a request to answer;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
+    pub fn fast_credentials(
+        &mut self,
+        now: Instant,
+        token: Option<FastToken>,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            let f = s.take_fast_auth()?;
+            let valid = token.as_ref().filter(|t| {
+                t.mechanism == f.mechanism
+                    && ht::verify_initiator(t.secret.as_bytes(), &f.cb, &f.hashed)
+            });
+            match valid {
+                Some(t) => {
+                    let data = ht::responder(t.secret.as_bytes(), &f.cb);
+                    s.sasl2_finish(f.sasl, f.account, data, f.asks);
+                }
+                None => s.fast_failed(f.sasl, SaslFailureCondition::NotAuthorized),
+            }
+            Ok(())
+        })
+    }
+
+    /// Answers [`ServerEvent::FastAuthRequest`] at time `now` with a refusal
+    /// (`credentials-expired` for a token no longer trusted, XEP-0484 section 3.2).
+    ///
+    /// # Errors
+    ///
+    /// As [`fast_credentials`](Self::fast_credentials).
+    pub fn fast_refuse(
+        &mut self,
+        now: Instant,
+        condition: SaslFailureCondition,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            let f = s.take_fast_auth()?;
+            s.fast_failed(f.sasl, condition);
+            Ok(())
+        })
+    }
+
+    /// Answers [`ServerEvent::FastTokenRequest`] at time `now` with the token the embedder
+    /// stored (it goes into `<success/>` as `<token/>`), or `None`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoAuthRequest`] without a request to answer;
+    /// [`ServerError::StreamEnded`] when the stream has ended meanwhile.
+    pub fn issue_fast_token(
+        &mut self,
+        now: Instant,
+        token: Option<FastToken>,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| {
+            if s.engine.is_ending() {
+                return Err(ServerError::StreamEnded);
+            }
+            if !matches!(s.state, State::FastIssue(_)) {
+                return Err(ServerError::NoAuthRequest);
+            }
+            let idle = State::Unauthenticated(SaslServerStep::new(s.config.max_auth_attempts));
+            let State::FastIssue(f) = core::mem::replace(&mut s.state, idle) else {
+                return Err(ServerError::NoAuthRequest);
+            };
+            s.fast_issued = token.map(Box::new);
+            s.sasl2_inline(f.sasl, f.account, f.additional_data, f.asks);
+            Ok(())
+        })
+    }
+
+    /// The FAST login the embedder is asked about, taken out of the state.
+    fn take_fast_auth(&mut self) -> Result<FastAuth, ServerError> {
+        if self.engine.is_ending() {
+            return Err(ServerError::StreamEnded);
+        }
+        if !matches!(self.state, State::FastAuth(_)) {
+            return Err(ServerError::NoAuthRequest);
+        }
+        let idle = State::Unauthenticated(SaslServerStep::new(self.config.max_auth_attempts));
+        match core::mem::replace(&mut self.state, idle) {
+            State::FastAuth(f) => Ok(*f),
+            _ => Err(ServerError::NoAuthRequest),
+        }
+    }
+
+    /// A FAST login failed: `<failure/>`, counted as a failed attempt.
+    fn fast_failed(&mut self, mut sasl: SaslServerStep, condition: SaslFailureCondition) {
+        let next = sasl.task_failed(condition, &mut self.engine);
+        self.state = State::Unauthenticated(sasl);
+        self.follow(next);
     }
 
     /// The resource of a Bind 2 request: the tag, `/`, and a random part (XEP-0386 section
@@ -1806,8 +2102,9 @@ impl Server {
             });
         let refused_sm = request.sm.is_some() && !self.config.stream_management;
         let id = jid.to_string();
+        let token = self.fast_issued.take();
         self.engine.write_element(|w| {
-            sasl2::write_success(w, &additional_data, &id, |w| {
+            sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
                 if let Some(condition) = &resume_failed {
                     management::write_failed(w, condition);
                 }

@@ -23,7 +23,7 @@ use xmpp_sansio::connection::{Connection, RoleError, RoleEvent};
 use xmpp_sansio::error::StreamErrorCondition;
 use xmpp_sansio::jid::{BareJid, FullJid, Jid};
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
-use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::server::{FastToken, HtMechanism, Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stanza::{JABBER_COMPONENT_ACCEPT, MessageBuilder};
 use xmpp_sansio::stream::{Abandoned, CloseReason, TlsPolicy};
 use xmpp_sansio::xml::parse_element;
@@ -118,6 +118,8 @@ impl Side for ClientSide {
 struct ServerSide {
     server: Server,
     tls: Tls,
+    /// The FAST token the embedder keeps for the client (XEP-0484).
+    fast: Option<FastToken>,
 }
 
 impl Side for ServerSide {
@@ -165,6 +167,19 @@ impl Side for ServerSide {
                 s.credentials(now, credential).expect("credentials")
             }
             ServerEvent::ExternalRequest { .. } => s.external(now, juliet()).expect("external"),
+            ServerEvent::FastTokenRequest { mechanism, .. } => {
+                let token = FastToken {
+                    mechanism: *mechanism,
+                    secret: format!("token-{}", now.elapsed().as_nanos()),
+                    expiry: "2030-01-01T00:00:00Z".into(),
+                };
+                self.fast = Some(token.clone());
+                s.issue_fast_token(now, Some(token)).expect("issue")
+            }
+            ServerEvent::FastAuthRequest { authcid, .. } => {
+                assert_eq!(authcid, "juliet");
+                s.fast_credentials(now, self.fast.clone()).expect("fast")
+            }
             ServerEvent::Sasl2Task(task) => {
                 assert_eq!(task, "PAIR-TASK");
                 let challenge =
@@ -523,7 +538,15 @@ impl C2s {
             channel_binding: true,
             client_cert: self.client_cert,
         };
-        Pair::new(now, ClientSide { client, tls }, ServerSide { server, tls })
+        Pair::new(
+            now,
+            ClientSide { client, tls },
+            ServerSide {
+                server,
+                tls,
+                fast: None,
+            },
+        )
     }
 }
 
@@ -766,7 +789,15 @@ fn resumable_pair(now: Instant, seed: u64) -> Pair<ClientSide, ServerSide> {
     config.stream_management = true;
     config.resumption = Some(300);
     let server = Server::new(config, seed, now);
-    Pair::new(now, ClientSide { client, tls }, ServerSide { server, tls })
+    Pair::new(
+        now,
+        ClientSide { client, tls },
+        ServerSide {
+            server,
+            tls,
+            fast: None,
+        },
+    )
 }
 
 #[test]
@@ -852,6 +883,116 @@ fn sasl2_resumes_the_previous_session_inside_authenticate() {
     end(&mut pair, Ending::InitiatorCloses, "resumed");
 }
 
+/// A SASL2 + Bind 2 + FAST pair over TLS with `tls-exporter` binding.
+fn fast_pair(
+    now: Instant,
+    token: Option<FastToken>,
+    kept: Option<FastToken>,
+) -> Pair<ClientSide, ServerSide> {
+    let tls = Tls {
+        channel_binding: true,
+        client_cert: false,
+    };
+    let mut config = ClientConfig::new(juliet(), "pw");
+    config.sasl2 = true;
+    config.fast_request_token = token.is_none();
+    config.fast_token = token;
+    let client = Client::new(config, 3, now);
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.scram_iterations = NonZeroU32::new(16).unwrap();
+    config.sasl2 = true;
+    config.fast = vec![HtMechanism::Sha256Expr, HtMechanism::Sha256None];
+    let server = Server::new(config, 3, now);
+    Pair::new(
+        now,
+        ClientSide { client, tls },
+        ServerSide {
+            server,
+            tls,
+            fast: kept,
+        },
+    )
+}
+
+#[test]
+fn fast_token_from_a_password_login_then_a_one_round_trip_login_with_it() {
+    let t0 = Instant::now();
+    let mut pair = fast_pair(t0, None, None);
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    let token = pair
+        .a
+        .events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::FastToken(t) => Some(t.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no token: {:?}", pair.a.events));
+    // The strongest offered mechanism the channel binding allows.
+    assert_eq!(token.mechanism, HtMechanism::Sha256Expr);
+    assert_eq!(pair.b.side.fast.as_ref(), Some(&token));
+    assert!(!format!("{:?}", pair.a.events).contains(&token.secret));
+    let kept = pair.b.side.fast.clone();
+    end(&mut pair, Ending::InitiatorCloses, "password login");
+
+    // Reconnect with the token: no password exchange, online in one round trip.
+    let mut pair = fast_pair(t0, Some(token.clone()), kept.clone());
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    let wrote = String::from_utf8_lossy(&pair.a.wrote).into_owned();
+    assert!(wrote.contains("mechanism='HT-SHA-256-EXPR'"), "{wrote}");
+    assert!(wrote.contains("<fast xmlns='urn:xmpp:fast:0'/>"), "{wrote}");
+    assert!(
+        !wrote.contains(&token.secret),
+        "the token itself never goes on the wire"
+    );
+    assert!(
+        !pair
+            .b
+            .events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::AuthRequest { .. }))
+    );
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Online(_))),
+        "{:?}",
+        pair.a.events
+    );
+    end(&mut pair, Ending::InitiatorCloses, "fast login");
+
+    // A token the server does not know: failure, and the password still works.
+    let forged = FastToken {
+        secret: "forged".into(),
+        ..token
+    };
+    let mut pair = fast_pair(t0, Some(forged), kept);
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::SaslFailure(_))),
+        "{:?}",
+        pair.a.events
+    );
+    pair.a.side.client.auth(t0, None).unwrap();
+    pair.drive();
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Online(_))),
+        "{:?}",
+        pair.a.events
+    );
+    end(&mut pair, Ending::InitiatorCloses, "fallback");
+}
+
 #[test]
 fn the_defaults_pick_the_strongest_mechanism_both_support() {
     let t0 = Instant::now();
@@ -874,6 +1015,7 @@ fn the_defaults_pick_the_strongest_mechanism_both_support() {
                 channel_binding: true,
                 client_cert: false,
             },
+            fast: None,
         },
     );
     pair.a.side.client.open(t0).unwrap();

@@ -27,7 +27,8 @@
 //!   `<failed/>` when `<enable/>` was inside the bind request (XEP-0198, `urn:xmpp:sm:3`).
 
 use crate::error::{SASL_NS, SaslFailure, StanzaErrorCondition, Text};
-use crate::stream::{BIND2_NS, SASL2_NS, SM_NS};
+use crate::sasl::ht::{FastToken, HtMechanism};
+use crate::stream::{BIND2_NS, FAST_NS, SASL2_NS, SM_NS};
 use crate::xml::{Element, ElementRef, Writer};
 
 /// Which SASL profile an exchange speaks.
@@ -137,6 +138,11 @@ pub(crate) struct Inline {
     pub bind: Option<Bind2Request>,
     /// XEP-0198 resumption inside `<authenticate/>`: the previous session's id and our `h`.
     pub resume: Option<(String, u32)>,
+    /// FAST (XEP-0484 section 2.2): ask for a token for this mechanism.
+    pub request_token: Option<HtMechanism>,
+    /// FAST (XEP-0484 section 2.4): this login uses a token (`<fast/>`), with its `count`
+    /// and `invalidate`.
+    pub fast: Option<(Option<u32>, bool)>,
 }
 
 /// Writes `<authenticate mechanism>` (XEP-0388 section 2.3).
@@ -163,6 +169,22 @@ pub(crate) fn write_authenticate(
     if let Some(bind) = &inline.bind {
         bind.write(w);
     }
+    if let Some(m) = inline.request_token {
+        w.start("request-token")
+            .xmlns(FAST_NS)
+            .attr("mechanism", m.name())
+            .end("request-token");
+    }
+    if let Some((count, invalidate)) = inline.fast {
+        w.start("fast").xmlns(FAST_NS);
+        if let Some(count) = count {
+            w.attr("count", &count.to_string());
+        }
+        if invalidate {
+            w.attr("invalidate", "true");
+        }
+        w.end("fast");
+    }
     w.end("authenticate");
 }
 
@@ -177,6 +199,10 @@ pub(crate) struct Authenticate {
     /// XEP-0198 `<resume previd h/>` inside (`None` values: the attribute is missing or
     /// not an `xs:unsignedInt`).
     pub resume: Option<(Option<String>, Option<u32>)>,
+    /// FAST `<request-token mechanism/>`: the mechanism named, if it is one.
+    pub request_token: Option<Option<HtMechanism>>,
+    /// FAST `<fast count invalidate/>`.
+    pub fast: Option<(Option<u32>, bool)>,
 }
 
 impl Authenticate {
@@ -196,6 +222,16 @@ impl Authenticate {
                 let previd = r.attr("previd").map(|p| p.into_owned());
                 let h = r.attr("h").and_then(|h| h.parse().ok());
                 (previd, h)
+            }),
+            request_token: root
+                .get_child("request-token", FAST_NS)
+                .map(|r| r.attr("mechanism").and_then(|m| m.parse().ok())),
+            fast: root.get_child("fast", FAST_NS).map(|f| {
+                let count = f.attr("count").and_then(|c| c.parse().ok());
+                let invalidate = f
+                    .attr("invalidate")
+                    .is_some_and(|i| i == "true" || i == "1");
+                (count, invalidate)
             }),
         }
     }
@@ -298,12 +334,32 @@ pub(crate) fn write_task_data(w: &mut Writer<'_>, payload: &[Element]) {
     w.end("task-data");
 }
 
+/// Writes FAST's `<token expiry token/>` (XEP-0484 section 2.3).
+pub(crate) fn write_token(w: &mut Writer<'_>, token: &FastToken) {
+    w.start("token")
+        .xmlns(FAST_NS)
+        .attr("expiry", &token.expiry)
+        .attr("token", &token.secret)
+        .end("token");
+}
+
+/// FAST's `<token/>` in a `<success/>`, for `mechanism` (the one the client asked for).
+pub(crate) fn read_token(el: ElementRef<'_>, mechanism: HtMechanism) -> Option<FastToken> {
+    let t = el.get_child("token", FAST_NS)?;
+    Some(FastToken {
+        mechanism,
+        secret: t.attr("token")?.into_owned(),
+        expiry: t.attr("expiry").map(|e| e.into_owned()).unwrap_or_default(),
+    })
+}
+
 /// Writes the SASL2 `<success/>`; `bound` writes Bind 2's `<bound/>` (or other inline
 /// answers) inside it.
 pub(crate) fn write_success(
     w: &mut Writer<'_>,
     additional: &[u8],
     authorization_identifier: &str,
+    token: Option<&FastToken>,
     inline: impl FnOnce(&mut Writer<'_>),
 ) {
     w.start("success").xmlns(SASL2_NS);
@@ -316,6 +372,9 @@ pub(crate) fn write_success(
         .text(authorization_identifier)
         .end("authorization-identifier");
     inline(w);
+    if let Some(token) = token {
+        write_token(w, token);
+    }
     w.end("success");
 }
 
@@ -328,13 +387,21 @@ pub(crate) fn write_feature(
     bind2: bool,
     bind2_sm: bool,
     sm: bool,
+    fast: &[HtMechanism],
 ) {
     w.start("authentication").xmlns(SASL2_NS);
     for m in mechanisms {
         w.start("mechanism").text(m.name()).end("mechanism");
     }
-    if bind2 || sm {
+    if bind2 || sm || !fast.is_empty() {
         w.start("inline");
+        if !fast.is_empty() {
+            w.start("fast").xmlns(FAST_NS);
+            for m in fast {
+                w.start("mechanism").text(m.name()).end("mechanism");
+            }
+            w.end("fast");
+        }
         if bind2 {
             w.start("bind").xmlns(BIND2_NS);
             if bind2_sm {
@@ -379,6 +446,8 @@ mod tests {
                 sm: Some(true),
             }),
             resume: Some(("some-long-sm-id".into(), 7)),
+            request_token: Some(HtMechanism::Sha256Endp),
+            fast: Some((Some(123), true)),
         };
         let xml = written(|w| write_authenticate(w, "PLAIN", Some(b"\0u\0p"), &inline));
         let el = parse_element(SASL2_NS, xml.as_bytes()).unwrap();
@@ -388,6 +457,8 @@ mod tests {
         assert_eq!(read.user_agent, inline.user_agent);
         assert_eq!(read.bind, inline.bind);
         assert_eq!(read.resume, Some((Some("some-long-sm-id".into()), Some(7))));
+        assert_eq!(read.request_token, Some(Some(HtMechanism::Sha256Endp)));
+        assert_eq!(read.fast, Some((Some(123), true)));
     }
 
     #[test]

@@ -16,6 +16,7 @@
 use super::sasl2::{self, Inline};
 use super::{Failure, Next, Wire, write_sasl};
 use crate::error::{SASL_NS, SaslFailure, StreamErrorCondition};
+use crate::sasl::ht::{self, FastToken};
 use crate::sasl::{
     self, Credentials, InvalidNonce, Mechanism, Nonce, SaslClient, SaslClientError, ScramKeys,
 };
@@ -38,8 +39,8 @@ pub(crate) struct Attempt {
 /// What SASL established, carried by the steps after it.
 #[derive(Debug)]
 pub(crate) struct Authenticated {
-    /// The mechanism that authenticated the stream.
-    pub mechanism: Mechanism,
+    /// The mechanism that authenticated the stream; `None` for a FAST token (XEP-0484).
+    pub mechanism: Option<Mechanism>,
     /// The keys a SCRAM login derived, for the embedder to cache.
     pub scram_keys: Option<ScramKeys>,
     /// SASL2 logged in, and the `<stream:features/>` that follow its `<success/>` (XEP-0388
@@ -68,6 +69,9 @@ enum Phase {
     Failed,
     /// SASL2 tasks (after `<continue/>`): the mechanism's outcome, kept for `<success/>`.
     Tasks(Box<Authenticated>),
+    /// A FAST login (XEP-0484 section 2.4): the token and the channel-binding data, to
+    /// check the server's answer.
+    Fast(Box<(FastToken, Vec<u8>)>),
 }
 
 /// The client's SASL step, from the first `<auth/>` (or `<authenticate/>`) to `<success/>`.
@@ -106,6 +110,37 @@ impl SaslClientStep {
         out: &mut impl Wire,
     ) -> Result<Self, Failure> {
         Self::begin_profile(offered, cb_types, attempt, Some(Box::new(inline)), out)
+    }
+
+    /// Starts SASL2 with a FAST token (XEP-0484 section 2.4): one `<authenticate/>` with
+    /// the Hashed Token mechanism and `<fast/>`; after a failure the embedder falls back
+    /// to `offered` (the password mechanisms) with [`attempt`](Self::attempt).
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin_fast(
+        offered: Vec<String>,
+        cb_types: Option<Vec<String>>,
+        authcid: &str,
+        token: FastToken,
+        cb: Vec<u8>,
+        fast: (Option<u32>, bool),
+        inline: Inline,
+        out: &mut impl Wire,
+    ) -> Self {
+        let initial = ht::initial_response(authcid, token.secret.as_bytes(), &cb);
+        let first = Inline {
+            fast: Some(fast),
+            ..inline.clone()
+        };
+        out.element(|w| {
+            sasl2::write_authenticate(w, token.mechanism.name(), Some(&initial), &first)
+        });
+        SaslClientStep {
+            offered,
+            cb_types,
+            tried: Vec::new(),
+            phase: Phase::Fast(Box::new((token, cb))),
+            sasl2: Some(Box::new(inline)),
+        }
     }
 
     fn begin_profile(
@@ -287,7 +322,7 @@ impl SaslClientStep {
                         match client.on_success(&data) {
                             Ok(()) => {
                                 let auth = Authenticated {
-                                    mechanism: client.mechanism(),
+                                    mechanism: Some(client.mechanism()),
                                     scram_keys: client.scram_keys().cloned(),
                                     features_due: false,
                                 };
@@ -310,6 +345,25 @@ impl SaslClientStep {
                         }
                     }
                     _ => Failure::Stream(StreamErrorCondition::UnsupportedStanzaType).into(),
+                }
+            }
+            Phase::Fast(fast) => {
+                let (token, cb) = &**fast;
+                match el.name() {
+                    // The Hashed Token mechanisms end in one round trip, with no task
+                    // (XEP-0484 section 3.2): anything but `<success/>` breaks them.
+                    "success" => match sasl2::additional_data(el.root()) {
+                        Ok(data) if ht::verify_responder(token.secret.as_bytes(), cb, &data) => {
+                            Next::Done(Authenticated {
+                                mechanism: None,
+                                scram_keys: None,
+                                features_due: false,
+                            })
+                        }
+                        Ok(_) => Abandoned::ServerSignature.into(),
+                        Err(()) => Abandoned::PeerProtocol(ProtocolViolation::SaslEncoding).into(),
+                    },
+                    _ => Abandoned::PeerProtocol(ProtocolViolation::SaslChallenge).into(),
                 }
             }
             Phase::Tasks(_) => match el.name() {

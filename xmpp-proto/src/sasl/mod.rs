@@ -97,6 +97,7 @@ use precis_profiles::{OpaqueString, UsernameCasePreserved};
 use crate::error::{SaslFailureCondition, UnknownName};
 
 mod client;
+pub mod ht;
 mod plain;
 mod scram;
 mod server;

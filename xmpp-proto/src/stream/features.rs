@@ -2,7 +2,9 @@
 //! receiving entity announces in them (XEP-0478).
 
 use super::management::SM_NS;
-use super::{BIND_NS, BIND2_NS, SASL_CB_NS, SASL2_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS};
+use super::{
+    BIND_NS, BIND2_NS, FAST_NS, SASL_CB_NS, SASL2_NS, SESSION_NS, STREAM_LIMITS_NS, TLS_NS,
+};
 use crate::error::SASL_NS;
 use crate::xml::{ElementRef, Writer};
 
@@ -101,6 +103,8 @@ pub struct Sasl2Offer {
     /// Stream management resumption is offered inline (`<sm xmlns='urn:xmpp:sm:3'/>` in
     /// `<inline/>`, XEP-0198 with SASL2).
     pub sm: bool,
+    /// The FAST mechanisms offered inline (XEP-0484 section 2.1), in the server's order.
+    pub fast: Vec<String>,
 }
 
 impl Sasl2Offer {
@@ -127,6 +131,12 @@ impl Sasl2Offer {
                         });
                 } else if f.is("sm", SM_NS) {
                     offer.sm = true;
+                } else if f.is("fast", FAST_NS) {
+                    offer.fast = f
+                        .children()
+                        .filter(|m| m.is("mechanism", FAST_NS))
+                        .map(|m| m.text().trim().to_owned())
+                        .collect();
                 }
             }
         }

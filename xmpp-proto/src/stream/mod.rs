@@ -52,3 +52,5 @@ pub const STREAM_LIMITS_NS: &str = "urn:xmpp:stream-limits:0";
 pub const SASL2_NS: &str = "urn:xmpp:sasl:2";
 /// `urn:xmpp:bind:0`, resource binding inside SASL2 (XEP-0386, Bind 2).
 pub const BIND2_NS: &str = "urn:xmpp:bind:0";
+/// `urn:xmpp:fast:0`, token authentication inside SASL2 (XEP-0484, FAST).
+pub const FAST_NS: &str = "urn:xmpp:fast:0";
