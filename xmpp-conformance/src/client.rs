@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 
 use xmpp_sansio::client::{
-    Client, ClientConfig, ClientError, ClientEvent, ResumptionState, UserAgent,
+    Client, ClientConfig, ClientError, ClientEvent, FastToken, ResumptionState, UserAgent,
 };
 use xmpp_sansio::jid::BareJid;
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
@@ -40,7 +40,7 @@ impl Role for ClientRole {
             "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned"
             | "acked" | "resumed" | "resume-failed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
-            "sasl2-continue" => Some(ArgKind::Plain),
+            "sasl2-continue" | "fast-token" => Some(ArgKind::Plain),
             "sasl2-task-data" => Some(ArgKind::Xml),
             // `sm-failed` alone, or with the stanza error condition of `<failed/>`.
             "sm-failed" => Some(ArgKind::OptionalPlain),
@@ -96,6 +96,7 @@ impl Role for ClientRole {
                             "sm" => c.stream_management = true,
                             "sasl2" => c.sasl2 = true,
                             "bind2" => c.bind2 = true,
+                            "fast" => c.fast_request_token = true,
                             other => {
                                 return Err(config_error(
                                     "extensions",
@@ -119,6 +120,9 @@ impl Role for ClientRole {
                 "resume" => resume = Some(resumption_state(&v)?),
                 "bind2_tag" => c.bind2_tag = Some(v.text()?.to_owned()),
                 "user_agent" => c.user_agent = Some(user_agent(&v)?),
+                "fast_token" => c.fast_token = Some(fast_token(&v)?),
+                "fast_count" => c.fast_count = Some(u32::try_from(v.number()?).unwrap_or(u32::MAX)),
+                "fast_invalidate" => c.fast_invalidate = v.boolean()?,
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
                     let d = v.millis()?;
@@ -185,6 +189,10 @@ impl ClientCore {
                 ClientEvent::Acked(n) => plain("acked", n.to_string()),
                 ClientEvent::Sasl2Continue(tasks) => plain("sasl2-continue", tasks.join(" ")),
                 ClientEvent::Sasl2TaskData(el) => VectorEvent::element("sasl2-task-data", &el),
+                ClientEvent::FastToken(t) => plain(
+                    "fast-token",
+                    format!("{} {} {}", t.mechanism, t.secret, t.expiry),
+                ),
                 ClientEvent::Resumed(jid) => plain("resumed", jid.to_string()),
                 ClientEvent::ResumeFailed { condition, unacked } => plain(
                     "resume-failed",
@@ -294,6 +302,28 @@ fn user_agent(v: &Value<'_>) -> Result<UserAgent, ConfigError> {
         id: text("id").ok_or_else(|| config_error(key, "id: required"))?,
         software: text("software"),
         device: text("device"),
+    })
+}
+
+/// The `[config.fast_token]` table (vectors/README.md): `mechanism`, `token`, `expiry`.
+pub(crate) fn fast_token(v: &Value<'_>) -> Result<FastToken, ConfigError> {
+    let key = v.key;
+    let table = v
+        .value
+        .as_table()
+        .ok_or_else(|| config_error(key, "expected a table"))?;
+    for k in table.keys() {
+        if !["mechanism", "token", "expiry"].contains(&k.as_str()) {
+            return Err(config_error(key, format!("unknown key {k}")));
+        }
+    }
+    let text = |k: &str| table.get(k).and_then(|t| t.as_str()).map(str::to_owned);
+    Ok(FastToken {
+        mechanism: text("mechanism")
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| config_error(key, "mechanism: a Hashed Token mechanism is required"))?,
+        secret: text("token").ok_or_else(|| config_error(key, "token: required"))?,
+        expiry: text("expiry").unwrap_or_default(),
     })
 }
 

@@ -17,7 +17,7 @@ use std::num::NonZeroU32;
 
 use xmpp_sansio::error::{SaslFailureCondition, StanzaErrorCondition};
 use xmpp_sansio::sasl::{Mechanism, StoredScram, UserCredential, decode_payload};
-use xmpp_sansio::server::{Server, ServerConfig, ServerError, ServerEvent};
+use xmpp_sansio::server::{FastToken, HtMechanism, Server, ServerConfig, ServerError, ServerEvent};
 
 use crate::client::{channel_binding, stanza};
 use crate::role::{
@@ -96,7 +96,7 @@ impl Role for ServerRole {
             "auth-request" | "authenticated" | "online" | "peer-stream-error" | "acked"
             | "resume-request" | "resumed" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
-            "sasl2-task" => Some(ArgKind::Plain),
+            "sasl2-task" | "fast-auth-request" | "fast-token-request" => Some(ArgKind::Plain),
             "sasl2-task-data" => Some(ArgKind::Xml),
             "bind-request" | "external-request" => Some(ArgKind::OptionalPlain),
             "stanza" => Some(ArgKind::Xml),
@@ -119,6 +119,10 @@ impl Role for ServerRole {
             | "sasl2-task-data"
             | "sasl2-task-done"
             | "sasl2-task-failed"
+            | "fast-credentials"
+            | "fast-credentials-unknown"
+            | "fast-refuse"
+            | "issue-fast-token"
             | "send"
             | "close"
             | "tick"
@@ -163,6 +167,7 @@ impl Role for ServerRole {
                             "sm" => c.stream_management = true,
                             "sasl2" => c.sasl2 = true,
                             "bind2" => c.bind2 = true,
+                            "fast" => c.fast = HtMechanism::ALL.to_vec(),
                             other => {
                                 return Err(config_error(
                                     "extensions",
@@ -184,6 +189,16 @@ impl Role for ServerRole {
                 }
                 "sm_resume" => c.resumption = Some(u32::try_from(v.number()?).unwrap_or(u32::MAX)),
                 "resume" => resume = Some(crate::client::resumption_state(&v)?),
+                "fast_mechanisms" => {
+                    c.fast = v
+                        .strings()?
+                        .into_iter()
+                        .map(|m| {
+                            m.parse()
+                                .map_err(|_| config_error("fast_mechanisms", format!("{m}?")))
+                        })
+                        .collect::<Result<_, _>>()?
+                }
                 "sasl2_tasks" => {
                     c.sasl2_tasks = v.strings()?.into_iter().map(str::to_owned).collect()
                 }
@@ -264,6 +279,24 @@ impl ServerCore {
                 ServerEvent::StreamManagementEnabled => VectorEvent::bare("sm-enabled"),
                 ServerEvent::Acked(n) => plain("acked", n.to_string()),
                 ServerEvent::Sasl2Task(task) => plain("sasl2-task", task),
+                ServerEvent::FastAuthRequest {
+                    authcid,
+                    mechanism,
+                    count,
+                    invalidate,
+                } => {
+                    let mut arg = format!("{authcid} {mechanism}");
+                    if let Some(n) = count {
+                        arg.push_str(&format!(" count={n}"));
+                    }
+                    if invalidate {
+                        arg.push_str(" invalidate");
+                    }
+                    plain("fast-auth-request", arg)
+                }
+                ServerEvent::FastTokenRequest { mechanism, .. } => {
+                    plain("fast-token-request", mechanism.to_string())
+                }
                 ServerEvent::Sasl2TaskData(el) => VectorEvent::element("sasl2-task-data", &el),
                 ServerEvent::ResumeRequest { previd, .. } => plain("resume-request", previd),
                 ServerEvent::Resumed(jid) => plain("resumed", jid.to_string()),
@@ -413,6 +446,43 @@ impl CoreUnderTest for ServerCore {
                 let payload = crate::client::task_payload(args)?;
                 self.server
                     .sasl2_task_data(now, &payload)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "fast-credentials" | "issue-fast-token" => {
+                // `<mechanism> <token> [<expiry>]`
+                let mut parts = args.split(' ');
+                let token = match (parts.next(), parts.next()) {
+                    (Some(m), Some(t)) => FastToken {
+                        mechanism: m.parse().map_err(|_| {
+                            Unsupported(format!("{}: unknown mechanism {m}", action.name))
+                        })?,
+                        secret: t.to_owned(),
+                        expiry: parts.next().unwrap_or_default().to_owned(),
+                    },
+                    _ => {
+                        return Err(Unsupported(format!(
+                            "{} <mechanism> <token> [<expiry>]",
+                            action.name
+                        )));
+                    }
+                };
+                if action.name == "fast-credentials" {
+                    self.server.fast_credentials(now, Some(token))
+                } else {
+                    self.server.issue_fast_token(now, Some(token))
+                }
+                .or_else(|e| refused(action, e))?;
+            }
+            "fast-credentials-unknown" => self
+                .server
+                .fast_credentials(now, None)
+                .or_else(|e| refused(action, e))?,
+            "fast-refuse" => {
+                let condition: SaslFailureCondition = args
+                    .parse()
+                    .map_err(|_| Unsupported(format!("fast-refuse: unknown condition {args}")))?;
+                self.server
+                    .fast_refuse(now, condition)
                     .or_else(|e| refused(action, e))?;
             }
             "sasl2-task-done" => self
