@@ -123,6 +123,7 @@ impl Role for ClientRole {
                 "fast_token" => c.fast_token = Some(fast_token(&v)?),
                 "fast_count" => c.fast_count = Some(u32::try_from(v.number()?).unwrap_or(u32::MAX)),
                 "fast_invalidate" => c.fast_invalidate = v.boolean()?,
+                "downgrade_protection" => c.downgrade_protection = v.boolean()?,
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "keepalive_ms" => {
                     let d = v.millis()?;

@@ -168,6 +168,7 @@ impl Role for ServerRole {
                             "sasl2" => c.sasl2 = true,
                             "bind2" => c.bind2 = true,
                             "fast" => c.fast = HtMechanism::ALL.to_vec(),
+                            "ssdp" => c.downgrade_protection = true,
                             other => {
                                 return Err(config_error(
                                     "extensions",

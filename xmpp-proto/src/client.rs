@@ -191,6 +191,11 @@ pub struct ClientConfig {
     /// With [`fast_token`](Self::fast_token): ask the server to invalidate the token once
     /// it logged in with it (`invalidate='true'`, XEP-0484 section 2.6: "log out").
     pub fast_invalidate: bool,
+    /// Check XEP-0474's downgrade protection hash when the server sends one (`h=` in the
+    /// SCRAM server-first-message): a mismatch with the mechanisms and channel-binding
+    /// types received abandons the login with [`Abandoned::Downgrade`]. On by default: a
+    /// server without XEP-0474 sends no hash, and nothing is checked.
+    pub downgrade_protection: bool,
 }
 
 impl ClientConfig {
@@ -226,6 +231,7 @@ impl ClientConfig {
             fast_request_token: false,
             fast_count: None,
             fast_invalidate: false,
+            downgrade_protection: true,
         }
     }
 }
@@ -265,6 +271,7 @@ impl core::fmt::Debug for ClientConfig {
             .field("fast_request_token", &self.fast_request_token)
             .field("fast_count", &self.fast_count)
             .field("fast_invalidate", &self.fast_invalidate)
+            .field("downgrade_protection", &self.downgrade_protection)
             .finish()
     }
 }
@@ -1019,6 +1026,7 @@ impl Client {
             plus_without_advertisement: self.config.plus_without_advertisement,
             credentials,
             nonce,
+            downgrade_protection: self.config.downgrade_protection,
         }
     }
 

@@ -712,6 +712,8 @@ impl S2sOut {
                 plus_without_advertisement: false,
                 credentials: Credentials::default(),
                 nonce: Nonce::new("unused".to_owned()),
+                // EXTERNAL: no SCRAM hash to check.
+                downgrade_protection: false,
             };
             match SaslClientStep::begin(f.mechanisms, None, attempt, &mut self.engine) {
                 Ok(step) => {
@@ -1176,6 +1178,7 @@ impl S2sIn {
                         channel_bindings: Vec::new(),
                         secret: Vec::new(),
                         scram_iterations: core::num::NonZeroU32::MIN,
+                        downgrade_protection: None,
                     },
                     nonce: Some("unused".to_owned()),
                 };

@@ -188,6 +188,10 @@ pub struct ServerConfig {
     /// ([`ServerEvent::FastAuthRequest`]; the core compares in constant time) and for a
     /// new one when the client asks ([`ServerEvent::FastTokenRequest`]). Empty by default.
     pub fast: Vec<HtMechanism>,
+    /// Send XEP-0474's downgrade protection hash (`h=`) in every SCRAM server-first-message:
+    /// the hash of the mechanisms and channel-binding types this stream advertised, which
+    /// a client compares with what it received. Off by default (XEP-0474 is experimental).
+    pub downgrade_protection: bool,
 }
 
 impl ServerConfig {
@@ -228,6 +232,7 @@ impl ServerConfig {
             bind2: true,
             sasl2_tasks: Vec::new(),
             fast: Vec::new(),
+            downgrade_protection: false,
         }
     }
 
@@ -1143,6 +1148,20 @@ impl Server {
                 channel_bindings: transport.channel_bindings().to_vec(),
                 secret: self.config.sasl_secret.clone(),
                 scram_iterations: self.config.scram_iterations,
+                downgrade_protection: self.config.downgrade_protection.then(|| {
+                    // What `send_features` advertised: the mechanisms (the same list for
+                    // RFC 6120 SASL and SASL2), and the channel-binding types when a
+                    // `-PLUS` mechanism is among them (XEP-0440).
+                    let offered = self.offered_mechanisms();
+                    let names: Vec<&str> = offered.iter().map(|m| m.name()).collect();
+                    let cbs: Vec<&str> = transport
+                        .channel_bindings()
+                        .iter()
+                        .map(|cb| cb.kind.name())
+                        .collect();
+                    let plus = offered.iter().any(|m| m.is_plus());
+                    crate::sasl::downgrade_protection_input(&names, plus.then_some(&cbs[..]))
+                }),
             },
             nonce: self.config.server_nonce.clone(),
         }

@@ -528,6 +528,8 @@ impl C2s {
         // Few iterations: the exchange is the same, PBKDF2 is quick in a debug build.
         config.scram_iterations = NonZeroU32::new(16).unwrap();
         config.sasl2 = self.login != Login::Rfc6120;
+        // XEP-0474's hash in every modern row: our client checks it (on by default).
+        config.downgrade_protection = self.login != Login::Rfc6120;
         config.stream_management = self.login == Login::Bind2Sm;
         if self.login == Login::Task {
             config.sasl2_tasks = vec!["PAIR-TASK".into()];

@@ -34,6 +34,9 @@ pub(crate) struct Attempt {
     pub plus_without_advertisement: bool,
     pub credentials: Credentials,
     pub nonce: Result<Nonce, InvalidNonce>,
+    /// Check the server's XEP-0474 downgrade protection hash, when it sends one, against
+    /// the mechanisms and channel-binding types the step was offered.
+    pub downgrade_protection: bool,
 }
 
 /// What SASL established, carried by the steps after it.
@@ -211,7 +214,17 @@ impl SaslClientStep {
             plus_without_advertisement,
             credentials,
             nonce,
+            downgrade_protection,
         } = attempt;
+        if downgrade_protection {
+            let names: Vec<&str> = self.offered.iter().map(String::as_str).collect();
+            let cbs: Option<Vec<&str>> = self
+                .cb_types
+                .as_ref()
+                .map(|t| t.iter().map(String::as_str).collect());
+            config.downgrade_protection =
+                Some(sasl::downgrade_protection_input(&names, cbs.as_deref()));
+        }
         // Channel binding only of a type the server supports (XEP-0440). When it offers no
         // -PLUS at all, the binding still goes in, for the GS2 `y` flag (RFC 5802 section
         // 6: the server can then tell a downgrade).
@@ -316,6 +329,7 @@ impl SaslClientStep {
                         {
                             Abandoned::ScramIterations { count, max }.into()
                         }
+                        Err(SaslClientError::DowngradeDetected) => Abandoned::Downgrade.into(),
                         Err(_) => Abandoned::PeerProtocol(ProtocolViolation::SaslChallenge).into(),
                     },
                     "success" | "continue" if el.name() == "success" || sasl2 => {

@@ -139,6 +139,13 @@ pub struct SaslClientConfig {
     /// The trace token sent with `ANONYMOUS` (RFC 4505 section 2): an email address or up
     /// to 255 characters of other text, or none.
     pub anonymous_trace: Option<String>,
+    /// XEP-0474 downgrade protection: the string S of what the server advertised (its
+    /// mechanisms and channel-binding types, [`downgrade_protection_input`]). When the
+    /// server-first-message carries `h=`, it must be the hash of this S, else the exchange
+    /// fails with [`SaslClientError::DowngradeDetected`]. `None`: not checked.
+    ///
+    /// [`downgrade_protection_input`]: super::downgrade_protection_input
+    pub downgrade_protection: Option<Vec<u8>>,
 }
 
 impl Default for SaslClientConfig {
@@ -149,6 +156,7 @@ impl Default for SaslClientConfig {
             channel_binding: None,
             min_iterations: 1,
             max_iterations: DEFAULT_MAX_ITERATIONS,
+            downgrade_protection: None,
             anonymous_trace: None,
         }
     }
@@ -210,6 +218,8 @@ pub struct SaslClient {
     initial: Vec<u8>,
     min_iterations: u32,
     max_iterations: u32,
+    /// XEP-0474's S, to check the server's `h=` against.
+    downgrade_protection: Option<Vec<u8>>,
     state: ClientState,
 }
 
@@ -308,6 +318,7 @@ impl SaslClient {
             initial,
             min_iterations: config.min_iterations.max(1),
             max_iterations: config.max_iterations,
+            downgrade_protection: config.downgrade_protection.clone(),
             state,
         })
     }
@@ -346,8 +357,8 @@ impl SaslClient {
                     &first,
                     &self.initial,
                     challenge,
-                    self.min_iterations,
-                    self.max_iterations,
+                    (self.min_iterations, self.max_iterations),
+                    self.downgrade_protection.as_deref(),
                 )?;
                 self.state = ClientState::ScramFinalSent(sent);
                 Ok(client_final)
@@ -516,8 +527,8 @@ fn scram_client_final(
     first: &ScramFirstSent,
     initial: &[u8],
     challenge: &[u8],
-    min_iterations: u32,
-    max_iterations: u32,
+    (min_iterations, max_iterations): (u32, u32),
+    downgrade_protection: Option<&[u8]>,
 ) -> Result<(Vec<u8>, ScramFinalSent), SaslClientError> {
     let hash = first.hash;
     let server_first = scram::message_str(challenge)?;
@@ -526,6 +537,15 @@ fn scram_client_final(
         ServerFirstError::MandatoryExtension => SaslClientError::UnsupportedExtension,
         ServerFirstError::ServerError(e) => SaslClientError::ServerError(e),
     })?;
+    // XEP-0474 section 5.2: the server's hash of what it advertised must be ours of what
+    // we saw, else someone between us removed mechanisms or channel-binding types. (The
+    // server signs `h=` too, as part of the AuthMessage: a forged one fails the proof.)
+    if let (Some(h), Some(s)) = (parsed.ssdp, downgrade_protection) {
+        let ours = scram::downgrade_protection_hash(hash, s);
+        if !ct_eq(h.as_bytes(), ours.as_bytes()) {
+            return Err(SaslClientError::DowngradeDetected);
+        }
+    }
     // The server must repeat our nonce and add its own part (RFC 5802 section 5.1);
     // without its part, an old exchange could be replayed.
     let client_nonce = first.client_nonce.as_str();
@@ -658,6 +678,9 @@ pub enum SaslClientError {
     UnexpectedSuccessData,
     /// The exchange has already ended.
     Finished,
+    /// XEP-0474: the server's hash of the mechanisms and channel-binding types it
+    /// advertised is not the hash of those the client saw: they were changed on the way.
+    DowngradeDetected,
 }
 
 impl From<PreparationError> for SaslClientError {
@@ -715,6 +738,9 @@ impl fmt::Display for SaslClientError {
                 f.write_str("the server sent success data the mechanism does not define")
             }
             SaslClientError::Finished => f.write_str("the SASL exchange has already ended"),
+            SaslClientError::DowngradeDetected => f.write_str(
+                "the server's downgrade protection hash (XEP-0474) does not match the mechanisms and channel-binding types received: they were tampered with",
+            ),
         }
     }
 }

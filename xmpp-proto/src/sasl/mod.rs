@@ -108,6 +108,7 @@ pub use client::{
 };
 pub use scram::{
     ScramHash, ScramKeys, ScramSecret, ScramServerError, ScramSyntaxError, StoredScram,
+    downgrade_protection_input,
 };
 pub use server::{
     Authorization, Decision, Identity, SaslServer, SaslServerConfig, SaslServerError, ServerStep,

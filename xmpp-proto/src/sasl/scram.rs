@@ -517,6 +517,34 @@ pub(crate) struct ServerFirst<'a> {
     pub nonce: &'a str,
     pub salt: Vec<u8>,
     pub iterations: u64,
+    /// XEP-0474's `h=` extension: the hash of what the server advertised, if it sent one.
+    pub ssdp: Option<&'a str>,
+}
+
+/// XEP-0474 section 5.1's string S: the advertised mechanisms sorted (`i;octet`) and joined
+/// with `%x1E`, then, when channel-binding types were advertised (XEP-0440), `%x1F` and the
+/// types sorted and joined likewise.
+pub fn downgrade_protection_input(
+    mechanisms: &[&str],
+    channel_bindings: Option<&[&str]>,
+) -> Vec<u8> {
+    let mut mechanisms = mechanisms.to_vec();
+    mechanisms.sort_unstable();
+    let mut s = mechanisms.join("\u{1e}").into_bytes();
+    if let Some(cbs) = channel_bindings {
+        let mut cbs = cbs.to_vec();
+        cbs.sort_unstable();
+        s.push(0x1f);
+        s.extend_from_slice(cbs.join("\u{1e}").as_bytes());
+    }
+    s
+}
+
+/// XEP-0474 section 5.1's `h=` value: base64 of the SCRAM hash of S.
+pub(crate) fn downgrade_protection_hash(hash: ScramHash, input: &[u8]) -> String {
+    let mut out = String::new();
+    push_base64(&mut out, &hash.hash(input));
+    out
 }
 
 /// What can be wrong with a server-first-message, beyond its syntax.
@@ -555,11 +583,14 @@ pub(crate) fn parse_server_first(msg: &str) -> Result<ServerFirst<'_>, ServerFir
     }
     let salt = base64_value(attribute(parts.next(), 's')?, 's')?;
     let iterations = iteration_count(attribute(parts.next(), 'i')?)?;
-    check_extensions(parts)?;
+    let extensions: Vec<&str> = parts.collect();
+    check_extensions(extensions.iter().copied())?;
+    let ssdp = extensions.iter().find_map(|e| e.strip_prefix("h="));
     Ok(ServerFirst {
         nonce,
         salt,
         iterations,
+        ssdp,
     })
 }
 
@@ -756,6 +787,35 @@ mod tests {
         assert!(iteration_count("+1").is_err());
         assert!(iteration_count("-1").is_err());
         assert!(iteration_count("1e3").is_err());
+    }
+
+    #[test]
+    fn downgrade_protection_hash_is_xep_0474s_example() {
+        // XEP-0474 section 5.3: SHA-1 of
+        // 'SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point'.
+        let s = downgrade_protection_input(
+            &["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"],
+            Some(&["tls-server-end-point", "tls-exporter"]),
+        );
+        assert_eq!(
+            s,
+            b"SCRAM-SHA-1\x1eSCRAM-SHA-1-PLUS\x1ftls-exporter\x1etls-server-end-point".to_vec()
+        );
+        assert_eq!(
+            downgrade_protection_hash(ScramHash::Sha1, &s),
+            "G6k/rBLDqgOhRRaCuuatSDFkJ08="
+        );
+        let parsed =
+            parse_server_first("r=abc,s=QSXCR+Q6sek8bf92,i=4096,h=G6k/rBLDqgOhRRaCuuatSDFkJ08=");
+        assert_eq!(
+            parsed.ok().and_then(|p| p.ssdp),
+            Some("G6k/rBLDqgOhRRaCuuatSDFkJ08=")
+        );
+        // Without channel-binding types, no %x1F.
+        assert_eq!(
+            downgrade_protection_input(&["B", "A"], None),
+            b"A\x1eB".to_vec()
+        );
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub struct SaslServerConfig {
     /// [`UserCredential::Password`]; make it the count real accounts use. Defaults to 4096
     /// (RFC 7677 section 4).
     pub scram_iterations: NonZeroU32,
+    /// XEP-0474 downgrade protection: the string S of what this stream advertised
+    /// ([`downgrade_protection_input`](super::downgrade_protection_input)); its hash goes
+    /// into every SCRAM server-first-message as `h=`. `None`: not sent.
+    pub downgrade_protection: Option<Vec<u8>>,
 }
 
 impl SaslServerConfig {
@@ -67,6 +71,7 @@ impl SaslServerConfig {
             channel_bindings: Vec::new(),
             secret,
             scram_iterations: DEFAULT_ITERATIONS,
+            downgrade_protection: None,
         }
     }
 
@@ -108,6 +113,7 @@ impl fmt::Debug for SaslServerConfig {
             .field("channel_bindings", &self.channel_bindings)
             .field("secret", &"<redacted>")
             .field("scram_iterations", &self.scram_iterations)
+            .field("downgrade_protection", &self.downgrade_protection)
             .finish()
     }
 }
@@ -596,6 +602,11 @@ impl SaslServer {
         scram::push_base64(&mut server_first, &salt);
         server_first.push_str(",i=");
         server_first.push_str(&iterations.to_string());
+        // XEP-0474 section 5.1: the hash of what was advertised, signed with the rest.
+        if let Some(input) = &self.config.downgrade_protection {
+            server_first.push_str(",h=");
+            server_first.push_str(&scram::downgrade_protection_hash(hash, input));
+        }
 
         let mut auth_prefix = started.client_first_bare;
         auth_prefix.push(',');

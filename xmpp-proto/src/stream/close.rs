@@ -28,6 +28,10 @@ pub enum Abandoned {
     /// The server refused to bind a resource (or to establish the session), with the
     /// stanza error it gave, if it gave a well-formed one.
     BindFailed(Option<Box<StanzaError>>),
+    /// The server's XEP-0474 downgrade protection hash does not match the SASL mechanisms
+    /// and channel-binding types received: someone removed some on the way (an active
+    /// attacker between client and server).
+    Downgrade,
     /// The peer broke the protocol in a way no stream error fits.
     PeerProtocol(ProtocolViolation),
 }
@@ -73,6 +77,7 @@ impl Abandoned {
             Abandoned::ServerSignature => "server-signature",
             Abandoned::ScramIterations { .. } => "scram-iterations",
             Abandoned::BindFailed(_) => "bind-failed",
+            Abandoned::Downgrade => "downgrade",
             Abandoned::PeerProtocol(_) => "peer-protocol",
         }
     }
@@ -90,6 +95,9 @@ impl core::fmt::Display for Abandoned {
             ),
             Abandoned::BindFailed(Some(e)) => write!(f, "resource binding failed: {e}"),
             Abandoned::BindFailed(None) => f.write_str("resource binding failed"),
+            Abandoned::Downgrade => f.write_str(
+                "the SASL mechanisms or channel-binding types were tampered with (XEP-0474 hash mismatch)",
+            ),
             Abandoned::PeerProtocol(what) => write!(f, "the peer broke the protocol: {what}"),
         }
     }
