@@ -52,7 +52,7 @@ impl Role for ClientRole {
     fn check_action(&self, action: &Action) -> Result<(), Unsupported> {
         match action.name.as_str() {
             "open" | "close" | "eof" | "auth" | "send" | "tick" | "tls-established"
-            | "request-ack" | "sasl2-next" | "sasl2-task-data" => Ok(()),
+            | "request-ack" | "sasl2-next" | "sasl2-task-data" | "direct-tls" => Ok(()),
             other => Err(Unsupported(format!("action {other} (role client)"))),
         }
     }
@@ -440,6 +440,17 @@ impl CoreUnderTest for ClientCore {
                 let payload = task_payload(args)?;
                 self.client
                     .sasl2_task_data(now, &payload)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "direct-tls" => {
+                // `[<cb-type> <cb-data-base64>] [client-cert]`, before `open` (XEP-0368).
+                let (args, client_cert) = match args.strip_suffix("client-cert") {
+                    Some(rest) => (rest.trim_end(), true),
+                    None => (args, false),
+                };
+                let cb = channel_binding(args)?;
+                self.client
+                    .direct_tls(cb, client_cert)
                     .or_else(|e| refused(action, e))?;
             }
             "tls-established" => {

@@ -119,6 +119,7 @@ impl Role for ServerRole {
             | "sasl2-task-data"
             | "sasl2-task-done"
             | "sasl2-task-failed"
+            | "direct-tls"
             | "fast-credentials"
             | "fast-credentials-unknown"
             | "fast-refuse"
@@ -473,6 +474,17 @@ impl CoreUnderTest for ServerCore {
                     self.server.issue_fast_token(now, Some(token))
                 }
                 .or_else(|e| refused(action, e))?;
+            }
+            "direct-tls" => {
+                // `[<cb-type> <cb-data-base64>] [client-cert]`, before any input (XEP-0368).
+                let (args, client_cert) = match args.strip_suffix("client-cert") {
+                    Some(rest) => (rest.trim_end(), true),
+                    None => (args, false),
+                };
+                let cbs = channel_binding(args)?.into_iter().collect();
+                self.server
+                    .direct_tls(cbs, client_cert)
+                    .or_else(|e| refused(action, e))?;
             }
             "fast-credentials-unknown" => self
                 .server

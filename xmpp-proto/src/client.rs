@@ -631,6 +631,32 @@ impl Client {
         })
     }
 
+    /// The transport is TLS from its first byte (XEP-0368 direct TLS, port 5223 with ALPN
+    /// `xmpp-client`): call before [`open`](Self::open), once the handshake is done, with
+    /// the channel-binding data it exported and whether the client presented a
+    /// certificate. The stream then begins encrypted: `from` goes into the first header,
+    /// STARTTLS is neither expected nor used, whatever [`ClientConfig::tls`] says, and
+    /// the `-PLUS` mechanisms can run on the first stream.
+    ///
+    /// # Errors
+    ///
+    /// [`ClientError::AlreadyOpen`] after [`open`](Self::open) (or a second time).
+    pub fn direct_tls(
+        &mut self,
+        channel_binding: Option<ChannelBinding>,
+        client_certificate: bool,
+    ) -> Result<(), ClientError> {
+        let transport = Transport::Tls {
+            channel_bindings: channel_binding.into_iter().collect(),
+            peer_certificate: client_certificate,
+        };
+        if self.engine.direct_tls(transport) {
+            Ok(())
+        } else {
+            Err(ClientError::AlreadyOpen)
+        }
+    }
+
     /// Bytes received from the server, at time `now`.
     ///
     /// Everything after a `<proceed/>` in the same input is discarded, and so is input that

@@ -662,6 +662,32 @@ impl Server {
         self.at(now, |s| s.input(data)).map_err(ServerError::from)
     }
 
+    /// The transport is TLS from its first byte (XEP-0368 direct TLS, port 5223 with ALPN
+    /// `xmpp-client`): call right after [`new`](Self::new), once the handshake is done and
+    /// before any input, with the channel-binding data the TLS library exports and whether
+    /// the client presented a verified certificate. STARTTLS is then never offered,
+    /// [`ServerConfig::tls`] `Required` is met, and SASL (`-PLUS`, `EXTERNAL`, `PLAIN`)
+    /// is offered in the first features.
+    ///
+    /// # Errors
+    ///
+    /// [`ServerError::NoTlsRequested`] once the client's header was read (or TLS is up).
+    pub fn direct_tls(
+        &mut self,
+        channel_bindings: Vec<ChannelBinding>,
+        client_certificate: bool,
+    ) -> Result<(), ServerError> {
+        let transport = Transport::Tls {
+            channel_bindings: channel_bindings.into_boxed_slice(),
+            peer_certificate: client_certificate,
+        };
+        if self.engine.direct_tls(transport) {
+            Ok(())
+        } else {
+            Err(ServerError::NoTlsRequested)
+        }
+    }
+
     /// TLS is up at time `now`; `channel_bindings` are the data the TLS library exports for
     /// SCRAM `-PLUS` (one per type it supports; empty for none). The client restarts the
     /// stream next.

@@ -996,6 +996,53 @@ fn fast_token_from_a_password_login_then_a_one_round_trip_login_with_it() {
 }
 
 #[test]
+fn direct_tls_needs_no_starttls_and_binds_the_channel_from_the_first_stream() {
+    let t0 = Instant::now();
+    let mut pair = fast_pair(t0, None, None);
+    pair.a
+        .side
+        .client
+        .direct_tls(Some(channel_binding()), false)
+        .unwrap();
+    pair.b
+        .side
+        .server
+        .direct_tls(vec![channel_binding()], false)
+        .unwrap();
+    pair.a.side.client.open(t0).unwrap();
+    pair.drive();
+    assert!(
+        !pair
+            .a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::TlsRequested))
+    );
+    let wrote = String::from_utf8_lossy(&pair.a.wrote).into_owned();
+    assert!(!wrote.contains("starttls"), "{wrote}");
+    assert_eq!(
+        wrote.matches("<stream:stream").count(),
+        1,
+        "one stream: {wrote}"
+    );
+    let mechanism = pair.b.events.iter().find_map(|e| match e {
+        ServerEvent::AuthRequest { mechanism, .. } => Some(*mechanism),
+        _ => None,
+    });
+    assert_eq!(mechanism, Some(Mechanism::ScramSha256Plus));
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Online(_)))
+    );
+    // Too late once the stream began.
+    assert!(pair.a.side.client.direct_tls(None, false).is_err());
+    assert!(pair.b.side.server.direct_tls(Vec::new(), false).is_err());
+    end(&mut pair, Ending::InitiatorCloses, "direct TLS");
+}
+
+#[test]
 fn the_defaults_pick_the_strongest_mechanism_both_support() {
     let t0 = Instant::now();
     let mut pair = Pair::new(

@@ -439,6 +439,19 @@ impl<E: StreamEvent> Engine<E> {
         true
     }
 
+    /// The transport was encrypted from its first byte (XEP-0368 direct TLS): no STARTTLS
+    /// is offered or expected, and channel binding is there from the start. Only before the
+    /// first stream: false (nothing changes) once either header is out or in, or TLS is up.
+    pub fn direct_tls(&mut self, transport: Transport) -> bool {
+        let fresh = self.parser.header().is_none()
+            && matches!(self.life, Lifecycle::Idle | Lifecycle::Opening)
+            && !self.transport.is_encrypted();
+        if fresh {
+            self.transport = transport;
+        }
+        fresh
+    }
+
     /// A stream restart (RFC 6120 sections 5.4.3.3 and 6.4.6): a new parser for the peer's
     /// new stream, and our header of it is not written yet.
     pub fn restart(&mut self) {
