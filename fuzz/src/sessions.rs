@@ -13,8 +13,10 @@
 //! - `0x03`: end of input;
 //! - any other byte: the peer sends the rest of the script as bytes.
 //!
-//! A leading `0xFF` selects a variant: PLAIN allowed without TLS (client), TLS disabled
-//! (server), the server side (component).
+//! A leading `0xFF` selects a variant: PLAIN allowed without TLS and a FAST token to log in
+//! with (client), TLS disabled and a SASL2 task required (server), the server side
+//! (component). Both c2s sides have SASL2, Bind 2, FAST and XEP-0474 on, so scripts reach
+//! those paths whenever the peer's bytes speak them.
 //!
 //! Properties: no panic; every byte the core emits, cut into its streams (each begins with
 //! `<?xml`), parses as well-formed XML with our parser, with nothing after the core's own
@@ -27,11 +29,12 @@ use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, ResumptionState};
 use xmpp_sansio::component::{Component, ComponentConfig, ComponentServer, ComponentServerConfig};
 use xmpp_sansio::connection::{Connection, RoleEvent};
 use xmpp_sansio::dialback::DialbackSecret;
-use xmpp_sansio::error::StanzaErrorCondition;
+use xmpp_sansio::error::{SaslFailureCondition, StanzaErrorCondition};
 use xmpp_sansio::jid::Jid;
 use xmpp_sansio::s2s::{
     DialbackOutcome, DomainPair, S2sConfig, S2sEvent, S2sIn, S2sOut, VerifyRequest,
 };
+use xmpp_sansio::sasl::ht::{FastToken, HtMechanism};
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stanza::Stanza;
@@ -234,6 +237,12 @@ pub fn client_session(data: &[u8]) {
     config.unacked_limits.max_stanzas = 4;
     config.unacked_limits.max_bytes = 512;
     config.resumption = true;
+    // SASL2 (XEP-0388) with Bind 2, FAST and XEP-0474 when the server offers them: with the
+    // flag, log in with a FAST token, else ask for one.
+    config.sasl2 = true;
+    config.bind2_tag = Some("fuzz".into());
+    config.fast_request_token = !plain;
+    config.fast_token = plain.then(fast_token);
     let mut c = Client::new(config, 7, Instant::now());
     let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
         0 => {
@@ -257,6 +266,16 @@ pub fn client_session(data: &[u8]) {
         }
         6 => c.close(now),
         _ if k >= 0x80 => match k >> 5 {
+            // SASL2 tasks, and direct TLS (refused once open).
+            4 if k & 3 == 0 => {
+                let _ = c.sasl2_next(now, "TOTP", &[stanza("urn:example:task", k)]);
+            }
+            4 if k & 3 == 1 => {
+                let _ = c.sasl2_task_data(now, &[stanza("urn:example:task", k)]);
+            }
+            4 if k & 3 == 2 => {
+                let _ = c.direct_tls(None, k & 4 == 4);
+            }
             // Before `open`: resume the session `fuzz` after SASL.
             5 => {
                 let _ = c.resume_from(resumption_state("juliet@example.com/balcony"));
@@ -274,6 +293,15 @@ pub fn client_session(data: &[u8]) {
         }
     };
     play(&mut c, data, (), act, |_, _, _: ClientEvent| {});
+}
+
+/// The FAST token both sides of the fuzzed sessions know.
+fn fast_token() -> FastToken {
+    FastToken {
+        mechanism: HtMechanism::Sha256None,
+        secret: "fuzz-token".into(),
+        expiry: "2030-01-01T00:00:00Z".into(),
+    }
 }
 
 /// Runs a script against the server side of c2s.
@@ -296,6 +324,14 @@ pub fn server_session(data: &[u8]) {
     config.unacked_limits.max_stanzas = 4;
     config.unacked_limits.max_bytes = 512;
     config.resumption = Some(60);
+    // SASL2 with Bind 2 (inline stream management and resumption), FAST with
+    // HT-SHA-256-NONE, XEP-0474's hash, and, without TLS, a task every login must do.
+    config.sasl2 = true;
+    config.fast = vec![HtMechanism::Sha256None, HtMechanism::Sha256Expr];
+    config.downgrade_protection = true;
+    if no_tls {
+        config.sasl2_tasks = vec!["TOTP".into()];
+    }
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
     let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
@@ -331,6 +367,33 @@ pub fn server_session(data: &[u8]) {
             }
         }
         _ if k >= 0x80 => match k >> 5 {
+            4 => match k & 7 {
+                0 => {
+                    let _ = s.sasl2_task_data(now, &[stanza("urn:example:task", k)]);
+                }
+                1 => {
+                    let _ = s.sasl2_task_done(now);
+                }
+                2 => {
+                    let _ = s.sasl2_task_failed(now, SaslFailureCondition::NotAuthorized);
+                }
+                3 => {
+                    let _ = s.fast_credentials(now, Some(fast_token()));
+                }
+                4 => {
+                    let _ = s.fast_refuse(now, SaslFailureCondition::CredentialsExpired);
+                }
+                5 => {
+                    let _ = s.issue_fast_token(now, Some(fast_token()));
+                }
+                6 => {
+                    let cb = ChannelBinding::new(CbType::TlsExporter, vec![k; 32]);
+                    let _ = s.direct_tls(vec![cb], false);
+                }
+                _ => {
+                    let _ = s.request_ack(now);
+                }
+            },
             5 => {
                 let _ = s.resume(now, None);
             }

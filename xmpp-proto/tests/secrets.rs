@@ -23,7 +23,7 @@ use xmpp_sansio::sasl::{
     self, Authorization, Credentials, Mechanism, Nonce, SaslClient, SaslServer, ScramHash,
     ScramKeys, ScramSecret, ServerStep, StoredScram, UserCredential, encode_payload,
 };
-use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::server::{FastToken, HtMechanism, Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stream::TlsPolicy;
 
 /// One secret and every spelling of it that must not appear.
@@ -344,6 +344,13 @@ fn check_c2s(client: &mut Client, server: &mut Server, secrets: &[Secret]) -> Ve
                         .bind(now, "juliet@example.com/r".parse().unwrap())
                         .unwrap();
                 }
+                ServerEvent::FastTokenRequest { .. } => {
+                    server.issue_fast_token(now, Some(fast_token())).unwrap();
+                }
+                ServerEvent::FastAuthRequest { .. } => {
+                    auth_requests += 1;
+                    server.fast_credentials(now, Some(fast_token())).unwrap();
+                }
                 _ => {}
             }
         }
@@ -413,6 +420,56 @@ fn c2s_roles_and_events_hide_secrets_through_a_login() {
                 online && mechanism == Mechanism::ScramSha256
             );
         }
+    }
+}
+
+const FAST_SECRET: &str = "fast-token-secret-WXZzciBwYmFm";
+
+fn fast_token() -> FastToken {
+    FastToken {
+        mechanism: HtMechanism::Sha256None,
+        secret: FAST_SECRET.into(),
+        expiry: "2030-01-01T00:00:00Z".into(),
+    }
+}
+
+/// A SASL2 login that asks for a FAST token, then one with the token: neither role, event
+/// nor configuration shows it (nor the password).
+#[test]
+fn fast_tokens_stay_out_of_debug() {
+    let secrets = vec![
+        Secret::text("the password", PASSWORD),
+        Secret::text("the FAST token", FAST_SECRET),
+        Secret::bytes("the server's SASL secret", SERVER_SECRET),
+    ];
+    for with_token in [false, true] {
+        let now = Instant::now();
+        let mut server_config = ServerConfig::new("example.com", SERVER_SECRET.to_vec());
+        server_config.tls = TlsPolicy::Disabled;
+        server_config.allow_plain_without_tls = true;
+        server_config.mechanisms = vec![Mechanism::ScramSha256];
+        server_config.sasl2 = true;
+        server_config.fast = vec![HtMechanism::Sha256None];
+        let mut client_config = ClientConfig::new("juliet@example.com".parse().unwrap(), PASSWORD);
+        client_config.tls = TlsPolicy::Disabled;
+        client_config.mechanisms = vec![Mechanism::ScramSha256];
+        client_config.sasl2 = true;
+        client_config.fast_request_token = !with_token;
+        client_config.fast_token = with_token.then(fast_token);
+        check_debug("ClientConfig", &client_config, &secrets);
+        let mut client = Client::new(client_config, 1, now);
+        client.open(now).unwrap();
+        let mut server = Server::new(server_config, 7, now);
+        let events = check_c2s(&mut client, &mut server, &secrets);
+        assert!(
+            events.iter().any(|e| matches!(e, ClientEvent::Online(_))),
+            "{events:?}"
+        );
+        let issued = events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::FastToken(t) if t.secret == FAST_SECRET));
+        assert_eq!(issued, !with_token, "{events:?}");
+        check_debug("FastToken", &fast_token(), &secrets);
     }
 }
 

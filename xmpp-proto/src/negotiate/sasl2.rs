@@ -258,7 +258,10 @@ pub(crate) fn additional_data(el: ElementRef<'_>) -> Result<Vec<u8>, ()> {
 
 /// The `<authorization-identifier/>` of a `<success/>`.
 pub(crate) fn authorization_identifier(el: ElementRef<'_>) -> Option<String> {
+    // Bind 2 1.0.0 and FAST 0.1.0 wrote `<authorization-identity/>` in their examples;
+    // servers that followed them are read too.
     el.get_child("authorization-identifier", SASL2_NS)
+        .or_else(|| el.get_child("authorization-identity", SASL2_NS))
         .map(|a| a.text().trim().to_owned())
 }
 
