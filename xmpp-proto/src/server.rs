@@ -588,10 +588,6 @@ pub struct Server {
     /// The domain the client asked for in its latest header: its index in
     /// [`ServerConfig::domains`] (an index, not a copy: sessions are many, domains few).
     domain: u32,
-    /// The `<user-agent/>` of a SASL2 login.
-    user_agent: Option<Box<UserAgent>>,
-    /// The FAST token the embedder issued, for the `<success/>` about to go out.
-    fast_issued: Option<Box<FastToken>>,
 }
 
 impl core::fmt::Debug for Server {
@@ -642,8 +638,6 @@ impl Server {
             rng: Rng::new(seed),
             first_header: true,
             domain: 0,
-            user_agent: None,
-            fast_issued: None,
             state: State::Unauthenticated(SaslServerStep::new(config.max_auth_attempts)),
             config,
         }
@@ -1128,7 +1122,7 @@ impl Server {
     fn authenticated(&mut self, account: BareJid) {
         if let State::Unauthenticated(sasl) = &mut self.state {
             if let Some(request) = sasl.take_sasl2_request() {
-                return self.sasl2_authenticated(account, *request);
+                return self.sasl2_authenticated(account, request);
             }
         }
         self.engine
@@ -1465,7 +1459,9 @@ impl Server {
                 if sasl.is_idle() && self.config.sasl2 && el.is("authenticate", SASL2_NS) =>
             {
                 let request = Authenticate::read(&el);
-                self.user_agent = request.user_agent.clone().map(Box::new);
+                if let State::Unauthenticated(sasl) = &mut self.state {
+                    sasl.sasl2_login(request.user_agent.clone());
+                }
                 if let Ok(mechanism) = request.mechanism.parse::<HtMechanism>() {
                     if self.fast_offered().contains(&mechanism) {
                         return self.on_fast_authenticate(request, mechanism);
@@ -1721,7 +1717,7 @@ impl Server {
     /// `resume_failed`: the `<failed/>` of a refused inline resumption goes inside.
     fn sasl2_bind_or_succeed(
         &mut self,
-        sasl: SaslServerStep,
+        mut sasl: SaslServerStep,
         account: BareJid,
         additional_data: Vec<u8>,
         bind: Option<Bind2Request>,
@@ -1745,9 +1741,9 @@ impl Server {
             }
             None => {
                 let id = account.to_string();
-                let token = self.fast_issued.take();
+                let token = sasl.take_fast_issued();
                 self.engine.write_element(|w| {
-                    sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
+                    sasl2::write_success(w, &additional_data, &id, token.as_ref(), |w| {
                         if let Some(condition) = &resume_failed {
                             management::write_failed(w, condition);
                         }
@@ -1873,7 +1869,15 @@ impl Server {
     /// The `<user-agent/>` of the client's SASL2 login (XEP-0388 section 2.3), if it sent
     /// one: its `id` names the installation, to replace its earlier session.
     pub fn user_agent(&self) -> Option<&UserAgent> {
-        self.user_agent.as_deref()
+        match &self.state {
+            State::Unauthenticated(sasl) => sasl.user_agent(),
+            State::Sasl2Binding(b) => b.sasl.user_agent(),
+            State::Sasl2Task(t) => t.sasl.user_agent(),
+            State::Sasl2Resuming(r) => r.sasl.user_agent(),
+            State::FastAuth(f) => f.sasl.user_agent(),
+            State::FastIssue(f) => f.sasl.user_agent(),
+            State::Authenticated(_) | State::Online(_) | State::Resuming(_) => None,
+        }
     }
 
     /// The embedder's answer to an inline `<resume/>`: `<success/>` with `<resumed/>` and
@@ -1885,7 +1889,7 @@ impl Server {
             return;
         };
         let Sasl2Resume {
-            sasl,
+            mut sasl,
             account,
             additional_data,
             bind,
@@ -1901,9 +1905,9 @@ impl Server {
         self.engine.sm_resume_from(state, self.sm_settings());
         let ours = self.engine.sm_handled();
         let id = jid.to_string();
-        let token = self.fast_issued.take();
+        let token = sasl.take_fast_issued();
         self.engine.write_element(|w| {
-            sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
+            sasl2::write_success(w, &additional_data, &id, token.as_ref(), |w| {
                 management::write_resume(w, "resumed", &previd, ours);
             });
         });
@@ -2079,8 +2083,9 @@ impl Server {
             let State::FastIssue(f) = core::mem::replace(&mut s.state, idle) else {
                 return Err(ServerError::NoAuthRequest);
             };
-            s.fast_issued = token.map(Box::new);
-            s.sasl2_inline(f.sasl, f.account, f.additional_data, f.asks);
+            let mut sasl = f.sasl;
+            sasl.set_fast_issued(token);
+            s.sasl2_inline(sasl, f.account, f.additional_data, f.asks);
             Ok(())
         })
     }
@@ -2133,6 +2138,7 @@ impl Server {
             return;
         };
         let Sasl2Binding {
+            mut sasl,
             additional_data,
             request,
             resume_failed,
@@ -2147,9 +2153,9 @@ impl Server {
             });
         let refused_sm = request.sm.is_some() && !self.config.stream_management;
         let id = jid.to_string();
-        let token = self.fast_issued.take();
+        let token = sasl.take_fast_issued();
         self.engine.write_element(|w| {
-            sasl2::write_success(w, &additional_data, &id, token.as_deref(), |w| {
+            sasl2::write_success(w, &additional_data, &id, token.as_ref(), |w| {
                 if let Some(condition) = &resume_failed {
                     management::write_failed(w, condition);
                 }

@@ -129,12 +129,22 @@ pub(crate) struct SaslServerStep {
     exchange: Exchange,
     failures: u32,
     max_failures: u32,
-    /// The profile of the running (or last) exchange.
-    profile: Profile,
-    /// SASL2: the mechanism's final data, for the `<success/>` the role writes.
+    /// The running (or last) exchange is SASL2's, with what it carries; `None`: RFC 6120
+    /// (boxed: a session pays one word for it).
+    sasl2: Option<Box<Sasl2Attempt>>,
+}
+
+/// What a SASL2 attempt carries beside the exchange.
+#[derive(Default)]
+struct Sasl2Attempt {
+    /// The `<authenticate/>`, for its inline requests.
+    request: Option<Authenticate>,
+    /// The mechanism's final data, for the `<success/>` the role writes.
     additional_data: Vec<u8>,
-    /// SASL2: the running attempt's `<authenticate/>`, for its inline requests.
-    request: Option<Box<Authenticate>>,
+    /// The client's `<user-agent/>`, for the embedder's decisions during the login.
+    user_agent: Option<super::sasl2::UserAgent>,
+    /// The FAST token the embedder issued, for `<success/>`.
+    fast_issued: Option<crate::sasl::ht::FastToken>,
 }
 
 impl core::fmt::Debug for SaslServerStep {
@@ -153,9 +163,7 @@ impl SaslServerStep {
             exchange: Exchange::Idle,
             failures: 0,
             max_failures,
-            profile: Profile::Rfc6120,
-            additional_data: Vec::new(),
-            request: None,
+            sasl2: None,
         }
     }
 
@@ -188,7 +196,7 @@ impl SaslServerStep {
 
     /// Is `el` for the running exchange (`<response/>`, `<abort/>`)?
     pub fn takes(&self, el: &Element) -> bool {
-        let ns = self.profile.ns();
+        let ns = self.profile().ns();
         match self.exchange {
             Exchange::Idle => false,
             Exchange::Challenged(_) => el.is("response", ns) || el.is("abort", ns),
@@ -198,16 +206,50 @@ impl SaslServerStep {
 
     /// SASL2: the final data of the mechanism that succeeded, for `<additional-data/>`.
     pub fn take_additional_data(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.additional_data)
+        self.sasl2
+            .as_mut()
+            .map(|a| core::mem::take(&mut a.additional_data))
+            .unwrap_or_default()
+    }
+
+    /// A SASL2 `<authenticate/>` arrived from a client naming this user agent: the
+    /// attempt speaks SASL2 from now on.
+    pub fn sasl2_login(&mut self, user_agent: Option<super::sasl2::UserAgent>) {
+        self.sasl2 = Some(Box::new(Sasl2Attempt {
+            user_agent,
+            ..Sasl2Attempt::default()
+        }));
+    }
+
+    /// The `<user-agent/>` of the SASL2 login in progress.
+    pub fn user_agent(&self) -> Option<&super::sasl2::UserAgent> {
+        self.sasl2.as_ref().and_then(|a| a.user_agent.as_ref())
+    }
+
+    /// Keeps the FAST token the embedder issued, for `<success/>`.
+    pub fn set_fast_issued(&mut self, token: Option<crate::sasl::ht::FastToken>) {
+        if let Some(a) = self.sasl2.as_mut() {
+            a.fast_issued = token;
+        }
+    }
+
+    /// The FAST token to write into `<success/>`, once.
+    pub fn take_fast_issued(&mut self) -> Option<crate::sasl::ht::FastToken> {
+        self.sasl2.as_mut().and_then(|a| a.fast_issued.take())
+    }
+
+    /// The profile of the running (or last) exchange.
+    fn profile(&self) -> Profile {
+        match self.sasl2 {
+            Some(_) => Profile::Sasl2,
+            None => Profile::Rfc6120,
+        }
     }
 
     /// SASL2: the `<authenticate/>` of the attempt that just succeeded; `None` after an
     /// RFC 6120 `<auth/>`.
-    pub fn take_sasl2_request(&mut self) -> Option<Box<Authenticate>> {
-        match self.profile {
-            Profile::Sasl2 => self.request.take(),
-            Profile::Rfc6120 => None,
-        }
+    pub fn take_sasl2_request(&mut self) -> Option<Authenticate> {
+        self.sasl2.as_mut().and_then(|a| a.request.take())
     }
 
     /// SASL2 `<authenticate/>` (XEP-0388 section 2.3), when no exchange runs: starts one.
@@ -218,7 +260,12 @@ impl SaslServerStep {
         accounts: Accounts<'_>,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
-        self.profile = Profile::Sasl2;
+        // The role began the login (`sasl2_login`) with the user agent; a new attempt
+        // keeps it.
+        let attempt = self.sasl2.get_or_insert_with(Box::default);
+        attempt.request = None;
+        attempt.additional_data.clear();
+        attempt.fast_issued = None;
         if offer.encryption_required {
             return self.failed(SaslFailureCondition::EncryptionRequired, out);
         }
@@ -228,7 +275,9 @@ impl SaslServerStep {
             Some(Err(())) => return self.failed(SaslFailureCondition::IncorrectEncoding, out),
         };
         let mechanism = core::mem::take(&mut request.mechanism);
-        self.request = Some(Box::new(request));
+        if let Some(attempt) = self.sasl2.as_mut() {
+            attempt.request = Some(request);
+        }
         self.start(&mechanism, initial.as_deref(), offer, accounts, out)
     }
 
@@ -265,7 +314,7 @@ impl SaslServerStep {
         accounts: Accounts<'_>,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
-        self.profile = Profile::Rfc6120;
+        self.sasl2 = None;
         if offer.encryption_required {
             return self.failed(SaslFailureCondition::EncryptionRequired, out);
         }
@@ -418,7 +467,7 @@ impl SaslServerStep {
                 Next::Ask(AuthQuestion::External { authzid })
             }
             Ok(ServerStep::Challenge(data)) => {
-                match self.profile {
+                match self.profile() {
                     Profile::Rfc6120 => write_sasl(out, "challenge", &data),
                     Profile::Sasl2 => out.element(|w| {
                         w.start("challenge")
@@ -454,9 +503,9 @@ impl SaslServerStep {
                 if !anonymous && !correlates(accounts.protected_header.as_ref(), &jid) {
                     return Failure::Stream(StreamErrorCondition::InvalidFrom).into();
                 }
-                if self.profile == Profile::Sasl2 {
+                if let Some(attempt) = self.sasl2.as_mut() {
                     // The role writes `<success/>`, with what inline requests answer.
-                    self.additional_data = additional_data;
+                    attempt.additional_data = additional_data;
                     return Next::Done(jid);
                 }
                 out.element(|w| {
@@ -486,7 +535,7 @@ impl SaslServerStep {
         failure: SaslFailure,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
-        match self.profile {
+        match self.profile() {
             Profile::Rfc6120 => out.bytes(|buf| failure.write_to(buf)),
             Profile::Sasl2 => out.element(|w| sasl2::write_failure(w, &failure, None)),
         }
