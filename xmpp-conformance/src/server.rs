@@ -121,6 +121,7 @@ impl Role for ServerRole {
             | "sasl2-task-failed"
             | "direct-tls"
             | "fast-credentials"
+            | "fast-credentials-rotating"
             | "fast-credentials-unknown"
             | "fast-refuse"
             | "issue-fast-token"
@@ -484,6 +485,27 @@ impl CoreUnderTest for ServerCore {
                 let cbs = channel_binding(args)?.into_iter().collect();
                 self.server
                     .direct_tls(cbs, client_cert)
+                    .or_else(|e| refused(action, e))?;
+            }
+            "fast-credentials-rotating" => {
+                // `<mechanism> <token> <new-token> <new-expiry>`
+                let parts: Vec<&str> = args.split(' ').collect();
+                let [m, old, new, expiry] = parts[..] else {
+                    return Err(Unsupported(
+                        "fast-credentials-rotating <mechanism> <token> <new-token> <new-expiry>"
+                            .into(),
+                    ));
+                };
+                let mechanism: HtMechanism = m.parse().map_err(|_| {
+                    Unsupported(format!("fast-credentials-rotating: unknown mechanism {m}"))
+                })?;
+                let token = |secret: &str, expiry: &str| FastToken {
+                    mechanism,
+                    secret: secret.to_owned(),
+                    expiry: expiry.to_owned(),
+                };
+                self.server
+                    .fast_credentials_rotating(now, Some(token(old, "")), token(new, expiry))
                     .or_else(|e| refused(action, e))?;
             }
             "fast-credentials-unknown" => self

@@ -2025,21 +2025,49 @@ impl Server {
         now: Instant,
         token: Option<FastToken>,
     ) -> Result<(), ServerError> {
-        self.at(now, |s| {
-            let f = s.take_fast_auth()?;
-            let valid = token.as_ref().filter(|t| {
-                t.mechanism == f.mechanism
-                    && ht::verify_initiator(t.secret.as_bytes(), &f.cb, &f.hashed)
-            });
-            match valid {
-                Some(t) => {
-                    let data = ht::responder(t.secret.as_bytes(), &f.cb);
-                    s.sasl2_finish(f.sasl, f.account, data, f.asks);
+        self.at(now, |s| s.answer_fast(token, None))
+    }
+
+    /// Answers [`ServerEvent::FastAuthRequest`] as [`fast_credentials`](Self::fast_credentials)
+    /// does, and rotates the token (XEP-0484 section 2.5): when the login succeeds,
+    /// `rotated` (stored by the embedder beside the old one, which stays valid until the
+    /// new one is used) goes to the client in `<success/>`.
+    ///
+    /// # Errors
+    ///
+    /// As [`fast_credentials`](Self::fast_credentials).
+    pub fn fast_credentials_rotating(
+        &mut self,
+        now: Instant,
+        token: Option<FastToken>,
+        rotated: FastToken,
+    ) -> Result<(), ServerError> {
+        self.at(now, |s| s.answer_fast(token, Some(rotated)))
+    }
+
+    /// The embedder's token for the FAST login asked about: checked in constant time.
+    fn answer_fast(
+        &mut self,
+        token: Option<FastToken>,
+        rotated: Option<FastToken>,
+    ) -> Result<(), ServerError> {
+        let f = self.take_fast_auth()?;
+        let valid = token.as_ref().filter(|t| {
+            t.mechanism == f.mechanism
+                && ht::verify_initiator(t.secret.as_bytes(), &f.cb, &f.hashed)
+        });
+        match valid {
+            Some(t) => {
+                let data = ht::responder(t.secret.as_bytes(), &f.cb);
+                let mut sasl = f.sasl;
+                if rotated.is_some() {
+                    sasl.set_fast_issued(rotated);
                 }
-                None => s.fast_failed(f.sasl, SaslFailureCondition::NotAuthorized),
+                self.sasl2_finish(sasl, f.account, data, f.asks);
             }
-            Ok(())
-        })
+            None => self.fast_failed(f.sasl, SaslFailureCondition::NotAuthorized),
+        }
+        Ok(())
     }
 
     /// Answers [`ServerEvent::FastAuthRequest`] at time `now` with a refusal
@@ -2084,7 +2112,10 @@ impl Server {
                 return Err(ServerError::NoAuthRequest);
             };
             let mut sasl = f.sasl;
-            sasl.set_fast_issued(token);
+            // `None` keeps a token the embedder rotated in `fast_credentials_rotating`.
+            if token.is_some() {
+                sasl.set_fast_issued(token);
+            }
             s.sasl2_inline(sasl, f.account, f.additional_data, f.asks);
             Ok(())
         })
