@@ -753,6 +753,17 @@ fn sasl2_and_bind2_log_in_with_every_mechanism_without_a_restart() {
                 .any(|e| matches!(e, ClientEvent::StreamManagementEnabled));
             assert_eq!(sm, login == Login::Bind2Sm, "{name}: {:?}", pair.a.events);
             exchange_c2s(&mut pair, &jid, &name);
+            // Online after SASL2: no negotiation deadline is left running on either side
+            // (only the client's keepalive), so an hour of silence ends nothing.
+            let later = pair.now + Duration::from_secs(3600);
+            pair.a.side.client.handle_timeout(later);
+            pair.b.side.server.handle_timeout(later);
+            pair.now = later;
+            pair.drive();
+            assert!(
+                pair.a.closed().is_none() && pair.b.closed().is_none(),
+                "{name}"
+            );
             if login == Login::Bind2Sm {
                 // Acks flow: the server counted the client's message from the inline
                 // `<enable/>`, and acks it when asked.
