@@ -266,16 +266,22 @@ pub fn client_session(data: &[u8]) {
         }
         6 => c.close(now),
         _ if k >= 0x80 => match k >> 5 {
-            // SASL2 tasks, and direct TLS (refused once open).
-            4 if k & 3 == 0 => {
-                let _ = c.sasl2_next(now, "TOTP", &[stanza("urn:example:task", k)]);
-            }
-            4 if k & 3 == 1 => {
-                let _ = c.sasl2_task_data(now, &[stanza("urn:example:task", k)]);
-            }
-            4 if k & 3 == 2 => {
-                let _ = c.direct_tls(None, k & 4 == 4);
-            }
+            // SASL2 tasks and direct TLS (refused once open). The decisions that reach here
+            // are `k % 8 == 7`: 135, 143, 151, 159 in this group, told apart by bits 3-4.
+            4 => match (k >> 3) & 3 {
+                0 => {
+                    let _ = c.sasl2_next(now, "TOTP", &[stanza("urn:example:task", k)]);
+                }
+                1 => {
+                    let _ = c.sasl2_task_data(now, &[stanza("urn:example:task", k)]);
+                }
+                2 => {
+                    let _ = c.direct_tls(None, false);
+                }
+                _ => {
+                    let _ = c.request_ack(now);
+                }
+            },
             // Before `open`: resume the session `fuzz` after SASL.
             5 => {
                 let _ = c.resume_from(resumption_state("juliet@example.com/balcony"));
@@ -293,6 +299,16 @@ pub fn client_session(data: &[u8]) {
         }
     };
     play(&mut c, data, (), act, |_, _, _: ClientEvent| {});
+}
+
+/// The SASL2 or FAST question the server's embedder was asked last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Nothing,
+    Task,
+    TaskData,
+    FastAuth,
+    FastToken,
 }
 
 /// The FAST token both sides of the fuzzed sessions know.
@@ -334,7 +350,7 @@ pub fn server_session(data: &[u8]) {
     }
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
-    let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
+    let act = |s: &mut Server, pending: &mut (Option<Stanza>, Asked), k: u8, now| match k % 9 {
         0 => {
             let _ = s.tls_established(now, vec![]);
         }
@@ -362,33 +378,39 @@ pub fn server_session(data: &[u8]) {
             let _ = s.send(now, &stanza("jabber:client", k));
         }
         7 => {
-            if let Some(el) = pending.take() {
+            if let Some(el) = pending.0.take() {
                 let _ = s.reply_error(now, &el, StanzaErrorCondition::ServiceUnavailable);
             }
         }
         _ if k >= 0x80 => match k >> 5 {
-            4 => match k & 7 {
-                0 => {
+            // The decisions that reach here are `k % 9 == 8`: 134, 143 and 152 in this group,
+            // told apart by bits 3-4: answer the SASL2 or FAST question last asked (134),
+            // refuse it (152), or ask for an ack (143, as before).
+            4 => match ((k >> 3) & 3, pending.1) {
+                (0, Asked::Task) => {
                     let _ = s.sasl2_task_data(now, &[stanza("urn:example:task", k)]);
                 }
-                1 => {
+                (0, Asked::TaskData) => {
                     let _ = s.sasl2_task_done(now);
                 }
-                2 => {
-                    let _ = s.sasl2_task_failed(now, SaslFailureCondition::NotAuthorized);
-                }
-                3 => {
+                (0, Asked::FastAuth) => {
                     let _ = s.fast_credentials(now, Some(fast_token()));
                 }
-                4 => {
-                    let _ = s.fast_refuse(now, SaslFailureCondition::CredentialsExpired);
-                }
-                5 => {
+                (0, Asked::FastToken) => {
                     let _ = s.issue_fast_token(now, Some(fast_token()));
                 }
-                6 => {
+                (0, Asked::Nothing) => {
                     let cb = ChannelBinding::new(CbType::TlsExporter, vec![k; 32]);
                     let _ = s.direct_tls(vec![cb], false);
+                }
+                (3, Asked::Task | Asked::TaskData) => {
+                    let _ = s.sasl2_task_failed(now, SaslFailureCondition::NotAuthorized);
+                }
+                (3, Asked::FastAuth) => {
+                    let _ = s.fast_refuse(now, SaslFailureCondition::CredentialsExpired);
+                }
+                (3, _) => {
+                    let _ = s.issue_fast_token(now, None);
                 }
                 _ => {
                     let _ = s.request_ack(now);
@@ -410,7 +432,14 @@ pub fn server_session(data: &[u8]) {
         },
         _ => s.close(now),
     };
-    let on_event = |_: &Server, pending: &mut Option<Stanza>, ev| {
+    let on_event = |_: &Server, pending: &mut (Option<Stanza>, Asked), ev| {
+        pending.1 = match &ev {
+            ServerEvent::Sasl2Task(_) => Asked::Task,
+            ServerEvent::Sasl2TaskData(_) => Asked::TaskData,
+            ServerEvent::FastAuthRequest { .. } => Asked::FastAuth,
+            ServerEvent::FastTokenRequest { .. } => Asked::FastToken,
+            _ => pending.1,
+        };
         if let ServerEvent::Stanza(el) = ev {
             // The server stamps from: it is the session's full JID.
             let from = el.element().attr("from").map(|f| f.into_owned());
@@ -418,10 +447,10 @@ pub fn server_session(data: &[u8]) {
                 from.as_deref().is_some_and(|f| f.parse::<Jid>().is_ok()),
                 "{el}"
             );
-            *pending = Some(el);
+            pending.0 = Some(el);
         }
     };
-    play(&mut s, data, None, act, on_event);
+    play(&mut s, data, (None, Asked::Nothing), act, on_event);
 }
 
 /// Runs a script against either side of XEP-0114 (the first byte chooses).
