@@ -20,6 +20,15 @@
 //! [`Client::take_resumption_state`] gives what a new `Client` resumes with
 //! ([`Client::resume_from`], before `open`: SASL, then `<resume/>` instead of binding).
 //!
+//! Modern login, opt-in ([`ClientConfig::sasl2`]), when the server offers it: SASL2
+//! (XEP-0388, the same mechanisms, no restart after `<success/>`, `<continue/>` tasks for the
+//! embedder: [`ClientEvent::Sasl2Continue`]), Bind 2 (XEP-0386, [`ClientConfig::bind2`]:
+//! online from `<success/>`, stream management enabled inside it), resumption inside
+//! `<authenticate/>`, FAST tokens (XEP-0484: [`ClientConfig::fast_request_token`],
+//! [`ClientEvent::FastToken`], [`ClientConfig::fast_token`]), XEP-0474's downgrade check
+//! ([`ClientConfig::downgrade_protection`]) and direct TLS (XEP-0368,
+//! [`Client::direct_tls`]). See `negotiate/sasl2.rs` for the versions followed.
+//!
 //! Nothing given to [`Client::send`] is lost silently with stream management on: each
 //! stanza is acknowledged ([`ClientEvent::Acked`]), sent again after a resumption, or, once
 //! the stream is over for good, handed back by [`Client::take_unacked`] (or inside the

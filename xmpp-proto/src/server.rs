@@ -1,6 +1,14 @@
 //! The server role: the receiving entity of a c2s stream (RFC 6120 sections 4 to 8) as a
 //! sans-IO state machine.
 //!
+//! Modern login, opt-in ([`ServerConfig::sasl2`]): SASL2 (XEP-0388) beside RFC 6120 SASL,
+//! with the same embedder questions, tasks ([`ServerConfig::sasl2_tasks`]), Bind 2
+//! (XEP-0386: [`ServerEvent::BindRequest`] with a `tag/random` resource, answered inside
+//! `<success/>`), stream management enabled or resumed inline, FAST
+//! ([`ServerConfig::fast`]: the embedder keeps tokens, the core checks them in constant
+//! time), XEP-0474's hash ([`ServerConfig::downgrade_protection`]) and direct TLS
+//! ([`Server::direct_tls`]).
+//!
 //! The embedder owns the socket, TLS, the account store, the clock and randomness; the core
 //! owns the protocol. It checks the client's stream header, offers features by state and
 //! policy, runs STARTTLS, SASL (through [`crate::sasl`], asking the embedder for credentials
