@@ -651,6 +651,41 @@ mod tests {
         (std::iter::from_fn(|| p.poll_event()).collect(), err)
     }
 
+    #[test]
+    fn each_tag_checks_its_own_attributes_for_duplicates() {
+        // A parent with more attributes than the linear check takes builds the name index;
+        // a child's check must not read the parent's entries (fuzz: a panic, and a duplicate
+        // of the child's could go unseen).
+        let many = |p: &str| {
+            (1..=10)
+                .map(|i| format!(" {p}{i}='{i}'"))
+                .collect::<String>()
+        };
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams'>";
+        let ok = format!(
+            "{header}<a{}><b{} xml:lang='en'/></a>",
+            many("a"),
+            many("b")
+        );
+        let (events, err) = events_of(&[ok.as_bytes()]);
+        assert_eq!(err, None);
+        assert_eq!(events.len(), 2);
+        let dup = format!(
+            "{header}<a{} xml:lang='x'><b{} b3='again'/></a>",
+            many("a"),
+            many("b")
+        );
+        let (_, err) = events_of(&[dup.as_bytes()]);
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::DuplicateAttribute));
+        // The fuzzer's input, minimized.
+        let found = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a a1='1' \
+            a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8' JJJJm='hm' version='0.0' \
+            xml:lang='en'><TTTT a4='4' a5='5' a6='' a7='7' a8='8' JJ='ttp://ehem' to='examp' \
+            from='emple.c' version='0.0'T>";
+        let _ = events_of(&[found.as_bytes()]);
+    }
+
     /// The elements of `stream` fed in pieces of `step` bytes, stamped as `stamp` says.
     fn stamped(stream: &[u8], step: usize, stamp: &RootStamp<'_>) -> Vec<Element> {
         let mut p = StreamParser::default();

@@ -1147,6 +1147,11 @@ impl Scanner {
             }
         }
         self.raw_attrs.clear();
+        // The index held this tag's names (raw, then expanded); the next tag's duplicate
+        // check builds its own from its first attribute on.
+        if self.attr_index.len() > 0 {
+            self.attr_index.truncate(0);
+        }
 
         let idx = self.nodes.len() as u32;
         let attr_count = (self.attrs.len() - first_attr) as u32;
