@@ -880,9 +880,11 @@ pub(crate) trait StreamRole: Sized {
                 self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
             }
             Event::Element(el) => {
-                // XEP-0198 section 4: a stanza handed to the role is handled.
-                if self.engine().is_stanza(&el) {
-                    if let Some(acks) = &mut self.engine().sm {
+                // XEP-0198 section 4: a stanza handed to the role is handled. (Asked only
+                // with stream management on: the role tells stanzas apart again anyway.)
+                let engine = self.engine();
+                if engine.sm.is_some() && engine.is_stanza(&el) {
+                    if let Some(acks) = &mut engine.sm {
                         acks.handled_one();
                     }
                 }
