@@ -9,6 +9,9 @@ mod checks;
 #[path = "../../fuzz/src/differential.rs"]
 mod differential;
 #[allow(dead_code)]
+#[path = "../../fuzz/src/pair.rs"]
+mod pair;
+#[allow(dead_code)]
 #[path = "../../fuzz/src/sessions.rs"]
 mod sessions;
 
@@ -83,6 +86,11 @@ fn stream_parser_chunked_corpus_unchunked() {
     replay("stream_parser_chunked", |data| {
         checks::stream_parser(ChunkedInput::from_bytes(data).data)
     });
+}
+
+#[test]
+fn pair_corpus() {
+    replay("pair", pair::pair);
 }
 
 #[test]
