@@ -385,7 +385,13 @@ impl Session {
                             return client.close(now);
                         }
                         self.step = Step::Set(false, false);
-                        self.roster_iq(client, now, IqType::Set, "roster-2", Some((&contact, false)));
+                        self.roster_iq(
+                            client,
+                            now,
+                            IqType::Set,
+                            "roster-2",
+                            Some((&contact, false)),
+                        );
                     }
                     (Step::Set(_, p), "roster-2") => {
                         println!("roster-set ok");
@@ -464,7 +470,10 @@ impl Session {
             self.received == self.plan.count
         };
         if self.received > self.plan.count && !self.plan.extra.is_zero() {
-            println!("received {} messages, {} expected", self.received, self.plan.count);
+            println!(
+                "received {} messages, {} expected",
+                self.received, self.plan.count
+            );
         }
         let test_ok = match self.plan.mode {
             Mode::Plain => true,

@@ -336,19 +336,24 @@ impl<M: Mailbox> Table<M> {
                 Err(e) => reply(full, error_stanza(stanza, &e)),
             },
             Step::RosterSet => {
-                let r = roster::parse_set(&account, stanza, RosterLimits::default()).and_then(
-                    |req| {
+                let r =
+                    roster::parse_set(&account, stanza, RosterLimits::default()).and_then(|req| {
                         let jid = match &req {
                             RosterSet::Update { jid, .. } | RosterSet::Remove { jid } => jid,
                         };
                         roster::set(&account, stanza, &req, record(jid))
-                    },
-                );
+                    });
                 r.unwrap_or_else(|e| reply(full, error_stanza(stanza, &e)))
             }
             Step::Deliver { to } => {
                 // The user's stanza to its own JIDs: it shares presence with itself.
-                delivery::inbound(Some(&account), &to, stanza, true, delivery::Policy::default())
+                delivery::inbound(
+                    Some(&account),
+                    &to,
+                    stanza,
+                    true,
+                    delivery::Policy::default(),
+                )
             }
             Step::Route { to } => vec![Output::Route {
                 to,
@@ -391,7 +396,10 @@ impl<M: Mailbox> Table<M> {
             // user (RFC 6121 8.5.1).
             let out = if to.local().is_none() {
                 match (server_request(&stanza), stanza.from()) {
-                    (Some(answer), Ok(Some(from))) => vec![Output::Route { to: from, stanza: answer }],
+                    (Some(answer), Ok(Some(from))) => vec![Output::Route {
+                        to: from,
+                        stanza: answer,
+                    }],
                     _ => Vec::new(),
                 }
             } else {
@@ -433,8 +441,9 @@ impl<M: Mailbox> Table<M> {
                 )
             }
             // A roster request from someone else is refused by the rule.
-            Step::RosterGet => roster::get(&account, &stanza, &[], None)
-                .unwrap_or_else(|e| bounce(&stanza, &e)),
+            Step::RosterGet => {
+                roster::get(&account, &stanza, &[], None).unwrap_or_else(|e| bounce(&stanza, &e))
+            }
             Step::RosterSet => roster::parse_set(&account, &stanza, RosterLimits::default())
                 .map(|_| Vec::new())
                 .unwrap_or_else(|e| bounce(&stanza, &e)),
@@ -543,7 +552,9 @@ impl<M: Mailbox> Table<M> {
         let Some(el) = element(stanza) else { return };
         match tx.post(el) {
             Post::Queued | Post::Gone => {}
-            Post::Full => log(&format!("{session}: {ROUTED_QUEUE} stanzas waiting, dropped one")),
+            Post::Full => log(&format!(
+                "{session}: {ROUTED_QUEUE} stanzas waiting, dropped one"
+            )),
         }
     }
 }
@@ -583,7 +594,11 @@ fn server_request(stanza: &Stanza) -> Option<OutStanza> {
     {
         return None;
     }
-    if stanza.element().get_child("ping", "urn:xmpp:ping").is_some() {
+    if stanza
+        .element()
+        .get_child("ping", "urn:xmpp:ping")
+        .is_some()
+    {
         let mut b = BytesMut::new();
         xmpp_sansio::stanza::iq_result(stanza, None, &mut b).ok()?;
         return Some(OutStanza::Built(b.freeze()));

@@ -479,3 +479,87 @@ fn with_a_ca_a_remote_certificate_it_does_not_sign_fails_the_send() {
     assert!(!sent.contains("out: online"), "{sent}");
     assert!(sent.contains("send failed"), "{sent}");
 }
+
+/// The IM server's stream management (both servers): `client --resume-test` cuts its TCP
+/// connection after message 2 and resumes on a new one (never binding afresh), and bob,
+/// who keeps reading 2 s after the third, gets each of the three messages exactly once.
+#[test]
+fn a_cut_session_resumes_and_each_message_arrives_once() {
+    let plain = [
+        "--tls",
+        "disabled",
+        "--allow-plain",
+        "--mechanisms",
+        "PLAIN",
+    ];
+    for server_bin in SERVERS {
+        let mut server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        let addr = server.addr.clone();
+        let bob = std::thread::spawn({
+            let addr = addr.clone();
+            move || {
+                let mut flags = plain.to_vec();
+                flags.extend(["--resource", "r", "--presence", "--count", "3"]);
+                flags.extend(["--extra-secs", "2"]);
+                run_client(CLIENTS[0], &addr, "bob@localhost", &flags)
+            }
+        });
+        server.wait_for(|l| l.contains("online bob@localhost/r"), 1);
+        let mut flags = plain.to_vec();
+        flags.extend(["--resume-test", "--to", "bob@localhost/r", "--message", "m"]);
+        let alice = run_client(CLIENTS[0], &addr, "alice@localhost", &flags);
+        let out = String::from_utf8_lossy(&alice.stdout);
+        assert!(alice.status.success(), "{server_bin}: alice:\n{out}");
+        assert!(out.contains("cutting the connection"), "{out}");
+        assert!(out.contains("\nresumed alice@localhost/"), "{out}");
+        assert_eq!(
+            out.matches("\nonline ").count() + out.starts_with("online ") as usize,
+            1
+        );
+        let bob = bob.join().unwrap();
+        let bout = String::from_utf8_lossy(&bob.stdout);
+        assert!(bob.status.success(), "{server_bin}: bob:\n{bout}");
+        for i in 1..=3 {
+            let body = format!("<body>m {i}</body>");
+            assert_eq!(
+                bout.matches(&body).count(),
+                1,
+                "{server_bin}: {body}:\n{bout}"
+            );
+        }
+        let log = server.after_sessions(3);
+        assert!(log.contains("detached alice@localhost/"), "{log}");
+    }
+}
+
+/// The IM server's rosters (RFC 6121 section 2), both servers and both clients: get, set
+/// with its push, removal with its push, get again.
+#[test]
+fn the_roster_round_passes_on_both_servers() {
+    for server_bin in SERVERS {
+        let server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        for client_bin in CLIENTS {
+            let flags = [
+                "--tls",
+                "disabled",
+                "--allow-plain",
+                "--mechanisms",
+                "PLAIN",
+                "--roster-test",
+                "carol@localhost",
+            ];
+            let out = run_client(client_bin, &server.addr, "alice@localhost", &flags);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{server_bin} / {client_bin}:\n{text}");
+            assert!(
+                text.contains("roster-push carol@localhost in roster: true"),
+                "{text}"
+            );
+            assert!(
+                text.contains("roster-push carol@localhost in roster: false"),
+                "{text}"
+            );
+            assert!(text.contains("roster test passed"), "{text}");
+        }
+    }
+}

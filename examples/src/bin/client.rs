@@ -43,7 +43,9 @@ fn main() {
         app.cut = false;
         app.session.resuming();
         (client, conn) = connect(&a.addr, a.config);
-        client.resume_from(state).expect("a new client with stream management");
+        client
+            .resume_from(state)
+            .expect("a new client with stream management");
         client.open(Instant::now()).expect("a new client opens");
         result = drive(&mut client, &mut conn, &mut app);
     }

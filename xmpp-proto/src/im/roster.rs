@@ -349,7 +349,9 @@ pub fn set(
         if state.subscription().has_from() {
             // The "unsubscribed" cancels the contact's subscription: section 3.2.2, the
             // contact gets unavailable presence from each available resource.
-            out.extend(super::subscription::presence_of_sessions(account, jid, true));
+            out.extend(super::subscription::presence_of_sessions(
+                account, jid, true,
+            ));
         }
     }
     let mut result = BytesMut::new();
