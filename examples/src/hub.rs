@@ -3,7 +3,7 @@
 //! Both servers (`server` on threads, `tokio_server` on tasks) use it as it is; only the
 //! channel that carries a stanza to a session differs ([`Mailbox`]).
 //!
-//! Every decision is the library's: [`im::dispatch::classify`] says which rule of RFC 6121
+//! Every decision is the library's: [`dispatch::classify`] says which rule of RFC 6121
 //! a stanza falls under, the rule returns [`Output`]s, and [`Hub`] applies them: it
 //! delivers to a session's mailbox, runs another local account's inbound rules for a stanza
 //! routed to it, writes or forgets roster records, writes roster pushes, keeps deferred
