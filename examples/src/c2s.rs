@@ -82,7 +82,7 @@ impl<'a, M: Mailbox> C2s<'a, M> {
             ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
                 answered(match account.with_resource(&resource) {
-                    Ok(f) if !hub.is_bound(&f) => server.bind(now, f),
+                    Ok(f) if hub.claim(&f) => server.bind(now, f),
                     Ok(_) => server.reject_bind(now, StanzaErrorCondition::Conflict),
                     Err(_) => server.reject_bind(now, StanzaErrorCondition::BadRequest),
                 });

@@ -192,12 +192,31 @@ impl<M: Mailbox> Hub<M> {
         }
     }
 
-    /// Is a session (connected or detached) bound to `full`?
-    pub fn is_bound(&self, full: &FullJid) -> bool {
-        let t = self.table();
-        t.accounts
+    /// May a new session bind `full`? Yes when no session holds it, and when a detached
+    /// one does: that one ends now (unavailable presence, its state dropped), as a server
+    /// may end the older session when a resource is taken again (RFC 6120 7.7.2.2). No
+    /// when a connected session holds it (the new one gets `conflict`).
+    pub fn claim(&self, full: &FullJid) -> bool {
+        let mut t = self.table();
+        let held = t
+            .accounts
             .get(&full.to_bare())
-            .is_some_and(|a| a.sessions.iter().any(|s| s.jid == *full))
+            .is_some_and(|a| a.sessions.iter().any(|s| s.jid == *full));
+        if !held {
+            return true;
+        }
+        let Some(id) = t
+            .detached
+            .iter()
+            .find(|(_, d)| d.state.jid == *full)
+            .map(|(id, _)| id.clone())
+        else {
+            return false;
+        };
+        t.detached.remove(&id);
+        log(&format!("{full} bound again: its detached session ends"));
+        t.end_session(&self.config.domain, full);
+        true
     }
 
     /// A session was bound to `full`: it gets a mailbox, whose receiving end is returned.

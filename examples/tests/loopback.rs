@@ -6,7 +6,8 @@
 //!   without it PLAIN is not offered;
 //! - the IM server (both runtimes): a client's roster round (get, set and its push, removal
 //!   and its push), and stream management: a client cuts its TCP connection mid-session,
-//!   resumes on a new one, and every message it sent arrives exactly once;
+//!   resumes on a new one, and every message it sent arrives exactly once; a new bind of a
+//!   detached session's resource ends that session;
 //! - over TLS, every session ends with a `close_notify` both ways (RFC 8446 section 6.1): no
 //!   side reports a connection that ended without one, while a peer that drops the TCP
 //!   connection without it is reported.
@@ -562,5 +563,63 @@ fn the_roster_round_passes_on_both_servers() {
             );
             assert!(text.contains("roster test passed"), "{text}");
         }
+    }
+}
+
+/// The IM server: a resource held by a detached session (its stream broke with resumption
+/// enabled) can be bound again, which ends the detached one.
+#[test]
+fn a_detached_session_gives_way_to_a_new_bind_of_its_resource() {
+    for server_bin in SERVERS {
+        let mut server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        let addr = server.addr.clone();
+        // By hand: PLAIN, bind `desk`, enable resumption, then the TCP connection ends.
+        let mut tcp = TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+        let mut got = String::new();
+        let mut say_then_await = |out: &str, want: &str| {
+            tcp.write_all(out.as_bytes()).unwrap();
+            let mut buf = [0u8; 4096];
+            while !got.contains(want) {
+                let n = tcp.read(&mut buf).unwrap();
+                assert!(n > 0, "no {want}: {got}");
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            got.clear();
+        };
+        say_then_await(header, "</stream:features>");
+        // base64("\0alice\0secret")
+        say_then_await(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\
+             AGFsaWNlAHNlY3JldA==</auth>",
+            "<success",
+        );
+        say_then_await(header, "</stream:features>");
+        say_then_await(
+            "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+             <resource>desk</resource></bind></iq>",
+            "alice@localhost/desk",
+        );
+        say_then_await("<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled");
+        drop(tcp);
+        server.wait_for(|l| l.contains("detached alice@localhost/desk"), 1);
+
+        let plain = [
+            "--tls",
+            "disabled",
+            "--allow-plain",
+            "--mechanisms",
+            "PLAIN",
+        ];
+        let mut flags = plain.to_vec();
+        flags.extend(["--resource", "desk"]);
+        let out = run_client(CLIENTS[0], &addr, "alice@localhost", &flags);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{server_bin}:\n{text}");
+        assert!(text.contains("online alice@localhost/desk"), "{text}");
+        let log = server.after_sessions(2);
+        assert!(log.contains("alice@localhost/desk bound again"), "{log}");
     }
 }
