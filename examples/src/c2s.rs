@@ -47,6 +47,7 @@ impl<'a, M: Mailbox> C2s<'a, M> {
         config.tls = c.tls_policy;
         config.allow_plain_without_tls = c.allow_plain;
         config.stream_management = c.stream_management;
+        config.advertise_limits = c.advertise_limits;
         // Seconds, as `<enabled max/>` says it (XEP-0198 section 5).
         config.resumption = c
             .resume_timeout

@@ -103,6 +103,8 @@ pub struct HubConfig {
     /// With stream management: how long a detached session may wait for its resumption;
     /// `None`: no resumption.
     pub resume_timeout: Option<Duration>,
+    /// Advertise the stream limits (XEP-0478) in the stream features.
+    pub advertise_limits: bool,
 }
 
 /// One account's data: its roster, its sessions, where each session's stanzas go.

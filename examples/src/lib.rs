@@ -353,12 +353,12 @@ pub const SERVER_FLAGS: &[&str] = &[
 ];
 
 /// The switches both example servers take.
-pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm"];
+pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm", "no-limits"];
 
 /// The usage line of both example servers, after the program's name.
 pub const SERVER_USAGE: &str = "--listen HOST:PORT --domain DOMAIN \
     [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \
-    --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain] [--no-sm] \
+    --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain] [--no-sm] [--no-limits] \
     [--resume-timeout SECONDS]";
 
 /// The hub's configuration from the servers' flags (exits with `usage` on a bad one), and
@@ -387,6 +387,7 @@ pub fn server_config(args: &Args, usage: &str) -> (hub::HubConfig, String) {
         tls,
         stream_management: !args.switch("no-sm"),
         resume_timeout: (resume > 0).then(|| Duration::from_secs(resume)),
+        advertise_limits: !args.switch("no-limits"),
     };
     (config, listen)
 }
