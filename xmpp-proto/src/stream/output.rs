@@ -1,10 +1,15 @@
-//! The bytes waiting to be sent (RFC 6120 section 4.4: nothing after our closing tag).
+//! The bytes waiting to be sent (RFC 6120 section 4.4: nothing after our closing tag), in
+//! one byte stream or, with WebSocket framing (RFC 7395), in messages.
+
+use std::collections::VecDeque;
+use std::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
+use super::framing;
 use crate::error::StreamError;
 
-/// Bytes waiting to be sent, up to and including our `</stream:stream>`.
+/// Bytes waiting to be sent, up to and including our `</stream:stream>` (or `<close/>`).
 ///
 /// RFC 6120 section 4.4: the entity that sends the closing tag "MUST NOT send any further
 /// data" over that stream, though it goes on reading. Only the engine writes here, and the
@@ -17,21 +22,63 @@ pub(crate) struct Output {
     buf: BytesMut,
     /// Our closing tag is written.
     ended: bool,
+    /// WebSocket framing: where the messages are (boxed, so that a TCP session pays one
+    /// word); `None` over TCP.
+    messages: Option<Box<Messages>>,
+}
+
+/// The messages of WebSocket framing (RFC 7395 section 3.3.3: one element per message).
+#[derive(Debug, Default)]
+struct Messages {
+    /// The content namespace every unprefixed root element is declared in.
+    content_ns: &'static str,
+    /// Where each message ends in `buf`: every write is one element, so one message.
+    ends: Vec<usize>,
+    /// Messages frozen by the last [`Output::take`] and not handed out yet.
+    ready: VecDeque<Bytes>,
 }
 
 impl Output {
-    /// Appends what `f` writes, unless our closing tag is out; says whether it wrote.
-    pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) -> bool {
+    /// Frames the output in WebSocket messages from now on, each element declaring its
+    /// namespace (unprefixed roots in `content_ns`).
+    pub fn frame_messages(&mut self, content_ns: &'static str) {
+        self.messages = Some(Box::new(Messages {
+            content_ns,
+            ..Messages::default()
+        }));
+    }
+
+    /// Appends what `f` writes, unless our closing tag is out; gives where it went (an
+    /// empty range when `f` wrote nothing). With WebSocket framing what `f` wrote is one
+    /// message, its root given the declarations it needs.
+    pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) -> Option<Range<usize>> {
         if self.ended {
-            return false;
+            return None;
         }
+        let start = self.buf.len();
         f(&mut self.buf);
-        true
+        if let Some(m) = &mut self.messages {
+            if self.buf.len() > start {
+                framing::declare_root(&mut self.buf, start, m.content_ns);
+                m.ends.push(self.buf.len());
+            }
+        }
+        Some(start..self.buf.len())
     }
 
     /// Writes our closing tag, once: nothing is written after it.
     pub fn end(&mut self) {
-        self.write(|buf| buf.extend_from_slice(b"</stream:stream>"));
+        self.end_see_other(None);
+    }
+
+    /// Writes our closing tag; over WebSocket, `<close/>` with `see-other-uri` when given
+    /// (RFC 7395 section 3.6.1).
+    pub fn end_see_other(&mut self, uri: Option<&str>) {
+        if self.messages.is_some() {
+            self.write(|buf| framing::write_close(buf, uri));
+        } else {
+            self.write(|buf| buf.extend_from_slice(b"</stream:stream>"));
+        }
         self.ended = true;
     }
 
@@ -43,6 +90,11 @@ impl Output {
         self.end();
     }
 
+    /// The bytes of an earlier [`write`](Self::write) not taken yet.
+    pub fn written(&self, range: Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
     /// Is our closing tag written?
     pub fn is_ended(&self) -> bool {
         self.ended
@@ -50,8 +102,40 @@ impl Output {
 
     /// Everything written since the last call. The whole buffer goes with it, so that the
     /// session keeps nothing once the embedder has written the bytes out (a buffer split
-    /// off would keep the allocation alive, twice the size of the largest write).
+    /// off would keep the allocation alive, twice the size of the largest write). With
+    /// WebSocket framing, give it to [`split`](Self::split) next.
     pub fn take(&mut self) -> Option<Bytes> {
         (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf).freeze())
+    }
+
+    /// The next WebSocket message of an earlier [`take`](Self::take), if any is left.
+    pub fn next_message(&mut self) -> Option<Bytes> {
+        self.messages.as_mut()?.ready.pop_front()
+    }
+
+    /// What [`take`](Self::take) gave, as the embedder gets it: the whole over TCP; over
+    /// WebSocket its first message, the others kept for
+    /// [`next_message`](Self::next_message). Each message is a slice of `taken`, no copy.
+    pub fn split(&mut self, taken: Bytes) -> Bytes {
+        let Some(m) = &mut self.messages else {
+            return taken;
+        };
+        let mut from = 0;
+        for end in m.ends.drain(..) {
+            m.ready.push_back(taken.slice(from..end));
+            from = end;
+        }
+        if m.ready.capacity() > 16 && m.ready.len() <= 1 {
+            m.ready.shrink_to_fit();
+        }
+        m.ready.pop_front().unwrap_or(taken)
+    }
+
+    /// Drops the messages not handed out yet: the stream is over and they never go out.
+    pub fn discard(&mut self) {
+        if let Some(m) = &mut self.messages {
+            m.ready = VecDeque::new();
+            m.ends = Vec::new();
+        }
     }
 }

@@ -267,6 +267,140 @@ impl StreamParser {
         Ok(used)
     }
 
+    /// Parses one WebSocket message of a framed stream (RFC 7395 section 3.3): `data` is
+    /// the whole payload of one text message, which must be exactly one element, with its
+    /// own namespace declarations (nothing is inherited from the stream's header), whose
+    /// first character is `<`; an XML declaration may come before it (not recommended,
+    /// allowed) and white space after it (a standalone document may end so). Its event is
+    /// queued for [`poll_event`](Self::poll_event): the first message of a stream must be
+    /// `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`, reported as
+    /// [`Event::StreamOpened`] (anything else is `invalid-namespace`, section 3.3.2); every
+    /// later one as [`Event::Element`], `<close/>` in that namespace included (its
+    /// `see-other-uri` is the embedder's business), after which the stream is closed.
+    ///
+    /// A message is the unit of completeness: an element it leaves open is an error
+    /// (`not-well-formed`), never kept for the next message, so nothing is buffered between
+    /// calls; a second element or text around the element is [`ErrorKind::NotOneElement`].
+    /// The element is scanned in place, never copied before it is frozen, and the limits
+    /// apply as for a stream (the `<open/>` counts as a header, everything else as an
+    /// element): a message larger than the element limit is refused at the limit, without
+    /// being read further. Inside a message every rule of [`handle_input`](Self::handle_input)
+    /// holds. [`reset`](Self::reset) starts a new framed stream, which the peer's next
+    /// `<open/>` opens (a restart, section 3.5).
+    ///
+    /// Do not mix this with [`handle_input`](Self::handle_input) on one parser.
+    pub fn handle_message(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        self.handle_message_stamped(data, None)
+    }
+
+    /// [`handle_message`](Self::handle_message), stamping the element as `stamp` says.
+    pub(crate) fn handle_message_stamped(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(), ParseError> {
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        match self.message(data, stamp) {
+            Ok(()) => Ok(()),
+            Err((at, kind)) => Err(self.fail(ParseError::new(kind, at))),
+        }
+    }
+
+    fn message(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(), (u64, ErrorKind)> {
+        let start = self.offset;
+        if self.phase == Phase::Closed {
+            return Err((start, ErrorKind::ContentAfterClose));
+        }
+        if data.first() != Some(&b'<') {
+            return Err((start, ErrorKind::NotOneElement));
+        }
+        let mut at = 0;
+        let (len, unit) = self.whole_unit(data, true, stamp)?;
+        at += len;
+        if unit == Unit::XmlDecl {
+            at += data[at..]
+                .iter()
+                .position(|&b| !chars::is_space(b))
+                .ok_or((start + data.len() as u64, ErrorKind::UnexpectedEof))?;
+            self.offset = start + at as u64;
+            at += self.whole_unit(&data[at..], false, stamp)?.0;
+        }
+        if let Some(i) = data[at..].iter().position(|&b| !chars::is_space(b)) {
+            return Err((start + (at + i) as u64, ErrorKind::NotOneElement));
+        }
+        self.offset = start + data.len() as u64;
+        // What the element means to the framed stream (RFC 7395 section 3.3.2).
+        match self.events.back() {
+            Some(Event::Element(el)) if self.phase == Phase::Prolog => {
+                if !el.is("open", crate::error::FRAMING_NS) {
+                    return Err((start, ErrorKind::NotAStreamHeader));
+                }
+                // Its `xml:lang` is the stream's; no declaration of it is inherited.
+                let header = el.clone();
+                self.context = Some(Box::new(StreamContext::new(header.clone(), Vec::new())));
+                self.events.pop_back();
+                self.events.push_back(Event::StreamOpened(header));
+                self.phase = Phase::Open;
+            }
+            Some(Event::Element(el)) if el.is("close", crate::error::FRAMING_NS) => {
+                self.phase = Phase::Closed;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Scans one unit that `data` must hold whole (a WebSocket message's), in place: an
+    /// XML declaration only when `decl` and at the very start, else an element.
+    fn whole_unit(
+        &mut self,
+        data: &[u8],
+        decl: bool,
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(usize, Unit), (u64, ErrorKind)> {
+        if data.first() != Some(&b'<') {
+            return Err((self.offset, ErrorKind::NotOneElement));
+        }
+        self.in_unit = true;
+        self.unit_at = self.offset;
+        self.checked_to = self.checked_to.max(self.offset);
+        let limits = self.limits;
+        self.scanner
+            .get_or_insert_with(|| Box::new(Scanner::new(&limits)))
+            .begin(false, decl);
+        match self.scan_unit(data)? {
+            // An end tag at the top: no element of its own (the stream's closing tag
+            // is `<close/>` here).
+            Some((_, Unit::Close | Unit::Header { .. })) => {
+                Err((self.offset, ErrorKind::NotOneElement))
+            }
+            Some((len, unit)) => {
+                self.complete(&data[..len], unit, stamp);
+                self.offset += len as u64;
+                Ok((len, unit))
+            }
+            None => {
+                // The message ended inside the unit: inside a character (the first fault,
+                // as at the end of input), or inside the markup.
+                let end = self.offset + data.len() as u64;
+                Err(if self.checked_to < end {
+                    (
+                        self.checked_to,
+                        ErrorKind::InvalidUtf8(Utf8Fault::Truncated),
+                    )
+                } else {
+                    (end, ErrorKind::UnexpectedEof)
+                })
+            }
+        }
+    }
+
     /// The transport ended. An unfinished header or element, or a stream never closed, is
     /// `not-well-formed`; a stream that was closed, or never opened, ends quietly. Input
     /// that ends inside a UTF-8 sequence is `unsupported-encoding`: that is the first fault.
