@@ -302,9 +302,14 @@ impl StreamParser {
         if let Phase::Failed(e) = self.phase {
             return Err(e);
         }
+        let queued = self.events.len();
         match self.message(data, stamp) {
             Ok(()) => Ok(()),
-            Err((at, kind)) => Err(self.fail(ParseError::new(kind, at))),
+            Err((at, kind)) => {
+                // Nothing of a message that is not one element is reported.
+                self.events.truncate(queued);
+                Err(self.fail(ParseError::new(kind, at)))
+            }
         }
     }
 
