@@ -187,8 +187,6 @@ pub(crate) struct Engine<E> {
     /// lifecycle rather than a 16-byte `&str`, which pays for `sm` (sessions stay within
     /// 512 bytes inline, `tests/session_size.rs`).
     content: u8,
-    /// TCP or WebSocket (RFC 7395).
-    framing: Framing,
     /// Stream management's counters (XEP-0198), once it is asked for: boxed, so that a
     /// session without it pays one word.
     sm: Option<Box<Acks>>,
@@ -211,7 +209,6 @@ impl<E: StreamEvent> Engine<E> {
             life: Lifecycle::Idle,
             transport: Transport::Plain,
             content: content_index(settings.content_ns),
-            framing: Framing::Tcp,
             sm: None,
         }
     }
@@ -231,7 +228,7 @@ impl<E: StreamEvent> Engine<E> {
     /// (section 3.7: no STARTTLS).
     #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
     pub fn set_framing(&mut self, framing: Framing) {
-        self.framing = framing;
+        // Kept by the output alone (the engine's size is every session's).
         if let Framing::WebSocket { secure } = framing {
             self.out.frame_messages(self.content_ns());
             self.timers.no_keepalive();
@@ -248,7 +245,13 @@ impl<E: StreamEvent> Engine<E> {
     /// The stream's framing.
     #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
     pub fn framing(&self) -> Framing {
-        self.framing
+        if self.out.is_framed() {
+            Framing::WebSocket {
+                secure: self.transport.is_encrypted(),
+            }
+        } else {
+            Framing::Tcp
+        }
     }
 
     fn set_now(&mut self, now: Instant) {
@@ -310,7 +313,7 @@ impl<E: StreamEvent> Engine<E> {
     /// Writes our stream header (RFC 6120 section 4.7) for the current stream.
     pub fn write_header(&mut self, header: Header<'_>) {
         let ns = self.content_ns();
-        if self.framing.is_websocket() {
+        if self.out.is_framed() {
             self.out.write(|buf| framing::write_open(buf, header));
         } else {
             self.out.write(|buf| write_header(buf, ns, header));
@@ -860,7 +863,7 @@ pub(crate) trait StreamRole: Sized {
             Lifecycle::Securing => return Err(InputRefused::AwaitingTls),
             _ => {}
         }
-        if self.engine().framing.is_websocket() {
+        if self.engine().out.is_framed() {
             self.message(data);
             return Ok(());
         }
@@ -937,9 +940,7 @@ pub(crate) trait StreamRole: Sized {
             }
             // The framed stream's closing tag (RFC 7395 section 3.6), maybe naming another
             // endpoint (3.6.1).
-            Event::Element(el)
-                if self.engine().framing.is_websocket() && el.is("close", FRAMING_NS) =>
-            {
+            Event::Element(el) if self.engine().out.is_framed() && el.is("close", FRAMING_NS) => {
                 let engine = self.engine();
                 let reason = if engine.life == Lifecycle::Closing {
                     CloseReason::LocalClose
@@ -1064,7 +1065,7 @@ pub(crate) trait StreamRole: Sized {
     /// error for it).
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     fn close_see_other_uri(&mut self, uri: &str) -> bool {
-        if !self.engine().framing.is_websocket() {
+        if !self.engine().out.is_framed() {
             return false;
         }
         if matches!(self.engine().life, Lifecycle::Idle) {

@@ -17,19 +17,33 @@ use crate::error::StreamError;
 /// [`end_with_error`](Self::end_with_error)): after it every write is dropped, so no path
 /// of any role, however late (a timeout, a second `close`, a stream error raised while
 /// closing, a reply to a stanza that arrived after our close), can put data after it.
-#[derive(Debug, Default)]
-pub(crate) struct Output {
-    buf: BytesMut,
-    /// Our closing tag is written.
-    ended: bool,
-    /// WebSocket framing: where the messages are (boxed, so that a TCP session pays one
-    /// word); `None` over TCP.
-    messages: Option<Box<Messages>>,
+#[derive(Debug)]
+pub(crate) enum Output {
+    /// One byte stream (TCP).
+    Stream {
+        buf: BytesMut,
+        /// Our closing tag is written.
+        ended: bool,
+    },
+    /// WebSocket messages (boxed: an enum of the two costs a session no more than the
+    /// stream alone, every session's size counting).
+    Messages(Box<Messages>),
 }
 
-/// The messages of WebSocket framing (RFC 7395 section 3.3.3: one element per message).
-#[derive(Debug, Default)]
-struct Messages {
+impl Default for Output {
+    fn default() -> Self {
+        Output::Stream {
+            buf: BytesMut::new(),
+            ended: false,
+        }
+    }
+}
+
+/// The output of WebSocket framing (RFC 7395 section 3.3.3: one element per message).
+#[derive(Debug)]
+pub(crate) struct Messages {
+    buf: BytesMut,
+    ended: bool,
     /// The content namespace every unprefixed root element is declared in.
     content_ns: &'static str,
     /// Where each message ends in `buf`: every write is one element, so one message.
@@ -39,31 +53,54 @@ struct Messages {
 }
 
 impl Output {
-    /// Frames the output in WebSocket messages from now on, each element declaring its
-    /// namespace (unprefixed roots in `content_ns`).
+    /// Frames the output in WebSocket messages from now on (before anything is written),
+    /// each element declaring its namespace (unprefixed roots in `content_ns`).
     pub fn frame_messages(&mut self, content_ns: &'static str) {
-        self.messages = Some(Box::new(Messages {
+        let (buf, ended) = self.parts();
+        let (buf, ended) = (std::mem::take(buf), *ended);
+        *self = Output::Messages(Box::new(Messages {
+            buf,
+            ended,
             content_ns,
-            ..Messages::default()
+            ends: Vec::new(),
+            ready: VecDeque::new(),
         }));
+    }
+
+    fn parts(&mut self) -> (&mut BytesMut, &mut bool) {
+        match self {
+            Output::Stream { buf, ended } => (buf, ended),
+            Output::Messages(m) => (&mut m.buf, &mut m.ended),
+        }
+    }
+
+    /// Is the output framed in WebSocket messages?
+    pub fn is_framed(&self) -> bool {
+        matches!(self, Output::Messages(_))
     }
 
     /// Appends what `f` writes, unless our closing tag is out; gives where it went (an
     /// empty range when `f` wrote nothing). With WebSocket framing what `f` wrote is one
     /// message, its root given the declarations it needs.
     pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) -> Option<Range<usize>> {
-        if self.ended {
-            return None;
-        }
-        let start = self.buf.len();
-        f(&mut self.buf);
-        if let Some(m) = &mut self.messages {
-            if self.buf.len() > start {
-                framing::declare_root(&mut self.buf, start, m.content_ns);
-                m.ends.push(self.buf.len());
+        match self {
+            Output::Stream { ended: true, .. } => None,
+            Output::Stream { buf, .. } => {
+                let start = buf.len();
+                f(buf);
+                Some(start..buf.len())
+            }
+            Output::Messages(m) if m.ended => None,
+            Output::Messages(m) => {
+                let start = m.buf.len();
+                f(&mut m.buf);
+                if m.buf.len() > start {
+                    framing::declare_root(&mut m.buf, start, m.content_ns);
+                    m.ends.push(m.buf.len());
+                }
+                Some(start..m.buf.len())
             }
         }
-        Some(start..self.buf.len())
     }
 
     /// Writes our closing tag, once: nothing is written after it.
@@ -74,12 +111,12 @@ impl Output {
     /// Writes our closing tag; over WebSocket, `<close/>` with `see-other-uri` when given
     /// (RFC 7395 section 3.6.1).
     pub fn end_see_other(&mut self, uri: Option<&str>) {
-        if self.messages.is_some() {
+        if self.is_framed() {
             self.write(|buf| framing::write_close(buf, uri));
         } else {
             self.write(|buf| buf.extend_from_slice(b"</stream:stream>"));
         }
-        self.ended = true;
+        *self.parts().1 = true;
     }
 
     /// Writes a stream error and our closing tag right after it (RFC 6120 section 4.9.1.1),
@@ -92,12 +129,18 @@ impl Output {
 
     /// The bytes of an earlier [`write`](Self::write) not taken yet.
     pub fn written(&self, range: Range<usize>) -> &[u8] {
-        &self.buf[range]
+        match self {
+            Output::Stream { buf, .. } => &buf[range],
+            Output::Messages(m) => &m.buf[range],
+        }
     }
 
     /// Is our closing tag written?
     pub fn is_ended(&self) -> bool {
-        self.ended
+        match self {
+            Output::Stream { ended, .. } => *ended,
+            Output::Messages(m) => m.ended,
+        }
     }
 
     /// Everything written since the last call. The whole buffer goes with it, so that the
@@ -105,19 +148,23 @@ impl Output {
     /// off would keep the allocation alive, twice the size of the largest write). With
     /// WebSocket framing, give it to [`split`](Self::split) next.
     pub fn take(&mut self) -> Option<Bytes> {
-        (!self.buf.is_empty()).then(|| std::mem::take(&mut self.buf).freeze())
+        let buf = self.parts().0;
+        (!buf.is_empty()).then(|| std::mem::take(buf).freeze())
     }
 
     /// The next WebSocket message of an earlier [`take`](Self::take), if any is left.
     pub fn next_message(&mut self) -> Option<Bytes> {
-        self.messages.as_mut()?.ready.pop_front()
+        match self {
+            Output::Stream { .. } => None,
+            Output::Messages(m) => m.ready.pop_front(),
+        }
     }
 
     /// What [`take`](Self::take) gave, as the embedder gets it: the whole over TCP; over
     /// WebSocket its first message, the others kept for
     /// [`next_message`](Self::next_message). Each message is a slice of `taken`, no copy.
     pub fn split(&mut self, taken: Bytes) -> Bytes {
-        let Some(m) = &mut self.messages else {
+        let Output::Messages(m) = self else {
             return taken;
         };
         let mut from = 0;
@@ -133,7 +180,7 @@ impl Output {
 
     /// Drops the messages not handed out yet: the stream is over and they never go out.
     pub fn discard(&mut self) {
-        if let Some(m) = &mut self.messages {
+        if let Output::Messages(m) = self {
             m.ready = VecDeque::new();
             m.ends = Vec::new();
         }

@@ -776,6 +776,7 @@ pub fn parse_element(content_ns: &str, xml: &[u8]) -> Result<Element, ParseError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::error::Utf8Fault;
 
     /// The events of `input` fed in the given pieces, and the error if any.
     fn events_of(pieces: &[&[u8]]) -> (Vec<Event>, Option<ParseError>) {
@@ -807,6 +808,113 @@ mod tests {
             }
         }
         out
+    }
+
+    const OPEN: &[u8] = b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a' version='1.0'/>";
+
+    /// A framed parser with its stream opened.
+    fn framed() -> StreamParser {
+        let mut p = StreamParser::default();
+        p.handle_message(OPEN).unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+        p
+    }
+
+    #[test]
+    fn a_message_is_one_element_with_its_own_declarations() {
+        let mut p = framed();
+        p.handle_message(b"<message xmlns='jabber:client'><body>hi</body></message>\n")
+            .unwrap();
+        let Some(Event::Element(el)) = p.poll_event() else {
+            panic!("an element")
+        };
+        assert!(el.is("message", "jabber:client"));
+        // Nothing is inherited from `<open/>`: a stanza without xmlns is in no namespace.
+        p.handle_message(b"<message/>").unwrap();
+        let Some(Event::Element(el)) = p.poll_event() else {
+            panic!("an element")
+        };
+        assert_eq!(el.ns(), "");
+        // A declaration may come first; then white space.
+        p.handle_message(b"<?xml version='1.0'?> <a xmlns='urn:a'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(_))));
+        assert_eq!(p.buffered(), 0);
+    }
+
+    #[test]
+    fn a_message_that_is_not_one_element_reports_nothing_of_it() {
+        let cases: [(&[u8], ErrorKind); 8] = [
+            (b"", ErrorKind::NotOneElement),
+            (b" <a xmlns='urn:a'/>", ErrorKind::NotOneElement),
+            (
+                b"<a xmlns='urn:a'/><b xmlns='urn:a'/>",
+                ErrorKind::NotOneElement,
+            ),
+            (b"<a xmlns='urn:a'/>x", ErrorKind::NotOneElement),
+            (b"<a xmlns='urn:a'><b>", ErrorKind::UnexpectedEof),
+            (b"</a>", ErrorKind::MismatchedEndTag),
+            (b"<stream:features/>", ErrorKind::UnboundPrefix),
+            (
+                b"<a xmlns='urn:a'>\xC3",
+                ErrorKind::InvalidUtf8(Utf8Fault::Truncated),
+            ),
+        ];
+        for (message, kind) in cases {
+            let mut p = framed();
+            let e = p.handle_message(message).unwrap_err();
+            assert_eq!(e.kind(), kind, "{}", message.escape_ascii());
+            assert_eq!(p.poll_event(), None, "{}", message.escape_ascii());
+            assert_eq!(p.buffered(), 0);
+            // Failed for good.
+            assert_eq!(p.handle_message(b"<a xmlns='urn:a'/>"), Err(e));
+        }
+    }
+
+    #[test]
+    fn the_first_message_must_be_open_and_close_ends_the_stream() {
+        let mut p = StreamParser::default();
+        let e = p
+            .handle_message(b"<message xmlns='jabber:client'/>")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotAStreamHeader);
+        assert_eq!(p.poll_event(), None);
+        let mut p = StreamParser::default();
+        let e = p
+            .handle_message(b"<open xmlns='http://etherx.jabber.org/streams'/>")
+            .unwrap_err();
+        assert_eq!(
+            e.condition(),
+            crate::error::StreamErrorCondition::InvalidNamespace
+        );
+
+        let mut p = framed();
+        p.handle_message(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(el)) if el.name() == "close"));
+        let e = p.handle_message(b"<a xmlns='urn:a'/>").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ContentAfterClose);
+        // A restart opens a new framed stream.
+        p.reset();
+        p.handle_message(OPEN).unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_at_the_limit_not_buffered() {
+        let limits = Limits {
+            max_element_bytes: 64,
+            ..Limits::default()
+        };
+        let mut p = StreamParser::new(limits);
+        p.handle_message(OPEN).unwrap();
+        let mut big = b"<a xmlns='urn:a'>".to_vec();
+        big.resize(1 << 20, b'x');
+        big.extend_from_slice(b"</a>");
+        let e = p.handle_message(&big).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded(Limit::ElementBytes));
+        assert_eq!(e.offset(), OPEN.len() as u64 + 64);
+        assert_eq!(p.buffered(), 0);
     }
 
     #[test]
