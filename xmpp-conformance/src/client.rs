@@ -6,8 +6,8 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`,
 //! `ack_request_after_ms`, `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` and the
-//! `[config.resume]` table: see `resumption_state`). Time is a virtual clock that only `tick`
-//! moves.
+//! `[config.resume]` table: see `resumption_state`, and `framing`: WebSocket, RFC 7395, with
+//! the event `see-other-uri`). Time is a virtual clock that only `tick` moves.
 
 use std::collections::VecDeque;
 

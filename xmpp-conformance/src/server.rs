@@ -9,7 +9,9 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`, `ack_request_after_ms`,
 //! `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` (the `max` offered, in seconds)
-//! and the `[config.resume]` table: the state the embedder holds for `resume`). Time is a virtual clock that only `tick` moves.
+//! and the `[config.resume]` table: the state the embedder holds for `resume`; `framing`:
+//! WebSocket, RFC 7395, with the action `close-see-other-uri`). Time is a virtual clock
+//! that only `tick` moves.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;

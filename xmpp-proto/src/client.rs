@@ -569,7 +569,8 @@ impl Client {
         })
     }
 
-    /// Bytes received from the server, at time `now`.
+    /// Bytes received from the server, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]).
     ///
     /// Everything after a `<proceed/>` in the same input is discarded, and so is input that
     /// arrives before [`tls_established`](Self::tls_established) (reported as

@@ -499,7 +499,8 @@ impl Server {
         }
     }
 
-    /// Bytes received from the client, at time `now`. Nothing received after `<starttls/>`
+    /// Bytes received from the client, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]). Nothing received after `<starttls/>`
     /// in the same input is processed, and input before
     /// [`tls_established`](Self::tls_established) is discarded
     /// ([`ServerError::AwaitingTls`]). Once the stream is over, input is ignored.

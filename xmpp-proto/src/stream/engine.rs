@@ -1137,7 +1137,8 @@ macro_rules! stream_methods {
             self.engine.poll_event()
         }
 
-        /// Bytes to write to the transport.
+        /// Bytes to write to the transport; with WebSocket framing
+        /// ([`Framing`](crate::stream::Framing)), the payload of one text message per call.
         pub fn poll_transmit(&mut self) -> Option<bytes::Bytes> {
             self.engine.poll_transmit()
         }
