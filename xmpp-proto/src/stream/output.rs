@@ -156,7 +156,14 @@ impl Output {
     pub fn next_message(&mut self) -> Option<Bytes> {
         match self {
             Output::Stream { .. } => None,
-            Output::Messages(m) => m.ready.pop_front(),
+            Output::Messages(m) => {
+                let message = m.ready.pop_front();
+                // A burst's queue goes back once drained (a small one is kept).
+                if m.ready.is_empty() && m.ready.capacity() > 16 {
+                    m.ready = VecDeque::new();
+                }
+                message
+            }
         }
     }
 
@@ -172,10 +179,14 @@ impl Output {
             m.ready.push_back(taken.slice(from..end));
             from = end;
         }
-        if m.ready.capacity() > 16 && m.ready.len() <= 1 {
-            m.ready.shrink_to_fit();
+        if m.ends.capacity() > 16 {
+            m.ends = Vec::new();
         }
-        m.ready.pop_front().unwrap_or(taken)
+        match m.ready.pop_front() {
+            Some(first) => first,
+            // Every write that grew is a message: nothing can be left unframed.
+            None => taken,
+        }
     }
 
     /// Drops the messages not handed out yet: the stream is over and they never go out.
