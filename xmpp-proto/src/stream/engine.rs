@@ -351,6 +351,7 @@ impl<E: StreamEvent> Engine<E> {
         let room = self.sm.as_ref().and_then(|acks| acks.room());
         let mut refused = None;
         let content_ns = self.content_ns();
+        let framed = self.out.is_framed();
         self.write(|buf| {
             let start = buf.len();
             // A stanza built or parsed in another content namespace is written in ours.
@@ -361,6 +362,11 @@ impl<E: StreamEvent> Engine<E> {
             // embedder's mistake is an error, never bytes that break the stream.
             if balanced {
                 w.finish();
+                // Measured as sent: over WebSocket with the declarations the output adds
+                // (adding them again there changes nothing).
+                if framed {
+                    framing::declare_root(buf, start, content_ns);
+                }
             }
             let size = buf.len() - start;
             refused = if !balanced {
