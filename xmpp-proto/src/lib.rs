@@ -75,9 +75,10 @@
 //! input byte with an 8 KiB header); elements now share the header's buffer instead.
 //!
 //! Over WebSocket ([`stream::Framing::WebSocket`]) a call is one message, which is one
-//! element: it queues at most one event and its answers, so the queues hold one element's
-//! worth; the message itself is bounded by the element limit (refused at the limit, never
-//! copied), and the WebSocket library's own limit on messages should be no larger.
+//! element: it queues the few events and answers one element makes, so the queues hold one
+//! element's worth; the message itself is bounded by the element limit (refused at the
+//! limit, never copied), and the WebSocket library's own limit on messages should be no
+//! larger.
 //!
 //! Before it is online a role queues no stanzas: each negotiation step reports one or two
 //! events and waits for the embedder, and the server closes the stream after
