@@ -533,3 +533,30 @@ pub(crate) fn drain_output<B: AsRef<[u8]>>(mut next: impl FnMut() -> Option<B>) 
     }
     out
 }
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+
+    #[test]
+    fn each_websocket_message_must_be_one_standalone_element() {
+        assert!(standalone(b"<r xmlns='urn:xmpp:sm:3'/>").is_ok());
+        assert!(standalone(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>").is_ok());
+        for bad in [
+            &b"<message xmlns='jabber:client'/><r xmlns='urn:xmpp:sm:3'/>"[..],
+            b"<stream:features/>",
+            b" <r xmlns='urn:xmpp:sm:3'/>",
+            b"<message xmlns='jabber:client'>",
+        ] {
+            assert!(standalone(bad).is_err(), "{}", bad.escape_ascii());
+        }
+        let mut events = VecDeque::new();
+        let mut messages = vec![&b"<a xmlns='urn:a'/><b xmlns='urn:a'/>"[..]].into_iter();
+        let out = drain_messages(|| messages.next(), &mut events);
+        assert_eq!(out.len(), 36);
+        assert_eq!(
+            events.pop_front().map(|e| e.name),
+            Some("framing-error".into())
+        );
+    }
+}
