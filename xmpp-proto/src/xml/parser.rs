@@ -274,9 +274,11 @@ impl StreamParser {
     /// allowed) and white space after it (a standalone document may end so). Its event is
     /// queued for [`poll_event`](Self::poll_event): the first message of a stream must be
     /// `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`, reported as
-    /// [`Event::StreamOpened`] (anything else is `invalid-namespace`, section 3.3.2); every
-    /// later one as [`Event::Element`], `<close/>` in that namespace included (its
-    /// `see-other-uri` is the embedder's business), after which the stream is closed.
+    /// [`Event::StreamOpened`] (anything else but `<close/>` is `invalid-namespace`, section
+    /// 3.3.2); every later one as [`Event::Element`]. `<close/>` in that namespace, first
+    /// (section 3.4 lets a receiving entity answer `<open/>` with it) or later, is reported
+    /// as [`Event::Element`] (its `see-other-uri` is the embedder's business), after which
+    /// the stream is closed.
     ///
     /// A message is the unit of completeness: an element it leaves open is an error
     /// (`not-well-formed`), never kept for the next message, so nothing is buffered between
@@ -342,6 +344,11 @@ impl StreamParser {
         self.offset = start + data.len() as u64;
         // What the element means to the framed stream (RFC 7395 section 3.3.2).
         match self.events.back() {
+            // Section 3.4: the receiving entity answers `<open/>` with `<open/>` or with
+            // `<close/>` (a refusal, or `see-other-uri`); so a stream may end unopened.
+            Some(Event::Element(el)) if el.is("close", crate::error::FRAMING_NS) => {
+                self.phase = Phase::Closed;
+            }
             Some(Event::Element(el)) if self.phase == Phase::Prolog => {
                 if !el.is("open", crate::error::FRAMING_NS) {
                     return Err((start, ErrorKind::NotAStreamHeader));
@@ -352,9 +359,6 @@ impl StreamParser {
                 self.events.pop_back();
                 self.events.push_back(Event::StreamOpened(header));
                 self.phase = Phase::Open;
-            }
-            Some(Event::Element(el)) if el.is("close", crate::error::FRAMING_NS) => {
-                self.phase = Phase::Closed;
             }
             _ => {}
         }
