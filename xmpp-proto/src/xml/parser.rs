@@ -891,6 +891,12 @@ mod tests {
             e.condition(),
             crate::error::StreamErrorCondition::InvalidNamespace
         );
+        // Section 3.4: `<close/>` may answer `<open/>`; the stream ends unopened.
+        let mut p = StreamParser::default();
+        p.handle_message(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(el)) if el.name() == "close"));
+        assert!(p.is_closed());
 
         let mut p = framed();
         p.handle_message(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
