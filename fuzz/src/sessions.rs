@@ -14,7 +14,9 @@
 //! - any other byte: the peer sends the rest of the script as bytes.
 //!
 //! A leading `0xFF` selects a variant: PLAIN allowed without TLS (client), TLS disabled
-//! (server), the server side (component).
+//! (server), the server side (component). For the c2s roles a `0xFE` before it selects
+//! WebSocket framing (RFC 7395, over `wss:`): each `0x00 n` is then one message, and each
+//! message the core emits must be one standalone element, nothing after its `<close/>`.
 //!
 //! Properties: no panic; every byte the core emits, cut into its streams (each begins with
 //! `<?xml`), parses as well-formed XML with our parser, with nothing after the core's own
@@ -35,7 +37,7 @@ use xmpp_sansio::s2s::{
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stanza::Stanza;
-use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::stream::{Framing, TlsPolicy};
 use xmpp_sansio::xml::{ErrorKind, Event, StreamParser};
 
 /// One step of a session script.
@@ -138,6 +140,45 @@ pub fn check_output(out: &[u8]) {
     }
 }
 
+/// Checks one WebSocket message a core emitted (RFC 7395 section 3.3.3): one element that
+/// parses alone, with no stream header to inherit declarations from; nothing after the
+/// core's `<close/>`.
+pub fn check_message(message: &[u8], closed: &mut bool) {
+    assert!(
+        !*closed,
+        "the core wrote after its own <close/>: {:?}",
+        String::from_utf8_lossy(message)
+    );
+    let mut p = StreamParser::default();
+    if !message.starts_with(b"<open") {
+        let open = format!("<open xmlns='{}'/>", xmpp_sansio::error::FRAMING_NS);
+        p.handle_message(open.as_bytes()).expect("an <open/>");
+        let _ = p.poll_event();
+    }
+    if let Err(e) = p.handle_message(message) {
+        panic!(
+            "the core emitted a message that is not one element: {e}\n{:?}",
+            String::from_utf8_lossy(message)
+        );
+    }
+    match p.poll_event() {
+        Some(Event::Element(el)) => {
+            *closed = el.is("close", xmpp_sansio::error::FRAMING_NS);
+            let _ = el.to_string();
+        }
+        Some(Event::StreamOpened(_)) => {}
+        other => panic!("not one element: {other:?}"),
+    }
+}
+
+/// A leading 0xFE byte selects WebSocket framing (c2s roles).
+fn framing(data: &[u8]) -> (Framing, &[u8]) {
+    match data.split_first() {
+        Some((0xFE, rest)) => (Framing::WebSocket { secure: true }, rest),
+        _ => (Framing::Tcp, data),
+    }
+}
+
 /// A leading 0xFF byte is a flag for the script that follows (a variant of the session).
 fn flag(data: &[u8]) -> (bool, &[u8]) {
     match data.split_first() {
@@ -183,6 +224,7 @@ fn resumption_state(jid: &str) -> ResumptionState {
 /// output stays proportional to the input and that it is well-formed.
 fn play<C: Connection, S>(
     core: &mut C,
+    framing: Framing,
     data: &[u8],
     mut state: S,
     mut act: impl FnMut(&mut C, &mut S, u8, Instant),
@@ -190,6 +232,7 @@ fn play<C: Connection, S>(
 ) {
     let mut now = Instant::now();
     let (mut input, mut out, mut closed) = (0, Vec::new(), false);
+    let mut sent_close = false;
     for op in script(data) {
         match op {
             Op::Peer(bytes) => {
@@ -205,6 +248,9 @@ fn play<C: Connection, S>(
         }
         while let Some(b) = core.poll_transmit() {
             assert!(!closed, "output after closed");
+            if framing.is_websocket() {
+                check_message(&b, &mut sent_close);
+            }
             out.extend_from_slice(&b);
         }
         while let Some(ev) = core.poll_event() {
@@ -214,11 +260,14 @@ fn play<C: Connection, S>(
         }
     }
     bound(input, out.len());
-    check_output(&out);
+    if !framing.is_websocket() {
+        check_output(&out);
+    }
 }
 
 /// Runs a script against a client.
 pub fn client_session(data: &[u8]) {
+    let (framing, data) = framing(data);
     let (plain, data) = flag(data);
     let mut config =
         ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
@@ -234,6 +283,7 @@ pub fn client_session(data: &[u8]) {
     config.unacked_limits.max_stanzas = 4;
     config.unacked_limits.max_bytes = 512;
     config.resumption = true;
+    config.framing = framing;
     let mut c = Client::new(config, 7, Instant::now());
     let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
         0 => {
@@ -273,11 +323,12 @@ pub fn client_session(data: &[u8]) {
             let _ = c.next_id();
         }
     };
-    play(&mut c, data, (), act, |_, _, _: ClientEvent| {});
+    play(&mut c, framing, data, (), act, |_, _, _: ClientEvent| {});
 }
 
 /// Runs a script against the server side of c2s.
 pub fn server_session(data: &[u8]) {
+    let (framing, data) = framing(data);
     let (no_tls, data) = flag(data);
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.stream_id = Some("s1".into());
@@ -296,6 +347,7 @@ pub fn server_session(data: &[u8]) {
     config.unacked_limits.max_stanzas = 4;
     config.unacked_limits.max_bytes = 512;
     config.resumption = Some(60);
+    config.framing = framing;
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
     let act = |s: &mut Server, pending: &mut Option<Stanza>, k: u8, now| match k % 9 {
@@ -358,7 +410,7 @@ pub fn server_session(data: &[u8]) {
             *pending = Some(el);
         }
     };
-    play(&mut s, data, None, act, on_event);
+    play(&mut s, framing, data, None, act, on_event);
 }
 
 /// Runs a script against either side of XEP-0114 (the first byte chooses).
@@ -377,7 +429,7 @@ pub fn component_session(data: &[u8]) {
             }
             _ => s.close(now),
         };
-        play(&mut server, data, (), act, |_, _, _| {});
+        play(&mut server, Framing::Tcp, data, (), act, |_, _, _| {});
     } else {
         let mut component = Component::new(ComponentConfig::new(domain, "sesame"), 9, now);
         let act = |c: &mut Component, _: &mut (), k: u8, now| match k % 3 {
@@ -389,7 +441,7 @@ pub fn component_session(data: &[u8]) {
             }
             _ => c.close(now),
         };
-        play(&mut component, data, (), act, |_, _, _| {});
+        play(&mut component, Framing::Tcp, data, (), act, |_, _, _| {});
     }
 }
 
@@ -453,7 +505,7 @@ pub fn s2s_out_session(data: &[u8]) {
         }
         _ => s.close(now),
     };
-    play(&mut s, data, (), act, |_, _, _| {});
+    play(&mut s, Framing::Tcp, data, (), act, |_, _, _| {});
 }
 
 /// Runs a script against the receiving side of a server-to-server stream (a leading 0xFF:
@@ -510,7 +562,7 @@ pub fn s2s_in_session(data: &[u8]) {
         }
         _ => {}
     };
-    play(&mut s, data, None, act, on_event);
+    play(&mut s, Framing::Tcp, data, None, act, on_event);
 }
 
 /// A JID parses without panic, and a parsed JID displays as a string that parses to itself.

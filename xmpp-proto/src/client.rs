@@ -78,7 +78,7 @@ use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
-use crate::stream::{Features, Requirement, StreamLimits};
+use crate::stream::{Features, Framing, Requirement, StreamLimits};
 pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
@@ -154,6 +154,11 @@ pub struct ClientConfig {
     /// With [`stream_management`](Self::stream_management): ask for resumption
     /// (`<enable resume='true'/>`, XEP-0198 section 5). Off by default.
     pub resumption: bool,
+    /// How the stream is framed: TCP (the default) or WebSocket (RFC 7395), where each
+    /// [`Client::handle_input`] is one message and each [`Client::poll_transmit`] one, the
+    /// server's STARTTLS offer is ignored and no whitespace keepalive is sent (see
+    /// [`Framing`]).
+    pub framing: Framing,
 }
 
 impl ClientConfig {
@@ -181,6 +186,7 @@ impl ClientConfig {
             ack_request_after: None,
             unacked_limits: UnackedLimits::default(),
             resumption: false,
+            framing: Framing::Tcp,
         }
     }
 }
@@ -212,6 +218,7 @@ impl core::fmt::Debug for ClientConfig {
             .field("ack_request_after", &self.ack_request_after)
             .field("unacked_limits", &self.unacked_limits)
             .field("resumption", &self.resumption)
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -486,8 +493,10 @@ impl Client {
             response_timeout: config.response_timeout,
             keepalive: config.keepalive,
         };
+        let mut engine = Engine::initiating(settings, now);
+        engine.set_framing(config.framing);
         Client {
-            engine: Engine::initiating(settings, now),
+            engine,
             rng: Rng::new(seed),
             config,
             state: State::AwaitHeader(None),
@@ -560,7 +569,8 @@ impl Client {
         })
     }
 
-    /// Bytes received from the server, at time `now`.
+    /// Bytes received from the server, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]).
     ///
     /// Everything after a `<proceed/>` in the same input is discarded, and so is input that
     /// arrives before [`tls_established`](Self::tls_established) (reported as
@@ -919,7 +929,9 @@ impl Client {
         };
         self.peer = (peer.limits.is_some() || peer.features.is_some()).then(|| Box::new(peer));
         if !self.engine.transport().is_encrypted() {
-            match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
+            // RFC 7395 section 3.7: over WebSocket an offer of STARTTLS is ignored.
+            let starttls = f.starttls.filter(|_| !self.engine.framing().is_websocket());
+            match StartTlsClient::begin(self.config.tls, starttls, &mut self.engine) {
                 Ok(Some(step)) => return self.run(State::StartTls(step, auth)),
                 Ok(None) => {}
                 Err(failure) => return self.fail(failure),

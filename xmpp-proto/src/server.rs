@@ -75,8 +75,8 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
+use crate::stream::{Framing, StreamLimits, TLS_NS, TlsPolicy};
 pub use crate::stream::{ResumptionState, UnackedLimits};
-use crate::stream::{StreamLimits, TLS_NS, TlsPolicy};
 use crate::xml::{Element, Limits, Writer};
 
 /// How a server serves its clients.
@@ -157,6 +157,11 @@ pub struct ServerConfig {
     /// when it asks for less). The embedder keeps the detached state that long. `None` (the
     /// default): no resumption.
     pub resumption: Option<u32>,
+    /// How the stream is framed: TCP (the default) or WebSocket (RFC 7395), where each
+    /// [`Server::handle_input`] is one message and each [`Server::poll_transmit`] one,
+    /// STARTTLS is never offered (`wss:` is the TLS) and no whitespace keepalive is sent
+    /// (see [`Framing`]).
+    pub framing: Framing,
 }
 
 impl ServerConfig {
@@ -193,6 +198,7 @@ impl ServerConfig {
             ack_request_after: None,
             unacked_limits: UnackedLimits::default(),
             resumption: None,
+            framing: Framing::Tcp,
         }
     }
 
@@ -239,6 +245,7 @@ impl core::fmt::Debug for ServerConfig {
             .field("ack_request_after", &self.ack_request_after)
             .field("unacked_limits", &self.unacked_limits)
             .field("resumption", &self.resumption)
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -480,8 +487,10 @@ impl Server {
             response_timeout: config.response_timeout,
             keepalive: config.keepalive,
         };
+        let mut engine = Engine::receiving(settings, now);
+        engine.set_framing(config.framing);
         Server {
-            engine: Engine::receiving(settings, now),
+            engine,
             rng: Rng::new(seed),
             first_header: true,
             domain: 0,
@@ -490,7 +499,8 @@ impl Server {
         }
     }
 
-    /// Bytes received from the client, at time `now`. Nothing received after `<starttls/>`
+    /// Bytes received from the client, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]). Nothing received after `<starttls/>`
     /// in the same input is processed, and input before
     /// [`tls_established`](Self::tls_established) is discarded
     /// ([`ServerError::AwaitingTls`]). Once the stream is over, input is ignored.
@@ -909,6 +919,14 @@ impl Server {
 
     stream_methods!(ServerEvent);
 
+    /// Closes the stream at time `now` sending the client to another endpoint: over
+    /// WebSocket, `<close see-other-uri='uri'/>` (RFC 7395 section 3.6.1), then the close
+    /// handshake as [`close`](Self::close). Over TCP nothing is done and the answer is
+    /// false: use [`close_with`](Self::close_with) and `see-other-host` there.
+    pub fn close_see_other_uri(&mut self, now: Instant, uri: &str) -> bool {
+        self.at(now, |s| StreamRole::close_see_other_uri(s, uri))
+    }
+
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ServerError> {
         if self.engine.is_ending() {
@@ -977,9 +995,11 @@ impl Server {
     fn send_features(&mut self) {
         let encrypted = self.engine.transport().is_encrypted();
         let authenticated = !matches!(self.state, State::Unauthenticated(_));
-        let tls_first = !encrypted && self.config.tls == TlsPolicy::Required;
+        // RFC 7395 section 3.7: never offered over WebSocket.
+        let starttls = !encrypted && !self.engine.framing().is_websocket();
+        let tls_first = starttls && self.config.tls == TlsPolicy::Required;
         // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
-        let offer_tls = !encrypted && !authenticated && self.config.tls != TlsPolicy::Disabled;
+        let offer_tls = starttls && !authenticated && self.config.tls != TlsPolicy::Disabled;
         let mechanisms = self.offered_mechanisms();
         let limits = self.config.advertise_limits.then(|| StreamLimits {
             max_bytes: Some(self.engine.parser().limits().max_element_bytes as u64),
@@ -1018,6 +1038,7 @@ impl Server {
     /// authenticated yet), else `<failure/>` and the stream is over.
     fn on_starttls(&mut self) {
         let can_proceed = !self.engine.transport().is_encrypted()
+            && !self.engine.framing().is_websocket()
             && matches!(self.state, State::Unauthenticated(_))
             && self.config.tls != TlsPolicy::Disabled;
         let next = starttls::answer(can_proceed, &mut self.engine);
