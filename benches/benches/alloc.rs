@@ -3,7 +3,8 @@
 //!
 //! 1. heap allocations per stanza in steady state (after a warm-up of the first stanzas of
 //!    the stream), for our parser fed whole, in 1500-byte and in 64-byte slices, for the
-//!    other parsers, and for our parser by kind of stanza;
+//!    other parsers, for our parser by kind of stanza, and for an online `Server` session
+//!    receiving a client's stanzas (checked, stamped and handed over);
 //! 2. the idle memory of one parser session: the live heap bytes a `StreamParser` holds after
 //!    the header and a few hundred stanzas, with every event drained, and again after one
 //!    200 KB stanza, to show that its buffers shrink back.
@@ -48,6 +49,31 @@ impl PerStanza {
             d(|s| s.deallocs),
             d(|s| s.allocated),
         );
+    }
+}
+
+/// An online `Server` fed a logged-in client's stanzas in 1500-byte reads, events and output
+/// drained after each (`roles::receive`): what the server role adds to its parser's one
+/// allocation per stanza (the stamp, the event queue).
+fn server_role(bytes: usize) -> PerStanza {
+    use std::time::Instant;
+    use xmpp_benches::{client_stream, roles};
+    let now = Instant::now();
+    let (_client, mut server) = roles::online_pair(now);
+    let c2s = client_stream(bytes);
+    let stanzas = &c2s.bytes[c2s.header_len..c2s.ends[c2s.stanzas - 1]];
+    let warm_end = c2s.ends[WARM_UP - 1] - c2s.header_len;
+    let warm = roles::receive(&mut server, now, &stanzas[..warm_end], 1500, |_| {});
+    assert_eq!(warm, WARM_UP);
+    let before = snapshot();
+    let n = roles::receive(&mut server, now, &stanzas[warm_end..], 1500, |_| {});
+    let after = snapshot();
+    assert_eq!(n, c2s.stanzas - WARM_UP);
+    PerStanza {
+        name: "server role, 1500 B",
+        stanzas: n,
+        before,
+        after,
     }
 }
 
@@ -330,6 +356,7 @@ fn main() {
     quick_xml_ns_reader(&c).print();
     rxml(&c, 1500).print();
     xml_rs(&c).print();
+    server_role(bytes).print();
     ours_by_kind(&c);
 
     let big = large_stanza(LARGE);

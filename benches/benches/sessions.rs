@@ -9,7 +9,9 @@
 //!    call made to trim it; beside `size_of` of the role;
 //! 2. the same after each side of 1,000 of the pairs has sent and received one 100 KiB
 //!    message (drained): it must come back to the idle figure;
-//! 3. a server fed 4 MB of `<presence/>` in one call, then drained: what it keeps.
+//! 3. a server fed 4 MB of `<presence/>` in one call, then drained: what it keeps;
+//! 4. the idle rows again with stream management (XEP-0198) on both sides, resumption
+//!    included, every stanza acknowledged (an ack asked after each one).
 //!
 //! It prints tables and checks nothing: it is not a test.
 //!
@@ -35,20 +37,38 @@ const IDLE: Duration = Duration::from_secs(61);
 const LARGE_PAIRS: usize = 1_000;
 
 fn server_config() -> Arc<ServerConfig> {
+    server_config_with(false)
+}
+
+fn server_config_with(sm: bool) -> Arc<ServerConfig> {
     let mut config = ServerConfig::new("example.com", b"bench secret".to_vec());
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
+    if sm {
+        config.stream_management = true;
+        config.resumption = Some(300);
+        config.ack_request_every = 1;
+    }
     Arc::new(config)
 }
 
 /// One account's configuration, shared by its sessions as the server's is (each session
 /// has its own seed); what it costs is printed apart, once per account.
 fn client_config() -> Arc<ClientConfig> {
+    client_config_with(false)
+}
+
+fn client_config_with(sm: bool) -> Arc<ClientConfig> {
     let mut config = ClientConfig::new("juliet@example.com".parse().expect("a JID"), "pw");
     config.tls = TlsPolicy::Disabled;
     config.allow_plain_without_tls = true;
     config.mechanisms = vec![Mechanism::Plain];
+    if sm {
+        config.stream_management = true;
+        config.resumption = true;
+        config.ack_request_every = 1;
+    }
     Arc::new(config)
 }
 
@@ -120,7 +140,7 @@ fn held<T>(mut sessions: Vec<T>) -> (f64, f64) {
 }
 
 fn row(what: &str, side: &str, (bytes, blocks): (f64, f64)) {
-    println!("| {what:<44} | {side:<6} | {bytes:>8.0} | {blocks:>6.1} |");
+    println!("| {what:<55} | {side:<6} | {bytes:>8.0} | {blocks:>6.1} |");
 }
 
 /// The rows of both sides, their sessions dropped.
@@ -147,8 +167,14 @@ fn idle(clients: &mut [Client], servers: &mut [Server], later: Instant) {
 
 /// `PAIRS` pairs online, having exchanged a presence and a message each way.
 fn online_pairs(now: Instant) -> (Vec<Client>, Vec<Server>) {
-    let config = server_config();
-    let account = client_config();
+    online_pairs_with(now, false)
+}
+
+/// The same, with stream management on both sides when `sm`; then every stanza is
+/// acknowledged before the pairs are returned.
+fn online_pairs_with(now: Instant, sm: bool) -> (Vec<Client>, Vec<Server>) {
+    let config = server_config_with(sm);
+    let account = client_config_with(sm);
     let (mut clients, mut servers) = (Vec::new(), Vec::new());
     let presence = element("<presence/>");
     let to_juliet =
@@ -164,6 +190,10 @@ fn online_pairs(now: Instant) -> (Vec<Client>, Vec<Server>) {
         s.send(now, &presence).expect("server send");
         s.send(now, &to_juliet).expect("server send");
         assert_eq!(pump(&mut c, &mut s, now), (2, 2), "both stanzas each way");
+        if sm {
+            pump(&mut c, &mut s, now);
+            assert_eq!((c.unacked(), s.unacked()), (Some(0), Some(0)), "all acked");
+        }
         clients.push(c);
         servers.push(s);
     }
@@ -227,6 +257,24 @@ fn main() {
     rows("after a 100 KiB stanza each way, drained", clients, servers);
     idle(&mut clients2, &mut servers2, now + IDLE);
     rows("the same, after the idle period", clients2, servers2);
+
+    let (clients, servers) = online_pairs_with(now, true);
+    rows("stream management on, all acked, drained", clients, servers);
+    let (mut clients, mut servers) = online_pairs_with(now, true);
+    idle(&mut clients, &mut servers, now + IDLE);
+    rows(
+        "stream management on, all acked, after the idle period",
+        clients,
+        servers,
+    );
+    let (mut clients, mut servers) = online_pairs_with(now, true);
+    clients.iter_mut().for_each(Client::shrink);
+    servers.iter_mut().for_each(Server::shrink);
+    rows(
+        "stream management on, all acked, shrink() called",
+        clients,
+        servers,
+    );
 
     // One call of 4 MB: the queue grows to hold every event; drained, what stays.
     let config = server_config();

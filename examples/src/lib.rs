@@ -1,10 +1,13 @@
 //! What the example binaries share: flag parsing, the transport (TCP, then TLS over the
-//! same socket; [`tokio_net`] for the tokio ones), certificate loading, randomness, what the
-//! example servers do with a client's stanza ([`route`]). No XMPP decisions live here: those
+//! same socket; [`tokio_net`] for the tokio ones), certificate loading, randomness, the example
+//! servers' flags; what the servers share is in [`hub`] (accounts, rosters, routing) and
+//! [`c2s`] (a session's events). No XMPP decisions live here: those
 //! are `xmpp-proto`'s.
 
+pub mod c2s;
 pub mod client;
 pub mod drive;
+pub mod hub;
 pub mod tokio_net;
 
 use std::collections::HashMap;
@@ -13,15 +16,11 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConnection, ProtocolVersion, ServerConnection, StreamOwned};
-use xmpp_sansio::jid::Jid;
 use xmpp_sansio::sasl::{CbType, ChannelBinding};
-use xmpp_sansio::stanza::{Payload, Stanza, iq_result};
 use xmpp_sansio::stream::TlsPolicy;
-use xmpp_sansio::xml::Element;
 
 /// Command-line flags: `--name value` pairs and bare `--switch`es.
 #[derive(Debug, Default)]
@@ -342,43 +341,53 @@ pub fn random_seed() -> u64 {
     u64::from_le_bytes(random_bytes::<8>())
 }
 
-/// What an example server does with a stanza from one of its clients (its `from` already
-/// stamped by the core).
-#[derive(Debug)]
-pub enum Route {
-    /// An iq for the server: answer with this serialized stanza (a roster get gets an
-    /// empty roster), sent as it is with `send_with`.
-    Reply(BytesMut),
-    /// An iq for the server that it does not handle: answer `service-unavailable`.
-    ServiceUnavailable,
-    /// For the sessions of this address: a full JID's one session, or every session of a
-    /// bare JID's account.
-    Deliver(Jid),
-    /// Nothing to do: presence without `to` (there are no rosters), or a message to nobody.
-    Drop,
-}
+/// The flags both example servers take.
+pub const SERVER_FLAGS: &[&str] = &[
+    "listen",
+    "domain",
+    "tls",
+    "cert",
+    "key",
+    "user",
+    "resume-timeout",
+];
 
-const ROSTER_NS: &str = "jabber:iq:roster";
+/// The switches both example servers take.
+pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm", "no-limits"];
 
-/// Decides what an example server does with `el`: an iq without `to` or to a bare JID is the
-/// server's, anything else with a `to` is delivered.
-pub fn route(el: &Element) -> Route {
-    let to = el.attr("to").and_then(|t| t.parse::<Jid>().ok());
-    if el.name() == "iq" && to.as_ref().is_none_or(Jid::is_bare) {
-        let is_roster_get =
-            el.attr("type").as_deref() == Some("get") && el.get_child("query", ROSTER_NS).is_some();
-        let mut out = BytesMut::new();
-        let payload = Payload::Raw(b"<query xmlns='jabber:iq:roster'/>");
-        if is_roster_get
-            && let Ok(stanza) = Stanza::from_element(el.clone())
-            && iq_result(&stanza, Some(payload), &mut out).is_ok()
-        {
-            return Route::Reply(out);
-        }
-        return Route::ServiceUnavailable;
+/// The usage line of both example servers, after the program's name.
+pub const SERVER_USAGE: &str = "--listen HOST:PORT --domain DOMAIN \
+    [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \
+    --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain] [--no-sm] [--no-limits] \
+    [--resume-timeout SECONDS]";
+
+/// The hub's configuration from the servers' flags (exits with `usage` on a bad one), and
+/// the address to listen on.
+pub fn server_config(args: &Args, usage: &str) -> (hub::HubConfig, String) {
+    let listen = args.require("listen", usage).to_owned();
+    let tls_policy = tls_policy(args, usage);
+    let tls = (tls_policy != TlsPolicy::Disabled).then(|| {
+        server_tls(args.require("cert", usage), args.require("key", usage))
+            .unwrap_or_else(|e| die(&format!("--cert/--key: {e}")))
+    });
+    let mut accounts = HashMap::new();
+    for user in args.all("user") {
+        let Some((name, password)) = user.split_once(':') else {
+            die("--user wants NAME:PASSWORD")
+        };
+        accounts.insert(name.to_owned(), password.to_owned());
     }
-    match to {
-        Some(to) => Route::Deliver(to),
-        None => Route::Drop,
-    }
+    let resume = args.number("resume-timeout", 60, usage);
+    let config = hub::HubConfig {
+        domain: args.require("domain", usage).to_owned(),
+        accounts,
+        allow_plain: args.switch("allow-plain"),
+        sasl_secret: random_bytes::<32>().to_vec(),
+        tls_policy,
+        tls,
+        stream_management: !args.switch("no-sm"),
+        resume_timeout: (resume > 0).then(|| Duration::from_secs(resume)),
+        advertise_limits: !args.switch("no-limits"),
+    };
+    (config, listen)
 }

@@ -231,3 +231,20 @@ async fn flush<C: Connection>(
         }
     }
 }
+
+impl crate::hub::Mailbox for tokio::sync::mpsc::Sender<Element> {
+    type Rx = tokio::sync::mpsc::Receiver<Element>;
+
+    fn pair() -> (Self, Self::Rx) {
+        tokio::sync::mpsc::channel(crate::hub::ROUTED_QUEUE)
+    }
+
+    fn post(&self, stanza: Element) -> crate::hub::Post {
+        use tokio::sync::mpsc::error::TrySendError;
+        match self.try_send(stanza) {
+            Ok(()) => crate::hub::Post::Queued,
+            Err(TrySendError::Full(_)) => crate::hub::Post::Full,
+            Err(TrySendError::Closed(_)) => crate::hub::Post::Gone,
+        }
+    }
+}

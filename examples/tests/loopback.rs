@@ -4,6 +4,10 @@
 //!
 //! - Without TLS, `--allow-plain` makes the server offer PLAIN (issue 23, item 7), and
 //!   without it PLAIN is not offered;
+//! - the IM server (both runtimes): a client's roster round (get, set and its push, removal
+//!   and its push), and stream management: a client cuts its TCP connection mid-session,
+//!   resumes on a new one, and every message it sent arrives exactly once; a new bind of a
+//!   detached session's resource ends that session;
 //! - over TLS, every session ends with a `close_notify` both ways (RFC 8446 section 6.1): no
 //!   side reports a connection that ended without one, while a peer that drops the TCP
 //!   connection without it is reported.
@@ -478,4 +482,144 @@ fn with_a_ca_a_remote_certificate_it_does_not_sign_fails_the_send() {
     assert!(!sent.contains("out: tls up"), "{sent}");
     assert!(!sent.contains("out: online"), "{sent}");
     assert!(sent.contains("send failed"), "{sent}");
+}
+
+/// The IM server's stream management (both servers): `client --resume-test` cuts its TCP
+/// connection after message 2 and resumes on a new one (never binding afresh), and bob,
+/// who keeps reading 2 s after the third, gets each of the three messages exactly once.
+#[test]
+fn a_cut_session_resumes_and_each_message_arrives_once() {
+    let plain = [
+        "--tls",
+        "disabled",
+        "--allow-plain",
+        "--mechanisms",
+        "PLAIN",
+    ];
+    for server_bin in SERVERS {
+        let mut server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        let addr = server.addr.clone();
+        let bob = std::thread::spawn({
+            let addr = addr.clone();
+            move || {
+                let mut flags = plain.to_vec();
+                flags.extend(["--resource", "r", "--presence", "--count", "3"]);
+                flags.extend(["--extra-secs", "2"]);
+                run_client(CLIENTS[0], &addr, "bob@localhost", &flags)
+            }
+        });
+        server.wait_for(|l| l.contains("online bob@localhost/r"), 1);
+        let mut flags = plain.to_vec();
+        flags.extend(["--resume-test", "--to", "bob@localhost/r", "--message", "m"]);
+        let alice = run_client(CLIENTS[0], &addr, "alice@localhost", &flags);
+        let out = String::from_utf8_lossy(&alice.stdout);
+        assert!(alice.status.success(), "{server_bin}: alice:\n{out}");
+        assert!(out.contains("cutting the connection"), "{out}");
+        assert!(out.contains("\nresumed alice@localhost/"), "{out}");
+        let onlines = out.lines().filter(|l| l.starts_with("online ")).count();
+        assert_eq!(onlines, 1, "{server_bin}: alice bound afresh:\n{out}");
+        let bob = bob.join().unwrap();
+        let bout = String::from_utf8_lossy(&bob.stdout);
+        assert!(bob.status.success(), "{server_bin}: bob:\n{bout}");
+        for i in 1..=3 {
+            let body = format!("<body>m {i}</body>");
+            assert_eq!(
+                bout.matches(&body).count(),
+                1,
+                "{server_bin}: {body}:\n{bout}"
+            );
+        }
+        let log = server.after_sessions(3);
+        assert!(log.contains("detached alice@localhost/"), "{log}");
+    }
+}
+
+/// The IM server's rosters (RFC 6121 section 2), both servers and both clients: get, set
+/// with its push, removal with its push, get again.
+#[test]
+fn the_roster_round_passes_on_both_servers() {
+    for server_bin in SERVERS {
+        let server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        for client_bin in CLIENTS {
+            let flags = [
+                "--tls",
+                "disabled",
+                "--allow-plain",
+                "--mechanisms",
+                "PLAIN",
+                "--roster-test",
+                "carol@localhost",
+            ];
+            let out = run_client(client_bin, &server.addr, "alice@localhost", &flags);
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{server_bin} / {client_bin}:\n{text}");
+            assert!(
+                text.contains("roster-push carol@localhost in roster: true"),
+                "{text}"
+            );
+            assert!(
+                text.contains("roster-push carol@localhost in roster: false"),
+                "{text}"
+            );
+            assert!(text.contains("roster test passed"), "{text}");
+        }
+    }
+}
+
+/// The IM server: a resource held by a detached session (its stream broke with resumption
+/// enabled) can be bound again, which ends the detached one.
+#[test]
+fn a_detached_session_gives_way_to_a_new_bind_of_its_resource() {
+    for server_bin in SERVERS {
+        let mut server = RunningServer::start(server_bin, &["--tls", "disabled", "--allow-plain"]);
+        let addr = server.addr.clone();
+        // By hand: PLAIN, bind `desk`, enable resumption, then the TCP connection ends.
+        let mut tcp = TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+        let mut got = String::new();
+        let mut say_then_await = |out: &str, want: &str| {
+            tcp.write_all(out.as_bytes()).unwrap();
+            let mut buf = [0u8; 4096];
+            while !got.contains(want) {
+                let n = tcp.read(&mut buf).unwrap();
+                assert!(n > 0, "no {want}: {got}");
+                got.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            got.clear();
+        };
+        say_then_await(header, "</stream:features>");
+        // base64("\0alice\0secret")
+        say_then_await(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\
+             AGFsaWNlAHNlY3JldA==</auth>",
+            "<success",
+        );
+        say_then_await(header, "</stream:features>");
+        say_then_await(
+            "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>\
+             <resource>desk</resource></bind></iq>",
+            "alice@localhost/desk",
+        );
+        say_then_await("<enable xmlns='urn:xmpp:sm:3' resume='true'/>", "<enabled");
+        drop(tcp);
+        server.wait_for(|l| l.contains("detached alice@localhost/desk"), 1);
+
+        let plain = [
+            "--tls",
+            "disabled",
+            "--allow-plain",
+            "--mechanisms",
+            "PLAIN",
+        ];
+        let mut flags = plain.to_vec();
+        flags.extend(["--resource", "desk"]);
+        let out = run_client(CLIENTS[0], &addr, "alice@localhost", &flags);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{server_bin}:\n{text}");
+        assert!(text.contains("online alice@localhost/desk"), "{text}");
+        let log = server.after_sessions(2);
+        assert!(log.contains("alice@localhost/desk bound again"), "{log}");
+    }
 }

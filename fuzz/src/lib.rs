@@ -1,7 +1,10 @@
-//! Fuzzing of `xmpp-proto`. The properties live in [`checks`] (the stream parser) and
-//! [`sessions`] (the roles and JIDs), which
+//! Fuzzing of `xmpp-proto`. The properties live in [`checks`] (the stream parser),
+//! [`differential`] (the parser against xml-rs), [`pair`] (a client and a server resuming
+//! across cuts) and [`sessions`] (the roles and JIDs), which
 //! `repo-tests/tests/fuzz_corpus.rs` also include to replay the committed corpora under
 //! `cargo test`.
 
 pub mod checks;
+pub mod differential;
+pub mod pair;
 pub mod sessions;

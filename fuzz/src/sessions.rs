@@ -15,8 +15,11 @@
 //!
 //! A leading `0xFF` selects a variant: PLAIN allowed without TLS and a FAST token to log in
 //! with (client), TLS disabled and a SASL2 task required (server), the server side
-//! (component). Both c2s sides have SASL2, Bind 2, FAST and XEP-0474 on, so scripts reach
-//! those paths whenever the peer's bytes speak them.
+//! (component). For the c2s roles a `0xFE` before it selects
+//! WebSocket framing (RFC 7395, over `wss:`): each `0x00 n` is then one message, and each
+//! message the core emits must be one standalone element, nothing after its `<close/>`.
+//! Both c2s sides have SASL2, Bind 2, FAST and XEP-0474 on, so scripts reach those paths
+//! whenever the peer's bytes speak them.
 //!
 //! Properties: no panic; every byte the core emits, cut into its streams (each begins with
 //! `<?xml`), parses as well-formed XML with our parser, with nothing after the core's own
@@ -38,7 +41,7 @@ use xmpp_sansio::sasl::ht::{FastToken, HtMechanism};
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, UserCredential};
 use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stanza::Stanza;
-use xmpp_sansio::stream::TlsPolicy;
+use xmpp_sansio::stream::{Framing, TlsPolicy};
 use xmpp_sansio::xml::{ErrorKind, Event, StreamParser};
 
 /// One step of a session script.
@@ -141,6 +144,45 @@ pub fn check_output(out: &[u8]) {
     }
 }
 
+/// Checks one WebSocket message a core emitted (RFC 7395 section 3.3.3): one element that
+/// parses alone, with no stream header to inherit declarations from; nothing after the
+/// core's `<close/>`.
+pub fn check_message(message: &[u8], closed: &mut bool) {
+    assert!(
+        !*closed,
+        "the core wrote after its own <close/>: {:?}",
+        String::from_utf8_lossy(message)
+    );
+    let mut p = StreamParser::default();
+    if !message.starts_with(b"<open") {
+        let open = format!("<open xmlns='{}'/>", xmpp_sansio::error::FRAMING_NS);
+        p.handle_message(open.as_bytes()).expect("an <open/>");
+        let _ = p.poll_event();
+    }
+    if let Err(e) = p.handle_message(message) {
+        panic!(
+            "the core emitted a message that is not one element: {e}\n{:?}",
+            String::from_utf8_lossy(message)
+        );
+    }
+    match p.poll_event() {
+        Some(Event::Element(el)) => {
+            *closed = el.is("close", xmpp_sansio::error::FRAMING_NS);
+            let _ = el.to_string();
+        }
+        Some(Event::StreamOpened(_)) => {}
+        other => panic!("not one element: {other:?}"),
+    }
+}
+
+/// A leading 0xFE byte selects WebSocket framing (c2s roles).
+fn framing(data: &[u8]) -> (Framing, &[u8]) {
+    match data.split_first() {
+        Some((0xFE, rest)) => (Framing::WebSocket { secure: true }, rest),
+        _ => (Framing::Tcp, data),
+    }
+}
+
 /// A leading 0xFF byte is a flag for the script that follows (a variant of the session).
 fn flag(data: &[u8]) -> (bool, &[u8]) {
     match data.split_first() {
@@ -186,6 +228,7 @@ fn resumption_state(jid: &str) -> ResumptionState {
 /// output stays proportional to the input and that it is well-formed.
 fn play<C: Connection, S>(
     core: &mut C,
+    framing: Framing,
     data: &[u8],
     mut state: S,
     mut act: impl FnMut(&mut C, &mut S, u8, Instant),
@@ -193,6 +236,7 @@ fn play<C: Connection, S>(
 ) {
     let mut now = Instant::now();
     let (mut input, mut out, mut closed) = (0, Vec::new(), false);
+    let mut sent_close = false;
     for op in script(data) {
         match op {
             Op::Peer(bytes) => {
@@ -208,6 +252,9 @@ fn play<C: Connection, S>(
         }
         while let Some(b) = core.poll_transmit() {
             assert!(!closed, "output after closed");
+            if framing.is_websocket() {
+                check_message(&b, &mut sent_close);
+            }
             out.extend_from_slice(&b);
         }
         while let Some(ev) = core.poll_event() {
@@ -217,11 +264,14 @@ fn play<C: Connection, S>(
         }
     }
     bound(input, out.len());
-    check_output(&out);
+    if !framing.is_websocket() {
+        check_output(&out);
+    }
 }
 
 /// Runs a script against a client.
 pub fn client_session(data: &[u8]) {
+    let (framing, data) = framing(data);
     let (plain, data) = flag(data);
     let mut config =
         ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
@@ -243,6 +293,7 @@ pub fn client_session(data: &[u8]) {
     config.bind2_tag = Some("fuzz".into());
     config.fast_request_token = !plain;
     config.fast_token = plain.then(fast_token);
+    config.framing = framing;
     let mut c = Client::new(config, 7, Instant::now());
     let act = |c: &mut Client, _: &mut (), k: u8, now| match k % 8 {
         0 => {
@@ -298,7 +349,7 @@ pub fn client_session(data: &[u8]) {
             let _ = c.next_id();
         }
     };
-    play(&mut c, data, (), act, |_, _, _: ClientEvent| {});
+    play(&mut c, framing, data, (), act, |_, _, _: ClientEvent| {});
 }
 
 /// The SASL2 or FAST question the server's embedder was asked last.
@@ -322,6 +373,7 @@ fn fast_token() -> FastToken {
 
 /// Runs a script against the server side of c2s.
 pub fn server_session(data: &[u8]) {
+    let (framing, data) = framing(data);
     let (no_tls, data) = flag(data);
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.stream_id = Some("s1".into());
@@ -348,6 +400,7 @@ pub fn server_session(data: &[u8]) {
     if no_tls {
         config.sasl2_tasks = vec!["TOTP".into()];
     }
+    config.framing = framing;
     let mut s = Server::new(config, 7, Instant::now());
     // The last stanza handed over, to answer with an error.
     let act = |s: &mut Server, pending: &mut (Option<Stanza>, Asked), k: u8, now| match k % 9 {
@@ -450,7 +503,7 @@ pub fn server_session(data: &[u8]) {
             pending.0 = Some(el);
         }
     };
-    play(&mut s, data, (None, Asked::Nothing), act, on_event);
+    play(&mut s, framing, data, (None, Asked::Nothing), act, on_event);
 }
 
 /// Runs a script against either side of XEP-0114 (the first byte chooses).
@@ -469,7 +522,7 @@ pub fn component_session(data: &[u8]) {
             }
             _ => s.close(now),
         };
-        play(&mut server, data, (), act, |_, _, _| {});
+        play(&mut server, Framing::Tcp, data, (), act, |_, _, _| {});
     } else {
         let mut component = Component::new(ComponentConfig::new(domain, "sesame"), 9, now);
         let act = |c: &mut Component, _: &mut (), k: u8, now| match k % 3 {
@@ -481,7 +534,7 @@ pub fn component_session(data: &[u8]) {
             }
             _ => c.close(now),
         };
-        play(&mut component, data, (), act, |_, _, _| {});
+        play(&mut component, Framing::Tcp, data, (), act, |_, _, _| {});
     }
 }
 
@@ -545,7 +598,7 @@ pub fn s2s_out_session(data: &[u8]) {
         }
         _ => s.close(now),
     };
-    play(&mut s, data, (), act, |_, _, _| {});
+    play(&mut s, Framing::Tcp, data, (), act, |_, _, _| {});
 }
 
 /// Runs a script against the receiving side of a server-to-server stream (a leading 0xFF:
@@ -602,7 +655,7 @@ pub fn s2s_in_session(data: &[u8]) {
         }
         _ => {}
     };
-    play(&mut s, data, None, act, on_event);
+    play(&mut s, Framing::Tcp, data, None, act, on_event);
 }
 
 /// A JID parses without panic, and a parsed JID displays as a string that parses to itself.

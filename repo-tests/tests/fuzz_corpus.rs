@@ -6,6 +6,12 @@
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
 #[allow(dead_code)]
+#[path = "../../fuzz/src/differential.rs"]
+mod differential;
+#[allow(dead_code)]
+#[path = "../../fuzz/src/pair.rs"]
+mod pair;
+#[allow(dead_code)]
 #[path = "../../fuzz/src/sessions.rs"]
 mod sessions;
 
@@ -80,6 +86,70 @@ fn stream_parser_chunked_corpus_unchunked() {
     replay("stream_parser_chunked", |data| {
         checks::stream_parser(ChunkedInput::from_bytes(data).data)
     });
+}
+
+#[test]
+fn pair_corpus() {
+    replay("pair", pair::pair);
+}
+
+#[test]
+fn parser_differential_corpus() {
+    replay("parser_differential", differential::differential);
+}
+
+/// The documented differences with xml-rs (`fuzz/README.md`) are real: on each file kept for
+/// one, the two parsers' verdicts differ, and the check excuses it for the reason given.
+#[test]
+fn parser_differential_documented_differences_still_differ() {
+    use differential::{CLOSE, HEADER, Verdict};
+    let files: Vec<_> = corpus("parser_differential")
+        .into_iter()
+        .filter(|(p, _)| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("difference-"))
+        })
+        .collect();
+    assert!(files.len() >= 6, "the difference files are gone");
+    for (path, data) in files {
+        let doc = [HEADER.as_bytes(), &data, CLOSE.as_bytes()].concat();
+        let (ours, fault) = differential::ours(&doc);
+        let (theirs, _) = differential::theirs(&doc);
+        let excused = match (&ours, &theirs, fault) {
+            (Verdict::Refused(_), Verdict::Elements(_), Some((kind, at))) => {
+                differential::lenient_oracle(kind, &doc, at)
+            }
+            (Verdict::Elements(_), Verdict::Refused(why), _) => differential::strict_oracle(why),
+            _ => None,
+        };
+        assert!(
+            excused.is_some(),
+            "{}: ours {ours:?}, xml-rs {theirs:?}",
+            path.display()
+        );
+    }
+}
+
+/// Disagreements that no documented difference covers fail the check.
+#[test]
+fn parser_differential_is_not_excused_for_our_own_faults() {
+    use xmpp_sansio::xml::ErrorKind;
+    let doc = b"<a b='1' b='2'/>";
+    // A repeated ordinary attribute is not a namespace declaration: no excuse.
+    assert!(differential::lenient_oracle(ErrorKind::DuplicateAttribute, doc, 9).is_none());
+    // A valid name refused would be our bug: no excuse.
+    assert!(differential::lenient_oracle(ErrorKind::InvalidName, b"<valid-name/>", 1).is_none());
+    assert!(
+        differential::lenient_oracle(ErrorKind::InvalidName, "<\u{e9}t\u{e9}/>".as_bytes(), 1)
+            .is_none()
+    );
+    assert!(differential::lenient_oracle(ErrorKind::InvalidName, b"<a:b:c/>", 1).is_some());
+    // A legitimate declaration refused as reserved would be our bug too.
+    let ok = b"xmlns:x='urn:x'";
+    assert!(differential::lenient_oracle(ErrorKind::ReservedNamespace, ok, 0).is_none());
+    let bad = b"xmlns:x='http://www.w3.org/XML/1998/namespace'";
+    assert!(differential::lenient_oracle(ErrorKind::ReservedNamespace, bad, 0).is_some());
+    assert!(differential::strict_oracle("unexpected end of stream").is_none());
 }
 
 #[test]

@@ -6,14 +6,15 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `scram_max_iterations`, `effective_lang`, `ack_request_every`,
 //! `ack_request_after_ms`, `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` and the
-//! `[config.resume]` table: see `resumption_state`; `extensions` `"sasl2"` and `"bind2"`
-//! with `bind2_tag` and the `[config.user_agent]` table). Time is a virtual clock that only
-//! `tick` moves.
+//! `[config.resume]` table: see `resumption_state`; `framing`: WebSocket, RFC 7395, with
+//! the event `see-other-uri`; `extensions` `"sasl2"` and `"bind2"` with `bind2_tag` and the
+//! `[config.user_agent]` table). Time is a virtual clock that only `tick` moves.
 
 use std::collections::VecDeque;
 
 use xmpp_sansio::client::{
-    Client, ClientConfig, ClientError, ClientEvent, FastToken, ResumptionState, UserAgent,
+    Client, ClientConfig, ClientError, ClientEvent, CloseReason, FastToken, ResumptionState,
+    UserAgent,
 };
 use xmpp_sansio::jid::BareJid;
 use xmpp_sansio::sasl::{CbType, ChannelBinding, Mechanism, decode_payload};
@@ -21,7 +22,7 @@ use xmpp_sansio::xml::{Element, parse_element};
 
 use crate::role::{
     Action, ArgKind, Clock, ConfigError, CoreUnderTest, Role, Unsupported, Value, VectorEvent,
-    config_error, drain_output, unsupported_key,
+    config_error, drain_messages, drain_output, framing, unsupported_key,
 };
 use crate::vector::Config;
 
@@ -38,7 +39,7 @@ impl Role for ClientRole {
         match name {
             "stream-opened" | "tls-requested" | "closed" => Some(ArgKind::None),
             "authenticated" | "sasl-failure" | "online" | "peer-stream-error" | "abandoned"
-            | "acked" | "resumed" | "resume-failed" => Some(ArgKind::Plain),
+            | "acked" | "resumed" | "resume-failed" | "see-other-uri" => Some(ArgKind::Plain),
             "sm-enabled" => Some(ArgKind::None),
             "sasl2-continue" | "fast-token" => Some(ArgKind::Plain),
             "sasl2-task-data" => Some(ArgKind::Xml),
@@ -88,6 +89,7 @@ impl Role for ClientRole {
                     c.scram_max_iterations = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
                 "tls" => c.tls = v.tls()?,
+                "framing" => c.framing = framing(&v)?,
                 "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
                 "mechanisms" => c.mechanisms = v.mechanisms()?,
                 "extensions" => {
@@ -134,6 +136,7 @@ impl Role for ClientRole {
             }
         }
         let clock = Clock::new();
+        let websocket = c.framing.is_websocket();
         let mut client = Client::new(c, 1, clock.now());
         if let Some(state) = resume {
             client
@@ -145,6 +148,7 @@ impl Role for ClientRole {
             clock,
             events: VecDeque::new(),
             effective_lang,
+            websocket,
         }))
     }
 }
@@ -156,13 +160,16 @@ struct ClientCore {
     /// Config `effective_lang` (vectors/README.md): `stanza` events show the language the
     /// embedder reads with `Client::stanza_lang` as the stanza's `xml:lang`.
     effective_lang: bool,
+    /// Config `framing = "websocket"`: output is checked message by message.
+    websocket: bool,
 }
 
 impl ClientCore {
     fn collect(&mut self) {
         while let Some(ev) = self.client.poll_event() {
             let plain = VectorEvent::plain;
-            self.events.push_back(match ev {
+            let mut redirected = None;
+            let event = match ev {
                 ClientEvent::StreamOpened => VectorEvent::bare("stream-opened"),
                 ClientEvent::TlsRequested => VectorEvent::bare("tls-requested"),
                 ClientEvent::Authenticated(jid) => plain("authenticated", jid.to_string()),
@@ -214,6 +221,10 @@ impl ClientCore {
                     note: Some(format!("{a:?}")),
                     ..plain("abandoned", a.as_str().to_owned())
                 },
+                ClientEvent::Closed(CloseReason::Redirected(uri)) => {
+                    redirected = Some(plain("see-other-uri", uri.to_string()));
+                    VectorEvent::bare("closed")
+                }
                 ClientEvent::Closed(reason) => VectorEvent {
                     note: Some(reason.to_string()),
                     ..VectorEvent::bare("closed")
@@ -224,7 +235,10 @@ impl ClientCore {
                     note: Some(format!("{other:?}")),
                     ..VectorEvent::bare("unknown-event")
                 },
-            });
+            };
+            // RFC 7395 section 3.6.1: the endpoint the server named, before `closed`.
+            self.events.extend(redirected);
+            self.events.push_back(event);
         }
     }
 }
@@ -478,6 +492,10 @@ impl CoreUnderTest for ClientCore {
     }
 
     fn take_output(&mut self) -> Vec<u8> {
+        if self.websocket {
+            let client = &mut self.client;
+            return drain_messages(|| client.poll_transmit(), &mut self.events);
+        }
         drain_output(|| self.client.poll_transmit())
     }
 }

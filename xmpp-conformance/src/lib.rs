@@ -42,6 +42,7 @@ pub mod client;
 pub mod component;
 pub mod coverage;
 pub mod im;
+pub mod live;
 pub mod matching;
 pub mod pattern;
 pub mod report;

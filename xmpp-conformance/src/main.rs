@@ -6,7 +6,13 @@
 //! how many vectors show it for the client and the server side and how many passed
 //! ([`xmpp_conformance::coverage`]). A feature no vector shows is reported, not an error.
 //!
-//! Exit status (both commands): 0 when no vector failed, 1 when one did (or could not be
+//! `xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure]
+//! [--ca FILE] [--site FILE] [--timeout-ms N] PATH...`: plays the client side of every
+//! `server` vector under PATH against a running server ([`xmpp_conformance::live`]): one line
+//! per vector (`ok`, `FAIL` with the step and why, or `skip` with the reason it cannot run
+//! live), then `N passed, N failed, N skipped`.
+//!
+//! Exit status (all commands): 0 when no vector failed, 1 when one did (or could not be
 //! loaded), 2 for a usage error.
 
 use std::path::PathBuf;
@@ -16,7 +22,9 @@ use xmpp_conformance::{ChunkingChoice, Coverage, Runner};
 
 const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
 [--format text|json|junit] [--tag T]... PATH...
-       xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...";
+       xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...
+       xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure] \
+[--ca FILE] [--site FILE] [--timeout-ms N] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -105,8 +113,106 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     Ok(Some(out))
 }
 
+/// `live server ...`: see the crate documentation.
+fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
+    use std::time::Duration;
+    use xmpp_conformance::live::{LiveOptions, LiveOutcome, Site, TlsMode, run_server_vector};
+    match args.next().as_deref() {
+        Some("server") => {}
+        Some(other) => return Err(format!("live {other:?}: only 'live server' exists yet")),
+        None => return Err("live: which side? ('live server')".into()),
+    }
+    let (mut connect, mut tls, mut insecure, mut ca, mut site) = (None, true, false, None, None);
+    let mut timeout = Duration::from_secs(3);
+    let mut paths = Vec::new();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--connect" => connect = Some(value()?),
+            "--tls" => {
+                tls = match value()?.as_str() {
+                    "starttls" => true,
+                    "none" => false,
+                    v => return Err(format!("--tls {v:?}: expected starttls or none")),
+                }
+            }
+            "--insecure" => insecure = true,
+            "--ca" => ca = Some(PathBuf::from(value()?)),
+            "--site" => site = Some(PathBuf::from(value()?)),
+            "--timeout-ms" => {
+                let ms = value()?.parse().map_err(|e| format!("--timeout-ms: {e}"))?;
+                timeout = Duration::from_millis(ms);
+            }
+            a if a.starts_with("--") => return Err(format!("unknown option {a}")),
+            _ => paths.push(PathBuf::from(arg)),
+        }
+    }
+    let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
+    let site = match site {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            Site::parse(&text)?
+        }
+        None => Site::default(),
+    };
+    if paths.is_empty() {
+        return Err("no PATH given".into());
+    }
+    let opts = LiveOptions {
+        connect,
+        tls: if tls {
+            TlsMode::StartTls { ca, insecure }
+        } else {
+            TlsMode::None
+        },
+        site,
+        step_timeout: timeout,
+    };
+    let files = xmpp_conformance::collect_files(&paths).map_err(|e| e.to_string())?;
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for file in files {
+        let shown = file.display();
+        let vector = match xmpp_conformance::vector::load(&file) {
+            Ok(v) => v,
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {shown}: {e}");
+                continue;
+            }
+        };
+        match run_server_vector(&vector, &opts) {
+            LiveOutcome::Passed => {
+                passed += 1;
+                println!("ok   {shown}");
+            }
+            LiveOutcome::Failed { step, why } => {
+                failed += 1;
+                println!("FAIL {shown}: step {step}: {why}");
+            }
+            LiveOutcome::Skipped(why) => {
+                skipped += 1;
+                println!("skip {shown}: {why}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed, {skipped} skipped");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let mut raw = std::env::args().skip(1).peekable();
+    if raw.peek().map(String::as_str) == Some("live") {
+        raw.next();
+        return live(raw).unwrap_or_else(|e| {
+            eprintln!("xmpp-conformance: {e}\n{USAGE}");
+            ExitCode::from(2)
+        });
+    }
+    let args = match parse_args(raw) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");

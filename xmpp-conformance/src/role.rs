@@ -462,6 +462,69 @@ impl VectorEvent {
     }
 }
 
+/// The `framing` config key (vectors/README.md, "Config key `framing`"): `"tcp"` (the
+/// default), `"websocket"` (RFC 7395 over `wss:`, the transport encrypted) or
+/// `"websocket-plain"` (over `ws:`).
+pub(crate) fn framing(v: &Value<'_>) -> Result<xmpp_sansio::stream::Framing, ConfigError> {
+    use xmpp_sansio::stream::Framing;
+    match v.text()? {
+        "tcp" => Ok(Framing::Tcp),
+        "websocket" => Ok(Framing::WebSocket { secure: true }),
+        "websocket-plain" => Ok(Framing::WebSocket { secure: false }),
+        _ => Err(config_error(
+            v.key,
+            "expected tcp, websocket or websocket-plain",
+        )),
+    }
+}
+
+/// Is the vector framed in WebSocket messages (its `framing` key)?
+pub fn is_websocket(config: &Config) -> bool {
+    config
+        .get("framing")
+        .and_then(|e| e.value.as_str())
+        .is_some_and(|f| f.starts_with("websocket"))
+}
+
+/// Everything a role's `poll_transmit` gives over WebSocket framing, joined (a `core` step
+/// matches the messages since the previous one as a sequence of fragments), after checking
+/// that each message is one standalone element (RFC 7395 section 3.3.3) as a peer's framed
+/// parser reads it; a message that is not is reported as the event `framing-error`, which
+/// no vector expects.
+pub(crate) fn drain_messages<B: AsRef<[u8]>>(
+    mut next: impl FnMut() -> Option<B>,
+    events: &mut VecDeque<VectorEvent>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(b) = next() {
+        let message = b.as_ref();
+        if let Err(why) = standalone(message) {
+            events.push_back(VectorEvent {
+                note: Some(String::from_utf8_lossy(message).into_owned()),
+                ..VectorEvent::plain("framing-error", why)
+            });
+        }
+        out.extend_from_slice(message);
+    }
+    out
+}
+
+/// Is `message` one element that parses alone?
+fn standalone(message: &[u8]) -> Result<(), String> {
+    let mut p = StreamParser::default();
+    if !message.starts_with(b"<open") {
+        let open = format!("<open xmlns='{}'/>", xmpp_sansio::error::FRAMING_NS);
+        p.handle_message(open.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let _ = p.poll_event();
+    }
+    p.handle_message(message).map_err(|e| e.to_string())?;
+    match (p.poll_event(), p.poll_event()) {
+        (Some(_), None) => Ok(()),
+        _ => Err("not one element".into()),
+    }
+}
+
 /// Everything a role's `poll_transmit` gives, joined.
 pub(crate) fn drain_output<B: AsRef<[u8]>>(mut next: impl FnMut() -> Option<B>) -> Vec<u8> {
     let mut out = Vec::new();
@@ -469,4 +532,31 @@ pub(crate) fn drain_output<B: AsRef<[u8]>>(mut next: impl FnMut() -> Option<B>) 
         out.extend_from_slice(b.as_ref());
     }
     out
+}
+
+#[cfg(test)]
+mod framing_tests {
+    use super::*;
+
+    #[test]
+    fn each_websocket_message_must_be_one_standalone_element() {
+        assert!(standalone(b"<r xmlns='urn:xmpp:sm:3'/>").is_ok());
+        assert!(standalone(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>").is_ok());
+        for bad in [
+            &b"<message xmlns='jabber:client'/><r xmlns='urn:xmpp:sm:3'/>"[..],
+            b"<stream:features/>",
+            b" <r xmlns='urn:xmpp:sm:3'/>",
+            b"<message xmlns='jabber:client'>",
+        ] {
+            assert!(standalone(bad).is_err(), "{}", bad.escape_ascii());
+        }
+        let mut events = VecDeque::new();
+        let mut messages = vec![&b"<a xmlns='urn:a'/><b xmlns='urn:a'/>"[..]].into_iter();
+        let out = drain_messages(|| messages.next(), &mut events);
+        assert_eq!(out.len(), 36);
+        assert_eq!(
+            events.pop_front().map(|e| e.name),
+            Some("framing-error".into())
+        );
+    }
 }

@@ -353,6 +353,10 @@ impl Exec<'_> {
         if let Some(ctx) = &self.header_ctx {
             return ctx.clone();
         }
+        // A framed stream's `<open/>` declares nothing for the elements after it.
+        if crate::role::is_websocket(&self.vector.config) {
+            return NsContext::new();
+        }
         let mut ctx = NsContext::of_stream_header(&self.peer_log);
         ctx.escape_for_patterns();
         if ctx.depth() > 0 {
@@ -623,8 +627,16 @@ impl Runner {
             }
         }
         let mut plan = replays(vector.chunking, self.chunking);
-        if !vector.steps.iter().any(|s| s.kind.is_peer()) {
-            plan.truncate(1);
+        // Over WebSocket each peer step is one message, and a message cannot be cut or
+        // joined: every replay would be the first (vectors/README.md, "Config key
+        // `framing`"). The parser's split invariance inside a message is the TCP vectors'.
+        if !vector.steps.iter().any(|s| s.kind.is_peer())
+            || crate::role::is_websocket(&vector.config)
+        {
+            plan.retain(|r| *r == Replay::Whole);
+            if plan.is_empty() {
+                plan.push(Replay::Whole);
+            }
         }
         for &replay in &plan {
             self.run_replay(vector, role, replay).map_err(|f| Failure {

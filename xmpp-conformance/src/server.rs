@@ -10,7 +10,9 @@
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
 //! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`, `ack_request_after_ms`,
 //! `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` (the `max` offered, in seconds)
-//! and the `[config.resume]` table: the state the embedder holds for `resume`). Time is a virtual clock that only `tick` moves.
+//! and the `[config.resume]` table: the state the embedder holds for `resume`; `framing`:
+//! WebSocket, RFC 7395, with the action `close-see-other-uri`). Time is a virtual clock
+//! that only `tick` moves.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::num::NonZeroU32;
@@ -22,7 +24,7 @@ use xmpp_sansio::server::{FastToken, HtMechanism, Server, ServerConfig, ServerEr
 use crate::client::{channel_binding, stanza};
 use crate::role::{
     Action, ArgKind, Clock, ConfigError, CoreUnderTest, Role, Unsupported, Value, VectorEvent,
-    config_error, drain_output, unsupported_key,
+    config_error, drain_messages, drain_output, framing, unsupported_key,
 };
 use crate::vector::Config;
 
@@ -127,6 +129,7 @@ impl Role for ServerRole {
             | "issue-fast-token"
             | "send"
             | "close"
+            | "close-see-other-uri"
             | "tick"
             | "eof" => Ok(()),
             other => Err(Unsupported(format!("action {other} (role server)"))),
@@ -155,6 +158,7 @@ impl Role for ServerRole {
                 "lang" => c.lang = v.text()?.to_owned(),
                 "server_nonce" => c.server_nonce = Some(v.text()?.to_owned()),
                 "tls" => c.tls = v.tls()?,
+                "framing" => c.framing = framing(&v)?,
                 "allow_plain_without_tls" => c.allow_plain_without_tls = v.boolean()?,
                 "mechanisms" => c.mechanisms = v.mechanisms()?,
                 "users" => user_table = users(v.value)?,
@@ -226,7 +230,9 @@ impl Role for ServerRole {
             }
         }
         let clock = Clock::new();
+        let websocket = c.framing.is_websocket();
         Ok(Box::new(ServerCore {
+            websocket,
             server: Server::new(c, 1, clock.now()),
             users: user_table,
             mechanism: None,
@@ -246,6 +252,8 @@ struct ServerCore {
     resume: Option<xmpp_sansio::server::ResumptionState>,
     clock: Clock,
     events: VecDeque<VectorEvent>,
+    /// Config `framing = "websocket"`: output is checked message by message.
+    websocket: bool,
 }
 
 impl ServerCore {
@@ -351,6 +359,13 @@ impl CoreUnderTest for ServerCore {
         let now = self.clock.now();
         match action.name.as_str() {
             "close" => self.server.close(now),
+            "close-see-other-uri" => {
+                if !self.server.close_see_other_uri(now, args) {
+                    return Err(Unsupported(
+                        "close-see-other-uri needs framing = \"websocket\"".into(),
+                    ));
+                }
+            }
             "eof" => self.server.handle_eof(),
             "tick" => {
                 let now = self.clock.tick(args)?;
@@ -543,6 +558,10 @@ impl CoreUnderTest for ServerCore {
     }
 
     fn take_output(&mut self) -> Vec<u8> {
+        if self.websocket {
+            let server = &mut self.server;
+            return drain_messages(|| server.poll_transmit(), &mut self.events);
+        }
         drain_output(|| self.server.poll_transmit())
     }
 }

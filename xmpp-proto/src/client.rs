@@ -90,7 +90,7 @@ use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
-use crate::stream::{BIND2_NS, Features, Requirement, Sasl2Offer, StreamLimits};
+use crate::stream::{BIND2_NS, Features, Framing, Requirement, Sasl2Offer, StreamLimits};
 pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, ElementRef, Limits, Writer, XML_NS};
 
@@ -205,6 +205,11 @@ pub struct ClientConfig {
     /// types received abandons the login with [`Abandoned::Downgrade`]. On by default: a
     /// server without XEP-0474 sends no hash, and nothing is checked.
     pub downgrade_protection: bool,
+    /// How the stream is framed: TCP (the default) or WebSocket (RFC 7395), where each
+    /// [`Client::handle_input`] is one message and each [`Client::poll_transmit`] one, the
+    /// server's STARTTLS offer is ignored and no whitespace keepalive is sent (see
+    /// [`Framing`]).
+    pub framing: Framing,
 }
 
 impl ClientConfig {
@@ -241,6 +246,7 @@ impl ClientConfig {
             fast_count: None,
             fast_invalidate: false,
             downgrade_protection: true,
+            framing: Framing::Tcp,
         }
     }
 }
@@ -281,6 +287,7 @@ impl core::fmt::Debug for ClientConfig {
             .field("fast_count", &self.fast_count)
             .field("fast_invalidate", &self.fast_invalidate)
             .field("downgrade_protection", &self.downgrade_protection)
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -566,8 +573,10 @@ impl Client {
             response_timeout: config.response_timeout,
             keepalive: config.keepalive,
         };
+        let mut engine = Engine::initiating(settings, now);
+        engine.set_framing(config.framing);
         Client {
-            engine: Engine::initiating(settings, now),
+            engine,
             rng: Rng::new(seed),
             config,
             state: State::AwaitHeader(None),
@@ -666,7 +675,8 @@ impl Client {
         }
     }
 
-    /// Bytes received from the server, at time `now`.
+    /// Bytes received from the server, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]).
     ///
     /// Everything after a `<proceed/>` in the same input is discarded, and so is input that
     /// arrives before [`tls_established`](Self::tls_established) (reported as
@@ -1082,7 +1092,9 @@ impl Client {
         };
         self.peer = (peer.limits.is_some() || peer.features.is_some()).then(|| Box::new(peer));
         if !self.engine.transport().is_encrypted() {
-            match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
+            // RFC 7395 section 3.7: over WebSocket an offer of STARTTLS is ignored.
+            let starttls = f.starttls.filter(|_| !self.engine.framing().is_websocket());
+            match StartTlsClient::begin(self.config.tls, starttls, &mut self.engine) {
                 Ok(Some(step)) => return self.run(State::StartTls(step, auth)),
                 Ok(None) => {}
                 Err(failure) => return self.fail(failure),

@@ -68,7 +68,10 @@ pub trait Connection {
     /// Why a call did nothing.
     type Error: RoleError;
 
-    /// Bytes received from the peer, at time `now`; once the stream is over, ignored.
+    /// Bytes received from the peer, at time `now`; once the stream is over, ignored. With
+    /// WebSocket framing ([`Framing`](crate::stream::Framing), RFC 7395) each call is the
+    /// whole payload of one text message, and each
+    /// [`poll_transmit`](Self::poll_transmit) one message to send.
     ///
     /// # Errors
     ///

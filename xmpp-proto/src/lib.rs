@@ -10,7 +10,10 @@
 //!   section 8);
 //! - [`sasl`]: SASL authentication (RFC 6120 section 6): PLAIN, SCRAM with and without
 //!   channel binding, EXTERNAL and ANONYMOUS, client and server;
-//! - [`stream`]: what every role shares about the stream: headers, features, ids;
+//! - [`stream`]: what every role shares about the stream: headers, features, ids, and its
+//!   framing on the transport ([`stream::Framing`]: TCP, or WebSocket per RFC 7395 for the
+//!   c2s roles, where the embedder runs the WebSocket protocol and each `handle_input` is
+//!   one whole text message, each `poll_transmit` one);
 //! - [`client`]: the c2s client role as a state machine;
 //! - [`server`]: the c2s server role (receiving entity) as a state machine;
 //! - [`component`]: the gateway role, XEP-0114, both sides;
@@ -70,6 +73,12 @@
 //! A peer whose header binds a prefix to a long namespace name, used by every stanza
 //! (`<iq p:a=''/>`), once made each element carry a copy of the name (about 700 bytes per
 //! input byte with an 8 KiB header); elements now share the header's buffer instead.
+//!
+//! Over WebSocket ([`stream::Framing::WebSocket`]) a call is one message, which is one
+//! element: it queues the few events and answers one element makes, so the queues hold one
+//! element's worth; the message itself is bounded by the element limit (refused at the
+//! limit, never copied), and the WebSocket library's own limit on messages should be no
+//! larger.
 //!
 //! Before it is online a role queues no stanzas: each negotiation step reports one or two
 //! events and waits for the embedder, and the server closes the stream after

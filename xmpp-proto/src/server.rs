@@ -89,7 +89,7 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::management::{self, SM_NS, SmSettings};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
-use crate::stream::{BIND2_NS, SASL2_NS, StreamLimits, TLS_NS, TlsPolicy};
+use crate::stream::{BIND2_NS, Framing, SASL2_NS, StreamLimits, TLS_NS, TlsPolicy};
 pub use crate::stream::{ResumptionState, UnackedLimits};
 use crate::xml::{Element, Limits, Writer};
 
@@ -200,6 +200,11 @@ pub struct ServerConfig {
     /// the hash of the mechanisms and channel-binding types this stream advertised, which
     /// a client compares with what it received. Off by default (XEP-0474 is experimental).
     pub downgrade_protection: bool,
+    /// How the stream is framed: TCP (the default) or WebSocket (RFC 7395), where each
+    /// [`Server::handle_input`] is one message and each [`Server::poll_transmit`] one,
+    /// STARTTLS is never offered (`wss:` is the TLS) and no whitespace keepalive is sent
+    /// (see [`Framing`]).
+    pub framing: Framing,
 }
 
 impl ServerConfig {
@@ -241,6 +246,7 @@ impl ServerConfig {
             sasl2_tasks: Vec::new(),
             fast: Vec::new(),
             downgrade_protection: false,
+            framing: Framing::Tcp,
         }
     }
 
@@ -287,6 +293,7 @@ impl core::fmt::Debug for ServerConfig {
             .field("ack_request_after", &self.ack_request_after)
             .field("unacked_limits", &self.unacked_limits)
             .field("resumption", &self.resumption)
+            .field("framing", &self.framing)
             .finish()
     }
 }
@@ -641,8 +648,10 @@ impl Server {
             response_timeout: config.response_timeout,
             keepalive: config.keepalive,
         };
+        let mut engine = Engine::receiving(settings, now);
+        engine.set_framing(config.framing);
         Server {
-            engine: Engine::receiving(settings, now),
+            engine,
             rng: Rng::new(seed),
             first_header: true,
             domain: 0,
@@ -651,7 +660,8 @@ impl Server {
         }
     }
 
-    /// Bytes received from the client, at time `now`. Nothing received after `<starttls/>`
+    /// Bytes received from the client, at time `now` (with WebSocket framing, one whole
+    /// message per call: see [`Framing`]). Nothing received after `<starttls/>`
     /// in the same input is processed, and input before
     /// [`tls_established`](Self::tls_established) is discarded
     /// ([`ServerError::AwaitingTls`]). Once the stream is over, input is ignored.
@@ -1114,6 +1124,14 @@ impl Server {
 
     stream_methods!(ServerEvent);
 
+    /// Closes the stream at time `now` sending the client to another endpoint: over
+    /// WebSocket, `<close see-other-uri='uri'/>` (RFC 7395 section 3.6.1), then the close
+    /// handshake as [`close`](Self::close). Over TCP nothing is done and the answer is
+    /// false: use [`close_with`](Self::close_with) and `see-other-host` there.
+    pub fn close_see_other_uri(&mut self, now: Instant, uri: &str) -> bool {
+        self.at(now, |s| StreamRole::close_see_other_uri(s, uri))
+    }
+
     /// Can stanzas be sent?
     fn online(&self) -> Result<(), ServerError> {
         if self.engine.is_ending() {
@@ -1201,9 +1219,11 @@ impl Server {
     fn send_features(&mut self) {
         let encrypted = self.engine.transport().is_encrypted();
         let authenticated = !matches!(self.state, State::Unauthenticated(_));
-        let tls_first = !encrypted && self.config.tls == TlsPolicy::Required;
+        // RFC 7395 section 3.7: never offered over WebSocket.
+        let starttls = !encrypted && !self.engine.framing().is_websocket();
+        let tls_first = starttls && self.config.tls == TlsPolicy::Required;
         // TLS comes before SASL (RFC 6120 5.3.1): never offered after authentication.
-        let offer_tls = !encrypted && !authenticated && self.config.tls != TlsPolicy::Disabled;
+        let offer_tls = starttls && !authenticated && self.config.tls != TlsPolicy::Disabled;
         // Inline resumption (XEP-0198 with SASL2) is offered when resumption is.
         let sasl2_resume = self.config.stream_management && self.config.resumption.is_some();
         let fast = self.fast_offered();
@@ -1263,6 +1283,7 @@ impl Server {
     /// authenticated yet), else `<failure/>` and the stream is over.
     fn on_starttls(&mut self) {
         let can_proceed = !self.engine.transport().is_encrypted()
+            && !self.engine.framing().is_websocket()
             && matches!(self.state, State::Unauthenticated(_))
             && self.config.tls != TlsPolicy::Disabled;
         let next = starttls::answer(can_proceed, &mut self.engine);

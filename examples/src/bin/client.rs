@@ -1,90 +1,62 @@
 //! An XMPP client over a blocking socket: connects, negotiates (STARTTLS with rustls, SASL,
 //! resource binding, all decided by `xmpp_sansio::client::Client`), optionally sends one chat
 //! message, prints every event, and closes after `--count` received messages or on timeout.
+//! `--sm` uses stream management with resumption; `--resume-test` cuts the TCP connection
+//! mid-session and resumes on a new one; `--roster-test` runs a roster round.
 //!
-//! Exit status: 0 when it went online (and received `--count` messages), 2 on a SASL
-//! failure, 1 otherwise.
+//! Exit status: 0 when it went online (received `--count` messages, passed its test), 2 on
+//! a SASL failure, 1 otherwise.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use xmpp_examples::client::Session;
+use xmpp_examples::client::{CLIENT_USAGE, Session, client_args};
 use xmpp_examples::drive::{Embedder, drive};
-use xmpp_examples::{Args, Conn, client_tls, die, random_seed, tls_policy};
-use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
-use xmpp_sansio::jid::{BareJid, Jid};
-use xmpp_sansio::sasl::Mechanism;
-
-const USAGE: &str = "usage: client --addr HOST:PORT --jid USER@DOMAIN --password PW \
-    [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
-    [--allow-plain] [--resource R] [--presence] [--to JID --message TEXT] [--count N] \
-    [--timeout-secs S]";
+use xmpp_examples::{Conn, die, random_seed};
+use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
 
 fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "addr",
-            "jid",
-            "password",
-            "tls",
-            "ca",
-            "mechanisms",
-            "resource",
-            "to",
-            "message",
-            "count",
-            "timeout-secs",
-        ],
-        &["allow-plain", "presence"],
-    );
-    let addr = args.require("addr", USAGE);
-    let jid: BareJid = args
-        .require("jid", USAGE)
-        .parse()
-        .unwrap_or_else(|e| die(&format!("--jid: {e}")));
-    let mut config = ClientConfig::new(jid.clone(), args.require("password", USAGE));
-    config.tls = tls_policy(&args, USAGE);
-    if let Some(list) = args.get("mechanisms") {
-        config.mechanisms = list
-            .split(',')
-            .map(|m| m.trim().parse::<Mechanism>())
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|_| die(&format!("--mechanisms: unknown mechanism in {list}")));
-    }
-    config.allow_plain_without_tls = args.switch("allow-plain");
-    config.resource = args.get("resource").map(str::to_owned);
-    let to: Option<Jid> = args
-        .get("to")
-        .map(|t| t.parse().unwrap_or_else(|e| die(&format!("--to: {e}"))));
-    let message = args.get("message");
-    if to.is_some() != message.is_some() {
-        die("--to and --message go together");
-    }
-    let count = args.number("count", 0, USAGE);
-    let timeout = Duration::from_secs(args.number("timeout-secs", 15, USAGE));
-    let tls = if config.tls == TlsPolicy::Disabled {
-        None
-    } else {
-        Some(client_tls(args.get("ca")).unwrap_or_else(|e| die(&format!("--ca: {e}"))))
-    };
-
+    let a = client_args(&format!("usage: client {CLIENT_USAGE}"));
     let start = Instant::now();
+    let mut app = App {
+        session: Session::new(a.plan, start + a.timeout),
+        domain: a.config.jid.domain().to_owned(),
+        tls: a.tls,
+        cut: false,
+    };
+    let (mut client, mut conn) = connect(&a.addr, a.config.clone());
+    client.open(start).expect("a new client opens");
+    let mut result = drive(&mut client, &mut conn, &mut app);
+    if app.cut {
+        // The resumption test: the previous session's state, on a new connection.
+        let Some(state) = client.take_resumption_state() else {
+            println!("test failed: no resumption state after the cut");
+            std::process::exit(1)
+        };
+        println!(
+            "reconnecting to resume {} ({} unacknowledged)",
+            state.id,
+            state.unacked.len()
+        );
+        app.cut = false;
+        app.session.resuming();
+        (client, conn) = connect(&a.addr, a.config);
+        client
+            .resume_from(state)
+            .expect("a new client with stream management");
+        client.open(Instant::now()).expect("a new client opens");
+        result = drive(&mut client, &mut conn, &mut app);
+    }
+    std::process::exit(app.session.exit_status(&client, result))
+}
+
+fn connect(addr: &str, config: ClientConfig) -> (Client, Option<Conn>) {
     let tcp = TcpStream::connect(addr).unwrap_or_else(|e| die(&format!("connect {addr}: {e}")));
     tcp.set_nodelay(true).ok();
-    let mut conn = Some(Conn::Plain(tcp));
-    let mut client = Client::new(config, random_seed(), start);
-    client.open(start).expect("a new client opens");
-    let message = to.zip(message.map(str::to_owned));
-    let mut app = App {
-        session: Session::new(args.switch("presence"), message, count, start + timeout),
-        domain: jid.domain().to_owned(),
-        tls,
-    };
-    let result = drive(&mut client, &mut conn, &mut app);
-    std::process::exit(app.session.exit_status(&client, result))
+    let client = Client::new(config, random_seed(), Instant::now());
+    (client, Some(Conn::Plain(tcp)))
 }
 
 /// The client's session, with TLS set up through rustls on the blocking socket.
@@ -92,6 +64,8 @@ struct App {
     session: Session,
     domain: String,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// The transport was cut for the resumption test.
+    cut: bool,
 }
 
 impl Embedder<Client> for App {
@@ -111,11 +85,23 @@ impl Embedder<Client> for App {
             self.session.tls_established(client, cb);
         }
         self.session.on_event(client, event);
+        if self.session.take_cut() {
+            // What the session just wrote goes out, then the TCP connection ends under the
+            // stream: no closing tag, no TLS close_notify, as when a network goes away.
+            let c = conn.as_mut().expect("connected");
+            while let Some(bytes) = client.poll_transmit() {
+                c.send(&bytes)?;
+            }
+            c.tcp().shutdown(Shutdown::Both)?;
+            *conn = None;
+            self.cut = true;
+            return Err(io::Error::other("connection cut for the resumption test"));
+        }
         Ok(())
     }
 
     fn deadline(&self) -> Option<Instant> {
-        Some(self.session.give_up_at)
+        Some(self.session.deadline())
     }
 
     fn on_deadline(&mut self) {

@@ -2,114 +2,49 @@
 //! `TcpStream` and tokio-rustls. The core is the same `xmpp_sansio::client::Client`, and so
 //! is what the example does with its events (`xmpp_examples::client::Session`); the loop is
 //! `xmpp_examples::tokio_net::drive_async`, the one every role and tokio example uses.
+//! `--resume-test` is the blocking `client`'s only (it cuts the transport under the loop).
 //!
-//! Exit status: 0 when it went online (and received `--count` messages), 2 on a SASL
-//! failure, 1 otherwise.
+//! Exit status: 0 when it went online (received `--count` messages, passed its test), 2 on
+//! a SASL failure, 1 otherwise.
 
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::net::TcpStream;
-use xmpp_examples::client::Session;
+use xmpp_examples::client::{CLIENT_USAGE, ClientArgs, Mode, Session, client_args};
+use xmpp_examples::die;
+use xmpp_examples::random_seed;
 use xmpp_examples::tokio_net::{AsyncConn, AsyncEmbedder, drive_async};
-use xmpp_examples::{Args, client_tls, die, random_seed, tls_policy};
-use xmpp_sansio::client::{Client, ClientConfig, ClientEvent, TlsPolicy};
-use xmpp_sansio::jid::{BareJid, Jid};
-use xmpp_sansio::sasl::Mechanism;
-
-const USAGE: &str = "usage: tokio_client --addr HOST:PORT --jid USER@DOMAIN --password PW \
-    [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
-    [--allow-plain] [--resource R] [--presence] [--to JID --message TEXT] [--count N] \
-    [--timeout-secs S]";
-
-/// What the flags ask for beyond the core's configuration.
-struct Plan {
-    addr: String,
-    presence: bool,
-    message: Option<(Jid, String)>,
-    count: u64,
-    timeout: Duration,
-    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
-}
+use xmpp_sansio::client::{Client, ClientEvent};
 
 fn main() {
-    let args = Args::parse(
-        USAGE,
-        &[
-            "addr",
-            "jid",
-            "password",
-            "tls",
-            "ca",
-            "mechanisms",
-            "resource",
-            "to",
-            "message",
-            "count",
-            "timeout-secs",
-        ],
-        &["allow-plain", "presence"],
-    );
-    let jid: BareJid = args
-        .require("jid", USAGE)
-        .parse()
-        .unwrap_or_else(|e| die(&format!("--jid: {e}")));
-    let mut config = ClientConfig::new(jid, args.require("password", USAGE));
-    config.tls = tls_policy(&args, USAGE);
-    if let Some(list) = args.get("mechanisms") {
-        config.mechanisms = list
-            .split(',')
-            .map(|m| m.trim().parse::<Mechanism>())
-            .collect::<Result<_, _>>()
-            .unwrap_or_else(|_| die(&format!("--mechanisms: unknown mechanism in {list}")));
+    let a = client_args(&format!("usage: tokio_client {CLIENT_USAGE}"));
+    if matches!(a.plan.mode, Mode::ResumeTest { .. }) {
+        die("--resume-test: use the blocking client");
     }
-    config.allow_plain_without_tls = args.switch("allow-plain");
-    config.resource = args.get("resource").map(str::to_owned);
-    let message = match (args.get("to"), args.get("message")) {
-        (Some(to), Some(text)) => Some((
-            to.parse().unwrap_or_else(|e| die(&format!("--to: {e}"))),
-            text.to_owned(),
-        )),
-        (None, None) => None,
-        _ => die("--to and --message go together"),
-    };
-    let plan = Plan {
-        addr: args.require("addr", USAGE).to_owned(),
-        presence: args.switch("presence"),
-        message,
-        count: args.number("count", 0, USAGE),
-        timeout: Duration::from_secs(args.number("timeout-secs", 15, USAGE)),
-        tls: (config.tls != TlsPolicy::Disabled)
-            .then(|| client_tls(args.get("ca")).unwrap_or_else(|e| die(&format!("--ca: {e}")))),
-    };
     // One connection needs no thread pool: a current-thread runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| die(&format!("tokio runtime: {e}")));
-    std::process::exit(runtime.block_on(run(config, plan)));
+    std::process::exit(runtime.block_on(run(a)));
 }
 
 /// Runs the session; gives the exit status.
-async fn run(config: ClientConfig, plan: Plan) -> i32 {
-    let domain = config.jid.domain().to_owned();
+async fn run(a: ClientArgs) -> i32 {
+    let domain = a.config.jid.domain().to_owned();
     let start = Instant::now();
-    let tcp = TcpStream::connect(&plan.addr)
+    let tcp = TcpStream::connect(&a.addr)
         .await
-        .unwrap_or_else(|e| die(&format!("connect {}: {e}", plan.addr)));
+        .unwrap_or_else(|e| die(&format!("connect {}: {e}", a.addr)));
     tcp.set_nodelay(true).ok();
     let mut conn = Some(AsyncConn::Plain(tcp));
-    let mut client = Client::new(config, random_seed(), start);
+    let mut client = Client::new(a.config, random_seed(), start);
     client.open(start).expect("a new client opens");
     let mut app = App {
-        session: Session::new(
-            plan.presence,
-            plan.message,
-            plan.count,
-            start + plan.timeout,
-        ),
+        session: Session::new(a.plan, start + a.timeout),
         domain,
-        tls: plan.tls,
+        tls: a.tls,
     };
     let result = drive_async(&mut client, &mut conn, &mut app).await;
     app.session.exit_status(&client, result)
@@ -144,7 +79,7 @@ impl AsyncEmbedder<Client> for App {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        Some(self.session.give_up_at)
+        Some(self.session.deadline())
     }
 
     fn on_deadline(&mut self) {

@@ -47,6 +47,9 @@ pub const STREAM_NS: &str = "http://etherx.jabber.org/streams";
 /// `urn:ietf:params:xml:ns:xmpp-streams`, the namespace of stream error conditions
 /// (RFC 6120 section 4.9.2).
 pub const STREAM_ERRORS_NS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+/// `urn:ietf:params:xml:ns:xmpp-framing`, the namespace of `<open/>` and `<close/>`, the
+/// stream headers of XMPP over WebSocket (RFC 7395 section 3.3.2).
+pub const FRAMING_NS: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 /// `urn:ietf:params:xml:ns:xmpp-stanzas`, the namespace of stanza error conditions
 /// (RFC 6120 section 8.3.2).
 pub const STANZA_ERRORS_NS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";

@@ -286,7 +286,9 @@ pub fn parse_set(
 /// An update stores the item (keeping the subscription state) and pushes it; a removal
 /// forgets the contact, pushes `remove`, and sends the contact `unsubscribe` if the user
 /// was subscribed to it and `unsubscribed` if it was subscribed to the user or had asked
-/// (2.5.2), stamped from the user's bare JID. Then the result to the sender (2.3.2).
+/// (2.5.2), stamped from the user's bare JID; a contact that was subscribed then gets
+/// unavailable presence from each available resource, as after any cancellation (3.2.2).
+/// Then the result to the sender (2.3.2).
 ///
 /// # Errors
 ///
@@ -343,6 +345,13 @@ pub fn set(
         }
         if state.subscription().has_from() || state.pending_in() {
             send(PresenceType::Unsubscribed);
+        }
+        if state.subscription().has_from() {
+            // The "unsubscribed" cancels the contact's subscription: section 3.2.2, the
+            // contact gets unavailable presence from each available resource.
+            out.extend(super::subscription::presence_of_sessions(
+                account, jid, true,
+            ));
         }
     }
     let mut result = BytesMut::new();

@@ -565,7 +565,7 @@ fn presence_on_behalf(
 /// The presence of each available session, sent to `contact` (`from` the session's full
 /// JID): the user's current presence after an approval (section 3.1.5), or unavailable
 /// presence after a subscription ends (sections 3.2.2, 3.3.3).
-fn presence_of_sessions(
+pub(crate) fn presence_of_sessions(
     account: &Account<'_>,
     contact: &BareJid,
     unavailable: bool,

@@ -113,6 +113,11 @@ pub enum CloseReason {
     LocalClose,
     /// The peer closed first; our closing tag answered it.
     PeerClose,
+    /// The server closed first naming another endpoint to connect to (WebSocket framing:
+    /// `<close see-other-uri/>`, RFC 7395 section 3.6.1); our `<close/>` answered it. Only
+    /// an endpoint of the same security or better is reported (section 4: never `wss:` to
+    /// `ws:`); another is a plain [`PeerClose`](Self::PeerClose).
+    Redirected(Box<str>),
     /// We ended the stream with this stream error (a fault of the peer, or `close_with`),
     /// followed by our closing tag (RFC 6120 section 4.9.1.1). When our closing tag was
     /// already out, nothing more was written (section 4.4).
@@ -133,6 +138,7 @@ impl core::fmt::Display for CloseReason {
         match self {
             CloseReason::LocalClose => f.write_str("closed by us, answered by the peer"),
             CloseReason::PeerClose => f.write_str("closed by the peer"),
+            CloseReason::Redirected(uri) => write!(f, "closed by the peer, to reconnect at {uri}"),
             CloseReason::LocalStreamError(e) => {
                 write!(f, "we sent the stream error {}", e.condition.as_str())
             }

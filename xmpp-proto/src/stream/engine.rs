@@ -32,12 +32,13 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::close::{Abandoned, CloseReason};
+use super::framing::{self, Framing};
 use super::header::{Header, write_header};
 use super::management::{self, Acks, ResumptionState, SmSettings};
 use super::output::Output;
 use super::timers::{Periods, Timer, TimerTable};
 use super::tls::Transport;
-use crate::error::{STREAM_NS, StreamError, StreamErrorCondition};
+use crate::error::{FRAMING_NS, STREAM_NS, StreamError, StreamErrorCondition};
 use crate::stanza::{CONTENT_NAMESPACES, NotAStanza, Stanza};
 use crate::xml::{Element, Event, Limits, RootStamp, StreamParser, Writer};
 
@@ -220,6 +221,39 @@ impl<E: StreamEvent> Engine<E> {
         engine
     }
 
+    /// Frames the stream as `framing` says (a role calls it right after building the
+    /// engine). WebSocket framing (RFC 7395): each input call is one message and each
+    /// output one; `<open/>` and `<close/>` for the header and the closing tag; no
+    /// keepalive (section 3.4); over `wss:` the transport is encrypted from the start
+    /// (section 3.7: no STARTTLS).
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn set_framing(&mut self, framing: Framing) {
+        // Kept by the output alone (the engine's size is every session's).
+        if let Framing::WebSocket { secure } = framing {
+            self.out.frame_messages(self.content_ns());
+            self.timers.no_keepalive();
+            self.active();
+            if secure {
+                self.transport = Transport::Tls {
+                    channel_bindings: Box::default(),
+                    peer_certificate: false,
+                };
+            }
+        }
+    }
+
+    /// The stream's framing.
+    #[cfg_attr(not(any(feature = "client", feature = "server")), allow(dead_code))]
+    pub fn framing(&self) -> Framing {
+        if self.out.is_framed() {
+            Framing::WebSocket {
+                secure: self.transport.is_encrypted(),
+            }
+        } else {
+            Framing::Tcp
+        }
+    }
+
     fn set_now(&mut self, now: Instant) {
         self.timers.advance(now);
     }
@@ -279,7 +313,11 @@ impl<E: StreamEvent> Engine<E> {
     /// Writes our stream header (RFC 6120 section 4.7) for the current stream.
     pub fn write_header(&mut self, header: Header<'_>) {
         let ns = self.content_ns();
-        self.out.write(|buf| write_header(buf, ns, header));
+        if self.out.is_framed() {
+            self.out.write(|buf| framing::write_open(buf, header));
+        } else {
+            self.out.write(|buf| write_header(buf, ns, header));
+        }
         if matches!(self.life, Lifecycle::Idle | Lifecycle::Opening) {
             self.life = Lifecycle::Open;
         }
@@ -313,6 +351,7 @@ impl<E: StreamEvent> Engine<E> {
         let room = self.sm.as_ref().and_then(|acks| acks.room());
         let mut refused = None;
         let content_ns = self.content_ns();
+        let framed = self.out.is_framed();
         self.write(|buf| {
             let start = buf.len();
             // A stanza built or parsed in another content namespace is written in ours.
@@ -323,6 +362,11 @@ impl<E: StreamEvent> Engine<E> {
             // embedder's mistake is an error, never bytes that break the stream.
             if balanced {
                 w.finish();
+                // Measured as sent: over WebSocket with the declarations the output adds
+                // (adding them again there changes nothing).
+                if framed {
+                    framing::declare_root(buf, start, content_ns);
+                }
             }
             let size = buf.len() - start;
             refused = if !balanced {
@@ -355,25 +399,24 @@ impl<E: StreamEvent> Engine<E> {
     /// embedder takes it), the ack timer runs, and after every `request_every` stanzas an
     /// `<r/>` follows.
     pub fn write(&mut self, f: impl FnOnce(&mut BytesMut)) {
-        let mut grew = false;
+        let Some(range) = self.out.write(f) else {
+            return;
+        };
+        let grew = !range.is_empty();
         let mut queued = false;
         let content_ns = self.content_ns();
-        let sm = &mut self.sm;
-        self.out.write(|buf| {
-            let before = buf.len();
-            f(buf);
-            grew = buf.len() > before;
-            if let Some(acks) = sm {
-                if grew && management::starts_stanza(&buf[before..], content_ns) {
-                    queued = true;
-                    acks.queued(before, buf.len());
-                    if acks.sent_one() {
-                        acks.requested();
-                        management::write_request(&mut Writer::new(buf));
-                    }
+        if let Some(acks) = &mut self.sm {
+            if grew && management::starts_stanza(self.out.written(range.clone()), content_ns) {
+                queued = true;
+                acks.queued(range.start, range.end);
+                if acks.sent_one() {
+                    acks.requested();
+                    // A write of its own: over WebSocket, a message of its own.
+                    self.out
+                        .write(|buf| management::write_request(&mut Writer::new(buf)));
                 }
             }
-        });
+        }
         if queued {
             self.arm_ack_timer();
         }
@@ -476,6 +519,7 @@ impl<E: StreamEvent> Engine<E> {
     /// The keepalive is due: whitespace between elements (RFC 6120 section 4.6.1), and,
     /// the session being idle, its scratch memory goes back.
     fn keepalive_due(&mut self) {
+        // Never armed over WebSocket (RFC 7395 section 3.4), which `set_framing` ensures.
         self.write(|buf| buf.extend_from_slice(b" "));
         self.restart_keepalive();
         self.shrink();
@@ -501,12 +545,18 @@ impl<E: StreamEvent> Engine<E> {
 
     /// Bytes to write to the transport. The stanzas in them that stream management keeps
     /// become slices of them (no copies).
+    ///
+    /// With WebSocket framing, one message per call: all that was written is frozen at
+    /// once, as over TCP, and handed out in slices, one element each.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
+        if let Some(message) = self.out.next_message() {
+            return Some(message);
+        }
         let out = self.out.take()?;
         if let Some(acks) = &mut self.sm {
             acks.queue.freeze(&out);
         }
-        Some(out)
+        Some(self.out.split(out))
     }
 
     /// When a timer fires next.
@@ -650,6 +700,7 @@ impl<E: StreamEvent> Engine<E> {
     /// and the stanzas in it are frozen for the queue.
     fn freeze_output(&mut self) {
         let _ = self.poll_transmit();
+        self.out.discard();
     }
 
     /// Stream management's timer: a stanza is unacknowledged; an `<r/>` goes out after
@@ -831,6 +882,10 @@ pub(crate) trait StreamRole: Sized {
             Lifecycle::Securing => return Err(InputRefused::AwaitingTls),
             _ => {}
         }
+        if self.engine().out.is_framed() {
+            self.message(data);
+            return Ok(());
+        }
         let mut rest = data;
         while !rest.is_empty() && self.engine().takes_input() {
             let (engine, from) = self.engine_and_stamp();
@@ -862,6 +917,34 @@ pub(crate) trait StreamRole: Sized {
         Ok(())
     }
 
+    /// One WebSocket message from the peer (RFC 7395 section 3.3.3): one element, parsed
+    /// whole and dispatched as over TCP (so nothing after an element that ends a phase can
+    /// be in the same input). A message that is not one element is the peer's bad XML.
+    fn message(&mut self, data: &[u8]) {
+        if !self.engine().takes_input() {
+            return;
+        }
+        let (engine, from) = self.engine_and_stamp();
+        let stamp = from.map(|from| RootStamp {
+            ns: engine.content_ns(),
+            names: &STANZA_NAMES,
+            attr: ("from", from),
+            header_lang: true,
+        });
+        let result = engine.parser.handle_message_stamped(data, stamp.as_ref());
+        while let Some(event) = self.engine().parser.poll_event() {
+            if self.engine().takes_input() {
+                self.dispatch(event);
+            }
+        }
+        if let Err(fault) = result {
+            if self.engine().takes_input() {
+                self.stream_error(fault.condition());
+            }
+        }
+        self.engine().active();
+    }
+
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::StreamOpened(header) => self.on_header(header),
@@ -872,6 +955,23 @@ pub(crate) trait StreamRole: Sized {
                     CloseReason::PeerClose
                 };
                 // Our closing tag answers, unless it went out first.
+                self.end_stream(None, reason);
+            }
+            // The framed stream's closing tag (RFC 7395 section 3.6), maybe naming another
+            // endpoint (3.6.1).
+            Event::Element(el) if self.engine().out.is_framed() && el.is("close", FRAMING_NS) => {
+                let engine = self.engine();
+                let reason = if engine.life == Lifecycle::Closing {
+                    CloseReason::LocalClose
+                } else {
+                    let secure = engine.transport.is_encrypted();
+                    match el.attr("see-other-uri") {
+                        Some(uri) if framing::redirect_allowed(&uri, secure) => {
+                            CloseReason::Redirected(uri.into())
+                        }
+                        _ => CloseReason::PeerClose,
+                    }
+                };
                 self.end_stream(None, reason);
             }
             Event::Element(el) if el.is("error", STREAM_NS) => {
@@ -893,9 +993,11 @@ pub(crate) trait StreamRole: Sized {
                 self.stream_error(StreamErrorCondition::UnsupportedStanzaType);
             }
             Event::Element(el) => {
-                // XEP-0198 section 4: a stanza handed to the role is handled.
-                if self.engine().is_stanza(&el) {
-                    if let Some(acks) = &mut self.engine().sm {
+                // XEP-0198 section 4: a stanza handed to the role is handled. (Asked only
+                // with stream management on: the role tells stanzas apart again anyway.)
+                let engine = self.engine();
+                if engine.sm.is_some() && engine.is_stanza(&el) {
+                    if let Some(acks) = &mut engine.sm {
                         acks.handled_one();
                     }
                 }
@@ -978,6 +1080,32 @@ pub(crate) trait StreamRole: Sized {
         }
     }
 
+    /// Closes gracefully naming another endpoint for the peer (WebSocket framing:
+    /// `<close see-other-uri/>`, RFC 7395 section 3.6.1). False over TCP, where nothing
+    /// is done: its closing tag has no such attribute (`see-other-host` is the stream
+    /// error for it).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    fn close_see_other_uri(&mut self, uri: &str) -> bool {
+        if !self.engine().out.is_framed() {
+            return false;
+        }
+        if matches!(self.engine().life, Lifecycle::Idle) {
+            self.close_gracefully();
+            return true;
+        }
+        if !self.engine().is_ending() {
+            if self.engine().needs_header() {
+                self.write_header();
+            }
+            let engine = self.engine();
+            engine.out.end_see_other(Some(uri));
+            engine.life = Lifecycle::Closing;
+            engine.timers.stop_all();
+            engine.timers.start(Timer::Closing);
+        }
+        true
+    }
+
     /// The transport ended: the stream is over, with nothing written.
     fn end_of_input(&mut self) {
         if !self.engine().is_closed() {
@@ -1030,7 +1158,8 @@ macro_rules! stream_methods {
             self.engine.poll_event()
         }
 
-        /// Bytes to write to the transport.
+        /// Bytes to write to the transport; with WebSocket framing
+        /// ([`Framing`](crate::stream::Framing)), the payload of one text message per call.
         pub fn poll_transmit(&mut self) -> Option<bytes::Bytes> {
             self.engine.poll_transmit()
         }

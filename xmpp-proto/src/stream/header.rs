@@ -54,6 +54,12 @@ pub(crate) fn check_peer_header(
     header: &Element,
     content_ns: &str,
 ) -> Result<(), StreamErrorCondition> {
+    // RFC 7395 section 3.3.2: `<open/>` has the header's attributes, and its namespace
+    // (which the parser checked) stands for the streams namespace; the content namespace
+    // is each element's own.
+    if header.is("open", crate::error::FRAMING_NS) {
+        return check_version(header);
+    }
     if parser.content_namespace() != Some(content_ns) {
         return Err(StreamErrorCondition::InvalidNamespace);
     }

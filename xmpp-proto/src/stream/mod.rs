@@ -10,6 +10,8 @@
 //!   limits a receiving entity announces ([`StreamLimits`], XEP-0478);
 //! - `tls`: the STARTTLS policy ([`TlsPolicy`]) and what protects the transport;
 //! - `output`: the bytes waiting to be sent, nothing after our closing tag;
+//! - `framing`: TCP or WebSocket ([`Framing`], RFC 7395): `<open/>` and `<close/>`, one
+//!   element per message;
 //! - `timers`: the response, keepalive and closing-handshake timers;
 //! - `close`: how a stream ended ([`CloseReason`], [`Abandoned`]);
 //! - `engine`: the engine every role owns (the parser and the one input
@@ -26,6 +28,7 @@
 mod close;
 pub(crate) mod engine;
 mod features;
+pub(crate) mod framing;
 pub(crate) mod header;
 pub(crate) mod management;
 pub(crate) mod output;
@@ -35,6 +38,7 @@ pub(crate) mod tls;
 
 pub use close::{Abandoned, CloseReason, ProtocolViolation};
 pub use features::{Features, Requirement, Sasl2Offer, StreamLimits};
+pub use framing::Framing;
 pub use management::{ResumptionState, SM_NS, UnackedLimits};
 pub use tls::TlsPolicy;
 

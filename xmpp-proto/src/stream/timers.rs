@@ -107,6 +107,13 @@ impl TimerTable {
             .unwrap_or(self.origin)
     }
 
+    /// No keepalive on this stream (WebSocket framing, RFC 7395 section 3.4): the idle
+    /// timer takes its place.
+    pub fn no_keepalive(&mut self) {
+        self.keepalive = OFF;
+        self.stop(Timer::Keepalive);
+    }
+
     /// Is there a keepalive to run?
     pub fn has_keepalive(&self) -> bool {
         self.keepalive != OFF

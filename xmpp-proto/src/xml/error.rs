@@ -122,6 +122,10 @@ pub enum ErrorKind {
     UnexpectedEof,
     /// A configured [`Limit`](super::Limit) was exceeded.
     LimitExceeded(Limit),
+    /// A WebSocket message that is not one element (RFC 7395 section 3.3.3: each message
+    /// is one standalone XML document whose first character is `<`): empty, with white
+    /// space or text before the element, or with anything but white space after it.
+    NotOneElement,
 }
 
 impl ErrorKind {
@@ -154,6 +158,7 @@ impl ErrorKind {
             | ContentAfterClose
             | EndTagBeforeHeader
             | MalformedXmlDeclaration
+            | NotOneElement
             | UnexpectedEof => StreamErrorCondition::NotWellFormed,
         }
     }
@@ -209,6 +214,7 @@ impl fmt::Display for ErrorKind {
             ),
             UnboundStreamPrefix => f.write_str("a stream header prefix that is not declared"),
             UnexpectedEof => f.write_str("the input ended inside the stream"),
+            NotOneElement => f.write_str("a WebSocket message that is not exactly one element"),
             LimitExceeded(limit) => match limit {
                 Limit::ElementBytes => f.write_str("an element larger than the size limit"),
                 Limit::HeaderBytes => f.write_str("a stream header larger than the size limit"),

@@ -267,6 +267,149 @@ impl StreamParser {
         Ok(used)
     }
 
+    /// Parses one WebSocket message of a framed stream (RFC 7395 section 3.3): `data` is
+    /// the whole payload of one text message, which must be exactly one element, with its
+    /// own namespace declarations (nothing is inherited from the stream's header), whose
+    /// first character is `<`; an XML declaration may come before it (not recommended,
+    /// allowed) and white space after it (a standalone document may end so). Its event is
+    /// queued for [`poll_event`](Self::poll_event): the first message of a stream must be
+    /// `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`, reported as
+    /// [`Event::StreamOpened`] (anything else but `<close/>` is `invalid-namespace`, section
+    /// 3.3.2); every later one as [`Event::Element`]. `<close/>` in that namespace, first
+    /// (section 3.4 lets a receiving entity answer `<open/>` with it) or later, is reported
+    /// as [`Event::Element`] (its `see-other-uri` is the embedder's business), after which
+    /// the stream is closed.
+    ///
+    /// A message is the unit of completeness: an element it leaves open is an error
+    /// (`not-well-formed`), never kept for the next message, so nothing is buffered between
+    /// calls; a second element or text around the element is [`ErrorKind::NotOneElement`].
+    /// The element is scanned in place, never copied before it is frozen, and the limits
+    /// apply as for a stream (the `<open/>` counts as a header, everything else as an
+    /// element): a message larger than the element limit is refused at the limit, without
+    /// being read further. Inside a message every rule of [`handle_input`](Self::handle_input)
+    /// holds. [`reset`](Self::reset) starts a new framed stream, which the peer's next
+    /// `<open/>` opens (a restart, section 3.5).
+    ///
+    /// Do not mix this with [`handle_input`](Self::handle_input) on one parser.
+    pub fn handle_message(&mut self, data: &[u8]) -> Result<(), ParseError> {
+        self.handle_message_stamped(data, None)
+    }
+
+    /// [`handle_message`](Self::handle_message), stamping the element as `stamp` says.
+    pub(crate) fn handle_message_stamped(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(), ParseError> {
+        if let Phase::Failed(e) = self.phase {
+            return Err(e);
+        }
+        let queued = self.events.len();
+        match self.message(data, stamp) {
+            Ok(()) => Ok(()),
+            Err((at, kind)) => {
+                // Nothing of a message that is not one element is reported.
+                self.events.truncate(queued);
+                Err(self.fail(ParseError::new(kind, at)))
+            }
+        }
+    }
+
+    fn message(
+        &mut self,
+        data: &[u8],
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(), (u64, ErrorKind)> {
+        let start = self.offset;
+        if self.phase == Phase::Closed {
+            return Err((start, ErrorKind::ContentAfterClose));
+        }
+        if data.first() != Some(&b'<') {
+            return Err((start, ErrorKind::NotOneElement));
+        }
+        let mut at = 0;
+        let (len, unit) = self.whole_unit(data, true, stamp)?;
+        at += len;
+        if unit == Unit::XmlDecl {
+            at += data[at..]
+                .iter()
+                .position(|&b| !chars::is_space(b))
+                .ok_or((start + data.len() as u64, ErrorKind::UnexpectedEof))?;
+            self.offset = start + at as u64;
+            at += self.whole_unit(&data[at..], false, stamp)?.0;
+        }
+        if let Some(i) = data[at..].iter().position(|&b| !chars::is_space(b)) {
+            return Err((start + (at + i) as u64, ErrorKind::NotOneElement));
+        }
+        self.offset = start + data.len() as u64;
+        // What the element means to the framed stream (RFC 7395 section 3.3.2).
+        match self.events.back() {
+            // Section 3.4: the receiving entity answers `<open/>` with `<open/>` or with
+            // `<close/>` (a refusal, or `see-other-uri`); so a stream may end unopened.
+            Some(Event::Element(el)) if el.is("close", crate::error::FRAMING_NS) => {
+                self.phase = Phase::Closed;
+            }
+            Some(Event::Element(el)) if self.phase == Phase::Prolog => {
+                if !el.is("open", crate::error::FRAMING_NS) {
+                    return Err((start, ErrorKind::NotAStreamHeader));
+                }
+                // Its `xml:lang` is the stream's; no declaration of it is inherited.
+                let header = el.clone();
+                self.context = Some(Box::new(StreamContext::new(header.clone(), Vec::new())));
+                self.events.pop_back();
+                self.events.push_back(Event::StreamOpened(header));
+                self.phase = Phase::Open;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Scans one unit that `data` must hold whole (a WebSocket message's), in place: an
+    /// XML declaration only when `decl` and at the very start, else an element.
+    fn whole_unit(
+        &mut self,
+        data: &[u8],
+        decl: bool,
+        stamp: Option<&RootStamp<'_>>,
+    ) -> Result<(usize, Unit), (u64, ErrorKind)> {
+        if data.first() != Some(&b'<') {
+            return Err((self.offset, ErrorKind::NotOneElement));
+        }
+        self.in_unit = true;
+        self.unit_at = self.offset;
+        self.checked_to = self.checked_to.max(self.offset);
+        let limits = self.limits;
+        self.scanner
+            .get_or_insert_with(|| Box::new(Scanner::new(&limits)))
+            .begin(false, decl);
+        match self.scan_unit(data)? {
+            // An end tag at the top: no element of its own (the stream's closing tag
+            // is `<close/>` here).
+            Some((_, Unit::Close | Unit::Header { .. })) => {
+                Err((self.offset, ErrorKind::NotOneElement))
+            }
+            Some((len, unit)) => {
+                self.complete(&data[..len], unit, stamp);
+                self.offset += len as u64;
+                Ok((len, unit))
+            }
+            None => {
+                // The message ended inside the unit: inside a character (the first fault,
+                // as at the end of input), or inside the markup.
+                let end = self.offset + data.len() as u64;
+                Err(if self.checked_to < end {
+                    (
+                        self.checked_to,
+                        ErrorKind::InvalidUtf8(Utf8Fault::Truncated),
+                    )
+                } else {
+                    (end, ErrorKind::UnexpectedEof)
+                })
+            }
+        }
+    }
+
     /// The transport ended. An unfinished header or element, or a stream never closed, is
     /// `not-well-formed`; a stream that was closed, or never opened, ends quietly. Input
     /// that ends inside a UTF-8 sequence is `unsupported-encoding`: that is the first fault.
@@ -637,6 +780,7 @@ pub fn parse_element(content_ns: &str, xml: &[u8]) -> Result<Element, ParseError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::error::Utf8Fault;
 
     /// The events of `input` fed in the given pieces, and the error if any.
     fn events_of(pieces: &[&[u8]]) -> (Vec<Event>, Option<ParseError>) {
@@ -649,6 +793,41 @@ mod tests {
             }
         }
         (std::iter::from_fn(|| p.poll_event()).collect(), err)
+    }
+
+    #[test]
+    fn each_tag_checks_its_own_attributes_for_duplicates() {
+        // A parent with more attributes than the linear check takes builds the name index;
+        // a child's check must not read the parent's entries (fuzz: a panic, and a duplicate
+        // of the child's could go unseen).
+        let many = |p: &str| {
+            (1..=10)
+                .map(|i| format!(" {p}{i}='{i}'"))
+                .collect::<String>()
+        };
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams'>";
+        let ok = format!(
+            "{header}<a{}><b{} xml:lang='en'/></a>",
+            many("a"),
+            many("b")
+        );
+        let (events, err) = events_of(&[ok.as_bytes()]);
+        assert_eq!(err, None);
+        assert_eq!(events.len(), 2);
+        let dup = format!(
+            "{header}<a{} xml:lang='x'><b{} b3='again'/></a>",
+            many("a"),
+            many("b")
+        );
+        let (_, err) = events_of(&[dup.as_bytes()]);
+        assert_eq!(err.map(|e| e.kind()), Some(ErrorKind::DuplicateAttribute));
+        // The fuzzer's input, minimized.
+        let found = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams'><a a1='1' \
+            a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8' JJJJm='hm' version='0.0' \
+            xml:lang='en'><TTTT a4='4' a5='5' a6='' a7='7' a8='8' JJ='ttp://ehem' to='examp' \
+            from='emple.c' version='0.0'T>";
+        let _ = events_of(&[found.as_bytes()]);
     }
 
     /// The elements of `stream` fed in pieces of `step` bytes, stamped as `stamp` says.
@@ -668,6 +847,119 @@ mod tests {
             }
         }
         out
+    }
+
+    const OPEN: &[u8] = b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='a' version='1.0'/>";
+
+    /// A framed parser with its stream opened.
+    fn framed() -> StreamParser {
+        let mut p = StreamParser::default();
+        p.handle_message(OPEN).unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+        p
+    }
+
+    #[test]
+    fn a_message_is_one_element_with_its_own_declarations() {
+        let mut p = framed();
+        p.handle_message(b"<message xmlns='jabber:client'><body>hi</body></message>\n")
+            .unwrap();
+        let Some(Event::Element(el)) = p.poll_event() else {
+            panic!("an element")
+        };
+        assert!(el.is("message", "jabber:client"));
+        // Nothing is inherited from `<open/>`: a stanza without xmlns is in no namespace.
+        p.handle_message(b"<message/>").unwrap();
+        let Some(Event::Element(el)) = p.poll_event() else {
+            panic!("an element")
+        };
+        assert_eq!(el.ns(), "");
+        // A declaration may come first; then white space.
+        p.handle_message(b"<?xml version='1.0'?> <a xmlns='urn:a'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(_))));
+        assert_eq!(p.buffered(), 0);
+    }
+
+    #[test]
+    fn a_message_that_is_not_one_element_reports_nothing_of_it() {
+        let cases: [(&[u8], ErrorKind); 8] = [
+            (b"", ErrorKind::NotOneElement),
+            (b" <a xmlns='urn:a'/>", ErrorKind::NotOneElement),
+            (
+                b"<a xmlns='urn:a'/><b xmlns='urn:a'/>",
+                ErrorKind::NotOneElement,
+            ),
+            (b"<a xmlns='urn:a'/>x", ErrorKind::NotOneElement),
+            (b"<a xmlns='urn:a'><b>", ErrorKind::UnexpectedEof),
+            (b"</a>", ErrorKind::MismatchedEndTag),
+            (b"<stream:features/>", ErrorKind::UnboundPrefix),
+            (
+                b"<a xmlns='urn:a'>\xC3",
+                ErrorKind::InvalidUtf8(Utf8Fault::Truncated),
+            ),
+        ];
+        for (message, kind) in cases {
+            let mut p = framed();
+            let e = p.handle_message(message).unwrap_err();
+            assert_eq!(e.kind(), kind, "{}", message.escape_ascii());
+            assert_eq!(p.poll_event(), None, "{}", message.escape_ascii());
+            assert_eq!(p.buffered(), 0);
+            // Failed for good.
+            assert_eq!(p.handle_message(b"<a xmlns='urn:a'/>"), Err(e));
+        }
+    }
+
+    #[test]
+    fn the_first_message_must_be_open_and_close_ends_the_stream() {
+        let mut p = StreamParser::default();
+        let e = p
+            .handle_message(b"<message xmlns='jabber:client'/>")
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotAStreamHeader);
+        assert_eq!(p.poll_event(), None);
+        let mut p = StreamParser::default();
+        let e = p
+            .handle_message(b"<open xmlns='http://etherx.jabber.org/streams'/>")
+            .unwrap_err();
+        assert_eq!(
+            e.condition(),
+            crate::error::StreamErrorCondition::InvalidNamespace
+        );
+        // Section 3.4: `<close/>` may answer `<open/>`; the stream ends unopened.
+        let mut p = StreamParser::default();
+        p.handle_message(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(el)) if el.name() == "close"));
+        assert!(p.is_closed());
+
+        let mut p = framed();
+        p.handle_message(b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+            .unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::Element(el)) if el.name() == "close"));
+        let e = p.handle_message(b"<a xmlns='urn:a'/>").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ContentAfterClose);
+        // A restart opens a new framed stream.
+        p.reset();
+        p.handle_message(OPEN).unwrap();
+        assert!(matches!(p.poll_event(), Some(Event::StreamOpened(_))));
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_at_the_limit_not_buffered() {
+        let limits = Limits {
+            max_element_bytes: 64,
+            ..Limits::default()
+        };
+        let mut p = StreamParser::new(limits);
+        p.handle_message(OPEN).unwrap();
+        let mut big = b"<a xmlns='urn:a'>".to_vec();
+        big.resize(1 << 20, b'x');
+        big.extend_from_slice(b"</a>");
+        let e = p.handle_message(&big).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::LimitExceeded(Limit::ElementBytes));
+        assert_eq!(e.offset(), OPEN.len() as u64 + 64);
+        assert_eq!(p.buffered(), 0);
     }
 
     #[test]

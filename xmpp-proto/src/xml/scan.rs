@@ -1147,6 +1147,11 @@ impl Scanner {
             }
         }
         self.raw_attrs.clear();
+        // The index held this tag's names (raw, then expanded); the next tag's duplicate
+        // check builds its own from its first attribute on.
+        if self.attr_index.len() > 0 {
+            self.attr_index.truncate(0);
+        }
 
         let idx = self.nodes.len() as u32;
         let attr_count = (self.attrs.len() - first_attr) as u32;
@@ -1462,10 +1467,10 @@ impl Scanner {
     ) {
         let header_text = context.map(|c| c.header.text_bytes());
         let root = self.nodes.get(0);
-        let name = span_in(&self.pool, header_text, raw, root[1], root[2]);
+        let name = ns_span(&self.pool, header_text, raw, root[1], root[2]);
         let prefix = (root[0] >> 16) as usize;
         let local = name.get(if prefix == 0 { 0 } else { prefix + 1 }..);
-        let ns = span_in(&self.pool, header_text, raw, root[3], root[4]);
+        let ns = ns_span(&self.pool, header_text, raw, root[3], root[4]);
         let named = local.is_some_and(|l| stamp.names.iter().any(|n| n.as_bytes() == l));
         if !named || ns != stamp.ns.as_bytes() {
             return;
@@ -1474,7 +1479,7 @@ impl Scanner {
         let (mut has_attr, mut has_lang) = (false, !stamp.header_lang);
         for i in first..first + count {
             let a = self.attrs.get(i as usize);
-            let qname = span_in(&self.pool, header_text, raw, a[1], a[2]);
+            let qname = ns_span(&self.pool, header_text, raw, a[1], a[2]);
             // `xml:lang` by its qualified name: the parser binds the `xml` prefix to XML_NS
             // only, and no other prefix to it.
             if a[4] == 0 {
@@ -1676,27 +1681,8 @@ impl<const W: usize> Records<W> {
     }
 }
 
-/// The bytes of any span of a unit being frozen (a name, a value, a namespace), as
-/// [`ns_span`] reads them; empty when out of range, which the scanner never makes.
-fn span_in<'s>(
-    pool: &'s [u8],
-    header: Option<&'s [u8]>,
-    s: &'s [u8],
-    start: u32,
-    len: u32,
-) -> &'s [u8] {
-    if start & HEADER != HEADER && start & KNOWN == 0 {
-        let (base, at) = if start & POOL != 0 {
-            (pool, (start & !POOL) as usize)
-        } else {
-            (s, start as usize)
-        };
-        return base.get(at..at + len as usize).unwrap_or_default();
-    }
-    ns_span(pool, header, s, start, len)
-}
-
-/// The bytes of a namespace span: a well-known namespace, a pool entry, or unit bytes.
+/// The bytes of a span of the unit being scanned or frozen (a namespace, or a name or value
+/// when stamping): a well-known namespace, a header or pool entry, or unit bytes.
 fn ns_span<'s>(
     pool: &'s [u8],
     header: Option<&'s [u8]>,

@@ -1,0 +1,213 @@
+//! Live runs: the vectors against an implementation over a real connection
+//! (vectors/README.md, "Live runs"). `live server` plays the client side of each
+//! `server`-role vector against a running server: it sends the `peer` steps and matches what
+//! the server sends against the `core` steps, with the same matching as in-process runs
+//! ([`crate::matching`]). Which vectors can run, and how a vector's names map onto the live
+//! server's, is [`plan`]'s.
+//!
+//! Timing replaces the in-process runner's "all output since the last step": after sending,
+//! the runner reads until what arrived matches the step or a step timeout passes (then the
+//! step fails with what did arrive); a `silent` step waits a fraction of it and fails on any
+//! byte.
+
+mod plan;
+mod transport;
+
+use std::time::{Duration, Instant};
+
+pub use plan::{LiveStep, Site, plan};
+pub use transport::{Connection, Read, TlsMode};
+
+use crate::matching::match_items;
+use crate::pattern::{Captures, Pattern};
+use crate::vector::{Vector, decode_hex};
+use crate::xml::{NsContext, parse_fragment};
+
+/// How to reach the live server and what to expect of it.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// `HOST:PORT`.
+    pub connect: String,
+    /// STARTTLS or not, and how to check the server's certificate.
+    pub tls: TlsMode,
+    /// The site file's description of the server.
+    pub site: Site,
+    /// How long one step may wait for the server.
+    pub step_timeout: Duration,
+}
+
+/// The outcome of one vector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveOutcome {
+    /// Every step held.
+    Passed,
+    /// A step did not.
+    Failed {
+        /// Its number, 1-based as the in-process runner counts (0: before the first step,
+        /// or a step that sends).
+        step: usize,
+        /// What was expected and what arrived.
+        why: String,
+    },
+    /// The vector cannot run live, and why.
+    Skipped(String),
+}
+
+/// Runs one `server` vector against the live server.
+pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
+    let steps = match plan(vector, &opts.site, opts.tls.is_starttls()) {
+        Ok(s) => s,
+        Err(why) => return LiveOutcome::Skipped(why),
+    };
+    let mut conn = match Connection::connect(&opts.connect) {
+        Ok(c) => c,
+        Err(e) => {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("connecting to {}: {e}", opts.connect),
+            };
+        }
+    };
+    let mut run = Run {
+        conn: &mut conn,
+        caps: Captures::new(),
+        expected_ctx: NsContext::new(),
+        actual_ctx: NsContext::new(),
+        pending: Vec::new(),
+        timeout: opts.step_timeout,
+        mode: vector.match_mode,
+    };
+    for step in &steps {
+        if let Err((n, why)) = run.step(step, opts) {
+            return LiveOutcome::Failed { step: n, why };
+        }
+    }
+    LiveOutcome::Passed
+}
+
+struct Run<'c> {
+    conn: &'c mut Connection,
+    caps: Captures,
+    expected_ctx: NsContext,
+    actual_ctx: NsContext,
+    /// Bytes received that no step has consumed yet.
+    pending: Vec<u8>,
+    timeout: Duration,
+    mode: crate::matching::MatchMode,
+}
+
+impl Run<'_> {
+    fn step(&mut self, step: &LiveStep, opts: &LiveOptions) -> Result<(), (usize, String)> {
+        match step {
+            LiveStep::Send { text, raw } => {
+                let bytes = if *raw {
+                    decode_hex(text).map_err(|e| (0, e))?
+                } else {
+                    Pattern::parse(text)
+                        .and_then(|p| p.substitute(&self.caps))
+                        .map_err(|e| (0, e.0))?
+                };
+                self.conn
+                    .write_all(&bytes)
+                    .map_err(|e| (0, format!("sending: {e}")))
+            }
+            LiveStep::StartTls => self
+                .conn
+                .start_tls(&opts.tls, &opts.site.domain)
+                .map_err(|e| (0, format!("TLS: {e}"))),
+            LiveStep::Eof => {
+                self.conn.shutdown_write();
+                Ok(())
+            }
+            LiveStep::Silent { step } => {
+                let until = Instant::now() + self.timeout / 4;
+                while Instant::now() < until {
+                    if self.conn.read_into(&mut self.pending, until) == Read::Closed {
+                        break;
+                    }
+                }
+                if self.pending.is_empty() {
+                    Ok(())
+                } else {
+                    Err((
+                        *step,
+                        format!(
+                            "expected nothing, got {:?}",
+                            String::from_utf8_lossy(&self.pending)
+                        ),
+                    ))
+                }
+            }
+            LiveStep::Expect { text, exact, step } => {
+                self.expect(text, *exact).map_err(|w| (*step, w))
+            }
+        }
+    }
+
+    /// Reads until what arrived matches `text`, or the step times out.
+    fn expect(&mut self, text: &str, exact: bool) -> Result<(), String> {
+        let deadline = Instant::now() + self.timeout;
+        let expected = if exact {
+            None
+        } else {
+            Some(
+                parse_fragment(text, &mut self.expected_ctx)
+                    .map_err(|e| format!("the step's XML: {e}"))?,
+            )
+        };
+        let mut last;
+        loop {
+            let got = String::from_utf8_lossy(&self.pending).into_owned();
+            let verdict = match &expected {
+                None => {
+                    let p = Pattern::parse(text).map_err(|e| e.0)?;
+                    let mut caps = self.caps.clone();
+                    if p.matches(&self.pending, &mut caps) {
+                        self.caps = caps;
+                        Ok(())
+                    } else {
+                        Err(format!("expected {text}, got {got:?}"))
+                    }
+                }
+                Some(expected) => {
+                    let mut ctx = self.actual_ctx.clone();
+                    match parse_fragment(&got, &mut ctx) {
+                        Ok(actual) => {
+                            let mut caps = self.caps.clone();
+                            match match_items(expected, &actual, self.mode, &mut caps) {
+                                Ok(()) => {
+                                    self.caps = caps;
+                                    self.actual_ctx = ctx;
+                                    Ok(())
+                                }
+                                Err(d) => Err(format!("expected {text}, got {got}: {d}")),
+                            }
+                        }
+                        Err(e) if got.is_empty() => {
+                            Err(format!("expected {text}, got no output ({e})"))
+                        }
+                        Err(e) => Err(format!("expected {text}, got {got} (not yet XML: {e})")),
+                    }
+                }
+            };
+            match verdict {
+                Ok(()) => {
+                    self.pending.clear();
+                    return Ok(());
+                }
+                Err(why) => last = why,
+            }
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            if self.conn.read_into(&mut self.pending, deadline) == Read::Closed {
+                // What arrived before the end is the answer.
+                let got = String::from_utf8_lossy(&self.pending).into_owned();
+                if !got.is_empty() && !last.contains(&got) {
+                    continue;
+                }
+                return Err(format!("{last} (then the server closed the connection)"));
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The connection of a live run: TCP, upgraded to TLS by STARTTLS (rustls), read with
+//! deadlines.
+
+use std::io::{self, Read as _, Write as _};
+use std::net::{Shutdown, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
+
+/// TLS for a live run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsMode {
+    /// No TLS: vectors that negotiate it are skipped.
+    None,
+    /// STARTTLS when a vector asks for it.
+    StartTls {
+        /// The CA certificates (PEM) that the server's certificate must chain to.
+        ca: Option<PathBuf>,
+        /// Accept any certificate (a test server's self-signed one).
+        insecure: bool,
+    },
+}
+
+impl TlsMode {
+    /// Can vectors that negotiate TLS run?
+    pub fn is_starttls(&self) -> bool {
+        matches!(self, TlsMode::StartTls { .. })
+    }
+}
+
+/// What a read brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Some bytes.
+    Data,
+    /// Nothing before the deadline (or a short slice of it).
+    Idle,
+    /// The peer closed the connection, or it failed.
+    Closed,
+}
+
+/// A TCP connection, plain or with TLS.
+pub enum Connection {
+    /// TCP alone.
+    Plain(TcpStream),
+    /// After STARTTLS.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// Between the two, or after a failed handshake.
+    Gone,
+}
+
+impl Connection {
+    /// Connects to `addr` (`HOST:PORT`).
+    pub fn connect(addr: &str) -> io::Result<Connection> {
+        let tcp = TcpStream::connect(addr)?;
+        tcp.set_nodelay(true)?;
+        Ok(Connection::Plain(tcp))
+    }
+
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Connection::Plain(t) => Some(t),
+            Connection::Tls(s) => Some(s.get_ref()),
+            Connection::Gone => None,
+        }
+    }
+
+    /// Writes all of `bytes`.
+    pub fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Connection::Plain(t) => t.write_all(bytes),
+            Connection::Tls(s) => s.write_all(bytes).and_then(|()| s.flush()),
+            Connection::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    /// Ends our half of the connection.
+    pub fn shutdown_write(&mut self) {
+        if let Connection::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        if let Some(t) = self.tcp() {
+            let _ = t.shutdown(Shutdown::Write);
+        }
+    }
+
+    /// Appends what arrives before `deadline` (waiting at most 50 ms) to `buf`.
+    pub fn read_into(&mut self, buf: &mut Vec<u8>, deadline: Instant) -> Read {
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .clamp(Duration::from_millis(1), Duration::from_millis(50));
+        if let Some(t) = self.tcp() {
+            let _ = t.set_read_timeout(Some(wait));
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        let n = match self {
+            Connection::Plain(t) => t.read(&mut chunk),
+            Connection::Tls(s) => s.read(&mut chunk),
+            Connection::Gone => return Read::Closed,
+        };
+        match n {
+            Ok(0) => Read::Closed,
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                Read::Data
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Read::Idle
+            }
+            Err(_) => Read::Closed,
+        }
+    }
+
+    /// The TLS handshake after `<proceed/>`, for the server name `domain`.
+    pub fn start_tls(&mut self, mode: &TlsMode, domain: &str) -> Result<(), String> {
+        let TlsMode::StartTls { ca, insecure } = mode else {
+            return Err("no TLS in this run".into());
+        };
+        let Connection::Plain(tcp) = std::mem::replace(self, Connection::Gone) else {
+            return Err("TLS is already up".into());
+        };
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let config = if *insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+                .with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            if let Some(path) = ca {
+                let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                    roots.add(cert).map_err(|e| e.to_string())?;
+                }
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        let name = ServerName::try_from(domain.to_owned()).map_err(|e| e.to_string())?;
+        let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+        let mut stream = StreamOwned::new(conn, tcp);
+        let _ = stream.sock.set_read_timeout(Some(Duration::from_secs(10)));
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| e.to_string())?;
+        }
+        *self = Connection::Tls(Box::new(stream));
+        Ok(())
+    }
+}
+
+/// `--insecure`: every certificate is accepted (signatures are still checked, so that the
+/// handshake is a real one).
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
