@@ -965,14 +965,23 @@ impl Client {
     }
 
     /// The features of the server's latest `<stream:features/>` that the core does not
-    /// negotiate (stream management, client state indication, roster versioning...), for
+    /// negotiate (stream management when [`ClientConfig::stream_management`] is off, client
+    /// state indication, roster versioning...), for
     /// the embedder to use once online (with [`ClientConfig::nonza_namespaces`] for the
     /// elements they bring).
     pub fn other_features(&self) -> impl Iterator<Item = ElementRef<'_>> {
         let features = self.peer.as_ref().and_then(|p| p.features.as_ref());
         features
             .into_iter()
-            .flat_map(|f| f.root().children().filter(|c| !Features::is_known(*c)))
+            .flat_map(|f| f.root().children().filter(|c| !self.negotiates(*c)))
+    }
+
+    /// Does the core negotiate this feature itself? Stream management only when configured
+    /// ([`ClientConfig::stream_management`]); an embedder that runs it itself sees it among
+    /// [`other_features`](Self::other_features). The core's own need no copy kept: an idle
+    /// client whose server offered nothing more holds none of its features.
+    fn negotiates(&self, feature: ElementRef<'_>) -> bool {
+        Features::is_known(feature) || (self.config.stream_management && feature.is("sm", SM_NS))
     }
 
     /// What the server said it accepts on the current stream (XEP-0478), if it said: the
@@ -1085,7 +1094,7 @@ impl Client {
         };
         let f = Features::read(features.root());
         // Each set of features says what holds from now on (XEP-0478 section 4).
-        let others = features.root().children().any(|c| !Features::is_known(c));
+        let others = features.root().children().any(|c| !self.negotiates(c));
         let peer = PeerFeatures {
             limits: f.limits,
             features: others.then(|| features.clone()),
@@ -1100,8 +1109,13 @@ impl Client {
                 Err(failure) => return self.fail(failure),
             }
         }
+        let mut auth = auth;
+        let sm_offered = features.root().children().any(|c| c.is("sm", SM_NS));
+        if let Some(auth) = &mut auth {
+            auth.sm_offered = sm_offered;
+        }
         if auth.is_some() && self.engine.sm_is_resuming() {
-            let offered = features.root().children().any(|c| c.is("sm", SM_NS));
+            let offered = sm_offered;
             if offered {
                 if let Some(auth) = auth {
                     let session = f.session == Some(Requirement::Required);
@@ -1271,11 +1285,11 @@ impl Client {
     }
 
     fn go_online(&mut self, jid: FullJid, auth: Box<Authenticated>) {
+        let offered = auth.sm_offered;
         self.state = State::Online(auth);
         self.engine.negotiated();
         // XEP-0198 section 3: enabled once bound, before the embedder sends anything, so
         // that every stanza it sends is counted (from `<enable/>` on).
-        let offered = self.other_features().any(|f| f.is("sm", SM_NS));
         if self.config.stream_management && offered {
             let resume = self.config.resumption;
             self.engine

@@ -49,6 +49,10 @@ pub(crate) struct Authenticated {
     /// SASL2 logged in, and the `<stream:features/>` that follow its `<success/>` (XEP-0388
     /// section 2.5.1) are still to come: the role takes them once online.
     pub features_due: bool,
+    /// The features after authentication offered stream management (XEP-0198 section 2):
+    /// the role enables it once bound. Kept here rather than the features themselves, so
+    /// that a client online holds no copy of them for a feature the core negotiates.
+    pub sm_offered: bool,
 }
 
 /// What the step asks the embedder.
@@ -339,6 +343,7 @@ impl SaslClientStep {
                                     mechanism: Some(client.mechanism()),
                                     scram_keys: client.scram_keys().cloned(),
                                     features_due: false,
+                                    sm_offered: false,
                                 };
                                 if el.name() == "continue" {
                                     return self.on_continue(el, auth);
@@ -372,6 +377,7 @@ impl SaslClientStep {
                                 mechanism: None,
                                 scram_keys: None,
                                 features_due: false,
+                                sm_offered: false,
                             })
                         }
                         Ok(_) => Abandoned::ServerSignature.into(),
