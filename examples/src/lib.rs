@@ -150,7 +150,17 @@ impl Conn {
         }
     }
 
-    /// Reads what arrives within `timeout`.
+    /// How long a read buffer must be: [`drive::READ_SIZE`], or over WebSocket, where a
+    /// read is a whole message, [`ws::MAX_MESSAGE`].
+    pub fn read_size(&self) -> usize {
+        match self {
+            Conn::WebSocket(_) => ws::MAX_MESSAGE,
+            _ => drive::READ_SIZE,
+        }
+    }
+
+    /// Reads what arrives within `timeout` (over WebSocket: one message, into a buffer of
+    /// [`Conn::read_size`]).
     pub fn read_within(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Input> {
         self.tcp()
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;

@@ -15,7 +15,8 @@ use tungstenite::http::{HeaderValue, StatusCode};
 use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error, Message, WebSocket};
 
-use crate::drive::READ_SIZE;
+use xmpp_sansio::xml::Limits;
+
 use crate::{Conn, Input, LINGER};
 
 /// The WebSocket subprotocol of XMPP (RFC 7395 section 3.1).
@@ -30,13 +31,16 @@ pub struct WsConn {
     ws: WebSocket<Conn>,
 }
 
-/// The protocol's limits: one message is one read of the drivers' buffer, so a message may
-/// be no longer than [`READ_SIZE`] (tungstenite refuses a longer one, and the core's own
-/// element limits apply within it).
+/// The longest message taken: one read is one whole message, so the driver's buffer is
+/// this long over WebSocket ([`Conn::read_size`]). A little over the core's default element
+/// limit, so that the core, not the WebSocket layer, refuses an element that is too long
+/// (with its `policy-violation` stream error); tungstenite refuses anything longer still.
+pub const MAX_MESSAGE: usize = Limits::DEFAULT.max_element_bytes + 4096;
+
 fn config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .max_message_size(Some(READ_SIZE))
-        .max_frame_size(Some(READ_SIZE))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
 }
 
 /// What a WebSocket URL says: whether it is `wss:`, and its host (the TLS server name).
