@@ -19,7 +19,8 @@
 //!
 //! - Over WebSocket (RFC 7395, `--websocket`), `ws:` and `wss:`: the client logs in to the
 //!   server, one message goes from alice to bob, both close, with no STARTTLS and (over
-//!   `wss:`) `close_notify` both ways; a handshake without the `xmpp` subprotocol is refused.
+//!   `wss:`) `close_notify` both ways; a handshake without the `xmpp` subprotocol is refused,
+//!   and the client gives up on a server that does not agree to it.
 //!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
@@ -711,4 +712,29 @@ fn websocket_server_refuses_a_handshake_without_the_xmpp_subprotocol() {
             .contains("sec-websocket-protocol: xmpp\r\n"),
         "{accepted}"
     );
+}
+
+#[test]
+fn websocket_client_fails_when_the_server_does_not_agree_to_the_xmpp_subprotocol() {
+    // A WebSocket server that accepts the handshake without naming a subprotocol.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        // The client gives up on the answer; what happens next is not this test's.
+        let _ = tungstenite::accept(tcp);
+    });
+    let url = format!("ws://localhost:{port}/xmpp-websocket");
+    let addr = format!("127.0.0.1:{port}");
+    let out = run_client(
+        CLIENTS[0],
+        &addr,
+        "alice@localhost",
+        &["--websocket", &url, "--tls", "disabled"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(err.contains("subprotocol"), "{err}");
+    assert!(!text(&out).contains("websocket up"), "{}", text(&out));
+    server.join().unwrap();
 }
