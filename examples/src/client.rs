@@ -504,6 +504,7 @@ pub const CLIENT_FLAGS: &[&str] = &[
     "extra-secs",
     "timeout-secs",
     "roster-test",
+    "websocket",
 ];
 
 /// The switches both client examples take.
@@ -513,7 +514,8 @@ pub const CLIENT_SWITCHES: &[&str] = &["allow-plain", "presence", "sm", "resume-
 pub const CLIENT_USAGE: &str = "--addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
     [--allow-plain] [--resource R] [--presence] [--to JID --message TEXT] [--count N] \
-    [--extra-secs S] [--timeout-secs S] [--sm] [--resume-test] [--roster-test CONTACT]";
+    [--extra-secs S] [--timeout-secs S] [--sm] [--resume-test] [--roster-test CONTACT] \
+    [--websocket ws://HOST:PORT/PATH|wss://HOST:PORT/PATH (client only)]";
 
 /// What the client flags say.
 #[derive(Debug)]
@@ -528,6 +530,9 @@ pub struct ClientArgs {
     pub timeout: Duration,
     /// The CA file, if any (`None` with TLS disabled too).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `--websocket URL`: XMPP over WebSocket (RFC 7395) to this `ws:` or `wss:` URL, on the
+    /// TCP connection to `addr`; the URL's host is the TLS server name for `wss:`.
+    pub websocket: Option<String>,
 }
 
 /// Reads the client flags; exits with `usage` on a bad one.
@@ -581,7 +586,16 @@ pub fn client_args(usage: &str) -> ClientArgs {
         config.stream_management = true;
         config.resumption = true;
     }
-    let tls = (config.tls != TlsPolicy::Disabled)
+    let websocket = args.get("websocket").map(str::to_owned);
+    if let Some(url) = &websocket {
+        let (secure, _) =
+            crate::ws::parse_url(url).unwrap_or_else(|e| die(&format!("--websocket: {e}")));
+        config.framing = xmpp_sansio::stream::Framing::WebSocket { secure };
+    }
+    // `wss:` needs the TLS configuration whatever the policy says (the policy is about the
+    // stream: over `ws:` it cannot be met by STARTTLS, RFC 7395 section 3.7).
+    let wss = websocket.as_deref().is_some_and(|u| u.starts_with("wss:"));
+    let tls = (config.tls != TlsPolicy::Disabled || wss)
         .then(|| client_tls(args.get("ca")).unwrap_or_else(|e| die(&format!("--ca: {e}"))));
     ClientArgs {
         plan: Plan {
@@ -595,5 +609,6 @@ pub fn client_args(usage: &str) -> ClientArgs {
         timeout: Duration::from_secs(args.number("timeout-secs", 15, usage)),
         tls,
         config,
+        websocket,
     }
 }

@@ -73,7 +73,7 @@ pub fn drive<C: Connection>(
     conn: &mut Option<Conn>,
     embedder: &mut impl Embedder<C>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_SIZE];
+    let mut buf = vec![0u8; conn.as_ref().map_or(READ_SIZE, Conn::read_size)];
     let mut giving_up = GivingUp::default();
     let result = loop {
         let poll_again = embedder.outside(core);

@@ -9,6 +9,7 @@ pub mod client;
 pub mod drive;
 pub mod hub;
 pub mod tokio_net;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -115,6 +116,9 @@ pub enum Conn {
     TlsClient(Box<StreamOwned<ClientConnection, TcpStream>>),
     /// TLS as the receiving entity.
     TlsServer(Box<StreamOwned<ServerConnection, TcpStream>>),
+    /// A WebSocket over one of the above (`--websocket`, RFC 7395; [`ws`]): a read is one
+    /// text message, a send one message.
+    WebSocket(Box<ws::WsConn>),
 }
 
 /// How long [`Conn::close`] waits for the peer to end the transport after we did.
@@ -142,10 +146,21 @@ impl Conn {
             Conn::Plain(s) => s,
             Conn::TlsClient(s) => &s.sock,
             Conn::TlsServer(s) => &s.sock,
+            Conn::WebSocket(ws) => ws.inner().tcp(),
         }
     }
 
-    /// Reads what arrives within `timeout`.
+    /// How long a read buffer must be: [`drive::READ_SIZE`], or over WebSocket, where a
+    /// read is a whole message, [`ws::MAX_MESSAGE`].
+    pub fn read_size(&self) -> usize {
+        match self {
+            Conn::WebSocket(_) => ws::MAX_MESSAGE,
+            _ => drive::READ_SIZE,
+        }
+    }
+
+    /// Reads what arrives within `timeout` (over WebSocket: one message, into a buffer of
+    /// [`Conn::read_size`]).
     pub fn read_within(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Input> {
         self.tcp()
             .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
@@ -153,6 +168,7 @@ impl Conn {
             Conn::Plain(s) => s.read(buf),
             Conn::TlsClient(s) => s.read(buf),
             Conn::TlsServer(s) => s.read(buf),
+            Conn::WebSocket(ws) => return ws.read_within(buf, timeout),
         };
         match r {
             Ok(0) => Ok(Input::Eof),
@@ -180,6 +196,7 @@ impl Conn {
     pub fn close(&mut self) -> io::Result<Input> {
         match self {
             Conn::Plain(_) => {}
+            Conn::WebSocket(ws) => return ws.close(),
             Conn::TlsClient(s) => {
                 s.conn.send_close_notify();
                 while s.conn.wants_write() {
@@ -214,6 +231,7 @@ impl Conn {
             Conn::Plain(s) => s.write_all(data),
             Conn::TlsClient(s) => s.write_all(data).and_then(|()| s.flush()),
             Conn::TlsServer(s) => s.write_all(data).and_then(|()| s.flush()),
+            Conn::WebSocket(ws) => ws.send(data),
         }
     }
 

@@ -17,6 +17,11 @@
 //!   certificates are checked both ways: one the CA did not sign fails the send, and EXTERNAL
 //!   without an authzid checks the certificate against the header's `from`.
 //!
+//! - Over WebSocket (RFC 7395, `--websocket`), `ws:` and `wss:`: the client logs in to the
+//!   server, one message goes from alice to bob, both close, with no STARTTLS and (over
+//!   `wss:`) `close_notify` both ways; a handshake without the `xmpp` subprotocol is refused,
+//!   and the client gives up on a server that does not agree to it.
+//!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
 
@@ -622,4 +627,114 @@ fn a_detached_session_gives_way_to_a_new_bind_of_its_resource() {
         let log = server.after_sessions(2);
         assert!(log.contains("alice@localhost/desk bound again"), "{log}");
     }
+}
+
+#[test]
+fn websocket_client_and_server_exchange_a_message_over_ws_and_wss() {
+    let server_bin = SERVERS[0];
+    let client_bin = CLIENTS[0];
+    for secure in [false, true] {
+        let server_flags: &[&str] = if secure {
+            &[
+                "--websocket",
+                "--tls",
+                "required",
+                "--cert",
+                CERT,
+                "--key",
+                KEY,
+            ]
+        } else {
+            &["--websocket", "--tls", "disabled"]
+        };
+        let mut server = RunningServer::start(server_bin, server_flags);
+        let addr = server.addr.clone();
+        let port = addr.rsplit(':').next().unwrap();
+        let url = if secure {
+            format!("wss://localhost:{port}/xmpp-websocket")
+        } else {
+            format!("ws://localhost:{port}/xmpp-websocket")
+        };
+        let flags: Vec<&str> = if secure {
+            vec!["--websocket", &url, "--tls", "required", "--ca", CERT]
+        } else {
+            vec!["--websocket", &url, "--tls", "disabled"]
+        };
+        let (alice, bob) = exchange(client_bin, client_bin, &addr, &flags, &mut server);
+        for out in [&alice, &bob] {
+            assert!(
+                out.contains("websocket up (xmpp subprotocol)"),
+                "{url}: {out}"
+            );
+            assert!(out.lines().any(|l| l == "closed"), "{url}: {out}");
+            assert!(!out.contains(TRUNCATED), "{url}: {out}");
+        }
+        let log = server.after_sessions(2);
+        assert_eq!(log.matches("] websocket up").count(), 2, "{url}: {log}");
+        // RFC 7395 section 3.7: no STARTTLS inside a WebSocket.
+        assert!(!log.contains("tls up"), "{url}: {log}");
+        assert!(log.contains("auth SCRAM-SHA-"), "{url}: {log}");
+        assert!(!log.contains(TRUNCATED), "{url}: {log}");
+        assert!(!log.contains("transport error"), "{url}: {log}");
+    }
+}
+
+#[test]
+fn websocket_server_refuses_a_handshake_without_the_xmpp_subprotocol() {
+    let server = RunningServer::start(SERVERS[0], &["--websocket", "--tls", "disabled"]);
+    let ask = |protocol: &str| {
+        let mut tcp = TcpStream::connect(&server.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let request = format!(
+            "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{protocol}\r\n"
+        );
+        tcp.write_all(request.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tcp.read(&mut buf).unwrap();
+            assert!(n > 0, "no answer: {}", String::from_utf8_lossy(&head));
+            head.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&head).into_owned()
+    };
+    let refused = ask("");
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    let refused = ask("Sec-WebSocket-Protocol: chat\r\n");
+    assert!(refused.starts_with("HTTP/1.1 400"), "{refused}");
+    let accepted = ask("Sec-WebSocket-Protocol: chat, xmpp\r\n");
+    assert!(accepted.starts_with("HTTP/1.1 101"), "{accepted}");
+    assert!(
+        accepted
+            .to_ascii_lowercase()
+            .contains("sec-websocket-protocol: xmpp\r\n"),
+        "{accepted}"
+    );
+}
+
+#[test]
+fn websocket_client_fails_when_the_server_does_not_agree_to_the_xmpp_subprotocol() {
+    // A WebSocket server that accepts the handshake without naming a subprotocol.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        // The client gives up on the answer; what happens next is not this test's.
+        let _ = tungstenite::accept(tcp);
+    });
+    let url = format!("ws://localhost:{port}/xmpp-websocket");
+    let addr = format!("127.0.0.1:{port}");
+    let out = run_client(
+        CLIENTS[0],
+        &addr,
+        "alice@localhost",
+        &["--websocket", &url, "--tls", "disabled"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_ascii_lowercase();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(err.contains("subprotocol"), "{err}");
+    assert!(!text(&out).contains("websocket up"), "{}", text(&out));
+    server.join().unwrap();
 }

@@ -3,6 +3,9 @@
 //! message, prints every event, and closes after `--count` received messages or on timeout.
 //! `--sm` uses stream management with resumption; `--resume-test` cuts the TCP connection
 //! mid-session and resumes on a new one; `--roster-test` runs a roster round.
+//! `--websocket ws://...` or `wss://...` speaks XMPP over WebSocket (RFC 7395) instead,
+//! through `xmpp_examples::ws`: TLS first for `wss:`, then the WebSocket handshake with the
+//! `xmpp` subprotocol, then the same session with one message per stanza.
 //!
 //! Exit status: 0 when it went online (received `--count` messages, passed its test), 2 on
 //! a SASL failure, 1 otherwise.
@@ -14,6 +17,7 @@ use std::time::Instant;
 
 use xmpp_examples::client::{CLIENT_USAGE, Session, client_args};
 use xmpp_examples::drive::{Embedder, drive};
+use xmpp_examples::ws::{self, SUBPROTOCOL};
 use xmpp_examples::{Conn, die, random_seed};
 use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
 
@@ -23,10 +27,11 @@ fn main() {
     let mut app = App {
         session: Session::new(a.plan, start + a.timeout),
         domain: a.config.jid.domain().to_owned(),
-        tls: a.tls,
+        tls: a.tls.clone(),
         cut: false,
     };
-    let (mut client, mut conn) = connect(&a.addr, a.config.clone());
+    let ws = a.websocket.as_deref().map(|url| (url, a.tls.clone()));
+    let (mut client, mut conn) = connect(&a.addr, a.config.clone(), ws);
     client.open(start).expect("a new client opens");
     let mut result = drive(&mut client, &mut conn, &mut app);
     if app.cut {
@@ -42,7 +47,8 @@ fn main() {
         );
         app.cut = false;
         app.session.resuming();
-        (client, conn) = connect(&a.addr, a.config);
+        let ws = a.websocket.as_deref().map(|url| (url, a.tls.clone()));
+        (client, conn) = connect(&a.addr, a.config, ws);
         client
             .resume_from(state)
             .expect("a new client with stream management");
@@ -52,11 +58,30 @@ fn main() {
     std::process::exit(app.session.exit_status(&client, result))
 }
 
-fn connect(addr: &str, config: ClientConfig) -> (Client, Option<Conn>) {
+/// A TCP connection to `addr`; with `ws` (the URL and, for `wss:`, the TLS configuration),
+/// a WebSocket on it.
+fn connect(
+    addr: &str,
+    config: ClientConfig,
+    ws: Option<(&str, Option<Arc<rustls::ClientConfig>>)>,
+) -> (Client, Option<Conn>) {
     let tcp = TcpStream::connect(addr).unwrap_or_else(|e| die(&format!("connect {addr}: {e}")));
     tcp.set_nodelay(true).ok();
+    let mut conn = Conn::Plain(tcp);
+    if let Some((url, tls)) = ws {
+        let (secure, host) =
+            ws::parse_url(url).unwrap_or_else(|e| die(&format!("--websocket: {e}")));
+        if secure {
+            let tls = tls.unwrap_or_else(|| die("wss: needs TLS"));
+            (conn, _) = conn
+                .start_tls_client(tls, &host)
+                .unwrap_or_else(|e| die(&format!("tls-handshake: {e}")));
+        }
+        conn = ws::connect(conn, url).unwrap_or_else(|e| die(&format!("{url}: {e}")));
+        println!("websocket up ({SUBPROTOCOL} subprotocol)");
+    }
     let client = Client::new(config, random_seed(), Instant::now());
-    (client, Some(Conn::Plain(tcp)))
+    (client, Some(conn))
 }
 
 /// The client's session, with TLS set up through rustls on the blocking socket.

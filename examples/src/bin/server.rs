@@ -3,6 +3,9 @@
 //! flags with in-memory rosters, and RFC 6121 routing between its sessions with
 //! `xmpp_sansio::im` (rosters, subscriptions, presence broadcast and probes, the delivery
 //! rules), all in `xmpp_examples::hub`; stream management with resumption (XEP-0198).
+//! `--websocket` serves XMPP over WebSocket (RFC 7395) on `--listen` instead, through
+//! `xmpp_examples::ws`: `wss:` (TLS on accepting, then the WebSocket handshake) unless
+//! `--tls disabled` makes it `ws:`; any path; the `xmpp` subprotocol is required.
 //! Runs until killed.
 
 use std::net::{TcpListener, TcpStream};
@@ -13,10 +16,12 @@ use std::time::{Duration, Instant};
 use xmpp_examples::c2s::C2s;
 use xmpp_examples::drive::{Embedder, answered, drive};
 use xmpp_examples::hub::Hub;
+use xmpp_examples::ws;
 use xmpp_examples::{
     Args, Conn, SERVER_FLAGS, SERVER_SWITCHES, SERVER_USAGE, die, random_seed, server_config,
 };
 use xmpp_sansio::server::{Server, ServerEvent};
+use xmpp_sansio::stream::Framing;
 use xmpp_sansio::xml::Element;
 
 /// Longest wait on the socket before looking at the stanzas routed to this session.
@@ -26,9 +31,11 @@ const TICK: Duration = Duration::from_millis(20);
 type StdHub = Hub<SyncSender<Element>>;
 
 fn main() {
-    let usage = format!("usage: server {SERVER_USAGE}");
-    let args = Args::parse(&usage, SERVER_FLAGS, SERVER_SWITCHES);
+    let usage = format!("usage: server {SERVER_USAGE} [--websocket]");
+    let switches = [SERVER_SWITCHES, &["websocket"]].concat();
+    let args = Args::parse(&usage, SERVER_FLAGS, &switches);
     let (config, listen) = server_config(&args, &usage);
+    let websocket = args.switch("websocket");
     let hub: Arc<StdHub> = Arc::new(Hub::new(config));
     let listener =
         TcpListener::bind(&listen).unwrap_or_else(|e| die(&format!("listen {listen}: {e}")));
@@ -36,6 +43,14 @@ fn main() {
     let bound = listener
         .local_addr()
         .map_or_else(|_| listen.clone(), |a| a.to_string());
+    if websocket {
+        let scheme = if hub.config.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        };
+        println!("websocket {scheme}://{bound}/");
+    }
     println!("listening {bound}");
     // Detached sessions whose resumption timeout passed end here.
     let sweeper = Arc::clone(&hub);
@@ -53,17 +68,30 @@ fn main() {
                 .peer_addr()
                 .map_or_else(|_| "?".to_owned(), |a| a.to_string());
             println!("[{peer}] connected");
-            if let Err(e) = serve(&hub, tcp, &peer) {
+            if let Err(e) = serve(&hub, tcp, &peer, websocket) {
                 println!("[{peer}] transport error: {e}");
             }
         });
     }
 }
 
-fn serve(hub: &StdHub, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
+fn serve(hub: &StdHub, tcp: TcpStream, peer: &str, websocket: bool) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
-    let mut server = Server::new(C2s::config(hub), random_seed(), Instant::now());
-    let mut conn = Some(Conn::Plain(tcp));
+    let mut config = C2s::config(hub);
+    let mut conn = Conn::Plain(tcp);
+    if websocket {
+        // `wss:` when there is a certificate: TLS first, then the WebSocket handshake;
+        // the stream is then encrypted from its start (RFC 7395 section 3.7).
+        let secure = hub.config.tls.is_some();
+        if let Some(tls) = hub.config.tls.clone() {
+            (conn, _) = conn.start_tls_server(tls)?;
+        }
+        conn = ws::accept(conn)?;
+        println!("[{peer}] websocket up");
+        config.framing = Framing::WebSocket { secure };
+    }
+    let mut server = Server::new(config, random_seed(), Instant::now());
+    let mut conn = Some(conn);
     let mut session = Session(C2s::new(hub, peer));
     let result = drive(&mut server, &mut conn, &mut session);
     session.0.finish(&mut server);

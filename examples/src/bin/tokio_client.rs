@@ -22,6 +22,9 @@ fn main() {
     if matches!(a.plan.mode, Mode::ResumeTest { .. }) {
         die("--resume-test: use the blocking client");
     }
+    if a.websocket.is_some() {
+        die("--websocket: use the blocking client");
+    }
     // One connection needs no thread pool: a current-thread runtime.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
