@@ -130,6 +130,12 @@ impl Embedder<Server> for Session<'_> {
 
     /// Stanzas other sessions routed here; the socket is read for at most a [`TICK`].
     fn outside(&mut self, server: &mut Server) -> Option<Duration> {
+        // Once the stream is over, what waits stays in the mailbox, which a detached session
+        // keeps for its resumption: taken now, `send` would refuse it (the stream ended) and
+        // it would be lost (found by the slixmpp XEP-0198 interop row, 1 run in 4).
+        if server.is_closed() {
+            return Some(TICK);
+        }
         if let Some(rx) = &self.0.rx {
             while let Ok(stanza) = rx.try_recv() {
                 answered(server.send(Instant::now(), &stanza));
