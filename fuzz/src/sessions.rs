@@ -175,6 +175,25 @@ pub fn check_message(message: &[u8], closed: &mut bool) {
     }
 }
 
+/// The `0xFD` prelude of the server target: a c2s client's login over TCP without TLS
+/// (PLAIN as `user`, password `pencil`; decision 1 gives that credential, 4 binds), the
+/// session online at its end.
+pub const ONLINE_PRELUDE: [Op<'static>; 6] = [
+    Op::Peer(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+          to='example.com' version='1.0'><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' \
+          mechanism='PLAIN'>AHVzZXIAcGVuY2ls</auth>",
+    ),
+    Op::Act(1),
+    Op::Peer(
+        b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' \
+          to='example.com' version='1.0'>",
+    ),
+    Op::Peer(b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>"),
+    Op::Act(4),
+    Op::Peer(b""),
+];
+
 /// A leading 0xFE byte selects WebSocket framing (c2s roles).
 fn framing(data: &[u8]) -> (Framing, &[u8]) {
     match data.split_first() {
@@ -373,7 +392,22 @@ fn fast_token() -> FastToken {
 
 /// Runs a script against the server side of c2s.
 pub fn server_session(data: &[u8]) {
+    // A leading 0xFD: the script runs once a canned login brought the client online, so
+    // that the fuzzer spends its inputs on the online state (raw bytes seldom log in).
+    let (online, data) = match data.split_first() {
+        Some((0xFD, rest)) => (true, rest),
+        _ => (false, data),
+    };
     let (framing, data) = framing(data);
+    let script;
+    let data = if online && framing == Framing::Tcp {
+        let mut s = encode(&ONLINE_PRELUDE);
+        s.extend_from_slice(data);
+        script = s;
+        &script[..]
+    } else {
+        data
+    };
     let (no_tls, data) = flag(data);
     let mut config = ServerConfig::new("example.com", b"secret".to_vec());
     config.stream_id = Some("s1".into());

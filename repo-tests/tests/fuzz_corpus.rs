@@ -88,6 +88,55 @@ fn stream_parser_chunked_corpus_unchunked() {
     });
 }
 
+/// The server target's `0xFD` prelude brings a client online (what it exists for): played
+/// against a server configured as the target's is (TLS optional, PLAIN without TLS), it ends
+/// with the session online and a stanza after it handed over, stamped.
+#[test]
+fn the_server_targets_online_prelude_gets_online() {
+    use std::time::Instant;
+    use xmpp_sansio::sasl::UserCredential;
+    use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+    use xmpp_sansio::stream::TlsPolicy;
+    let now = Instant::now();
+    let mut config = ServerConfig::new("example.com", b"secret".to_vec());
+    config.tls = TlsPolicy::Optional;
+    config.allow_plain_without_tls = true;
+    config.sasl2 = true;
+    let mut s = Server::new(config, 7, now);
+    let (mut online, mut stanza) = (false, None);
+    let message: &[u8] = b"<message to='a@example.com'><body>x</body></message>";
+    let ops = sessions::ONLINE_PRELUDE
+        .iter()
+        .cloned()
+        .chain([sessions::Op::Peer(message)]);
+    for op in ops {
+        match op {
+            sessions::Op::Peer(b) => s.handle_input(now, b).expect("input"),
+            sessions::Op::Act(1) => s
+                .credentials(now, UserCredential::Password("pencil".into()))
+                .expect("credentials"),
+            sessions::Op::Act(4) => {
+                let r = s.make_resource();
+                s.bind(now, format!("user@example.com/{r}").parse().unwrap())
+                    .expect("bind")
+            }
+            other => panic!("the prelude has no {other:?}"),
+        }
+        while s.poll_transmit().is_some() {}
+        while let Some(ev) = s.poll_event() {
+            match ev {
+                ServerEvent::Online(_) => online = true,
+                ServerEvent::Stanza(st) => {
+                    stanza = st.element().attr("from").map(|f| f.into_owned())
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(online, "the prelude logs in and binds");
+    assert!(stanza.is_some_and(|f| f.starts_with("user@example.com/")));
+}
+
 #[test]
 fn pair_corpus() {
     replay("pair", pair::pair);
