@@ -60,6 +60,40 @@ fn a_duplicate_attribute_is_reported_before_the_attribute_limit() {
 }
 
 #[test]
+fn names_alike_in_their_first_eight_bytes_are_compared_whole() {
+    // The scanner filters names by their length and first eight bytes before comparing
+    // them: names that share those must still be told apart, and every repeat found.
+    let cases: [(&[&str], Option<usize>); 5] = [
+        (&["abcdefgh1", "abcdefgh2", "abcdefgh", "abcdefg"], None),
+        (&["abcdefgh1", "abcdefgh2", "abcdefgh1"], Some(2)),
+        (&["to", "id", "from", "type", "xml:lang", "id"], Some(5)),
+        (&["a", "b", "ab", "ba", "aa", "bb", "a"], Some(6)),
+        (&["longattributename", "longattributenamf", "shorter"], None),
+    ];
+    for (names, dup) in cases {
+        let mut body = String::from("<m");
+        let mut offsets = Vec::new();
+        for name in names {
+            offsets.push(body.len() + 1);
+            body.push_str(&format!(" {name}='v'"));
+        }
+        body.push_str("/>");
+        let (elements, err) = parse(Limits::default(), &stream(&body));
+        match dup {
+            Some(k) => assert_eq!(
+                err,
+                Some((K::DuplicateAttribute, C::NotWellFormed, at(offsets[k]))),
+                "{names:?}"
+            ),
+            None => {
+                assert_eq!(err, None, "{names:?}");
+                assert_eq!(elements[0].root().attrs().count(), names.len());
+            }
+        }
+    }
+}
+
+#[test]
 fn a_duplicate_among_many_attributes_is_found_at_its_name() {
     let limits = {
         let mut l = Limits::default();

@@ -100,6 +100,10 @@ enum Fast {
 
 #[derive(Debug, Clone, Copy)]
 struct RawAttr {
+    /// The name's first eight bytes, zero-padded ([`name_key`]): with `name_len`, it tells
+    /// the names of one tag apart without comparing their bytes, all of them when no name
+    /// is longer than eight bytes (`to`, `from`, `id`, `type`, `xml:lang`, `xmlns`).
+    key: u64,
     name: u32,
     name_len: u32,
     prefix_len: u32,
@@ -205,6 +209,9 @@ pub(crate) struct Scanner {
     prolog: bool,
     decl_allowed: bool,
     raw_attrs: Vec<RawAttr>,
+    /// A one-word Bloom filter of `raw_attrs`' name keys: a new name whose bit is clear
+    /// cannot repeat an earlier one, so most attributes need no comparison at all.
+    attr_bloom: u64,
     /// The raw attribute names of the tag in progress, once there are many.
     attr_index: NameIndex,
     open: Vec<Open>,
@@ -253,6 +260,7 @@ impl Scanner {
             prolog: true,
             decl_allowed: true,
             raw_attrs: Vec::new(),
+            attr_bloom: 0,
             attr_index: NameIndex::default(),
             open: Vec::new(),
             scope: Vec::new(),
@@ -286,6 +294,7 @@ impl Scanner {
         self.prolog = prolog;
         self.decl_allowed = decl_allowed;
         self.raw_attrs.clear();
+        self.attr_bloom = 0;
         self.attr_index.truncate(0);
         self.open.clear();
         self.scope.clear();
@@ -608,6 +617,7 @@ impl Scanner {
                     let xmlns =
                         name == b"xmlns" || (prefix_len == 5 && name.starts_with(b"xmlns:"));
                     self.raw_attrs.push(RawAttr {
+                        key: name_key(s, start as usize, end),
                         name: start,
                         name_len: end as u32 - start,
                         prefix_len,
@@ -836,6 +846,7 @@ impl Scanner {
             let name = &s[attr_at..i];
             let xmlns = name == b"xmlns" || (attr_prefix == 5 && name.starts_with(b"xmlns:"));
             let mut raw = RawAttr {
+                key: name_key(s, attr_at, i),
                 name: attr_at as u32,
                 name_len: (i - attr_at) as u32,
                 prefix_len: attr_prefix,
@@ -1147,6 +1158,7 @@ impl Scanner {
             }
         }
         self.raw_attrs.clear();
+        self.attr_bloom = 0;
         // The index held this tag's names (raw, then expanded); the next tag's duplicate
         // check builds its own from its first attribute on.
         if self.attr_index.len() > 0 {
@@ -1349,8 +1361,17 @@ impl Scanner {
     /// order, before any limit a later attribute may exceed.
     #[inline]
     fn check_new_attr(&mut self, s: &[u8]) -> Result<(), Fault> {
-        // The first attribute of a tag, the most common case, has nothing to clash with.
-        if self.raw_attrs.len() < 2 {
+        let Some(a) = self.raw_attrs.last() else {
+            return Ok(());
+        };
+        // A name whose filter bit no earlier name set is new: the common case, decided
+        // without a comparison. A set bit (a repeat, a shared first eight bytes, or a
+        // collision among the 64 bits) sends it to the full check, which stays O(log n)
+        // per name however many a hostile tag holds.
+        let bit = 1 << (a.key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58);
+        let seen = self.attr_bloom & bit != 0;
+        self.attr_bloom |= bit;
+        if !seen {
             return Ok(());
         }
         self.check_new_attr_against_others(s)
@@ -1364,9 +1385,9 @@ impl Scanner {
         let text = |b: &RawAttr| &s[b.name as usize..(b.name + b.name_len) as usize];
         let name = text(&a);
         let dup = if n <= names::LINEAR {
-            self.raw_attrs[..n - 1]
-                .iter()
-                .any(|b| b.name_len == a.name_len && text(b) == name)
+            self.raw_attrs[..n - 1].iter().any(|b| {
+                b.key == a.key && b.name_len == a.name_len && (a.name_len <= 8 || text(b) == name)
+            })
         } else {
             while self.attr_index.len() < n - 1 {
                 let b = self.raw_attrs[self.attr_index.len()];
@@ -1810,6 +1831,24 @@ fn find_value_end(rest: &[u8], quote: u8) -> (Option<usize>, bool) {
         k.map(|k| k + i),
         controls != 0 || seen.iter().any(|&b| b < 0x20),
     )
+}
+
+/// The first eight bytes of the name `s[start..end]`, zero-padded (little-endian).
+#[inline(always)]
+fn name_key(s: &[u8], start: usize, end: usize) -> u64 {
+    let take = (end - start).min(8);
+    if let Some(w) = s.get(start..start + 8) {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        return if take == 8 {
+            w
+        } else {
+            w & ((1 << (8 * take)) - 1)
+        };
+    }
+    s[start..start + take]
+        .iter()
+        .rev()
+        .fold(0, |k, &b| (k << 8) | u64::from(b))
 }
 
 /// Compares short byte strings (names) without calling memcmp.
