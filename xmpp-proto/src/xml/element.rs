@@ -615,9 +615,10 @@ fn set_word(v: &mut [u8], at: usize, w: u32) {
 /// The words of a record.
 #[inline]
 fn words<const N: usize>(b: &[u8]) -> [u32; N] {
-    core::array::from_fn(|k| {
-        u32::from_le_bytes([b[4 * k], b[4 * k + 1], b[4 * k + 2], b[4 * k + 3]])
-    })
+    // One bounds check for the record, after which each word's is provably in range: the
+    // reader's hottest line when it was a check per byte.
+    let b = &b[..4 * N];
+    core::array::from_fn(|k| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().expect("4 bytes")))
 }
 
 /// `text[start..end]` as a `str`, or `""` when that range is outside `text` or does not
