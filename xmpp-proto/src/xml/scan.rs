@@ -1649,15 +1649,31 @@ impl<const W: usize> Records<W> {
 
     #[inline(always)]
     fn push(&mut self, rec: [u32; W]) {
-        if self.current.len() == CHUNK_RECORDS * W {
-            let next = Vec::with_capacity(CHUNK_RECORDS * W);
-            self.full.push(core::mem::replace(&mut self.current, next));
-        } else if self.current.capacity() == 0 {
-            self.current.reserve_exact(8 * W);
+        // One test on the common path; growing is out of line. No chunk's capacity exceeds
+        // `CHUNK_RECORDS` records (every one comes from `Vec::with_capacity`, which the
+        // standard library guarantees exact), so a full chunk fails this test too.
+        if self.current.capacity() - self.current.len() < W {
+            self.make_room();
         }
-        // Doubling from 8 records reaches exactly one chunk, never more.
         self.current.extend_from_slice(&rec.map(u32::to_le_bytes));
         self.count += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn make_room(&mut self) {
+        // `word` finds a record's chunk by division: a chunk must never hold more than
+        // `CHUNK_RECORDS` records.
+        if self.current.len() >= CHUNK_RECORDS * W {
+            let next = Vec::with_capacity(CHUNK_RECORDS * W);
+            self.full.push(core::mem::replace(&mut self.current, next));
+        } else {
+            // Doubling from 8 records, up to one chunk.
+            let cap = (2 * self.current.capacity()).clamp(8 * W, CHUNK_RECORDS * W);
+            let mut next = Vec::with_capacity(cap);
+            next.extend_from_slice(&self.current);
+            self.current = next;
+        }
     }
 
     fn slot(&mut self, idx: u32, k: usize) -> &mut [u8; 4] {
@@ -2010,6 +2026,36 @@ mod tests {
             .position(|&b| b == quote || b == b'&' || b == b'<');
         let seen = &rest[..k.unwrap_or(rest.len())];
         (k, seen.iter().any(|&b| b < 0x20))
+    }
+
+    #[test]
+    fn records_stay_in_whole_chunks_through_growth_clear_and_trim() {
+        // `word` and `get` find a record's chunk by division, so no chunk may ever hold
+        // more than CHUNK_RECORDS records, however the current one grew.
+        let mut r = Records::<3>::default();
+        for round in 0..4u32 {
+            let n = [5, 300, 129, 1000][round as usize];
+            for i in 0..n {
+                r.push([round, i, !i]);
+            }
+            assert_eq!(r.len(), n as usize);
+            assert!(r.full.iter().all(|c| c.len() == CHUNK_RECORDS * 3));
+            assert!(r.current.len() <= CHUNK_RECORDS * 3);
+            for i in 0..n {
+                assert_eq!(r.get(i as usize), [round, i, !i]);
+                assert_eq!(r.word(i, 1), i);
+            }
+            let mut out = Vec::new();
+            r.copy_to(&mut out);
+            assert_eq!(out.len(), n as usize * 12);
+            if round % 2 == 0 {
+                r.clear();
+            } else {
+                r.clear();
+                r.trim(48);
+            }
+            assert_eq!(r.len(), 0);
+        }
     }
 
     #[test]
