@@ -605,7 +605,7 @@ impl Element {
 }
 
 fn get_word(v: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]])
+    u32::from_le_bytes(v[at..at + 4].try_into().expect("4 bytes"))
 }
 
 fn set_word(v: &mut [u8], at: usize, w: u32) {
