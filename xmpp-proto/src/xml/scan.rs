@@ -1202,7 +1202,7 @@ impl Scanner {
 
     /// Brings the namespace declarations among the tag's raw attributes into scope
     /// (Namespaces in XML 1.0, section 3).
-    #[inline(never)]
+    #[inline]
     fn declare(&mut self, s: &[u8]) -> Result<(), Fault> {
         let text = |a: u32, l: u32| &s[a as usize..(a + l) as usize];
         for i in 0..self.raw_attrs.len() {
