@@ -152,7 +152,16 @@ fn stream_parser_with(data: &[u8], limits: Limits) -> Outcome {
             "handle_eof accepted a stream that is still open\ninput: {}",
             show(data)
         ),
-        Ok(()) if closed => assert_eq!(eof, Ok(()), "handle_eof after StreamClosed"),
+        // Bytes after the close were accepted only if the parser had nothing to say of them
+        // yet: a lead byte whose sequence never completed, which the end of input makes
+        // unsupported-encoding (its offset is checked below).
+        Ok(()) if closed => assert!(
+            eof.is_ok()
+                || eof
+                    .is_err_and(|e| e.kind()
+                        == ErrorKind::InvalidUtf8(xmpp_sansio::xml::Utf8Fault::Truncated)),
+            "handle_eof after StreamClosed: {eof:?}"
+        ),
         Ok(()) => {}
     }
     if let Err(e) = eof {
