@@ -6,5 +6,6 @@
 
 pub mod checks;
 pub mod differential;
+pub mod grammar;
 pub mod pair;
 pub mod sessions;
