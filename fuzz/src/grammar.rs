@@ -2540,9 +2540,11 @@ impl Role for S2sOutRole {
                     .push_back(format!("<success xmlns='{SASL}'/>").into_bytes());
             }
             "result" if e.ns() == DIALBACK && e.attr("type").is_none() => {
-                // The key our core sent is the one its secret gives for the stream id we
-                // sent (XEP-0185 section 3).
-                let expected = key(Key::Right, PEER, OURS, &self.peer_id);
+                // The key our core sent is the one its secret gives for the pair and the
+                // stream id we sent (XEP-0185 section 3).
+                let from = e.attr("from").map(|f| f.into_owned()).unwrap_or_default();
+                let to = e.attr("to").map(|t| t.into_owned()).unwrap_or_default();
+                let expected = key(Key::Right, &to, &from, &self.peer_id);
                 assert_eq!(
                     e.text(),
                     expected,
@@ -2550,7 +2552,7 @@ impl Role for S2sOutRole {
                     self.peer_id
                 );
                 self.queue.push_back(
-                    format!("<db:result from='{PEER}' to='{OURS}' type='valid'/>").into_bytes(),
+                    format!("<db:result from='{to}' to='{from}' type='valid'/>").into_bytes(),
                 );
             }
             _ => {}

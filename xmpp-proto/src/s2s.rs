@@ -1163,13 +1163,21 @@ impl S2sIn {
             rng: &mut self.rng,
             protected_header: protected_header(&self.engine),
         };
+        // Once dialback authorized a pair, stanzas flow and negotiation is over (RFC 6120
+        // section 4.3.5): STARTTLS or SASL now would restart a stream in use, so they are
+        // unexpected elements like any other.
+        let negotiating = self.authorized.is_empty();
         match &mut self.state {
-            InState::Negotiating(sasl) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
+            InState::Negotiating(sasl)
+                if negotiating && sasl.is_idle() && el.is("starttls", TLS_NS) =>
+            {
                 let can_proceed = !encrypted && self.config.tls != TlsPolicy::Disabled;
                 let next = starttls::answer(can_proceed, &mut self.engine);
                 self.follow(next);
             }
-            InState::Negotiating(sasl) if sasl.is_idle() && el.is("auth", SASL_NS) => {
+            InState::Negotiating(sasl)
+                if negotiating && sasl.is_idle() && el.is("auth", SASL_NS) =>
+            {
                 let offer = Offer {
                     encryption_required: tls_first,
                     settings: SaslServerConfig {
