@@ -1385,9 +1385,9 @@ impl Role for ServerRole {
     fn check_limits(&mut self) {
         let unacked = self.core.unacked().unwrap_or(0);
         // The embedder's stanzas stop at the limit (4); the core's own replies go past it,
-        // and the stream ends past twice the limit (`UnackedLimits`).
+        // and the stream ends as soon as they pass twice the limit (`UnackedLimits`).
         assert!(
-            unacked <= 8,
+            unacked <= 8 || (unacked == 9 && self.core.is_closed()),
             "{unacked} unacknowledged stanzas, over twice the limit of 4"
         );
     }
@@ -1890,9 +1890,9 @@ impl Role for ClientRole {
     fn check_limits(&mut self) {
         let unacked = self.core.unacked().unwrap_or(0);
         // The embedder's stanzas stop at the limit (4); the core's own replies go past it,
-        // and the stream ends past twice the limit (`UnackedLimits`).
+        // and the stream ends as soon as they pass twice the limit (`UnackedLimits`).
         assert!(
-            unacked <= 8,
+            unacked <= 8 || (unacked == 9 && self.core.is_closed()),
             "{unacked} unacknowledged stanzas, over twice the limit of 4"
         );
     }
@@ -2421,8 +2421,10 @@ pub struct S2sOutRole {
     asks: VecDeque<Ask>,
     queue: VecDeque<Vec<u8>>,
     headers: u32,
-    /// The stream id the peer gave last.
+    /// The stream id of the peer's header the core accepted last.
     peer_id: String,
+    /// The stream id of the peer's last header, until the core accepts it.
+    offered_id: Option<String>,
     online: bool,
     n: u32,
 }
@@ -2430,10 +2432,12 @@ pub struct S2sOutRole {
 impl S2sOutRole {
     fn answer_header(&mut self, h: &Header, with_id: bool) {
         self.headers += 1;
-        self.peer_id = format!("R{}", self.headers);
-        let id = with_id.then_some(self.peer_id.as_str());
-        self.queue
-            .push_back(s2s_header(h, PEER, OURS, id).into_bytes());
+        let id = format!("R{}", self.headers);
+        let header = s2s_header(h, PEER, OURS, with_id.then_some(id.as_str()));
+        // The id counts once the core accepts the header (a header where none is due is
+        // the start of an element that never ends).
+        self.offered_id = Some(if with_id { id } else { String::new() });
+        self.queue.push_back(header.into_bytes());
     }
 
     fn features(&self, starttls: Option<bool>, external: bool, dialback: bool) -> String {
@@ -2592,8 +2596,14 @@ impl Role for S2sOutRole {
     }
 
     fn on_event(&mut self, ev: &S2sEvent) -> Milestone {
-        if let S2sEvent::TlsRequested = ev {
-            self.asks.push_back(Ask::Tls);
+        match ev {
+            S2sEvent::TlsRequested => self.asks.push_back(Ask::Tls),
+            S2sEvent::StreamOpened => {
+                if let Some(id) = self.offered_id.take() {
+                    self.peer_id = id;
+                }
+            }
+            _ => {}
         }
         s2s_milestone(ev, &mut self.online)
     }
@@ -2635,6 +2645,7 @@ pub fn s2s_out_grammar(data: &[u8]) -> bool {
         queue: VecDeque::new(),
         headers: 0,
         peer_id: String::new(),
+        offered_id: None,
         online: false,
         n: 0,
     };
