@@ -1165,8 +1165,12 @@ impl S2sIn {
         };
         // Once dialback authorized a pair, stanzas flow and negotiation is over (RFC 6120
         // section 4.3.5): STARTTLS or SASL now would restart a stream in use, so they are
-        // unexpected elements like any other.
-        let negotiating = self.authorized.is_empty();
+        // unexpected elements like any other. While a dialback key is being verified, the
+        // pair may go online at any moment, so the same holds.
+        let negotiating = self.authorized.is_empty() && !self.dialback.is_asking();
+        // And the other way round: while SASL runs, a pair authorized by dialback would be
+        // online on a stream that SASL's success restarts.
+        let sasl_running = matches!(&self.state, InState::Negotiating(sasl) if !sasl.is_idle());
         match &mut self.state {
             InState::Negotiating(sasl)
                 if negotiating && sasl.is_idle() && el.is("starttls", TLS_NS) =>
@@ -1201,7 +1205,7 @@ impl S2sIn {
                     self.sasl_authenticated(jid.domain().to_owned());
                 }
             }
-            _ if el.is("result", dialback::DIALBACK_NS) => {
+            _ if el.is("result", dialback::DIALBACK_NS) && !sasl_running => {
                 let at = Receiving {
                     domains: &self.config.domains,
                     tls_first,
