@@ -1163,13 +1163,25 @@ impl S2sIn {
             rng: &mut self.rng,
             protected_header: protected_header(&self.engine),
         };
+        // Once dialback authorized a pair, stanzas flow and negotiation is over (RFC 6120
+        // section 4.3.5): STARTTLS or SASL now would restart a stream in use, so they are
+        // unexpected elements like any other. While a dialback key is being verified, the
+        // pair may go online at any moment, so the same holds.
+        let negotiating = self.authorized.is_empty() && !self.dialback.is_asking();
+        // And the other way round: while SASL runs, a pair authorized by dialback would be
+        // online on a stream that SASL's success restarts.
+        let sasl_running = matches!(&self.state, InState::Negotiating(sasl) if !sasl.is_idle());
         match &mut self.state {
-            InState::Negotiating(sasl) if sasl.is_idle() && el.is("starttls", TLS_NS) => {
+            InState::Negotiating(sasl)
+                if negotiating && sasl.is_idle() && el.is("starttls", TLS_NS) =>
+            {
                 let can_proceed = !encrypted && self.config.tls != TlsPolicy::Disabled;
                 let next = starttls::answer(can_proceed, &mut self.engine);
                 self.follow(next);
             }
-            InState::Negotiating(sasl) if sasl.is_idle() && el.is("auth", SASL_NS) => {
+            InState::Negotiating(sasl)
+                if negotiating && sasl.is_idle() && el.is("auth", SASL_NS) =>
+            {
                 let offer = Offer {
                     encryption_required: tls_first,
                     settings: SaslServerConfig {
@@ -1193,7 +1205,7 @@ impl S2sIn {
                     self.sasl_authenticated(jid.domain().to_owned());
                 }
             }
-            _ if el.is("result", dialback::DIALBACK_NS) => {
+            _ if el.is("result", dialback::DIALBACK_NS) && !sasl_running => {
                 let at = Receiving {
                     domains: &self.config.domains,
                     tls_first,

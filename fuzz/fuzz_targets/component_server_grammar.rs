@@ -1,0 +1,8 @@
+//! See `xmpp_sansio_fuzz::grammar::component_server_grammar`.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    xmpp_sansio_fuzz::grammar::component_server_grammar(data);
+});
