@@ -503,6 +503,15 @@ enum State {
         bind: bool,
         session: bool,
     },
+    /// Bind 2 bound `jid` without enabling stream management inline, which the
+    /// configuration asks for (the server's Bind 2 does not offer it: Prosody 0.12 with
+    /// prosody-modules but not `mod_sasl2_sm`). The features that follow `<success/>` are
+    /// awaited: when they offer stream management, `<enable/>` goes out before the session
+    /// is online, so that everything the embedder sends counts (XEP-0198 section 3).
+    Bound2 {
+        jid: FullJid,
+        auth: Box<Authenticated>,
+    },
     /// Stanzas flow.
     Online(Box<Authenticated>),
 }
@@ -518,6 +527,7 @@ impl State {
             State::Bind { auth, .. }
             | State::Session { auth, .. }
             | State::Resume { auth, .. }
+            | State::Bound2 { auth, .. }
             | State::Online(auth) => Some(auth),
         }
     }
@@ -1436,6 +1446,17 @@ impl StreamRole for Client {
             {
                 self.on_sm_answer(&el);
             }
+            State::Bound2 { .. } if el.is("features", STREAM_NS) => {
+                self.keep_features(&el);
+                let sm_offered = el.root().children().any(|c| c.is("sm", SM_NS));
+                if let State::Bound2 { jid, mut auth } =
+                    std::mem::replace(&mut self.state, State::AwaitHeader(None))
+                {
+                    auth.sm_offered = sm_offered;
+                    auth.features_due = false;
+                    self.go_online(jid, auth);
+                }
+            }
             State::Online(auth) if auth.features_due && el.is("features", STREAM_NS) => {
                 auth.features_due = false;
                 self.keep_features(&el);
@@ -1579,6 +1600,15 @@ impl Client {
                 management::read_enabled(c),
             )
         });
+        if bind.sm.is_none() && self.config.stream_management {
+            // Stream management wanted, and not enabled inside the bind: the features
+            // after `<success/>` may offer it the XEP-0198 way.
+            auth.features_due = false;
+            return self.run(State::Bound2 {
+                jid,
+                auth: Box::new(auth),
+            });
+        }
         auth.features_due = true;
         self.state = State::Online(Box::new(auth));
         self.engine.negotiated();
