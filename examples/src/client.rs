@@ -108,6 +108,10 @@ pub struct Session {
     /// This login presents the token of the FAST file: a refusal forgets it and falls
     /// back to the password.
     fast_login: bool,
+    /// The server answered `<enable/>` (XEP-0198): `<enabled/>` or `<failed/>`.
+    sm_answered: bool,
+    /// Close once the server answers `<enable/>` (nothing else to wait for).
+    close_on_sm_answer: bool,
 }
 
 impl Session {
@@ -122,6 +126,8 @@ impl Session {
             fast_login: plan.fast.as_ref().is_some_and(|f| f.token.is_some()),
             step: Step::Start,
             roster: None,
+            sm_answered: false,
+            close_on_sm_answer: false,
             plan,
         }
     }
@@ -187,6 +193,7 @@ impl Session {
             }
             ClientEvent::StreamManagementEnabled => {
                 println!("sm enabled");
+                self.on_sm_answer(client, now);
                 if let Mode::ResumeTest { to, text } = &self.plan.mode {
                     let (to, body) = (to.clone(), format!("{text} 1"));
                     self.step = Step::AwaitAck1;
@@ -196,6 +203,7 @@ impl Session {
             }
             ClientEvent::StreamManagementFailed(condition) => {
                 println!("sm failed {}", condition.map_or("-", |c| c.as_str()));
+                self.on_sm_answer(client, now);
                 if matches!(self.plan.mode, Mode::ResumeTest { .. }) {
                     self.fail(client, "the server did not enable stream management");
                 }
@@ -255,6 +263,14 @@ impl Session {
         }
     }
 
+    /// The server answered `<enable/>`: close if that was all there was to wait for.
+    fn on_sm_answer(&mut self, client: &mut Client, now: Instant) {
+        self.sm_answered = true;
+        if std::mem::take(&mut self.close_on_sm_answer) {
+            client.close(now);
+        }
+    }
+
     /// Keeps `token` in the FAST file (`None`: forgets the one there).
     fn store_token(&mut self, token: Option<FastToken>) {
         let Some(file) = self.plan.fast.as_mut() else {
@@ -279,6 +295,14 @@ impl Session {
             self.message(client, now, &to, &text);
         }
         match &self.plan.mode {
+            // With stream management asked for and not answered yet (`<enable/>` after the
+            // bind, or after Bind 2 where the server cannot enable it inline), the answer
+            // comes first, so that the session shows whether it was enabled.
+            Mode::Plain
+                if self.plan.count == 0 && client.unacked().is_some() && !self.sm_answered =>
+            {
+                self.close_on_sm_answer = true;
+            }
             Mode::Plain if self.plan.count == 0 => client.close(now),
             Mode::RosterTest { account, .. } => {
                 self.roster = Some(RosterCache::new(account.clone(), None));
