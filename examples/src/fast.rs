@@ -129,3 +129,69 @@ impl FastFile {
         fs::rename(&tmp, &self.path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("xmpp-examples-{name}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn a_missing_file_is_a_fresh_user_agent_without_token() {
+        let path = temp("fast-missing");
+        let _ = fs::remove_file(&path);
+        let file = FastFile::load(&path).unwrap();
+        assert!(file.token.is_none());
+        // A version 4 UUID.
+        let id = &file.user_agent_id;
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "4", "{id}");
+        assert_ne!(FastFile::load(&path).unwrap().user_agent_id, *id);
+    }
+
+    #[test]
+    fn saved_tokens_load_again_with_mode_0600_and_never_show_in_debug() {
+        let path = temp("fast-roundtrip");
+        let mut file = FastFile::load(&path).unwrap();
+        file.token = Some(FastToken {
+            mechanism: HtMechanism::Sha256None,
+            secret: "s3cr3t-token".to_owned(),
+            expiry: "2026-12-21T11:57:43Z".to_owned(),
+        });
+        file.save().unwrap();
+        let again = FastFile::load(&path).unwrap();
+        assert_eq!(again.user_agent_id, file.user_agent_id);
+        let token = again.token.as_ref().unwrap();
+        assert_eq!(token.mechanism, HtMechanism::Sha256None);
+        assert_eq!(token.secret, "s3cr3t-token");
+        assert_eq!(token.expiry, "2026-12-21T11:57:43Z");
+        assert!(!format!("{again:?}").contains("s3cr3t"), "{again:?}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Forgotten: the id stays, the token goes.
+        file.token = None;
+        file.save().unwrap();
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(FastFile::load(&path).unwrap().token.is_none());
+        let _ = fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_malformed_file_is_an_error_not_overwritten() {
+        let path = temp("fast-malformed");
+        fs::write(&path, "token only-a-secret\n").unwrap();
+        assert!(FastFile::load(&path).is_err());
+        fs::write(&path, "colour blue\n").unwrap();
+        assert!(FastFile::load(&path).is_err());
+        fs::write(&path, "mechanism HT-MD5\ntoken x\n").unwrap();
+        assert!(FastFile::load(&path).is_err());
+        let _ = fs::remove_file(&path);
+    }
+}

@@ -172,7 +172,9 @@ pub struct ClientConfig {
     pub sasl2: bool,
     /// With [`sasl2`](Self::sasl2): bind inside `<authenticate/>` (XEP-0386, Bind 2) when
     /// the server offers it, enabling stream management there too when
-    /// [`stream_management`](Self::stream_management) is on and the server can. The server
+    /// [`stream_management`](Self::stream_management) is on and the server can (when its
+    /// Bind 2 cannot, on the features after `<success/>`, before
+    /// [`ClientEvent::Online`]). The server
     /// chooses the resource (typically `tag/random`): [`resource`](Self::resource) is not
     /// asked for. On by default (it has an effect only with `sasl2`).
     pub bind2: bool,
