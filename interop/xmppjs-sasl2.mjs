@@ -9,7 +9,8 @@
 // otherwise.
 //
 // Usage: node xmppjs-sasl2.mjs MODULES_DIR SERVICE PASSWORD TIMEOUT_SECONDS
-// SERVICE is xmpp://HOST:PORT; MODULES_DIR holds node_modules/@xmpp/client (interop/run
+// SERVICE is xmpp://HOST:PORT (the domain is localhost: STARTTLS checks the certificate for
+// it); MODULES_DIR holds node_modules/@xmpp/client (interop/run
 // installs it with npm).
 
 import path from "node:path";

@@ -137,9 +137,17 @@ impl Session {
         answered(client.tls_established(Instant::now(), cb));
     }
 
-    /// The resumption test's second stream: it resumes instead of binding.
+    /// The resumption test's second stream: it resumes instead of binding (with the FAST
+    /// token, [`fast_token`](Self::fast_token), when there is one).
     pub fn resuming(&mut self) {
         self.step = Step::Resuming;
+        self.fast_login = self.fast_token().is_some();
+    }
+
+    /// The FAST token kept now (one that came during this run included): a new
+    /// connection logs in with it.
+    pub fn fast_token(&self) -> Option<&FastToken> {
+        self.plan.fast.as_ref().and_then(|f| f.token.as_ref())
     }
 
     /// Should the transport be cut now (the resumption test, after message 2)? True once.

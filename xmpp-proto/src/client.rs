@@ -1487,7 +1487,12 @@ impl Client {
     /// server offers Bind 2 (with stream management's `<enable/>` when both want it).
     fn sasl2_inline(&self, offer: &Sasl2Offer) -> Inline {
         let config = &self.config;
-        let bind = (config.bind2 && offer.bind2).then(|| Bind2Request {
+        // A session to resume where the server cannot resume inside `<authenticate/>`
+        // (Prosody 0.12 without `mod_sasl2_sm`): resumption follows `<success/>`, the
+        // XEP-0198 way, and a Bind 2 request now would bind a new session in its place
+        // (found by `interop/run`). Binding, if the resumption fails, is RFC 6120's then.
+        let resume_after = self.engine.sm_is_resuming() && !offer.sm;
+        let bind = (config.bind2 && offer.bind2 && !resume_after).then(|| Bind2Request {
             tag: config.bind2_tag.clone(),
             sm: (config.stream_management && offer.bind2_sm).then_some(config.resumption),
         });
