@@ -1,17 +1,18 @@
 //! What both example servers (`server` on threads, `tokio_server` on tasks) do with a c2s
 //! session's events, but for setting up TLS, which is the transport's: SASL against the
 //! accounts of the [`Hub`], binding, stanzas handed to the hub's RFC 6121 routing, stream
-//! management with resumption, and the session's end.
+//! management with resumption, and the session's end. With `--sasl2`: SASL2, Bind 2 and
+//! FAST beside RFC 6120 SASL, FAST tokens kept by the hub.
 
 use std::time::Instant;
 
-use xmpp_sansio::error::StanzaErrorCondition;
-use xmpp_sansio::jid::FullJid;
-use xmpp_sansio::server::{Server, ServerConfig, ServerEvent};
+use xmpp_sansio::error::{SaslFailureCondition, StanzaErrorCondition};
+use xmpp_sansio::jid::{BareJid, FullJid};
+use xmpp_sansio::server::{HtMechanism, Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stream::CloseReason;
 
 use crate::drive::answered;
-use crate::hub::{Hub, Mailbox};
+use crate::hub::{FastLookup, Hub, Mailbox};
 
 /// One client's session on an example server.
 pub struct C2s<'a, M: Mailbox> {
@@ -26,6 +27,9 @@ pub struct C2s<'a, M: Mailbox> {
     /// The stream ended on purpose (a closing tag or a stream error), not with the
     /// transport: no resumption then.
     ended_on_purpose: bool,
+    /// A FAST login asked to invalidate its token (XEP-0484 section 2.6): forgotten once
+    /// the login succeeded.
+    invalidate: Option<(BareJid, String)>,
 }
 
 impl<'a, M: Mailbox> C2s<'a, M> {
@@ -37,6 +41,7 @@ impl<'a, M: Mailbox> C2s<'a, M> {
             rx: None,
             bound: None,
             ended_on_purpose: false,
+            invalidate: None,
         }
     }
 
@@ -55,6 +60,13 @@ impl<'a, M: Mailbox> C2s<'a, M> {
         // Ask for an ack a little after a stanza went out unacknowledged, so that the
         // unacked queue stays short on a quiet session.
         config.ack_request_after = Some(std::time::Duration::from_secs(5));
+        // Modern login beside the legacy one: SASL2 with Bind 2 (on by default with it) and
+        // FAST with every Hashed Token mechanism (the core offers those that need a
+        // channel binding only when the transport has one).
+        config.sasl2 = c.sasl2;
+        if c.sasl2 {
+            config.fast = HtMechanism::ALL.to_vec();
+        }
         config
     }
 
@@ -71,7 +83,14 @@ impl<'a, M: Mailbox> C2s<'a, M> {
             ServerEvent::AuthRequest {
                 mechanism, authcid, ..
             } => {
-                self.log(&format!("auth {mechanism} as {authcid}"));
+                // Only a SASL2 login names its client (`<user-agent id>`).
+                match server.user_agent() {
+                    Some(ua) => self.log(&format!(
+                        "auth {mechanism} as {authcid} (sasl2, user-agent {})",
+                        ua.id
+                    )),
+                    None => self.log(&format!("auth {mechanism} as {authcid}")),
+                }
                 // The account acts as itself: the core grants no authzid but its own bare JID.
                 answered(server.credentials(now, hub.credential(&authcid)));
             }
@@ -79,7 +98,52 @@ impl<'a, M: Mailbox> C2s<'a, M> {
                 // No client certificates here (EXTERNAL is never offered without one).
                 answered(server.refuse_external(now));
             }
-            ServerEvent::Authenticated(jid) => self.log(&format!("authenticated {jid}")),
+            ServerEvent::Authenticated(jid) => {
+                self.log(&format!("authenticated {jid}"));
+                if let Some((account, id)) = self.invalidate.take() {
+                    hub.forget_fast_token(&account, &id);
+                    self.log("fast token invalidated");
+                }
+            }
+            ServerEvent::FastAuthRequest {
+                authcid,
+                mechanism,
+                invalidate,
+                ..
+            } => {
+                self.log(&format!("fast auth {} as {authcid}", mechanism.name()));
+                // The token is the one kept for this account and this client (its
+                // `<user-agent id>`); without an id there is none to find.
+                let account = BareJid::parse(&format!("{authcid}@{}", hub.config.domain)).ok();
+                let id = server.user_agent().map(|ua| ua.id.clone());
+                let found = match (&account, &id) {
+                    (Some(account), Some(id)) => hub.fast_token(account, id),
+                    _ => FastLookup::Unknown,
+                };
+                if invalidate {
+                    self.invalidate = account.zip(id);
+                }
+                answered(match found {
+                    FastLookup::Found(token) => server.fast_credentials(now, Some(token)),
+                    FastLookup::Expired => {
+                        self.log("fast token expired");
+                        server.fast_refuse(now, SaslFailureCondition::CredentialsExpired)
+                    }
+                    FastLookup::Unknown => server.fast_credentials(now, None),
+                });
+            }
+            ServerEvent::FastTokenRequest { account, mechanism } => {
+                let token = server
+                    .user_agent()
+                    .map(|ua| ua.id.clone())
+                    .map(|id| hub.issue_fast_token(&account, &id, mechanism));
+                // Never the secret in the log: only that one went out.
+                match &token {
+                    Some(_) => self.log(&format!("fast token issued ({})", mechanism.name())),
+                    None => self.log("fast token refused: no user-agent id"),
+                }
+                answered(server.issue_fast_token(now, token));
+            }
             ServerEvent::BindRequest { account, resource } => {
                 let resource = resource.unwrap_or_else(|| server.make_resource());
                 answered(match account.with_resource(&resource) {

@@ -3,13 +3,14 @@
 //! transport's: go online, send what the flags ask, count the messages received, close.
 //! Two test modes: a roster round (`--roster-test`, RFC 6121 section 2 with the library's
 //! `RosterCache`) and a cut-and-resume of a stream management session (`--resume-test`,
-//! XEP-0198 section 5).
+//! XEP-0198 section 5). With `--sasl2`, modern login (SASL2, Bind 2) when the server offers it,
+//! and with `--fast-token FILE` FAST tokens kept in FILE ([`crate::fast`]).
 
 use std::io;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use xmpp_sansio::client::{Client, ClientEvent};
+use xmpp_sansio::client::{Client, ClientEvent, FastToken};
 use xmpp_sansio::error::StanzaErrorCondition;
 use xmpp_sansio::im::roster::{ROSTER_NS, RosterCache};
 use xmpp_sansio::jid::{BareJid, Jid};
@@ -19,6 +20,7 @@ use xmpp_sansio::stanza::{
 };
 
 use crate::drive::answered;
+use crate::fast::FastFile;
 
 /// What a client session is for, beyond going online.
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct Plan {
     pub extra: Duration,
     /// What the session is for.
     pub mode: Mode,
+    /// `--fast-token FILE`: where FAST tokens are kept (XEP-0484).
+    pub fast: Option<FastFile>,
 }
 
 /// Where a test mode stands.
@@ -101,20 +105,30 @@ pub struct Session {
     close_at: Option<Instant>,
     step: Step,
     roster: Option<RosterCache>,
+    /// This login presents the token of the FAST file: a refusal forgets it and falls
+    /// back to the password.
+    fast_login: bool,
+    /// The server answered `<enable/>` (XEP-0198): `<enabled/>` or `<failed/>`.
+    sm_answered: bool,
+    /// Close once the server answers `<enable/>` (nothing else to wait for).
+    close_on_sm_answer: bool,
 }
 
 impl Session {
     /// A session that gives up at `give_up_at`.
     pub fn new(plan: Plan, give_up_at: Instant) -> Self {
         Session {
-            plan,
             give_up_at,
             online: false,
             sasl_failed: false,
             received: 0,
             close_at: None,
+            fast_login: plan.fast.as_ref().is_some_and(|f| f.token.is_some()),
             step: Step::Start,
             roster: None,
+            sm_answered: false,
+            close_on_sm_answer: false,
+            plan,
         }
     }
 
@@ -123,9 +137,17 @@ impl Session {
         answered(client.tls_established(Instant::now(), cb));
     }
 
-    /// The resumption test's second stream: it resumes instead of binding.
+    /// The resumption test's second stream: it resumes instead of binding (with the FAST
+    /// token, [`fast_token`](Self::fast_token), when there is one).
     pub fn resuming(&mut self) {
         self.step = Step::Resuming;
+        self.fast_login = self.fast_token().is_some();
+    }
+
+    /// The FAST token kept now (one that came during this run included): a new
+    /// connection logs in with it.
+    pub fn fast_token(&self) -> Option<&FastToken> {
+        self.plan.fast.as_ref().and_then(|f| f.token.as_ref())
     }
 
     /// Should the transport be cut now (the resumption test, after message 2)? True once.
@@ -155,6 +177,16 @@ impl Session {
             ClientEvent::SaslFailure(failure) => {
                 let condition = failure.condition.map_or("unknown", |c| c.as_str());
                 println!("sasl-failure {condition}");
+                if self.fast_login {
+                    // XEP-0484 section 3.2: a refused token is forgotten; the password
+                    // (the next acceptable mechanism) logs in instead.
+                    self.fast_login = false;
+                    println!("fast token refused: forgotten, logging in with the password");
+                    self.store_token(None);
+                    if client.auth(now, None).is_ok() {
+                        return;
+                    }
+                }
                 self.sasl_failed = true;
                 client.close(now);
             }
@@ -169,6 +201,7 @@ impl Session {
             }
             ClientEvent::StreamManagementEnabled => {
                 println!("sm enabled");
+                self.on_sm_answer(client, now);
                 if let Mode::ResumeTest { to, text } = &self.plan.mode {
                     let (to, body) = (to.clone(), format!("{text} 1"));
                     self.step = Step::AwaitAck1;
@@ -178,6 +211,7 @@ impl Session {
             }
             ClientEvent::StreamManagementFailed(condition) => {
                 println!("sm failed {}", condition.map_or("-", |c| c.as_str()));
+                self.on_sm_answer(client, now);
                 if matches!(self.plan.mode, Mode::ResumeTest { .. }) {
                     self.fail(client, "the server did not enable stream management");
                 }
@@ -223,8 +257,38 @@ impl Session {
                 println!("peer-stream-error {}", error.condition.as_str())
             }
             ClientEvent::Abandoned(reason) => println!("abandoned {}", reason.as_str()),
+            ClientEvent::FastToken(token) => {
+                // Never printed: only what it is for and until when.
+                println!(
+                    "fast token received ({}, expires {})",
+                    token.mechanism.name(),
+                    token.expiry
+                );
+                self.store_token(Some(token));
+            }
             // Events a later version adds: nothing this example must do.
             _ => {}
+        }
+    }
+
+    /// The server answered `<enable/>`: close if that was all there was to wait for.
+    fn on_sm_answer(&mut self, client: &mut Client, now: Instant) {
+        self.sm_answered = true;
+        if std::mem::take(&mut self.close_on_sm_answer) {
+            client.close(now);
+        }
+    }
+
+    /// Keeps `token` in the FAST file (`None`: forgets the one there).
+    fn store_token(&mut self, token: Option<FastToken>) {
+        let Some(file) = self.plan.fast.as_mut() else {
+            println!("fast token dropped: no --fast-token file");
+            return;
+        };
+        file.token = token;
+        match file.save() {
+            Ok(()) => println!("fast token file {} written", file.path.display()),
+            Err(e) => println!("fast token file {} not written: {e}", file.path.display()),
         }
     }
 
@@ -239,6 +303,14 @@ impl Session {
             self.message(client, now, &to, &text);
         }
         match &self.plan.mode {
+            // With stream management asked for and not answered yet (`<enable/>` after the
+            // bind, or after Bind 2 where the server cannot enable it inline), the answer
+            // comes first, so that the session shows whether it was enabled.
+            Mode::Plain
+                if self.plan.count == 0 && client.unacked().is_some() && !self.sm_answered =>
+            {
+                self.close_on_sm_answer = true;
+            }
             Mode::Plain if self.plan.count == 0 => client.close(now),
             Mode::RosterTest { account, .. } => {
                 self.roster = Some(RosterCache::new(account.clone(), None));
@@ -505,17 +577,18 @@ pub const CLIENT_FLAGS: &[&str] = &[
     "timeout-secs",
     "roster-test",
     "websocket",
+    "fast-token",
 ];
 
 /// The switches both client examples take.
-pub const CLIENT_SWITCHES: &[&str] = &["allow-plain", "presence", "sm", "resume-test"];
+pub const CLIENT_SWITCHES: &[&str] = &["allow-plain", "presence", "sm", "resume-test", "sasl2"];
 
 /// The usage of both client examples, after the program's name.
 pub const CLIENT_USAGE: &str = "--addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
     [--allow-plain] [--resource R] [--presence] [--to JID --message TEXT] [--count N] \
     [--extra-secs S] [--timeout-secs S] [--sm] [--resume-test] [--roster-test CONTACT] \
-    [--websocket ws://HOST:PORT/PATH|wss://HOST:PORT/PATH (client only)]";
+    [--sasl2] [--fast-token FILE] [--websocket ws://HOST:PORT/PATH|wss://HOST:PORT/PATH (client only)]";
 
 /// What the client flags say.
 #[derive(Debug)]
@@ -538,7 +611,7 @@ pub struct ClientArgs {
 /// Reads the client flags; exits with `usage` on a bad one.
 pub fn client_args(usage: &str) -> ClientArgs {
     use crate::{Args, client_tls, die, tls_policy};
-    use xmpp_sansio::client::{ClientConfig, TlsPolicy};
+    use xmpp_sansio::client::{ClientConfig, TlsPolicy, UserAgent};
     use xmpp_sansio::sasl::Mechanism;
     let args = Args::parse(usage, CLIENT_FLAGS, CLIENT_SWITCHES);
     let jid: BareJid = args
@@ -586,6 +659,44 @@ pub fn client_args(usage: &str) -> ClientArgs {
         config.stream_management = true;
         config.resumption = true;
     }
+    // Modern login when the server offers it (the legacy sequence otherwise): SASL2, Bind 2
+    // with our tag, and FAST with a token file.
+    let fast = args.get("fast-token").map(|path| {
+        if !args.switch("sasl2") {
+            die("--fast-token needs --sasl2");
+        }
+        FastFile::load(std::path::Path::new(path))
+            .unwrap_or_else(|e| die(&format!("--fast-token {path}: {e}")))
+    });
+    if args.switch("sasl2") {
+        config.sasl2 = true;
+        config.bind2 = true;
+        config.bind2_tag = Some("xmpp-sansio".to_owned());
+        let id = fast
+            .as_ref()
+            .map_or_else(crate::fast::random_uuid, |f| f.user_agent_id.clone());
+        config.user_agent = Some(UserAgent {
+            id,
+            software: Some("xmpp-sansio example client".to_owned()),
+            device: None,
+        });
+    }
+    if let Some(file) = &fast {
+        match &file.token {
+            Some(token) => {
+                println!(
+                    "fast token in {} ({}, expires {})",
+                    file.path.display(),
+                    token.mechanism.name(),
+                    token.expiry
+                );
+                config.fast_token = Some(token.clone());
+            }
+            // No token yet: ask for one (the core picks the strongest offered mechanism
+            // the transport can bind to).
+            None => config.fast_request_token = true,
+        }
+    }
     let websocket = args.get("websocket").map(str::to_owned);
     if let Some(url) = &websocket {
         let (secure, _) =
@@ -604,6 +715,7 @@ pub fn client_args(usage: &str) -> ClientArgs {
             count: args.number("count", 0, usage),
             extra: Duration::from_secs(args.number("extra-secs", 0, usage)),
             mode,
+            fast,
         },
         addr: args.require("addr", usage).to_owned(),
         timeout: Duration::from_secs(args.number("timeout-secs", 15, usage)),

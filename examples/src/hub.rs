@@ -15,10 +15,15 @@
 //! taking stanzas, and its [`ResumptionState`] waits for the resumption timeout; a new
 //! stream that resumes it takes both back ([`Hub::resume`]). When the timeout passes
 //! ([`Hub::sweep`]) the session ends as if its stream had closed.
+//!
+//! FAST (XEP-0484, with `--sasl2`): the tokens issued, in memory ([`Hub::issue_fast_token`],
+//! [`Hub::fast_token`]), one per account and `<user-agent id>` (XEP-0484 section 2.2 ties a
+//! token to the client that asked for it); the core compares a presented token in constant
+//! time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
 use xmpp_sansio::error::{StanzaError, StanzaErrorCondition};
@@ -29,7 +34,7 @@ use xmpp_sansio::im::{
 };
 use xmpp_sansio::jid::{BareJid, FullJid, Jid};
 use xmpp_sansio::sasl::UserCredential;
-use xmpp_sansio::server::ResumptionState;
+use xmpp_sansio::server::{FastToken, HtMechanism, ResumptionState};
 use xmpp_sansio::stanza::{JABBER_CLIENT, PresenceType, Stanza, StanzaKind, error_reply};
 use xmpp_sansio::stream::TlsPolicy;
 use xmpp_sansio::xml::{Element, parse_element};
@@ -105,6 +110,29 @@ pub struct HubConfig {
     pub resume_timeout: Option<Duration>,
     /// Advertise the stream limits (XEP-0478) in the stream features.
     pub advertise_limits: bool,
+    /// Offer SASL2 (XEP-0388) with Bind 2 (XEP-0386) and FAST (XEP-0484) beside RFC 6120
+    /// SASL.
+    pub sasl2: bool,
+}
+
+/// How long a FAST token is good for (XEP-0484 leaves it to the server; Prosody's default
+/// is 21 days).
+pub const FAST_TOKEN_LIFETIME: Duration = Duration::from_secs(14 * 24 * 3600);
+
+/// A FAST token kept for an account and a client, with its end.
+struct KeptToken {
+    token: FastToken,
+    expires: SystemTime,
+}
+
+/// What [`Hub::fast_token`] found.
+pub enum FastLookup {
+    /// The token kept for this account and client.
+    Found(FastToken),
+    /// There was one, but its time is over (now forgotten): `credentials-expired`.
+    Expired,
+    /// None for this account and client.
+    Unknown,
 }
 
 /// One account's data: its roster, its sessions, where each session's stanzas go.
@@ -137,6 +165,8 @@ pub struct Hub<M: Mailbox> {
     /// The configuration.
     pub config: HubConfig,
     table: Mutex<Table<M>>,
+    /// FAST tokens by account and `<user-agent id>`.
+    fast_tokens: Mutex<HashMap<(BareJid, String), KeptToken>>,
 }
 
 /// Reads a stanza a decision wrote back as an [`Element`] (what the sessions' channels
@@ -178,7 +208,62 @@ impl<M: Mailbox> Hub<M> {
                 detached: HashMap::new(),
                 pushes: 0,
             }),
+            fast_tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn fast_tokens(&self) -> MutexGuard<'_, HashMap<(BareJid, String), KeptToken>> {
+        self.fast_tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A new FAST token for `account` and the client `user_agent_id`, for `mechanism`
+    /// (XEP-0484 section 2.3): 32 random bytes, hex, good for [`FAST_TOKEN_LIFETIME`];
+    /// it replaces the client's earlier one.
+    pub fn issue_fast_token(
+        &self,
+        account: &BareJid,
+        user_agent_id: &str,
+        mechanism: HtMechanism,
+    ) -> FastToken {
+        let secret: String = crate::random_bytes::<32>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let expires = SystemTime::now() + FAST_TOKEN_LIFETIME;
+        let token = FastToken {
+            mechanism,
+            secret,
+            expiry: xsd_datetime(expires),
+        };
+        let kept = KeptToken {
+            token: token.clone(),
+            expires,
+        };
+        self.fast_tokens()
+            .insert((account.clone(), user_agent_id.to_owned()), kept);
+        token
+    }
+
+    /// The FAST token kept for `account` and the client `user_agent_id`; an expired one is
+    /// forgotten.
+    pub fn fast_token(&self, account: &BareJid, user_agent_id: &str) -> FastLookup {
+        let mut tokens = self.fast_tokens();
+        let key = (account.clone(), user_agent_id.to_owned());
+        match tokens.get(&key) {
+            None => FastLookup::Unknown,
+            Some(kept) if kept.expires <= SystemTime::now() => {
+                tokens.remove(&key);
+                FastLookup::Expired
+            }
+            Some(kept) => FastLookup::Found(kept.token.clone()),
+        }
+    }
+
+    /// Forgets the FAST token of `account` and the client `user_agent_id` (XEP-0484
+    /// section 2.6, `<fast invalidate='true'/>`).
+    pub fn forget_fast_token(&self, account: &BareJid, user_agent_id: &str) {
+        self.fast_tokens()
+            .remove(&(account.clone(), user_agent_id.to_owned()));
     }
 
     fn table(&self) -> MutexGuard<'_, Table<M>> {
@@ -642,5 +727,46 @@ fn no_such_user(stanza: &Stanza, to: &Jid) -> Vec<Output> {
         }
         // Subscription stanzas and the rest are ignored.
         Some(_) => Vec::new(),
+    }
+}
+
+/// `t` as an XML Schema dateTime in UTC (XEP-0082), such as `2026-12-21T14:36:15Z`: the
+/// form of XEP-0484's `expiry`.
+pub fn xsd_datetime(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xsd_datetime;
+    use std::time::{Duration, SystemTime};
+
+    #[test]
+    fn datetimes_are_utc_dates_of_xep_0082() {
+        let at = |secs| xsd_datetime(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        // XEP-0484's example expiry, and a leap day.
+        assert_eq!(at(1_584_023_775), "2020-03-12T14:36:15Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_798_761_599), "2026-12-31T23:59:59Z");
     }
 }

@@ -7,6 +7,7 @@
 pub mod c2s;
 pub mod client;
 pub mod drive;
+pub mod fast;
 pub mod hub;
 pub mod tokio_net;
 pub mod ws;
@@ -371,13 +372,13 @@ pub const SERVER_FLAGS: &[&str] = &[
 ];
 
 /// The switches both example servers take.
-pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm", "no-limits"];
+pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm", "no-limits", "sasl2"];
 
 /// The usage line of both example servers, after the program's name.
 pub const SERVER_USAGE: &str = "--listen HOST:PORT --domain DOMAIN \
     [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \
     --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain] [--no-sm] [--no-limits] \
-    [--resume-timeout SECONDS]";
+    [--resume-timeout SECONDS] [--sasl2]";
 
 /// The hub's configuration from the servers' flags (exits with `usage` on a bad one), and
 /// the address to listen on.
@@ -406,6 +407,7 @@ pub fn server_config(args: &Args, usage: &str) -> (hub::HubConfig, String) {
         stream_management: !args.switch("no-sm"),
         resume_timeout: (resume > 0).then(|| Duration::from_secs(resume)),
         advertise_limits: !args.switch("no-limits"),
+        sasl2: args.switch("sasl2"),
     };
     (config, listen)
 }

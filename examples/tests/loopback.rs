@@ -17,6 +17,9 @@
 //!   certificates are checked both ways: one the CA did not sign fails the send, and EXTERNAL
 //!   without an authzid checks the certificate against the header's `from`.
 //!
+//! - Modern login (`--sasl2`, `--fast-token`): SASL2 with Bind 2 and stream management,
+//!   a FAST token kept in a 0600 file and never printed, a login with it alone, a refused
+//!   token forgotten for the password, and the legacy login where SASL2 is not offered.
 //! - Over WebSocket (RFC 7395, `--websocket`), `ws:` and `wss:`: the client logs in to the
 //!   server, one message goes from alice to bob, both close, with no STARTTLS and (over
 //!   `wss:`) `close_notify` both ways; a handshake without the `xmpp` subprotocol is refused,
@@ -737,4 +740,114 @@ fn websocket_client_fails_when_the_server_does_not_agree_to_the_xmpp_subprotocol
     assert!(err.contains("subprotocol"), "{err}");
     assert!(!text(&out).contains("websocket up"), "{}", text(&out));
     server.join().unwrap();
+}
+
+/// Does a line of `out` equal `line` (`whole`), or start with it?
+fn has_line(out: &str, line: &str, whole: bool) -> bool {
+    out.lines().any(|l| {
+        if whole {
+            l == line
+        } else {
+            l.starts_with(line)
+        }
+    })
+}
+
+/// `--sasl2` and `--fast-token` (XEP-0388, XEP-0386, XEP-0484) on both runtimes: a login
+/// with the password through SASL2 binds with Bind 2 (the server makes the resource from the
+/// client's tag), enables stream management inside it and gets a FAST token, which the file
+/// keeps with mode 0600 and the output never shows; a second login with a wrong password
+/// gets online with the token alone; a server that does not know the token (restarted)
+/// refuses it, and the client forgets it and logs in with its password; a server without
+/// `--sasl2` gets the RFC 6120 login, with the resource asked for.
+#[test]
+fn sasl2_logins_keep_a_fast_token_and_log_in_with_it() {
+    for (i, (server_bin, client_bin)) in SERVERS.iter().zip(CLIENTS).enumerate() {
+        let file =
+            std::env::temp_dir().join(format!("xmpp-examples-fast-{}-{i}", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let path = file.to_str().unwrap();
+        let tls = ["--cert", CERT, "--key", KEY];
+        let mut server = RunningServer::start(server_bin, &[&tls[..], &["--sasl2"]].concat());
+        let flags = ["--ca", CERT, "--sasl2", "--fast-token", path, "--sm"];
+        let first = run_client(client_bin, &server.addr, "alice@localhost", &flags);
+        let first_out = text(&first);
+        assert!(first.status.success(), "{client_bin}: {first_out}");
+        assert!(
+            has_line(&first_out, "online alice@localhost/xmpp-sansio/", false),
+            "{first_out}"
+        );
+        assert!(has_line(&first_out, "sm enabled", true), "{first_out}");
+        assert!(
+            first_out.contains("fast token received (HT-SHA-256-"),
+            "{first_out}"
+        );
+        let kept = std::fs::read_to_string(&file).unwrap();
+        let secret = kept
+            .lines()
+            .find_map(|l| l.strip_prefix("token "))
+            .unwrap_or_else(|| panic!("no token kept: {kept}"))
+            .to_owned();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "the token file's mode");
+        }
+        // Only the token can log this one in.
+        let wrong = Command::new(client_bin)
+            .args(["--addr", &server.addr, "--jid", "alice@localhost"])
+            .args(["--password", "wrong", "--timeout-secs", "10"])
+            .args(flags)
+            .output()
+            .unwrap();
+        let wrong_out = text(&wrong);
+        assert!(wrong.status.success(), "{client_bin}: {wrong_out}");
+        assert!(
+            has_line(&wrong_out, "online alice@localhost/xmpp-sansio/", false),
+            "{wrong_out}"
+        );
+        assert!(!wrong_out.contains("sasl-failure"), "{wrong_out}");
+        let log = server.after_sessions(2);
+        assert!(log.contains("] fast token issued (HT-SHA-256-"), "{log}");
+        assert!(log.contains("] fast auth HT-SHA-256-"), "{log}");
+        for out in [&first_out, &wrong_out, &log] {
+            assert!(!out.contains(&secret), "the token was printed: {out}");
+        }
+        drop(server);
+
+        // A new server knows no token: refused, forgotten, the password logs in.
+        let server = RunningServer::start(server_bin, &[&tls[..], &["--sasl2"]].concat());
+        let again = run_client(client_bin, &server.addr, "alice@localhost", &flags);
+        let again_out = text(&again);
+        assert!(again.status.success(), "{client_bin}: {again_out}");
+        assert!(
+            again_out.contains("fast token refused: forgotten"),
+            "{again_out}"
+        );
+        assert!(
+            has_line(&again_out, "online alice@localhost/xmpp-sansio/", false),
+            "{again_out}"
+        );
+        let kept = std::fs::read_to_string(&file).unwrap();
+        assert!(!kept.contains("token "), "the refused token stays: {kept}");
+        drop(server);
+
+        // No SASL2 offered: the legacy login, with the resource asked for.
+        let server = RunningServer::start(server_bin, &tls);
+        let legacy = run_client(
+            client_bin,
+            &server.addr,
+            "alice@localhost",
+            &[&flags[..], &["--resource", "legacy"]].concat(),
+        );
+        let legacy_out = text(&legacy);
+        assert!(legacy.status.success(), "{client_bin}: {legacy_out}");
+        assert!(
+            has_line(&legacy_out, "online alice@localhost/legacy", true),
+            "{legacy_out}"
+        );
+        assert!(!legacy_out.contains("fast token received"), "{legacy_out}");
+        let _ = std::fs::remove_file(&file);
+    }
 }

@@ -172,7 +172,9 @@ pub struct ClientConfig {
     pub sasl2: bool,
     /// With [`sasl2`](Self::sasl2): bind inside `<authenticate/>` (XEP-0386, Bind 2) when
     /// the server offers it, enabling stream management there too when
-    /// [`stream_management`](Self::stream_management) is on and the server can. The server
+    /// [`stream_management`](Self::stream_management) is on and the server can (when its
+    /// Bind 2 cannot, on the features after `<success/>`, before
+    /// [`ClientEvent::Online`]). The server
     /// chooses the resource (typically `tag/random`): [`resource`](Self::resource) is not
     /// asked for. On by default (it has an effect only with `sasl2`).
     pub bind2: bool,
@@ -503,6 +505,15 @@ enum State {
         bind: bool,
         session: bool,
     },
+    /// Bind 2 bound `jid` without enabling stream management inline, which the
+    /// configuration asks for (the server's Bind 2 does not offer it: Prosody 0.12 with
+    /// prosody-modules but not `mod_sasl2_sm`). The features that follow `<success/>` are
+    /// awaited: when they offer stream management, `<enable/>` goes out before the session
+    /// is online, so that everything the embedder sends counts (XEP-0198 section 3).
+    Bound2 {
+        jid: FullJid,
+        auth: Box<Authenticated>,
+    },
     /// Stanzas flow.
     Online(Box<Authenticated>),
 }
@@ -518,6 +529,7 @@ impl State {
             State::Bind { auth, .. }
             | State::Session { auth, .. }
             | State::Resume { auth, .. }
+            | State::Bound2 { auth, .. }
             | State::Online(auth) => Some(auth),
         }
     }
@@ -1436,6 +1448,17 @@ impl StreamRole for Client {
             {
                 self.on_sm_answer(&el);
             }
+            State::Bound2 { .. } if el.is("features", STREAM_NS) => {
+                self.keep_features(&el);
+                let sm_offered = el.root().children().any(|c| c.is("sm", SM_NS));
+                if let State::Bound2 { jid, mut auth } =
+                    std::mem::replace(&mut self.state, State::AwaitHeader(None))
+                {
+                    auth.sm_offered = sm_offered;
+                    auth.features_due = false;
+                    self.go_online(jid, auth);
+                }
+            }
             State::Online(auth) if auth.features_due && el.is("features", STREAM_NS) => {
                 auth.features_due = false;
                 self.keep_features(&el);
@@ -1464,7 +1487,12 @@ impl Client {
     /// server offers Bind 2 (with stream management's `<enable/>` when both want it).
     fn sasl2_inline(&self, offer: &Sasl2Offer) -> Inline {
         let config = &self.config;
-        let bind = (config.bind2 && offer.bind2).then(|| Bind2Request {
+        // A session to resume where the server cannot resume inside `<authenticate/>`
+        // (Prosody 0.12 without `mod_sasl2_sm`): resumption follows `<success/>`, the
+        // XEP-0198 way, and a Bind 2 request now would bind a new session in its place
+        // (found by `interop/run`). Binding, if the resumption fails, is RFC 6120's then.
+        let resume_after = self.engine.sm_is_resuming() && !offer.sm;
+        let bind = (config.bind2 && offer.bind2 && !resume_after).then(|| Bind2Request {
             tag: config.bind2_tag.clone(),
             sm: (config.stream_management && offer.bind2_sm).then_some(config.resumption),
         });
@@ -1579,6 +1607,15 @@ impl Client {
                 management::read_enabled(c),
             )
         });
+        if bind.sm.is_none() && self.config.stream_management {
+            // Stream management wanted, and not enabled inside the bind: the features
+            // after `<success/>` may offer it the XEP-0198 way.
+            auth.features_due = false;
+            return self.run(State::Bound2 {
+                jid,
+                auth: Box::new(auth),
+            });
+        }
         auth.features_due = true;
         self.state = State::Online(Box::new(auth));
         self.engine.negotiated();

@@ -47,8 +47,15 @@ fn main() {
         );
         app.cut = false;
         app.session.resuming();
+        // With --fast-token, the token the first stream received logs the new one in:
+        // FAST and the resumption in one `<authenticate/>` (XEP-0484, XEP-0198 in SASL2).
+        let mut config = a.config;
+        if let Some(token) = app.session.fast_token() {
+            config.fast_token = Some(token.clone());
+            config.fast_request_token = false;
+        }
         let ws = a.websocket.as_deref().map(|url| (url, a.tls.clone()));
-        (client, conn) = connect(&a.addr, a.config, ws);
+        (client, conn) = connect(&a.addr, config, ws);
         client
             .resume_from(state)
             .expect("a new client with stream management");

@@ -10,6 +10,18 @@
 //! `<software/>` and `<device/>` (section 2.3), `<authorization-identifier/>` (not Bind 2
 //! 1.0.0's typo `<authorization-identity/>`), and task exchanges carried by `<task-data/>`.
 //!
+//! Checked against a deployed server (`interop/run`): Prosody 0.12.3 with Debian bookworm's
+//! prosody-modules (hg 2023-02-23: `mod_sasl2`, `mod_sasl2_bind2`, `mod_sasl2_fast`)
+//! speaks this wire format, with these differences, all within what the XEPs allow:
+//! without `mod_sasl2_sm` (which needs Prosody trunk's `mod_smacks`) its Bind 2 offers no
+//! stream management inline, so a client that wants it enables it the XEP-0198 way, on
+//! the features after `<success/>` and before going online (the client's `Bound2` state;
+//! vector `client/sasl2-bind2-sm-after-features-prosody.toml`, recorded); those features
+//! offer RFC 6120 bind again, as required, to a session Bind 2 has bound (the client
+//! leaves it alone); its resource is `tag~` and a hash of the user agent id; its FAST
+//! offers only `HT-SHA-256-NONE` (0.12 exports no channel binding) and needs the
+//! `<user-agent id>` to find a token.
+//!
 //! - **Initiation** (XEP-0388 section 2.3): `<authenticate mechanism>` with
 //!   `<initial-response/>` (plain base64: SASL2 has no `=` special case; an empty element is
 //!   an empty response, no element none), `<user-agent/>`, and inline requests (Bind 2's
