@@ -76,13 +76,24 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
         pending: Vec::new(),
         timeout: opts.step_timeout,
         mode: vector.match_mode,
+        site: &opts.site,
     };
+    let mut outcome = LiveOutcome::Passed;
     for step in &steps {
         if let Err((n, why)) = run.step(step, opts) {
-            return LiveOutcome::Failed { step: n, why };
+            outcome = LiveOutcome::Failed { step: n, why };
+            break;
         }
     }
-    LiveOutcome::Passed
+    // End the connection and let the server see it end before the next vector connects,
+    // so that a session still bound here does not meet the next one (a resource conflict).
+    run.conn.shutdown_write();
+    let until = Instant::now() + opts.step_timeout.min(Duration::from_secs(1));
+    let mut rest = Vec::new();
+    while Instant::now() < until && run.conn.read_into(&mut rest, until) != Read::Closed {
+        rest.clear();
+    }
+    outcome
 }
 
 struct Run<'c> {
@@ -94,6 +105,7 @@ struct Run<'c> {
     pending: Vec<u8>,
     timeout: Duration,
     mode: crate::matching::MatchMode,
+    site: &'c Site,
 }
 
 impl Run<'_> {
@@ -138,22 +150,29 @@ impl Run<'_> {
                     ))
                 }
             }
-            LiveStep::Expect { text, exact, step } => {
-                self.expect(text, *exact).map_err(|w| (*step, w))
-            }
+            LiveStep::Expect {
+                text,
+                exact,
+                step,
+                map_mechanisms,
+            } => self
+                .expect(text, *exact, *map_mechanisms)
+                .map_err(|w| (*step, w)),
         }
     }
 
     /// Reads until what arrived matches `text`, or the step times out.
-    fn expect(&mut self, text: &str, exact: bool) -> Result<(), String> {
+    fn expect(&mut self, text: &str, exact: bool, map_mechanisms: bool) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
         let expected = if exact {
             None
         } else {
-            Some(
-                parse_fragment(text, &mut self.expected_ctx)
-                    .map_err(|e| format!("the step's XML: {e}"))?,
-            )
+            let mut items = parse_fragment(text, &mut self.expected_ctx)
+                .map_err(|e| format!("the step's XML: {e}"))?;
+            if map_mechanisms {
+                self.site.map_mechanisms(&mut items);
+            }
+            Some(items)
         };
         let mut last;
         loop {
@@ -172,7 +191,8 @@ impl Run<'_> {
                 Some(expected) => {
                     let mut ctx = self.actual_ctx.clone();
                     match parse_fragment(&got, &mut ctx) {
-                        Ok(actual) => {
+                        Ok(mut actual) => {
+                            self.site.tolerate(expected, &mut actual);
                             let mut caps = self.caps.clone();
                             match match_items(expected, &actual, self.mode, &mut caps) {
                                 Ok(()) => {

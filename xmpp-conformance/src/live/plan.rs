@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::vector::{StepKind, Vector};
+use crate::xml::{Item, Name, Node, STREAM_NS, Tag, Tree};
 
 /// What the site file (`--site`) says of the live server: its domain, the accounts that
 /// stand for the vectors' users, and the settings that shape its features.
@@ -30,6 +31,21 @@ pub struct Site {
     pub mechanisms: Option<Vec<String>>,
     /// The `xml:lang` of its streams.
     pub lang: String,
+    /// Stream features the deployment offers beyond what the vectors' configuration
+    /// produces (`extra_features`, Clark notation `{ns}local`), such as XEP-0440's
+    /// `<sasl-channel-binding/>` over TLS, SASL2 or roster versioning. Live matching ignores
+    /// them in `<stream:features>` where the vector does not expect that feature
+    /// ([`Site::tolerate`]).
+    pub extra_features: Vec<Name>,
+    /// SASL mechanisms the deployment offers beyond `mechanisms` (`extra_mechanisms`), such
+    /// as the `-PLUS` variants a server offers once TLS gives it channel-binding data;
+    /// ignored inside `<mechanisms/>` where the vector does not expect them.
+    pub extra_mechanisms: Vec<String>,
+    /// The vectors' `extensions` the server implements as the vectors expect (`sm`,
+    /// `stream-limits`...): a vector that configures only these can run. `sm_resume` says
+    /// that it resumes sessions (XEP-0198 section 5), which the vectors without the
+    /// `sm_resume` key do not expect.
+    pub extensions: Vec<String>,
 }
 
 impl Default for Site {
@@ -41,6 +57,9 @@ impl Default for Site {
             allow_plain_without_tls: false,
             mechanisms: None,
             lang: "en".into(),
+            extra_features: Vec::new(),
+            extra_mechanisms: Vec::new(),
+            extensions: Vec::new(),
         }
     }
 }
@@ -85,6 +104,17 @@ impl Site {
                         .ok_or("site file: mechanisms must be strings")?;
                     site.mechanisms = Some(names);
                 }
+                "extra_features" => {
+                    site.extra_features = strings(v, key)?
+                        .iter()
+                        .map(|c| {
+                            parse_clark(c)
+                                .ok_or(format!("site file: {key}: {c:?} is not {{ns}}local"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "extra_mechanisms" => site.extra_mechanisms = strings(v, key)?,
+                "extensions" => site.extensions = strings(v, key)?,
                 "users" => {
                     let table = v.as_table().ok_or("site file: users must be a table")?;
                     for (name, account) in table {
@@ -106,6 +136,131 @@ impl Site {
     }
 }
 
+fn strings(v: &toml::Value, key: &str) -> Result<Vec<String>, String> {
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|m| m.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| format!("site file: {key} must be a list of strings"))
+}
+
+/// `{ns}local`.
+fn parse_clark(text: &str) -> Option<Name> {
+    let rest = text.strip_prefix('{')?;
+    let (ns, local) = rest.split_once('}')?;
+    (!ns.is_empty() && !local.is_empty()).then(|| Name::new(ns, local))
+}
+
+impl Site {
+    /// What the live server sent, with the features the site declares as its own additions
+    /// taken out where the vector does not expect them, so that the rest is matched as in
+    /// process. Only `<stream:features>` is touched: a declared feature (`extra_features`)
+    /// that the vector's features do not name is dropped, a declared mechanism
+    /// (`extra_mechanisms`) that the vector's `<mechanisms/>` does not list is dropped from
+    /// it, and the remaining features are put in the vector's order (RFC 6120 section 4.3.2
+    /// gives features no order; the order of mechanisms, the server's preference, is kept).
+    /// Anything the site does not declare still fails the step.
+    pub fn tolerate(&self, expected: &[Item], actual: &mut [Item]) {
+        self.tolerate_features(expected, actual);
+    }
+
+    /// Puts the site's `mechanisms` into the vector's `<mechanisms/>` (see [`plan`]: the
+    /// mechanisms a server offers are the deployment's choice).
+    pub fn map_mechanisms(&self, expected: &mut [Item]) {
+        let Some(mechs) = &self.mechanisms else {
+            return;
+        };
+        for item in expected {
+            let Item::Element(features) = item else {
+                continue;
+            };
+            if !is_features(features) {
+                continue;
+            }
+            for n in &mut features.children {
+                let Node::Element(m) = n else { continue };
+                if m.tag.name != Name::new(SASL_NS, "mechanisms") {
+                    continue;
+                }
+                let template = m.child_elements().next().map(|c| c.tag.clone());
+                let tag = template.unwrap_or(Tag {
+                    name: Name::new(SASL_NS, "mechanism"),
+                    attrs: Vec::new(),
+                    default_ns: None,
+                });
+                m.children = mechs
+                    .iter()
+                    .map(|name| {
+                        Node::Element(Tree {
+                            tag: tag.clone(),
+                            children: vec![Node::Text(name.clone())],
+                        })
+                    })
+                    .collect();
+            }
+        }
+    }
+
+    fn tolerate_features(&self, expected: &[Item], actual: &mut [Item]) {
+        let Some(exp) = expected.iter().find_map(|i| match i {
+            Item::Element(t) if is_features(t) => Some(t),
+            _ => None,
+        }) else {
+            return;
+        };
+        let expected_names: Vec<&Name> = exp.child_elements().map(|c| &c.tag.name).collect();
+        let expected_mechs: Vec<String> = exp
+            .child_elements()
+            .filter(|c| c.tag.name == Name::new(SASL_NS, "mechanisms"))
+            .flat_map(|m| m.child_elements().map(Tree::text))
+            .collect();
+        for item in actual.iter_mut() {
+            let Item::Element(features) = item else {
+                continue;
+            };
+            if !is_features(features) {
+                continue;
+            }
+            features.children.retain(|n| match n {
+                Node::Element(c) => {
+                    !(self.extra_features.contains(&c.tag.name)
+                        && !expected_names.contains(&&c.tag.name))
+                }
+                Node::Text(_) => true,
+            });
+            for n in &mut features.children {
+                let Node::Element(c) = n else { continue };
+                if c.tag.name == Name::new(SASL_NS, "mechanisms") {
+                    c.children.retain(|m| match m {
+                        Node::Element(m) => {
+                            let name = m.text();
+                            !(self.extra_mechanisms.contains(&name)
+                                && !expected_mechs.contains(&name))
+                        }
+                        Node::Text(_) => true,
+                    });
+                }
+            }
+            // The vector's order; features it does not name keep theirs, after them.
+            features.children.sort_by_key(|n| match n {
+                Node::Element(c) => expected_names
+                    .iter()
+                    .position(|e| **e == c.tag.name)
+                    .unwrap_or(usize::MAX),
+                Node::Text(_) => usize::MAX,
+            });
+        }
+    }
+}
+
+const SASL_NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+
+fn is_features(t: &Tree) -> bool {
+    t.tag.name == Name::new(STREAM_NS, "features")
+}
+
 /// One step of a live run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveStep {
@@ -125,6 +280,8 @@ pub enum LiveStep {
         exact: bool,
         /// The step's number.
         step: usize,
+        /// Expect the site's `mechanisms` in `<mechanisms/>`, not the vector's.
+        map_mechanisms: bool,
     },
     /// Nothing arrives for a while.
     Silent {
@@ -148,6 +305,7 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
     let mut domain = "localhost".to_owned();
     let mut users: BTreeMap<String, String> = BTreeMap::new();
     let mut stream_id = None;
+    let mut vector_mechs: Option<Vec<String>> = None;
     for entry in &vector.config.entries {
         let v = &entry.value;
         let declared = |want: &dyn Fn() -> bool, what: String| {
@@ -177,18 +335,27 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                 site.allow_plain_without_tls.to_string(),
             )?,
             "lang" => declared(&|| v.as_str() == Some(&site.lang), site.lang.clone())?,
-            "mechanisms" => {
-                let want: Option<Vec<&str>> = v
+            "extensions" => {
+                let want = v
                     .as_array()
-                    .map(|a| a.iter().filter_map(|m| m.as_str()).collect());
-                let have: Option<Vec<&str>> = site
-                    .mechanisms
-                    .as_ref()
-                    .map(|m| m.iter().map(String::as_str).collect());
-                declared(
-                    &|| want.is_some() && want == have,
-                    format!("{:?}", site.mechanisms),
-                )?
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str());
+                for ext in want {
+                    if !site.extensions.iter().any(|s| s == ext) {
+                        return Err(format!(
+                            "the vector configures the extension {ext}; the site declares {:?}",
+                            site.extensions
+                        ));
+                    }
+                }
+            }
+            "mechanisms" => {
+                vector_mechs = v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
             }
             other => {
                 return Err(format!(
@@ -203,10 +370,77 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
             site.tls
         ));
     }
+    let map_mechanisms = map_mechanisms(vector, vector_mechs, site)?;
     let rewrite = Rewrite::new(&domain, &users, site)?;
     let mut steps = Vec::new();
+    // Between `<proceed/>` and the handshake a live server's TLS layer reads the bytes.
+    let mut after_proceed = false;
+    // The resource the last `bind-request` asked for (`Some("")`: the server's choice).
+    let mut requested: Option<String> = None;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
+        match &step.kind {
+            StepKind::Peer(_) | StepKind::PeerHex(_) if after_proceed => {
+                return Err(
+                    "the peer writes between <proceed/> and the TLS handshake, which \
+                            a live server's TLS layer reads as a record"
+                        .into(),
+                );
+            }
+            StepKind::Event(e) if e == "bind-request" || e.starts_with("bind-request ") => {
+                requested = Some(e["bind-request".len()..].trim().to_owned());
+            }
+            StepKind::Peer(text) => {
+                let resumes = text.contains("<resume ") || text.contains("resume='true'");
+                if resumes
+                    && vector.config.get("sm_resume").is_none()
+                    && site.extensions.iter().any(|e| e == "sm_resume")
+                {
+                    return Err(
+                        "the vector's server does not resume sessions (no sm_resume); \
+                                the site's does"
+                            .into(),
+                    );
+                }
+                let configured = vector.config.get("extensions").is_some();
+                for extra in &site.extra_features {
+                    if !configured && text.contains(&extra.ns) {
+                        return Err(format!(
+                            "the peer uses {}, which the vector's server does not offer and \
+                             the site's does",
+                            extra.ns
+                        ));
+                    }
+                }
+            }
+            StepKind::Event(e) if e.starts_with("stanza <presence") && attr(e, "to").is_none() => {
+                return Err(
+                    "the peer broadcasts presence, which a live server's IM layer \
+                            sends back to the user's own resources (RFC 6121 section 4.2.2); \
+                            the vector's core hands it to its embedder only"
+                        .into(),
+                );
+            }
+            StepKind::Event(e) if e.starts_with("stanza ") => {
+                let to = attr(e, "to").unwrap_or_default();
+                if !to.is_empty() && !is_local(&to, &domain) {
+                    return Err(format!(
+                        "the vector hands its embedder a stanza to {to}; a live server routes \
+                         it to that domain, and what comes back is not in the vector"
+                    ));
+                }
+            }
+            StepKind::Action(line) if line.starts_with("bind ") => {
+                let resource = line.split_once('/').map(|(_, r)| r.trim()).unwrap_or("");
+                if requested.as_deref() != Some(resource) {
+                    return Err(format!(
+                        "the vector's embedder chooses the resource {resource:?}; a live \
+                         server chooses its own"
+                    ));
+                }
+            }
+            _ => {}
+        }
         match &step.kind {
             StepKind::Peer(text) => {
                 if let Some(why) = needs_core_values(text) {
@@ -221,16 +455,29 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                 text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
                 raw: true,
             }),
-            StepKind::Core(text) => steps.push(LiveStep::Expect {
-                text: rewrite.expected(text, stream_id.as_deref()),
-                exact: false,
-                step: n,
+            StepKind::Core(text) => steps.push({
+                after_proceed |= text.contains("<proceed");
+                LiveStep::Expect {
+                    text: rewrite.expected(text, stream_id.as_deref()),
+                    exact: false,
+                    step: n,
+                    map_mechanisms,
+                }
             }),
-            StepKind::CoreExact(text) => steps.push(LiveStep::Expect {
-                text: rewrite.expected(text, stream_id.as_deref()),
-                exact: true,
-                step: n,
-            }),
+            StepKind::CoreExact(text) => {
+                if map_mechanisms && text.contains("<mechanism>") {
+                    return Err(
+                        "a byte-exact step lists the vector's own mechanisms, not the site's"
+                            .into(),
+                    );
+                }
+                steps.push(LiveStep::Expect {
+                    text: rewrite.expected(text, stream_id.as_deref()),
+                    exact: true,
+                    step: n,
+                    map_mechanisms,
+                })
+            }
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
             // What the core reports to its embedder is not on the wire.
             StepKind::Event(_) => {}
@@ -241,6 +488,7 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                         if line.contains("client-cert") {
                             return Err("the runner presents no client certificate".into());
                         }
+                        after_proceed = false;
                         steps.push(LiveStep::StartTls);
                     }
                     "tls-established" => {
@@ -261,6 +509,96 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
     Ok(steps)
 }
 
+/// The mechanisms a core without a `mechanisms` key offers (`ServerConfig::default`).
+const DEFAULT_MECHANISMS: [&str; 5] = [
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "PLAIN",
+];
+
+/// Whether the vector's `<mechanisms/>` stand for the site's: which mechanisms a server
+/// offers is the deployment's choice, like its domain, so a live run expects the site's list
+/// where the vector expects its own, as long as the exchange itself does not depend on the
+/// difference: every mechanism the vector's peer asks for must be offered by both or by
+/// neither (so `invalid-mechanism` stays `invalid-mechanism`).
+fn map_mechanisms(
+    vector: &Vector,
+    vector_mechs: Option<Vec<String>>,
+    site: &Site,
+) -> Result<bool, String> {
+    let configured = vector_mechs.is_some();
+    let vector_mechs =
+        vector_mechs.unwrap_or_else(|| DEFAULT_MECHANISMS.map(str::to_owned).to_vec());
+    let Some(site_mechs) = &site.mechanisms else {
+        return if configured {
+            Err("the vector configures mechanisms; the site declares none".into())
+        } else {
+            Ok(false)
+        };
+    };
+    for step in &vector.steps {
+        let StepKind::Peer(text) = &step.kind else {
+            continue;
+        };
+        for used in asked_mechanisms(text) {
+            if vector_mechs.contains(&used) != site_mechs.contains(&used) {
+                return Err(format!(
+                    "the peer asks for {used}, which the vector {} and the site {}",
+                    if vector_mechs.contains(&used) {
+                        "offers"
+                    } else {
+                        "does not offer"
+                    },
+                    if site_mechs.contains(&used) {
+                        "offers"
+                    } else {
+                        "does not offer"
+                    },
+                ));
+            }
+        }
+    }
+    Ok(&vector_mechs != site_mechs)
+}
+
+/// Is `jid` the domain or one of its accounts (RFC 7622: the domainpart after the `@`,
+/// before any `/`)?
+fn is_local(jid: &str, domain: &str) -> bool {
+    let bare = jid.split('/').next().unwrap_or_default();
+    let host = bare.rsplit('@').next().unwrap_or_default();
+    host.eq_ignore_ascii_case(domain)
+}
+
+/// The value of the first attribute `name` in `text`, quoted either way.
+fn attr(text: &str, name: &str) -> Option<String> {
+    for q in ['\'', '"'] {
+        let key = format!(" {name}={q}");
+        if let Some(i) = text.find(&key) {
+            let rest = &text[i + key.len()..];
+            return rest.find(q).map(|end| rest[..end].to_owned());
+        }
+    }
+    None
+}
+
+/// The `mechanism` attribute values in `text` (`<auth/>`, `<authenticate/>`).
+fn asked_mechanisms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("mechanism=") {
+        rest = &rest[i + "mechanism=".len()..];
+        let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(q) {
+            out.push(rest[1..1 + end].to_owned());
+        }
+    }
+    out
+}
+
 /// Peer bytes that only a core of ours can answer the same way: SCRAM messages carry proofs
 /// computed from the server's nonce and salt, which a live server chooses.
 fn needs_core_values(peer: &str) -> Option<String> {
@@ -273,8 +611,8 @@ fn needs_core_values(peer: &str) -> Option<String> {
 struct Rewrite {
     /// `(from, to)` pairs, longest first: bare JIDs of users, user names in PLAIN, the domain.
     pairs: Vec<(String, String)>,
-    /// Vector user → (live user, live password), for PLAIN.
-    plain: BTreeMap<String, (String, String)>,
+    /// Vector user → (its password in the vector, live user, live password), for PLAIN.
+    plain: BTreeMap<String, (String, String, String)>,
 }
 
 impl Rewrite {
@@ -291,8 +629,10 @@ impl Rewrite {
                 format!("{user}@{domain}"),
                 format!("{live_user}@{}", site.domain),
             ));
-            let _ = password;
-            plain.insert(user.clone(), (live_user.clone(), live_password.clone()));
+            plain.insert(
+                user.clone(),
+                (password.clone(), live_user.clone(), live_password.clone()),
+            );
         }
         pairs.push((domain.to_owned(), site.domain.clone()));
         pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
@@ -305,9 +645,11 @@ impl Rewrite {
         let mut rest = text;
         'scan: while !rest.is_empty() {
             for (from, to) in &self.pairs {
-                if let Some(after) = rest.strip_prefix(from.as_str()) {
+                // JIDs compare without regard to ASCII case (RFC 7622 sections 3.2, 3.3).
+                let head = rest.get(..from.len());
+                if head.is_some_and(|h| h.eq_ignore_ascii_case(from)) {
                     out.push_str(to);
-                    rest = after;
+                    rest = &rest[from.len()..];
                     continue 'scan;
                 }
             }
@@ -337,18 +679,27 @@ impl Rewrite {
             return Ok(text);
         };
         let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
-        let [_, authcid, _] = parts[..] else {
+        let [authzid, authcid, passwd] = parts[..] else {
             return Ok(text);
         };
         let authcid = String::from_utf8_lossy(authcid).into_owned();
-        let Some((user, password)) = self.plain.get(&authcid) else {
+        let Some((vector_password, user, password)) = self.plain.get(&authcid) else {
             // A user the vector does not configure: sent as written (an unknown account).
             return Ok(text);
         };
-        let mut msg = vec![0u8];
+        // The authorization identity names the vector's users and domain too; a password
+        // other than the configured one stays as written, so a wrong password stays wrong.
+        let authzid = self.names(&String::from_utf8_lossy(authzid));
+        let passwd = if passwd == vector_password.as_bytes() {
+            password.as_bytes()
+        } else {
+            passwd
+        };
+        let mut msg = authzid.into_bytes();
+        msg.push(0);
         msg.extend_from_slice(user.as_bytes());
         msg.push(0);
-        msg.extend_from_slice(password.as_bytes());
+        msg.extend_from_slice(passwd);
         Ok(format!(
             "{}{}{}",
             &text[..from],
