@@ -10,7 +10,9 @@
 //! [--ca FILE] [--site FILE] [--timeout-ms N] PATH...`: plays the client side of every
 //! `server` vector under PATH against a running server ([`xmpp_conformance::live`]): one line
 //! per vector (`ok`, `FAIL` with the step and why, or `skip` with the reason it cannot run
-//! live), then `N passed, N failed, N skipped`.
+//! live), then `N passed, N failed, N skipped`. `--format markdown` prints instead a section
+//! of `vectors/LIVE.md` headed `--name` (with `--describe` under it): the counts, each failing
+//! vector with the RFC sentence from `--findings FILE`, and the reasons for skipping.
 //!
 //! Exit status (all commands): 0 when no vector failed, 1 when one did (or could not be
 //! loaded), 2 for a usage error.
@@ -24,7 +26,8 @@ const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
 [--format text|json|junit] [--tag T]... PATH...
        xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...
        xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure] \
-[--ca FILE] [--site FILE] [--timeout-ms N] PATH...";
+[--ca FILE] [--site FILE] [--timeout-ms N] \
+[--format text|markdown [--name NAME] [--describe TEXT] [--findings FILE]] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -116,6 +119,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 /// `live server ...`: see the crate documentation.
 fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use std::time::Duration;
+    use xmpp_conformance::live::report::{self, LiveResult};
     use xmpp_conformance::live::{LiveOptions, LiveOutcome, Site, TlsMode, run_server_vector};
     match args.next().as_deref() {
         Some("server") => {}
@@ -125,6 +129,8 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     let (mut connect, mut tls, mut insecure, mut ca, mut site) = (None, true, false, None, None);
     let mut timeout = Duration::from_secs(3);
     let mut paths = Vec::new();
+    let (mut format, mut name, mut findings, mut how) =
+        (LiveFormat::Text, None, None, String::new());
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
@@ -139,6 +145,16 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             "--insecure" => insecure = true,
             "--ca" => ca = Some(PathBuf::from(value()?)),
             "--site" => site = Some(PathBuf::from(value()?)),
+            "--format" => {
+                format = match value()?.as_str() {
+                    "text" => LiveFormat::Text,
+                    "markdown" => LiveFormat::Markdown,
+                    v => return Err(format!("--format {v:?}: expected text or markdown")),
+                }
+            }
+            "--name" => name = Some(value()?),
+            "--describe" => how = value()?,
+            "--findings" => findings = Some(PathBuf::from(value()?)),
             "--timeout-ms" => {
                 let ms = value()?.parse().map_err(|e| format!("--timeout-ms: {e}"))?;
                 timeout = Duration::from_millis(ms);
@@ -169,38 +185,69 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         step_timeout: timeout,
     };
     let files = xmpp_conformance::collect_files(&paths).map_err(|e| e.to_string())?;
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut results = Vec::new();
     for file in files {
-        let shown = file.display();
-        let vector = match xmpp_conformance::vector::load(&file) {
-            Ok(v) => v,
-            Err(e) => {
-                failed += 1;
-                println!("FAIL {shown}: {e}");
-                continue;
+        let path = file.display().to_string();
+        let (title, source, outcome) = match xmpp_conformance::vector::load(&file) {
+            Ok(v) => {
+                let outcome = run_server_vector(&v, &opts);
+                (v.title, v.source, outcome)
             }
+            Err(e) => (
+                String::new(),
+                None,
+                LiveOutcome::Failed {
+                    step: 0,
+                    why: e.to_string(),
+                },
+            ),
         };
-        match run_server_vector(&vector, &opts) {
-            LiveOutcome::Passed => {
-                passed += 1;
-                println!("ok   {shown}");
-            }
-            LiveOutcome::Failed { step, why } => {
-                failed += 1;
-                println!("FAIL {shown}: step {step}: {why}");
-            }
-            LiveOutcome::Skipped(why) => {
-                skipped += 1;
-                println!("skip {shown}: {why}");
-            }
+        let result = LiveResult {
+            path,
+            title,
+            source,
+            outcome,
+        };
+        if format == LiveFormat::Text {
+            // As it happens, for a long run.
+            print!("{}", report::line(&result));
+        }
+        results.push(result);
+    }
+    let (_, passed, failed, skipped) = report::counts(&results);
+    match format {
+        LiveFormat::Text => println!("{passed} passed, {failed} failed, {skipped} skipped"),
+        LiveFormat::Markdown => {
+            let findings = match &findings {
+                Some(p) => {
+                    let text =
+                        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    report::parse_findings(&text)?
+                }
+                None => Default::default(),
+            };
+            print!(
+                "{}",
+                report::to_markdown(
+                    name.as_deref().unwrap_or(&opts.connect),
+                    &how,
+                    &results,
+                    &findings
+                )
+            );
         }
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LiveFormat {
+    Text,
+    Markdown,
 }
 
 fn main() -> ExitCode {

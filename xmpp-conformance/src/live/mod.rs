@@ -11,11 +11,12 @@
 //! byte.
 
 mod plan;
+pub mod report;
 mod transport;
 
 use std::time::{Duration, Instant};
 
-pub use plan::{LiveStep, Site, plan};
+pub use plan::{LiveStep, Site, plan, tolerate_optional};
 pub use transport::{Connection, Read, TlsMode};
 
 use crate::matching::match_items;
@@ -77,6 +78,7 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
         timeout: opts.step_timeout,
         mode: vector.match_mode,
         site: &opts.site,
+        bound: None,
     };
     let mut outcome = LiveOutcome::Passed;
     for step in &steps {
@@ -106,6 +108,20 @@ struct Run<'c> {
     timeout: Duration,
     mode: crate::matching::MatchMode,
     site: &'c Site,
+    /// The full JID from the bind result, once the server sent it.
+    bound: Option<String>,
+}
+
+/// The `<jid/>` of a resource binding result among `items`.
+fn bound_jid(items: &[crate::xml::Item]) -> Option<String> {
+    items.iter().find_map(|i| match i {
+        crate::xml::Item::Element(iq) if iq.tag.name.local == "iq" => iq
+            .child_elements()
+            .find(|b| b.tag.name.ns == "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.child_elements().find(|j| j.tag.name.local == "jid"))
+            .map(|j| j.text()),
+        _ => None,
+    })
 }
 
 impl Run<'_> {
@@ -176,8 +192,9 @@ impl Run<'_> {
         };
         let mut last;
         loop {
+            let mut expected = expected.clone();
             let got = String::from_utf8_lossy(&self.pending).into_owned();
-            let verdict = match &expected {
+            let verdict = match &mut expected {
                 None => {
                     let p = Pattern::parse(text).map_err(|e| e.0)?;
                     let mut caps = self.caps.clone();
@@ -193,11 +210,20 @@ impl Run<'_> {
                     match parse_fragment(&got, &mut ctx) {
                         Ok(mut actual) => {
                             self.site.tolerate(expected, &mut actual);
+                            tolerate_optional(
+                                expected,
+                                &mut actual,
+                                self.bound.as_deref(),
+                                self.site,
+                            );
                             let mut caps = self.caps.clone();
                             match match_items(expected, &actual, self.mode, &mut caps) {
                                 Ok(()) => {
                                     self.caps = caps;
                                     self.actual_ctx = ctx;
+                                    if self.bound.is_none() {
+                                        self.bound = bound_jid(&actual);
+                                    }
                                     Ok(())
                                 }
                                 Err(d) => Err(format!("expected {text}, got {got}: {d}")),
@@ -218,6 +244,14 @@ impl Run<'_> {
                 Err(why) => last = why,
             }
             if Instant::now() >= deadline {
+                if map_mechanisms && text.contains("<mechanisms") {
+                    if let Some(m) = &self.site.mechanisms {
+                        last.push_str(&format!(
+                            " (the site's mechanisms expected: {})",
+                            m.join(", ")
+                        ));
+                    }
+                }
                 return Err(last);
             }
             if self.conn.read_into(&mut self.pending, deadline) == Read::Closed {
