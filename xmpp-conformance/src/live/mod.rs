@@ -90,7 +90,7 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
     // End the connection and let the server see it end before the next vector connects,
     // so that a session still bound here does not meet the next one (a resource conflict).
     run.conn.shutdown_write();
-    let until = Instant::now() + opts.step_timeout.min(Duration::from_secs(1));
+    let until = Instant::now() + (opts.step_timeout / 4).min(Duration::from_millis(500));
     let mut rest = Vec::new();
     while Instant::now() < until && run.conn.read_into(&mut rest, until) != Read::Closed {
         rest.clear();

@@ -962,4 +962,113 @@ mod tests {
         );
         assert!(needs_core_values("<message to='a@b'/>").is_none());
     }
+
+    fn items(text: &str) -> Vec<Item> {
+        crate::xml::parse_fragment(text, &mut crate::xml::NsContext::new()).unwrap()
+    }
+
+    fn matches(expected: &[Item], actual: &[Item]) -> bool {
+        crate::matching::match_items(
+            expected,
+            actual,
+            crate::matching::MatchMode::Exact,
+            &mut crate::pattern::Captures::new(),
+        )
+        .is_ok()
+    }
+
+    const FEATURES: &str = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+        <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>\
+        </stream:features>";
+
+    #[test]
+    fn declared_additions_are_ignored_and_nothing_else() {
+        let mut site = site();
+        site.extra_mechanisms = vec!["SCRAM-SHA-1-PLUS".into()];
+        site.extra_features = vec![Name::new("urn:xmpp:sasl-cb:0", "sasl-channel-binding")];
+        let expected = items(FEATURES);
+        let live = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>\
+            <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>PLAIN</mechanism></mechanisms>\
+            </stream:features>";
+        let mut actual = items(live);
+        assert!(!matches(&expected, &actual), "unequal before tolerating");
+        site.tolerate(&expected, &mut actual);
+        assert!(matches(&expected, &actual));
+        // An addition the site does not declare still fails.
+        let mut other = items(&live.replace("sasl-cb:0", "other:0"));
+        site.tolerate(&expected, &mut other);
+        assert!(!matches(&expected, &other));
+        // A declared mechanism the vector does expect is not dropped.
+        let wants_plus = items(&FEATURES.replace("PLAIN", "SCRAM-SHA-1-PLUS"));
+        let mut actual = items(live);
+        site.tolerate(&wants_plus, &mut actual);
+        assert!(!matches(&wants_plus, &actual));
+    }
+
+    #[test]
+    fn an_empty_required_is_tolerated_on_bind_but_not_on_starttls() {
+        let site = site();
+        let bind = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>";
+        let expected = items(bind);
+        let mut actual = items(&bind.replace("xmpp-bind'/>", "xmpp-bind'><required/></bind>"));
+        site.tolerate(&expected, &mut actual);
+        assert!(matches(&expected, &actual));
+        let tls = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>";
+        let expected = items(tls);
+        let mut actual = items(&tls.replace("xmpp-tls'/>", "xmpp-tls'><required/></starttls>"));
+        site.tolerate(&expected, &mut actual);
+        assert!(!matches(&expected, &actual), "the TLS policy stays exact");
+    }
+
+    #[test]
+    fn optional_forms_of_rfc_6120_are_accepted_live() {
+        let site = site();
+        let mut expected =
+            items("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+        let mut actual = items(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>no</text></failure>",
+        );
+        tolerate_optional(&mut expected, &mut actual, None, &site);
+        assert!(matches(&expected, &actual));
+        // Another condition is still another condition.
+        let mut wrong = items(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/><text>no</text></failure>",
+        );
+        tolerate_optional(&mut expected, &mut wrong, None, &site);
+        assert!(!matches(&expected, &wrong));
+        // 'to' of the bound JID, an inherited xml:lang and the server's 'from'.
+        let mut expected = items("<iq xmlns='jabber:client' type='result' id='s1'/>");
+        let mut actual = items(
+            "<iq xmlns='jabber:client' type='result' id='s1' to='alice@localhost/r' \
+             from='localhost' xml:lang='en'/>",
+        );
+        tolerate_optional(&mut expected, &mut actual, Some("alice@localhost/r"), &site);
+        assert!(matches(&expected, &actual));
+        // A 'to' of another JID is not the client's: it still fails.
+        let mut expected = items("<iq xmlns='jabber:client' type='result' id='s1'/>");
+        let mut actual =
+            items("<iq xmlns='jabber:client' type='result' id='s1' to='bob@localhost/r'/>");
+        tolerate_optional(&mut expected, &mut actual, Some("alice@localhost/r"), &site);
+        assert!(!matches(&expected, &actual));
+    }
+
+    #[test]
+    fn the_vectors_mechanisms_stand_for_the_sites_unless_the_exchange_depends_on_them() {
+        let mut site = site();
+        site.mechanisms = Some(vec!["SCRAM-SHA-1".into(), "PLAIN".into()]);
+        let mut expected = items(FEATURES);
+        site.map_mechanisms(&mut expected);
+        let live = FEATURES.replace(
+            "<mechanism>PLAIN</mechanism>",
+            "<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>",
+        );
+        assert!(matches(&expected, &items(&live)));
+        assert_eq!(
+            asked_mechanisms("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-FOO'>="),
+            vec!["X-FOO".to_owned()]
+        );
+    }
 }

@@ -28,6 +28,10 @@ pub struct Finding {
     pub rfc: String,
     /// The sentence, word for word.
     pub quote: String,
+    /// How the observed behaviour stands against it, when the failure is not plainly a
+    /// departure from a MUST: a SHOULD, or behaviour the RFC allows where the vector records
+    /// our core's stricter choice.
+    pub note: Option<String>,
 }
 
 /// Reads a findings file:
@@ -36,6 +40,7 @@ pub struct Finding {
 /// ["server/sasl-plain-wrong-password.toml"]
 /// rfc = "RFC 6120 section 6.5.10"
 /// quote = "The receiving entity MUST ..."
+/// note = "a SHOULD"               # optional
 /// ```
 pub fn parse_findings(text: &str) -> Result<BTreeMap<String, Finding>, String> {
     let table: toml::Table = text.parse().map_err(|e| format!("findings file: {e}"))?;
@@ -50,6 +55,7 @@ pub fn parse_findings(text: &str) -> Result<BTreeMap<String, Finding>, String> {
         let finding = Finding {
             rfc: field("rfc")?,
             quote: field("quote")?,
+            note: field("note").ok(),
         };
         out.insert(key, finding);
     }
@@ -123,6 +129,9 @@ pub fn to_markdown(
             match findings.get(&key) {
                 Some(f) => {
                     let _ = writeln!(out, "  {}: \"{}\"", f.rfc, f.quote);
+                    if let Some(note) = &f.note {
+                        let _ = writeln!(out, "  Note: {note}");
+                    }
                 }
                 None => {
                     let _ = writeln!(
@@ -222,7 +231,7 @@ mod tests {
             ),
         ];
         let findings = parse_findings(
-            "[\"server/b.toml\"]\nrfc = \"RFC 6120 section 4.9.1.1\"\nquote = \"The entity MUST\n  do this.\"\n",
+            "[\"server/b.toml\"]\nrfc = \"RFC 6120 section 4.9.1.1\"\nquote = \"\"\"The entity MUST\n  do this.\"\"\"\n",
         )
         .unwrap();
         let md = to_markdown("Peer 1.0", "", &results, &findings);
