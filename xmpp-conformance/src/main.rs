@@ -120,13 +120,19 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use std::time::Duration;
     use xmpp_conformance::live::report::{self, LiveResult};
-    use xmpp_conformance::live::{LiveOptions, LiveOutcome, Site, TlsMode, run_server_vector};
-    match args.next().as_deref() {
-        Some("server") => {}
-        Some(other) => return Err(format!("live {other:?}: only 'live server' exists yet")),
-        None => return Err("live: which side? ('live server')".into()),
-    }
+    use xmpp_conformance::live::{
+        LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
+        run_server_vector, server_tls_config,
+    };
+    let client_side = match args.next().as_deref() {
+        Some("server") => false,
+        Some("client") => true,
+        Some(other) => return Err(format!("live {other:?}: expected 'server' or 'client'")),
+        None => return Err("live: which side? ('live server' or 'live client')".into()),
+    };
     let (mut connect, mut tls, mut insecure, mut ca, mut site) = (None, true, false, None, None);
+    let (mut listen, mut cert, mut key) = (None, None, None);
+    let mut accept_timeout = Duration::from_secs(10);
     let mut timeout = Duration::from_secs(3);
     let mut paths = Vec::new();
     let (mut format, mut name, mut findings, mut how) =
@@ -135,6 +141,15 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--connect" => connect = Some(value()?),
+            "--listen" => listen = Some(value()?),
+            "--cert" => cert = Some(PathBuf::from(value()?)),
+            "--key" => key = Some(PathBuf::from(value()?)),
+            "--accept-timeout-ms" => {
+                let ms = value()?
+                    .parse()
+                    .map_err(|e| format!("--accept-timeout-ms: {e}"))?;
+                accept_timeout = Duration::from_millis(ms);
+            }
             "--tls" => {
                 tls = match value()?.as_str() {
                     "starttls" => true,
@@ -163,7 +178,6 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             _ => paths.push(PathBuf::from(arg)),
         }
     }
-    let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
     let site = match site {
         Some(p) => {
             let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -174,15 +188,42 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     if paths.is_empty() {
         return Err("no PATH given".into());
     }
-    let opts = LiveOptions {
-        connect,
-        tls: if tls {
-            TlsMode::StartTls { ca, insecure }
-        } else {
-            TlsMode::None
-        },
-        site,
-        step_timeout: timeout,
+    // The side the runner plays: the client of a server under test, or the server of a
+    // client under test (one connection per vector that can run).
+    enum Side {
+        Server(LiveOptions),
+        Client(std::net::TcpListener, LiveClientOptions),
+    }
+    let side = if client_side {
+        let listen = listen.ok_or("live client needs --listen HOST:PORT")?;
+        let listener =
+            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
+        let tls = match (cert, key, tls) {
+            (Some(c), Some(k), true) => Some(server_tls_config(&c, &k)?),
+            (None, None, _) | (_, _, false) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Side::Client(
+            listener,
+            LiveClientOptions {
+                tls,
+                site: site.clone(),
+                step_timeout: timeout,
+                accept_timeout,
+            },
+        )
+    } else {
+        let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
+        Side::Server(LiveOptions {
+            connect,
+            tls: if tls {
+                TlsMode::StartTls { ca, insecure }
+            } else {
+                TlsMode::None
+            },
+            site,
+            step_timeout: timeout,
+        })
     };
     let files = xmpp_conformance::collect_files(&paths).map_err(|e| e.to_string())?;
     let mut results = Vec::new();
@@ -190,7 +231,10 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         let path = file.display().to_string();
         let (title, source, outcome) = match xmpp_conformance::vector::load(&file) {
             Ok(v) => {
-                let outcome = run_server_vector(&v, &opts);
+                let outcome = match &side {
+                    Side::Server(opts) => run_server_vector(&v, opts),
+                    Side::Client(listener, opts) => run_client_vector(&v, listener, opts),
+                };
                 (v.title, v.source, outcome)
             }
             Err(e) => (
@@ -229,7 +273,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             print!(
                 "{}",
                 report::to_markdown(
-                    name.as_deref().unwrap_or(&opts.connect),
+                    name.as_deref().unwrap_or("live run"),
                     &how,
                     &results,
                     &findings

@@ -16,8 +16,8 @@ mod transport;
 
 use std::time::{Duration, Instant};
 
-pub use plan::{LiveStep, Site, plan, tolerate_optional};
-pub use transport::{Connection, Read, TlsMode};
+pub use plan::{LiveStep, Site, plan, plan_client, tolerate_optional};
+pub use transport::{Connection, Read, TlsMode, server_tls_config};
 
 use crate::matching::match_items;
 use crate::pattern::{Captures, Pattern};
@@ -35,6 +35,69 @@ pub struct LiveOptions {
     pub site: Site,
     /// How long one step may wait for the server.
     pub step_timeout: Duration,
+}
+
+/// How `live client` meets the client under test.
+#[derive(Debug, Clone)]
+pub struct LiveClientOptions {
+    /// The certificate the runner presents when a vector negotiates TLS; without one such
+    /// vectors are skipped.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The site file's description of the client (its account, resource, policies).
+    pub site: Site,
+    /// How long one step may wait for the client.
+    pub step_timeout: Duration,
+    /// How long the runner waits for the client to connect, per vector.
+    pub accept_timeout: Duration,
+}
+
+/// Runs one `client` vector: waits for the client under test to connect to `listener`,
+/// then plays the server side. A vector that cannot run live is skipped before waiting.
+pub fn run_client_vector(
+    vector: &Vector,
+    listener: &std::net::TcpListener,
+    opts: &LiveClientOptions,
+) -> LiveOutcome {
+    let steps = match plan_client(vector, &opts.site, opts.tls.is_some()) {
+        Ok(s) => s,
+        Err(why) => return LiveOutcome::Skipped(why),
+    };
+    let mut conn = match Connection::accept(listener, Instant::now() + opts.accept_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("waiting for the client to connect: {e}"),
+            };
+        }
+    };
+    let server_opts = LiveOptions {
+        connect: String::new(),
+        tls: TlsMode::None,
+        site: opts.site.clone(),
+        step_timeout: opts.step_timeout,
+    };
+    let mut run = Run {
+        conn: &mut conn,
+        caps: Captures::new(),
+        expected_ctx: NsContext::new(),
+        actual_ctx: NsContext::new(),
+        pending: Vec::new(),
+        timeout: opts.step_timeout,
+        mode: vector.match_mode,
+        site: &opts.site,
+        bound: None,
+        accept_tls: opts.tls.clone(),
+    };
+    let mut outcome = LiveOutcome::Passed;
+    for step in &steps {
+        if let Err((n, why)) = run.step(step, &server_opts) {
+            outcome = LiveOutcome::Failed { step: n, why };
+            break;
+        }
+    }
+    run.conn.shutdown_write();
+    outcome
 }
 
 /// The outcome of one vector.
@@ -79,6 +142,7 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
         mode: vector.match_mode,
         site: &opts.site,
         bound: None,
+        accept_tls: None,
     };
     let mut outcome = LiveOutcome::Passed;
     for step in &steps {
@@ -110,6 +174,8 @@ struct Run<'c> {
     site: &'c Site,
     /// The full JID from the bind result, once the server sent it.
     bound: Option<String>,
+    /// `live client`: the runner is the TLS server.
+    accept_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// The `<jid/>` of a resource binding result among `items`.
@@ -139,10 +205,11 @@ impl Run<'_> {
                     .write_all(&bytes)
                     .map_err(|e| (0, format!("sending: {e}")))
             }
-            LiveStep::StartTls => self
-                .conn
-                .start_tls(&opts.tls, &opts.site.domain)
-                .map_err(|e| (0, format!("TLS: {e}"))),
+            LiveStep::StartTls => match &self.accept_tls {
+                Some(config) => self.conn.accept_tls(config),
+                None => self.conn.start_tls(&opts.tls, &opts.site.domain),
+            }
+            .map_err(|e| (0, format!("TLS: {e}"))),
             LiveStep::Eof => {
                 self.conn.shutdown_write();
                 Ok(())

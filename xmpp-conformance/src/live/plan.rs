@@ -46,6 +46,9 @@ pub struct Site {
     /// that it resumes sessions (XEP-0198 section 5), which the vectors without the
     /// `sm_resume` key do not expect.
     pub extensions: Vec<String>,
+    /// For `live client`: the resource the client under test asks for, which stands for
+    /// the vectors' `resource`.
+    pub resource: Option<String>,
 }
 
 impl Default for Site {
@@ -60,6 +63,7 @@ impl Default for Site {
             extra_features: Vec::new(),
             extra_mechanisms: Vec::new(),
             extensions: Vec::new(),
+            resource: None,
         }
     }
 }
@@ -115,6 +119,7 @@ impl Site {
                 }
                 "extra_mechanisms" => site.extra_mechanisms = strings(v, key)?,
                 "extensions" => site.extensions = strings(v, key)?,
+                "resource" => site.resource = Some(text()?),
                 "users" => {
                     let table = v.as_table().ok_or("site file: users must be a table")?;
                     for (name, account) in table {
@@ -650,6 +655,196 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
         }
     }
     Ok(steps)
+}
+
+/// The steps of a `client` vector against a live client under test (`live client`): the
+/// runner plays the server side, so the vector's `peer` steps are what it sends and its
+/// `core` steps what the client must send. The client's account comes from the site's
+/// `users` (the vector's `jid` user) and `resource`; its TLS policy, mechanisms and
+/// language from `tls`, `mechanisms` and `lang`, as for a server.
+pub fn plan_client(
+    vector: &Vector,
+    site: &Site,
+    tls_available: bool,
+) -> Result<Vec<LiveStep>, String> {
+    if vector.role != "client" {
+        return Err(format!(
+            "a {} vector: live client runs client vectors",
+            vector.role
+        ));
+    }
+    let (mut jid, mut password, mut resource) = (None, String::new(), None);
+    let mut vector_mechs: Option<Vec<String>> = None;
+    for entry in &vector.config.entries {
+        let v = &entry.value;
+        let text = || v.as_str().unwrap_or_default().to_owned();
+        let declared = |ok: bool, what: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the vector configures {}; the site declares {what}",
+                    entry.key
+                ))
+            }
+        };
+        match entry.key.as_str() {
+            "jid" => jid = Some(text()),
+            "password" => password = text(),
+            "resource" => resource = Some(text()),
+            // Only SCRAM reads it, and SCRAM vectors are skipped.
+            "client_nonce" => {}
+            "tls" => declared(v.as_str() == Some(&site.tls), site.tls.clone())?,
+            "allow_plain_without_tls" => declared(
+                v.as_bool() == Some(site.allow_plain_without_tls),
+                site.allow_plain_without_tls.to_string(),
+            )?,
+            "lang" => declared(v.as_str() == Some(&site.lang), site.lang.clone())?,
+            "mechanisms" => {
+                vector_mechs = v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
+            }
+            other => {
+                return Err(format!(
+                    "the vector configures {other}, which a site file does not declare"
+                ));
+            }
+        }
+    }
+    if vector.config.get("tls").is_none() && site.tls != "required" {
+        return Err(format!(
+            "the vector's client requires TLS (the default); the site declares {}",
+            site.tls
+        ));
+    }
+    let jid = jid.ok_or("the vector configures no jid")?;
+    let (user, domain) = jid
+        .split_once('@')
+        .ok_or_else(|| format!("the vector's jid {jid:?} has no localpart"))?;
+    let users = BTreeMap::from([(user.to_owned(), password)]);
+    let mut rewrite = Rewrite::new(domain, &users, site)?;
+    if let (Some(from), Some(to)) = (&resource, &site.resource) {
+        let (live_user, _) = &site.users[user];
+        rewrite.pairs.push((
+            format!("{jid}/{from}"),
+            format!("{live_user}@{}/{to}", site.domain),
+        ));
+        rewrite
+            .pairs
+            .push((format!(">{from}</resource>"), format!(">{to}</resource>")));
+        rewrite
+            .pairs
+            .sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    } else if resource.is_some() {
+        return Err("the vector's client asks for a resource; the site declares none".into());
+    } else if let Some(theirs) = &site.resource {
+        return Err(format!(
+            "the vector's client lets the server choose its resource; the site's asks for {theirs}"
+        ));
+    }
+    let prefs = vector_mechs.unwrap_or_else(|| DEFAULT_MECHANISMS.map(str::to_owned).to_vec());
+    let mut steps = Vec::new();
+    let mut after_proceed = false;
+    for (i, step) in vector.steps.iter().enumerate() {
+        let n = i + 1;
+        if after_proceed && matches!(step.kind, StepKind::Peer(_) | StepKind::PeerHex(_)) {
+            return Err(
+                "the vector writes between <proceed/> and the TLS handshake, which a \
+                        live client's TLS layer reads as a record"
+                    .into(),
+            );
+        }
+        match &step.kind {
+            StepKind::Action(a) if a.starts_with("tls-established") => after_proceed = false,
+            StepKind::Peer(text) if text.contains("<proceed") => after_proceed = true,
+            _ => {}
+        }
+        match &step.kind {
+            StepKind::Peer(text) => {
+                let offered = offered_mechanisms(text);
+                if !offered.is_empty() {
+                    let site_prefs = site
+                        .mechanisms
+                        .as_ref()
+                        .ok_or("the site declares no mechanisms for the client")?;
+                    let ours = prefs.iter().find(|m| offered.contains(m));
+                    let theirs = site_prefs.iter().find(|m| offered.contains(m));
+                    if ours != theirs {
+                        return Err(format!(
+                            "offered {}, the vector's client picks {ours:?}, the site's {theirs:?}",
+                            offered.join(" ")
+                        ));
+                    }
+                }
+                steps.push(LiveStep::Send {
+                    text: rewrite.names(text),
+                    raw: false,
+                });
+            }
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
+                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                raw: true,
+            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => {
+                if text.contains("SCRAM-") || text.contains("<response") {
+                    return Err("SCRAM messages carry the live client's own nonce".into());
+                }
+                steps.push(LiveStep::Expect {
+                    text: rewrite.peer(text)?,
+                    exact: matches!(step.kind, StepKind::CoreExact(_)),
+                    step: n,
+                    map_mechanisms: false,
+                });
+            }
+            StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
+            StepKind::Event(_) => {}
+            StepKind::Action(line) => {
+                let name = line.split(' ').next().unwrap_or_default();
+                match name {
+                    // The client under test connects by itself.
+                    "open" => {}
+                    "tls-established" if line.trim() != "tls-established" => {
+                        return Err("the vector's TLS carries channel binding or a client \
+                                    certificate, which the runner does not model"
+                            .into());
+                    }
+                    "tls-established" if tls_available => steps.push(LiveStep::StartTls),
+                    "tls-established" => {
+                        return Err("the vector negotiates TLS; the run has no certificate".into());
+                    }
+                    "eof" => steps.push(LiveStep::Eof),
+                    other => {
+                        return Err(format!(
+                            "the embedder action {other} cannot be asked of a live client"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// The `<mechanism/>` texts of a `<mechanisms/>` in `text`.
+fn offered_mechanisms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(start) = text.find("<mechanisms") else {
+        return out;
+    };
+    let mut rest = &text[start..];
+    if let Some(end) = rest.find("</mechanisms>") {
+        rest = &rest[..end];
+    }
+    while let Some(i) = rest.find("<mechanism>") {
+        rest = &rest[i + "<mechanism>".len()..];
+        if let Some(end) = rest.find('<') {
+            out.push(rest[..end].trim().to_owned());
+        }
+    }
+    out
 }
 
 /// The mechanisms a core without a `mechanisms` key offers (`ServerConfig::default`).

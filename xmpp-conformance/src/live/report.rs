@@ -141,7 +141,7 @@ pub fn to_markdown(
                     );
                 }
             }
-            let _ = writeln!(out, "  Got: `{}`", shorten(why, 400).replace('`', "'"));
+            let _ = writeln!(out, "  {}", got(why).replace('`', "'"));
         }
         out.push('\n');
     }
@@ -183,6 +183,23 @@ fn generalize(why: &str) -> String {
         }
     }
     out
+}
+
+/// What arrived and where it differs, from a failure's `expected X, got Y: at PATH: why`,
+/// leaving out the expectation (the vector has it) and shortening what arrived.
+fn got(why: &str) -> String {
+    let Some(i) = why.find(", got ") else {
+        return format!("`{}`", shorten(why, 300));
+    };
+    let rest = &why[i + ", got ".len()..];
+    match rest.rfind(": at ") {
+        Some(j) => format!(
+            "Got `{}`; differs {}",
+            shorten(&rest[..j], 300),
+            shorten(&rest[j + 2..], 300)
+        ),
+        None => format!("Got `{}`", shorten(rest, 300)),
+    }
 }
 
 fn shorten(text: &str, max: usize) -> String {
