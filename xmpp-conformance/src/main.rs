@@ -10,7 +10,9 @@
 //! [--ca FILE] [--site FILE] [--timeout-ms N] PATH...`: plays the client side of every
 //! `server` vector under PATH against a running server ([`xmpp_conformance::live`]): one line
 //! per vector (`ok`, `FAIL` with the step and why, or `skip` with the reason it cannot run
-//! live), then `N passed, N failed, N skipped`.
+//! live), then `N passed, N failed, N skipped`. `--format markdown` prints instead a section
+//! of `vectors/LIVE.md` headed `--name` (with `--describe` under it): the counts, each failing
+//! vector with the RFC sentence from `--findings FILE`, and the reasons for skipping.
 //!
 //! Exit status (all commands): 0 when no vector failed, 1 when one did (or could not be
 //! loaded), 2 for a usage error.
@@ -24,7 +26,8 @@ const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
 [--format text|json|junit] [--tag T]... PATH...
        xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...
        xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure] \
-[--ca FILE] [--site FILE] [--timeout-ms N] PATH...";
+[--ca FILE] [--site FILE] [--timeout-ms N] \
+[--format text|markdown [--name NAME] [--describe TEXT] [--findings FILE]] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -116,19 +119,37 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 /// `live server ...`: see the crate documentation.
 fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use std::time::Duration;
-    use xmpp_conformance::live::{LiveOptions, LiveOutcome, Site, TlsMode, run_server_vector};
-    match args.next().as_deref() {
-        Some("server") => {}
-        Some(other) => return Err(format!("live {other:?}: only 'live server' exists yet")),
-        None => return Err("live: which side? ('live server')".into()),
-    }
+    use xmpp_conformance::live::report::{self, LiveResult};
+    use xmpp_conformance::live::{
+        LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
+        run_server_vector, server_tls_config,
+    };
+    let client_side = match args.next().as_deref() {
+        Some("server") => false,
+        Some("client") => true,
+        Some(other) => return Err(format!("live {other:?}: expected 'server' or 'client'")),
+        None => return Err("live: which side? ('live server' or 'live client')".into()),
+    };
     let (mut connect, mut tls, mut insecure, mut ca, mut site) = (None, true, false, None, None);
+    let (mut listen, mut cert, mut key) = (None, None, None);
+    let mut accept_timeout = Duration::from_secs(10);
     let mut timeout = Duration::from_secs(3);
     let mut paths = Vec::new();
+    let (mut format, mut name, mut findings, mut how) =
+        (LiveFormat::Text, None, None, String::new());
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--connect" => connect = Some(value()?),
+            "--listen" => listen = Some(value()?),
+            "--cert" => cert = Some(PathBuf::from(value()?)),
+            "--key" => key = Some(PathBuf::from(value()?)),
+            "--accept-timeout-ms" => {
+                let ms = value()?
+                    .parse()
+                    .map_err(|e| format!("--accept-timeout-ms: {e}"))?;
+                accept_timeout = Duration::from_millis(ms);
+            }
             "--tls" => {
                 tls = match value()?.as_str() {
                     "starttls" => true,
@@ -139,6 +160,16 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             "--insecure" => insecure = true,
             "--ca" => ca = Some(PathBuf::from(value()?)),
             "--site" => site = Some(PathBuf::from(value()?)),
+            "--format" => {
+                format = match value()?.as_str() {
+                    "text" => LiveFormat::Text,
+                    "markdown" => LiveFormat::Markdown,
+                    v => return Err(format!("--format {v:?}: expected text or markdown")),
+                }
+            }
+            "--name" => name = Some(value()?),
+            "--describe" => how = value()?,
+            "--findings" => findings = Some(PathBuf::from(value()?)),
             "--timeout-ms" => {
                 let ms = value()?.parse().map_err(|e| format!("--timeout-ms: {e}"))?;
                 timeout = Duration::from_millis(ms);
@@ -147,7 +178,6 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             _ => paths.push(PathBuf::from(arg)),
         }
     }
-    let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
     let site = match site {
         Some(p) => {
             let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -158,49 +188,110 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     if paths.is_empty() {
         return Err("no PATH given".into());
     }
-    let opts = LiveOptions {
-        connect,
-        tls: if tls {
-            TlsMode::StartTls { ca, insecure }
-        } else {
-            TlsMode::None
-        },
-        site,
-        step_timeout: timeout,
+    // The side the runner plays: the client of a server under test, or the server of a
+    // client under test (one connection per vector that can run).
+    enum Side {
+        Server(LiveOptions),
+        Client(std::net::TcpListener, LiveClientOptions),
+    }
+    let side = if client_side {
+        let listen = listen.ok_or("live client needs --listen HOST:PORT")?;
+        let listener =
+            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
+        let tls = match (cert, key, tls) {
+            (Some(c), Some(k), true) => Some(server_tls_config(&c, &k)?),
+            (None, None, _) | (_, _, false) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Side::Client(
+            listener,
+            LiveClientOptions {
+                tls,
+                site: site.clone(),
+                step_timeout: timeout,
+                accept_timeout,
+            },
+        )
+    } else {
+        let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
+        Side::Server(LiveOptions {
+            connect,
+            tls: if tls {
+                TlsMode::StartTls { ca, insecure }
+            } else {
+                TlsMode::None
+            },
+            site,
+            step_timeout: timeout,
+        })
     };
     let files = xmpp_conformance::collect_files(&paths).map_err(|e| e.to_string())?;
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let mut results = Vec::new();
     for file in files {
-        let shown = file.display();
-        let vector = match xmpp_conformance::vector::load(&file) {
-            Ok(v) => v,
-            Err(e) => {
-                failed += 1;
-                println!("FAIL {shown}: {e}");
-                continue;
+        let path = file.display().to_string();
+        let (title, source, outcome) = match xmpp_conformance::vector::load(&file) {
+            Ok(v) => {
+                let outcome = match &side {
+                    Side::Server(opts) => run_server_vector(&v, opts),
+                    Side::Client(listener, opts) => run_client_vector(&v, listener, opts),
+                };
+                (v.title, v.source, outcome)
             }
+            Err(e) => (
+                String::new(),
+                None,
+                LiveOutcome::Failed {
+                    step: 0,
+                    why: e.to_string(),
+                },
+            ),
         };
-        match run_server_vector(&vector, &opts) {
-            LiveOutcome::Passed => {
-                passed += 1;
-                println!("ok   {shown}");
-            }
-            LiveOutcome::Failed { step, why } => {
-                failed += 1;
-                println!("FAIL {shown}: step {step}: {why}");
-            }
-            LiveOutcome::Skipped(why) => {
-                skipped += 1;
-                println!("skip {shown}: {why}");
-            }
+        let result = LiveResult {
+            path,
+            title,
+            source,
+            outcome,
+        };
+        if format == LiveFormat::Text {
+            // As it happens, for a long run.
+            print!("{}", report::line(&result));
+        }
+        results.push(result);
+    }
+    let (_, passed, failed, skipped) = report::counts(&results);
+    match format {
+        LiveFormat::Text => println!("{passed} passed, {failed} failed, {skipped} skipped"),
+        LiveFormat::Markdown => {
+            let findings = match &findings {
+                Some(p) => {
+                    let text =
+                        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    report::parse_findings(&text)?
+                }
+                None => Default::default(),
+            };
+            print!(
+                "{}",
+                report::to_markdown(
+                    name.as_deref().unwrap_or("live run"),
+                    &how,
+                    &results,
+                    &findings
+                )
+            );
         }
     }
-    println!("{passed} passed, {failed} failed, {skipped} skipped");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LiveFormat {
+    Text,
+    Markdown,
 }
 
 fn main() -> ExitCode {

@@ -11,12 +11,13 @@
 //! byte.
 
 mod plan;
+pub mod report;
 mod transport;
 
 use std::time::{Duration, Instant};
 
-pub use plan::{LiveStep, Site, plan};
-pub use transport::{Connection, Read, TlsMode};
+pub use plan::{LiveStep, Site, plan, plan_client, tolerate_optional};
+pub use transport::{Connection, Read, TlsMode, server_tls_config};
 
 use crate::matching::match_items;
 use crate::pattern::{Captures, Pattern};
@@ -34,6 +35,69 @@ pub struct LiveOptions {
     pub site: Site,
     /// How long one step may wait for the server.
     pub step_timeout: Duration,
+}
+
+/// How `live client` meets the client under test.
+#[derive(Debug, Clone)]
+pub struct LiveClientOptions {
+    /// The certificate the runner presents when a vector negotiates TLS; without one such
+    /// vectors are skipped.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The site file's description of the client (its account, resource, policies).
+    pub site: Site,
+    /// How long one step may wait for the client.
+    pub step_timeout: Duration,
+    /// How long the runner waits for the client to connect, per vector.
+    pub accept_timeout: Duration,
+}
+
+/// Runs one `client` vector: waits for the client under test to connect to `listener`,
+/// then plays the server side. A vector that cannot run live is skipped before waiting.
+pub fn run_client_vector(
+    vector: &Vector,
+    listener: &std::net::TcpListener,
+    opts: &LiveClientOptions,
+) -> LiveOutcome {
+    let steps = match plan_client(vector, &opts.site, opts.tls.is_some()) {
+        Ok(s) => s,
+        Err(why) => return LiveOutcome::Skipped(why),
+    };
+    let mut conn = match Connection::accept(listener, Instant::now() + opts.accept_timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("waiting for the client to connect: {e}"),
+            };
+        }
+    };
+    let server_opts = LiveOptions {
+        connect: String::new(),
+        tls: TlsMode::None,
+        site: opts.site.clone(),
+        step_timeout: opts.step_timeout,
+    };
+    let mut run = Run {
+        conn: &mut conn,
+        caps: Captures::new(),
+        expected_ctx: NsContext::new(),
+        actual_ctx: NsContext::new(),
+        pending: Vec::new(),
+        timeout: opts.step_timeout,
+        mode: vector.match_mode,
+        site: &opts.site,
+        bound: None,
+        accept_tls: opts.tls.clone(),
+    };
+    let mut outcome = LiveOutcome::Passed;
+    for step in &steps {
+        if let Err((n, why)) = run.step(step, &server_opts) {
+            outcome = LiveOutcome::Failed { step: n, why };
+            break;
+        }
+    }
+    run.conn.shutdown_write();
+    outcome
 }
 
 /// The outcome of one vector.
@@ -76,13 +140,26 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
         pending: Vec::new(),
         timeout: opts.step_timeout,
         mode: vector.match_mode,
+        site: &opts.site,
+        bound: None,
+        accept_tls: None,
     };
+    let mut outcome = LiveOutcome::Passed;
     for step in &steps {
         if let Err((n, why)) = run.step(step, opts) {
-            return LiveOutcome::Failed { step: n, why };
+            outcome = LiveOutcome::Failed { step: n, why };
+            break;
         }
     }
-    LiveOutcome::Passed
+    // End the connection and let the server see it end before the next vector connects,
+    // so that a session still bound here does not meet the next one (a resource conflict).
+    run.conn.shutdown_write();
+    let until = Instant::now() + (opts.step_timeout / 4).min(Duration::from_millis(500));
+    let mut rest = Vec::new();
+    while Instant::now() < until && run.conn.read_into(&mut rest, until) != Read::Closed {
+        rest.clear();
+    }
+    outcome
 }
 
 struct Run<'c> {
@@ -94,6 +171,23 @@ struct Run<'c> {
     pending: Vec<u8>,
     timeout: Duration,
     mode: crate::matching::MatchMode,
+    site: &'c Site,
+    /// The full JID from the bind result, once the server sent it.
+    bound: Option<String>,
+    /// `live client`: the runner is the TLS server.
+    accept_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+/// The `<jid/>` of a resource binding result among `items`.
+fn bound_jid(items: &[crate::xml::Item]) -> Option<String> {
+    items.iter().find_map(|i| match i {
+        crate::xml::Item::Element(iq) if iq.tag.name.local == "iq" => iq
+            .child_elements()
+            .find(|b| b.tag.name.ns == "urn:ietf:params:xml:ns:xmpp-bind")
+            .and_then(|b| b.child_elements().find(|j| j.tag.name.local == "jid"))
+            .map(|j| j.text()),
+        _ => None,
+    })
 }
 
 impl Run<'_> {
@@ -111,10 +205,11 @@ impl Run<'_> {
                     .write_all(&bytes)
                     .map_err(|e| (0, format!("sending: {e}")))
             }
-            LiveStep::StartTls => self
-                .conn
-                .start_tls(&opts.tls, &opts.site.domain)
-                .map_err(|e| (0, format!("TLS: {e}"))),
+            LiveStep::StartTls => match &self.accept_tls {
+                Some(config) => self.conn.accept_tls(config),
+                None => self.conn.start_tls(&opts.tls, &opts.site.domain),
+            }
+            .map_err(|e| (0, format!("TLS: {e}"))),
             LiveStep::Eof => {
                 self.conn.shutdown_write();
                 Ok(())
@@ -138,27 +233,35 @@ impl Run<'_> {
                     ))
                 }
             }
-            LiveStep::Expect { text, exact, step } => {
-                self.expect(text, *exact).map_err(|w| (*step, w))
-            }
+            LiveStep::Expect {
+                text,
+                exact,
+                step,
+                map_mechanisms,
+            } => self
+                .expect(text, *exact, *map_mechanisms)
+                .map_err(|w| (*step, w)),
         }
     }
 
     /// Reads until what arrived matches `text`, or the step times out.
-    fn expect(&mut self, text: &str, exact: bool) -> Result<(), String> {
+    fn expect(&mut self, text: &str, exact: bool, map_mechanisms: bool) -> Result<(), String> {
         let deadline = Instant::now() + self.timeout;
         let expected = if exact {
             None
         } else {
-            Some(
-                parse_fragment(text, &mut self.expected_ctx)
-                    .map_err(|e| format!("the step's XML: {e}"))?,
-            )
+            let mut items = parse_fragment(text, &mut self.expected_ctx)
+                .map_err(|e| format!("the step's XML: {e}"))?;
+            if map_mechanisms {
+                self.site.map_mechanisms(&mut items);
+            }
+            Some(items)
         };
         let mut last;
         loop {
+            let mut expected = expected.clone();
             let got = String::from_utf8_lossy(&self.pending).into_owned();
-            let verdict = match &expected {
+            let verdict = match &mut expected {
                 None => {
                     let p = Pattern::parse(text).map_err(|e| e.0)?;
                     let mut caps = self.caps.clone();
@@ -172,12 +275,22 @@ impl Run<'_> {
                 Some(expected) => {
                     let mut ctx = self.actual_ctx.clone();
                     match parse_fragment(&got, &mut ctx) {
-                        Ok(actual) => {
+                        Ok(mut actual) => {
+                            self.site.tolerate(expected, &mut actual);
+                            tolerate_optional(
+                                expected,
+                                &mut actual,
+                                self.bound.as_deref(),
+                                self.site,
+                            );
                             let mut caps = self.caps.clone();
                             match match_items(expected, &actual, self.mode, &mut caps) {
                                 Ok(()) => {
                                     self.caps = caps;
                                     self.actual_ctx = ctx;
+                                    if self.bound.is_none() {
+                                        self.bound = bound_jid(&actual);
+                                    }
                                     Ok(())
                                 }
                                 Err(d) => Err(format!("expected {text}, got {got}: {d}")),
@@ -198,6 +311,14 @@ impl Run<'_> {
                 Err(why) => last = why,
             }
             if Instant::now() >= deadline {
+                if map_mechanisms && text.contains("<mechanisms") {
+                    if let Some(m) = &self.site.mechanisms {
+                        last.push_str(&format!(
+                            " (the site's mechanisms expected: {})",
+                            m.join(", ")
+                        ));
+                    }
+                }
                 return Err(last);
             }
             if self.conn.read_into(&mut self.pending, deadline) == Read::Closed {

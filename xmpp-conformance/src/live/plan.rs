@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::vector::{StepKind, Vector};
+use crate::xml::{Item, Name, Node, STREAM_NS, Tag, Tree, XML_NS};
 
 /// What the site file (`--site`) says of the live server: its domain, the accounts that
 /// stand for the vectors' users, and the settings that shape its features.
@@ -30,6 +31,24 @@ pub struct Site {
     pub mechanisms: Option<Vec<String>>,
     /// The `xml:lang` of its streams.
     pub lang: String,
+    /// Stream features the deployment offers beyond what the vectors' configuration
+    /// produces (`extra_features`, Clark notation `{ns}local`), such as XEP-0440's
+    /// `<sasl-channel-binding/>` over TLS, SASL2 or roster versioning. Live matching ignores
+    /// them in `<stream:features>` where the vector does not expect that feature
+    /// ([`Site::tolerate`]).
+    pub extra_features: Vec<Name>,
+    /// SASL mechanisms the deployment offers beyond `mechanisms` (`extra_mechanisms`), such
+    /// as the `-PLUS` variants a server offers once TLS gives it channel-binding data;
+    /// ignored inside `<mechanisms/>` where the vector does not expect them.
+    pub extra_mechanisms: Vec<String>,
+    /// The vectors' `extensions` the server implements as the vectors expect (`sm`,
+    /// `stream-limits`...): a vector that configures only these can run. `sm_resume` says
+    /// that it resumes sessions (XEP-0198 section 5), which the vectors without the
+    /// `sm_resume` key do not expect.
+    pub extensions: Vec<String>,
+    /// For `live client`: the resource the client under test asks for, which stands for
+    /// the vectors' `resource`.
+    pub resource: Option<String>,
 }
 
 impl Default for Site {
@@ -41,6 +60,10 @@ impl Default for Site {
             allow_plain_without_tls: false,
             mechanisms: None,
             lang: "en".into(),
+            extra_features: Vec::new(),
+            extra_mechanisms: Vec::new(),
+            extensions: Vec::new(),
+            resource: None,
         }
     }
 }
@@ -85,6 +108,18 @@ impl Site {
                         .ok_or("site file: mechanisms must be strings")?;
                     site.mechanisms = Some(names);
                 }
+                "extra_features" => {
+                    site.extra_features = strings(v, key)?
+                        .iter()
+                        .map(|c| {
+                            parse_clark(c)
+                                .ok_or(format!("site file: {key}: {c:?} is not {{ns}}local"))
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
+                "extra_mechanisms" => site.extra_mechanisms = strings(v, key)?,
+                "extensions" => site.extensions = strings(v, key)?,
+                "resource" => site.resource = Some(text()?),
                 "users" => {
                     let table = v.as_table().ok_or("site file: users must be a table")?;
                     for (name, account) in table {
@@ -106,6 +141,274 @@ impl Site {
     }
 }
 
+fn strings(v: &toml::Value, key: &str) -> Result<Vec<String>, String> {
+    v.as_array()
+        .and_then(|a| {
+            a.iter()
+                .map(|m| m.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .ok_or_else(|| format!("site file: {key} must be a list of strings"))
+}
+
+/// `{ns}local`.
+fn parse_clark(text: &str) -> Option<Name> {
+    let rest = text.strip_prefix('{')?;
+    let (ns, local) = rest.split_once('}')?;
+    (!ns.is_empty() && !local.is_empty()).then(|| Name::new(ns, local))
+}
+
+impl Site {
+    /// What the live server sent, with the features the site declares as its own additions
+    /// taken out where the vector does not expect them, so that the rest is matched as in
+    /// process. Only `<stream:features>` is touched: a declared feature (`extra_features`)
+    /// that the vector's features do not name is dropped, a declared mechanism
+    /// (`extra_mechanisms`) that the vector's `<mechanisms/>` does not list is dropped from
+    /// it, and the remaining features are put in the vector's order (RFC 6120 section 4.3.2
+    /// gives features no order; the order of mechanisms, the server's preference, is kept).
+    /// Anything the site does not declare still fails the step.
+    pub fn tolerate(&self, expected: &[Item], actual: &mut [Item]) {
+        self.tolerate_features(expected, actual);
+    }
+}
+
+/// RFC-sanctioned variation a live run accepts where the vector's core writes one form
+/// (vectors/README.md, "Live runs", lists them):
+/// - the optional `<text/>` of a SASL `<failure/>` (RFC 6120 section 6.5), a stream error
+///   (4.9.2) and a stanza error (8.3.2), when the vector expects none;
+/// - the original payload in an error stanza (8.3.1: "MAY include the original XML"):
+///   children of an actual `type='error'` stanza other than `<error/>` that the expected
+///   one does not have;
+/// - the `to` of a stanza the server generated, which "MAY include a 'to' address, which
+///   MUST be the full JID of the client" (8.1.1.1): a `to` equal to the bound full JID is
+///   dropped from both sides;
+/// - a `from` of the server's domain or the account's bare JID on an `iq` the vector
+///   expects without one (8.1.2.1, rules 2 and 3);
+/// - an `xml:lang` on a stanza equal to the stream's (`lang`), which it inherits anyway
+///   (8.1.5), when the vector expects none.
+pub fn tolerate_optional(
+    expected: &mut [Item],
+    actual: &mut [Item],
+    bound: Option<&str>,
+    site: &Site,
+) {
+    let expected_stanzas: Vec<Tree> = expected
+        .iter()
+        .filter_map(|i| match i {
+            Item::Element(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect();
+    for (k, item) in actual.iter_mut().enumerate() {
+        let Item::Element(a) = item else { continue };
+        if !matches!(a.tag.name.local.as_str(), "message" | "presence" | "iq") {
+            continue;
+        }
+        let Some(e) = expected_stanzas
+            .get(k.min(expected_stanzas.len().saturating_sub(1)))
+            .filter(|e| e.tag.name == a.tag.name)
+        else {
+            continue;
+        };
+        let has = |t: &Tree, ns: &str, local: &str| {
+            t.tag
+                .attrs
+                .iter()
+                .any(|x| x.name.ns == ns && x.name.local == local)
+        };
+        let value = |t: &Tree, local: &str| {
+            t.tag
+                .attrs
+                .iter()
+                .find(|x| x.name.ns.is_empty() && x.name.local == local)
+                .map(|x| x.value.clone())
+        };
+        if !has(e, XML_NS, "lang") {
+            a.tag.attrs.retain(|x| {
+                !(x.name.ns == XML_NS && x.name.local == "lang" && x.value == site.lang)
+            });
+        }
+        if a.tag.name.local == "iq" && !has(e, "", "from") {
+            let account = bound.map(|b| b.split('/').next().unwrap_or_default().to_owned());
+            a.tag.attrs.retain(|x| {
+                !(x.name.ns.is_empty()
+                    && x.name.local == "from"
+                    && (x.value == site.domain || Some(&x.value) == account.as_ref()))
+            });
+        }
+        if value(a, "type").as_deref() == Some("error")
+            && value(e, "type").as_deref() == Some("error")
+        {
+            let wanted: Vec<Name> = e.child_elements().map(|c| c.tag.name.clone()).collect();
+            a.children.retain(|c| match c {
+                Node::Element(c) => c.tag.name.local == "error" || wanted.contains(&c.tag.name),
+                Node::Text(_) => true,
+            });
+        }
+    }
+    let expects_text = expected.iter().any(|i| match i {
+        Item::Element(t) => has_text_child(t),
+        _ => false,
+    });
+    if !expects_text {
+        for item in actual.iter_mut() {
+            if let Item::Element(t) = item {
+                drop_error_text(t);
+            }
+        }
+    }
+    let Some(bound) = bound else { return };
+    for item in expected.iter_mut().chain(actual.iter_mut()) {
+        let Item::Element(t) = item else { continue };
+        if matches!(t.tag.name.local.as_str(), "message" | "presence" | "iq") {
+            t.tag
+                .attrs
+                .retain(|a| !(a.name.ns.is_empty() && a.name.local == "to" && a.value == bound));
+        }
+    }
+}
+
+const TEXT_NAMESPACES: [&str; 3] = [
+    SASL_NS,
+    "urn:ietf:params:xml:ns:xmpp-streams",
+    "urn:ietf:params:xml:ns:xmpp-stanzas",
+];
+
+fn has_text_child(t: &Tree) -> bool {
+    t.child_elements().any(|c| {
+        (c.tag.name.local == "text" && TEXT_NAMESPACES.contains(&c.tag.name.ns.as_str()))
+            || has_text_child(c)
+    })
+}
+
+fn drop_error_text(t: &mut Tree) {
+    t.children.retain(|c| match c {
+        Node::Element(c) => {
+            !(c.tag.name.local == "text" && TEXT_NAMESPACES.contains(&c.tag.name.ns.as_str()))
+        }
+        Node::Text(_) => true,
+    });
+    for c in &mut t.children {
+        if let Node::Element(c) = c {
+            drop_error_text(c);
+        }
+    }
+}
+
+impl Site {
+    /// Puts the site's `mechanisms` into the vector's `<mechanisms/>` (see [`plan`]: the
+    /// mechanisms a server offers are the deployment's choice).
+    pub fn map_mechanisms(&self, expected: &mut [Item]) {
+        let Some(mechs) = &self.mechanisms else {
+            return;
+        };
+        for item in expected {
+            let Item::Element(features) = item else {
+                continue;
+            };
+            if !is_features(features) {
+                continue;
+            }
+            for n in &mut features.children {
+                let Node::Element(m) = n else { continue };
+                if m.tag.name != Name::new(SASL_NS, "mechanisms") {
+                    continue;
+                }
+                let template = m.child_elements().next().map(|c| c.tag.clone());
+                let tag = template.unwrap_or(Tag {
+                    name: Name::new(SASL_NS, "mechanism"),
+                    attrs: Vec::new(),
+                    default_ns: None,
+                });
+                m.children = mechs
+                    .iter()
+                    .map(|name| {
+                        Node::Element(Tree {
+                            tag: tag.clone(),
+                            children: vec![Node::Text(name.clone())],
+                        })
+                    })
+                    .collect();
+            }
+        }
+    }
+
+    fn tolerate_features(&self, expected: &[Item], actual: &mut [Item]) {
+        let Some(exp) = expected.iter().find_map(|i| match i {
+            Item::Element(t) if is_features(t) => Some(t),
+            _ => None,
+        }) else {
+            return;
+        };
+        let expected_names: Vec<&Name> = exp.child_elements().map(|c| &c.tag.name).collect();
+        let expected_mechs: Vec<String> = exp
+            .child_elements()
+            .filter(|c| c.tag.name == Name::new(SASL_NS, "mechanisms"))
+            .flat_map(|m| m.child_elements().map(Tree::text))
+            .collect();
+        for item in actual.iter_mut() {
+            let Item::Element(features) = item else {
+                continue;
+            };
+            if !is_features(features) {
+                continue;
+            }
+            features.children.retain(|n| match n {
+                Node::Element(c) => {
+                    !(self.extra_features.contains(&c.tag.name)
+                        && !expected_names.contains(&&c.tag.name))
+                }
+                Node::Text(_) => true,
+            });
+            for n in &mut features.children {
+                let Node::Element(c) = n else { continue };
+                // RFC 6120 section 4.3.2 recommends an empty <required/> as the way a
+                // feature says it is mandatory-to-negotiate, and resource binding is
+                // (section 7.4): a server may flag it where the vector's core does not.
+                // STARTTLS keeps its <required/> exact: there it is the TLS policy.
+                let expects_required = exp
+                    .child_elements()
+                    .filter(|e| e.tag.name == c.tag.name)
+                    .any(|e| e.child_elements().any(|r| r.tag.name.local == "required"));
+                if c.tag.name != Name::new(TLS_NS, "starttls") && !expects_required {
+                    c.children.retain(|r| match r {
+                        Node::Element(r) => {
+                            !(r.tag.name == Name::new(&c.tag.name.ns, "required")
+                                && r.children.is_empty())
+                        }
+                        Node::Text(_) => true,
+                    });
+                }
+                if c.tag.name == Name::new(SASL_NS, "mechanisms") {
+                    c.children.retain(|m| match m {
+                        Node::Element(m) => {
+                            let name = m.text();
+                            !(self.extra_mechanisms.contains(&name)
+                                && !expected_mechs.contains(&name))
+                        }
+                        Node::Text(_) => true,
+                    });
+                }
+            }
+            // The vector's order; features it does not name keep theirs, after them.
+            features.children.sort_by_key(|n| match n {
+                Node::Element(c) => expected_names
+                    .iter()
+                    .position(|e| **e == c.tag.name)
+                    .unwrap_or(usize::MAX),
+                Node::Text(_) => usize::MAX,
+            });
+        }
+    }
+}
+
+const SASL_NS: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const TLS_NS: &str = "urn:ietf:params:xml:ns:xmpp-tls";
+
+fn is_features(t: &Tree) -> bool {
+    t.tag.name == Name::new(STREAM_NS, "features")
+}
+
 /// One step of a live run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LiveStep {
@@ -125,6 +428,8 @@ pub enum LiveStep {
         exact: bool,
         /// The step's number.
         step: usize,
+        /// Expect the site's `mechanisms` in `<mechanisms/>`, not the vector's.
+        map_mechanisms: bool,
     },
     /// Nothing arrives for a while.
     Silent {
@@ -148,6 +453,7 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
     let mut domain = "localhost".to_owned();
     let mut users: BTreeMap<String, String> = BTreeMap::new();
     let mut stream_id = None;
+    let mut vector_mechs: Option<Vec<String>> = None;
     for entry in &vector.config.entries {
         let v = &entry.value;
         let declared = |want: &dyn Fn() -> bool, what: String| {
@@ -177,18 +483,27 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                 site.allow_plain_without_tls.to_string(),
             )?,
             "lang" => declared(&|| v.as_str() == Some(&site.lang), site.lang.clone())?,
-            "mechanisms" => {
-                let want: Option<Vec<&str>> = v
+            "extensions" => {
+                let want = v
                     .as_array()
-                    .map(|a| a.iter().filter_map(|m| m.as_str()).collect());
-                let have: Option<Vec<&str>> = site
-                    .mechanisms
-                    .as_ref()
-                    .map(|m| m.iter().map(String::as_str).collect());
-                declared(
-                    &|| want.is_some() && want == have,
-                    format!("{:?}", site.mechanisms),
-                )?
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.as_str());
+                for ext in want {
+                    if !site.extensions.iter().any(|s| s == ext) {
+                        return Err(format!(
+                            "the vector configures the extension {ext}; the site declares [{}]",
+                            site.extensions.join(", ")
+                        ));
+                    }
+                }
+            }
+            "mechanisms" => {
+                vector_mechs = v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
             }
             other => {
                 return Err(format!(
@@ -203,10 +518,77 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
             site.tls
         ));
     }
+    let map_mechanisms = map_mechanisms(vector, vector_mechs, site)?;
     let rewrite = Rewrite::new(&domain, &users, site)?;
     let mut steps = Vec::new();
+    // Between `<proceed/>` and the handshake a live server's TLS layer reads the bytes.
+    let mut after_proceed = false;
+    // The resource the last `bind-request` asked for (`Some("")`: the server's choice).
+    let mut requested: Option<String> = None;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
+        match &step.kind {
+            StepKind::Peer(_) | StepKind::PeerHex(_) if after_proceed => {
+                return Err(
+                    "the peer writes between <proceed/> and the TLS handshake, which \
+                            a live server's TLS layer reads as a record"
+                        .into(),
+                );
+            }
+            StepKind::Event(e) if e == "bind-request" || e.starts_with("bind-request ") => {
+                requested = Some(e["bind-request".len()..].trim().to_owned());
+            }
+            StepKind::Peer(text) => {
+                let resumes = text.contains("<resume ") || text.contains("resume='true'");
+                if resumes
+                    && vector.config.get("sm_resume").is_none()
+                    && site.extensions.iter().any(|e| e == "sm_resume")
+                {
+                    return Err(
+                        "the vector's server does not resume sessions (no sm_resume); \
+                                the site's does"
+                            .into(),
+                    );
+                }
+                let configured = vector.config.get("extensions").is_some();
+                for extra in &site.extra_features {
+                    if !configured && text.contains(&extra.ns) {
+                        return Err(format!(
+                            "the peer uses {}, which the vector's server does not offer and \
+                             the site's does",
+                            extra.ns
+                        ));
+                    }
+                }
+            }
+            StepKind::Event(e) if e.starts_with("stanza <presence") && attr(e, "to").is_none() => {
+                return Err(
+                    "the peer broadcasts presence, which a live server's IM layer \
+                            sends back to the user's own resources (RFC 6121 section 4.2.2); \
+                            the vector's core hands it to its embedder only"
+                        .into(),
+                );
+            }
+            StepKind::Event(e) if e.starts_with("stanza ") => {
+                let to = attr(e, "to").unwrap_or_default();
+                if !to.is_empty() && !is_local(&to, &domain) {
+                    return Err(format!(
+                        "the vector hands its embedder a stanza to {to}; a live server routes \
+                         it to that domain, and what comes back is not in the vector"
+                    ));
+                }
+            }
+            StepKind::Action(line) if line.starts_with("bind ") => {
+                let resource = line.split_once('/').map(|(_, r)| r.trim()).unwrap_or("");
+                if requested.as_deref() != Some(resource) {
+                    return Err(format!(
+                        "the vector's embedder chooses the resource {resource:?}; a live \
+                         server chooses its own"
+                    ));
+                }
+            }
+            _ => {}
+        }
         match &step.kind {
             StepKind::Peer(text) => {
                 if let Some(why) = needs_core_values(text) {
@@ -221,16 +603,29 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                 text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
                 raw: true,
             }),
-            StepKind::Core(text) => steps.push(LiveStep::Expect {
-                text: rewrite.expected(text, stream_id.as_deref()),
-                exact: false,
-                step: n,
+            StepKind::Core(text) => steps.push({
+                after_proceed |= text.contains("<proceed");
+                LiveStep::Expect {
+                    text: rewrite.expected(text, stream_id.as_deref()),
+                    exact: false,
+                    step: n,
+                    map_mechanisms,
+                }
             }),
-            StepKind::CoreExact(text) => steps.push(LiveStep::Expect {
-                text: rewrite.expected(text, stream_id.as_deref()),
-                exact: true,
-                step: n,
-            }),
+            StepKind::CoreExact(text) => {
+                if map_mechanisms && text.contains("<mechanism>") {
+                    return Err(
+                        "a byte-exact step lists the vector's own mechanisms, not the site's"
+                            .into(),
+                    );
+                }
+                steps.push(LiveStep::Expect {
+                    text: rewrite.expected(text, stream_id.as_deref()),
+                    exact: true,
+                    step: n,
+                    map_mechanisms,
+                })
+            }
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
             // What the core reports to its embedder is not on the wire.
             StepKind::Event(_) => {}
@@ -241,6 +636,7 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                         if line.contains("client-cert") {
                             return Err("the runner presents no client certificate".into());
                         }
+                        after_proceed = false;
                         steps.push(LiveStep::StartTls);
                     }
                     "tls-established" => {
@@ -251,7 +647,7 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
                     "credentials" | "credentials-unknown" | "bind" => {}
                     other => {
                         return Err(format!(
-                            "the embedder's {other:?} cannot be asked of a live server"
+                            "the embedder action {other} cannot be asked of a live server"
                         ));
                     }
                 }
@@ -259,6 +655,286 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
         }
     }
     Ok(steps)
+}
+
+/// The steps of a `client` vector against a live client under test (`live client`): the
+/// runner plays the server side, so the vector's `peer` steps are what it sends and its
+/// `core` steps what the client must send. The client's account comes from the site's
+/// `users` (the vector's `jid` user) and `resource`; its TLS policy, mechanisms and
+/// language from `tls`, `mechanisms` and `lang`, as for a server.
+pub fn plan_client(
+    vector: &Vector,
+    site: &Site,
+    tls_available: bool,
+) -> Result<Vec<LiveStep>, String> {
+    if vector.role != "client" {
+        return Err(format!(
+            "a {} vector: live client runs client vectors",
+            vector.role
+        ));
+    }
+    let (mut jid, mut password, mut resource) = (None, String::new(), None);
+    let mut vector_mechs: Option<Vec<String>> = None;
+    for entry in &vector.config.entries {
+        let v = &entry.value;
+        let text = || v.as_str().unwrap_or_default().to_owned();
+        let declared = |ok: bool, what: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the vector configures {}; the site declares {what}",
+                    entry.key
+                ))
+            }
+        };
+        match entry.key.as_str() {
+            "jid" => jid = Some(text()),
+            "password" => password = text(),
+            "resource" => resource = Some(text()),
+            // Only SCRAM reads it, and SCRAM vectors are skipped.
+            "client_nonce" => {}
+            "tls" => declared(v.as_str() == Some(&site.tls), site.tls.clone())?,
+            "allow_plain_without_tls" => declared(
+                v.as_bool() == Some(site.allow_plain_without_tls),
+                site.allow_plain_without_tls.to_string(),
+            )?,
+            "lang" => declared(v.as_str() == Some(&site.lang), site.lang.clone())?,
+            "mechanisms" => {
+                vector_mechs = v.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_str().map(str::to_owned))
+                        .collect()
+                })
+            }
+            other => {
+                return Err(format!(
+                    "the vector configures {other}, which a site file does not declare"
+                ));
+            }
+        }
+    }
+    if vector.config.get("tls").is_none() && site.tls != "required" {
+        return Err(format!(
+            "the vector's client requires TLS (the default); the site declares {}",
+            site.tls
+        ));
+    }
+    let jid = jid.ok_or("the vector configures no jid")?;
+    let (user, domain) = jid
+        .split_once('@')
+        .ok_or_else(|| format!("the vector's jid {jid:?} has no localpart"))?;
+    let users = BTreeMap::from([(user.to_owned(), password)]);
+    let mut rewrite = Rewrite::new(domain, &users, site)?;
+    if let (Some(from), Some(to)) = (&resource, &site.resource) {
+        let (live_user, _) = &site.users[user];
+        rewrite.pairs.push((
+            format!("{jid}/{from}"),
+            format!("{live_user}@{}/{to}", site.domain),
+        ));
+        rewrite
+            .pairs
+            .push((format!(">{from}</resource>"), format!(">{to}</resource>")));
+        rewrite
+            .pairs
+            .sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    } else if resource.is_some() {
+        return Err("the vector's client asks for a resource; the site declares none".into());
+    } else if let Some(theirs) = &site.resource {
+        return Err(format!(
+            "the vector's client lets the server choose its resource; the site's asks for {theirs}"
+        ));
+    }
+    let prefs = vector_mechs.unwrap_or_else(|| DEFAULT_MECHANISMS.map(str::to_owned).to_vec());
+    let mut steps = Vec::new();
+    let mut after_proceed = false;
+    for (i, step) in vector.steps.iter().enumerate() {
+        let n = i + 1;
+        if after_proceed && matches!(step.kind, StepKind::Peer(_) | StepKind::PeerHex(_)) {
+            return Err(
+                "the vector writes between <proceed/> and the TLS handshake, which a \
+                        live client's TLS layer reads as a record"
+                    .into(),
+            );
+        }
+        match &step.kind {
+            StepKind::Action(a) if a.starts_with("tls-established") => after_proceed = false,
+            StepKind::Peer(text) if text.contains("<proceed") => after_proceed = true,
+            _ => {}
+        }
+        match &step.kind {
+            StepKind::Peer(text) => {
+                let offered = offered_mechanisms(text);
+                if !offered.is_empty() {
+                    let site_prefs = site
+                        .mechanisms
+                        .as_ref()
+                        .ok_or("the site declares no mechanisms for the client")?;
+                    let ours = prefs.iter().find(|m| offered.contains(m));
+                    let theirs = site_prefs.iter().find(|m| offered.contains(m));
+                    if ours != theirs {
+                        return Err(format!(
+                            "offered {}, the vector's client picks {ours:?}, the site's {theirs:?}",
+                            offered.join(" ")
+                        ));
+                    }
+                }
+                steps.push(LiveStep::Send {
+                    text: rewrite.names(text),
+                    raw: false,
+                });
+            }
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
+                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                raw: true,
+            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => {
+                if text.contains("SCRAM-") || text.contains("<response") {
+                    return Err("SCRAM messages carry the live client's own nonce".into());
+                }
+                steps.push(LiveStep::Expect {
+                    text: rewrite.peer(text)?,
+                    exact: matches!(step.kind, StepKind::CoreExact(_)),
+                    step: n,
+                    map_mechanisms: false,
+                });
+            }
+            StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
+            StepKind::Event(_) => {}
+            StepKind::Action(line) => {
+                let name = line.split(' ').next().unwrap_or_default();
+                match name {
+                    // The client under test connects by itself.
+                    "open" => {}
+                    "tls-established" if line.trim() != "tls-established" => {
+                        return Err("the vector's TLS carries channel binding or a client \
+                                    certificate, which the runner does not model"
+                            .into());
+                    }
+                    "tls-established" if tls_available => steps.push(LiveStep::StartTls),
+                    "tls-established" => {
+                        return Err("the vector negotiates TLS; the run has no certificate".into());
+                    }
+                    "eof" => steps.push(LiveStep::Eof),
+                    other => {
+                        return Err(format!(
+                            "the embedder action {other} cannot be asked of a live client"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(steps)
+}
+
+/// The `<mechanism/>` texts of a `<mechanisms/>` in `text`.
+fn offered_mechanisms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(start) = text.find("<mechanisms") else {
+        return out;
+    };
+    let mut rest = &text[start..];
+    if let Some(end) = rest.find("</mechanisms>") {
+        rest = &rest[..end];
+    }
+    while let Some(i) = rest.find("<mechanism>") {
+        rest = &rest[i + "<mechanism>".len()..];
+        if let Some(end) = rest.find('<') {
+            out.push(rest[..end].trim().to_owned());
+        }
+    }
+    out
+}
+
+/// The mechanisms a core without a `mechanisms` key offers (`ServerConfig::default`).
+const DEFAULT_MECHANISMS: [&str; 5] = [
+    "SCRAM-SHA-256-PLUS",
+    "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-1",
+    "PLAIN",
+];
+
+/// Whether the vector's `<mechanisms/>` stand for the site's: which mechanisms a server
+/// offers is the deployment's choice, like its domain, so a live run expects the site's list
+/// where the vector expects its own, as long as the exchange itself does not depend on the
+/// difference: every mechanism the vector's peer asks for must be offered by both or by
+/// neither (so `invalid-mechanism` stays `invalid-mechanism`).
+fn map_mechanisms(
+    vector: &Vector,
+    vector_mechs: Option<Vec<String>>,
+    site: &Site,
+) -> Result<bool, String> {
+    let configured = vector_mechs.is_some();
+    let vector_mechs =
+        vector_mechs.unwrap_or_else(|| DEFAULT_MECHANISMS.map(str::to_owned).to_vec());
+    let Some(site_mechs) = &site.mechanisms else {
+        return if configured {
+            Err("the vector configures mechanisms; the site declares none".into())
+        } else {
+            Ok(false)
+        };
+    };
+    for step in &vector.steps {
+        let StepKind::Peer(text) = &step.kind else {
+            continue;
+        };
+        for used in asked_mechanisms(text) {
+            if vector_mechs.contains(&used) != site_mechs.contains(&used) {
+                return Err(format!(
+                    "the peer asks for {used}, which the vector {} and the site {}",
+                    if vector_mechs.contains(&used) {
+                        "offers"
+                    } else {
+                        "does not offer"
+                    },
+                    if site_mechs.contains(&used) {
+                        "offers"
+                    } else {
+                        "does not offer"
+                    },
+                ));
+            }
+        }
+    }
+    Ok(&vector_mechs != site_mechs)
+}
+
+/// Is `jid` the domain or one of its accounts (RFC 7622: the domainpart after the `@`,
+/// before any `/`)?
+fn is_local(jid: &str, domain: &str) -> bool {
+    let bare = jid.split('/').next().unwrap_or_default();
+    let host = bare.rsplit('@').next().unwrap_or_default();
+    host.eq_ignore_ascii_case(domain)
+}
+
+/// The value of the first attribute `name` in `text`, quoted either way.
+fn attr(text: &str, name: &str) -> Option<String> {
+    for q in ['\'', '"'] {
+        let key = format!(" {name}={q}");
+        if let Some(i) = text.find(&key) {
+            let rest = &text[i + key.len()..];
+            return rest.find(q).map(|end| rest[..end].to_owned());
+        }
+    }
+    None
+}
+
+/// The `mechanism` attribute values in `text` (`<auth/>`, `<authenticate/>`).
+fn asked_mechanisms(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("mechanism=") {
+        rest = &rest[i + "mechanism=".len()..];
+        let Some(q) = rest.chars().next().filter(|c| *c == '\'' || *c == '"') else {
+            continue;
+        };
+        if let Some(end) = rest[1..].find(q) {
+            out.push(rest[1..1 + end].to_owned());
+        }
+    }
+    out
 }
 
 /// Peer bytes that only a core of ours can answer the same way: SCRAM messages carry proofs
@@ -273,8 +949,8 @@ fn needs_core_values(peer: &str) -> Option<String> {
 struct Rewrite {
     /// `(from, to)` pairs, longest first: bare JIDs of users, user names in PLAIN, the domain.
     pairs: Vec<(String, String)>,
-    /// Vector user → (live user, live password), for PLAIN.
-    plain: BTreeMap<String, (String, String)>,
+    /// Vector user → (its password in the vector, live user, live password), for PLAIN.
+    plain: BTreeMap<String, (String, String, String)>,
 }
 
 impl Rewrite {
@@ -291,8 +967,10 @@ impl Rewrite {
                 format!("{user}@{domain}"),
                 format!("{live_user}@{}", site.domain),
             ));
-            let _ = password;
-            plain.insert(user.clone(), (live_user.clone(), live_password.clone()));
+            plain.insert(
+                user.clone(),
+                (password.clone(), live_user.clone(), live_password.clone()),
+            );
         }
         pairs.push((domain.to_owned(), site.domain.clone()));
         pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
@@ -305,9 +983,11 @@ impl Rewrite {
         let mut rest = text;
         'scan: while !rest.is_empty() {
             for (from, to) in &self.pairs {
-                if let Some(after) = rest.strip_prefix(from.as_str()) {
+                // JIDs compare without regard to ASCII case (RFC 7622 sections 3.2, 3.3).
+                let head = rest.get(..from.len());
+                if head.is_some_and(|h| h.eq_ignore_ascii_case(from)) {
                     out.push_str(to);
-                    rest = after;
+                    rest = &rest[from.len()..];
                     continue 'scan;
                 }
             }
@@ -337,18 +1017,27 @@ impl Rewrite {
             return Ok(text);
         };
         let parts: Vec<&[u8]> = decoded.split(|&b| b == 0).collect();
-        let [_, authcid, _] = parts[..] else {
+        let [authzid, authcid, passwd] = parts[..] else {
             return Ok(text);
         };
         let authcid = String::from_utf8_lossy(authcid).into_owned();
-        let Some((user, password)) = self.plain.get(&authcid) else {
+        let Some((vector_password, user, password)) = self.plain.get(&authcid) else {
             // A user the vector does not configure: sent as written (an unknown account).
             return Ok(text);
         };
-        let mut msg = vec![0u8];
+        // The authorization identity names the vector's users and domain too; a password
+        // other than the configured one stays as written, so a wrong password stays wrong.
+        let authzid = self.names(&String::from_utf8_lossy(authzid));
+        let passwd = if passwd == vector_password.as_bytes() {
+            password.as_bytes()
+        } else {
+            passwd
+        };
+        let mut msg = authzid.into_bytes();
+        msg.push(0);
         msg.extend_from_slice(user.as_bytes());
         msg.push(0);
-        msg.extend_from_slice(password.as_bytes());
+        msg.extend_from_slice(passwd);
         Ok(format!(
             "{}{}{}",
             &text[..from],
@@ -467,5 +1156,114 @@ mod tests {
                 .is_some()
         );
         assert!(needs_core_values("<message to='a@b'/>").is_none());
+    }
+
+    fn items(text: &str) -> Vec<Item> {
+        crate::xml::parse_fragment(text, &mut crate::xml::NsContext::new()).unwrap()
+    }
+
+    fn matches(expected: &[Item], actual: &[Item]) -> bool {
+        crate::matching::match_items(
+            expected,
+            actual,
+            crate::matching::MatchMode::Exact,
+            &mut crate::pattern::Captures::new(),
+        )
+        .is_ok()
+    }
+
+    const FEATURES: &str = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+        <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>\
+        </stream:features>";
+
+    #[test]
+    fn declared_additions_are_ignored_and_nothing_else() {
+        let mut site = site();
+        site.extra_mechanisms = vec!["SCRAM-SHA-1-PLUS".into()];
+        site.extra_features = vec![Name::new("urn:xmpp:sasl-cb:0", "sasl-channel-binding")];
+        let expected = items(FEATURES);
+        let live = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <sasl-channel-binding xmlns='urn:xmpp:sasl-cb:0'><channel-binding type='tls-exporter'/></sasl-channel-binding>\
+            <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>SCRAM-SHA-1-PLUS</mechanism><mechanism>PLAIN</mechanism></mechanisms>\
+            </stream:features>";
+        let mut actual = items(live);
+        assert!(!matches(&expected, &actual), "unequal before tolerating");
+        site.tolerate(&expected, &mut actual);
+        assert!(matches(&expected, &actual));
+        // An addition the site does not declare still fails.
+        let mut other = items(&live.replace("sasl-cb:0", "other:0"));
+        site.tolerate(&expected, &mut other);
+        assert!(!matches(&expected, &other));
+        // A declared mechanism the vector does expect is not dropped.
+        let wants_plus = items(&FEATURES.replace("PLAIN", "SCRAM-SHA-1-PLUS"));
+        let mut actual = items(live);
+        site.tolerate(&wants_plus, &mut actual);
+        assert!(!matches(&wants_plus, &actual));
+    }
+
+    #[test]
+    fn an_empty_required_is_tolerated_on_bind_but_not_on_starttls() {
+        let site = site();
+        let bind = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>";
+        let expected = items(bind);
+        let mut actual = items(&bind.replace("xmpp-bind'/>", "xmpp-bind'><required/></bind>"));
+        site.tolerate(&expected, &mut actual);
+        assert!(matches(&expected, &actual));
+        let tls = "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>\
+            <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>";
+        let expected = items(tls);
+        let mut actual = items(&tls.replace("xmpp-tls'/>", "xmpp-tls'><required/></starttls>"));
+        site.tolerate(&expected, &mut actual);
+        assert!(!matches(&expected, &actual), "the TLS policy stays exact");
+    }
+
+    #[test]
+    fn optional_forms_of_rfc_6120_are_accepted_live() {
+        let site = site();
+        let mut expected =
+            items("<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>");
+        let mut actual = items(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/><text>no</text></failure>",
+        );
+        tolerate_optional(&mut expected, &mut actual, None, &site);
+        assert!(matches(&expected, &actual));
+        // Another condition is still another condition.
+        let mut wrong = items(
+            "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><aborted/><text>no</text></failure>",
+        );
+        tolerate_optional(&mut expected, &mut wrong, None, &site);
+        assert!(!matches(&expected, &wrong));
+        // 'to' of the bound JID, an inherited xml:lang and the server's 'from'.
+        let mut expected = items("<iq xmlns='jabber:client' type='result' id='s1'/>");
+        let mut actual = items(
+            "<iq xmlns='jabber:client' type='result' id='s1' to='alice@localhost/r' \
+             from='localhost' xml:lang='en'/>",
+        );
+        tolerate_optional(&mut expected, &mut actual, Some("alice@localhost/r"), &site);
+        assert!(matches(&expected, &actual));
+        // A 'to' of another JID is not the client's: it still fails.
+        let mut expected = items("<iq xmlns='jabber:client' type='result' id='s1'/>");
+        let mut actual =
+            items("<iq xmlns='jabber:client' type='result' id='s1' to='bob@localhost/r'/>");
+        tolerate_optional(&mut expected, &mut actual, Some("alice@localhost/r"), &site);
+        assert!(!matches(&expected, &actual));
+    }
+
+    #[test]
+    fn the_vectors_mechanisms_stand_for_the_sites_unless_the_exchange_depends_on_them() {
+        let mut site = site();
+        site.mechanisms = Some(vec!["SCRAM-SHA-1".into(), "PLAIN".into()]);
+        let mut expected = items(FEATURES);
+        site.map_mechanisms(&mut expected);
+        let live = FEATURES.replace(
+            "<mechanism>PLAIN</mechanism>",
+            "<mechanism>SCRAM-SHA-1</mechanism><mechanism>PLAIN</mechanism>",
+        );
+        assert!(matches(&expected, &items(&live)));
+        assert_eq!(
+            asked_mechanisms("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-FOO'>="),
+            vec!["X-FOO".to_owned()]
+        );
     }
 }

@@ -2,15 +2,18 @@
 //! deadlines.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, ServerConfig,
+    ServerConnection, StreamOwned,
+};
 
 /// TLS for a live run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +51,10 @@ pub enum Read {
 pub enum Connection {
     /// TCP alone.
     Plain(TcpStream),
-    /// After STARTTLS.
+    /// After STARTTLS, the runner the client.
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    /// After STARTTLS, the runner the server (`live client`).
+    TlsServer(Box<StreamOwned<ServerConnection, TcpStream>>),
     /// Between the two, or after a failed handshake.
     Gone,
 }
@@ -66,6 +71,7 @@ impl Connection {
         match self {
             Connection::Plain(t) => Some(t),
             Connection::Tls(s) => Some(s.get_ref()),
+            Connection::TlsServer(s) => Some(s.get_ref()),
             Connection::Gone => None,
         }
     }
@@ -75,15 +81,23 @@ impl Connection {
         match self {
             Connection::Plain(t) => t.write_all(bytes),
             Connection::Tls(s) => s.write_all(bytes).and_then(|()| s.flush()),
+            Connection::TlsServer(s) => s.write_all(bytes).and_then(|()| s.flush()),
             Connection::Gone => Err(io::ErrorKind::NotConnected.into()),
         }
     }
 
     /// Ends our half of the connection.
     pub fn shutdown_write(&mut self) {
-        if let Connection::Tls(s) = self {
-            s.conn.send_close_notify();
-            let _ = s.flush();
+        match self {
+            Connection::Tls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+            Connection::TlsServer(s) => {
+                s.conn.send_close_notify();
+                let _ = s.flush();
+            }
+            Connection::Plain(_) | Connection::Gone => {}
         }
         if let Some(t) = self.tcp() {
             let _ = t.shutdown(Shutdown::Write);
@@ -102,6 +116,7 @@ impl Connection {
         let n = match self {
             Connection::Plain(t) => t.read(&mut chunk),
             Connection::Tls(s) => s.read(&mut chunk),
+            Connection::TlsServer(s) => s.read(&mut chunk),
             Connection::Gone => return Read::Closed,
         };
         match n {
@@ -163,6 +178,66 @@ impl Connection {
         *self = Connection::Tls(Box::new(stream));
         Ok(())
     }
+}
+
+impl Connection {
+    /// Waits until `deadline` for the client under test to connect (`live client`).
+    pub fn accept(listener: &TcpListener, deadline: Instant) -> io::Result<Connection> {
+        listener.set_nonblocking(true)?;
+        loop {
+            match listener.accept() {
+                Ok((tcp, _)) => {
+                    tcp.set_nonblocking(false)?;
+                    tcp.set_nodelay(true)?;
+                    return Ok(Connection::Plain(tcp));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if Instant::now() >= deadline {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The server side of the TLS handshake after the runner sent `<proceed/>`.
+    pub fn accept_tls(&mut self, config: &Arc<ServerConfig>) -> Result<(), String> {
+        let Connection::Plain(tcp) = std::mem::replace(self, Connection::Gone) else {
+            return Err("TLS is already up".into());
+        };
+        let conn = ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+        let mut stream = StreamOwned::new(conn, tcp);
+        let _ = stream.sock.set_read_timeout(Some(Duration::from_secs(10)));
+        while stream.conn.is_handshaking() {
+            stream
+                .conn
+                .complete_io(&mut stream.sock)
+                .map_err(|e| e.to_string())?;
+        }
+        *self = Connection::TlsServer(Box::new(stream));
+        Ok(())
+    }
+}
+
+/// The runner's TLS server configuration for `live client`: the certificate chain and key
+/// (PEM) it presents to the client under test.
+pub fn server_tls_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let certs = CertificateDer::pem_slice_iter(&read(cert)?)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
 }
 
 /// `--insecure`: every certificate is accepted (signatures are still checked, so that the
