@@ -136,7 +136,7 @@ pub fn to_markdown(
                 None => {
                     let _ = writeln!(
                         out,
-                        "  {} (no sentence recorded in vectors/live-findings.toml yet)",
+                        "  {} (no sentence recorded in interop/live/findings.toml yet)",
                         r.source.as_deref().unwrap_or("no source")
                     );
                 }
