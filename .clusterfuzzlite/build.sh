@@ -9,7 +9,9 @@ for target in $(cargo fuzz list); do
   if [ -d "corpus/$target" ]; then
     (cd "corpus/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)
   fi
-  if [ "$target" != jid ]; then
+  if [ "$target" = jid ]; then
+    cp dict/jid.dict "$OUT/$target.dict"
+  else
     cp dict/xml.dict "$OUT/$target.dict"
   fi
 done
