@@ -9,7 +9,7 @@ mod checks;
 #[path = "../../fuzz/src/differential.rs"]
 mod differential;
 #[allow(dead_code)]
-#[path = "../../fuzz/src/grammar.rs"]
+#[path = "../../fuzz/src/grammar/mod.rs"]
 mod grammar;
 #[allow(dead_code)]
 #[path = "../../fuzz/src/pair.rs"]
