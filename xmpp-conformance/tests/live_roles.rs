@@ -499,3 +499,121 @@ fn tls_direct_fails_a_deliberate_mismatch_and_classifies_the_rest() {
         other => panic!("expected a skip, got {other:?}"),
     }
 }
+
+/// The client side of [`DIRECT_VECTOR`]: our client over a stream that is TLS from the first
+/// byte, PLAIN, then bind to the resource it asks for.
+const DIRECT_CLIENT_VECTOR: &str = r#"
+title = "loopback: the client over direct TLS"
+role = "client"
+[config]
+jid = "juliet@localhost"
+password = "r0m30myr0m30"
+resource = "balcony"
+mechanisms = ["PLAIN"]
+[[step]]
+action = "direct-tls"
+[[step]]
+action = "open"
+[[step]]
+core = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='juliet@localhost' to='localhost' version='1.0' xml:lang='en'>"
+[[step]]
+peer = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='d1' version='1.0'><stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>"
+[[step]]
+event = "stream-opened"
+[[step]]
+core = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>"
+[[step]]
+peer = "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+[[step]]
+event = "authenticated juliet@localhost"
+[[step]]
+core = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='juliet@localhost' to='localhost' version='1.0' xml:lang='en'>"
+[[step]]
+peer = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='localhost' id='d2' version='1.0'><stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+[[step]]
+event = "stream-opened"
+[[step]]
+core = "<iq type='set' id='{bind_id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>balcony</resource></bind></iq>"
+[[step]]
+peer = "<iq type='result' id='{bind_id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@localhost/balcony</jid></bind></iq>"
+[[step]]
+event = "online juliet@localhost/balcony"
+"#;
+
+/// A live [`xmpp_conformance::live::Connection`] as a byte stream for [`pump`], with what
+/// did not fit the caller's buffer kept for the next read.
+struct LiveIo(xmpp_conformance::live::Connection, Vec<u8>);
+
+impl Read for LiveIo {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.1.is_empty() {
+            let deadline = Instant::now() + Duration::from_millis(20);
+            match self.0.read_into(&mut self.1, deadline) {
+                xmpp_conformance::live::Read::Closed if self.1.is_empty() => return Ok(0),
+                xmpp_conformance::live::Read::Idle if self.1.is_empty() => {
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                _ => {}
+            }
+        }
+        let n = self.1.len().min(buf.len());
+        buf[..n].copy_from_slice(&self.1[..n]);
+        self.1.drain(..n);
+        Ok(n)
+    }
+}
+
+impl Write for LiveIo {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf).map(|()| buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn live_client_tls_direct_accepts_tls_at_once() {
+    let v = vector(DIRECT_CLIENT_VECTOR);
+    Runner::new().run_vector(&v).expect("in process");
+    let (listener, addr) = free_listener();
+    let config = v.config.clone();
+    let client = thread::spawn(move || {
+        let mut core = ClientRole.start(&config).expect("the core starts");
+        core.act(&Action::parse("direct-tls")).expect("direct-tls");
+        let mut conn = xmpp_conformance::live::Connection::connect(&addr).expect("connect");
+        let mode = TlsMode::Direct {
+            ca: None,
+            insecure: true,
+        };
+        conn.start_tls(&mode, "localhost").expect("direct TLS");
+        core.act(&Action::parse("open")).expect("open");
+        pump(core.as_mut(), &mut LiveIo(conn, Vec::new()), no_decisions);
+    });
+    let tls = server_tls_config(
+        &fixture("localhost.cert.pem"),
+        &fixture("localhost.key.pem"),
+    )
+    .expect("the test certificate loads");
+    let mut site = client_site();
+    site.domain = "localhost".into();
+    site.tls = "required".into();
+    site.allow_plain_without_tls = false;
+    let opts = LiveClientOptions {
+        tls: Some(tls),
+        direct: true,
+        ..client_options(site.clone())
+    };
+    assert_eq!(run_client_vector(&v, &listener, &opts), LiveOutcome::Passed);
+    client.join().expect("the client thread");
+    // Without --tls direct the same vector is classified, not failed.
+    let opts = LiveClientOptions {
+        direct: false,
+        ..opts
+    };
+    match run_client_vector(&v, &listener, &opts) {
+        LiveOutcome::Skipped(why) => assert!(why.contains("--tls direct"), "{why}"),
+        other => panic!("expected a skip, got {other:?}"),
+    }
+}
