@@ -1390,6 +1390,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_handshake_is_xep_0114s_digest() {
+        // XEP-0114 section 3's example: stream id 3BF96D75, secret "sesame".
+        assert_eq!(
+            handshake_digest("3BF96D75", "sesame"),
+            "7d9ebd743a486205e137f8c168c192e3495856d2"
+        );
+        assert_eq!(
+            handshake_value("<handshake>ab</handshake><message/>"),
+            Some("ab")
+        );
+        assert_eq!(handshake_value("<handshake/>"), None);
+    }
+
+    #[test]
+    fn the_site_secret_stays_out_of_debug_output() {
+        let site = Site::parse("domain = \"echo.localhost\"\nsecret = \"hush-42\"").unwrap();
+        assert_eq!(site.secret, Some(Secret("hush-42".into())));
+        assert!(!format!("{site:?}").contains("hush-42"));
+    }
+
+    #[test]
     fn base64_round_trips() {
         for s in [&b""[..], b"a", b"ab", b"abc", b"\0juliet\0r0m30myr0m30"] {
             assert_eq!(base64_decode(&base64_encode(s)).as_deref(), Some(s));
