@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # The live component rows (issue 20), sourced by interop/run after its live section's helpers.
-# Uses from interop/run: row, fail, start_bg, BG_PID, wait_port, wait_exit, alive,
+# Uses from interop/run: row, fail, start_bg, BG_PID, wait_exit, alive,
 # require_free, $CONFORMANCE, $LOGS, $ROOT, $HERE, $BIN, $SECRET, $ROWNO, $LIVE_TIMEOUT,
 # $LIVE_STEP_MS, LIVE_SECTIONS and LIVE_ROWS.
 #
@@ -19,6 +19,21 @@
 
 LIVE_COMPONENT_SECTIONS=()                      # the peers' component-server sections
 LIVE_COMPONENT_PORT=5230                        # the runner as the server, for our component
+
+# PORT SECONDS PID: until something listens on 127.0.0.1:PORT (and PID is alive), read from
+# /proc/net/tcp. Unlike wait_port it does not connect: the runner would accept that probe as
+# the first component under test, which sends nothing, and fail the first vector.
+live_wait_listening() {
+    local hex n=$(($2 * 10))
+    hex=$(printf '0100007F:%04X' "$1")
+    while ((n-- > 0)); do
+        awk -v a="$hex" '$2 == a && $4 == "0A" { found = 1 } END { exit !found }' /proc/net/tcp &&
+            return 0
+        alive "$3" || return 1
+        sleep 0.1
+    done
+    return 1
+}
 
 row_live_component_server() { # NAME SITE PORT: the runner as the component against PORT
     local name=$1 site=$HERE/live/$2 port=$3 out=$LOGS/live.$ROWNO.md rc
@@ -60,7 +75,7 @@ row_live_component() { # NAME OURS(0|1) COMPONENT_CMD...
         --format markdown --name "$name" --findings "$ROOT/interop/live/findings.toml" \
         "$ROOT/vectors/component"
     rpid=$BG_PID
-    wait_port "$LIVE_COMPONENT_PORT" 10 "$rpid" || true
+    live_wait_listening "$LIVE_COMPONENT_PORT" 10 "$rpid" || true
     echo "\$ $* (again and again while the runner waits)"
     while alive "$rpid"; do timeout -k 1 8 "$@" >/dev/null 2>&1; done
     wait_exit "$rpid" 5
