@@ -12,7 +12,10 @@
 //! - [`report`] finds files and writes the text, JSON and JUnit reports;
 //! - [`rfc6120`] is the list of RFC 6120 section 15's conformance features, which vectors
 //!   name with `rfc6120:<feature>` tags, and [`coverage`] counts, per feature and side, the
-//!   vectors that show it and how many passed.
+//!   vectors that show it and how many passed;
+//! - [`live`] plays the vectors against another implementation over a real connection
+//!   (`live server`, `live client`, `live component-server`, `live component`; STARTTLS or
+//!   XEP-0368 direct TLS), skipping with the reason what cannot run live.
 //!
 //! ```
 //! use xmpp_conformance::{Runner, vector};

@@ -6,11 +6,17 @@
 //! how many vectors show it for the client and the server side and how many passed
 //! ([`xmpp_conformance::coverage`]). A feature no vector shows is reported, not an error.
 //!
-//! `xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure]
+//! `xmpp-conformance live server --connect HOST:PORT [--tls starttls|direct|none] [--insecure]
 //! [--ca FILE] [--site FILE] [--timeout-ms N] PATH...`: plays the client side of every
 //! `server` vector under PATH against a running server ([`xmpp_conformance::live`]): one line
 //! per vector (`ok`, `FAIL` with the step and why, or `skip` with the reason it cannot run
-//! live), then `N passed, N failed, N skipped`. `--format markdown` prints instead a section
+//! live), then `N passed, N failed, N skipped`. `live client --listen HOST:PORT [--cert FILE
+//! --key FILE] [--tls starttls|direct|none] [--accept-timeout-ms N]` plays the server side of
+//! every `client` vector for a client under test that connects once per vector;
+//! `live component-server --connect HOST:PORT --site FILE` plays the component of every
+//! `component-server` vector against a server's XEP-0114 port, and `live component --listen
+//! HOST:PORT --site FILE` the server of every `component` vector for a component under test
+//! (the site file gives the component's `domain` and `secret`). `--format markdown` prints instead a section
 //! of `vectors/LIVE.md` headed `--name` (with `--describe` under it): the counts, each failing
 //! vector with the RFC sentence from `--findings FILE`, and the reasons for skipping.
 //!
@@ -25,9 +31,15 @@ use xmpp_conformance::{ChunkingChoice, Coverage, Runner};
 const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
 [--format text|json|junit] [--tag T]... PATH...
        xmpp-conformance coverage [--chunking any|whole|bytes] [--format text|json] PATH...
-       xmpp-conformance live server --connect HOST:PORT [--tls starttls|none] [--insecure] \
+       xmpp-conformance live server --connect HOST:PORT [--tls starttls|direct|none] [--insecure] \
 [--ca FILE] [--site FILE] [--timeout-ms N] \
-[--format text|markdown [--name NAME] [--describe TEXT] [--findings FILE]] PATH...";
+[--format text|markdown [--name NAME] [--describe TEXT] [--findings FILE]] PATH...
+       xmpp-conformance live client --listen HOST:PORT [--cert FILE --key FILE] \
+[--tls starttls|direct|none] [--accept-timeout-ms N] [--site FILE] [--timeout-ms N] [--format ...] PATH...
+       xmpp-conformance live component-server --connect HOST:PORT --site FILE [--timeout-ms N] \
+[--format ...] PATH...
+       xmpp-conformance live component --listen HOST:PORT --site FILE [--accept-timeout-ms N] \
+[--timeout-ms N] [--format ...] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -122,15 +134,35 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use xmpp_conformance::live::report::{self, LiveResult};
     use xmpp_conformance::live::{
         LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
-        run_server_vector, server_tls_config,
+        run_component_server_vector, run_component_vector, run_server_vector, server_tls_config,
     };
-    let client_side = match args.next().as_deref() {
-        Some("server") => false,
-        Some("client") => true,
-        Some(other) => return Err(format!("live {other:?}: expected 'server' or 'client'")),
-        None => return Err("live: which side? ('live server' or 'live client')".into()),
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Mode {
+        Server,
+        Client,
+        ComponentServer,
+        Component,
+    }
+    let mode = match args.next().as_deref() {
+        Some("server") => Mode::Server,
+        Some("client") => Mode::Client,
+        Some("component-server") => Mode::ComponentServer,
+        Some("component") => Mode::Component,
+        Some(other) => {
+            return Err(format!(
+                "live {other:?}: expected 'server', 'client', 'component-server' or 'component'"
+            ));
+        }
+        None => return Err("live: which side? ('live server', 'live client', ...)".into()),
     };
-    let (mut connect, mut tls, mut insecure, mut ca, mut site) = (None, true, false, None, None);
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Tls {
+        Starttls,
+        Direct,
+        None,
+    }
+    let (mut connect, mut insecure, mut ca, mut site) = (None, false, None, None);
+    let mut tls: Option<Tls> = None;
     let (mut listen, mut cert, mut key) = (None, None, None);
     let mut accept_timeout = Duration::from_secs(10);
     let mut timeout = Duration::from_secs(3);
@@ -151,11 +183,12 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
                 accept_timeout = Duration::from_millis(ms);
             }
             "--tls" => {
-                tls = match value()?.as_str() {
-                    "starttls" => true,
-                    "none" => false,
-                    v => return Err(format!("--tls {v:?}: expected starttls or none")),
-                }
+                tls = Some(match value()?.as_str() {
+                    "starttls" => Tls::Starttls,
+                    "direct" => Tls::Direct,
+                    "none" => Tls::None,
+                    v => return Err(format!("--tls {v:?}: expected starttls, direct or none")),
+                })
             }
             "--insecure" => insecure = true,
             "--ca" => ca = Some(PathBuf::from(value()?)),
@@ -188,38 +221,60 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     if paths.is_empty() {
         return Err("no PATH given".into());
     }
-    // The side the runner plays: the client of a server under test, or the server of a
-    // client under test (one connection per vector that can run).
+    // The side the runner plays: it connects to a server under test, or it listens for a
+    // client or component under test (one connection per vector that can run).
     enum Side {
         Server(LiveOptions),
         Client(std::net::TcpListener, LiveClientOptions),
     }
-    let side = if client_side {
-        let listen = listen.ok_or("live client needs --listen HOST:PORT")?;
+    let component = matches!(mode, Mode::ComponentServer | Mode::Component);
+    if component && tls.is_some_and(|t| t != Tls::None) {
+        return Err("XEP-0114 component streams have no TLS: --tls is for c2s runs".into());
+    }
+    if component && site.secret.is_none() {
+        return Err("the component modes need a --site file with the component's secret".into());
+    }
+    let tls = tls.unwrap_or(if component { Tls::None } else { Tls::Starttls });
+    let side = if matches!(mode, Mode::Client | Mode::Component) {
+        let what = if mode == Mode::Client {
+            "live client"
+        } else {
+            "live component"
+        };
+        let listen = listen.ok_or(format!("{what} needs --listen HOST:PORT"))?;
         let listener =
             std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
-        let tls = match (cert, key, tls) {
-            (Some(c), Some(k), true) => Some(server_tls_config(&c, &k)?),
-            (None, None, _) | (_, _, false) => None,
+        let config = match (cert, key, tls) {
+            (Some(c), Some(k), Tls::Starttls | Tls::Direct) => Some(server_tls_config(&c, &k)?),
+            (None, None, Tls::Direct) => {
+                return Err("--tls direct needs --cert and --key".into());
+            }
+            (None, None, _) | (_, _, Tls::None) => None,
             _ => return Err("--cert and --key go together".into()),
         };
         Side::Client(
             listener,
             LiveClientOptions {
-                tls,
+                tls: config,
+                direct: tls == Tls::Direct,
                 site: site.clone(),
                 step_timeout: timeout,
                 accept_timeout,
             },
         )
     } else {
-        let connect = connect.ok_or("live server needs --connect HOST:PORT")?;
+        let what = if mode == Mode::Server {
+            "live server"
+        } else {
+            "live component-server"
+        };
+        let connect = connect.ok_or(format!("{what} needs --connect HOST:PORT"))?;
         Side::Server(LiveOptions {
             connect,
-            tls: if tls {
-                TlsMode::StartTls { ca, insecure }
-            } else {
-                TlsMode::None
+            tls: match tls {
+                Tls::Starttls => TlsMode::StartTls { ca, insecure },
+                Tls::Direct => TlsMode::Direct { ca, insecure },
+                Tls::None => TlsMode::None,
             },
             site,
             step_timeout: timeout,
@@ -231,9 +286,15 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         let path = file.display().to_string();
         let (title, source, outcome) = match xmpp_conformance::vector::load(&file) {
             Ok(v) => {
-                let outcome = match &side {
-                    Side::Server(opts) => run_server_vector(&v, opts),
-                    Side::Client(listener, opts) => run_client_vector(&v, listener, opts),
+                let outcome = match (&side, mode) {
+                    (Side::Server(opts), Mode::ComponentServer) => {
+                        run_component_server_vector(&v, opts)
+                    }
+                    (Side::Server(opts), _) => run_server_vector(&v, opts),
+                    (Side::Client(listener, opts), Mode::Component) => {
+                        run_component_vector(&v, listener, opts)
+                    }
+                    (Side::Client(listener, opts), _) => run_client_vector(&v, listener, opts),
                 };
                 (v.title, v.source, outcome)
             }

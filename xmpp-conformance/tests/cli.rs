@@ -146,3 +146,96 @@ fn usage_errors_exit_with_2() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).starts_with("usage: "));
 }
+
+#[test]
+fn live_usage_errors_say_what_is_wrong() {
+    let dir = std::env::temp_dir().join(format!("xmpp-conformance-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let with_secret = dir.join("component.toml");
+    std::fs::write(
+        &with_secret,
+        "domain = \"echo.localhost\"\nsecret = \"s\"\n",
+    )
+    .unwrap();
+    let without = dir.join("plain.toml");
+    std::fs::write(&without, "domain = \"echo.localhost\"\n").unwrap();
+    let (with_secret, without) = (with_secret.to_str().unwrap(), without.to_str().unwrap());
+    for (args, says) in [
+        (
+            &["live", "s2s", "good"][..],
+            "expected 'server', 'client', 'component-server' or 'component'",
+        ),
+        (
+            &[
+                "live",
+                "component-server",
+                "--connect",
+                "127.0.0.1:9",
+                "--tls",
+                "direct",
+                "--site",
+                with_secret,
+                "good",
+            ],
+            "XEP-0114 component streams have no TLS",
+        ),
+        (
+            &[
+                "live",
+                "component",
+                "--listen",
+                "127.0.0.1:0",
+                "--site",
+                without,
+                "good",
+            ],
+            "the component's secret",
+        ),
+        (
+            &[
+                "live",
+                "client",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls",
+                "direct",
+                "good",
+            ],
+            "--tls direct needs --cert and --key",
+        ),
+        (
+            &[
+                "live",
+                "server",
+                "--connect",
+                "127.0.0.1:9",
+                "--tls",
+                "quic",
+                "good",
+            ],
+            "expected starttls, direct or none",
+        ),
+    ] {
+        let out = run_in_fixtures(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // The good fixtures are parser vectors: every one is skipped with the reason, none fails.
+    let out = run_in_fixtures(&[
+        "live",
+        "component-server",
+        "--connect",
+        "127.0.0.1:9",
+        "--site",
+        with_secret,
+        "good",
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("live component-server runs component-server vectors"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

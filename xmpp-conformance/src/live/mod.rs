@@ -1,9 +1,20 @@
 //! Live runs: the vectors against an implementation over a real connection
-//! (vectors/README.md, "Live runs"). `live server` plays the client side of each
-//! `server`-role vector against a running server: it sends the `peer` steps and matches what
-//! the server sends against the `core` steps, with the same matching as in-process runs
-//! ([`crate::matching`]). Which vectors can run, and how a vector's names map onto the live
-//! server's, is [`plan`]'s.
+//! (vectors/README.md, "Live runs"). The runner plays the vector's peer: it sends the `peer`
+//! steps and matches what the implementation sends against the `core` steps, with the same
+//! matching as in-process runs ([`crate::matching`]). Four modes:
+//!
+//! | mode | the implementation under test | the runner |
+//! | --- | --- | --- |
+//! | `live server --connect` | a server's c2s port | connects, plays the client of `server` vectors |
+//! | `live client --listen` | a client | accepts, plays the server of `client` vectors |
+//! | `live component-server --connect` | a server's XEP-0114 port | connects, plays the component of `component-server` vectors |
+//! | `live component --listen` | a XEP-0114 component | accepts, plays the server of `component` vectors |
+//!
+//! c2s runs take `--tls starttls|direct|none`: STARTTLS where a vector negotiates it, or TLS
+//! from the first byte (XEP-0368, ALPN `xmpp-client`) for the vectors whose stream starts that
+//! way (`direct-tls`). XEP-0114 streams have no TLS. The s2s roles do not run live
+//! ([`S2S_NOT_LIVE`]). Which vectors can run, and how a vector's names (and its handshake)
+//! map onto the live implementation's, is [`plan`]'s.
 //!
 //! Timing replaces the in-process runner's "all output since the last step": after sending,
 //! the runner reads until what arrived matches the step or a step timeout passes (then the
@@ -16,8 +27,13 @@ mod transport;
 
 use std::time::{Duration, Instant};
 
-pub use plan::{LiveStep, Site, plan, plan_client, tolerate_optional};
-pub use transport::{Connection, Read, TlsMode, server_tls_config};
+pub use plan::{
+    LIVE_HANDSHAKE, LIVE_STREAM_ID, LiveStep, LiveTls, S2S_NOT_LIVE, Secret, Site,
+    handshake_digest, plan, plan_client, plan_component, plan_component_server, tolerate_optional,
+};
+pub use transport::{
+    ALPN_XMPP_CLIENT, Connection, Read, TlsMode, direct_tls_config, server_tls_config,
+};
 
 use crate::matching::match_items;
 use crate::pattern::{Captures, Pattern};
@@ -37,12 +53,15 @@ pub struct LiveOptions {
     pub step_timeout: Duration,
 }
 
-/// How `live client` meets the client under test.
+/// How `live client` (and `live component`) meets the implementation under test.
 #[derive(Debug, Clone)]
 pub struct LiveClientOptions {
     /// The certificate the runner presents when a vector negotiates TLS; without one such
     /// vectors are skipped.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// TLS from the first byte (XEP-0368): the runner accepts TLS at once with `tls`, and
+    /// only the vectors whose stream starts that way (`direct-tls`) run.
+    pub direct: bool,
     /// The site file's description of the client (its account, resource, policies).
     pub site: Site,
     /// How long one step may wait for the client.
@@ -58,44 +77,65 @@ pub fn run_client_vector(
     listener: &std::net::TcpListener,
     opts: &LiveClientOptions,
 ) -> LiveOutcome {
-    let steps = match plan_client(vector, &opts.site, opts.tls.is_some()) {
-        Ok(s) => s,
-        Err(why) => return LiveOutcome::Skipped(why),
+    let tls = match (&opts.tls, opts.direct) {
+        (_, true) => LiveTls::Direct,
+        (Some(_), false) => LiveTls::StartTls,
+        (None, false) => LiveTls::None,
     };
+    match plan_client(vector, &opts.site, tls) {
+        Ok(steps) => accept_and_run(vector, &steps, listener, opts),
+        Err(why) => LiveOutcome::Skipped(why),
+    }
+}
+
+/// Runs one `component` vector: waits for the component under test to connect to
+/// `listener`, then plays the server side of XEP-0114.
+pub fn run_component_vector(
+    vector: &Vector,
+    listener: &std::net::TcpListener,
+    opts: &LiveClientOptions,
+) -> LiveOutcome {
+    match plan_component(vector, &opts.site) {
+        Ok(steps) => accept_and_run(vector, &steps, listener, opts),
+        Err(why) => LiveOutcome::Skipped(why),
+    }
+}
+
+fn accept_and_run(
+    vector: &Vector,
+    steps: &[LiveStep],
+    listener: &std::net::TcpListener,
+    opts: &LiveClientOptions,
+) -> LiveOutcome {
     let mut conn = match Connection::accept(listener, Instant::now() + opts.accept_timeout) {
         Ok(c) => c,
         Err(e) => {
             return LiveOutcome::Failed {
                 step: 0,
-                why: format!("waiting for the client to connect: {e}"),
+                why: format!("waiting for the implementation under test to connect: {e}"),
             };
         }
     };
+    if opts.direct {
+        let Some(config) = &opts.tls else {
+            return LiveOutcome::Skipped("--tls direct without a certificate".into());
+        };
+        if let Err(e) = conn.accept_tls(&direct_tls_config(config)) {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("direct TLS: {e}"),
+            };
+        }
+    }
     let server_opts = LiveOptions {
         connect: String::new(),
         tls: TlsMode::None,
         site: opts.site.clone(),
         step_timeout: opts.step_timeout,
     };
-    let mut run = Run {
-        conn: &mut conn,
-        caps: Captures::new(),
-        expected_ctx: NsContext::new(),
-        actual_ctx: NsContext::new(),
-        pending: Vec::new(),
-        timeout: opts.step_timeout,
-        mode: vector.match_mode,
-        site: &opts.site,
-        bound: None,
-        accept_tls: opts.tls.clone(),
-    };
-    let mut outcome = LiveOutcome::Passed;
-    for step in &steps {
-        if let Err((n, why)) = run.step(step, &server_opts) {
-            outcome = LiveOutcome::Failed { step: n, why };
-            break;
-        }
-    }
+    let mut run = Run::new(&mut conn, vector, &opts.site, opts.step_timeout);
+    run.accept_tls = opts.tls.clone();
+    let outcome = run.all(steps, &server_opts);
     run.conn.shutdown_write();
     outcome
 }
@@ -119,10 +159,39 @@ pub enum LiveOutcome {
 
 /// Runs one `server` vector against the live server.
 pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
-    let steps = match plan(vector, &opts.site, opts.tls.is_starttls()) {
+    let tls = match opts.tls {
+        TlsMode::None => LiveTls::None,
+        TlsMode::StartTls { .. } => LiveTls::StartTls,
+        TlsMode::Direct { .. } => LiveTls::Direct,
+    };
+    match plan(vector, &opts.site, tls) {
+        Ok(steps) => connect_and_run(vector, &steps, opts, None),
+        Err(why) => LiveOutcome::Skipped(why),
+    }
+}
+
+/// Runs one `component-server` vector against a live server's XEP-0114 port: the runner is
+/// the component, with the site's domain and secret; `opts.tls` is not used (XEP-0114
+/// streams have none).
+pub fn run_component_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
+    let steps = match plan_component_server(vector, &opts.site) {
         Ok(s) => s,
         Err(why) => return LiveOutcome::Skipped(why),
     };
+    let plain = LiveOptions {
+        tls: TlsMode::None,
+        ..opts.clone()
+    };
+    let secret = opts.site.secret.as_ref().map(|s| s.0.clone());
+    connect_and_run(vector, &steps, &plain, secret)
+}
+
+fn connect_and_run(
+    vector: &Vector,
+    steps: &[LiveStep],
+    opts: &LiveOptions,
+    handshake_secret: Option<String>,
+) -> LiveOutcome {
     let mut conn = match Connection::connect(&opts.connect) {
         Ok(c) => c,
         Err(e) => {
@@ -132,25 +201,17 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
             };
         }
     };
-    let mut run = Run {
-        conn: &mut conn,
-        caps: Captures::new(),
-        expected_ctx: NsContext::new(),
-        actual_ctx: NsContext::new(),
-        pending: Vec::new(),
-        timeout: opts.step_timeout,
-        mode: vector.match_mode,
-        site: &opts.site,
-        bound: None,
-        accept_tls: None,
-    };
-    let mut outcome = LiveOutcome::Passed;
-    for step in &steps {
-        if let Err((n, why)) = run.step(step, opts) {
-            outcome = LiveOutcome::Failed { step: n, why };
-            break;
+    if opts.tls.is_direct() {
+        if let Err(e) = conn.start_tls(&opts.tls, &opts.site.domain) {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("direct TLS: {e}"),
+            };
         }
     }
+    let mut run = Run::new(&mut conn, vector, &opts.site, opts.step_timeout);
+    run.handshake_secret = handshake_secret;
+    let outcome = run.all(steps, opts);
     // End the connection and let the server see it end before the next vector connects,
     // so that a session still bound here does not meet the next one (a resource conflict).
     run.conn.shutdown_write();
@@ -176,6 +237,45 @@ struct Run<'c> {
     bound: Option<String>,
     /// `live client`: the runner is the TLS server.
     accept_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `live component-server`: the site's secret, for the handshake computed from the
+    /// stream id the live server chose.
+    handshake_secret: Option<String>,
+}
+
+impl<'c> Run<'c> {
+    fn new(conn: &'c mut Connection, vector: &Vector, site: &'c Site, timeout: Duration) -> Self {
+        Run {
+            conn,
+            caps: Captures::new(),
+            expected_ctx: NsContext::new(),
+            actual_ctx: NsContext::new(),
+            pending: Vec::new(),
+            timeout,
+            mode: vector.match_mode,
+            site,
+            bound: None,
+            accept_tls: None,
+            handshake_secret: None,
+        }
+    }
+
+    /// Every step in order, up to the first that fails.
+    fn all(&mut self, steps: &[LiveStep], opts: &LiveOptions) -> LiveOutcome {
+        for step in steps {
+            if let Err((step, why)) = self.step(step, opts) {
+                return LiveOutcome::Failed { step, why };
+            }
+            if let (Some(secret), Some(id)) =
+                (&self.handshake_secret, self.caps.get(LIVE_STREAM_ID))
+            {
+                if self.caps.get(LIVE_HANDSHAKE).is_none() {
+                    let digest = handshake_digest(&id, secret);
+                    self.caps.insert(LIVE_HANDSHAKE, digest.as_bytes());
+                }
+            }
+        }
+        LiveOutcome::Passed
+    }
 }
 
 /// The `<jid/>` of a resource binding result among `items`.

@@ -49,6 +49,19 @@ pub struct Site {
     /// For `live client`: the resource the client under test asks for, which stands for
     /// the vectors' `resource`.
     pub resource: Option<String>,
+    /// For the component modes: the XEP-0114 shared secret of the component whose domain is
+    /// `domain`, which stands for the vectors' `secret`.
+    pub secret: Option<Secret>,
+}
+
+/// A shared secret, kept out of `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 impl Default for Site {
@@ -64,6 +77,7 @@ impl Default for Site {
             extra_mechanisms: Vec::new(),
             extensions: Vec::new(),
             resource: None,
+            secret: None,
         }
     }
 }
@@ -81,6 +95,9 @@ impl Site {
     /// user = "alice"
     /// password = "secret"
     /// ```
+    ///
+    /// For the component modes, `domain` is the component's domain and `secret` its XEP-0114
+    /// shared secret.
     pub fn parse(text: &str) -> Result<Site, String> {
         let value: toml::Table = text.parse().map_err(|e| format!("site file: {e}"))?;
         let mut site = Site::default();
@@ -120,6 +137,7 @@ impl Site {
                 "extra_mechanisms" => site.extra_mechanisms = strings(v, key)?,
                 "extensions" => site.extensions = strings(v, key)?,
                 "resource" => site.resource = Some(text()?),
+                "secret" => site.secret = Some(Secret(text()?)),
                 "users" => {
                     let table = v.as_table().ok_or("site file: users must be a table")?;
                     for (name, account) in table {
@@ -355,8 +373,8 @@ impl Site {
             }
             features.children.retain(|n| match n {
                 Node::Element(c) => {
-                    !(self.extra_features.contains(&c.tag.name)
-                        && !expected_names.contains(&&c.tag.name))
+                    !self.extra_features.contains(&c.tag.name)
+                        || expected_names.contains(&&c.tag.name)
                 }
                 Node::Text(_) => true,
             });
@@ -383,8 +401,7 @@ impl Site {
                     c.children.retain(|m| match m {
                         Node::Element(m) => {
                             let name = m.text();
-                            !(self.extra_mechanisms.contains(&name)
-                                && !expected_mechs.contains(&name))
+                            !self.extra_mechanisms.contains(&name) || expected_mechs.contains(&name)
                         }
                         Node::Text(_) => true,
                     });
@@ -442,14 +459,75 @@ pub enum LiveStep {
     Eof,
 }
 
-/// The steps to run, or why the vector cannot run live.
-pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<LiveStep>, String> {
-    if vector.role != "server" {
-        return Err(format!(
-            "a {} vector: only server vectors run live",
-            vector.role
-        ));
+/// How the run's connection is secured, as far as the plan cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveTls {
+    /// No TLS: vectors that negotiate it are skipped.
+    None,
+    /// STARTTLS where a vector negotiates it.
+    StartTls,
+    /// TLS from the first byte (XEP-0368): only `direct-tls` vectors run.
+    Direct,
+}
+
+/// Why the vectors of the s2s roles do not run live (vectors/README.md, "Live runs").
+pub const S2S_NOT_LIVE: &str = "s2s vectors do not run live: dialback (XEP-0220) needs the \
+    server under test to connect back to the vector's sending domain, which would have to \
+    resolve to the runner, and SASL EXTERNAL (RFC 6120 section 9.2.2) needs a certificate for \
+    that domain which the server trusts; a site file sets up neither";
+
+/// The reason a vector of another role is skipped by a mode that runs `role` vectors.
+fn other_role(vector: &Vector, mode: &str, role: &str) -> String {
+    match vector.role.as_str() {
+        "s2s-in" | "s2s-out" => S2S_NOT_LIVE.to_owned(),
+        other => format!("a {other} vector: {mode} runs {role} vectors"),
     }
+}
+
+/// Whether the way the vector's stream starts fits the run's TLS: under `--tls direct` only
+/// a vector whose stream is TLS from the first byte (`direct-tls`, XEP-0368) runs, and such
+/// a vector runs only there.
+fn check_tls_start(vector: &Vector, tls: LiveTls) -> Result<(), String> {
+    let action = |name: &str| {
+        vector.steps.iter().find_map(|s| match &s.kind {
+            StepKind::Action(a) if a.split(' ').next() == Some(name) => Some(a.clone()),
+            _ => None,
+        })
+    };
+    let direct = action("direct-tls");
+    let starttls = action("tls-established").is_some();
+    match (tls, direct) {
+        (LiveTls::Direct, Some(a)) if a.contains("client-cert") => Err(
+            "the vector's direct TLS carries a client certificate, which the runner does not \
+             model"
+                .into(),
+        ),
+        (LiveTls::Direct, Some(_)) => Ok(()),
+        (LiveTls::Direct, None) if starttls => Err(
+            "the vector negotiates STARTTLS; under --tls direct the stream is TLS from the \
+             first byte (XEP-0368)"
+                .into(),
+        ),
+        (LiveTls::Direct, None) => Err(
+            "the vector's stream is unencrypted; under --tls direct it is TLS from the first \
+             byte (XEP-0368), which changes what is offered"
+                .into(),
+        ),
+        (_, Some(_)) => Err(
+            "the vector's stream is TLS from the first byte (XEP-0368); it runs with --tls \
+             direct"
+                .into(),
+        ),
+        (_, None) => Ok(()),
+    }
+}
+
+/// The steps to run, or why the vector cannot run live.
+pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>, String> {
+    if vector.role != "server" {
+        return Err(other_role(vector, "live server", "server"));
+    }
+    check_tls_start(vector, tls)?;
     let mut domain = "localhost".to_owned();
     let mut users: BTreeMap<String, String> = BTreeMap::new();
     let mut stream_id = None;
@@ -512,7 +590,8 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
             }
         }
     }
-    if vector.config.get("tls").is_none() && site.tls != "required" {
+    // Over direct TLS no STARTTLS is offered, whatever the policy (XEP-0368 section 3).
+    if vector.config.get("tls").is_none() && site.tls != "required" && tls != LiveTls::Direct {
         return Err(format!(
             "the vector expects STARTTLS required (the default); the site declares {}",
             site.tls
@@ -632,7 +711,9 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
             StepKind::Action(line) => {
                 let name = line.split(' ').next().unwrap_or_default();
                 match name {
-                    "tls-established" if tls_available => {
+                    // The connection is TLS already (check_tls_start let only this run).
+                    "direct-tls" => {}
+                    "tls-established" if tls == LiveTls::StartTls => {
                         if line.contains("client-cert") {
                             return Err("the runner presents no client certificate".into());
                         }
@@ -662,17 +743,11 @@ pub fn plan(vector: &Vector, site: &Site, tls_available: bool) -> Result<Vec<Liv
 /// `core` steps what the client must send. The client's account comes from the site's
 /// `users` (the vector's `jid` user) and `resource`; its TLS policy, mechanisms and
 /// language from `tls`, `mechanisms` and `lang`, as for a server.
-pub fn plan_client(
-    vector: &Vector,
-    site: &Site,
-    tls_available: bool,
-) -> Result<Vec<LiveStep>, String> {
+pub fn plan_client(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>, String> {
     if vector.role != "client" {
-        return Err(format!(
-            "a {} vector: live client runs client vectors",
-            vector.role
-        ));
+        return Err(other_role(vector, "live client", "client"));
     }
+    check_tls_start(vector, tls)?;
     let (mut jid, mut password, mut resource) = (None, String::new(), None);
     let mut vector_mechs: Option<Vec<String>> = None;
     for entry in &vector.config.entries {
@@ -714,7 +789,7 @@ pub fn plan_client(
             }
         }
     }
-    if vector.config.get("tls").is_none() && site.tls != "required" {
+    if vector.config.get("tls").is_none() && site.tls != "required" && tls != LiveTls::Direct {
         return Err(format!(
             "the vector's client requires TLS (the default); the site declares {}",
             site.tls
@@ -804,14 +879,15 @@ pub fn plan_client(
             StepKind::Action(line) => {
                 let name = line.split(' ').next().unwrap_or_default();
                 match name {
-                    // The client under test connects by itself.
-                    "open" => {}
+                    // The client under test connects by itself; over direct TLS the runner
+                    // accepted TLS at once (check_tls_start let only this run).
+                    "open" | "direct-tls" => {}
                     "tls-established" if line.trim() != "tls-established" => {
                         return Err("the vector's TLS carries channel binding or a client \
                                     certificate, which the runner does not model"
                             .into());
                     }
-                    "tls-established" if tls_available => steps.push(LiveStep::StartTls),
+                    "tls-established" if tls == LiveTls::StartTls => steps.push(LiveStep::StartTls),
                     "tls-established" => {
                         return Err("the vector negotiates TLS; the run has no certificate".into());
                     }
@@ -823,6 +899,214 @@ pub fn plan_client(
                     }
                 }
             }
+        }
+    }
+    Ok(steps)
+}
+
+/// The vector's component domain and secret, and the stream id it fixes (component-server),
+/// or why it configures what a site file does not declare.
+fn component_config(vector: &Vector) -> Result<(String, String, Option<String>), String> {
+    let (mut domain, mut secret, mut stream_id) = (None, None, None);
+    for entry in &vector.config.entries {
+        let text = || entry.value.as_str().map(str::to_owned);
+        match entry.key.as_str() {
+            "domain" => domain = text(),
+            "secret" => secret = text(),
+            "stream_id" => stream_id = text(),
+            // XEP-0114 streams carry no xml:lang: the key changes nothing on the wire.
+            "lang" => {}
+            "extensions" if entry.value.as_array().is_some_and(|a| a.is_empty()) => {}
+            other => {
+                return Err(format!(
+                    "the vector configures {other}, which a site file does not declare"
+                ));
+            }
+        }
+    }
+    Ok((
+        domain.ok_or("the vector configures no domain")?,
+        secret.ok_or("the vector configures no secret")?,
+        stream_id,
+    ))
+}
+
+/// The XEP-0114 handshake value (section 2): lowercase hex SHA-1 of the stream id followed
+/// by the secret.
+pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
+    use sha1::Digest as _;
+    let digest = sha1::Sha1::new()
+        .chain_update(stream_id)
+        .chain_update(secret)
+        .finalize();
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The character data of the first `<handshake>...</handshake>` in `text`.
+fn handshake_value(text: &str) -> Option<&str> {
+    let start = text.find("<handshake>")? + "<handshake>".len();
+    let len = text[start..].find("</handshake>")?;
+    Some(&text[start..start + len])
+}
+
+/// The placeholder a `live component-server` run captures the live server's stream id in.
+pub const LIVE_STREAM_ID: &str = "live-stream-id";
+/// The placeholder a `live component-server` run puts the recomputed handshake in, once the
+/// stream id is captured.
+pub const LIVE_HANDSHAKE: &str = "live-handshake";
+
+/// The steps of a `component-server` vector against a live server's XEP-0114 port
+/// (`live component-server`): the runner plays the component, sending the vector's `peer`
+/// steps and expecting its `core` steps. The vector's component domain stands for the
+/// site's `domain`. The live server chooses the stream id: the vector's `stream_id` is
+/// captured from the server's header, and a `<handshake/>` the vector computes from that id
+/// and its secret is recomputed at run time from the captured id and the site's `secret`
+/// ([`LIVE_HANDSHAKE`]); any other handshake value (a wrong or empty one) is sent as
+/// written, so it stays wrong.
+pub fn plan_component_server(vector: &Vector, site: &Site) -> Result<Vec<LiveStep>, String> {
+    if vector.role != "component-server" {
+        return Err(other_role(
+            vector,
+            "live component-server",
+            "component-server",
+        ));
+    }
+    let (domain, secret, stream_id) = component_config(vector)?;
+    if site.secret.is_none() {
+        return Err("the site file gives no component secret".into());
+    }
+    let rewrite = Rewrite::new(&domain, &BTreeMap::new(), site)?;
+    let digest = stream_id.as_deref().map(|id| handshake_digest(id, &secret));
+    let mut steps = Vec::new();
+    for (i, step) in vector.steps.iter().enumerate() {
+        let n = i + 1;
+        match &step.kind {
+            StepKind::Peer(text) => {
+                let mut text = rewrite.names(text);
+                if let (Some(value), Some(d)) = (handshake_value(&text), &digest) {
+                    if value == d {
+                        text = text.replacen(
+                            &format!("<handshake>{d}</handshake>"),
+                            &format!("<handshake>{{{LIVE_HANDSHAKE}}}</handshake>"),
+                            1,
+                        );
+                    }
+                }
+                steps.push(LiveStep::Send { text, raw: false });
+            }
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
+                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                raw: true,
+            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => {
+                let mut text = rewrite.names(text);
+                if let Some(id) = &stream_id {
+                    for q in ['\'', '"'] {
+                        text = text.replace(
+                            &format!("id={q}{id}{q}"),
+                            &format!("id={q}{{{LIVE_STREAM_ID}}}{q}"),
+                        );
+                    }
+                }
+                steps.push(LiveStep::Expect {
+                    text,
+                    exact: matches!(step.kind, StepKind::CoreExact(_)),
+                    step: n,
+                    map_mechanisms: false,
+                });
+            }
+            StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
+            StepKind::Event(e) if e.starts_with("stanza ") => {
+                return Err(
+                    "the vector hands the server's embedder a stanza from the component; a \
+                     live server routes it, and what comes back is not in the vector"
+                        .into(),
+                );
+            }
+            StepKind::Event(_) => {}
+            StepKind::Action(line) => match line.split(' ').next().unwrap_or_default() {
+                "eof" => steps.push(LiveStep::Eof),
+                other => {
+                    return Err(format!(
+                        "the embedder action {other} cannot be asked of a live server"
+                    ));
+                }
+            },
+        }
+    }
+    Ok(steps)
+}
+
+/// The steps of a `component` vector for a live component under test (`live component`):
+/// the runner plays the server, sending the vector's `peer` steps (its stream id as
+/// written) and expecting its `core` steps. The vector's component domain stands for the
+/// site's `domain`; the `<handshake/>` expected, which the vector computes from the id the
+/// runner sent and the vector's secret, is recomputed from that id and the site's `secret`.
+/// A handshake value that is not that digest cannot be recomputed: the vector is skipped.
+pub fn plan_component(vector: &Vector, site: &Site) -> Result<Vec<LiveStep>, String> {
+    if vector.role != "component" {
+        return Err(other_role(vector, "live component", "component"));
+    }
+    let (domain, secret, _) = component_config(vector)?;
+    let Some(Secret(live_secret)) = &site.secret else {
+        return Err("the site file gives no component secret".into());
+    };
+    let rewrite = Rewrite::new(&domain, &BTreeMap::new(), site)?;
+    let mut sent_id: Option<String> = None;
+    let mut steps = Vec::new();
+    for (i, step) in vector.steps.iter().enumerate() {
+        let n = i + 1;
+        match &step.kind {
+            StepKind::Peer(text) => {
+                if text.contains("<stream:stream") {
+                    sent_id = attr(text, "id");
+                }
+                steps.push(LiveStep::Send {
+                    text: rewrite.names(text),
+                    raw: false,
+                });
+            }
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
+                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+                raw: true,
+            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => {
+                let mut text = rewrite.names(text);
+                if let Some(value) = handshake_value(&text).map(str::to_owned) {
+                    match &sent_id {
+                        Some(id) if value == handshake_digest(id, &secret) => {
+                            text = text.replacen(&value, &handshake_digest(id, live_secret), 1);
+                        }
+                        _ => {
+                            return Err(
+                                "the vector's <handshake/> is not the digest of the stream id \
+                                 the runner sends and the vector's secret, so it cannot be \
+                                 recomputed for the site's secret"
+                                    .into(),
+                            );
+                        }
+                    }
+                }
+                steps.push(LiveStep::Expect {
+                    text,
+                    exact: matches!(step.kind, StepKind::CoreExact(_)),
+                    step: n,
+                    map_mechanisms: false,
+                });
+            }
+            StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
+            // What the component reports to its embedder is not on the wire.
+            StepKind::Event(_) => {}
+            StepKind::Action(line) => match line.split(' ').next().unwrap_or_default() {
+                // The component under test connects and opens its stream by itself.
+                "open" => {}
+                "eof" => steps.push(LiveStep::Eof),
+                other => {
+                    return Err(format!(
+                        "the embedder action {other} cannot be asked of a live component"
+                    ));
+                }
+            },
         }
     }
     Ok(steps)
@@ -1104,6 +1388,27 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_handshake_is_xep_0114s_digest() {
+        // XEP-0114 section 3's example: stream id 3BF96D75, secret "sesame".
+        assert_eq!(
+            handshake_digest("3BF96D75", "sesame"),
+            "7d9ebd743a486205e137f8c168c192e3495856d2"
+        );
+        assert_eq!(
+            handshake_value("<handshake>ab</handshake><message/>"),
+            Some("ab")
+        );
+        assert_eq!(handshake_value("<handshake/>"), None);
+    }
+
+    #[test]
+    fn the_site_secret_stays_out_of_debug_output() {
+        let site = Site::parse("domain = \"echo.localhost\"\nsecret = \"hush-42\"").unwrap();
+        assert_eq!(site.secret, Some(Secret("hush-42".into())));
+        assert!(!format!("{site:?}").contains("hush-42"));
+    }
 
     #[test]
     fn base64_round_trips() {

@@ -1,4 +1,5 @@
-//! The connection of a live run: TCP, upgraded to TLS by STARTTLS (rustls), read with
+//! The connection of a live run: TCP, upgraded to TLS by STARTTLS or TLS from the first
+//! byte (XEP-0368, with the ALPN protocol `xmpp-client`), rustls either way; read with
 //! deadlines.
 
 use std::io::{self, Read as _, Write as _};
@@ -27,6 +28,14 @@ pub enum TlsMode {
         /// Accept any certificate (a test server's self-signed one).
         insecure: bool,
     },
+    /// TLS from the first byte (XEP-0368 section 3: ALPN `xmpp-client`, SNI the site's
+    /// domain): only the vectors whose stream starts that way (`direct-tls`) run.
+    Direct {
+        /// The CA certificates (PEM) that the server's certificate must chain to.
+        ca: Option<PathBuf>,
+        /// Accept any certificate (a test server's self-signed one).
+        insecure: bool,
+    },
 }
 
 impl TlsMode {
@@ -34,7 +43,15 @@ impl TlsMode {
     pub fn is_starttls(&self) -> bool {
         matches!(self, TlsMode::StartTls { .. })
     }
+
+    /// Is the stream TLS from the first byte?
+    pub fn is_direct(&self) -> bool {
+        matches!(self, TlsMode::Direct { .. })
+    }
 }
+
+/// The ALPN protocol of a client-to-server stream over direct TLS (XEP-0368 section 3).
+pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
 
 /// What a read brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,10 +154,13 @@ impl Connection {
         }
     }
 
-    /// The TLS handshake after `<proceed/>`, for the server name `domain`.
+    /// The TLS handshake after `<proceed/>` (or, for [`TlsMode::Direct`], at once), for the
+    /// server name `domain`.
     pub fn start_tls(&mut self, mode: &TlsMode, domain: &str) -> Result<(), String> {
-        let TlsMode::StartTls { ca, insecure } = mode else {
-            return Err("no TLS in this run".into());
+        let (ca, insecure, alpn) = match mode {
+            TlsMode::StartTls { ca, insecure } => (ca, *insecure, None),
+            TlsMode::Direct { ca, insecure } => (ca, *insecure, Some(ALPN_XMPP_CLIENT)),
+            TlsMode::None => return Err("no TLS in this run".into()),
         };
         let Connection::Plain(tcp) = std::mem::replace(self, Connection::Gone) else {
             return Err("TLS is already up".into());
@@ -149,7 +169,7 @@ impl Connection {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
-        let config = if *insecure {
+        let mut config = if insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
@@ -165,6 +185,9 @@ impl Connection {
             }
             builder.with_root_certificates(roots).with_no_client_auth()
         };
+        if let Some(alpn) = alpn {
+            config.alpn_protocols = vec![alpn.to_vec()];
+        }
         let name = ServerName::try_from(domain.to_owned()).map_err(|e| e.to_string())?;
         let conn = ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
         let mut stream = StreamOwned::new(conn, tcp);
@@ -174,6 +197,15 @@ impl Connection {
                 .conn
                 .complete_io(&mut stream.sock)
                 .map_err(|e| e.to_string())?;
+        }
+        // XEP-0368 section 3: a server that answers ALPN must have chosen `xmpp-client`.
+        if let (Some(alpn), Some(chosen)) = (alpn, stream.conn.alpn_protocol()) {
+            if chosen != alpn {
+                return Err(format!(
+                    "the server chose the ALPN protocol {:?}, not xmpp-client",
+                    String::from_utf8_lossy(chosen)
+                ));
+            }
         }
         *self = Connection::Tls(Box::new(stream));
         Ok(())
@@ -219,6 +251,14 @@ impl Connection {
         *self = Connection::TlsServer(Box::new(stream));
         Ok(())
     }
+}
+
+/// `config` for direct TLS (XEP-0368 section 3): the ALPN protocol `xmpp-client` is the one
+/// the runner agrees to, when the client under test offers ALPN at all.
+pub fn direct_tls_config(config: &Arc<ServerConfig>) -> Arc<ServerConfig> {
+    let mut direct = ServerConfig::clone(config);
+    direct.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    Arc::new(direct)
 }
 
 /// The runner's TLS server configuration for `live client`: the certificate chain and key
