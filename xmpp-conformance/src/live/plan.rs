@@ -848,9 +848,14 @@ pub fn plan_client(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<Liv
                     let ours = prefs.iter().find(|m| offered.contains(m));
                     let theirs = site_prefs.iter().find(|m| offered.contains(m));
                     if ours != theirs {
+                        fn pick(m: Option<&String>) -> &str {
+                            m.map_or("none", String::as_str)
+                        }
                         return Err(format!(
-                            "offered {}, the vector's client picks {ours:?}, the site's {theirs:?}",
-                            offered.join(" ")
+                            "offered {}, the vector's client picks {}, the site's {}",
+                            offered.join(" "),
+                            pick(ours),
+                            pick(theirs)
                         ));
                     }
                 }
