@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use xmpp_sansio::error::{SaslFailureCondition, StanzaErrorCondition};
 use xmpp_sansio::jid::{BareJid, FullJid};
+use xmpp_sansio::sasl::ChannelBinding;
 use xmpp_sansio::server::{HtMechanism, Server, ServerConfig, ServerEvent};
 use xmpp_sansio::stream::CloseReason;
 
@@ -73,6 +74,32 @@ impl<'a, M: Mailbox> C2s<'a, M> {
     /// A line in the log.
     pub fn log(&self, line: &str) {
         println!("[{}] {line}", self.peer);
+    }
+
+    /// The connection came in on the direct TLS listener (`--direct-tls-listen`, XEP-0368)
+    /// and its handshake is done: checks what it agreed on ALPN (`xmpp-client`, or none
+    /// from a client that offered none; [`crate::direct_tls_alpn`]), logs
+    /// `direct tls up (ALPN ...), N channel binding(s)`, and tells the core before any
+    /// input: no STARTTLS on this stream, SASL in its first features.
+    ///
+    /// # Errors
+    ///
+    /// Another ALPN protocol: the connection is refused.
+    pub fn direct_tls_up(
+        &self,
+        server: &mut Server,
+        alpn: Option<&[u8]>,
+        bindings: Vec<ChannelBinding>,
+    ) -> std::io::Result<()> {
+        let alpn =
+            crate::direct_tls_alpn(alpn).inspect_err(|e| self.log(&format!("refused: {e}")))?;
+        self.log(&format!(
+            "direct tls up ({alpn}), {} channel binding(s)",
+            bindings.len()
+        ));
+        server
+            .direct_tls(bindings, false)
+            .map_err(std::io::Error::other)
     }
 
     /// One event (the caller has set up TLS for `TlsRequested`).

@@ -137,6 +137,24 @@ impl Session {
         answered(client.tls_established(Instant::now(), cb));
     }
 
+    /// The transport is TLS from its first byte (`--direct-tls`, XEP-0368): checks what
+    /// the handshake agreed on ALPN ([`crate::direct_tls_alpn`]), says so
+    /// (`direct tls up (ALPN xmpp-client)` or `(no ALPN)`), and tells the core, before
+    /// [`Client::open`]: no STARTTLS then, and `-PLUS` with this channel binding.
+    ///
+    /// # Errors
+    ///
+    /// An ALPN protocol other than `xmpp-client`.
+    pub fn direct_tls_up(
+        client: &mut Client,
+        alpn: Option<&[u8]>,
+        cb: Option<ChannelBinding>,
+    ) -> io::Result<()> {
+        let alpn = crate::direct_tls_alpn(alpn)?;
+        println!("direct tls up ({alpn})");
+        client.direct_tls(cb, false).map_err(io::Error::other)
+    }
+
     /// The resumption test's second stream: it resumes instead of binding (with the FAST
     /// token, [`fast_token`](Self::fast_token), when there is one).
     pub fn resuming(&mut self) {
@@ -171,7 +189,9 @@ impl Session {
         let now = Instant::now();
         match event {
             ClientEvent::StreamOpened | ClientEvent::Authenticated(_) | ClientEvent::Closed(_) => {}
-            ClientEvent::TlsRequested => {}
+            // The embedder has run the handshake by now; the line shows that STARTTLS
+            // happened (never with --direct-tls).
+            ClientEvent::TlsRequested => println!("tls-requested (starttls)"),
             // Only for the namespaces of `nonza_namespaces`: none here.
             ClientEvent::Nonza(_) => {}
             ClientEvent::SaslFailure(failure) => {
@@ -581,14 +601,21 @@ pub const CLIENT_FLAGS: &[&str] = &[
 ];
 
 /// The switches both client examples take.
-pub const CLIENT_SWITCHES: &[&str] = &["allow-plain", "presence", "sm", "resume-test", "sasl2"];
+pub const CLIENT_SWITCHES: &[&str] = &[
+    "allow-plain",
+    "presence",
+    "sm",
+    "resume-test",
+    "sasl2",
+    "direct-tls",
+];
 
 /// The usage of both client examples, after the program's name.
 pub const CLIENT_USAGE: &str = "--addr HOST:PORT --jid USER@DOMAIN --password PW \
     [--tls required|optional|disabled] [--ca FILE.pem] [--mechanisms M1,M2,...] \
     [--allow-plain] [--resource R] [--presence] [--to JID --message TEXT] [--count N] \
     [--extra-secs S] [--timeout-secs S] [--sm] [--resume-test] [--roster-test CONTACT] \
-    [--sasl2] [--fast-token FILE] [--websocket ws://HOST:PORT/PATH|wss://HOST:PORT/PATH (client only)]";
+    [--sasl2] [--fast-token FILE] [--direct-tls] [--websocket ws://HOST:PORT/PATH|wss://HOST:PORT/PATH (client only)]";
 
 /// What the client flags say.
 #[derive(Debug)]
@@ -606,6 +633,9 @@ pub struct ClientArgs {
     /// `--websocket URL`: XMPP over WebSocket (RFC 7395) to this `ws:` or `wss:` URL, on the
     /// TCP connection to `addr`; the URL's host is the TLS server name for `wss:`.
     pub websocket: Option<String>,
+    /// `--direct-tls` (XEP-0368): TLS from the first byte on the TCP connection to `addr`,
+    /// ALPN `xmpp-client`, the JID's domain as the server name; no STARTTLS.
+    pub direct_tls: bool,
 }
 
 /// Reads the client flags; exits with `usage` on a bad one.
@@ -706,6 +736,13 @@ pub fn client_args(usage: &str) -> ClientArgs {
     // `wss:` needs the TLS configuration whatever the policy says (the policy is about the
     // stream: over `ws:` it cannot be met by STARTTLS, RFC 7395 section 3.7).
     let wss = websocket.as_deref().is_some_and(|u| u.starts_with("wss:"));
+    let direct_tls = args.switch("direct-tls");
+    if direct_tls && websocket.is_some() {
+        die("--direct-tls and --websocket do not go together (wss: is TLS first already)");
+    }
+    if direct_tls && config.tls == TlsPolicy::Disabled {
+        die("--direct-tls is TLS: not with --tls disabled");
+    }
     let tls = (config.tls != TlsPolicy::Disabled || wss)
         .then(|| client_tls(args.get("ca")).unwrap_or_else(|e| die(&format!("--ca: {e}"))));
     ClientArgs {
@@ -722,5 +759,6 @@ pub fn client_args(usage: &str) -> ClientArgs {
         tls,
         config,
         websocket,
+        direct_tls,
     }
 }

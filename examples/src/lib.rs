@@ -236,6 +236,16 @@ impl Conn {
         }
     }
 
+    /// The ALPN protocol the TLS handshake agreed on (RFC 7301), if any: `None` without TLS,
+    /// or when either side offered none.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Conn::TlsClient(s) => s.conn.alpn_protocol(),
+            Conn::TlsServer(s) => s.conn.alpn_protocol(),
+            Conn::Plain(_) | Conn::WebSocket(_) => None,
+        }
+    }
+
     /// Runs a TLS handshake as the client on this socket; returns the tls-exporter channel
     /// binding when TLS 1.3 was negotiated (RFC 9266).
     pub fn start_tls_client(
@@ -276,6 +286,44 @@ impl Conn {
                 .export_keying_material([0u8; 32], EXPORTER_LABEL, None),
         );
         Ok((Conn::TlsServer(Box::new(s)), cb.into_iter().collect()))
+    }
+}
+
+/// The ALPN protocol of a direct TLS c2s connection (XEP-0368 section 3: `xmpp-client`
+/// where the SRV service is `xmpps-client`).
+pub const ALPN_XMPP_CLIENT: &[u8] = b"xmpp-client";
+
+/// `config` for direct TLS (XEP-0368) as the client: the same trust anchors, offering the
+/// ALPN protocol `xmpp-client` (section 3: the client SHOULD set ALPN, and then MUST name
+/// `xmpp-client`). STARTTLS connections keep `config` itself, without ALPN.
+pub fn direct_tls_client(config: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::clone(config);
+    config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    Arc::new(config)
+}
+
+/// `config` for a direct TLS listener (XEP-0368): the same certificate, selecting the ALPN
+/// protocol `xmpp-client`. rustls then ends a handshake whose client offers ALPN protocols
+/// but not this one with a `no_application_protocol` alert (RFC 7301 section 3.2), and
+/// accepts a client that offers no ALPN at all, which XEP-0368 allows (ALPN is a SHOULD).
+pub fn direct_tls_server(config: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    let mut config = rustls::ServerConfig::clone(config);
+    config.alpn_protocols = vec![ALPN_XMPP_CLIENT.to_vec()];
+    Arc::new(config)
+}
+
+/// What a direct TLS handshake agreed on ALPN, checked against XEP-0368 section 3 (when ALPN
+/// is used, the protocol MUST be `xmpp-client`): the words for the log, `ALPN xmpp-client`
+/// or `no ALPN`, or an error for any other protocol (which rustls already refuses on both
+/// sides: this keeps the rule where the session starts, whatever the TLS configuration).
+pub fn direct_tls_alpn(alpn: Option<&[u8]>) -> io::Result<&'static str> {
+    match alpn {
+        None => Ok("no ALPN"),
+        Some(ALPN_XMPP_CLIENT) => Ok("ALPN xmpp-client"),
+        Some(other) => Err(io::Error::other(format!(
+            "direct TLS with the ALPN protocol {:?}, not xmpp-client (XEP-0368 section 3)",
+            String::from_utf8_lossy(other)
+        ))),
     }
 }
 
@@ -369,6 +417,7 @@ pub const SERVER_FLAGS: &[&str] = &[
     "key",
     "user",
     "resume-timeout",
+    "direct-tls-listen",
 ];
 
 /// The switches both example servers take.
@@ -378,7 +427,7 @@ pub const SERVER_SWITCHES: &[&str] = &["allow-plain", "no-sm", "no-limits", "sas
 pub const SERVER_USAGE: &str = "--listen HOST:PORT --domain DOMAIN \
     [--tls required|optional|disabled] [--cert CERT.pem --key KEY.pem] \
     --user NAME:PASSWORD [--user NAME:PASSWORD ...] [--allow-plain] [--no-sm] [--no-limits] \
-    [--resume-timeout SECONDS] [--sasl2]";
+    [--resume-timeout SECONDS] [--sasl2] [--direct-tls-listen HOST:PORT]";
 
 /// The hub's configuration from the servers' flags (exits with `usage` on a bad one), and
 /// the address to listen on.
@@ -410,4 +459,21 @@ pub fn server_config(args: &Args, usage: &str) -> (hub::HubConfig, String) {
         sasl2: args.switch("sasl2"),
     };
     (config, listen)
+}
+
+/// `--direct-tls-listen HOST:PORT`: the address of the servers' direct TLS listener
+/// (XEP-0368), whose connections are TLS from their first byte, with the TLS configuration
+/// for it ([`direct_tls_server`]); `None` without the flag. Exits with `usage` when TLS is
+/// disabled (there is no certificate to serve it with).
+pub fn direct_tls_listen(
+    args: &Args,
+    config: &hub::HubConfig,
+    usage: &str,
+) -> Option<(String, Arc<rustls::ServerConfig>)> {
+    let listen = args.get("direct-tls-listen")?;
+    let Some(tls) = &config.tls else {
+        eprintln!("--direct-tls-listen needs TLS (--cert and --key, not --tls disabled)");
+        die(usage)
+    };
+    Some((listen.to_owned(), direct_tls_server(tls)))
 }

@@ -85,6 +85,15 @@ impl AsyncConn {
         }
     }
 
+    /// The ALPN protocol the TLS handshake agreed on (RFC 7301), if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            AsyncConn::Plain(_) => None,
+            AsyncConn::TlsClient(s) => s.get_ref().1.alpn_protocol(),
+            AsyncConn::TlsServer(s) => s.get_ref().1.alpn_protocol(),
+        }
+    }
+
     /// Runs a TLS handshake as the client; returns the tls-exporter channel binding when
     /// TLS 1.3 was negotiated (RFC 9266).
     pub async fn start_tls_client(
@@ -96,7 +105,7 @@ impl AsyncConn {
             return Err(io::Error::other("TLS is already up"));
         };
         let name = ServerName::try_from(server_name.to_owned()).map_err(io::Error::other)?;
-        let tls = TlsConnector::from(config).connect(name, tcp).await?;
+        let tls = within_handshake_time(TlsConnector::from(config).connect(name, tcp)).await?;
         let conn = tls.get_ref().1;
         let cb = exporter(
             conn.protocol_version(),
@@ -114,7 +123,7 @@ impl AsyncConn {
         let AsyncConn::Plain(tcp) = self else {
             return Err(io::Error::other("TLS is already up"));
         };
-        let tls = TlsAcceptor::from(config).accept(tcp).await?;
+        let tls = within_handshake_time(TlsAcceptor::from(config).accept(tcp)).await?;
         let conn = tls.get_ref().1;
         let cb = exporter(
             conn.protocol_version(),
@@ -126,6 +135,18 @@ impl AsyncConn {
         ))
     }
 }
+
+/// A TLS handshake, given up after [`HANDSHAKE_TIME`] as the blocking one is: before it,
+/// no core timer runs (with direct TLS, no stream has started yet), so a peer that stalls
+/// the handshake would hold its task for ever.
+async fn within_handshake_time<T>(handshake: impl Future<Output = io::Result<T>>) -> io::Result<T> {
+    tokio::time::timeout(HANDSHAKE_TIME, handshake)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+}
+
+/// How long a TLS handshake may take (the blocking transport's read timeout during it).
+pub const HANDSHAKE_TIME: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What a tokio example does with its role's events; the rest of the loop is
 /// [`drive_async`]'s. The same shape as [`Embedder`](crate::drive::Embedder).

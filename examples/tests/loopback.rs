@@ -851,3 +851,138 @@ fn sasl2_logins_keep_a_fast_token_and_log_in_with_it() {
         let _ = std::fs::remove_file(&file);
     }
 }
+
+/// The direct TLS listener's address (`--direct-tls-listen 127.0.0.1:0`), which the server
+/// prints before it is ready.
+fn direct_addr(server: &mut RunningServer) -> String {
+    let line = server.wait_for(|l| l.starts_with("direct-tls listening "), 1);
+    line.trim_start_matches("direct-tls listening ").to_owned()
+}
+
+/// Direct TLS (XEP-0368) on both runtimes: `--direct-tls` clients (both runtimes, one to
+/// the other) log in over the server's `--direct-tls-listen` listener with ALPN
+/// `xmpp-client`, TLS from the first byte and no STARTTLS on either side; the channel
+/// binding reaches the core before the first stream (SCRAM `-PLUS` there); every session
+/// ends with `close_notify`. The same server's STARTTLS listener still runs STARTTLS, and
+/// a `--direct-tls` client on it fails the handshake instead of speaking plaintext.
+#[test]
+fn direct_tls_clients_log_in_on_the_direct_tls_listener_of_both_servers() {
+    for (i, server_bin) in SERVERS.iter().enumerate() {
+        let flags = [
+            "--cert",
+            CERT,
+            "--key",
+            KEY,
+            "--direct-tls-listen",
+            "127.0.0.1:0",
+        ];
+        let mut server = RunningServer::start(server_bin, &flags);
+        let direct = direct_addr(&mut server);
+        let (receiver, sender) = (CLIENTS[i], CLIENTS[1 - i]);
+        let client_flags = ["--ca", CERT, "--direct-tls"];
+        let (alice, bob) = exchange(receiver, sender, &direct, &client_flags, &mut server);
+        for out in [&alice, &bob] {
+            assert!(
+                has_line(out, "direct tls up (ALPN xmpp-client)", true),
+                "{server_bin}: {out}"
+            );
+            assert!(!out.contains("tls-requested"), "{server_bin}: {out}");
+            assert!(has_line(out, "closed", true), "{server_bin}: {out}");
+            assert!(!out.contains(TRUNCATED), "{server_bin}: {out}");
+        }
+        let log = server.after_sessions(2);
+        assert_eq!(
+            log.matches("] direct tls up (ALPN xmpp-client), 1 channel binding(s)")
+                .count(),
+            2,
+            "{server_bin}: {log}"
+        );
+        assert!(!log.contains("] tls up"), "{server_bin}: {log}");
+        assert_eq!(
+            log.matches("] auth SCRAM-SHA-256-PLUS as ").count(),
+            2,
+            "{server_bin}: {log}"
+        );
+        assert!(!log.contains(TRUNCATED), "{server_bin}: {log}");
+        assert!(!log.contains("transport error"), "{server_bin}: {log}");
+
+        // The STARTTLS listener beside it: STARTTLS, and the client says so.
+        let starttls = run_client(sender, &server.addr, "alice@localhost", &["--ca", CERT]);
+        let out = text(&starttls);
+        assert!(starttls.status.success(), "{server_bin}: {out}");
+        assert!(has_line(&out, "tls-requested (starttls)", true), "{out}");
+        assert!(!out.contains("direct tls up"), "{out}");
+        let log = server.after_sessions(3);
+        assert!(log.contains("] tls up, "), "{server_bin}: {log}");
+
+        // --direct-tls on a port that expects a stream header: no plaintext fallback.
+        let wrong = run_client(sender, &server.addr, "alice@localhost", &client_flags);
+        let (out, err) = (text(&wrong), String::from_utf8_lossy(&wrong.stderr));
+        assert!(!wrong.status.success(), "{server_bin}: {out}");
+        assert!(err.contains("tls-handshake"), "{server_bin}: {err}");
+        assert!(!out.contains("online"), "{server_bin}: {out}");
+    }
+}
+
+/// XEP-0368 section 3 on the servers' direct TLS listener: a client whose ALPN offer lacks
+/// `xmpp-client` is refused in the handshake (`no_application_protocol`), while one that
+/// offers no ALPN at all is served (ALPN is a SHOULD), with SASL and no STARTTLS in the
+/// first stream features.
+#[test]
+fn direct_tls_listener_refuses_another_alpn_protocol_and_serves_a_client_without_alpn() {
+    use rustls::{ClientConnection, StreamOwned};
+    let connect = |addr: &str, alpn: &[&[u8]]| {
+        let mut config =
+            rustls::ClientConfig::clone(&xmpp_examples::client_tls(Some(CERT)).unwrap());
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        StreamOwned::new(conn, tcp)
+    };
+    for server_bin in SERVERS {
+        let flags = [
+            "--cert",
+            CERT,
+            "--key",
+            KEY,
+            "--direct-tls-listen",
+            "127.0.0.1:0",
+        ];
+        let mut server = RunningServer::start(server_bin, &flags);
+        let direct = direct_addr(&mut server);
+
+        let mut refused = connect(&direct, &[b"h2", b"http/1.1"]);
+        let err = refused
+            .conn
+            .complete_io(&mut refused.sock)
+            .and_then(|_| refused.conn.complete_io(&mut refused.sock))
+            .expect_err("a handshake without xmpp-client");
+        assert!(
+            format!("{err}").contains("NoApplicationProtocol"),
+            "{server_bin}: {err}"
+        );
+        server.wait_for(|l| l.contains("] transport error: "), 1);
+
+        let mut plain = connect(&direct, &[]);
+        let header = "<stream:stream xmlns='jabber:client' \
+            xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>";
+        plain.write_all(header.as_bytes()).unwrap();
+        assert_eq!(plain.conn.alpn_protocol(), None);
+        let mut got = String::new();
+        let mut buf = [0u8; 4096];
+        while !got.contains("</stream:features>") {
+            let n = plain.read(&mut buf).unwrap();
+            assert!(n > 0, "{server_bin}: no features: {got}");
+            got.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+        assert!(got.contains("<mechanisms"), "{server_bin}: {got}");
+        assert!(!got.contains("starttls"), "{server_bin}: {got}");
+        drop(plain);
+        server.wait_for(
+            |l| l.ends_with("] direct tls up (no ALPN), 1 channel binding(s)"),
+            1,
+        );
+    }
+}

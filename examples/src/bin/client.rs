@@ -18,7 +18,7 @@ use std::time::Instant;
 use xmpp_examples::client::{CLIENT_USAGE, Session, client_args};
 use xmpp_examples::drive::{Embedder, drive};
 use xmpp_examples::ws::{self, SUBPROTOCOL};
-use xmpp_examples::{Conn, die, random_seed};
+use xmpp_examples::{Conn, die, direct_tls_client, random_seed};
 use xmpp_sansio::client::{Client, ClientConfig, ClientEvent};
 
 fn main() {
@@ -31,7 +31,8 @@ fn main() {
         cut: false,
     };
     let ws = a.websocket.as_deref().map(|url| (url, a.tls.clone()));
-    let (mut client, mut conn) = connect(&a.addr, a.config.clone(), ws);
+    let direct = a.direct_tls.then(|| a.tls.clone()).flatten();
+    let (mut client, mut conn) = connect(&a.addr, a.config.clone(), ws, direct.clone());
     client.open(start).expect("a new client opens");
     let mut result = drive(&mut client, &mut conn, &mut app);
     if app.cut {
@@ -55,7 +56,7 @@ fn main() {
             config.fast_request_token = false;
         }
         let ws = a.websocket.as_deref().map(|url| (url, a.tls.clone()));
-        (client, conn) = connect(&a.addr, config, ws);
+        (client, conn) = connect(&a.addr, config, ws, direct);
         client
             .resume_from(state)
             .expect("a new client with stream management");
@@ -66,15 +67,27 @@ fn main() {
 }
 
 /// A TCP connection to `addr`; with `ws` (the URL and, for `wss:`, the TLS configuration),
-/// a WebSocket on it.
+/// a WebSocket on it; with `direct` (the TLS configuration), TLS from the first byte
+/// (XEP-0368), which the client is told of.
 fn connect(
     addr: &str,
     config: ClientConfig,
     ws: Option<(&str, Option<Arc<rustls::ClientConfig>>)>,
+    direct: Option<Arc<rustls::ClientConfig>>,
 ) -> (Client, Option<Conn>) {
     let tcp = TcpStream::connect(addr).unwrap_or_else(|e| die(&format!("connect {addr}: {e}")));
     tcp.set_nodelay(true).ok();
     let mut conn = Conn::Plain(tcp);
+    if let Some(tls) = direct {
+        let domain = config.jid.domain().to_owned();
+        let (tls_conn, cb) = conn
+            .start_tls_client(direct_tls_client(&tls), &domain)
+            .unwrap_or_else(|e| die(&format!("tls-handshake: {e}")));
+        let mut client = Client::new(config, random_seed(), Instant::now());
+        Session::direct_tls_up(&mut client, tls_conn.alpn(), cb)
+            .unwrap_or_else(|e| die(&format!("direct tls: {e}")));
+        return (client, Some(tls_conn));
+    }
     if let Some((url, tls)) = ws {
         let (secure, host) =
             ws::parse_url(url).unwrap_or_else(|e| die(&format!("--websocket: {e}")));

@@ -6,6 +6,9 @@
 //! `--websocket` serves XMPP over WebSocket (RFC 7395) on `--listen` instead, through
 //! `xmpp_examples::ws`: `wss:` (TLS on accepting, then the WebSocket handshake) unless
 //! `--tls disabled` makes it `ws:`; any path; the `xmpp` subprotocol is required.
+//! `--direct-tls-listen HOST:PORT` adds a direct TLS listener (XEP-0368): TLS from the
+//! first byte with ALPN `xmpp-client` (a client offering only other protocols is refused,
+//! one offering none accepted), then `Server::direct_tls`: no STARTTLS on those streams.
 //! Runs until killed.
 
 use std::net::{TcpListener, TcpStream};
@@ -18,7 +21,8 @@ use xmpp_examples::drive::{Embedder, answered, drive};
 use xmpp_examples::hub::Hub;
 use xmpp_examples::ws;
 use xmpp_examples::{
-    Args, Conn, SERVER_FLAGS, SERVER_SWITCHES, SERVER_USAGE, die, random_seed, server_config,
+    Args, Conn, SERVER_FLAGS, SERVER_SWITCHES, SERVER_USAGE, die, direct_tls_listen, random_seed,
+    server_config,
 };
 use xmpp_sansio::server::{Server, ServerEvent};
 use xmpp_sansio::stream::Framing;
@@ -35,6 +39,7 @@ fn main() {
     let switches = [SERVER_SWITCHES, &["websocket"]].concat();
     let args = Args::parse(&usage, SERVER_FLAGS, &switches);
     let (config, listen) = server_config(&args, &usage);
+    let direct = direct_tls_listen(&args, &config, &usage);
     let websocket = args.switch("websocket");
     let hub: Arc<StdHub> = Arc::new(Hub::new(config));
     let listener =
@@ -51,6 +56,15 @@ fn main() {
         };
         println!("websocket {scheme}://{bound}/");
     }
+    // The direct TLS listener's address too (`direct-tls listening ...`), before the
+    // line that says the server is ready.
+    let direct = direct.map(|(addr, tls)| {
+        let l = TcpListener::bind(&addr)
+            .unwrap_or_else(|e| die(&format!("direct-tls-listen {addr}: {e}")));
+        let bound = l.local_addr().map_or(addr, |a| a.to_string());
+        println!("direct-tls listening {bound}");
+        (l, tls)
+    });
     println!("listening {bound}");
     // Detached sessions whose resumption timeout passed end here.
     let sweeper = Arc::clone(&hub);
@@ -60,26 +74,53 @@ fn main() {
             sweeper.sweep(Instant::now());
         }
     });
+    if let Some((listener, tls)) = direct {
+        let hub = Arc::clone(&hub);
+        std::thread::spawn(move || accept(&listener, &hub, false, Some(tls)));
+    }
+    accept(&listener, &hub, websocket, None);
+}
+
+/// Takes the connections of `listener`, one thread each: TLS from the first byte with
+/// `direct` (the direct TLS listener), else as `--listen` says (`websocket`).
+fn accept(
+    listener: &TcpListener,
+    hub: &Arc<StdHub>,
+    websocket: bool,
+    direct: Option<Arc<rustls::ServerConfig>>,
+) {
     for tcp in listener.incoming() {
         let Ok(tcp) = tcp else { continue };
-        let hub = Arc::clone(&hub);
+        let hub = Arc::clone(hub);
+        let direct = direct.clone();
         std::thread::spawn(move || {
             let peer = tcp
                 .peer_addr()
                 .map_or_else(|_| "?".to_owned(), |a| a.to_string());
             println!("[{peer}] connected");
-            if let Err(e) = serve(&hub, tcp, &peer, websocket) {
+            if let Err(e) = serve(&hub, tcp, &peer, websocket, direct) {
                 println!("[{peer}] transport error: {e}");
             }
         });
     }
 }
 
-fn serve(hub: &StdHub, tcp: TcpStream, peer: &str, websocket: bool) -> std::io::Result<()> {
+fn serve(
+    hub: &StdHub,
+    tcp: TcpStream,
+    peer: &str,
+    websocket: bool,
+    direct: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut config = C2s::config(hub);
     let mut conn = Conn::Plain(tcp);
-    if websocket {
+    let mut direct_bindings = None;
+    if let Some(tls) = direct {
+        let bindings;
+        (conn, bindings) = conn.start_tls_server(tls)?;
+        direct_bindings = Some(bindings);
+    } else if websocket {
         // `wss:` when there is a certificate: TLS first, then the WebSocket handshake;
         // the stream is then encrypted from its start (RFC 7395 section 3.7).
         let secure = hub.config.tls.is_some();
@@ -91,8 +132,13 @@ fn serve(hub: &StdHub, tcp: TcpStream, peer: &str, websocket: bool) -> std::io::
         config.framing = Framing::WebSocket { secure };
     }
     let mut server = Server::new(config, random_seed(), Instant::now());
-    let mut conn = Some(conn);
     let mut session = Session(C2s::new(hub, peer));
+    if let Some(bindings) = direct_bindings {
+        session
+            .0
+            .direct_tls_up(&mut server, conn.alpn(), bindings)?;
+    }
+    let mut conn = Some(conn);
     let result = drive(&mut server, &mut conn, &mut session);
     session.0.finish(&mut server);
     println!("[{peer}] closed");

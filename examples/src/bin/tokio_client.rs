@@ -3,6 +3,8 @@
 //! is what the example does with its events (`xmpp_examples::client::Session`); the loop is
 //! `xmpp_examples::tokio_net::drive_async`, the one every role and tokio example uses.
 //! `--resume-test` is the blocking `client`'s only (it cuts the transport under the loop).
+//! `--direct-tls` (XEP-0368) as in `client`: TLS from the first byte with ALPN
+//! `xmpp-client`, then `Client::direct_tls` before `open`.
 //!
 //! Exit status: 0 when it went online (received `--count` messages, passed its test), 2 on
 //! a SASL failure, 1 otherwise.
@@ -12,9 +14,9 @@ use std::time::Instant;
 
 use tokio::net::TcpStream;
 use xmpp_examples::client::{CLIENT_USAGE, ClientArgs, Mode, Session, client_args};
-use xmpp_examples::die;
 use xmpp_examples::random_seed;
 use xmpp_examples::tokio_net::{AsyncConn, AsyncEmbedder, drive_async};
+use xmpp_examples::{die, direct_tls_client};
 use xmpp_sansio::client::{Client, ClientEvent};
 
 fn main() {
@@ -41,8 +43,18 @@ async fn run(a: ClientArgs) -> i32 {
         .await
         .unwrap_or_else(|e| die(&format!("connect {}: {e}", a.addr)));
     tcp.set_nodelay(true).ok();
-    let mut conn = Some(AsyncConn::Plain(tcp));
+    let mut conn = AsyncConn::Plain(tcp);
     let mut client = Client::new(a.config, random_seed(), start);
+    if let (true, Some(tls)) = (a.direct_tls, &a.tls) {
+        let (tls_conn, cb) = conn
+            .start_tls_client(direct_tls_client(tls), &domain)
+            .await
+            .unwrap_or_else(|e| die(&format!("tls-handshake: {e}")));
+        conn = tls_conn;
+        Session::direct_tls_up(&mut client, conn.alpn(), cb)
+            .unwrap_or_else(|e| die(&format!("direct tls: {e}")));
+    }
+    let mut conn = Some(conn);
     client.open(start).expect("a new client opens");
     let mut app = App {
         session: Session::new(a.plan, start + a.timeout),

@@ -2,8 +2,8 @@
 //! connection, STARTTLS through tokio-rustls (required, optional or disabled), and the same
 //! IM server behind it (`xmpp_examples::hub`: accounts, in-memory rosters, RFC 6121 routing
 //! with `xmpp_sansio::im`, stream management with resumption), its sessions' mailboxes
-//! bounded `tokio::sync::mpsc` channels. Same flags and output as `server`; runs until
-//! killed.
+//! bounded `tokio::sync::mpsc` channels. Same flags and output as `server`, among them
+//! `--direct-tls-listen` (XEP-0368 direct TLS, ALPN `xmpp-client`); runs until killed.
 //!
 //! Each task runs `xmpp_examples::tokio_net::drive_async`, the loop every role and tokio
 //! example shares: it waits with `tokio::select!` for whichever comes first, a read, a
@@ -19,7 +19,8 @@ use xmpp_examples::drive::answered;
 use xmpp_examples::hub::Hub;
 use xmpp_examples::tokio_net::{AsyncConn, AsyncEmbedder, drive_async};
 use xmpp_examples::{
-    Args, SERVER_FLAGS, SERVER_SWITCHES, SERVER_USAGE, die, random_seed, server_config,
+    Args, SERVER_FLAGS, SERVER_SWITCHES, SERVER_USAGE, die, direct_tls_listen, random_seed,
+    server_config,
 };
 use xmpp_sansio::server::{Server, ServerEvent};
 use xmpp_sansio::xml::Element;
@@ -31,6 +32,7 @@ fn main() {
     let usage = format!("usage: tokio_server {SERVER_USAGE}");
     let args = Args::parse(&usage, SERVER_FLAGS, SERVER_SWITCHES);
     let (config, listen) = server_config(&args, &usage);
+    let direct = direct_tls_listen(&args, &config, &usage);
     let hub: Arc<TokioHub> = Arc::new(Hub::new(config));
     // Every connection is a task on one thread: the core does no I/O, and PBKDF2 is the
     // only work that takes long (a multi-threaded runtime would spread it).
@@ -45,6 +47,18 @@ fn main() {
         let bound = listener
             .local_addr()
             .map_or_else(|_| listen.clone(), |a| a.to_string());
+        // The direct TLS listener's address too, before the line that says it is ready.
+        let direct = match direct {
+            Some((addr, tls)) => {
+                let l = TcpListener::bind(&addr)
+                    .await
+                    .unwrap_or_else(|e| die(&format!("direct-tls-listen {addr}: {e}")));
+                let bound = l.local_addr().map_or(addr, |a| a.to_string());
+                println!("direct-tls listening {bound}");
+                Some((l, tls))
+            }
+            None => None,
+        };
         println!("listening {bound}");
         // Detached sessions whose resumption timeout passed end here.
         let sweeper = Arc::clone(&hub);
@@ -55,27 +69,54 @@ fn main() {
                 sweeper.sweep(Instant::now());
             }
         });
-        loop {
-            let Ok((tcp, addr)) = listener.accept().await else {
-                continue;
-            };
-            let hub = Arc::clone(&hub);
-            tokio::spawn(async move {
-                let peer = addr.to_string();
-                println!("[{peer}] connected");
-                if let Err(e) = serve(&hub, tcp, &peer).await {
-                    println!("[{peer}] transport error: {e}");
-                }
-            });
+        if let Some((listener, tls)) = direct {
+            tokio::spawn(accept(listener, Arc::clone(&hub), Some(tls)));
         }
+        accept(listener, hub, None).await;
     });
 }
 
-async fn serve(hub: &TokioHub, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
+/// Takes the connections of `listener`, one task each: TLS from the first byte with
+/// `direct` (the direct TLS listener).
+async fn accept(
+    listener: TcpListener,
+    hub: Arc<TokioHub>,
+    direct: Option<Arc<rustls::ServerConfig>>,
+) {
+    loop {
+        let Ok((tcp, addr)) = listener.accept().await else {
+            continue;
+        };
+        let hub = Arc::clone(&hub);
+        let direct = direct.clone();
+        tokio::spawn(async move {
+            let peer = addr.to_string();
+            println!("[{peer}] connected");
+            if let Err(e) = serve(&hub, tcp, &peer, direct).await {
+                println!("[{peer}] transport error: {e}");
+            }
+        });
+    }
+}
+
+async fn serve(
+    hub: &TokioHub,
+    tcp: TcpStream,
+    peer: &str,
+    direct: Option<Arc<rustls::ServerConfig>>,
+) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut server = Server::new(C2s::config(hub), random_seed(), Instant::now());
-    let mut conn = Some(AsyncConn::Plain(tcp));
+    let mut conn = AsyncConn::Plain(tcp);
     let mut session = Session(C2s::new(hub, peer));
+    if let Some(tls) = direct {
+        let bindings;
+        (conn, bindings) = conn.start_tls_server(tls).await?;
+        session
+            .0
+            .direct_tls_up(&mut server, conn.alpn(), bindings)?;
+    }
+    let mut conn = Some(conn);
     let result = drive_async(&mut server, &mut conn, &mut session).await;
     session.0.finish(&mut server);
     println!("[{peer}] closed");
