@@ -13,6 +13,11 @@ roster, then one of three scenarios (--mode):
   meanwhile; a reconnects and resumes (session_resumed, never a fresh session), sends a
   third; b must receive 1, 2, 3 and a b's message, each exactly once.
 
+With --direct-tls both connect with direct TLS (XEP-0368) instead of STARTTLS: slixmpp's
+xmpps-client connection, TLS from the first byte with the JID's domain as SNI (slixmpp
+offers no ALPN), the certificate checked against --ca, and never STARTTLS or plaintext;
+each prints `direct tls up (...)` and fails if TLS came up more than once.
+
 Prints one line per step; exits 0 when every step happened, 1 otherwise (or on --timeout).
 """
 
@@ -24,7 +29,7 @@ import slixmpp
 
 
 class Client(slixmpp.ClientXMPP):
-    def __init__(self, name, jid, password, ca, mech, sm=False):
+    def __init__(self, name, jid, password, ca, mech, sm=False, direct_tls=False):
         super().__init__(jid, password, sasl_mech=mech)
         self.name = name
         # Subscription requests are answered by the scenario, not by slixmpp's roster.
@@ -45,11 +50,14 @@ class Client(slixmpp.ClientXMPP):
         self.add_event_handler("roster_update", self._on_roster_update)
         self.add_event_handler("presence", self._on_presence)
         self.ca_certs = ca
-        # STARTTLS on the given port only: no direct TLS, no plaintext fallback.
-        self.enable_direct_tls = False
-        self.enable_starttls = True
+        # STARTTLS on the given port only: no direct TLS, no plaintext fallback; or with
+        # direct_tls, direct TLS only.
+        self.direct_tls = direct_tls
+        self.enable_direct_tls = direct_tls
+        self.enable_starttls = not direct_tls
         self.enable_plaintext = False
         self.tls_ok = False
+        self.tls_count = 0
         self.online = asyncio.get_event_loop().create_future()
         self.inbox = asyncio.Queue()
         self.add_event_handler("tls_success", self._on_tls)
@@ -95,7 +103,12 @@ class Client(slixmpp.ClientXMPP):
 
     def _on_tls(self, _event):
         self.tls_ok = True
+        self.tls_count += 1
         self.say("tls ok")
+        if self.direct_tls:
+            ssl_object = self.transport.get_extra_info("ssl_object")
+            alpn = ssl_object.selected_alpn_protocol() if ssl_object else None
+            self.say(f"direct tls up ({ssl_object.version() if ssl_object else '?'}, ALPN {alpn})")
 
     def _fail(self, why):
         if not self.online.done():
@@ -118,6 +131,8 @@ class Client(slixmpp.ClientXMPP):
             self.say(f"bound {self.boundjid.full}")
             if not self.tls_ok:
                 raise RuntimeError("session started without TLS")
+            if self.direct_tls and self.tls_count != 1:
+                raise RuntimeError(f"TLS came up {self.tls_count} times: STARTTLS after direct TLS")
             await self.get_roster(timeout=10)
             self.say(f"roster ok ({len(self.client_roster)} items)")
             self.send_presence()
@@ -157,8 +172,11 @@ async def receive(c, body, timeout=5.0):
 
 async def run(args):
     sm = args.mode == "sm"
-    a = Client("a", f"{args.user_a}/slix-a", args.password, args.ca, args.mech, sm=sm)
-    b = Client("b", f"{args.user_b}/slix-b", args.password, args.ca, args.mech)
+    direct = args.direct_tls
+    a = Client("a", f"{args.user_a}/slix-a", args.password, args.ca, args.mech, sm=sm,
+               direct_tls=direct)
+    b = Client("b", f"{args.user_b}/slix-b", args.password, args.ca, args.mech,
+               direct_tls=direct)
     for c in (a, b):
         c.connect(args.host, args.port)
     await asyncio.gather(a.online, b.online)
@@ -273,6 +291,8 @@ def main():
     p.add_argument("--mech", default="SCRAM-SHA-1")
     p.add_argument("--timeout", type=float, default=20)
     p.add_argument("--mode", choices=("message", "im", "sm"), default="message")
+    p.add_argument("--direct-tls", action="store_true",
+                   help="direct TLS (XEP-0368) on --port instead of STARTTLS")
     args = p.parse_args()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

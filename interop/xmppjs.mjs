@@ -5,6 +5,11 @@
 // (<close/>, then the WebSocket closing handshake). Exit status 0 when all of it happened
 // within the timeout, 1 otherwise.
 //
+// The same over direct TLS (XEP-0368) with URL xmpps://HOST:PORT: xmpp.js's TLS connection
+// from the first byte (Node's tls.connect, the host as SNI; xmpp.js offers no ALPN); each
+// client then prints `direct tls up (VERSION, ALPN ...)` once online, and a STARTTLS
+// feature or <proceed/> on that stream fails the run.
+//
 // Usage: node xmppjs.mjs MODULES_DIR URL PASSWORD TIMEOUT_SECONDS
 // MODULES_DIR holds node_modules/@xmpp/client and node_modules/ws (interop/run installs them
 // with npm).
@@ -40,8 +45,26 @@ function start(name) {
   const xmpp = client({ service, domain: "localhost", resource: "xmppjs", username: name, password });
   xmpp.on("error", (err) => console.log(`${name}: error ${err.condition || ""} ${err.message}`));
   xmpp.on("status", (status) => console.log(`${name}: status ${status}`));
-  xmpp.on("element", (el) => console.log(`${name}: in ${el.toString()}`));
+  xmpp.on("element", (el) => {
+    console.log(`${name}: in ${el.toString()}`);
+    // XEP-0368: STARTTLS MUST NOT be used over direct TLS.
+    if (direct && (el.is("proceed") || el.getChild("starttls"))) {
+      console.log(`FAILED: ${name}: STARTTLS on a direct TLS stream`);
+      process.exit(1);
+    }
+  });
   return xmpp;
+}
+
+const direct = service.startsWith("xmpps:");
+// What the direct TLS handshake agreed on (xmpp.js's socket wraps Node's TLSSocket).
+function directTls(name, xmpp) {
+  if (!direct) return;
+  const sock = xmpp.socket && xmpp.socket.socket;
+  if (!sock || typeof sock.getProtocol !== "function") {
+    throw new Error(`${name}: not a TLS socket`);
+  }
+  console.log(`${name}: direct tls up (${sock.getProtocol()}, ALPN ${sock.alpnProtocol || "none"})`);
 }
 
 function received(xmpp, from, body) {
@@ -66,8 +89,10 @@ try {
   const aliceGot = received(alice, "bob@localhost/", "interop-xmppjs-answer");
   const bobJid = await bob.start();
   console.log(`bob: online ${bobJid}`);
+  directTls("bob", bob);
   const aliceJid = await alice.start();
   console.log(`alice: online ${aliceJid}`);
+  directTls("alice", alice);
   await alice.send(
     xml("message", { to: bobJid.toString(), type: "chat" }, xml("body", {}, "interop-xmppjs-hello")),
   );

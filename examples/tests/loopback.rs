@@ -24,6 +24,9 @@
 //!   server, one message goes from alice to bob, both close, with no STARTTLS and (over
 //!   `wss:`) `close_notify` both ways; a handshake without the `xmpp` subprotocol is refused,
 //!   and the client gives up on a server that does not agree to it.
+//! - Direct TLS (XEP-0368, `--direct-tls`, `--direct-tls-listen`) on both runtimes: ALPN
+//!   `xmpp-client`, no STARTTLS on either side, `-PLUS` on the first stream; another ALPN
+//!   protocol refused, none accepted; no plaintext fallback.
 //!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
