@@ -26,7 +26,8 @@
 //!   and the client gives up on a server that does not agree to it.
 //! - Direct TLS (XEP-0368, `--direct-tls`, `--direct-tls-listen`) on both runtimes: ALPN
 //!   `xmpp-client`, no STARTTLS on either side, `-PLUS` on the first stream; another ALPN
-//!   protocol refused, none accepted; no plaintext fallback.
+//!   protocol refused, none accepted; no plaintext fallback; a `--resume-test` over direct
+//!   TLS resumes on a new direct TLS connection.
 //!
 //! `tests/data/localhost.{cert,key}.pem` is a self-signed `localhost` certificate (not a CA,
 //! valid until 2126) made for these tests only; its key protects nothing.
@@ -986,6 +987,85 @@ fn direct_tls_listener_refuses_another_alpn_protocol_and_serves_a_client_without
         server.wait_for(
             |l| l.ends_with("] direct tls up (no ALPN), 1 channel binding(s)"),
             1,
+        );
+    }
+}
+
+/// XEP-0198 over direct TLS (both servers): `client --direct-tls --resume-test` cuts its
+/// connection after message 2 and resumes on a new direct TLS connection (TLS first again,
+/// no STARTTLS, never a fresh bind); bob, on the STARTTLS listener of the same server, gets
+/// each message exactly once.
+#[test]
+fn a_direct_tls_session_resumes_on_a_new_direct_tls_connection() {
+    for server_bin in SERVERS {
+        let flags = [
+            "--cert",
+            CERT,
+            "--key",
+            KEY,
+            "--direct-tls-listen",
+            "127.0.0.1:0",
+        ];
+        let mut server = RunningServer::start(server_bin, &flags);
+        let direct = direct_addr(&mut server);
+        let bob = std::thread::spawn({
+            let addr = server.addr.clone();
+            move || {
+                let flags = [
+                    "--ca",
+                    CERT,
+                    "--resource",
+                    "r",
+                    "--presence",
+                    "--count",
+                    "3",
+                ];
+                run_client(
+                    CLIENTS[0],
+                    &addr,
+                    "bob@localhost",
+                    &[&flags[..], &["--extra-secs", "2"]].concat(),
+                )
+            }
+        });
+        server.wait_for(|l| l.contains("online bob@localhost/r"), 1);
+        let flags = ["--ca", CERT, "--direct-tls", "--resume-test"];
+        let message = ["--to", "bob@localhost/r", "--message", "m"];
+        let alice = run_client(
+            CLIENTS[0],
+            &direct,
+            "alice@localhost",
+            &[&flags[..], &message].concat(),
+        );
+        let out = text(&alice);
+        assert!(alice.status.success(), "{server_bin}: alice:\n{out}");
+        assert!(has_line(&out, "cutting the connection", true), "{out}");
+        assert!(has_line(&out, "resumed alice@localhost/", false), "{out}");
+        let ups = out
+            .lines()
+            .filter(|l| *l == "direct tls up (ALPN xmpp-client)")
+            .count();
+        assert_eq!(ups, 2, "{server_bin}: both connections TLS first:\n{out}");
+        assert!(!out.contains("tls-requested"), "{server_bin}: {out}");
+        let onlines = out.lines().filter(|l| l.starts_with("online ")).count();
+        assert_eq!(onlines, 1, "{server_bin}: alice bound afresh:\n{out}");
+        let bob = bob.join().unwrap();
+        let bout = text(&bob);
+        assert!(bob.status.success(), "{server_bin}: bob:\n{bout}");
+        for i in 1..=3 {
+            let body = format!("<body>m {i}</body>");
+            assert_eq!(
+                bout.matches(&body).count(),
+                1,
+                "{server_bin}: {body}:\n{bout}"
+            );
+        }
+        let log = server.after_sessions(3);
+        assert!(log.contains("] resumed alice@localhost/"), "{log}");
+        assert_eq!(
+            log.matches("] direct tls up (ALPN xmpp-client)").count(),
+            2,
+            "{server_bin}: {log}"
         );
     }
 }
