@@ -405,6 +405,16 @@ impl Site {
                         }
                         Node::Text(_) => true,
                     });
+                    // The order is the server's preference (RFC 6120 section 6.4.1), a
+                    // deployment's choice; Prosody's even changes from one start to the
+                    // next. Compared in the vector's order; others keep theirs, after them.
+                    c.children.sort_by_key(|m| match m {
+                        Node::Element(m) => expected_mechs
+                            .iter()
+                            .position(|e| *e == m.text())
+                            .unwrap_or(usize::MAX),
+                        Node::Text(_) => usize::MAX,
+                    });
                 }
             }
             // The vector's order; features it does not name keep theirs, after them.
@@ -1509,6 +1519,30 @@ mod tests {
         let mut actual = items(live);
         site.tolerate(&wants_plus, &mut actual);
         assert!(!matches(&wants_plus, &actual));
+    }
+
+    #[test]
+    fn the_mechanisms_order_is_the_servers_and_their_set_still_counts() {
+        let site = site();
+        let mechs = |list: &[&str]| {
+            let m: String = list
+                .iter()
+                .map(|m| format!("<mechanism>{m}</mechanism>"))
+                .collect();
+            items(&FEATURES.replace("<mechanism>PLAIN</mechanism>", &m))
+        };
+        let expected = mechs(&["SCRAM-SHA-1", "PLAIN"]);
+        let mut actual = mechs(&["PLAIN", "SCRAM-SHA-1"]);
+        assert!(!matches(&expected, &actual), "unequal before tolerating");
+        site.tolerate(&expected, &mut actual);
+        assert!(matches(&expected, &actual));
+        // Another set is still a difference, whatever its order.
+        let mut fewer = mechs(&["PLAIN"]);
+        site.tolerate(&expected, &mut fewer);
+        assert!(!matches(&expected, &fewer));
+        let mut other = mechs(&["PLAIN", "SCRAM-SHA-256"]);
+        site.tolerate(&expected, &mut other);
+        assert!(!matches(&expected, &other));
     }
 
     #[test]
