@@ -172,6 +172,14 @@ impl Server {
 }
 
 impl Server {
+    /// `<enable/>` or `<resume/>` before authentication: the client MUST NOT send them
+    /// yet and the server "SHALL enforce this order and return a `<failed/>` element"
+    /// (XEP-0198 section 3; section 6 for `<resume/>`, which section 9 forbids to resume
+    /// anything before authentication). The stream goes on: SASL may follow.
+    pub(super) fn sm_unauthenticated(&mut self) {
+        self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
+    }
+
     /// `<failed/>` with `condition` (XEP-0198 section 6); the stream goes on.
     fn sm_failed(&mut self, condition: StanzaErrorCondition) {
         self.engine
