@@ -146,8 +146,12 @@ impl Server {
         let jid = jid.clone();
         let resumable = match self.config.resumption {
             Some(ours) if management::is_true(el.root(), "resume") => {
-                let max =
-                    management::read_u32(el.root(), "max").map_or(ours, |theirs| theirs.min(ours));
+                // `max` is an xs:positiveInteger on both elements (section 11): a client's 0
+                // states no preference, and ours of 0 is not announced.
+                let max = match management::read_max(el.root()) {
+                    Some(theirs) if ours > 0 => theirs.min(ours),
+                    _ => ours,
+                };
                 Some((self.rng.token(16), max))
             }
             _ => None,

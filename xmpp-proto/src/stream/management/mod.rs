@@ -36,7 +36,7 @@ pub(crate) use resume::Resumable;
 pub use resume::ResumptionState;
 #[cfg(feature = "server")]
 pub(crate) use resume::write_enabled;
-pub(crate) use resume::{is_true, read_u32, write_resume};
+pub(crate) use resume::{is_true, read_max, write_resume};
 #[cfg(feature = "client")]
 pub(crate) use resume::{read_enabled, write_enable};
 
