@@ -41,7 +41,8 @@ impl Client {
     /// resume the session ([`resume_from`](Self::resume_from)), when the server enabled
     /// resumption (`<enabled resume='true' id/>`): the id, the counters, the stanzas the
     /// server did not acknowledge, and where it asked to be reconnected to. `None` before
-    /// the end, without resumption, or once taken (the unacknowledged stanzas go with it,
+    /// the end, without resumption, after a closing handshake (the session ended, XEP-0198
+    /// section 7), or once taken (the unacknowledged stanzas go with it,
     /// so [`take_unacked`](Self::take_unacked) is then empty). Output not yet taken with
     /// [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
     pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {

@@ -98,7 +98,8 @@ impl Server {
     /// resumption, when the client enabled it (`<enabled resume='true'/>`): keep it for
     /// [`ServerConfig::resumption`] seconds at most, and give it to the `Server` whose
     /// [`ServerEvent::ResumeRequest`] names its id. `None` before the end, without
-    /// resumption, or once taken (the unacknowledged stanzas go with it). Output not yet
+    /// resumption, after a closing handshake (the client ended its session, XEP-0198
+    /// section 7: its stanzas are then in [`take_unacked`](Self::take_unacked)), or once taken (the unacknowledged stanzas go with it). Output not yet
     /// taken with [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
     pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {
         self.engine.sm_take_state()

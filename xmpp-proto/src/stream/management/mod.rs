@@ -171,6 +171,16 @@ impl Acks {
         }
     }
 
+    /// The stream ended with the closing handshake (either side first): "a cleanly closed
+    /// stream differs from an unfinished stream" (XEP-0198 section 7), its session is over
+    /// and is not kept for resumption; what the peer did not acknowledge goes back to the
+    /// embedder. A stream that was itself resuming another session ends nothing of it.
+    pub fn closed_cleanly(&mut self) {
+        if !self.resuming {
+            self.resumable = None;
+        }
+    }
+
     /// The unacknowledged stanzas, once the session is over for good.
     pub fn take_unacked(&mut self) -> Vec<Bytes> {
         self.queue.take()
