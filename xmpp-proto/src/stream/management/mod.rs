@@ -266,9 +266,13 @@ pub(crate) fn is_ack_exchange(el: &Element) -> bool {
 /// The `h` of an `<a/>`: an `xs:unsignedInt` (XEP-0198 section 4), `None` when missing or
 /// not one.
 pub(crate) fn read_h(el: &Element) -> Option<u32> {
-    let h = el.attr("h")?;
+    parse_h(&el.attr("h")?)
+}
+
+/// An `h` value: an `xs:unsignedInt`, `None` when not one.
+pub(crate) fn parse_h(h: &str) -> Option<u32> {
     // xs:unsignedInt: optional '+', decimal digits (leading zeros allowed), 0..2^32-1.
-    let digits = h.strip_prefix('+').unwrap_or(&h);
+    let digits = h.strip_prefix('+').unwrap_or(h);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
