@@ -271,7 +271,9 @@ pub(crate) fn read_h(el: &Element) -> Option<u32> {
 
 /// An `h` value: an `xs:unsignedInt`, `None` when not one.
 pub(crate) fn parse_h(h: &str) -> Option<u32> {
-    // xs:unsignedInt: optional '+', decimal digits (leading zeros allowed), 0..2^32-1.
+    // xs:unsignedInt: optional '+', decimal digits (leading zeros allowed), 0..2^32-1,
+    // after white space is collapsed (XML Schema Part 2 section 4.3.6).
+    let h = h.trim_matches([' ', '\t', '\n', '\r']);
     let digits = h.strip_prefix('+').unwrap_or(h);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -402,7 +404,9 @@ mod tests {
         assert_eq!(read_h(&a("4294967295")), Some(u32::MAX));
         assert_eq!(read_h(&a("+007")), Some(7));
         assert_eq!(read_h(&a("0000000000004294967295")), Some(u32::MAX));
-        for bad in ["", "-1", "4294967296", "1.0", " 1", "x", "+"] {
+        assert_eq!(read_h(&a(" 1 ")), Some(1), "white space is collapsed");
+        assert_eq!(read_h(&a("\t+2")), Some(2));
+        for bad in ["", " ", "-1", "4294967296", "1.0", "1 2", "+ 1", "x", "+"] {
             assert_eq!(read_h(&a(bad)), None, "{bad:?}");
         }
         let no_h = parse_element(SM_NS, b"<a xmlns='urn:xmpp:sm:3'/>").unwrap();
