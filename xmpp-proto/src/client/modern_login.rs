@@ -105,9 +105,9 @@ impl Client {
                 .find(|c| c.ns() == SM_NS && matches!(c.name(), "resumed" | "failed"));
             match answer {
                 Some(r) if r.name() == "resumed" => {
-                    let h = r.attr("h").and_then(|h| h.parse::<u32>().ok());
-                    let Some(h) = h else {
-                        return self.stream_error(StreamErrorCondition::BadFormat);
+                    let h = match self.resumed_h(r) {
+                        Ok(h) => h,
+                        Err(condition) => return self.stream_error(condition),
                     };
                     let Some(jid) = self.engine.sm_jid().cloned() else {
                         return self.stream_error(StreamErrorCondition::UndefinedCondition);

@@ -41,7 +41,8 @@ impl Client {
     /// resume the session ([`resume_from`](Self::resume_from)), when the server enabled
     /// resumption (`<enabled resume='true' id/>`): the id, the counters, the stanzas the
     /// server did not acknowledge, and where it asked to be reconnected to. `None` before
-    /// the end, without resumption, or once taken (the unacknowledged stanzas go with it,
+    /// the end, without resumption, after a closing handshake (the session ended, XEP-0198
+    /// section 7), or once taken (the unacknowledged stanzas go with it,
     /// so [`take_unacked`](Self::take_unacked) is then empty). Output not yet taken with
     /// [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
     pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {
@@ -115,8 +116,9 @@ impl Client {
             return;
         };
         if el.name() == "resumed" {
-            let Some(h) = management::read_h(el) else {
-                return self.stream_error(StreamErrorCondition::BadFormat);
+            let h = match self.resumed_h(el.root()) {
+                Ok(h) => h,
+                Err(condition) => return self.stream_error(condition),
             };
             let Some(jid) = self.engine.sm_jid().cloned() else {
                 return self.stream_error(StreamErrorCondition::UndefinedCondition);
@@ -141,6 +143,25 @@ impl Client {
                 auth,
             }),
             Err(failure) => self.fail(failure),
+        }
+    }
+
+    /// The `h` of `<resumed previd h/>` (XEP-0198 section 5: both MUST be there, and
+    /// `previd` MUST be the SM-ID of the session we asked to resume). Without either, or
+    /// with an `h` that is no `xs:unsignedInt`, `bad-format`; another session's id,
+    /// `undefined-condition`: the server resumed something the client cannot be, and
+    /// nothing of ours is sent again.
+    pub(super) fn resumed_h(
+        &self,
+        el: crate::xml::ElementRef<'_>,
+    ) -> Result<u32, StreamErrorCondition> {
+        let (Some(previd), Some(h)) = (el.attr("previd"), el.attr("h")) else {
+            return Err(StreamErrorCondition::BadFormat);
+        };
+        let h = management::parse_h(&h).ok_or(StreamErrorCondition::BadFormat)?;
+        match self.engine.sm_resumable() {
+            Some(ours) if ours.id == *previd => Ok(h),
+            _ => Err(StreamErrorCondition::UndefinedCondition),
         }
     }
 

@@ -912,6 +912,16 @@ impl Server {
             (State::Authenticated(bind), _) if bind.is_idle() && el.is("starttls", TLS_NS) => {
                 self.on_starttls()
             }
+            // XEP-0198 sections 3, 6 and 9: before authentication, `<failed/>`, never a
+            // stream management session (nor a resumed one).
+            (State::Unauthenticated(sasl), _)
+                if sasl.is_idle()
+                    && self.config.stream_management
+                    && el.ns() == SM_NS
+                    && matches!(el.name(), "enable" | "resume") =>
+            {
+                self.sm_unauthenticated()
+            }
             (State::Unauthenticated(sasl), _)
                 if sasl.is_idle() && self.config.sasl2 && el.is("authenticate", SASL2_NS) =>
             {

@@ -98,7 +98,8 @@ impl Server {
     /// resumption, when the client enabled it (`<enabled resume='true'/>`): keep it for
     /// [`ServerConfig::resumption`] seconds at most, and give it to the `Server` whose
     /// [`ServerEvent::ResumeRequest`] names its id. `None` before the end, without
-    /// resumption, or once taken (the unacknowledged stanzas go with it). Output not yet
+    /// resumption, after a closing handshake (the client ended its session, XEP-0198
+    /// section 7: its stanzas are then in [`take_unacked`](Self::take_unacked)), or once taken (the unacknowledged stanzas go with it). Output not yet
     /// taken with [`poll_transmit`](Self::poll_transmit) is dropped: the transport is gone.
     pub fn take_resumption_state(&mut self) -> Option<ResumptionState> {
         self.engine.sm_take_state()
@@ -146,8 +147,12 @@ impl Server {
         let jid = jid.clone();
         let resumable = match self.config.resumption {
             Some(ours) if management::is_true(el.root(), "resume") => {
-                let max =
-                    management::read_u32(el.root(), "max").map_or(ours, |theirs| theirs.min(ours));
+                // `max` is an xs:positiveInteger on both elements (section 11): a client's 0
+                // states no preference, and ours of 0 is not announced.
+                let max = match management::read_max(el.root()) {
+                    Some(theirs) if ours > 0 => theirs.min(ours),
+                    _ => ours,
+                };
                 Some((self.rng.token(16), max))
             }
             _ => None,
@@ -172,6 +177,14 @@ impl Server {
 }
 
 impl Server {
+    /// `<enable/>` or `<resume/>` before authentication: the client MUST NOT send them
+    /// yet and the server "SHALL enforce this order and return a `<failed/>` element"
+    /// (XEP-0198 section 3; section 6 for `<resume/>`, which section 9 forbids to resume
+    /// anything before authentication). The stream goes on: SASL may follow.
+    pub(super) fn sm_unauthenticated(&mut self) {
+        self.sm_failed(StanzaErrorCondition::UnexpectedRequest);
+    }
+
     /// `<failed/>` with `condition` (XEP-0198 section 6); the stream goes on.
     fn sm_failed(&mut self, condition: StanzaErrorCondition) {
         self.engine

@@ -512,6 +512,11 @@ impl<E: StreamEvent> Engine<E> {
     /// The stream is over for `reason`: one `Closed` event, no more timers.
     fn set_closed(&mut self, reason: CloseReason) {
         self.life = Lifecycle::Closed;
+        if matches!(reason, CloseReason::LocalClose | CloseReason::PeerClose) {
+            if let Some(acks) = &mut self.sm {
+                acks.closed_cleanly();
+            }
+        }
         self.timers.stop_all();
         self.events.push_back(E::closed(reason));
     }

@@ -36,7 +36,7 @@ pub(crate) use resume::Resumable;
 pub use resume::ResumptionState;
 #[cfg(feature = "server")]
 pub(crate) use resume::write_enabled;
-pub(crate) use resume::{is_true, read_u32, write_resume};
+pub(crate) use resume::{is_true, read_max, write_resume};
 #[cfg(feature = "client")]
 pub(crate) use resume::{read_enabled, write_enable};
 
@@ -171,6 +171,16 @@ impl Acks {
         }
     }
 
+    /// The stream ended with the closing handshake (either side first): "a cleanly closed
+    /// stream differs from an unfinished stream" (XEP-0198 section 7), its session is over
+    /// and is not kept for resumption; what the peer did not acknowledge goes back to the
+    /// embedder. A stream that was itself resuming another session ends nothing of it.
+    pub fn closed_cleanly(&mut self) {
+        if !self.resuming {
+            self.resumable = None;
+        }
+    }
+
     /// The unacknowledged stanzas, once the session is over for good.
     pub fn take_unacked(&mut self) -> Vec<Bytes> {
         self.queue.take()
@@ -256,9 +266,15 @@ pub(crate) fn is_ack_exchange(el: &Element) -> bool {
 /// The `h` of an `<a/>`: an `xs:unsignedInt` (XEP-0198 section 4), `None` when missing or
 /// not one.
 pub(crate) fn read_h(el: &Element) -> Option<u32> {
-    let h = el.attr("h")?;
-    // xs:unsignedInt: optional '+', decimal digits (leading zeros allowed), 0..2^32-1.
-    let digits = h.strip_prefix('+').unwrap_or(&h);
+    parse_h(&el.attr("h")?)
+}
+
+/// An `h` value: an `xs:unsignedInt`, `None` when not one.
+pub(crate) fn parse_h(h: &str) -> Option<u32> {
+    // xs:unsignedInt: optional '+', decimal digits (leading zeros allowed), 0..2^32-1,
+    // after white space is collapsed (XML Schema Part 2 section 4.3.6).
+    let h = h.trim_matches([' ', '\t', '\n', '\r']);
+    let digits = h.strip_prefix('+').unwrap_or(h);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -388,7 +404,9 @@ mod tests {
         assert_eq!(read_h(&a("4294967295")), Some(u32::MAX));
         assert_eq!(read_h(&a("+007")), Some(7));
         assert_eq!(read_h(&a("0000000000004294967295")), Some(u32::MAX));
-        for bad in ["", "-1", "4294967296", "1.0", " 1", "x", "+"] {
+        assert_eq!(read_h(&a(" 1 ")), Some(1), "white space is collapsed");
+        assert_eq!(read_h(&a("\t+2")), Some(2));
+        for bad in ["", " ", "-1", "4294967296", "1.0", "1 2", "+ 1", "x", "+"] {
             assert_eq!(read_h(&a(bad)), None, "{bad:?}");
         }
         let no_h = parse_element(SM_NS, b"<a xmlns='urn:xmpp:sm:3'/>").unwrap();

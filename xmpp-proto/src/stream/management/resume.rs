@@ -64,14 +64,21 @@ pub(crate) struct Resumable {
     pub max: Option<u32>,
 }
 
-/// Is an XML boolean attribute true (`true` or `1`)?
+/// Is an XML boolean attribute true (`true` or `1`; xs:boolean collapses white space)?
 pub(crate) fn is_true(el: ElementRef<'_>, attr: &str) -> bool {
-    matches!(el.attr(attr).as_deref(), Some("true" | "1"))
+    el.attr(attr)
+        .is_some_and(|v| matches!(v.trim_matches([' ', '\t', '\n', '\r']), "true" | "1"))
 }
 
-/// A non-negative integer attribute (`max`), `None` when missing or not one.
-pub(crate) fn read_u32(el: ElementRef<'_>, attr: &str) -> Option<u32> {
-    el.attr(attr)?.parse().ok()
+/// The `max` attribute of `<enable/>` or `<enabled/>`: an xs:positiveInteger (XEP-0198
+/// section 11), `None` when missing, 0, or not one (beyond 2^32 - 1 too: no session is
+/// kept that long).
+pub(crate) fn read_max(el: ElementRef<'_>) -> Option<u32> {
+    el.attr("max")?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&max: &u32| max > 0)
 }
 
 /// What `<enabled/>` says about resumption: `None` without `resume` or `id`.
@@ -84,7 +91,7 @@ pub(crate) fn read_enabled(el: ElementRef<'_>) -> Option<Resumable> {
     Some(Resumable {
         id,
         location: el.attr("location").map(|l| l.into_owned()),
-        max: read_u32(el, "max"),
+        max: read_max(el),
     })
 }
 
@@ -103,9 +110,11 @@ pub(crate) fn write_enable(w: &mut Writer<'_>, resume: bool) {
 pub(crate) fn write_enabled(w: &mut Writer<'_>, resumable: Option<(&str, u32)>) {
     w.start("enabled").xmlns(SM_NS);
     if let Some((id, max)) = resumable {
-        w.attr("id", id)
-            .attr("resume", "true")
-            .attr("max", &max.to_string());
+        w.attr("id", id).attr("resume", "true");
+        // An xs:positiveInteger (XEP-0198 section 11): 0 is left out.
+        if max > 0 {
+            w.attr("max", &max.to_string());
+        }
     }
     w.end("enabled");
 }
@@ -117,4 +126,59 @@ pub(crate) fn write_resume(w: &mut Writer<'_>, name: &str, previd: &str, h: u32)
         .attr("previd", previd)
         .attr("h", &h.to_string())
         .end(name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse_element;
+
+    fn enable(attrs: &str) -> crate::xml::Element {
+        parse_element(
+            SM_NS,
+            format!("<enable xmlns='{SM_NS}' {attrs}/>").as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn resume_is_an_xs_boolean() {
+        for yes in [
+            "resume='true'",
+            "resume='1'",
+            "resume=' true '",
+            "resume='\t1\n'",
+        ] {
+            assert!(is_true(enable(yes).root(), "resume"), "{yes}");
+        }
+        for no in [
+            "",
+            "resume='false'",
+            "resume='0'",
+            "resume='TRUE'",
+            "resume='yes'",
+        ] {
+            assert!(!is_true(enable(no).root(), "resume"), "{no}");
+        }
+    }
+
+    #[test]
+    fn max_is_an_xs_positive_integer() {
+        assert_eq!(read_max(enable("max='300'").root()), Some(300));
+        assert_eq!(read_max(enable("max=' 60 '").root()), Some(60));
+        for no in ["", "max='0'", "max='-5'", "max='x'", "max='4294967296'"] {
+            assert_eq!(read_max(enable(no).root()), None, "{no}");
+        }
+    }
+
+    #[cfg(feature = "server")]
+    #[test]
+    fn enabled_never_announces_a_max_of_zero() {
+        let mut buf = bytes::BytesMut::new();
+        write_enabled(&mut Writer::new(&mut buf), Some(("id1", 0)));
+        assert_eq!(
+            &buf[..],
+            b"<enabled xmlns='urn:xmpp:sm:3' id='id1' resume='true'/>"
+        );
+    }
 }
