@@ -388,7 +388,10 @@ impl Server {
             });
         });
         self.state = State::Online(jid.clone());
-        self.after_sasl2();
+        // The resumed stream is established at once: no features follow this <success/>
+        // (XEP-0198 section 9.2: "stream features MUST NOT be sent in this case").
+        let limits = self.config.limits_for(true);
+        self.engine.parser_mut().set_limits(limits);
         self.engine.negotiated();
         match self.engine.sm_resumed(h) {
             Ok(()) => self.engine.report(ServerEvent::Resumed(jid)),
