@@ -338,6 +338,7 @@ pub fn run<R: Role>(role: &mut R, ws: bool, steps: &[Step<R::Item, R::Action>]) 
         ws,
         out: Vec::new(),
         input: 0,
+        actions: 0,
         split: 0,
         corrupt: None,
         truncate: None,
@@ -379,6 +380,8 @@ struct Harness {
     ws: bool,
     out: Vec<u8>,
     input: usize,
+    /// Embedder decisions made: each may write a little (a stanza it sends, an answer).
+    actions: usize,
     split: usize,
     corrupt: Option<(u8, u8)>,
     truncate: Option<u8>,
@@ -436,6 +439,7 @@ impl Harness {
 
     fn act<R: Role>(&mut self, role: &mut R, action: &R::Action) {
         self.ids += 1;
+        self.actions += 1;
         let id = format!("g{}", self.ids);
         let online = self.milestone == Milestone::Online;
         if self.trace {
@@ -554,12 +558,14 @@ impl Harness {
     }
 
     fn finish(&mut self) {
-        // Output proportional to input (as in `sessions`), the big items included.
+        // Output proportional to input (as in `sessions`), the big items included, plus
+        // what the embedder's own decisions write (a stanza it sends: at most 512 bytes).
         assert!(
-            self.out.len() <= 4096 + 64 * self.input,
-            "{} bytes out for {} in",
+            self.out.len() <= 4096 + 64 * self.input + 512 * self.actions,
+            "{} bytes out for {} in and {} embedder actions",
             self.out.len(),
-            self.input
+            self.input,
+            self.actions
         );
         if !self.ws {
             check_output(&self.out);
