@@ -130,7 +130,7 @@ fn deliver(session: &FullJid, stanza: &Stanza) -> Output {
 /// Delivers a message, an iq, or presence of no type or `unavailable` addressed to `to`,
 /// an address of this server's user `account` (`None`: no such account), under the rules of
 /// section 8.5. Subscription presence and probes are [`super::subscription::inbound`] and
-/// [`super::presence::inbound_probe`]; this function ignores them (8.5.3.2.2: a
+/// [`super::presence::answer_probe`]; this function ignores them (8.5.3.2.2: a
 /// subscription stanza to a full JID that matches nothing other than `subscribe` is
 /// ignored; the embedder sends the others on before calling this).
 ///

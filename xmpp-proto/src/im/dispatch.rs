@@ -55,7 +55,7 @@ pub enum Step {
         kind: SubscriptionType,
     },
     /// A probe for the account (4.3.2):
-    /// [`presence::inbound_probe`](super::presence::inbound_probe).
+    /// [`presence::answer_probe`](super::presence::answer_probe).
     Probe {
         /// The prober, as it wrote itself.
         from: Jid,

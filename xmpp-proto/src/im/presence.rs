@@ -8,7 +8,8 @@
 //! - [`session_ended`]: a session gone without unavailable presence (4.5.2: the server
 //!   generates it);
 //! - [`outbound_directed`]: presence with a `to` that is not a subscription (4.6.2);
-//! - [`inbound_probe`]: a probe for the user (4.3.2).
+//! - [`answer_probe`]: a probe for the user (4.3.2, with its ids, 4.3.2.1) or for one of
+//!   its resources, and from an entity that got directed presence (4.6.6).
 
 use bytes::BytesMut;
 
@@ -187,33 +188,124 @@ pub fn outbound_directed(
     out
 }
 
-/// Answers a probe that `from` sent to the user (section 4.3.2); `account` is `None` when
-/// the account does not exist, `contact` the prober's record in the user's roster.
-///
-/// A prober without a subscription ("From", "From + Pending Out" or "Both"), or an account
-/// that does not exist, gets `unsubscribed` from the user's bare JID (which cancels no
-/// pre-approval: nothing is stored). Otherwise, with no available session, `unavailable`
-/// from the bare JID; with some, the last presence of each, from its full JID. The probe's
-/// `id` is not copied (4.3.2.1: each presence keeps the id its session gave it).
+/// Answers a probe that `from` sent to the user's bare JID, without an `id` (section
+/// 4.3.2); `account` is `None` when the account does not exist, `contact` the prober's
+/// record in the user's roster. [`answer_probe`] takes the probe itself, and with it the
+/// full JID it may be addressed to (4.3.2) and the `id` to mirror (4.3.2.1).
 pub fn inbound_probe(
     account: Option<&Account<'_>>,
     user: &BareJid,
     from: &Jid,
     contact: Option<&Contact>,
 ) -> Vec<Output> {
+    probe_answer(account, user, from, None, None, contact)
+}
+
+/// Answers `probe`, a presence of type `probe` from someone else to the user `user` (its
+/// bare or a full JID; section 4.3.2); `account` is `None` when the account does not exist,
+/// `contact` the prober's record in the user's roster.
+///
+/// - A prober without a subscription ("From", "From + Pending Out" or "Both"), or an
+///   account that does not exist, gets `unsubscribed` from the user's bare JID (rule 1,
+///   which cancels no pre-approval: nothing is stored) — unless a session sent it directed
+///   presence (section 4.6.6): then mere available presence from that session's full JID
+///   (from each such session for a probe to the bare JID, from the probed one only for a
+///   probe to a full JID).
+/// - To the bare JID: with no available session, `unavailable` from the bare JID (rule 3);
+///   with some, the last presence of each, from its full JID (rule 4).
+/// - To a full JID (4.3.2: "MUST NOT return presence information about any resource except
+///   the resource specified by the 'to' address"): mere available presence from it if it
+///   is an available session (no `<show/>`, `<status/>`, `<priority/>` or extension, as
+///   the RFC's SHOULD says), else `unavailable` from it.
+///
+/// Ids (4.3.2.1): a session's presence keeps the id its session gave it; every other
+/// answer mirrors the probe's.
+pub fn answer_probe(
+    account: Option<&Account<'_>>,
+    user: &BareJid,
+    probe: &Stanza,
+    contact: Option<&Contact>,
+) -> Vec<Output> {
+    let Ok(Some(from)) = probe.from() else {
+        return Vec::new();
+    };
+    let to = probe
+        .to()
+        .ok()
+        .flatten()
+        .and_then(|t| FullJid::try_from(t).ok())
+        .filter(|t| t.to_bare() == *user);
+    probe_answer(
+        account,
+        user,
+        &from,
+        to.as_ref(),
+        probe.id().as_deref(),
+        contact,
+    )
+}
+
+/// A mere presence (no child, section 4.3.2's SHOULD) from `session` to `to`.
+fn mere(session: &FullJid, to: &Jid, id: Option<&str>, unavailable: bool) -> Output {
+    let mut out = BytesMut::new();
+    let mut b = PresenceBuilder::new().from(session.as_jid()).to(to);
+    if unavailable {
+        b = b.type_(PresenceType::Unavailable);
+    }
+    if let Some(id) = id {
+        b = b.id(id);
+    }
+    b.write(&mut out);
+    route(to, OutStanza::Built(out.freeze()))
+}
+
+fn probe_answer(
+    account: Option<&Account<'_>>,
+    user: &BareJid,
+    from: &Jid,
+    to: Option<&FullJid>,
+    id: Option<&str>,
+    contact: Option<&Contact>,
+) -> Vec<Output> {
     let prober = from.to_bare();
     let subscribed = contact.is_some_and(|c| c.state.state().subscription().has_from());
     let Some(account) = account.filter(|_| subscribed) else {
+        // Section 4.6.6: no subscription, but maybe directed presence from a session to the
+        // prober during its presence session (the list is cleared when it ends).
+        let directed: Vec<Output> = account
+            .map(|a| a.sessions)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|s| s.is_available() && to.is_none_or(|t| *t == s.jid))
+            .filter(|s| {
+                s.directed
+                    .iter()
+                    .any(|d| d == from || (d.is_bare() && d.to_bare() == prober))
+            })
+            .map(|s| mere(&s.jid, from, id, false))
+            .collect();
+        if !directed.is_empty() {
+            return directed;
+        }
         return vec![route(
             prober.as_jid(),
             built(
                 user.as_jid(),
                 prober.as_jid(),
                 PresenceType::Unsubscribed,
-                None,
+                id,
             ),
         )];
     };
+    if let Some(to) = to {
+        return match account.session(to) {
+            Some(s) if s.is_available() => {
+                let own_id = s.presence.as_ref().and_then(|p| p.attr("id"));
+                vec![mere(&s.jid, from, own_id.as_deref(), false)]
+            }
+            _ => vec![mere(to, from, id, true)],
+        };
+    }
     let mut out: Vec<Output> = account
         .available()
         .filter_map(|s| s.presence.as_ref().map(|p| (s, p)))
@@ -230,7 +322,7 @@ pub fn inbound_probe(
     if out.is_empty() {
         out.push(route(
             from,
-            built(account.jid.as_jid(), from, PresenceType::Unavailable, None),
+            built(account.jid.as_jid(), from, PresenceType::Unavailable, id),
         ));
     }
     out
