@@ -124,6 +124,17 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
             (Some(Ok(PresenceType::Available | PresenceType::Unavailable)), Some(to)) => {
                 Step::Directed { session, to }
             }
+            // Section 4.3: a probe a client sends SHOULD be routed (or processed by the
+            // contact's server, which the embedder runs for a local contact), and never be
+            // the cause of an error; a presence error is a stanza for someone else, routed
+            // as RFC 6120 section 10.4 says (section 8.3). A probe of the account by itself
+            // has nobody to answer it.
+            (Some(Ok(PresenceType::Probe | PresenceType::Error)), Some(to))
+                if to.to_bare() != *account.jid =>
+            {
+                Step::Route { to }
+            }
+            (Some(Ok(PresenceType::Error)), Some(to)) => Step::Deliver { to },
             (Some(_), _) => Step::Ignore,
             (None, Some(to)) if to.to_bare() == *account.jid => Step::Deliver { to },
             (None, Some(to)) => Step::Route { to },
@@ -144,9 +155,10 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     }
     match presence {
         Some(Ok(PresenceType::Probe)) => Step::Probe { from },
-        Some(Ok(PresenceType::Available | PresenceType::Unavailable)) | None => {
-            Step::Deliver { to }
-        }
+        // A presence error is delivered like presence (RFC 6120 sections 10.5.3.2 and
+        // 10.5.4: section 8.5 has no rule of its own for it).
+        Some(Ok(PresenceType::Available | PresenceType::Unavailable | PresenceType::Error))
+        | None => Step::Deliver { to },
         Some(_) => Step::Ignore,
     }
 }
