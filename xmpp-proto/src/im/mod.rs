@@ -53,9 +53,9 @@ pub struct Session {
     pub presence: Option<Element>,
     /// Did the session request the roster (section 2.1.6: an "interested resource")?
     pub interested: bool,
-    /// The entities the session sent directed available presence to, during its presence
-    /// session, that are not subscribed to the user (section 4.6.2): they get its
-    /// unavailable presence when it ends (4.6.3).
+    /// The entities the session sent directed available presence to, that are not
+    /// subscribed to the user (section 4.6.2, rules 2 and 3: while available or only
+    /// connected), since it last became unavailable: they get its unavailable presence.
     pub directed: Vec<Jid>,
 }
 

@@ -53,7 +53,9 @@ fn subscribers(contacts: &[Contact]) -> impl Iterator<Item = &Contact> {
 /// from the user's bare JID (4.3.1). Later available presence (4.4.2) goes to subscribers
 /// and available sessions. Unavailable presence (4.5.2) goes to subscribers, to the
 /// entities of the session's directed presence (4.6.3) and to the available sessions. The
-/// first output is always [`Output::SessionPresence`], for the session table.
+/// first output is always [`Output::SessionPresence`], for the session table. Unavailable
+/// presence from a session that is not available goes to the entities of its directed
+/// presence only (4.6.2 rule 3).
 pub fn outbound_broadcast(
     account: &Account<'_>,
     session: &FullJid,
@@ -67,9 +69,21 @@ pub fn outbound_broadcast(
         session: session.clone(),
         presence: (!unavailable).then(|| el.clone()),
     }];
+    let directed = account
+        .session(session)
+        .map(|s| &s.directed[..])
+        .unwrap_or(&[]);
     if unavailable && !was_available {
         // Section 4.5.2 is about an available resource: a session that was not available
-        // has nothing to withdraw (and its directed list is empty).
+        // has nothing to withdraw from subscribers or its own resources. But the entities
+        // it sent directed presence to while connected and not available are "as in case
+        // #2" (4.6.2, rule 3): they get the unavailable presence.
+        for to in directed {
+            out.push(route(
+                to,
+                OutStanza::Element(el.with_attr("to", to.as_str())),
+            ));
+        }
         return out;
     }
     for c in subscribers(contacts) {
@@ -79,10 +93,6 @@ pub fn outbound_broadcast(
         ));
     }
     if unavailable {
-        let directed = account
-            .session(session)
-            .map(|s| &s.directed[..])
-            .unwrap_or(&[]);
         for to in directed {
             out.push(route(
                 to,
@@ -136,8 +146,8 @@ pub fn outbound_broadcast(
 
 /// A session ended without unavailable presence (its stream closed, gracefully or not):
 /// the server generates the unavailable presence of section 4.5.2 on its behalf and
-/// processes it as [`outbound_broadcast`] does. Nothing when the session was not
-/// available.
+/// processes it as [`outbound_broadcast`] does. When the session was not available, only
+/// the entities it sent directed presence to hear of it (4.6.2 rule 3).
 pub fn session_ended(
     account: &Account<'_>,
     session: &FullJid,
@@ -162,8 +172,9 @@ pub fn session_ended(
 /// section 4.6.2) from `session` to `to`, whose record is `contact` when `to` is the bare
 /// JID (or the bare part of the full JID) of someone in the roster. The full XML is routed,
 /// stamped with the session's full JID; available presence to someone not subscribed to
-/// the user, during the session's presence session, is remembered ([`Output::Directed`])
-/// so that its unavailable presence reaches them (4.6.3).
+/// the user is remembered ([`Output::Directed`]) so that the session's unavailable presence
+/// reaches them (4.6.2 rule 2), also when the session is connected but not available (rule
+/// 3: "as in case #2"; its unavailable presence is then the end of its session).
 pub fn outbound_directed(
     account: &Account<'_>,
     session: &FullJid,
@@ -175,11 +186,12 @@ pub fn outbound_directed(
     let mut out = vec![route(to, OutStanza::Element(el))];
     let available = stanza.type_attr().is_none();
     let subscribed = contact.is_some_and(|c| c.state.state().subscription().has_from());
-    let in_session = account.session(session).is_some_and(Session::is_available);
+    // Whether or not the session is available: rule 3 treats directed presence from a
+    // connected resource that is not available "as in case #2".
     let known = account
         .session(session)
         .is_some_and(|s| s.directed.contains(to));
-    if available && !subscribed && in_session && !known {
+    if available && !subscribed && !known {
         out.push(Output::Directed {
             session: session.clone(),
             to: to.clone(),
