@@ -88,7 +88,9 @@ fn is_roster(stanza: &Stanza) -> bool {
 }
 
 /// Classifies `stanza` for `account`: the user's when its `from` is one of the account's
-/// sessions, for the account when its `to` is the account's bare or full JID.
+/// sessions, for the account when its `to` is the account's bare or full JID (also when it
+/// comes from the account's bare JID, as what the server writes in the account's name does;
+/// section 8.5.3.1).
 pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     let (Ok(Some(from)), Ok(to)) = (stanza.from(), stanza.to()) else {
         return Step::Ignore;
@@ -98,7 +100,16 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
         .as_ref()
         .and_then(|t| t.as_ref().ok())
         .and_then(|&t| SubscriptionType::of(t));
-    if from.to_bare() == *account.jid {
+    let own_bare = from.is_bare() && from.to_bare() == *account.jid;
+    let subscription_or_probe =
+        sub.is_some() || matches!(presence, Some(Err(_)) | Some(Ok(PresenceType::Probe)));
+    if own_bare && (subscription_or_probe || is_roster(stanza)) {
+        // The account's bare JID is the server writing in the account's name (section
+        // 8.5.3.1 delivers what it sends to a resource), never a subscription, probe or
+        // roster request of the account to itself.
+        return Step::Ignore;
+    }
+    if from.to_bare() == *account.jid && !own_bare {
         let Ok(session) = FullJid::try_from(from) else {
             return Step::Ignore;
         };
