@@ -185,7 +185,10 @@ pub enum Output {
     /// Delete the contact record of this JID: nothing is left to remember.
     Forget(BareJid),
     /// Keep this subscription request and deliver it when the account next has an
-    /// available resource (section 3.1.3, rule 4); one per contact is enough.
+    /// available resource (section 3.1.3, rule 4); one per contact is enough. It stands
+    /// only while the contact's record has a request in ([`SubState::pending_in`]): once
+    /// the user answered it or the contact withdrew it (section 3.3.3: "remove any record
+    /// of the inbound presence subscription request"), drop it.
     Defer(OutStanza),
     /// Keep this message in offline storage for later delivery (section 8.5.2.2.1, option
     /// "O"; given only when the embedder said it has such storage).
