@@ -155,7 +155,9 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     let Some(to) = to.filter(|t| t.to_bare() == *account.jid) else {
         return Step::Ignore;
     };
-    if is_roster(stanza) {
+    // A roster request to the account (its bare JID) is the server's (2.1.3, 2.1.5); one
+    // to a full JID is an iq for that resource, under section 8.5.3.1.
+    if is_roster(stanza) && to.is_bare() {
         return roster_step(stanza);
     }
     if let Some(kind) = sub {
