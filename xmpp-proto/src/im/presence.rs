@@ -283,12 +283,13 @@ fn probe_answer(
     let subscribed = contact.is_some_and(|c| c.state.state().subscription().has_from());
     let Some(account) = account.filter(|_| subscribed) else {
         // Section 4.6.6: no subscription, but maybe directed presence from a session to the
-        // prober during its presence session (the list is cleared when it ends).
+        // prober "during its current session" (the list is cleared when the session becomes
+        // unavailable; a connected session that is not available keeps it, 4.6.2 rule 3).
         let directed: Vec<Output> = account
             .map(|a| a.sessions)
             .unwrap_or(&[])
             .iter()
-            .filter(|s| s.is_available() && to.is_none_or(|t| *t == s.jid))
+            .filter(|s| to.is_none_or(|t| *t == s.jid))
             .filter(|s| {
                 s.directed
                     .iter()
