@@ -706,9 +706,10 @@ pub fn outbound(
 ///
 /// The outputs, in order: the stanza delivered (to every available session for a request,
 /// 3.1.3 rule 3, deferred when there is none, rule 4; to the interested sessions
-/// otherwise, 3.1.6, 3.2.3, 3.3.3), before the record written and pushed; the auto-reply;
-/// after the contact unsubscribed, unavailable presence from each available session
-/// (3.3.3 rule 3). A request the user pre-approved is answered on the user's behalf and
+/// otherwise, 3.1.6, 3.2.3, 3.3.3), before the record written and pushed; after the
+/// contact unsubscribed, unavailable presence from each available session (3.3.3 rule 3),
+/// before the auto-reply `unsubscribed` (a cancellation, which 3.2.2 orders so); the
+/// auto-reply. A request the user pre-approved is answered on the user's behalf and
 /// not delivered (3.4.2).
 pub fn inbound(
     account: &Account<'_>,
@@ -782,14 +783,16 @@ pub fn inbound(
         }
     }
     record_change(account, &old, new, &mut out);
+    if kind == T::Unsubscribe && state.subscription().has_from() {
+        // Section 3.3.3 rule 3, before the auto-reply: an "unsubscribed" is a cancellation,
+        // which 3.2.2 wants preceded by the unavailable presence.
+        out.extend(presence_of_sessions(account, contact, true));
+    }
     if let Some(reply) = row.auto_reply {
         out.push(Output::Route {
             to: contact.as_jid().clone(),
             stanza: presence_on_behalf(account.jid, contact, reply.presence_type(), id.as_deref()),
         });
-    }
-    if kind == T::Unsubscribe && state.subscription().has_from() {
-        out.extend(presence_of_sessions(account, contact, true));
     }
     if kind == T::Subscribe && old.state.approved() {
         // The pre-approval was an approval: the contact gets the user's current presence,
