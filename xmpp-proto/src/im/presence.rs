@@ -93,7 +93,10 @@ pub fn outbound_broadcast(
         ));
     }
     if unavailable {
-        for to in directed {
+        // Section 4.6.1: an entity that has since become a subscriber is treated "just as
+        // it would any normal subscriber": the broadcast above reached it (its bare JID).
+        let subscribed = |to: &Jid| subscribers(contacts).any(|c| c.jid == to.to_bare());
+        for to in directed.iter().filter(|to| !subscribed(to)) {
             out.push(route(
                 to,
                 OutStanza::Element(el.with_attr("to", to.as_str())),
