@@ -494,10 +494,10 @@ impl ImCore {
             Step::InboundSubscription { contact, kind } => {
                 subscription::inbound(&account, &contact, record(&contact), kind, &stanza)
             }
-            Step::Probe { from } => presence::inbound_probe(
+            Step::Probe { from } => presence::answer_probe(
                 Some(&account),
                 &self.account,
-                &from,
+                &stanza,
                 record(&from.to_bare()),
             ),
             Step::Deliver { to } => {
@@ -539,7 +539,7 @@ impl ImCore {
         }
         match stanza.as_presence().map(|p| p.type_()) {
             Some(Ok(PresenceType::Probe)) => {
-                presence::inbound_probe(None, &to.to_bare(), &from, None)
+                presence::answer_probe(None, &to.to_bare(), stanza, None)
             }
             Some(Ok(PresenceType::Available | PresenceType::Unavailable)) | None => {
                 delivery::inbound(None, &to, stanza, false, self.delivery_policy)

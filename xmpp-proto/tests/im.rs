@@ -709,8 +709,28 @@ fn dispatch_names_the_rule() {
         c("<message from='romeo@example.net/o' to='nurse@example.com'/>"),
         Step::Ignore
     );
+    // A presence error is delivered (RFC 6120 10.5); one the user sends, and a probe its
+    // client sends (RFC 6121 4.3), are routed.
     assert_eq!(
         c("<presence from='romeo@example.net/o' to='juliet@example.com' type='error'/>"),
+        Step::Deliver {
+            to: jid.as_jid().clone()
+        }
+    );
+    assert_eq!(
+        c("<presence from='juliet@example.com/balcony' to='romeo@example.net' type='probe'/>"),
+        Step::Route {
+            to: romeo.as_jid().clone()
+        }
+    );
+    assert_eq!(
+        c("<presence from='juliet@example.com/balcony' to='romeo@example.net/o' type='error'/>"),
+        Step::Route {
+            to: "romeo@example.net/o".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        c("<presence from='juliet@example.com/balcony' to='juliet@example.com' type='probe'/>"),
         Step::Ignore
     );
 }

@@ -127,10 +127,10 @@ fn deliver(session: &FullJid, stanza: &Stanza) -> Output {
     }
 }
 
-/// Delivers a message, an iq, or presence of no type or `unavailable` addressed to `to`,
-/// an address of this server's user `account` (`None`: no such account), under the rules of
-/// section 8.5. Subscription presence and probes are [`super::subscription::inbound`] and
-/// [`super::presence::inbound_probe`]; this function ignores them (8.5.3.2.2: a
+/// Delivers a message, an iq, or presence of no type, `unavailable` or `error` addressed to
+/// `to`, an address of this server's user `account` (`None`: no such account), under the
+/// rules of section 8.5 (and of RFC 6120 section 10.5 for presence errors). Subscription presence and probes are [`super::subscription::inbound`] and
+/// [`super::presence::answer_probe`]; this function ignores them (8.5.3.2.2: a
 /// subscription stanza to a full JID that matches nothing other than `subscribe` is
 /// ignored; the embedder sends the others on before calling this).
 ///
@@ -209,10 +209,13 @@ pub fn inbound(
         }
         StanzaKind::Presence => {
             let type_ = stanza.as_presence().and_then(|p| p.type_().ok());
-            if !matches!(
-                type_,
-                Some(PresenceType::Available | PresenceType::Unavailable)
-            ) {
+            let error = type_ == Some(PresenceType::Error);
+            if !error
+                && !matches!(
+                    type_,
+                    Some(PresenceType::Available | PresenceType::Unavailable)
+                )
+            {
                 return Vec::new();
             }
             // 8.5.1: no such user, ignored; 8.5.2.1.2: to every available resource, `to`
@@ -227,6 +230,13 @@ pub fn inbound(
                     .map(|s| deliver(&s.jid, stanza))
                     .collect(),
                 (Some(_), Some(s)) => vec![deliver(&s.jid, stanza)],
+                // RFC 6120 section 10.5.4: a presence error to a full JID that matches no
+                // resource is processed as if sent to the bare JID (section 8.5.3.2.2 of
+                // RFC 6121 ignores only presence of no type or "unavailable").
+                (Some(_), None) if error => account
+                    .available()
+                    .map(|s| deliver(&s.jid, stanza))
+                    .collect(),
                 (Some(_), None) => Vec::new(),
             }
         }

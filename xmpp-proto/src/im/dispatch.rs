@@ -55,7 +55,7 @@ pub enum Step {
         kind: SubscriptionType,
     },
     /// A probe for the account (4.3.2):
-    /// [`presence::inbound_probe`](super::presence::inbound_probe).
+    /// [`presence::answer_probe`](super::presence::answer_probe).
     Probe {
         /// The prober, as it wrote itself.
         from: Jid,
@@ -88,7 +88,9 @@ fn is_roster(stanza: &Stanza) -> bool {
 }
 
 /// Classifies `stanza` for `account`: the user's when its `from` is one of the account's
-/// sessions, for the account when its `to` is the account's bare or full JID.
+/// sessions, for the account when its `to` is the account's bare or full JID (also when it
+/// comes from the account's bare JID, as what the server writes in the account's name does;
+/// section 8.5.3.1).
 pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     let (Ok(Some(from)), Ok(to)) = (stanza.from(), stanza.to()) else {
         return Step::Ignore;
@@ -98,7 +100,16 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
         .as_ref()
         .and_then(|t| t.as_ref().ok())
         .and_then(|&t| SubscriptionType::of(t));
-    if from.to_bare() == *account.jid {
+    let own_bare = from.is_bare() && from.to_bare() == *account.jid;
+    let subscription_or_probe =
+        sub.is_some() || matches!(presence, Some(Err(_)) | Some(Ok(PresenceType::Probe)));
+    if own_bare && (subscription_or_probe || is_roster(stanza)) {
+        // The account's bare JID is the server writing in the account's name (section
+        // 8.5.3.1 delivers what it sends to a resource), never a subscription, probe or
+        // roster request of the account to itself.
+        return Step::Ignore;
+    }
+    if from.to_bare() == *account.jid && !own_bare {
         let Ok(session) = FullJid::try_from(from) else {
             return Step::Ignore;
         };
@@ -124,6 +135,17 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
             (Some(Ok(PresenceType::Available | PresenceType::Unavailable)), Some(to)) => {
                 Step::Directed { session, to }
             }
+            // Section 4.3: a probe a client sends SHOULD be routed (or processed by the
+            // contact's server, which the embedder runs for a local contact), and never be
+            // the cause of an error; a presence error is a stanza for someone else, routed
+            // as RFC 6120 section 10.4 says (section 8.3). A probe of the account by itself
+            // has nobody to answer it.
+            (Some(Ok(PresenceType::Probe | PresenceType::Error)), Some(to))
+                if to.to_bare() != *account.jid =>
+            {
+                Step::Route { to }
+            }
+            (Some(Ok(PresenceType::Error)), Some(to)) => Step::Deliver { to },
             (Some(_), _) => Step::Ignore,
             (None, Some(to)) if to.to_bare() == *account.jid => Step::Deliver { to },
             (None, Some(to)) => Step::Route { to },
@@ -133,7 +155,9 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     let Some(to) = to.filter(|t| t.to_bare() == *account.jid) else {
         return Step::Ignore;
     };
-    if is_roster(stanza) {
+    // A roster request to the account (its bare JID) is the server's (2.1.3, 2.1.5); one
+    // to a full JID is an iq for that resource, under section 8.5.3.1.
+    if is_roster(stanza) && to.is_bare() {
         return roster_step(stanza);
     }
     if let Some(kind) = sub {
@@ -144,9 +168,10 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
     }
     match presence {
         Some(Ok(PresenceType::Probe)) => Step::Probe { from },
-        Some(Ok(PresenceType::Available | PresenceType::Unavailable)) | None => {
-            Step::Deliver { to }
-        }
+        // A presence error is delivered like presence (RFC 6120 sections 10.5.3.2 and
+        // 10.5.4: section 8.5 has no rule of its own for it).
+        Some(Ok(PresenceType::Available | PresenceType::Unavailable | PresenceType::Error))
+        | None => Step::Deliver { to },
         Some(_) => Step::Ignore,
     }
 }

@@ -53,9 +53,9 @@ pub struct Session {
     pub presence: Option<Element>,
     /// Did the session request the roster (section 2.1.6: an "interested resource")?
     pub interested: bool,
-    /// The entities the session sent directed available presence to, during its presence
-    /// session, that are not subscribed to the user (section 4.6.2): they get its
-    /// unavailable presence when it ends (4.6.3).
+    /// The entities the session sent directed available presence to, that are not
+    /// subscribed to the user (section 4.6.2, rules 2 and 3: while available or only
+    /// connected), since it last became unavailable: they get its unavailable presence.
     pub directed: Vec<Jid>,
 }
 
@@ -185,7 +185,10 @@ pub enum Output {
     /// Delete the contact record of this JID: nothing is left to remember.
     Forget(BareJid),
     /// Keep this subscription request and deliver it when the account next has an
-    /// available resource (section 3.1.3, rule 4); one per contact is enough.
+    /// available resource (section 3.1.3, rule 4); one per contact is enough. It stands
+    /// only while the contact's record has a request in ([`SubState::pending_in`]): once
+    /// the user answered it or the contact withdrew it (section 3.3.3: "remove any record
+    /// of the inbound presence subscription request"), drop it.
     Defer(OutStanza),
     /// Keep this message in offline storage for later delivery (section 8.5.2.2.1, option
     /// "O"; given only when the embedder said it has such storage).

@@ -286,8 +286,9 @@ pub fn parse_set(
 /// An update stores the item (keeping the subscription state) and pushes it; a removal
 /// forgets the contact, pushes `remove`, and sends the contact `unsubscribe` if the user
 /// was subscribed to it and `unsubscribed` if it was subscribed to the user or had asked
-/// (2.5.2), stamped from the user's bare JID; a contact that was subscribed then gets
-/// unavailable presence from each available resource, as after any cancellation (3.2.2).
+/// (2.5.2), stamped from the user's bare JID; a contact that was subscribed gets
+/// unavailable presence from each available resource before the `unsubscribed`, as with
+/// any cancellation (3.2.2).
 /// Then the result to the sender (2.3.2).
 ///
 /// # Errors
@@ -328,7 +329,7 @@ pub fn set(
     }
     if let (RosterSet::Remove { jid }, Some(c)) = (request, record) {
         let state = c.state.state();
-        let mut send = |t: PresenceType| {
+        let send = |out: &mut Vec<Output>, t: PresenceType| {
             let mut b = BytesMut::new();
             PresenceBuilder::new()
                 .from(account.jid.as_jid())
@@ -341,17 +342,19 @@ pub fn set(
             });
         };
         if state.subscription().has_to() || state.pending_out() {
-            send(PresenceType::Unsubscribe);
-        }
-        if state.subscription().has_from() || state.pending_in() {
-            send(PresenceType::Unsubscribed);
+            send(&mut out, PresenceType::Unsubscribe);
         }
         if state.subscription().has_from() {
             // The "unsubscribed" cancels the contact's subscription: section 3.2.2, the
-            // contact gets unavailable presence from each available resource.
+            // contact gets unavailable presence from each available resource, "before the
+            // contact's server routes or delivers the presence stanza of type
+            // "unsubscribed"" (the contact's server ignores the user's presence after it).
             out.extend(super::subscription::presence_of_sessions(
                 account, jid, true,
             ));
+        }
+        if state.subscription().has_from() || state.pending_in() {
+            send(&mut out, PresenceType::Unsubscribed);
         }
     }
     let mut result = BytesMut::new();

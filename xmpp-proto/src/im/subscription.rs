@@ -624,10 +624,11 @@ fn record_change(account: &Account<'_>, old: &Contact, new: Contact, out: &mut V
 /// `stanza` the presence as the user's session sent it (its `to` may be a full JID: section
 /// 3.1.2 rule 1 reduces it to `contact`).
 ///
-/// The outputs, in order: the stanza routed to the contact, stamped `from` the user's bare
-/// JID (3.1.2); the record written and pushed (3.1.2, 3.1.5, 3.2.2, 3.3.2); after an
-/// approval the current presence of each available session (3.1.5), after a cancellation
-/// of the contact's subscription unavailable presence from each (3.2.2).
+/// The outputs, in order: when the stanza cancels the contact's subscription, unavailable
+/// presence from each available session, sent while the contact is still subscribed
+/// (3.2.2); the stanza routed to the contact, stamped `from` the user's bare JID (3.1.2);
+/// the record written and pushed (3.1.2, 3.1.5, 3.2.2, 3.3.2); after an approval the
+/// current presence of each available session (3.1.5).
 pub fn outbound(
     account: &Account<'_>,
     contact: &BareJid,
@@ -671,6 +672,15 @@ pub fn outbound(
     {
         new.item.get_or_insert_with(ItemInfo::default);
     }
+    let cancels = kind == SubscriptionType::Unsubscribed && state.subscription().has_from();
+    if row.send.sends() && cancels {
+        // Section 3.2.2: "While the user is still subscribed to the contact's presence
+        // (i.e., before the contact's server routes or delivers the presence stanza of type
+        // "unsubscribed" to the user), the contact's server MUST send a presence stanza of
+        // type "unavailable"": once the "unsubscribed" has reached the contact's server it
+        // no longer takes presence from the user.
+        out.extend(presence_of_sessions(account, contact, true));
+    }
     if row.send.sends() {
         let stamped = stanza
             .element()
@@ -682,16 +692,8 @@ pub fn outbound(
         });
     }
     record_change(account, &old, new, &mut out);
-    if row.send.sends() {
-        match kind {
-            SubscriptionType::Subscribed => {
-                out.extend(presence_of_sessions(account, contact, false))
-            }
-            SubscriptionType::Unsubscribed if state.subscription().has_from() => {
-                out.extend(presence_of_sessions(account, contact, true));
-            }
-            _ => {}
-        }
+    if row.send.sends() && kind == SubscriptionType::Subscribed {
+        out.extend(presence_of_sessions(account, contact, false));
     }
     out
 }
@@ -704,9 +706,10 @@ pub fn outbound(
 ///
 /// The outputs, in order: the stanza delivered (to every available session for a request,
 /// 3.1.3 rule 3, deferred when there is none, rule 4; to the interested sessions
-/// otherwise, 3.1.6, 3.2.3, 3.3.3), before the record written and pushed; the auto-reply;
-/// after the contact unsubscribed, unavailable presence from each available session
-/// (3.3.3 rule 3). A request the user pre-approved is answered on the user's behalf and
+/// otherwise, 3.1.6, 3.2.3, 3.3.3), before the record written and pushed; after the
+/// contact unsubscribed, unavailable presence from each available session (3.3.3 rule 3),
+/// before the auto-reply `unsubscribed` (a cancellation, which 3.2.2 orders so); the
+/// auto-reply. A request the user pre-approved is answered on the user's behalf and
 /// not delivered (3.4.2).
 pub fn inbound(
     account: &Account<'_>,
@@ -780,14 +783,16 @@ pub fn inbound(
         }
     }
     record_change(account, &old, new, &mut out);
+    if kind == T::Unsubscribe && state.subscription().has_from() {
+        // Section 3.3.3 rule 3, before the auto-reply: an "unsubscribed" is a cancellation,
+        // which 3.2.2 wants preceded by the unavailable presence.
+        out.extend(presence_of_sessions(account, contact, true));
+    }
     if let Some(reply) = row.auto_reply {
         out.push(Output::Route {
             to: contact.as_jid().clone(),
             stanza: presence_on_behalf(account.jid, contact, reply.presence_type(), id.as_deref()),
         });
-    }
-    if kind == T::Unsubscribe && state.subscription().has_from() {
-        out.extend(presence_of_sessions(account, contact, true));
     }
     if kind == T::Subscribe && old.state.approved() {
         // The pre-approval was an approval: the contact gets the user's current presence,
