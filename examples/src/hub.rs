@@ -523,7 +523,7 @@ impl<M: Mailbox> Table<M> {
                 subscription::inbound(&account, &contact, record(&contact), kind, &stanza)
             }
             Step::Probe { from } => {
-                presence::inbound_probe(Some(&account), &a.jid, &from, record(&from.to_bare()))
+                presence::answer_probe(Some(&account), &a.jid, &stanza, record(&from.to_bare()))
             }
             Step::Deliver { to } => {
                 let Ok(Some(from)) = stanza.from() else {
@@ -717,11 +717,11 @@ fn server_request(stanza: &Stanza) -> Option<OutStanza> {
 
 /// A stanza for `to`, an address of this domain without an account (RFC 6121 8.5.1).
 fn no_such_user(stanza: &Stanza, to: &Jid) -> Vec<Output> {
-    let Ok(Some(from)) = stanza.from() else {
+    if !matches!(stanza.from(), Ok(Some(_))) {
         return Vec::new();
-    };
+    }
     match stanza.as_presence().map(|p| p.type_()) {
-        Some(Ok(PresenceType::Probe)) => presence::inbound_probe(None, &to.to_bare(), &from, None),
+        Some(Ok(PresenceType::Probe)) => presence::answer_probe(None, &to.to_bare(), stanza, None),
         Some(Ok(PresenceType::Available | PresenceType::Unavailable)) | None => {
             delivery::inbound(None, to, stanza, false, delivery::Policy::default())
         }
