@@ -238,3 +238,14 @@ pub(super) fn sasl_el(sasl2: bool, name: &str, data: Option<&[u8]>) -> String {
         Some(d) => format!("<{name} xmlns='{ns}'>{}</{name}>", b64(d)),
     }
 }
+
+/// The unacknowledged queue of a c2s session with stream management, whose limit the
+/// setup makes 4: the embedder's stanzas stop at the limit; the core's own replies go past
+/// it, and the stream ends as soon as they pass twice the limit (`UnackedLimits`).
+pub(super) fn check_unacked(unacked: Option<u32>, closed: bool) {
+    let unacked = unacked.unwrap_or(0);
+    assert!(
+        unacked <= 8 || (unacked == 9 && closed),
+        "{unacked} unacknowledged stanzas, over twice the limit of 4"
+    );
+}
