@@ -229,6 +229,18 @@ fn live_component_server_recomputes_the_handshake_from_the_live_stream_id() {
 }
 
 #[test]
+fn a_relaxed_header_without_an_id_still_captures_it_for_the_handshake() {
+    let (_, v) =
+        vector_file("vectors/component/relaxed-component-server-header-extra-attributes.toml");
+    Runner::new().run_vector(&v).expect("in process");
+    let addr = serve_component_server();
+    assert_eq!(
+        run_component_server_vector(&v, &component_server_options(addr)),
+        LiveOutcome::Passed
+    );
+}
+
+#[test]
 fn live_component_server_keeps_a_wrong_handshake_wrong() {
     let (_, v) = vector_file("vectors/component/component-server-handshake-wrong.toml");
     let addr = serve_component_server();
