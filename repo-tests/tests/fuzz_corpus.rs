@@ -162,7 +162,7 @@ fn parser_differential_documented_differences_still_differ() {
                 .is_some_and(|n| n.to_string_lossy().starts_with("difference-"))
         })
         .collect();
-    assert!(files.len() >= 6, "the difference files are gone");
+    assert!(files.len() >= 7, "the difference files are gone");
     for (path, data) in files {
         let doc = [HEADER.as_bytes(), &data, CLOSE.as_bytes()].concat();
         let (ours, fault) = differential::ours(&doc);
