@@ -18,7 +18,7 @@ use crate::sasl::ht;
 use crate::sasl::ht::{FastToken, HtMechanism};
 use crate::stream::ResumptionState;
 use crate::stream::engine::StreamRole;
-use crate::stream::management::{self};
+use crate::stream::management;
 use crate::stream::{BIND2_NS, TlsPolicy};
 use crate::xml::Element;
 
@@ -684,18 +684,7 @@ impl Server {
             });
         });
         if let Some(resumable) = sm {
-            self.engine.sm_begin(self.sm_settings());
-            self.engine.sm_enabled();
-            if let Some((id, max)) = resumable {
-                self.engine.sm_bound(&jid);
-                if let Some(acks) = self.engine.sm_mut() {
-                    acks.resumable = Some(Box::new(management::Resumable {
-                        id,
-                        location: None,
-                        max: Some(max),
-                    }));
-                }
-            }
+            self.sm_start(&jid, resumable);
         }
         self.after_sasl2();
         self.engine.negotiated();

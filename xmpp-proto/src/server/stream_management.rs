@@ -7,6 +7,7 @@ use super::{ResumeAsk, Server, ServerError, ServerEvent, State};
 use std::time::Instant;
 
 use crate::error::StanzaErrorCondition;
+use crate::jid::FullJid;
 use crate::negotiate::bind::BindServer;
 use crate::stream::ResumptionState;
 use crate::stream::engine::StreamRole;
@@ -130,6 +131,24 @@ impl Server {
 }
 
 impl Server {
+    /// Stream management starts on this session, bound to `jid`, once `<enabled/>` is
+    /// written (on its own or inside Bind 2's `<bound/>`): counting from now, and, when
+    /// `resumable`, resumable under that id for at most that many seconds.
+    pub(super) fn sm_start(&mut self, jid: &FullJid, resumable: Option<(String, u32)>) {
+        self.engine.sm_begin(self.sm_settings());
+        self.engine.sm_enabled();
+        if let Some((id, max)) = resumable {
+            self.engine.sm_bound(jid);
+            if let Some(acks) = self.engine.sm_mut() {
+                acks.resumable = Some(Box::new(management::Resumable {
+                    id,
+                    location: None,
+                    max: Some(max),
+                }));
+            }
+        }
+    }
+
     /// `<enable/>` (XEP-0198 section 3): enabled once bound, and once; before binding or a
     /// second time, `<failed/>` with `unexpected-request` (section 6), and the stream goes
     /// on. The stanzas the client sends are counted from its `<enable/>`, ours from our
@@ -160,18 +179,7 @@ impl Server {
         self.engine.write_element(|w| {
             management::write_enabled(w, resumable.as_ref().map(|(id, max)| (id.as_str(), *max)))
         });
-        self.engine.sm_begin(self.sm_settings());
-        self.engine.sm_enabled();
-        if let Some((id, max)) = resumable {
-            self.engine.sm_bound(&jid);
-            if let Some(acks) = self.engine.sm_mut() {
-                acks.resumable = Some(Box::new(management::Resumable {
-                    id,
-                    location: None,
-                    max: Some(max),
-                }));
-            }
-        }
+        self.sm_start(&jid, resumable);
         self.engine.report(ServerEvent::StreamManagementEnabled);
     }
 }
