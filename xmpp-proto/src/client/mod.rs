@@ -378,20 +378,7 @@ impl Client {
         task: &str,
         payload: &[Element],
     ) -> Result<(), ClientError> {
-        self.at(now, |s| {
-            if s.engine.is_ending() {
-                return Err(ClientError::StreamEnded);
-            }
-            let State::Sasl(step) = &mut s.state else {
-                return Err(ClientError::NotAwaitingAuth);
-            };
-            if !step.in_tasks() {
-                return Err(ClientError::NotAwaitingAuth);
-            }
-            step.next_task(task, payload, &mut s.engine);
-            s.engine.await_peer();
-            Ok(())
-        })
+        self.in_task(now, |step, engine| step.next_task(task, payload, engine))
     }
 
     /// After [`ClientEvent::Sasl2TaskData`], at time `now`: answers with a `<task-data/>`
@@ -405,6 +392,15 @@ impl Client {
         now: Instant,
         payload: &[Element],
     ) -> Result<(), ClientError> {
+        self.in_task(now, |step, engine| step.task_data(payload, engine))
+    }
+
+    /// At time `now`, `answer` in the SASL2 task the server asked for, then waits for it.
+    fn in_task(
+        &mut self,
+        now: Instant,
+        answer: impl FnOnce(&mut SaslClientStep, &mut Engine<ClientEvent>),
+    ) -> Result<(), ClientError> {
         self.at(now, |s| {
             if s.engine.is_ending() {
                 return Err(ClientError::StreamEnded);
@@ -415,7 +411,7 @@ impl Client {
             if !step.in_tasks() {
                 return Err(ClientError::NotAwaitingAuth);
             }
-            step.task_data(payload, &mut s.engine);
+            answer(step, &mut s.engine);
             s.engine.await_peer();
             Ok(())
         })
