@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -192,7 +192,7 @@ fn accept(shared: &Arc<Shared>, listener: &TcpListener) {
                 .peer_addr()
                 .map_or_else(|_| "?".to_owned(), |a| a.to_string());
             println!("[{peer}] connected");
-            if let Err(e) = serve(&shared, tcp, &peer) {
+            if let Err(e) = serve(shared, tcp, &peer) {
                 println!("[{peer}] transport error: {e}");
             }
             println!("[{peer}] closed");
@@ -201,21 +201,32 @@ fn accept(shared: &Arc<Shared>, listener: &TcpListener) {
 }
 
 /// One incoming stream.
-fn serve(shared: &Shared, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
+fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: &str) -> std::io::Result<()> {
     tcp.set_nodelay(true).ok();
     let mut core = S2sIn::new(Arc::clone(&shared.config), random_seed(), Instant::now());
     let mut conn = Some(Conn::Plain(tcp));
+    let (answers, verified) = channel();
     let mut incoming = Incoming {
         shared,
         peer,
         certificate: None,
+        answers,
+        verified,
+        pending: 0,
     };
     drive(&mut core, &mut conn, &mut incoming)
 }
 
 struct Incoming<'a> {
-    shared: &'a Shared,
+    shared: Arc<Shared>,
     peer: &'a str,
+    /// Where the verifications running beside the stream answer, and how many run: a key
+    /// is verified over a connection of its own (XEP-0220 section 2.1.2), which may take
+    /// seconds, and the stream goes on meanwhile (another key, stanzas of pairs already
+    /// online).
+    answers: Sender<(DomainPair, DialbackOutcome)>,
+    verified: Receiver<(DomainPair, DialbackOutcome)>,
+    pending: usize,
     /// The peer's certificate, when it presented one that chains to `--ca` (rustls checked
     /// the chain during the handshake).
     certificate: Option<CertificateDer<'static>>,
@@ -277,12 +288,12 @@ impl Embedder<S2sIn> for Incoming<'_> {
             S2sEvent::DialbackVerifyRequest(request) => {
                 let pair = request.pair.clone();
                 println!("[{peer}] dialback key for {} -> {}", pair.from, pair.to);
-                let outcome = verify_key(self.shared, request);
-                println!(
-                    "[{peer}] dialback {} -> {}: {outcome:?}",
-                    pair.from, pair.to
-                );
-                answered(core.dialback_answer(Instant::now(), &pair, outcome));
+                let (shared, answers) = (Arc::clone(&self.shared), self.answers.clone());
+                self.pending += 1;
+                std::thread::spawn(move || {
+                    let outcome = verify_key(&shared, request);
+                    let _ = answers.send((pair, outcome));
+                });
             }
             S2sEvent::Online(pair) => println!("[{peer}] online {} -> {}", pair.from, pair.to),
             S2sEvent::Stanza(stanza) => {
@@ -302,6 +313,19 @@ impl Embedder<S2sIn> for Incoming<'_> {
 
     fn log(&self, line: &str) {
         println!("[{}] {line}", self.peer);
+    }
+
+    /// The verifications that have finished are answered; while some run, look again soon.
+    fn outside(&mut self, core: &mut S2sIn) -> Option<Duration> {
+        while let Ok((pair, outcome)) = self.verified.try_recv() {
+            self.pending -= 1;
+            println!(
+                "[{}] dialback {} -> {}: {outcome:?}",
+                self.peer, pair.from, pair.to
+            );
+            answered(core.dialback_answer(Instant::now(), &pair, outcome));
+        }
+        (self.pending > 0).then_some(Duration::from_millis(20))
     }
 }
 
