@@ -16,7 +16,12 @@
 //! `live component-server --connect HOST:PORT --site FILE` plays the component of every
 //! `component-server` vector against a server's XEP-0114 port, and `live component --listen
 //! HOST:PORT --site FILE` the server of every `component` vector for a component under test
-//! (the site file gives the component's `domain` and `secret`). `--format markdown` prints instead a section
+//! (the site file gives the component's `domain` and `secret`). `live s2s-in --connect
+//! HOST:PORT --listen HOST:PORT --site FILE [--tls starttls|none] [--cert FILE --key FILE]`
+//! plays the originating server of every `s2s-in` vector against a server's s2s port, as the
+//! site's `peer_domain`, and that domain's authoritative server on `--listen`, where the
+//! server under test must reach `peer_domain` (offering STARTTLS there with `--cert` and
+//! `--key`). `--format markdown` prints instead a section
 //! of `vectors/LIVE.md` headed `--name` (with `--describe` under it): the counts, each failing
 //! vector with the RFC sentence from `--findings FILE`, and the reasons for skipping.
 //!
@@ -39,7 +44,10 @@ const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
        xmpp-conformance live component-server --connect HOST:PORT --site FILE [--timeout-ms N] \
 [--format ...] PATH...
        xmpp-conformance live component --listen HOST:PORT --site FILE [--accept-timeout-ms N] \
-[--timeout-ms N] [--format ...] PATH...";
+[--timeout-ms N] [--format ...] PATH...
+       xmpp-conformance live s2s-in --connect HOST:PORT --listen HOST:PORT --site FILE \
+[--tls starttls|none] [--insecure] [--ca FILE] [--cert FILE --key FILE] [--timeout-ms N] \
+[--format ...] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -133,8 +141,9 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use std::time::Duration;
     use xmpp_conformance::live::report::{self, LiveResult};
     use xmpp_conformance::live::{
-        LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
-        run_component_server_vector, run_component_vector, run_server_vector, server_tls_config,
+        Authority, LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
+        run_component_server_vector, run_component_vector, run_s2s_in_vector, run_server_vector,
+        server_tls_config,
     };
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Mode {
@@ -142,15 +151,18 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         Client,
         ComponentServer,
         Component,
+        S2sIn,
     }
     let mode = match args.next().as_deref() {
         Some("server") => Mode::Server,
         Some("client") => Mode::Client,
         Some("component-server") => Mode::ComponentServer,
         Some("component") => Mode::Component,
+        Some("s2s-in") => Mode::S2sIn,
         Some(other) => {
             return Err(format!(
-                "live {other:?}: expected 'server', 'client', 'component-server' or 'component'"
+                "live {other:?}: expected 'server', 'client', 'component-server', 'component' \
+                 or 's2s-in'"
             ));
         }
         None => return Err("live: which side? ('live server', 'live client', ...)".into()),
@@ -226,6 +238,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     enum Side {
         Server(LiveOptions),
         Client(std::net::TcpListener, LiveClientOptions),
+        S2sIn(LiveOptions, Authority),
     }
     let component = matches!(mode, Mode::ComponentServer | Mode::Component);
     if component && tls.is_some_and(|t| t != Tls::None) {
@@ -235,7 +248,43 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         return Err("the component modes need a --site file with the component's secret".into());
     }
     let tls = tls.unwrap_or(if component { Tls::None } else { Tls::Starttls });
-    let side = if matches!(mode, Mode::Client | Mode::Component) {
+    let side = if mode == Mode::S2sIn {
+        if tls == Tls::Direct {
+            return Err(
+                "live s2s-in: s2s streams start unencrypted (--tls starttls or none)".into(),
+            );
+        }
+        if site.peer_domain.is_none() {
+            return Err("live s2s-in needs a --site file with the runner's peer_domain".into());
+        }
+        let connect = connect.ok_or("live s2s-in needs --connect HOST:PORT (the s2s port)")?;
+        let listen = listen.ok_or(
+            "live s2s-in needs --listen HOST:PORT (where the server under test reaches \
+             peer_domain)",
+        )?;
+        let listener =
+            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
+        let authority_tls = match (cert, key) {
+            (Some(c), Some(k)) => Some(server_tls_config(&c, &k)?),
+            (None, None) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Side::S2sIn(
+            LiveOptions {
+                connect,
+                tls: match tls {
+                    Tls::Starttls => TlsMode::StartTls { ca, insecure },
+                    _ => TlsMode::None,
+                },
+                site,
+                step_timeout: timeout,
+            },
+            Authority {
+                listener,
+                tls: authority_tls,
+            },
+        )
+    } else if matches!(mode, Mode::Client | Mode::Component) {
         let what = if mode == Mode::Client {
             "live client"
         } else {
@@ -291,6 +340,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
                         run_component_server_vector(&v, opts)
                     }
                     (Side::Server(opts), _) => run_server_vector(&v, opts),
+                    (Side::S2sIn(opts, authority), _) => run_s2s_in_vector(&v, opts, authority),
                     (Side::Client(listener, opts), Mode::Component) => {
                         run_component_vector(&v, listener, opts)
                     }

@@ -159,11 +159,60 @@ fn live_usage_errors_say_what_is_wrong() {
     .unwrap();
     let without = dir.join("plain.toml");
     std::fs::write(&without, "domain = \"echo.localhost\"\n").unwrap();
+    let with_peer_domain = dir.join("s2s.toml");
+    std::fs::write(
+        &with_peer_domain,
+        "domain = \"localhost\"\npeer_domain = \"ours.localhost\"\n",
+    )
+    .unwrap();
     let (with_secret, without) = (with_secret.to_str().unwrap(), without.to_str().unwrap());
+    let with_peer_domain = with_peer_domain.to_str().unwrap();
     for (args, says) in [
         (
             &["live", "s2s", "good"][..],
-            "expected 'server', 'client', 'component-server' or 'component'",
+            "expected 'server', 'client', 'component-server', 'component' or 's2s-in'",
+        ),
+        (
+            &[
+                "live",
+                "s2s-in",
+                "--connect",
+                "127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--site",
+                with_secret,
+                "good",
+            ],
+            "the runner's peer_domain",
+        ),
+        (
+            &[
+                "live",
+                "s2s-in",
+                "--connect",
+                "127.0.0.1:9",
+                "--site",
+                with_peer_domain,
+                "good",
+            ],
+            "needs --listen",
+        ),
+        (
+            &[
+                "live",
+                "s2s-in",
+                "--connect",
+                "127.0.0.1:9",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls",
+                "direct",
+                "--site",
+                with_peer_domain,
+                "good",
+            ],
+            "s2s streams start unencrypted",
         ),
         (
             &[

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use xmpp_conformance::client::ClientRole;
 use xmpp_conformance::component::{ComponentRole, ComponentServerRole};
 use xmpp_conformance::live::{
-    LiveClientOptions, LiveOptions, LiveOutcome, S2S_NOT_LIVE, Site, TlsMode, plan_component,
+    LiveClientOptions, LiveOptions, LiveOutcome, S2S_OUT_NOT_LIVE, Site, TlsMode, plan_component,
     run_client_vector, run_component_server_vector, run_component_vector, run_server_vector,
     server_tls_config,
 };
@@ -335,11 +335,11 @@ fn a_handshake_the_runner_cannot_recompute_skips_and_s2s_says_why() {
         Err(why) => assert!(why.contains("cannot be recomputed"), "{why}"),
         Ok(steps) => panic!("expected a skip, got {steps:?}"),
     }
-    let (_, s2s) = vector_file("vectors/s2s-in/dialback-xep0220-valid.toml");
+    let (_, s2s) = vector_file("vectors/s2s-out/dialback-xep0220-valid.toml");
     let site = component_site();
     assert_eq!(
         run_component_server_vector(&s2s, &component_server_options("127.0.0.1:9".into())),
-        LiveOutcome::Skipped(S2S_NOT_LIVE.into())
+        LiveOutcome::Skipped(S2S_OUT_NOT_LIVE.into())
     );
     let opts = LiveOptions {
         connect: "127.0.0.1:9".into(),
@@ -349,7 +349,7 @@ fn a_handshake_the_runner_cannot_recompute_skips_and_s2s_says_why() {
     };
     assert_eq!(
         run_server_vector(&s2s, &opts),
-        LiveOutcome::Skipped(S2S_NOT_LIVE.into())
+        LiveOutcome::Skipped(S2S_OUT_NOT_LIVE.into())
     );
 }
 

@@ -9,11 +9,12 @@
 //! | `live client --listen` | a client | accepts, plays the server of `client` vectors |
 //! | `live component-server --connect` | a server's XEP-0114 port | connects, plays the component of `component-server` vectors |
 //! | `live component --listen` | a XEP-0114 component | accepts, plays the server of `component` vectors |
+//! | `live s2s-in --connect --listen` | a server's s2s port | connects, plays the originating server of `s2s-in` vectors, and listens as its domain's authoritative server ([`s2s`]) |
 //!
 //! c2s runs take `--tls starttls|direct|none`: STARTTLS where a vector negotiates it, or TLS
 //! from the first byte (XEP-0368, ALPN `xmpp-client`) for the vectors whose stream starts that
-//! way (`direct-tls`). XEP-0114 streams have no TLS. The s2s roles do not run live
-//! ([`S2S_NOT_LIVE`]). Which vectors can run, and how a vector's names (and its handshake)
+//! way (`direct-tls`). XEP-0114 streams have no TLS. `s2s-out` vectors do not run live
+//! ([`S2S_OUT_NOT_LIVE`]). Which vectors can run, and how a vector's names (and its handshake)
 //! map onto the live implementation's, is [`plan`]'s.
 //!
 //! Timing replaces the in-process runner's "all output since the last step": after sending,
@@ -23,14 +24,16 @@
 
 mod plan;
 pub mod report;
+pub mod s2s;
 mod transport;
 
 use std::time::{Duration, Instant};
 
 pub use plan::{
-    LIVE_HANDSHAKE, LIVE_STREAM_ID, LiveStep, LiveTls, S2S_NOT_LIVE, Secret, Site,
-    handshake_digest, plan, plan_client, plan_component, plan_component_server, tolerate_optional,
+    LIVE_HANDSHAKE, LIVE_STREAM_ID, LiveStep, LiveTls, Secret, Site, handshake_digest, plan,
+    plan_client, plan_component, plan_component_server, tolerate_optional,
 };
+pub use s2s::{Authority, S2S_OUT_NOT_LIVE, plan_s2s_in};
 pub use transport::{
     ALPN_XMPP_CLIENT, Connection, Read, TlsMode, direct_tls_config, server_tls_config,
 };
@@ -165,7 +168,30 @@ pub fn run_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveOutcome {
         TlsMode::Direct { .. } => LiveTls::Direct,
     };
     match plan(vector, &opts.site, tls) {
-        Ok(steps) => connect_and_run(vector, &steps, opts, None),
+        Ok(steps) => connect_and_run(vector, &steps, opts, None, None),
+        Err(why) => LiveOutcome::Skipped(why),
+    }
+}
+
+/// Runs one `s2s-in` vector against a live server's s2s port: the runner is the
+/// originating server, the site's `peer_domain`, and that domain's authoritative server on
+/// `authority` ([`s2s`]).
+pub fn run_s2s_in_vector(
+    vector: &Vector,
+    opts: &LiveOptions,
+    authority: &Authority,
+) -> LiveOutcome {
+    let tls = match opts.tls {
+        TlsMode::None => LiveTls::None,
+        TlsMode::StartTls { .. } => LiveTls::StartTls,
+        TlsMode::Direct { .. } => LiveTls::Direct,
+    };
+    match plan_s2s_in(vector, &opts.site, tls) {
+        Ok(steps) => {
+            let outcome = connect_and_run(vector, &steps, opts, None, Some(authority));
+            s2s::drain_listener(authority);
+            outcome
+        }
         Err(why) => LiveOutcome::Skipped(why),
     }
 }
@@ -183,7 +209,7 @@ pub fn run_component_server_vector(vector: &Vector, opts: &LiveOptions) -> LiveO
         ..opts.clone()
     };
     let secret = opts.site.secret.as_ref().map(|s| s.0.clone());
-    connect_and_run(vector, &steps, &plain, secret)
+    connect_and_run(vector, &steps, &plain, secret, None)
 }
 
 fn connect_and_run(
@@ -191,6 +217,7 @@ fn connect_and_run(
     steps: &[LiveStep],
     opts: &LiveOptions,
     handshake_secret: Option<String>,
+    authority: Option<&Authority>,
 ) -> LiveOutcome {
     let mut conn = match Connection::connect(&opts.connect) {
         Ok(c) => c,
@@ -211,7 +238,11 @@ fn connect_and_run(
     }
     let mut run = Run::new(&mut conn, vector, &opts.site, opts.step_timeout);
     run.handshake_secret = handshake_secret;
+    run.authority = authority;
     let outcome = run.all(steps, opts);
+    if let Some(verifier) = run.verifier.take() {
+        verifier.close((opts.step_timeout / 4).min(Duration::from_millis(500)));
+    }
     // End the connection and let the server see it end before the next vector connects,
     // so that a session still bound here does not meet the next one (a resource conflict).
     run.conn.shutdown_write();
@@ -240,6 +271,12 @@ struct Run<'c> {
     /// `live component-server`: the site's secret, for the handshake computed from the
     /// stream id the live server chose.
     handshake_secret: Option<String>,
+    /// `live s2s-in`: where the server under test asks the runner's domain.
+    authority: Option<&'c Authority>,
+    /// The connection it asked on, once it did.
+    verifier: Option<s2s::VerifyStream>,
+    /// The ids of the stream headers the server under test sent on the stream under test.
+    stream_ids: Vec<String>,
 }
 
 impl<'c> Run<'c> {
@@ -256,6 +293,9 @@ impl<'c> Run<'c> {
             bound: None,
             accept_tls: None,
             handshake_secret: None,
+            authority: None,
+            verifier: None,
+            stream_ids: Vec::new(),
         }
     }
 
@@ -314,9 +354,35 @@ impl Run<'_> {
                 self.conn.shutdown_write();
                 Ok(())
             }
+            LiveStep::Authoritative { valid, step } => {
+                let Some(authority) = self.authority else {
+                    return Err((*step, "no authoritative listener in this run".into()));
+                };
+                let deadline = Instant::now() + self.timeout;
+                loop {
+                    let verifier = match &mut self.verifier {
+                        Some(v) => v,
+                        None => self.verifier.insert(
+                            s2s::VerifyStream::accept(authority, deadline)
+                                .map_err(|e| (*step, e))?,
+                        ),
+                    };
+                    let answered = verifier
+                        .answer(*valid, authority, self.site, deadline, &self.stream_ids)
+                        .map_err(|e| (*step, e))?;
+                    if answered {
+                        return Ok(());
+                    }
+                    // Left over from an earlier vector: not this one's to answer.
+                    if let Some(stale) = self.verifier.take() {
+                        stale.close(Duration::ZERO);
+                    }
+                }
+            }
             LiveStep::Silent { step } => {
                 let until = Instant::now() + self.timeout / 4;
                 while Instant::now() < until {
+                    self.serve_verifier();
                     if self.conn.read_into(&mut self.pending, until) == Read::Closed {
                         break;
                     }
@@ -341,6 +407,18 @@ impl Run<'_> {
             } => self
                 .expect(text, *exact, *map_mechanisms)
                 .map_err(|w| (*step, w)),
+        }
+    }
+
+    /// `live s2s-in`: keeps the verification stream going while the runner waits on the
+    /// stream under test, and drops it once the server under test has ended it.
+    fn serve_verifier(&mut self) {
+        if self
+            .verifier
+            .as_mut()
+            .is_some_and(s2s::VerifyStream::poll_end)
+        {
+            self.verifier = None;
         }
     }
 
@@ -405,6 +483,7 @@ impl Run<'_> {
             };
             match verdict {
                 Ok(()) => {
+                    self.stream_ids.extend(s2s::header_ids(&got));
                     self.pending.clear();
                     return Ok(());
                 }
@@ -421,6 +500,7 @@ impl Run<'_> {
                 }
                 return Err(last);
             }
+            self.serve_verifier();
             if self.conn.read_into(&mut self.pending, deadline) == Read::Closed {
                 // What arrived before the end is the answer.
                 let got = String::from_utf8_lossy(&self.pending).into_owned();

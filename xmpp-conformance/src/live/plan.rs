@@ -52,6 +52,9 @@ pub struct Site {
     /// For the component modes: the XEP-0114 shared secret of the component whose domain is
     /// `domain`, which stands for the vectors' `secret`.
     pub secret: Option<Secret>,
+    /// For `live s2s-in`: the runner's own domain, which stands for the vectors' sending
+    /// domain and must lead the server under test to the runner's `--listen` address.
+    pub peer_domain: Option<String>,
 }
 
 /// A shared secret, kept out of `Debug` output.
@@ -78,6 +81,7 @@ impl Default for Site {
             extensions: Vec::new(),
             resource: None,
             secret: None,
+            peer_domain: None,
         }
     }
 }
@@ -138,6 +142,7 @@ impl Site {
                 "extensions" => site.extensions = strings(v, key)?,
                 "resource" => site.resource = Some(text()?),
                 "secret" => site.secret = Some(Secret(text()?)),
+                "peer_domain" => site.peer_domain = Some(text()?),
                 "users" => {
                     let table = v.as_table().ok_or("site file: users must be a table")?;
                     for (name, account) in table {
@@ -491,8 +496,50 @@ pub enum LiveStep {
     },
     /// STARTTLS: the TLS handshake, on the runner's side.
     StartTls,
+    /// `live s2s-in`: as the authoritative server of its own domain, answer the server
+    /// under test's next `<db:verify/>` (XEP-0220 section 2.2.2).
+    Authoritative {
+        /// `valid` or `invalid`, as the vector's embedder decided.
+        valid: bool,
+        /// The step's number.
+        step: usize,
+    },
     /// End our half of the connection.
     Eof,
+}
+
+impl LiveStep {
+    /// A `peer_hex` step: its bytes, sent as they are.
+    pub(super) fn raw(bytes: &[u8]) -> LiveStep {
+        LiveStep::Send {
+            text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            raw: true,
+        }
+    }
+}
+
+/// Whether the peer (the runner) writes between the core's `<proceed/>` and the TLS
+/// handshake, which a live server's TLS layer would read as a TLS record: such a vector
+/// (STARTTLS injection, RFC 6120 section 5.4.3.3) cannot run live.
+pub(super) fn check_no_write_after_proceed(vector: &Vector) -> Result<(), String> {
+    let mut after_proceed = false;
+    for step in &vector.steps {
+        match &step.kind {
+            StepKind::Peer(_) | StepKind::PeerHex(_) if after_proceed => {
+                return Err(
+                    "the peer writes between <proceed/> and the TLS handshake, which \
+                            a live server's TLS layer reads as a record"
+                        .into(),
+                );
+            }
+            StepKind::Core(t) | StepKind::CoreExact(t) if t.contains("<proceed") => {
+                after_proceed = true
+            }
+            StepKind::Action(a) if a.starts_with("tls-established") => after_proceed = false,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// How the run's connection is secured, as far as the plan cares.
@@ -506,16 +553,11 @@ pub enum LiveTls {
     Direct,
 }
 
-/// Why the vectors of the s2s roles do not run live (vectors/README.md, "Live runs").
-pub const S2S_NOT_LIVE: &str = "s2s vectors do not run live: dialback (XEP-0220) needs the \
-    server under test to connect back to the vector's sending domain, which would have to \
-    resolve to the runner, and SASL EXTERNAL (RFC 6120 section 9.2.2) needs a certificate for \
-    that domain which the server trusts; a site file sets up neither";
-
 /// The reason a vector of another role is skipped by a mode that runs `role` vectors.
-fn other_role(vector: &Vector, mode: &str, role: &str) -> String {
+pub(super) fn other_role(vector: &Vector, mode: &str, role: &str) -> String {
     match vector.role.as_str() {
-        "s2s-in" | "s2s-out" => S2S_NOT_LIVE.to_owned(),
+        "s2s-out" => super::s2s::S2S_OUT_NOT_LIVE.to_owned(),
+        "s2s-in" => format!("an s2s-in vector: it runs with live s2s-in, not {mode}"),
         other => format!("a {other} vector: {mode} runs {role} vectors"),
     }
 }
@@ -635,21 +677,13 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
     }
     let map_mechanisms = map_mechanisms(vector, vector_mechs, site)?;
     let rewrite = Rewrite::new(&domain, &users, site)?;
+    check_no_write_after_proceed(vector)?;
     let mut steps = Vec::new();
-    // Between `<proceed/>` and the handshake a live server's TLS layer reads the bytes.
-    let mut after_proceed = false;
     // The resource the last `bind-request` asked for (`Some("")`: the server's choice).
     let mut requested: Option<String> = None;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
         match &step.kind {
-            StepKind::Peer(_) | StepKind::PeerHex(_) if after_proceed => {
-                return Err(
-                    "the peer writes between <proceed/> and the TLS handshake, which \
-                            a live server's TLS layer reads as a record"
-                        .into(),
-                );
-            }
             StepKind::Event(e) if e == "bind-request" || e.starts_with("bind-request ") => {
                 requested = Some(e["bind-request".len()..].trim().to_owned());
             }
@@ -714,18 +748,12 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
                     raw: false,
                 });
             }
-            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
-                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-                raw: true,
-            }),
-            StepKind::Core(text) => steps.push({
-                after_proceed |= text.contains("<proceed");
-                LiveStep::Expect {
-                    text: rewrite.expected(text, stream_id.as_deref()),
-                    exact: false,
-                    step: n,
-                    map_mechanisms,
-                }
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
+            StepKind::Core(text) => steps.push(LiveStep::Expect {
+                text: rewrite.expected(text, stream_id.as_deref()),
+                exact: false,
+                step: n,
+                map_mechanisms,
             }),
             StepKind::CoreExact(text) => {
                 if map_mechanisms && text.contains("<mechanism>") {
@@ -753,7 +781,6 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
                         if line.contains("client-cert") {
                             return Err("the runner presents no client certificate".into());
                         }
-                        after_proceed = false;
                         steps.push(LiveStep::StartTls);
                     }
                     "tls-established" => {
@@ -900,10 +927,7 @@ pub fn plan_client(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<Liv
                     raw: false,
                 });
             }
-            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
-                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-                raw: true,
-            }),
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
             StepKind::Core(text) | StepKind::CoreExact(text) => {
                 if text.contains("SCRAM-") || text.contains("<response") {
                     return Err("SCRAM messages carry the live client's own nonce".into());
@@ -1050,10 +1074,7 @@ pub fn plan_component_server(vector: &Vector, site: &Site) -> Result<Vec<LiveSte
                 }
                 steps.push(LiveStep::Send { text, raw: false });
             }
-            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
-                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-                raw: true,
-            }),
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
             StepKind::Core(text) | StepKind::CoreExact(text) => {
                 let mut text = rewrite.names(text);
                 if let Some(id) = &stream_id {
@@ -1127,10 +1148,7 @@ pub fn plan_component(vector: &Vector, site: &Site) -> Result<Vec<LiveStep>, Str
                     raw: false,
                 });
             }
-            StepKind::PeerHex(bytes) => steps.push(LiveStep::Send {
-                text: bytes.iter().map(|b| format!("{b:02x}")).collect(),
-                raw: true,
-            }),
+            StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
             StepKind::Core(text) | StepKind::CoreExact(text) => {
                 let mut text = rewrite.names(text);
                 if let Some(value) = handshake_value(&text).map(str::to_owned) {
@@ -1255,7 +1273,7 @@ fn is_local(jid: &str, domain: &str) -> bool {
 }
 
 /// The value of the first attribute `name` in `text`, quoted either way.
-fn attr(text: &str, name: &str) -> Option<String> {
+pub(super) fn attr(text: &str, name: &str) -> Option<String> {
     for q in ['\'', '"'] {
         let key = format!(" {name}={q}");
         if let Some(i) = text.find(&key) {
@@ -1284,14 +1302,14 @@ fn asked_mechanisms(text: &str) -> Vec<String> {
 
 /// Peer bytes that only a core of ours can answer the same way: SCRAM messages carry proofs
 /// computed from the server's nonce and salt, which a live server chooses.
-fn needs_core_values(peer: &str) -> Option<String> {
+pub(super) fn needs_core_values(peer: &str) -> Option<String> {
     let sasl = peer.contains("urn:ietf:params:xml:ns:xmpp-sasl") || peer.contains("<response");
     let scram = peer.contains("SCRAM-") || (sasl && peer.contains("<response"));
     scram.then(|| "SCRAM proofs depend on the live server's nonce and salt".to_owned())
 }
 
 /// The vector's names for things, rewritten to the site's.
-struct Rewrite {
+pub(super) struct Rewrite {
     /// `(from, to)` pairs, longest first: bare JIDs of users, user names in PLAIN, the domain.
     pairs: Vec<(String, String)>,
     /// Vector user → (its password in the vector, live user, live password), for PLAIN.
@@ -1299,7 +1317,11 @@ struct Rewrite {
 }
 
 impl Rewrite {
-    fn new(domain: &str, users: &BTreeMap<String, String>, site: &Site) -> Result<Rewrite, String> {
+    pub(super) fn new(
+        domain: &str,
+        users: &BTreeMap<String, String>,
+        site: &Site,
+    ) -> Result<Rewrite, String> {
         let mut pairs = Vec::new();
         let mut plain = BTreeMap::new();
         for (user, password) in users {
@@ -1322,7 +1344,14 @@ impl Rewrite {
         Ok(Rewrite { pairs, plain })
     }
 
-    fn names(&self, text: &str) -> String {
+    /// Also rewrite `from` to `to` (a name longer than another that contains it wins).
+    pub(super) fn add(&mut self, from: &str, to: &str) {
+        self.pairs.push((from.to_owned(), to.to_owned()));
+        self.pairs
+            .sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    }
+
+    pub(super) fn names(&self, text: &str) -> String {
         // One pass over the pairs, longest first, never rewriting what a pair produced.
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
@@ -1393,7 +1422,7 @@ impl Rewrite {
 
     /// A `core`/`core_exact` step: names rewritten; the first stream id, which the vector
     /// fixes in its configuration and a live server chooses, matched as any value.
-    fn expected(&self, text: &str, stream_id: Option<&str>) -> String {
+    pub(super) fn expected(&self, text: &str, stream_id: Option<&str>) -> String {
         let mut text = self.names(text);
         if let Some(id) = stream_id {
             for q in ['\'', '"'] {
