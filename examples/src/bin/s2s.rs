@@ -34,7 +34,7 @@ use xmpp_sansio::xml::parse_element;
 const USAGE: &str = "usage: s2s --listen HOST:PORT --domain DOMAIN \
     [--cert CERT.pem --key KEY.pem] [--tls required|optional|disabled] [--secret SECRET] \
     [--route DOMAIN=HOST:PORT ...] [--ca CA.pem] \
-    [--from LOCALPART --to JID --message TEXT] [--count N] [--timeout-secs S]";
+    [--from LOCALPART --to JID --message TEXT [--hold-secs S]] [--count N] [--timeout-secs S]";
 
 /// The XMPP s2s port (RFC 6120 section 14.7), where a remote domain is reached without a
 /// `--route` for it.
@@ -53,6 +53,10 @@ enum Note {
 
 struct Shared {
     config: Arc<S2sConfig>,
+    /// `--hold-secs`: how long the outgoing stream stays open once the message went out, as
+    /// a server keeps an idle s2s stream (answering what arrives meanwhile); 0 closes it at
+    /// once.
+    hold: Duration,
     /// `--ca`: our certificate is presented, the peer's asked for and checked.
     certificates: bool,
     /// `None` when TLS is disabled.
@@ -79,6 +83,7 @@ fn main() {
             "message",
             "count",
             "timeout-secs",
+            "hold-secs",
         ],
         &[],
     );
@@ -122,6 +127,7 @@ fn main() {
     let (notes, inbox) = channel();
     let shared = Arc::new(Shared {
         config: Arc::new(config),
+        hold: Duration::from_secs(args.number("hold-secs", 0, USAGE)),
         certificates: ca.is_some(),
         tls_server,
         tls_client,
@@ -432,6 +438,8 @@ struct Outgoing<'a> {
     /// The message to send once the pair is authorized.
     message: Option<xmpp_sansio::xml::Element>,
     sent: bool,
+    /// Once the message went out: when to close the stream (`--hold-secs`).
+    close_at: Option<Instant>,
     verdict: Option<DialbackOutcome>,
     deadline: Instant,
 }
@@ -444,6 +452,7 @@ impl<'a> Outgoing<'a> {
             remote: remote.to_owned(),
             message: None,
             sent: false,
+            close_at: None,
             verdict: None,
             // The core's response timeout bounds each step; this bounds the whole stream.
             deadline: Instant::now() + Duration::from_secs(60),
@@ -478,7 +487,7 @@ impl Embedder<S2sOut> for Outgoing<'_> {
                         println!("{tag}: sent {}", message.attr("to").unwrap_or_default());
                         self.sent = true;
                     }
-                    core.close(now);
+                    self.close_at = Some(now + self.shared.hold);
                 }
             }
             S2sEvent::Authenticated(domain) => println!("{tag}: authenticated {domain}"),
@@ -510,6 +519,18 @@ impl Embedder<S2sOut> for Outgoing<'_> {
 
     fn on_deadline(&mut self) {
         println!("{}: abandoned timeout", self.tag);
+    }
+
+    /// The message went out: close once `--hold-secs` has passed.
+    fn outside(&mut self, core: &mut S2sOut) -> Option<Duration> {
+        let at = self.close_at?;
+        let now = Instant::now();
+        if now >= at {
+            self.close_at = None;
+            core.close(now);
+            return None;
+        }
+        Some(at - now)
     }
 
     fn log(&self, line: &str) {
