@@ -21,7 +21,11 @@
 //! plays the originating server of every `s2s-in` vector against a server's s2s port, as the
 //! site's `peer_domain`, and that domain's authoritative server on `--listen`, where the
 //! server under test must reach `peer_domain` (offering STARTTLS there with `--cert` and
-//! `--key`). `--format markdown` prints instead a section
+//! `--key`). `live s2s-out --listen HOST:PORT --trigger COMMAND --site FILE [--cert FILE --key
+//! FILE]` plays the receiving server of every `s2s-out` vector: per vector it runs COMMAND
+//! (`sh -c`), which must make the server under test send a stanza carrying
+//! `live-s2s-out-trigger` to `peer_domain`, and accepts the stream that follows.
+//! `--format markdown` prints instead a section
 //! of `vectors/LIVE.md` headed `--name` (with `--describe` under it): the counts, each failing
 //! vector with the RFC sentence from `--findings FILE`, and the reasons for skipping.
 //!
@@ -47,7 +51,9 @@ const USAGE: &str = "usage: xmpp-conformance run [--chunking any|whole|bytes] \
 [--timeout-ms N] [--format ...] PATH...
        xmpp-conformance live s2s-in --connect HOST:PORT --listen HOST:PORT --site FILE \
 [--tls starttls|none] [--insecure] [--ca FILE] [--cert FILE --key FILE] [--timeout-ms N] \
-[--format ...] PATH...";
+[--format ...] PATH...
+       xmpp-conformance live s2s-out --listen HOST:PORT --trigger COMMAND --site FILE \
+[--cert FILE --key FILE] [--accept-timeout-ms N] [--timeout-ms N] [--format ...] PATH...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Command {
@@ -142,8 +148,8 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     use xmpp_conformance::live::report::{self, LiveResult};
     use xmpp_conformance::live::{
         Authority, LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, run_client_vector,
-        run_component_server_vector, run_component_vector, run_s2s_in_vector, run_server_vector,
-        server_tls_config,
+        run_component_server_vector, run_component_vector, run_s2s_in_vector, run_s2s_out_vector,
+        run_server_vector, server_tls_config,
     };
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Mode {
@@ -152,6 +158,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         ComponentServer,
         Component,
         S2sIn,
+        S2sOut,
     }
     let mode = match args.next().as_deref() {
         Some("server") => Mode::Server,
@@ -159,10 +166,11 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         Some("component-server") => Mode::ComponentServer,
         Some("component") => Mode::Component,
         Some("s2s-in") => Mode::S2sIn,
+        Some("s2s-out") => Mode::S2sOut,
         Some(other) => {
             return Err(format!(
-                "live {other:?}: expected 'server', 'client', 'component-server', 'component' \
-                 or 's2s-in'"
+                "live {other:?}: expected 'server', 'client', 'component-server', 'component', \
+                 's2s-in' or 's2s-out'"
             ));
         }
         None => return Err("live: which side? ('live server', 'live client', ...)".into()),
@@ -175,7 +183,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     }
     let (mut connect, mut insecure, mut ca, mut site) = (None, false, None, None);
     let mut tls: Option<Tls> = None;
-    let (mut listen, mut cert, mut key) = (None, None, None);
+    let (mut listen, mut cert, mut key, mut trigger) = (None, None, None, None);
     let mut accept_timeout = Duration::from_secs(10);
     let mut timeout = Duration::from_secs(3);
     let mut paths = Vec::new();
@@ -186,6 +194,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         match arg.as_str() {
             "--connect" => connect = Some(value()?),
             "--listen" => listen = Some(value()?),
+            "--trigger" => trigger = Some(value()?),
             "--cert" => cert = Some(PathBuf::from(value()?)),
             "--key" => key = Some(PathBuf::from(value()?)),
             "--accept-timeout-ms" => {
@@ -239,6 +248,7 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         Server(LiveOptions),
         Client(std::net::TcpListener, LiveClientOptions),
         S2sIn(LiveOptions, Authority),
+        S2sOut(std::net::TcpListener, LiveClientOptions, String),
     }
     let component = matches!(mode, Mode::ComponentServer | Mode::Component);
     if component && tls.is_some_and(|t| t != Tls::None) {
@@ -248,7 +258,42 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         return Err("the component modes need a --site file with the component's secret".into());
     }
     let tls = tls.unwrap_or(if component { Tls::None } else { Tls::Starttls });
-    let side = if mode == Mode::S2sIn {
+    let side = if mode == Mode::S2sOut {
+        if tls == Tls::Direct {
+            return Err(
+                "live s2s-out: s2s streams start unencrypted (--tls starttls or none)".into(),
+            );
+        }
+        if site.peer_domain.is_none() {
+            return Err("live s2s-out needs a --site file with the runner's peer_domain".into());
+        }
+        let trigger = trigger.ok_or(
+            "live s2s-out needs --trigger COMMAND (makes the server under test send a stanza \
+             to peer_domain)",
+        )?;
+        let listen = listen.ok_or(
+            "live s2s-out needs --listen HOST:PORT (where the server under test reaches \
+             peer_domain)",
+        )?;
+        let listener =
+            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
+        let config = match (cert, key, tls) {
+            (Some(c), Some(k), Tls::Starttls) => Some(server_tls_config(&c, &k)?),
+            (None, None, _) | (_, _, Tls::None) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        Side::S2sOut(
+            listener,
+            LiveClientOptions {
+                tls: config,
+                direct: false,
+                site,
+                step_timeout: timeout,
+                accept_timeout,
+            },
+            trigger,
+        )
+    } else if mode == Mode::S2sIn {
         if tls == Tls::Direct {
             return Err(
                 "live s2s-in: s2s streams start unencrypted (--tls starttls or none)".into(),
@@ -341,6 +386,9 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
                     }
                     (Side::Server(opts), _) => run_server_vector(&v, opts),
                     (Side::S2sIn(opts, authority), _) => run_s2s_in_vector(&v, opts, authority),
+                    (Side::S2sOut(listener, opts, command), _) => {
+                        run_s2s_out_vector(&v, listener, opts, &mut || Triggered::start(command))
+                    }
                     (Side::Client(listener, opts), Mode::Component) => {
                         run_component_vector(&v, listener, opts)
                     }
@@ -397,6 +445,30 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The `--trigger` command of `live s2s-out`, running for one vector (`sh -c`, output
+/// discarded); ended, if still running, when the vector is over.
+struct Triggered(std::process::Child);
+
+impl Triggered {
+    fn start(command: &str) -> Result<Triggered, String> {
+        std::process::Command::new("sh")
+            .args(["-c", command])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(Triggered)
+            .map_err(|e| format!("{command}: {e}"))
+    }
+}
+
+impl Drop for Triggered {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,9 +1,10 @@
-//! `live s2s-in` against our own core on loopback sockets: our `S2sIn` core is the server
-//! under test, and it verifies the runner's dialback keys the way a live server does, by
-//! asking the authoritative server of the runner's domain (XEP-0220 section 2.2), which is
-//! the runner's `--listen` socket. The vectors pass live as they pass in process; a vector
-//! whose decision contradicts what it expects fails at that step; the rest of the roles'
-//! vectors are classified with a reason.
+//! `live s2s-in` and `live s2s-out` against our own core on loopback sockets. For s2s-in our
+//! `S2sIn` core is the server under test, and it verifies the runner's dialback keys the
+//! way a live server does, by asking the authoritative server of the runner's domain
+//! (XEP-0220 section 2.2), which is the runner's `--listen` socket. For s2s-out the trigger
+//! starts our `S2sOut` core, which connects to the runner and, once authorized, sends the
+//! trigger's message. The vectors pass live as they pass in process; a vector whose decision
+//! contradicts what it expects fails at that step; the rest are classified with a reason.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,11 +13,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use xmpp_conformance::live::{
-    Authority, LiveOptions, LiveOutcome, LiveTls, S2S_OUT_NOT_LIVE, Site, TlsMode, plan_s2s_in,
-    run_s2s_in_vector, run_server_vector,
+    Authority, LiveClientOptions, LiveOptions, LiveOutcome, LiveTls, Site, TRIGGER_MARKER, TlsMode,
+    plan_s2s_in, plan_s2s_out, run_s2s_in_vector, run_s2s_out_vector, run_server_vector,
 };
 use xmpp_conformance::role::{Action, EventArg};
-use xmpp_conformance::s2s::S2sInRole;
+use xmpp_conformance::s2s::{S2sInRole, S2sOutRole};
 use xmpp_conformance::vector::{Vector, load, parse};
 use xmpp_conformance::{Role, Runner};
 
@@ -221,25 +222,151 @@ fn what_cannot_run_live_says_why() {
     assert!(skip("vectors/s2s-in/tls-then-dialback-valid.toml").contains("tls"));
     // The core's clock.
     assert!(skip("vectors/s2s-in/keepalive-after-online.toml").contains("keepalive_ms"));
-    // An s2s-out vector, in any mode, and an s2s-in vector under `live server`.
-    let out = load_vector("vectors/s2s-out/dialback-xep0220-valid.toml");
-    assert_eq!(
-        plan_s2s_in(&out, &site(), LiveTls::None),
-        Err(S2S_OUT_NOT_LIVE.to_owned())
-    );
+    // An s2s-in vector under `live server` says where it runs.
     let opts = LiveOptions {
         connect: "127.0.0.1:9".into(),
         tls: TlsMode::None,
         site: site(),
         step_timeout: Duration::from_secs(1),
     };
-    assert_eq!(
-        run_server_vector(&out, &opts),
-        LiveOutcome::Skipped(S2S_OUT_NOT_LIVE.into())
-    );
     let s2s_in = load_vector("vectors/s2s-in/dialback-xep0220-valid.toml");
     match run_server_vector(&s2s_in, &opts) {
         LiveOutcome::Skipped(why) => assert!(why.contains("live s2s-in"), "{why}"),
         other => panic!("expected a skip, got {other:?}"),
+    }
+    // s2s-out: the embedder's own verification request, a second stream, a client
+    // certificate, STARTTLS without the runner's certificate.
+    let skip_out = |p: &str, tls: bool| match plan_s2s_out(&load_vector(p), &site(), tls) {
+        Err(why) => why,
+        Ok(steps) => panic!("{p}: expected a skip, got {steps:?}"),
+    };
+    assert!(
+        skip_out("vectors/s2s-out/dialback-xep0220-verify-valid.toml", false)
+            .contains("verification")
+    );
+    let required = Site::parse(
+        "domain = \"localhost\"\npeer_domain = \"ours.localhost\"\ntls = \"required\"\n",
+    )
+    .expect("the site parses");
+    let tls_vector = load_vector("vectors/s2s-out/tls-no-certificate-uses-dialback.toml");
+    match plan_s2s_out(&tls_vector, &required, false) {
+        Err(why) => assert!(why.contains("no certificate"), "{why}"),
+        Ok(steps) => panic!("expected a skip, got {steps:?}"),
+    }
+    assert!(plan_s2s_out(&tls_vector, &required, true).is_ok());
+    assert!(skip_out("vectors/s2s-out/tls-injection-after-proceed.toml", true).contains("tls"));
+}
+
+// --- live s2s-out ---------------------------------------------------------------------------
+
+/// The trigger of the tests: our S2sOut core for `localhost`, as a live server would open
+/// its stream to `ours.localhost`, connects to the runner at `addr` and, once authorized,
+/// sends the trigger's message.
+fn start_s2s_out(addr: String) -> thread::JoinHandle<()> {
+    let text = r#"
+        title = "the live server's configuration"
+        role = "s2s-out"
+        [config]
+        domain = "localhost"
+        remote = "ours.localhost"
+        dialback_secret = "the-live-servers-own"
+        tls = "disabled"
+        [[step]]
+        action = "open"
+    "#;
+    let config = parse(Path::new("live.toml"), text).expect("loads").config;
+    thread::spawn(move || {
+        let mut core = S2sOutRole.start(&config).expect("the core starts");
+        let mut sock = TcpStream::connect(&addr).expect("reach the runner");
+        sock.set_read_timeout(Some(Duration::from_millis(20))).ok();
+        core.act(&Action::parse("open")).expect("open");
+        let until = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        loop {
+            let mut closed = false;
+            while let Some(event) = core.poll_event() {
+                match event.name.as_str() {
+                    "closed" => closed = true,
+                    "online" => {
+                        let message = format!(
+                            "send <message from='bob@localhost' to='alice@ours.localhost'>\
+                             <body>{TRIGGER_MARKER}</body></message>"
+                        );
+                        core.act(&Action::parse(&message)).expect("send");
+                    }
+                    _ => {}
+                }
+            }
+            let out = core.take_output();
+            if !out.is_empty() && sock.write_all(&out).is_err() {
+                return;
+            }
+            if closed || Instant::now() >= until {
+                return;
+            }
+            match sock.read(&mut buf) {
+                Ok(0) => {
+                    core.act(&Action::parse("eof")).ok();
+                }
+                Ok(n) => core.feed(&buf[..n]),
+                Err(_) => {}
+            }
+        }
+    })
+}
+
+fn run_out(v: &Vector) -> LiveOutcome {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address").to_string();
+    let opts = LiveClientOptions {
+        tls: None,
+        direct: false,
+        site: site(),
+        step_timeout: Duration::from_secs(3),
+        accept_timeout: Duration::from_secs(5),
+    };
+    let mut server = None;
+    let outcome = run_s2s_out_vector(v, &listener, &opts, &mut || {
+        server = Some(start_s2s_out(addr.clone()));
+        Ok(())
+    });
+    if let Some(server) = server {
+        server.join().expect("the server thread");
+    }
+    outcome
+}
+
+#[test]
+fn live_s2s_out_accepts_the_triggered_stream_and_plays_the_receiving_server() {
+    let path = "vectors/s2s-out/dialback-xep0220-valid.toml";
+    let text = vector_text(path);
+    Runner::new()
+        .run_vector(&load(&root().join(path)).expect("loads"))
+        .expect("in process");
+    // A silent step after the pair is authorized: the trigger's message, which the core
+    // sends then, is the run's and not the vector's, so it must be left out.
+    let v = parse(
+        Path::new("then-silent.toml"),
+        &format!("{text}\n[[step]]\nsilent = true\n"),
+    )
+    .expect("loads");
+    assert_eq!(run_out(&v), LiveOutcome::Passed);
+}
+
+#[test]
+fn live_s2s_out_fails_a_deliberate_mismatch_at_its_step() {
+    // The originating server's header expected from another domain.
+    let text = vector_text("vectors/s2s-out/dialback-xep0220-valid.toml").replacen(
+        "from='capulet.example' to='montague.example' version='1.0' xml:lang='en'>\"",
+        "from='verona.example' to='montague.example' version='1.0' xml:lang='en'>\"",
+        1,
+    );
+    let v = parse(Path::new("mismatch.toml"), &text).expect("loads");
+    match run_out(&v) {
+        LiveOutcome::Failed { step, why } => {
+            assert_eq!(step, 2, "the header: {why}");
+            assert!(why.contains("verona.example"), "{why}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
     }
 }

@@ -10,11 +10,11 @@
 //! | `live component-server --connect` | a server's XEP-0114 port | connects, plays the component of `component-server` vectors |
 //! | `live component --listen` | a XEP-0114 component | accepts, plays the server of `component` vectors |
 //! | `live s2s-in --connect --listen` | a server's s2s port | connects, plays the originating server of `s2s-in` vectors, and listens as its domain's authoritative server ([`s2s`]) |
+//! | `live s2s-out --listen --trigger` | a server's outgoing s2s | triggers a stream to its domain, accepts, plays the receiving server of `s2s-out` vectors |
 //!
 //! c2s runs take `--tls starttls|direct|none`: STARTTLS where a vector negotiates it, or TLS
 //! from the first byte (XEP-0368, ALPN `xmpp-client`) for the vectors whose stream starts that
-//! way (`direct-tls`). XEP-0114 streams have no TLS. `s2s-out` vectors do not run live
-//! ([`S2S_OUT_NOT_LIVE`]). Which vectors can run, and how a vector's names (and its handshake)
+//! way (`direct-tls`). XEP-0114 streams have no TLS. Which vectors can run, and how a vector's names (and its handshake)
 //! map onto the live implementation's, is [`plan`]'s.
 //!
 //! Timing replaces the in-process runner's "all output since the last step": after sending,
@@ -33,7 +33,7 @@ pub use plan::{
     LIVE_HANDSHAKE, LIVE_STREAM_ID, LiveStep, LiveTls, Secret, Site, handshake_digest, plan,
     plan_client, plan_component, plan_component_server, tolerate_optional,
 };
-pub use s2s::{Authority, S2S_OUT_NOT_LIVE, plan_s2s_in};
+pub use s2s::{Authority, TRIGGER_MARKER, plan_s2s_in, plan_s2s_out};
 pub use transport::{
     ALPN_XMPP_CLIENT, Connection, Read, TlsMode, direct_tls_config, server_tls_config,
 };
@@ -86,7 +86,7 @@ pub fn run_client_vector(
         (None, false) => LiveTls::None,
     };
     match plan_client(vector, &opts.site, tls) {
-        Ok(steps) => accept_and_run(vector, &steps, listener, opts),
+        Ok(steps) => accept_and_run(vector, &steps, listener, opts, None),
         Err(why) => LiveOutcome::Skipped(why),
     }
 }
@@ -99,9 +99,38 @@ pub fn run_component_vector(
     opts: &LiveClientOptions,
 ) -> LiveOutcome {
     match plan_component(vector, &opts.site) {
-        Ok(steps) => accept_and_run(vector, &steps, listener, opts),
+        Ok(steps) => accept_and_run(vector, &steps, listener, opts, None),
         Err(why) => LiveOutcome::Skipped(why),
     }
+}
+
+/// Runs one `s2s-out` vector: `trigger` makes the server under test open an s2s stream to
+/// the site's `peer_domain` (what it returns lives until the vector is over), the runner
+/// accepts it on `listener` and plays the receiving server ([`s2s::outgoing`]).
+pub fn run_s2s_out_vector<G>(
+    vector: &Vector,
+    listener: &std::net::TcpListener,
+    opts: &LiveClientOptions,
+    trigger: &mut dyn FnMut() -> Result<G, String>,
+) -> LiveOutcome {
+    let steps = match plan_s2s_out(vector, &opts.site, opts.tls.is_some()) {
+        Ok(steps) => steps,
+        Err(why) => return LiveOutcome::Skipped(why),
+    };
+    // A stream the server retried after the last vector is not this vector's.
+    s2s::authority::drain(listener);
+    let guard = match trigger() {
+        Ok(g) => g,
+        Err(e) => {
+            return LiveOutcome::Failed {
+                step: 0,
+                why: format!("the trigger: {e}"),
+            };
+        }
+    };
+    let outcome = accept_and_run(vector, &steps, listener, opts, Some(TRIGGER_MARKER));
+    drop(guard);
+    outcome
 }
 
 fn accept_and_run(
@@ -109,6 +138,7 @@ fn accept_and_run(
     steps: &[LiveStep],
     listener: &std::net::TcpListener,
     opts: &LiveClientOptions,
+    ignore_marked: Option<&'static str>,
 ) -> LiveOutcome {
     let mut conn = match Connection::accept(listener, Instant::now() + opts.accept_timeout) {
         Ok(c) => c,
@@ -138,6 +168,7 @@ fn accept_and_run(
     };
     let mut run = Run::new(&mut conn, vector, &opts.site, opts.step_timeout);
     run.accept_tls = opts.tls.clone();
+    run.ignore_marked = ignore_marked;
     let outcome = run.all(steps, &server_opts);
     run.conn.shutdown_write();
     outcome
@@ -189,7 +220,7 @@ pub fn run_s2s_in_vector(
     match plan_s2s_in(vector, &opts.site, tls) {
         Ok(steps) => {
             let outcome = connect_and_run(vector, &steps, opts, None, Some(authority));
-            s2s::drain_listener(authority);
+            s2s::authority::drain(&authority.listener);
             outcome
         }
         Err(why) => LiveOutcome::Skipped(why),
@@ -274,9 +305,11 @@ struct Run<'c> {
     /// `live s2s-in`: where the server under test asks the runner's domain.
     authority: Option<&'c Authority>,
     /// The connection it asked on, once it did.
-    verifier: Option<s2s::VerifyStream>,
+    verifier: Option<s2s::authority::VerifyStream>,
     /// The ids of the stream headers the server under test sent on the stream under test.
     stream_ids: Vec<String>,
+    /// `live s2s-out`: messages carrying this text are the trigger's, not the vector's.
+    ignore_marked: Option<&'static str>,
 }
 
 impl<'c> Run<'c> {
@@ -296,6 +329,7 @@ impl<'c> Run<'c> {
             authority: None,
             verifier: None,
             stream_ids: Vec::new(),
+            ignore_marked: None,
         }
     }
 
@@ -363,7 +397,7 @@ impl Run<'_> {
                     let verifier = match &mut self.verifier {
                         Some(v) => v,
                         None => self.verifier.insert(
-                            s2s::VerifyStream::accept(authority, deadline)
+                            s2s::authority::VerifyStream::accept(authority, deadline)
                                 .map_err(|e| (*step, e))?,
                         ),
                     };
@@ -383,7 +417,9 @@ impl Run<'_> {
                 let until = Instant::now() + self.timeout / 4;
                 while Instant::now() < until {
                     self.serve_verifier();
-                    if self.conn.read_into(&mut self.pending, until) == Read::Closed {
+                    let read = self.conn.read_into(&mut self.pending, until);
+                    self.drop_marked();
+                    if read == Read::Closed {
                         break;
                     }
                 }
@@ -412,11 +448,23 @@ impl Run<'_> {
 
     /// `live s2s-in`: keeps the verification stream going while the runner waits on the
     /// stream under test, and drops it once the server under test has ended it.
+    /// Takes the trigger's message out of what arrived (`live s2s-out`).
+    fn drop_marked(&mut self) {
+        let Some(marker) = self.ignore_marked else {
+            return;
+        };
+        if let Some(rest) =
+            s2s::without_marked_messages(&String::from_utf8_lossy(&self.pending), marker)
+        {
+            self.pending = rest.into_bytes();
+        }
+    }
+
     fn serve_verifier(&mut self) {
         if self
             .verifier
             .as_mut()
-            .is_some_and(s2s::VerifyStream::poll_end)
+            .is_some_and(s2s::authority::VerifyStream::poll_end)
         {
             self.verifier = None;
         }
@@ -501,7 +549,9 @@ impl Run<'_> {
                 return Err(last);
             }
             self.serve_verifier();
-            if self.conn.read_into(&mut self.pending, deadline) == Read::Closed {
+            let read = self.conn.read_into(&mut self.pending, deadline);
+            self.drop_marked();
+            if read == Read::Closed {
                 // What arrived before the end is the answer.
                 let got = String::from_utf8_lossy(&self.pending).into_owned();
                 if !got.is_empty() && !last.contains(&got) {

@@ -556,8 +556,7 @@ pub enum LiveTls {
 /// The reason a vector of another role is skipped by a mode that runs `role` vectors.
 pub(super) fn other_role(vector: &Vector, mode: &str, role: &str) -> String {
     match vector.role.as_str() {
-        "s2s-out" => super::s2s::S2S_OUT_NOT_LIVE.to_owned(),
-        "s2s-in" => format!("an s2s-in vector: it runs with live s2s-in, not {mode}"),
+        r @ ("s2s-in" | "s2s-out") => format!("an {r} vector: it runs with live {r}, not {mode}"),
         other => format!("a {other} vector: {mode} runs {role} vectors"),
     }
 }
