@@ -16,14 +16,17 @@ use std::time::{Duration, Instant};
 
 use xmpp_conformance::client::ClientRole;
 use xmpp_conformance::component::{ComponentRole, ComponentServerRole};
+mod support;
+use support::pump;
+
 use xmpp_conformance::live::{
     LiveClientOptions, LiveOptions, LiveOutcome, Site, TlsMode, plan_component, run_client_vector,
     run_component_server_vector, run_component_vector, run_server_vector, server_tls_config,
 };
-use xmpp_conformance::role::{Action, EventArg};
+use xmpp_conformance::role::Action;
 use xmpp_conformance::server::ServerRole;
 use xmpp_conformance::vector::{Vector, load, parse};
-use xmpp_conformance::{CoreUnderTest, Role, Runner};
+use xmpp_conformance::{Role, Runner};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -38,53 +41,6 @@ fn vector_file(path: &str) -> (String, Vector) {
 
 fn vector(text: &str) -> Vector {
     parse(Path::new("loopback.toml"), text).expect("the test vector loads")
-}
-
-trait Io: Read + Write {}
-impl<T: Read + Write> Io for T {}
-
-/// Drives `core` over `sock` until it reports `closed`, the peer ends the connection or 20 s
-/// pass, answering its events as `decide` says.
-fn pump(
-    core: &mut dyn CoreUnderTest,
-    sock: &mut dyn Io,
-    decide: impl Fn(&str, &str) -> Option<String>,
-) {
-    let until = Instant::now() + Duration::from_secs(20);
-    let mut buf = [0u8; 4096];
-    loop {
-        let mut closed = false;
-        while let Some(event) = core.poll_event() {
-            let arg = match &event.arg {
-                EventArg::Plain(a) => a.clone(),
-                _ => String::new(),
-            };
-            if event.name == "closed" {
-                closed = true;
-            } else if let Some(line) = decide(&event.name, &arg) {
-                core.act(&Action::parse(&line)).expect("the decision");
-            }
-        }
-        let out = core.take_output();
-        if !out.is_empty() && sock.write_all(&out).and_then(|()| sock.flush()).is_err() {
-            return;
-        }
-        if closed || Instant::now() >= until {
-            return;
-        }
-        match sock.read(&mut buf) {
-            Ok(0) => {
-                core.act(&Action::parse("eof")).ok();
-            }
-            Ok(n) => core.feed(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
-        }
-    }
 }
 
 fn no_decisions(_: &str, _: &str) -> Option<String> {

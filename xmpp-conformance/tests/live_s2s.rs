@@ -12,11 +12,14 @@ use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+use support::pump;
+
 use xmpp_conformance::live::{
     Authority, LiveClientOptions, LiveOptions, LiveOutcome, LiveTls, Site, TRIGGER_MARKER, TlsMode,
     plan_s2s_in, plan_s2s_out, run_s2s_in_vector, run_s2s_out_vector, run_server_vector,
 };
-use xmpp_conformance::role::{Action, EventArg};
+use xmpp_conformance::role::Action;
 use xmpp_conformance::s2s::{S2sInRole, S2sOutRole};
 use xmpp_conformance::vector::{Vector, load, parse};
 use xmpp_conformance::{Role, Runner};
@@ -114,39 +117,9 @@ fn serve_s2s_in(authority: String) -> (String, thread::JoinHandle<()>) {
         let mut core = S2sInRole.start(&config).expect("the core starts");
         let (mut sock, _) = listener.accept().expect("accept");
         sock.set_read_timeout(Some(Duration::from_millis(20))).ok();
-        let until = Instant::now() + Duration::from_secs(20);
-        let mut buf = [0u8; 4096];
-        loop {
-            let mut closed = false;
-            while let Some(event) = core.poll_event() {
-                let arg = match &event.arg {
-                    EventArg::Plain(a) => a.clone(),
-                    _ => String::new(),
-                };
-                match event.name.as_str() {
-                    "closed" => closed = true,
-                    "dialback-verify-request" => {
-                        let line = ask_authority(&authority, &arg);
-                        core.act(&Action::parse(&line)).expect("the answer");
-                    }
-                    _ => {}
-                }
-            }
-            let out = core.take_output();
-            if !out.is_empty() && sock.write_all(&out).is_err() {
-                return;
-            }
-            if closed || Instant::now() >= until {
-                return;
-            }
-            match sock.read(&mut buf) {
-                Ok(0) => {
-                    core.act(&Action::parse("eof")).ok();
-                }
-                Ok(n) => core.feed(&buf[..n]),
-                Err(_) => {}
-            }
-        }
+        pump(core.as_mut(), &mut sock, |name, arg| {
+            (name == "dialback-verify-request").then(|| ask_authority(&authority, arg))
+        });
     });
     (addr, server)
 }
@@ -280,38 +253,14 @@ fn start_s2s_out(addr: String) -> thread::JoinHandle<()> {
         let mut sock = TcpStream::connect(&addr).expect("reach the runner");
         sock.set_read_timeout(Some(Duration::from_millis(20))).ok();
         core.act(&Action::parse("open")).expect("open");
-        let until = Instant::now() + Duration::from_secs(20);
-        let mut buf = [0u8; 4096];
-        loop {
-            let mut closed = false;
-            while let Some(event) = core.poll_event() {
-                match event.name.as_str() {
-                    "closed" => closed = true,
-                    "online" => {
-                        let message = format!(
-                            "send <message from='bob@localhost' to='alice@ours.localhost'>\
-                             <body>{TRIGGER_MARKER}</body></message>"
-                        );
-                        core.act(&Action::parse(&message)).expect("send");
-                    }
-                    _ => {}
-                }
-            }
-            let out = core.take_output();
-            if !out.is_empty() && sock.write_all(&out).is_err() {
-                return;
-            }
-            if closed || Instant::now() >= until {
-                return;
-            }
-            match sock.read(&mut buf) {
-                Ok(0) => {
-                    core.act(&Action::parse("eof")).ok();
-                }
-                Ok(n) => core.feed(&buf[..n]),
-                Err(_) => {}
-            }
-        }
+        pump(core.as_mut(), &mut sock, |name, _| {
+            (name == "online").then(|| {
+                format!(
+                    "send <message from='bob@localhost' to='alice@ours.localhost'>\
+                     <body>{TRIGGER_MARKER}</body></message>"
+                )
+            })
+        });
     })
 }
 

@@ -509,6 +509,16 @@ pub enum LiveStep {
 }
 
 impl LiveStep {
+    /// A `core` (or, `exact`, `core_exact`) step of number `step`, expecting `text`.
+    pub(super) fn expect(text: String, exact: bool, step: usize) -> LiveStep {
+        LiveStep::Expect {
+            text,
+            exact,
+            step,
+            map_mechanisms: false,
+        }
+    }
+
     /// A `peer_hex` step: its bytes, sent as they are.
     pub(super) fn raw(bytes: &[u8]) -> LiveStep {
         LiveStep::Send {
@@ -551,6 +561,14 @@ pub enum LiveTls {
     StartTls,
     /// TLS from the first byte (XEP-0368): only `direct-tls` vectors run.
     Direct,
+}
+
+/// Why an embedder action (by its name) cannot be asked of a live implementation.
+pub(super) fn action_not_live(name: &str) -> String {
+    match name {
+        "tick" => "the vector advances the core's clock; a live server keeps its own time".into(),
+        other => format!("the embedder action {other} cannot be asked of a live server"),
+    }
 }
 
 /// The reason a vector of another role is skipped by a mode that runs `role` vectors.
@@ -789,9 +807,7 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
                     // Decisions the live server makes by itself, the same way.
                     "credentials" | "credentials-unknown" | "bind" => {}
                     other => {
-                        return Err(format!(
-                            "the embedder action {other} cannot be asked of a live server"
-                        ));
+                        return Err(action_not_live(other));
                     }
                 }
             }
@@ -931,12 +947,11 @@ pub fn plan_client(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<Liv
                 if text.contains("SCRAM-") || text.contains("<response") {
                     return Err("SCRAM messages carry the live client's own nonce".into());
                 }
-                steps.push(LiveStep::Expect {
-                    text: rewrite.peer(text)?,
-                    exact: matches!(step.kind, StepKind::CoreExact(_)),
-                    step: n,
-                    map_mechanisms: false,
-                });
+                steps.push(LiveStep::expect(
+                    rewrite.peer(text)?,
+                    matches!(step.kind, StepKind::CoreExact(_)),
+                    n,
+                ));
             }
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
             StepKind::Event(_) => {}
@@ -1108,9 +1123,7 @@ pub fn plan_component_server(vector: &Vector, site: &Site) -> Result<Vec<LiveSte
             StepKind::Action(line) => match line.split(' ').next().unwrap_or_default() {
                 "eof" => steps.push(LiveStep::Eof),
                 other => {
-                    return Err(format!(
-                        "the embedder action {other} cannot be asked of a live server"
-                    ));
+                    return Err(action_not_live(other));
                 }
             },
         }

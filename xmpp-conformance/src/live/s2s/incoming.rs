@@ -3,8 +3,8 @@
 //! 13.7.1.2's dialback fallback), and what it sends and expects.
 
 use super::super::plan::{
-    LiveStep, LiveTls, Rewrite, Site, attr, check_no_write_after_proceed, needs_core_values,
-    other_role,
+    LiveStep, LiveTls, Rewrite, Site, action_not_live, attr, check_no_write_after_proceed,
+    needs_core_values, other_role,
 };
 use crate::vector::{StepKind, Vector};
 
@@ -79,12 +79,11 @@ pub fn plan_s2s_in(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<Liv
                 });
             }
             StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
-            StepKind::Core(text) | StepKind::CoreExact(text) => steps.push(LiveStep::Expect {
-                text: rewrite.expected(text, stream_id.as_deref()),
-                exact: matches!(step.kind, StepKind::CoreExact(_)),
-                step: n,
-                map_mechanisms: false,
-            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => steps.push(LiveStep::expect(
+                rewrite.expected(text, stream_id.as_deref()),
+                matches!(step.kind, StepKind::CoreExact(_)),
+                n,
+            )),
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
             StepKind::Event(_) => {}
             StepKind::Action(line) => {
@@ -107,15 +106,8 @@ pub fn plan_s2s_in(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<Liv
                                     choosing; a live server chooses its own"
                             .into());
                     }
-                    "tick" => {
-                        return Err("the vector advances the core's clock; a live server \
-                                    keeps its own time"
-                            .into());
-                    }
                     other => {
-                        return Err(format!(
-                            "the embedder action {other} cannot be asked of a live server"
-                        ));
+                        return Err(action_not_live(other));
                     }
                 }
             }

@@ -12,7 +12,7 @@
 //! vector expects matches any value; the runner answers as the vector's peer does, without
 //! verifying it (the server under test is trusted, as a test peer).
 
-use super::super::plan::{LiveStep, Rewrite, Site, other_role};
+use super::super::plan::{LiveStep, Rewrite, Site, action_not_live, other_role};
 use super::{attr, element};
 use crate::vector::{StepKind, Vector};
 
@@ -90,12 +90,11 @@ pub fn plan_s2s_out(vector: &Vector, site: &Site, tls: bool) -> Result<Vec<LiveS
                 });
             }
             StepKind::PeerHex(bytes) => steps.push(LiveStep::raw(bytes)),
-            StepKind::Core(text) | StepKind::CoreExact(text) => steps.push(LiveStep::Expect {
-                text: any_key(&rewrite.names(text)),
-                exact: matches!(step.kind, StepKind::CoreExact(_)),
-                step: n,
-                map_mechanisms: false,
-            }),
+            StepKind::Core(text) | StepKind::CoreExact(text) => steps.push(LiveStep::expect(
+                any_key(&rewrite.names(text)),
+                matches!(step.kind, StepKind::CoreExact(_)),
+                n,
+            )),
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
             StepKind::Event(_) => {}
             StepKind::Action(line) => {
@@ -128,15 +127,8 @@ pub fn plan_s2s_out(vector: &Vector, site: &Site, tls: bool) -> Result<Vec<LiveS
                                     live server asks for its own incoming streams"
                             .into());
                     }
-                    "tick" => {
-                        return Err("the vector advances the core's clock; a live server \
-                                    keeps its own time"
-                            .into());
-                    }
                     other => {
-                        return Err(format!(
-                            "the embedder action {other} cannot be asked of a live server"
-                        ));
+                        return Err(action_not_live(other));
                     }
                 }
             }
