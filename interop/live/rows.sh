@@ -17,11 +17,14 @@ LIVE_STEP_MS=${INTEROP_LIVE_STEP_MS:-1500}      # the runner's wait for one step
 LIVE_SECTIONS=()                                # report files, in LIVE.md's order
 LIVE_COMPONENT_SECTIONS=()                      # the peers' component-server sections, kept
                                                 # for the component part of LIVE.md
+LIVE_S2S_SECTIONS=()                            # the peers' s2s-in sections, likewise
 LIVE_ROWS=0                                     # sections expected (rows and heads)
 LIVE_OURS_TLS_PORT=5227                         # our server with STARTTLS
 LIVE_OURS_PLAIN_PORT=5228                       # our server without TLS
 LIVE_CLIENT_PORT=5229                           # the runner as the server of a client under test
 LIVE_COMPONENT_PORT=5233                        # the runner as the server of a component under test
+LIVE_OURS_S2S_PORT=5234                         # our s2s example with STARTTLS required
+LIVE_OURS_S2S_PLAIN_PORT=5235                   # our s2s example without TLS
 
 live_build() {
     say "building xmpp-conformance (the live rows)"
@@ -42,14 +45,17 @@ live_verdict() {
 }
 
 # MODE SECTIONS NAME SITE PORT OURS(0|1) [RUNNER ARGS...]: the runner connects to PORT, for
-# MODE `server` (vectors/server) or `component-server` (vectors/component), and the section
-# goes to the array named SECTIONS.
+# MODE `server` (vectors/server), `component-server` (vectors/component) or `s2s-in`
+# (vectors/s2s-in), and the section goes to the array named SECTIONS.
 row_live_connect() {
     local mode=$1 name=$3 site=$HERE/live/$4 port=$5 ours=$6 out=$LOGS/live.$ROWNO.md rc dir
     local -n sections=$2
     shift 6
-    dir=$ROOT/vectors/server
-    [ "$mode" = server ] || dir=$ROOT/vectors/component
+    case $mode in
+    server) dir=$ROOT/vectors/server ;;
+    s2s-in) dir=$ROOT/vectors/s2s-in ;;
+    *) dir=$ROOT/vectors/component ;;
+    esac
     LIVE_ROWS=$((LIVE_ROWS + 1))
     [ -x "$CONFORMANCE" ] || fail "no $CONFORMANCE" || return 1
     echo "\$ xmpp-conformance live $mode --connect 127.0.0.1:$port --site $site $* ${dir#"$ROOT/"}"
@@ -90,14 +96,57 @@ row_live_listen() {
     LIVE_SECTIONS+=("$out")
 }
 
-# PEER SERVER_SITE COMPONENT_SITE: a running peer server's c2s port (5222, the test CA) and
-# its XEP-0114 port (5347, the component echo.localhost). Call it after the peer's own
-# component row: the peer takes one connection per component domain.
+# PEER SERVER_SITE COMPONENT_SITE [S2S_SITE]: a running peer server's c2s port (5222, the
+# test CA), its XEP-0114 port (5347, the component echo.localhost) and its s2s port (5269,
+# the runner as ours.localhost on $S2S_PORT). Call it after the peer's own component and s2s
+# rows: the peer takes one connection per component domain.
 live_peer_rows() {
     row "live conformance: server vectors (xmpp-conformance live server)" "$1" \
         row_live_connect server LIVE_SECTIONS "$1" "$2" 5222 0 --ca "$CA"
     row "live conformance: component-server vectors (xmpp-conformance live component-server)" "$1" \
         row_live_connect component-server LIVE_COMPONENT_SECTIONS "$1 (XEP-0114 port)" "$3" 5347 0
+    [ -n "${4:-}" ] || return 0
+    require_free "$S2S_PORT"
+    live_s2s_args
+    row "live conformance: s2s-in vectors (xmpp-conformance live s2s-in)" "$1" \
+        row_live_connect s2s-in LIVE_S2S_SECTIONS "$1 (s2s port)" "$4" 5269 0 \
+        "${LIVE_S2S_ARGS[@]}"
+    # The trigger: alice, on the peer's c2s port, sends a message to ours.localhost, a second
+    # after the last vector (a peer may bounce what is routed to a domain whose last stream
+    # failed for a while: ejabberd.yml.in's s2s_max_retry_delay).
+    row "live conformance: s2s-out vectors (xmpp-conformance live s2s-out)" "$1" \
+        row_live_s2s_out LIVE_S2S_SECTIONS "$1 (outgoing s2s)" "$4" 0 \
+        "sleep 1; exec $BIN/client --addr 127.0.0.1:5222 --jid alice@localhost --password $PASSWORD \
+--tls required --ca $CA --resource live-trigger --to probe@$S2S_DOMAIN \
+--message live-s2s-out-trigger --timeout-secs 5" --cert "$T/cert.pem" --key "$T/key.pem"
+}
+
+# SECTIONS NAME SITE OURS(0|1) TRIGGER [RUNNER ARGS...]: the runner listens on $S2S_PORT as
+# ours.localhost and plays the receiving server of every `s2s-out` vector; per vector it runs
+# TRIGGER, which makes the server under test send a message there (vectors/s2s-out).
+row_live_s2s_out() {
+    local name=$2 site=$HERE/live/$3 ours=$4 trigger=$5 out=$LOGS/live.$ROWNO.md rc
+    local -n sections=$1
+    shift 5
+    LIVE_ROWS=$((LIVE_ROWS + 1))
+    [ -x "$CONFORMANCE" ] || fail "no $CONFORMANCE" || return 1
+    require_free "$S2S_PORT"
+    echo "\$ xmpp-conformance live s2s-out --listen 127.0.0.1:$S2S_PORT --site $site --trigger '$trigger' $* vectors/s2s-out"
+    timeout -k 2 "$LIVE_TIMEOUT" "$CONFORMANCE" live s2s-out --listen "127.0.0.1:$S2S_PORT" \
+        --site "$site" --trigger "$trigger" --timeout-ms "$LIVE_STEP_MS" --format markdown \
+        --name "$name" --findings "$ROOT/interop/live/findings.toml" "$@" \
+        "$ROOT/vectors/s2s-out" >"$out"
+    rc=$?
+    live_verdict "$out" "$rc" "$ours" "s2s-out" || return 1
+    sections+=("$out")
+}
+
+# The runner as ours.localhost: where the server under test reaches that domain (our s2s
+# example's port in the other rows), with the test certificate for STARTTLS there; the
+# server's own certificate checked against the test CA.
+LIVE_S2S_ARGS=()
+live_s2s_args() {
+    LIVE_S2S_ARGS=(--listen "127.0.0.1:$S2S_PORT" --cert "$T/cert.pem" --key "$T/key.pem" --ca "$CA")
 }
 
 live_ours_run() { # our server example twice: STARTTLS required, and no TLS with PLAIN
@@ -151,6 +200,48 @@ live_component_rows() { # the component part of LIVE.md: the peers' sections, th
         "our component example" 1 -- \
         "$BIN/component" --addr "127.0.0.1:$LIVE_COMPONENT_PORT" --domain echo.localhost \
         --secret "$SECRET" --count 1 --timeout-secs 6
+}
+
+live_s2s_rows() { # the s2s part of LIVE.md: the peers' sections, then our s2s example
+    local pid ppid log=$LOGS/s2s-live.out name="live conformance: s2s-in vectors (xmpp-conformance live s2s-in)"
+    LIVE_SECTIONS+=("$HERE/live/LIVE.md.s2s-head")
+    LIVE_ROWS=$((LIVE_ROWS + 1))
+    LIVE_SECTIONS+=("${LIVE_S2S_SECTIONS[@]}")
+    if [ "$BUILD_OK" != 1 ]; then
+        row "$name" "our s2s example" true
+        return
+    fi
+    require_free "$LIVE_OURS_S2S_PORT" "$LIVE_OURS_S2S_PLAIN_PORT" "$S2S_PORT"
+    say "our s2s example (live rows): starting on 127.0.0.1:$LIVE_OURS_S2S_PORT and :$LIVE_OURS_S2S_PLAIN_PORT"
+    start_bg "$log" "$BIN/s2s" --listen "127.0.0.1:$LIVE_OURS_S2S_PORT" --domain localhost \
+        --cert "$T/cert.pem" --key "$T/key.pem" --route "$S2S_DOMAIN=127.0.0.1:$S2S_PORT"
+    pid=$BG_PID
+    start_bg "$log.plain" "$BIN/s2s" --listen "127.0.0.1:$LIVE_OURS_S2S_PLAIN_PORT" --domain localhost \
+        --tls disabled --route "$S2S_DOMAIN=127.0.0.1:$S2S_PORT"
+    ppid=$BG_PID
+    if ! wait_line "$log" '^listening' 10 "$pid" || ! wait_line "$log.plain" '^listening' 10 "$ppid"; then
+        row "$name" "our s2s example" fail "our s2s example did not listen for the live rows: $(tail -n 5 "$log" "$log.plain")"
+    else
+        live_s2s_args
+        row "$name" "our s2s example (STARTTLS)" row_live_connect s2s-in LIVE_SECTIONS \
+            "our s2s example (STARTTLS required)" ours-s2s.toml "$LIVE_OURS_S2S_PORT" 1 "${LIVE_S2S_ARGS[@]}"
+        row "$name" "our s2s example (no TLS)" row_live_connect s2s-in LIVE_SECTIONS \
+            "our s2s example (no TLS)" ours-s2s-plain.toml "$LIVE_OURS_S2S_PLAIN_PORT" 1 \
+            --listen "127.0.0.1:$S2S_PORT" --tls none
+    fi
+    stop_pid "$pid"
+    stop_pid "$ppid"
+    # Outgoing: each vector starts our s2s example afresh, sending one message to
+    # ours.localhost (the runner) and keeping the stream open a while after it (as a server
+    # keeps an idle s2s stream), so that what the vector's peer sends then is answered.
+    local send="exec $BIN/s2s --listen 127.0.0.1:0 --domain localhost --route $S2S_DOMAIN=127.0.0.1:$S2S_PORT \
+--from bob --to alice@$S2S_DOMAIN --message live-s2s-out-trigger --hold-secs 3 --timeout-secs 8"
+    name="live conformance: s2s-out vectors (xmpp-conformance live s2s-out)"
+    row "$name" "our s2s example (STARTTLS)" row_live_s2s_out LIVE_SECTIONS \
+        "our s2s example, outgoing (STARTTLS required)" ours-s2s.toml 1 \
+        "$send --cert $T/cert.pem --key $T/key.pem" --cert "$T/cert.pem" --key "$T/key.pem"
+    row "$name" "our s2s example (no TLS)" row_live_s2s_out LIVE_SECTIONS \
+        "our s2s example, outgoing (no TLS)" ours-s2s-plain.toml 1 "$send --tls disabled" --tls none
 }
 
 live_write_report() { # vectors/LIVE.md from the sections, when every live row wrote one
