@@ -591,6 +591,17 @@ fn prep_domain_once(raw: &str) -> Result<Cow<'_, str>, JidError> {
         return Err(JidError::DomainForbiddenChar(c));
     }
 
+    // UTS #46 maps ASCII one to one, so an ASCII label longer than a DNS label stays too
+    // long: refuse it before IDNA, whose Punycode decoding takes time quadratic in a label's
+    // length (the fuzzer found a 1 KB `xn--` label costing a millisecond per address, well
+    // past the small constant per byte received that a peer may cost).
+    if raw
+        .split('.')
+        .any(|label| label.len() > MAX_LABEL_LEN && label.is_ascii())
+    {
+        return Err(JidError::DomainLabelTooLong);
+    }
+
     let uts46 = Uts46::new();
     let ascii = uts46
         .to_ascii(
@@ -1659,6 +1670,19 @@ mod tests {
         assert!(idna::domain_to_ascii(&long_unicode_label).unwrap().len() > 63);
         assert_eq!(
             err(&format!("{long_unicode_label}.example")),
+            JidError::DomainLabelTooLong
+        );
+        // A Punycode label longer than a DNS label is refused for its length before IDNA
+        // decodes it (decoding is quadratic in the label's length; found by server_session,
+        // corpus/server_session/slow-long-punycode-label), as is any long ASCII label, with
+        // the fullwidth full stop as a separator too.
+        let long_punycode = format!("xn--eza{}", "u".repeat(1000));
+        assert_eq!(
+            err(&format!("{long_punycode}.example")),
+            JidError::DomainLabelTooLong
+        );
+        assert_eq!(
+            err(&format!("{label64}\u{FF0E}example")),
             JidError::DomainLabelTooLong
         );
     }
