@@ -170,7 +170,19 @@ fn live_usage_errors_say_what_is_wrong() {
     for (args, says) in [
         (
             &["live", "s2s", "good"][..],
-            "expected 'server', 'client', 'component-server', 'component' or 's2s-in'",
+            "expected 'server', 'client', 'component-server', 'component', 's2s-in' or 's2s-out'",
+        ),
+        (
+            &[
+                "live",
+                "s2s-out",
+                "--listen",
+                "127.0.0.1:0",
+                "--site",
+                with_peer_domain,
+                "good",
+            ],
+            "needs --trigger COMMAND",
         ),
         (
             &[
