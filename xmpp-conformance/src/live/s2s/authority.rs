@@ -74,7 +74,20 @@ impl VerifyStream {
         stream_ids: &[String],
     ) -> Result<bool, String> {
         loop {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            // Offsets into `text` are offsets into `pending`: only its UTF-8 prefix is read
+            // (a character cut by the last read waits for the rest).
+            let text = match std::str::from_utf8(&self.pending) {
+                Ok(t) => t.to_owned(),
+                Err(e) if e.error_len().is_none() => {
+                    String::from_utf8_lossy(&self.pending[..e.valid_up_to()]).into_owned()
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "the server under test sent bytes that are not UTF-8: {:?}",
+                        String::from_utf8_lossy(&self.pending)
+                    ));
+                }
+            };
             if !self.header_seen {
                 if let Some(end) = header_end(&text) {
                     self.header_seen = true;
@@ -199,5 +212,38 @@ impl VerifyStream {
 pub(in crate::live) fn drain(listener: &TcpListener) {
     while let Ok(mut conn) = Connection::accept(listener, Instant::now()) {
         conn.shutdown_write();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A server under test that sends bytes that are not UTF-8 on its verification stream
+    /// gets an error, not a panic (offsets into what arrived stay offsets into the bytes).
+    #[test]
+    fn bytes_that_are_not_utf8_are_an_error() {
+        let authority = Authority {
+            listener: TcpListener::bind("127.0.0.1:0").expect("bind"),
+            tls: None,
+        };
+        let addr = authority.listener.local_addr().expect("address");
+        let peer = std::thread::spawn(move || {
+            let mut sock = std::net::TcpStream::connect(addr).expect("connect");
+            let bytes = b"<stream:stream from='a' to='b' version='1.0'>\xff\xfe\
+                          <db:verify from='a' to='b' id='i'>k</db:verify>";
+            sock.write_all(bytes).expect("write");
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        let site = Site::default();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut stream = VerifyStream::accept(&authority, deadline).expect("accepted");
+        let got = stream.answer(true, &authority, &site, deadline, &["i".to_owned()]);
+        match got {
+            Err(why) => assert!(why.contains("not UTF-8"), "{why}"),
+            Ok(answered) => panic!("expected an error, got {answered}"),
+        }
+        peer.join().expect("the peer");
     }
 }
