@@ -258,6 +258,31 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
         return Err("the component modes need a --site file with the component's secret".into());
     }
     let tls = tls.unwrap_or(if component { Tls::None } else { Tls::Starttls });
+    // The listening modes: the runner waits on --listen for the implementation under test,
+    // presenting --cert/--key at STARTTLS (or at once with --tls direct).
+    let listening = |what: &str| -> Result<(std::net::TcpListener, LiveClientOptions), String> {
+        let listen = listen
+            .clone()
+            .ok_or(format!("{what} needs --listen HOST:PORT"))?;
+        let listener =
+            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
+        let config = match (&cert, &key, tls) {
+            (Some(c), Some(k), Tls::Starttls | Tls::Direct) => Some(server_tls_config(c, k)?),
+            (None, None, Tls::Direct) => {
+                return Err("--tls direct needs --cert and --key".into());
+            }
+            (None, None, _) | (_, _, Tls::None) => None,
+            _ => return Err("--cert and --key go together".into()),
+        };
+        let opts = LiveClientOptions {
+            tls: config,
+            direct: tls == Tls::Direct,
+            site: site.clone(),
+            step_timeout: timeout,
+            accept_timeout,
+        };
+        Ok((listener, opts))
+    };
     let side = if mode == Mode::S2sOut {
         if tls == Tls::Direct {
             return Err(
@@ -271,28 +296,8 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             "live s2s-out needs --trigger COMMAND (makes the server under test send a stanza \
              to peer_domain)",
         )?;
-        let listen = listen.ok_or(
-            "live s2s-out needs --listen HOST:PORT (where the server under test reaches \
-             peer_domain)",
-        )?;
-        let listener =
-            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
-        let config = match (cert, key, tls) {
-            (Some(c), Some(k), Tls::Starttls) => Some(server_tls_config(&c, &k)?),
-            (None, None, _) | (_, _, Tls::None) => None,
-            _ => return Err("--cert and --key go together".into()),
-        };
-        Side::S2sOut(
-            listener,
-            LiveClientOptions {
-                tls: config,
-                direct: false,
-                site,
-                step_timeout: timeout,
-                accept_timeout,
-            },
-            trigger,
-        )
+        let (listener, opts) = listening("live s2s-out")?;
+        Side::S2sOut(listener, opts, trigger)
     } else if mode == Mode::S2sIn {
         if tls == Tls::Direct {
             return Err(
@@ -330,32 +335,12 @@ fn live(mut args: impl Iterator<Item = String>) -> Result<ExitCode, String> {
             },
         )
     } else if matches!(mode, Mode::Client | Mode::Component) {
-        let what = if mode == Mode::Client {
+        let (listener, opts) = listening(if mode == Mode::Client {
             "live client"
         } else {
             "live component"
-        };
-        let listen = listen.ok_or(format!("{what} needs --listen HOST:PORT"))?;
-        let listener =
-            std::net::TcpListener::bind(&listen).map_err(|e| format!("--listen {listen}: {e}"))?;
-        let config = match (cert, key, tls) {
-            (Some(c), Some(k), Tls::Starttls | Tls::Direct) => Some(server_tls_config(&c, &k)?),
-            (None, None, Tls::Direct) => {
-                return Err("--tls direct needs --cert and --key".into());
-            }
-            (None, None, _) | (_, _, Tls::None) => None,
-            _ => return Err("--cert and --key go together".into()),
-        };
-        Side::Client(
-            listener,
-            LiveClientOptions {
-                tls: config,
-                direct: tls == Tls::Direct,
-                site: site.clone(),
-                step_timeout: timeout,
-                accept_timeout,
-            },
-        )
+        })?;
+        Side::Client(listener, opts)
     } else {
         let what = if mode == Mode::Server {
             "live server"
