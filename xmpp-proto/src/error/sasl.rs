@@ -123,8 +123,9 @@ impl SaslFailure {
     }
 
     /// Reads a received `<failure/>`. The first child in the SASL namespace that names a
-    /// known condition is the condition; the first `<text/>` is the text; other children are
-    /// ignored.
+    /// known condition is the condition; without one (an unknown condition, or none), the
+    /// condition is `not-authorized`, as RFC 6120 section 6.5 requires; the first `<text/>`
+    /// is the text; other children are ignored.
     ///
     /// # Errors
     ///
@@ -148,6 +149,12 @@ impl SaslFailure {
                 failure.condition = child.name().parse().ok();
             }
         }
+        // RFC 6120 section 6.5: "if an entity receives a SASL error condition that it does
+        // not understand then it MUST treat the unknown condition as a generic authentication
+        // failure, i.e., as equivalent to <not-authorized/>" (and so one that names none).
+        failure
+            .condition
+            .get_or_insert(SaslFailureCondition::NotAuthorized);
         Ok(failure)
     }
 

@@ -170,9 +170,10 @@ pub(crate) trait Negotiate: StreamRole {
 
 impl<R: StreamRole> Negotiate for R {}
 
-/// Writes the SASL element `name` (RFC 6120 section 6.4) carrying `data`, base64-encoded.
+/// Writes the SASL element `name`, `challenge` or `response` (RFC 6120 section 6.4.3),
+/// carrying `data`, base64-encoded; empty data is an element without text (section 6.3.3).
 pub(crate) fn write_sasl(out: &mut impl Wire, name: &str, data: &[u8]) {
-    let payload = crate::sasl::encode_payload(data);
+    let payload = crate::sasl::encode_data(data);
     out.element(|w| {
         w.start(name)
             .xmlns(crate::error::SASL_NS)

@@ -54,6 +54,18 @@ pub(crate) enum Profile {
 }
 
 impl Profile {
+    /// Decodes the base64 data of one of the profile's elements: strictly for RFC 6120,
+    /// which rejects every character outside the alphabet (section 13.9.1); for SASL2, with
+    /// white space ignored, since XEP-0388 section 2.2 only says the data "SHOULD NOT
+    /// include any line wrapping or other whitespace", its examples wrap it, and its schema
+    /// types it `xs:base64Binary`, which allows white space.
+    pub fn decode(&self, text: &str) -> Result<Vec<u8>, crate::sasl::IncorrectEncoding> {
+        match self {
+            Profile::Rfc6120 => crate::sasl::decode_payload(text),
+            Profile::Sasl2 => decode(text),
+        }
+    }
+
     /// The namespace of the profile's elements.
     pub fn ns(&self) -> &'static str {
         match self {
@@ -169,7 +181,7 @@ pub(crate) fn write_authenticate(
         .attr("mechanism", mechanism);
     if let Some(data) = initial {
         w.start("initial-response")
-            .text(&encode(data))
+            .text(&crate::sasl::encode_data(data))
             .end("initial-response");
     }
     if let Some(ua) = &inline.user_agent {
@@ -227,7 +239,7 @@ impl Authenticate {
                 .unwrap_or_default(),
             initial: root
                 .get_child("initial-response", SASL2_NS)
-                .map(|i| crate::sasl::decode_payload(&i.text()).map_err(|_| ())),
+                .map(|i| decode(&i.text()).map_err(|_| ())),
             user_agent: root.get_child("user-agent", SASL2_NS).map(UserAgent::read),
             bind: root.get_child("bind", BIND2_NS).map(Bind2Request::read),
             resume: root.get_child("resume", SM_NS).map(|r| {
@@ -249,21 +261,11 @@ impl Authenticate {
     }
 }
 
-/// Base64 without RFC 6120's `=` for empty data (XEP-0388 section 2.2: `<element/>` is the
-/// empty string).
-pub(crate) fn encode(data: &[u8]) -> String {
-    if data.is_empty() {
-        String::new()
-    } else {
-        crate::sasl::encode_payload(data)
-    }
-}
-
 /// The `<additional-data/>` of a `<success/>` or `<continue/>`: empty when absent (XEP-0388
 /// section 2.2: "the element is simply not included"), `Err` when not base64.
 pub(crate) fn additional_data(el: ElementRef<'_>) -> Result<Vec<u8>, ()> {
     match el.get_child("additional-data", SASL2_NS) {
-        Some(d) => crate::sasl::decode_payload(&d.text()).map_err(|_| ()),
+        Some(d) => decode(&d.text()).map_err(|_| ()),
         None => Ok(Vec::new()),
     }
 }
@@ -329,7 +331,7 @@ pub(crate) fn write_continue(w: &mut Writer<'_>, additional: &[u8], tasks: &[Str
     w.start("continue").xmlns(SASL2_NS);
     if !additional.is_empty() {
         w.start("additional-data")
-            .text(&encode(additional))
+            .text(&crate::sasl::encode_data(additional))
             .end("additional-data");
     }
     w.start("tasks");
@@ -380,7 +382,7 @@ pub(crate) fn write_success(
     w.start("success").xmlns(SASL2_NS);
     if !additional.is_empty() {
         w.start("additional-data")
-            .text(&encode(additional))
+            .text(&crate::sasl::encode_data(additional))
             .end("additional-data");
     }
     w.start("authorization-identifier")
@@ -432,6 +434,16 @@ pub(crate) fn write_feature(
         w.end("inline");
     }
     w.end("authentication");
+}
+
+/// SASL2 base64 (XEP-0388 section 2.2), white space ignored: see [`Profile::decode`].
+fn decode(text: &str) -> Result<Vec<u8>, crate::sasl::IncorrectEncoding> {
+    if text.bytes().any(|b| b.is_ascii_whitespace()) {
+        let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        crate::sasl::decode_payload(&compact)
+    } else {
+        crate::sasl::decode_payload(text)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 //! that ends the step without a restart ([`Next::Done`]), and `<continue/>` tasks that the
 //! embedder carries out ([`SaslAsk::Continue`], [`SaslAsk::TaskData`]).
 
-use super::sasl2::{self, Inline};
+use super::sasl2::{self, Inline, Profile};
 use super::{Failure, Next, Wire, write_sasl};
 use crate::error::{SASL_NS, SaslFailure, StreamErrorCondition};
 use crate::sasl::ht::{self, FastToken};
@@ -308,7 +308,8 @@ impl SaslClientStep {
                 // `<additional-data/>` of `<success/>` or `<continue/>` (XEP-0388 2.5).
                 let data = match el.name() {
                     "success" | "continue" if sasl2 => sasl2::additional_data(el.root()),
-                    _ => sasl::decode_payload(&el.text()).map_err(|_| ()),
+                    _ if sasl2 => Profile::Sasl2.decode(&el.text()).map_err(|_| ()),
+                    _ => Profile::Rfc6120.decode(&el.text()).map_err(|_| ()),
                 };
                 let Ok(data) = data else {
                     return Abandoned::PeerProtocol(ProtocolViolation::SaslEncoding).into();
@@ -320,7 +321,7 @@ impl SaslClientStep {
                                 out.element(|w| {
                                     w.start("response")
                                         .xmlns(SASL2_NS)
-                                        .text(&sasl2::encode(&response))
+                                        .text(&sasl::encode_data(&response))
                                         .end("response");
                                 });
                             } else {

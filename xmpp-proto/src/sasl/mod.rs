@@ -401,13 +401,26 @@ pub(crate) fn prepare_password(password: &str) -> Result<Cow<'_, str>, Preparati
 // Base64 on the wire
 // ---------------------------------------------------------------------------
 
-/// Encodes SASL data for `<auth/>`, `<challenge/>`, `<response/>` or `<success/>`
-/// (RFC 6120 section 6.4.2): base64 with padding (RFC 4648 section 4), and `=` for empty
-/// data, which says "present but empty" where an element without text would mean "no
-/// data" (this matters for the initial response in `<auth/>`).
+/// Encodes SASL data for `<auth/>` or `<success/>` (RFC 6120 sections 6.4.2 and 6.4.6):
+/// base64 with padding (RFC 4648 section 4), and `=` for empty data, which says "present
+/// but empty" where an element without text would mean "no data" (the initial response,
+/// the additional data with success). `<challenge/>` and `<response/>` always carry data,
+/// so theirs is written by [`encode_data`]: an element without text.
 pub fn encode_payload(data: &[u8]) -> String {
     if data.is_empty() {
         "=".to_owned()
+    } else {
+        BASE64.encode(data)
+    }
+}
+
+/// Encodes SASL data that is never absent, only empty: `<challenge/>` and `<response/>`
+/// (RFC 6120 section 6.3.3: base64 as RFC 4648 section 4 defines it, whose encoding of no
+/// octets is the empty string; the `=` convention is only for `<auth/>` and `<success/>`),
+/// and every SASL2 element (XEP-0388 section 2.2). Empty data is an empty string.
+pub fn encode_data(data: &[u8]) -> String {
+    if data.is_empty() {
+        String::new()
     } else {
         BASE64.encode(data)
     }
@@ -418,23 +431,17 @@ pub fn encode_payload(data: &[u8]) -> String {
 /// `<auth/>` without text means "no initial response" is for the caller to tell
 /// [`SaslServer::start`].
 ///
-/// XML whitespace (space, tab, CR, LF) is ignored, since it carries no data and some
-/// implementations wrap long base64 lines, as the examples of RFC 6120 section 9 do.
-/// Otherwise decoding is strict: padding is required and non-zero trailing bits are
-/// refused, so each payload has exactly one encoding.
+/// Decoding is strict (RFC 6120 section 13.9.1: "An implementation MUST reject (not ignore)
+/// any characters that are not explicitly allowed by the base 64 alphabet"): white space
+/// is refused too (the line breaks in the RFC's examples are "included only for the sake of
+/// readability", section 6.3.3), padding is required, a pad only ends the data, and
+/// non-zero trailing bits are refused, so each payload has exactly one encoding.
 ///
 /// # Errors
 ///
 /// [`IncorrectEncoding`], whose condition is `incorrect-encoding` (RFC 6120 section 6.5.5).
 pub fn decode_payload(text: &str) -> Result<Vec<u8>, IncorrectEncoding> {
-    let is_ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
-    let bytes = text.as_bytes();
-    let compact: Cow<'_, [u8]> = if bytes.iter().any(is_ws) {
-        Cow::Owned(bytes.iter().copied().filter(|b| !is_ws(b)).collect())
-    } else {
-        Cow::Borrowed(bytes)
-    };
-    match &compact[..] {
+    match text.as_bytes() {
         b"" | b"=" => Ok(Vec::new()),
         data => BASE64.decode(data).map_err(|_| IncorrectEncoding),
     }
@@ -510,7 +517,12 @@ mod tests {
         assert_eq!(decode_payload("="), Ok(Vec::new()));
         assert_eq!(decode_payload(""), Ok(Vec::new()));
         assert_eq!(decode_payload("biws"), Ok(b"n,,".to_vec()));
-        assert_eq!(decode_payload(" bi\r\nws\n"), Ok(b"n,,".to_vec()));
+        // RFC 6120 13.9.1: characters outside the alphabet are rejected, not ignored.
+        assert_eq!(decode_payload(" bi\r\nws\n"), Err(IncorrectEncoding));
+        assert_eq!(decode_payload("bi ws"), Err(IncorrectEncoding));
+        assert_eq!(decode_payload("biws\n"), Err(IncorrectEncoding));
+        assert_eq!(encode_data(b""), "");
+        assert_eq!(encode_data(b"n,,"), "biws");
         assert_eq!(decode_payload("biw"), Err(IncorrectEncoding));
         assert_eq!(decode_payload("b!ws"), Err(IncorrectEncoding));
         // Non-canonical trailing bits ("YR==" decodes to "a" with a stray bit).
