@@ -8,7 +8,7 @@
 //! `max_stanza_bytes`, `max_depth`, `extensions` (`"stream-limits"`, `"sm"`, `"sasl2"`, `"bind2"`, with
 //! `sasl2_tasks`), and the
 //! extensions of `vectors/README.md` (`max_attributes`, `max_name_bytes`,
-//! `max_header_bytes`, `max_auth_attempts`, `ack_request_every`, `ack_request_after_ms`,
+//! `max_header_bytes`, `max_auth_attempts`, `max_bind_attempts`, `ack_request_every`, `ack_request_after_ms`,
 //! `max_unacked_stanzas`, `max_unacked_bytes`, `sm_resume` (the `max` offered, in seconds)
 //! and the `[config.resume]` table: the state the embedder holds for `resume`; `framing`:
 //! WebSocket, RFC 7395, with the action `close-see-other-uri`). Time is a virtual clock
@@ -165,6 +165,9 @@ impl Role for ServerRole {
                 "response_timeout_ms" => c.response_timeout = v.millis()?,
                 "max_auth_attempts" => {
                     c.max_auth_attempts = u32::try_from(v.number()?).unwrap_or(u32::MAX)
+                }
+                "max_bind_attempts" => {
+                    c.max_bind_attempts = u32::try_from(v.number()?).unwrap_or(u32::MAX)
                 }
                 "extensions" => {
                     for ext in v.strings()? {

@@ -93,13 +93,21 @@ pub(crate) struct BindServer {
     account: BareJid,
     /// The id of the request the embedder is asked about.
     asked: Option<String>,
+    /// Requests answered with an error so far, and how many end the stream (RFC 6120
+    /// section 7.7.2.2).
+    failures: u32,
+    max_failures: u32,
 }
 
 impl BindServer {
-    pub fn new(account: BareJid) -> Self {
+    /// The step for `account`; the stream is closed with `policy-violation` at the
+    /// `max_failures`th error answer (RFC 6120 section 7.7.2.2).
+    pub fn new(account: BareJid, max_failures: u32) -> Self {
         BindServer {
             account,
             asked: None,
+            failures: 0,
+            max_failures,
         }
     }
 
@@ -143,7 +151,7 @@ impl BindServer {
                 if let Ok(stanza) = Stanza::from_element(el.clone()) {
                     out.error_reply(&stanza, StanzaErrorCondition::BadRequest);
                 }
-                return Next::Unchanged;
+                return self.count_failure().unwrap_or(Next::Unchanged);
             }
         }
         self.asked = Some(iq_id(el));
@@ -174,7 +182,7 @@ impl BindServer {
         Ok(Next::Done(jid))
     }
 
-    /// The embedder refuses with `condition`; the client may ask again.
+    /// The embedder refuses with `condition`; the client may ask again, up to the limit.
     pub fn reject(
         &mut self,
         condition: StanzaErrorCondition,
@@ -186,7 +194,16 @@ impl BindServer {
             StanzaError::new(condition).write(w);
             w.end("iq");
         });
-        Ok(Next::AwaitPeer)
+        Ok(self.count_failure().unwrap_or(Next::AwaitPeer))
+    }
+
+    /// One more error answer; `Some` ending the stream when the client has reached the
+    /// retry limit: "the server MUST close the stream with a <policy-violation/> stream
+    /// error" (RFC 6120 section 7.7.2.2).
+    fn count_failure<Q>(&mut self) -> Option<Next<FullJid, Q>> {
+        self.failures += 1;
+        (self.failures >= self.max_failures)
+            .then(|| Failure::Stream(StreamErrorCondition::PolicyViolation).into())
     }
 }
 
@@ -203,7 +220,7 @@ mod tests {
     #[test]
     fn the_server_asks_with_the_account_and_binds_only_a_jid_of_it() {
         let account: BareJid = "juliet@example.com".parse().unwrap();
-        let mut step = BindServer::new(account.clone());
+        let mut step = BindServer::new(account.clone(), 6);
         let mut out = BytesMut::new();
         let mallory = "mallory@example.com/r".parse().unwrap();
         assert_eq!(
@@ -238,7 +255,7 @@ mod tests {
 
     #[test]
     fn the_server_refuses_other_iqs_before_binding_and_lets_a_rejected_client_ask_again() {
-        let mut step = BindServer::new("juliet@example.com".parse().unwrap());
+        let mut step = BindServer::new("juliet@example.com".parse().unwrap(), 6);
         let mut out = BytesMut::new();
         let get = iq("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>");
         assert!(matches!(

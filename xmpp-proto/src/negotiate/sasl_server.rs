@@ -111,6 +111,14 @@ enum Exchange {
     Challenged(Box<SaslServer>),
     /// The embedder is asked.
     Asking(Box<SaslServer>, Ask),
+    /// A new `<auth/>` (kept here) came while the embedder was asked: the running exchange
+    /// is discarded (RFC 6120 section 6.4.2), and the new one starts once the embedder has
+    /// answered the question it was given, whose answer is then dropped. Answers carry no
+    /// name, so this is what keeps an answer from ever meeting a question it was not given
+    /// for (the credential of the account a first `<auth/>` named, say, checking the
+    /// password a second one sent for another). `external`: the question was
+    /// [`AuthQuestion::External`].
+    Superseded { external: bool, auth: Box<Element> },
 }
 
 /// What an exchange that waits for the embedder asked, to judge the answer.
@@ -194,13 +202,21 @@ impl SaslServerStep {
         matches!(self.exchange, Exchange::Idle)
     }
 
-    /// Is `el` for the running exchange (`<response/>`, `<abort/>`)?
+    /// May `<auth/>` come now: no exchange runs, or an RFC 6120 one, which a new `<auth/>`
+    /// discards (section 6.4.2)? A SASL2 exchange is ended by its own elements.
+    pub fn accepts_auth(&self) -> bool {
+        self.is_idle() || self.profile() == Profile::Rfc6120
+    }
+
+    /// Is `el` for the running exchange (`<response/>`, `<abort/>`), or, when none runs,
+    /// an `<abort/>` (answered `aborted` all the same: RFC 6120 section 6.4.4 says "Upon
+    /// receiving an <abort/> element" without a condition)?
     pub fn takes(&self, el: &Element) -> bool {
         let ns = self.profile().ns();
         match self.exchange {
-            Exchange::Idle => false,
+            Exchange::Idle => el.is("abort", SASL_NS),
             Exchange::Challenged(_) => el.is("response", ns) || el.is("abort", ns),
-            Exchange::Asking(..) => el.is("abort", ns),
+            Exchange::Asking(..) | Exchange::Superseded { .. } => el.is("abort", ns),
         }
     }
 
@@ -306,7 +322,11 @@ impl SaslServerStep {
         self.count_failure()
     }
 
-    /// `<auth/>`, when no exchange runs: starts one.
+    /// `<auth/>` ([`accepts_auth`](Self::accepts_auth)): starts an exchange. One that runs
+    /// is discarded first (RFC 6120 section 6.4.2: the server "MUST discard the ongoing
+    /// handshake and MUST process a new handshake"), counted as a failed attempt, so that
+    /// starting over cannot outrun the limit; while the embedder is asked, the new exchange
+    /// waits for its answer (see [`Exchange::Superseded`]).
     pub fn on_auth(
         &mut self,
         el: &Element,
@@ -314,6 +334,22 @@ impl SaslServerStep {
         accounts: Accounts<'_>,
         out: &mut impl Wire,
     ) -> Next<BareJid, AuthQuestion> {
+        match std::mem::replace(&mut self.exchange, Exchange::Idle) {
+            Exchange::Idle => {}
+            Exchange::Challenged(_) => {
+                if let Some(end) = self.discard() {
+                    return end;
+                }
+            }
+            Exchange::Asking(_, ask) => {
+                self.superseded(matches!(ask, Ask::External { .. }), el);
+                return self.discard().unwrap_or(Next::Unchanged);
+            }
+            Exchange::Superseded { external, .. } => {
+                self.superseded(external, el);
+                return self.discard().unwrap_or(Next::Unchanged);
+            }
+        }
         self.sasl2 = None;
         if offer.encryption_required {
             return self.failed(SaslFailureCondition::EncryptionRequired, out);
@@ -323,7 +359,7 @@ impl SaslServerStep {
             .map(|m| m.into_owned())
             .unwrap_or_default();
         let text = el.text();
-        let initial = if text.trim().is_empty() {
+        let initial = if text.is_empty() {
             None
         } else {
             match sasl::decode_payload(&text) {
@@ -364,7 +400,7 @@ impl SaslServerStep {
     ) -> Next<BareJid, AuthQuestion> {
         match std::mem::replace(&mut self.exchange, Exchange::Idle) {
             Exchange::Challenged(mut server) if el.name() == "response" => {
-                match sasl::decode_payload(&el.text()) {
+                match self.profile().decode(&el.text()) {
                     Ok(data) => {
                         let step = server.on_response(&data);
                         self.advance(server, step, None, accounts, out)
@@ -372,8 +408,43 @@ impl SaslServerStep {
                     Err(_) => self.failed(SaslFailureCondition::IncorrectEncoding, out),
                 }
             }
+            Exchange::Idle => {
+                // An `<abort/>` with nothing to abort: the RFC 6120 answer.
+                self.sasl2 = None;
+                self.failed(SaslFailureCondition::Aborted, out)
+            }
             _ => self.failed(SaslFailureCondition::Aborted, out),
         }
+    }
+
+    /// The embedder answered the question of an exchange that a new `<auth/>` discarded
+    /// (`external`: the answer is to [`AuthQuestion::External`]): the answer is dropped, and
+    /// the `<auth/>` to start now is returned; `Ok(None)` when no exchange was discarded.
+    ///
+    /// # Errors
+    ///
+    /// [`NotAsked`] for an answer to the other question.
+    pub fn take_superseding(&mut self, external: bool) -> Result<Option<Element>, NotAsked> {
+        match &self.exchange {
+            Exchange::Superseded {
+                external: asked, ..
+            } if *asked != external => Err(NotAsked),
+            Exchange::Superseded { .. } => {
+                match std::mem::replace(&mut self.exchange, Exchange::Idle) {
+                    Exchange::Superseded { auth, .. } => Ok(Some(*auth)),
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A new `<auth/>` while the embedder is asked: it waits for the answer.
+    fn superseded(&mut self, external: bool, auth: &Element) {
+        self.exchange = Exchange::Superseded {
+            external,
+            auth: Box::new(auth.clone()),
+        };
     }
 
     /// The embedder's answer to [`AuthQuestion::Credentials`]. The account acts as itself;
@@ -472,7 +543,7 @@ impl SaslServerStep {
                     Profile::Sasl2 => out.element(|w| {
                         w.start("challenge")
                             .xmlns(crate::stream::SASL2_NS)
-                            .text(&sasl2::encode(&data))
+                            .text(&sasl::encode_data(&data))
                             .end("challenge");
                     }),
                 }
@@ -545,11 +616,14 @@ impl SaslServerStep {
     /// One more failed attempt: the stream ends at the limit.
     fn count_failure(&mut self) -> Next<BareJid, AuthQuestion> {
         self.exchange = Exchange::Idle;
+        self.discard().unwrap_or(Next::AwaitPeer)
+    }
+
+    /// One more attempt that did not succeed (failed, or discarded unfinished); `Some`
+    /// ending the stream with `policy-violation` at the limit (RFC 6120 section 6.4.5).
+    fn discard(&mut self) -> Option<Next<BareJid, AuthQuestion>> {
         self.failures += 1;
-        if self.failures >= self.max_failures {
-            Failure::Stream(StreamErrorCondition::PolicyViolation).into()
-        } else {
-            Next::AwaitPeer
-        }
+        (self.failures >= self.max_failures)
+            .then(|| Failure::Stream(StreamErrorCondition::PolicyViolation).into())
     }
 }

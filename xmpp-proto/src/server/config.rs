@@ -44,6 +44,13 @@ pub struct ServerConfig {
     /// Failed SASL attempts allowed before the stream is closed with `policy-violation`
     /// (RFC 6120 section 6.4.5).
     pub max_auth_attempts: u32,
+    /// Failed resource binding attempts allowed before the stream is closed with
+    /// `policy-violation` (RFC 6120 section 7.7.2.2: "a configurable but reasonable number of
+    /// retries (at least 5 and no more than 10)"). Default 6: five retries, the sixth failure
+    /// is followed by the stream error. Every error answer to a bind request counts: a
+    /// resourcepart the core refuses (`bad-request`) and every
+    /// [`reject_bind`](crate::server::Server::reject_bind).
+    pub max_bind_attempts: u32,
     /// How long to wait for the client during negotiation and closing.
     pub response_timeout: Duration,
     /// Idle time, once the client is online, after which a whitespace keepalive is sent
@@ -151,6 +158,7 @@ impl ServerConfig {
             scram_iterations: NonZeroU32::new(4096).expect("non-zero"),
             server_nonce: None,
             max_auth_attempts: 3,
+            max_bind_attempts: 6,
             response_timeout: Duration::from_secs(30),
             keepalive: None,
             extra_features: Vec::new(),
@@ -203,6 +211,7 @@ impl core::fmt::Debug for ServerConfig {
             .field("scram_iterations", &self.scram_iterations)
             .field("server_nonce", &self.server_nonce)
             .field("max_auth_attempts", &self.max_auth_attempts)
+            .field("max_bind_attempts", &self.max_bind_attempts)
             .field("response_timeout", &self.response_timeout)
             .field("keepalive", &self.keepalive)
             .field("extra_features", &self.extra_features)

@@ -314,7 +314,9 @@ impl Server {
         credential: UserCredential,
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
-            s.answer_sasl(|sasl, accounts, out| sasl.credentials(credential, None, accounts, out))
+            s.answer_sasl(false, |sasl, accounts, out| {
+                sasl.credentials(credential, None, accounts, out)
+            })
         })
     }
 
@@ -335,7 +337,7 @@ impl Server {
         delegate: &BareJid,
     ) -> Result<(), ServerError> {
         self.at(now, |s| {
-            s.answer_sasl(|sasl, accounts, out| {
+            s.answer_sasl(false, |sasl, accounts, out| {
                 sasl.credentials(credential, Some(delegate), accounts, out)
             })
         })
@@ -352,7 +354,9 @@ impl Server {
     /// answer; [`ServerError::StreamEnded`] when the stream has ended meanwhile.
     pub fn external(&mut self, now: Instant, identity: BareJid) -> Result<(), ServerError> {
         self.at(now, |s| {
-            s.answer_sasl(|sasl, accounts, out| sasl.external(Some(identity), accounts, out))
+            s.answer_sasl(true, |sasl, accounts, out| {
+                sasl.external(Some(identity), accounts, out)
+            })
         })
     }
 
@@ -364,13 +368,18 @@ impl Server {
     /// As [`external`](Self::external).
     pub fn refuse_external(&mut self, now: Instant) -> Result<(), ServerError> {
         self.at(now, |s| {
-            s.answer_sasl(|sasl, accounts, out| sasl.external(None, accounts, out))
+            s.answer_sasl(true, |sasl, accounts, out| {
+                sasl.external(None, accounts, out)
+            })
         })
     }
 
-    /// Gives the embedder's answer to the SASL step, if it asked.
+    /// Gives the embedder's answer to the SASL step, if it asked (`external`: the answer is
+    /// to an `ExternalRequest`). When the client has since started over with a new
+    /// `<auth/>`, the answer is dropped and that `<auth/>` starts now.
     fn answer_sasl(
         &mut self,
+        external: bool,
         answer: impl FnOnce(
             &mut SaslServerStep,
             Accounts<'_>,
@@ -384,6 +393,13 @@ impl Server {
         let State::Unauthenticated(sasl) = &mut self.state else {
             return Err(ServerError::NoAuthRequest);
         };
+        if let Some(auth) = sasl
+            .take_superseding(external)
+            .map_err(|NotAsked| ServerError::NoAuthRequest)?
+        {
+            self.on_nonza(auth);
+            return Ok(());
+        }
         let accounts = Accounts {
             domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
@@ -581,7 +597,7 @@ impl Server {
         }
         self.engine
             .report(ServerEvent::Authenticated(account.clone()));
-        self.state = State::Authenticated(BindServer::new(account));
+        self.state = State::Authenticated(BindServer::new(account, self.config.max_bind_attempts));
         self.restarted();
     }
 
@@ -949,7 +965,7 @@ impl Server {
                 }
             }
             (State::Sasl2Task(_), _) if el.ns() == SASL2_NS => self.on_task_element(el),
-            (State::Unauthenticated(sasl), Some(offer)) if sasl.is_idle() => {
+            (State::Unauthenticated(sasl), Some(offer)) if sasl.accepts_auth() => {
                 let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
                 if let Some(account) = self.follow(next) {
                     self.authenticated(account);

@@ -225,7 +225,8 @@ impl Server {
                         }
                     });
                 });
-                self.state = State::Authenticated(BindServer::new(account));
+                self.state =
+                    State::Authenticated(BindServer::new(account, self.config.max_bind_attempts));
                 self.after_sasl2();
             }
         }

@@ -67,7 +67,7 @@ impl Server {
                 return Err(ServerError::NoResumeRequest);
             };
             // Binding is what follows a refusal; success replaces it with `Online`.
-            let bind = BindServer::new(ask.account.clone());
+            let bind = BindServer::new(ask.account.clone(), s.config.max_bind_attempts);
             let State::Resuming(ask) = std::mem::replace(&mut s.state, State::Authenticated(bind))
             else {
                 return Err(ServerError::NoResumeRequest);
