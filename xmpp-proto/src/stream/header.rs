@@ -49,6 +49,13 @@ pub(crate) fn write_header(out: &mut BytesMut, content_ns: &str, h: Header<'_>) 
 
 /// Checks the peer's stream header: its content namespace and version (RFC 6120 sections
 /// 4.7.5, 4.8.2, 4.9.3.10 and 4.9.3.25). The streams namespace itself is the parser's check.
+///
+/// The content namespace is `content_ns` as the default namespace, or no content namespace
+/// declared at all: "prefix-free canonicalization", where each first-level element says
+/// its own namespace (section 4.8.2: "both styles are acceptable since they are
+/// semantically equivalent"; the receiving server of section 9.2 writes it so), with the
+/// streams namespace as the default or no default. Another default is
+/// `invalid-namespace`.
 pub(crate) fn check_peer_header(
     parser: &StreamParser,
     header: &Element,
@@ -60,8 +67,10 @@ pub(crate) fn check_peer_header(
     if header.is("open", crate::error::FRAMING_NS) {
         return check_version(header);
     }
-    if parser.content_namespace() != Some(content_ns) {
-        return Err(StreamErrorCondition::InvalidNamespace);
+    match parser.content_namespace() {
+        None | Some(STREAM_NS) => {}
+        Some(ns) if ns == content_ns => {}
+        Some(_) => return Err(StreamErrorCondition::InvalidNamespace),
     }
     check_version(header)
 }
