@@ -43,7 +43,7 @@ use crate::stanza::{JABBER_SERVER, Stanza};
 use crate::stream::engine::{
     Engine, InputRefused, Settings, StreamRole, stream_event, stream_methods,
 };
-use crate::stream::header::{Header, check_version};
+use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
@@ -292,11 +292,7 @@ fn check_s2s_header(
     engine: &Engine<S2sEvent>,
     header: &Element,
 ) -> Result<(), StreamErrorCondition> {
-    match engine.parser().content_namespace() {
-        Some(JABBER_SERVER) | Some(STREAM_NS) | None => {}
-        Some(_) => return Err(StreamErrorCondition::InvalidNamespace),
-    }
-    check_version(header)
+    check_peer_header(engine.parser(), header, JABBER_SERVER)
 }
 
 /// The peer's stream header when TLS protected it, for SASL to correlate its `from` with
@@ -740,6 +736,17 @@ impl S2sOut {
         let Some(answer) = self.follow(next) else {
             return;
         };
+        self.report_answer(answer);
+        // The peer answered: what is still out has a fresh response timeout.
+        if self.dialback.is_waiting() {
+            self.engine.await_peer();
+        } else {
+            self.engine.negotiated();
+        }
+    }
+
+    /// Tells the embedder what became of one of its requests.
+    fn report_answer(&mut self, answer: Answer) {
         match answer {
             Answer::Result(pair, DialbackOutcome::Valid) => {
                 if !self.authorized.contains(&pair) {
@@ -761,11 +768,6 @@ impl S2sOut {
                 });
             }
         }
-        if self.dialback.is_waiting() {
-            self.engine.await_peer();
-        } else {
-            self.engine.negotiated();
-        }
     }
 }
 
@@ -774,6 +776,31 @@ impl StreamRole for S2sOut {
 
     fn engine(&mut self) -> &mut Engine<S2sEvent> {
         &mut self.engine
+    }
+
+    /// On a stream that already carries an authorized pair, an unanswered dialback request
+    /// fails alone (`remote-server-timeout`), and the stream goes on: "While waiting for the
+    /// verification result, the Initiating Server SHOULD continue to send stanzas for any
+    /// domain pair that has already been verified on that connection" (XEP-0220 section
+    /// 2.1.1), and dialback errors are "non-fatal for the XML stream" (section 2.4). During
+    /// negotiation, and on a stream no pair uses, the stream ends as any other.
+    fn response_timed_out(&mut self) {
+        let in_use = matches!(self.state, OutState::Ready)
+            && !self.authorized.is_empty()
+            && !self.engine.is_ending();
+        if !in_use {
+            self.end_stream(
+                Some(Box::new(StreamError::new(
+                    StreamErrorCondition::ConnectionTimeout,
+                ))),
+                CloseReason::TimedOut,
+            );
+            return;
+        }
+        for answer in self.dialback.time_out() {
+            self.report_answer(answer);
+        }
+        self.engine.negotiated();
     }
 
     fn write_header(&mut self) {
@@ -1056,6 +1083,15 @@ impl S2sIn {
         let InState::Negotiating(sasl) = &mut self.state else {
             return Err(S2sError::NoExternalRequest);
         };
+        // The peer started over with a new `<auth/>` meanwhile: this answer was to the
+        // discarded exchange, and that `<auth/>` starts now.
+        if let Some(auth) = sasl
+            .take_superseding(true)
+            .map_err(|NotAsked| S2sError::NoExternalRequest)?
+        {
+            self.on_nonza(auth);
+            return Ok(());
+        }
         let accounts = Accounts {
             domain: &self.local,
             rng: &mut self.rng,
@@ -1180,7 +1216,7 @@ impl S2sIn {
                 self.follow(next);
             }
             InState::Negotiating(sasl)
-                if negotiating && sasl.is_idle() && el.is("auth", SASL_NS) =>
+                if negotiating && sasl.accepts_auth() && el.is("auth", SASL_NS) =>
             {
                 let offer = Offer {
                     encryption_required: tls_first,
@@ -1262,13 +1298,15 @@ impl StreamRole for S2sIn {
                 None => return self.stream_error(StreamErrorCondition::InvalidFrom),
             },
         };
+        // Our response header names the domain this header's `from` gives, whatever comes
+        // of it (RFC 6120 section 4.7.2), a refusal included.
+        self.peer = peer;
         // After SASL the peer is who it authenticated as.
-        if let (InState::Authenticated(domain), Some(p)) = (&self.state, &peer) {
+        if let (InState::Authenticated(domain), Some(p)) = (&self.state, &self.peer) {
             if p != domain {
                 return self.stream_error(StreamErrorCondition::InvalidFrom);
             }
         }
-        self.peer = peer;
         if let Err(condition) = check_s2s_header(&self.engine, &header) {
             return self.stream_error(condition);
         }

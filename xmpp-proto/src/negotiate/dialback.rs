@@ -19,6 +19,8 @@
 //! elements are written with the `db` prefix, which every `jabber:server` header of this
 //! crate declares (section 2: the prefix the sender's header advertised).
 
+use std::collections::VecDeque;
+
 use super::{Failure, Next, Wire};
 use crate::dialback::DialbackSecret;
 use crate::error::{StanzaError, StanzaErrorCondition, StreamErrorCondition};
@@ -152,6 +154,14 @@ pub(crate) fn domain(name: &str) -> Option<String> {
     (jid.local().is_none() && jid.resource().is_none()).then(|| jid.domain().to_owned())
 }
 
+/// Do two domain pairs name the same domains, compared as domainparts are (RFC 7622
+/// section 3.2.3: prepared, case-mapped and width-mapped; section 3.2: a trailing dot
+/// stripped), so that an answer that spells a domain otherwise still correlates?
+fn same_pair(a: &DomainPair, b: &DomainPair) -> bool {
+    let same = |x: &str, y: &str| x == y || domain(x).is_some_and(|d| Some(d) == domain(y));
+    same(&a.from, &b.from) && same(&a.to, &b.to)
+}
+
 /// An answer a [`DialbackOut`] took.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Answer {
@@ -169,7 +179,15 @@ pub(crate) struct DialbackOut {
     results: Vec<DomainPair>,
     /// Pairs and stream ids whose `<db:verify/>` is out.
     verifies: Vec<(DomainPair, String)>,
+    /// The last requests given up for want of an answer ([`time_out`](Self::time_out)),
+    /// at most [`MAX_EXPIRED`]: an answer that comes late is dropped, not taken for one
+    /// that answers nothing we asked.
+    expired: VecDeque<Answer>,
 }
+
+/// How many requests given up on [`DialbackOut`] remembers, so that their late answers
+/// are dropped quietly.
+const MAX_EXPIRED: usize = 16;
 
 impl DialbackOut {
     /// Sends the key for `pair` (step 1). False, with nothing written, when a request for
@@ -202,13 +220,50 @@ impl DialbackOut {
         !self.results.is_empty() || !self.verifies.is_empty()
     }
 
+    /// No answer came in time: every request out has failed with `remote-server-timeout`
+    /// (XEP-0220 section 2.1.1: "the Initiating Server MAY impose a timeout on dialback
+    /// operations, i.e. it ought to consider dialback operations as having failed"; the
+    /// condition is the one section 2.4 gives when the authoritative side cannot be
+    /// reached), returned as the answers it stands for.
+    pub fn time_out(&mut self) -> Vec<Answer> {
+        let failed = || DialbackOutcome::Error(StanzaErrorCondition::RemoteServerTimeout);
+        let answers: Vec<Answer> = self
+            .results
+            .drain(..)
+            .map(|pair| Answer::Result(pair, failed()))
+            .chain(
+                self.verifies
+                    .drain(..)
+                    .map(|(pair, id)| Answer::Verify(pair, id, failed())),
+            )
+            .collect();
+        for answer in &answers {
+            if self.expired.len() == MAX_EXPIRED {
+                self.expired.pop_front();
+            }
+            self.expired.push_back(answer.clone());
+        }
+        answers
+    }
+
+    /// Does `el` answer a request given up on? (Taken out of the list: one late answer
+    /// each.)
+    fn late(&mut self, result: bool, pair: &DomainPair, id: Option<&str>) -> bool {
+        let found = self.expired.iter().position(|a| match a {
+            Answer::Result(p, _) => result && same_pair(p, pair),
+            Answer::Verify(p, i, _) => !result && same_pair(p, pair) && Some(i.as_str()) == id,
+        });
+        found.map(|i| self.expired.remove(i)).is_some()
+    }
+
     /// Is `el` a dialback element?
     pub fn takes(el: &Element) -> bool {
         el.ns() == DIALBACK_NS && matches!(el.name(), "result" | "verify")
     }
 
     /// An answer: it must carry a type and correlate to a request of ours (its `from` and
-    /// `to` swapped from the request's, and for `<db:verify/>` the same id), else the peer
+    /// `to` swapped from the request's, compared as domains, and for `<db:verify/>` the
+    /// same id), else the peer
     /// is answering what nobody asked (XEP-0220 section 3.1), which ends the stream with
     /// `invalid-from`. An element without a type is a request, which an initiating server
     /// does not take (section 2.2, without XEP-0288): `unsupported-stanza-type`.
@@ -225,8 +280,9 @@ impl DialbackOut {
             to: answer.from,
         };
         if el.name() == "result" {
-            match self.results.iter().position(|p| *p == pair) {
+            match self.results.iter().position(|p| same_pair(p, &pair)) {
                 Some(i) => Next::Done(Answer::Result(self.results.remove(i), outcome)),
+                None if self.late(true, &pair, None) => Next::Unchanged,
                 None => Failure::Stream(StreamErrorCondition::InvalidFrom).into(),
             }
         } else {
@@ -234,12 +290,13 @@ impl DialbackOut {
             match self
                 .verifies
                 .iter()
-                .position(|(p, i)| *p == pair && *i == id)
+                .position(|(p, i)| same_pair(p, &pair) && *i == id)
             {
                 Some(i) => {
                     let (pair, id) = self.verifies.remove(i);
                     Next::Done(Answer::Verify(pair, id, outcome))
                 }
+                None if self.late(false, &pair, Some(&id)) => Next::Unchanged,
                 None => Failure::Stream(StreamErrorCondition::InvalidFrom).into(),
             }
         }

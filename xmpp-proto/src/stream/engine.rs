@@ -856,6 +856,19 @@ pub(crate) trait StreamRole: Sized {
         result
     }
 
+    /// The peer did not answer within the response timeout ([`Engine::await_peer`]): the
+    /// stream ends with `connection-timeout`. A role whose stream is already in use when it
+    /// waits for an answer overrides this to give up on that answer alone (the s2s
+    /// initiating side's dialback requests, XEP-0220 section 2.1.1).
+    fn response_timed_out(&mut self) {
+        self.end_stream(
+            Some(Box::new(StreamError::new(
+                StreamErrorCondition::ConnectionTimeout,
+            ))),
+            CloseReason::TimedOut,
+        );
+    }
+
     /// Fires the timers due at the engine's time, earliest first, each at most once.
     fn fire_due_timers(&mut self) {
         let due = self.engine().timers.due();
@@ -865,12 +878,7 @@ pub(crate) trait StreamRole: Sized {
                 continue;
             }
             match timer {
-                Timer::Response => self.end_stream(
-                    Some(Box::new(StreamError::new(
-                        StreamErrorCondition::ConnectionTimeout,
-                    ))),
-                    CloseReason::TimedOut,
-                ),
+                Timer::Response => self.response_timed_out(),
                 // Our closing tag is out: nothing more may be written (RFC 6120 section 4.4).
                 Timer::Closing => self.end_stream(None, CloseReason::TimedOut),
                 Timer::Keepalive => self.engine().keepalive_due(),
