@@ -698,8 +698,28 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
     let mut steps = Vec::new();
     // The resource the last `bind-request` asked for (`Some("")`: the server's choice).
     let mut requested: Option<String> = None;
+    // The vector's embedder has been asked and has not answered yet.
+    let mut deciding = false;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
+        match &step.kind {
+            StepKind::Event(e)
+                if ["auth-request", "external-request", "bind-request"]
+                    .iter()
+                    .any(|q| e.starts_with(q)) =>
+            {
+                deciding = true;
+            }
+            StepKind::Action(_) => deciding = false,
+            StepKind::Peer(_) | StepKind::PeerHex(_) if deciding => {
+                return Err(
+                    "the peer sends while the vector's embedder has not answered a request; \
+                     a live server answers at once"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
         match &step.kind {
             StepKind::Event(e) if e == "bind-request" || e.starts_with("bind-request ") => {
                 requested = Some(e["bind-request".len()..].trim().to_owned());
@@ -1548,6 +1568,45 @@ mod tests {
             ),
             "<jid>alice@localhost/balcony</jid> from='localhost' id='{*}'"
         );
+    }
+
+    #[test]
+    fn a_peer_that_sends_while_the_embedder_decides_is_skipped() {
+        let toml = r#"
+title = "t"
+source = "s"
+role = "server"
+[config]
+domain = "example.com"
+tls = "disabled"
+allow_plain_without_tls = true
+[config.users.juliet]
+password = "p"
+[[step]]
+peer = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABw</auth>"
+[[step]]
+event = "auth-request PLAIN juliet"
+[[step]]
+peer = "<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+[[step]]
+action = "credentials juliet"
+"#;
+        let mut site = site();
+        site.tls = "disabled".into();
+        site.allow_plain_without_tls = true;
+        let vector = crate::vector::parse(std::path::Path::new("t.toml"), toml).unwrap();
+        let why = plan(&vector, &site, LiveTls::None).unwrap_err();
+        assert!(why.contains("a live server answers at once"), "{why}");
+        // Answered before the peer goes on: nothing to skip for.
+        let answered = toml.replace(
+            "[[step]]\npeer = \"<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>\"\n[[step]]\naction = \"credentials juliet\"",
+            "[[step]]\naction = \"credentials juliet\"\n[[step]]\npeer = \"<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>\"",
+        );
+        assert_ne!(answered, toml);
+        let vector = crate::vector::parse(std::path::Path::new("t.toml"), &answered).unwrap();
+        if let Err(why) = plan(&vector, &site, LiveTls::None) {
+            assert!(!why.contains("answers at once"), "{why}");
+        }
     }
 
     #[test]
