@@ -977,12 +977,15 @@ impl Server {
                     self.authenticated(account);
                 }
             }
-            (State::Online(_) | State::Authenticated(_), _)
+            // While a resumption waits for the embedder too: XEP-0198 section 6, "If an
+            // error occurs with regard to an <enable/> or <resume/> element, the server MUST
+            // return a <failed/> element" (each handler answers `unexpected-request` there).
+            (State::Online(_) | State::Authenticated(_) | State::Resuming(_), _)
                 if self.config.stream_management && el.is("enable", SM_NS) =>
             {
                 self.on_enable(&el)
             }
-            (State::Online(_) | State::Authenticated(_), _)
+            (State::Online(_) | State::Authenticated(_) | State::Resuming(_), _)
                 if self.config.stream_management && el.is("resume", SM_NS) =>
             {
                 self.on_resume(&el)
