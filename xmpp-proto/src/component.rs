@@ -509,21 +509,22 @@ impl ComponentServer {
         }
     }
 
-    /// XEP-0114: the component addresses explicitly, from its own domain (or a subdomain).
+    /// XEP-0114 section 3: the component addresses explicitly ("MUST possess a 'from'
+    /// attribute and a 'to' attribute"), from its own domain: "The domain identifier portion
+    /// of the JID contained in the 'from' attribute MUST match the hostname of the
+    /// component", "the only restriction", so any user of it may send, and a subdomain,
+    /// which the handshake did not authenticate, may not (`invalid-from`, RFC 6120 section
+    /// 8.1.2.2). A `from` or `to` missing, empty or not an address is `improper-addressing`
+    /// (section 4.9.3.7).
     fn on_stanza(&mut self, stanza: Stanza) {
         match (stanza.from(), stanza.to()) {
             (Ok(Some(from)), Ok(Some(_))) => {
-                let domain = self.config.domain.domain();
-                let d = from.domain();
-                let ours =
-                    d == domain || d.strip_suffix(domain).is_some_and(|sub| sub.ends_with('.'));
-                if ours {
+                if from.domain() == self.config.domain.domain() {
                     self.engine.report(ComponentEvent::Stanza(stanza));
                 } else {
                     self.stream_error(StreamErrorCondition::InvalidFrom);
                 }
             }
-            (Err(_), _) => self.stream_error(StreamErrorCondition::InvalidFrom),
             _ => self.stream_error(StreamErrorCondition::ImproperAddressing),
         }
     }

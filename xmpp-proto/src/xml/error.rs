@@ -114,7 +114,8 @@ pub enum ErrorKind {
     MalformedXmlDeclaration,
     /// The XML declaration names an encoding other than UTF-8.
     UnsupportedEncoding,
-    /// The stream header's element is not `stream` in `http://etherx.jabber.org/streams`.
+    /// The stream header's element is not `stream` in `http://etherx.jabber.org/streams` (over
+    /// WebSocket: an `<open/>` or `<close/>` not in `urn:ietf:params:xml:ns:xmpp-framing`).
     NotAStreamHeader,
     /// The stream header uses a prefix that it does not declare (RFC 6120 section 4.9.3.2).
     UnboundStreamPrefix,
@@ -210,7 +211,9 @@ impl fmt::Display for ErrorKind {
             MalformedXmlDeclaration => f.write_str("a malformed XML declaration"),
             UnsupportedEncoding => f.write_str("an encoding other than UTF-8"),
             NotAStreamHeader => f.write_str(
-                "a root element other than <stream xmlns='http://etherx.jabber.org/streams'>",
+                "a stream header other than <stream xmlns='http://etherx.jabber.org/streams'> \
+                 (over WebSocket, <open/> or <close/> outside \
+                 urn:ietf:params:xml:ns:xmpp-framing)",
             ),
             UnboundStreamPrefix => f.write_str("a stream header prefix that is not declared"),
             UnexpectedEof => f.write_str("the input ended inside the stream"),

@@ -339,7 +339,18 @@ impl StreamParser {
             at += self.whole_unit(&data[at..], false, stamp)?.0;
         }
         if let Some(i) = data[at..].iter().position(|&b| !chars::is_space(b)) {
-            return Err((start + (at + i) as u64, ErrorKind::NotOneElement));
+            // A comment or a processing instruction after the element keeps the message a
+            // well-formed document (trailing `Misc`, XML 1.0 production 1), so it is the
+            // restricted XML of RFC 6120 section 11.1, as it is before the element.
+            let rest = &data[at + i..];
+            let kind = if rest.starts_with(b"<!--") {
+                ErrorKind::Comment
+            } else if rest.starts_with(b"<?") {
+                ErrorKind::ProcessingInstruction
+            } else {
+                ErrorKind::NotOneElement
+            };
+            return Err((start + (at + i) as u64, kind));
         }
         self.offset = start + data.len() as u64;
         // What the element means to the framed stream (RFC 7395 section 3.3.2).
@@ -348,6 +359,15 @@ impl StreamParser {
             // `<close/>` (a refusal, or `see-other-uri`); so a stream may end unopened.
             Some(Event::Element(el)) if el.is("close", crate::error::FRAMING_NS) => {
                 self.phase = Phase::Closed;
+            }
+            // Section 3.3.2: "The XML stream headers (the <open/> and <close/> elements) MUST
+            // be qualified by the namespace 'urn:ietf:params:xml:ns:xmpp-framing'", else
+            // `invalid-namespace`, later in the stream too.
+            Some(Event::Element(el))
+                if matches!(el.name(), "open" | "close")
+                    && el.ns() != crate::error::FRAMING_NS =>
+            {
+                return Err((start, ErrorKind::NotAStreamHeader));
             }
             Some(Event::Element(el)) if self.phase == Phase::Prolog => {
                 if !el.is("open", crate::error::FRAMING_NS) {
