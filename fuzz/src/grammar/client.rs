@@ -109,7 +109,13 @@ impl ClientRole {
         let mut config =
             ClientConfig::new("juliet@example.com".parse().expect("a JID"), "r0m30myr0m30");
         config.resource = Some("balcony".into());
-        config.tls = TlsPolicy::Optional;
+        // As the server grammar: TLS when the setup says STARTTLS, else none at all (SASL2
+        // is only used after TLS or without TLS altogether, XEP-0388 section 3).
+        config.tls = if setup.starttls {
+            TlsPolicy::Optional
+        } else {
+            TlsPolicy::Disabled
+        };
         config.allow_plain_without_tls = true;
         config.keepalive = Some(Duration::from_secs(10));
         config.mechanisms = vec![setup.login.mechanism()];

@@ -688,12 +688,18 @@ impl Client {
         }
         let Some(auth) = auth else {
             let attempt = self.attempt();
-            let fast = f.sasl2.as_ref().and_then(|offer| {
+            // XEP-0388 section 3: "SASL2 MUST only be used by Clients ... after TLS
+            // negotiation" (or with TLS turned off altogether, where the embedder says the
+            // transport is protected another way, or that it is a test).
+            let sasl2_allowed =
+                self.engine.transport().is_encrypted() || self.config.tls == TlsPolicy::Disabled;
+            let sasl2_offer = f.sasl2.filter(|_| sasl2_allowed);
+            let fast = sasl2_offer.as_ref().and_then(|offer| {
                 let token = self.config.fast_token.as_ref()?;
                 self.fast_mechanism(offer, Some(token.mechanism))?;
                 Some(token.clone())
             });
-            let started = match f.sasl2 {
+            let started = match sasl2_offer {
                 Some(offer) if self.config.sasl2 && fast.is_some() => {
                     let inline = self.sasl2_inline(&offer);
                     let Some(token) = fast else { return };

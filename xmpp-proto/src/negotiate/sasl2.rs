@@ -81,7 +81,9 @@ impl Profile {
 /// section 2.2) and to tie FAST tokens to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserAgent {
-    /// The stable id of this installation (a UUID, RECOMMENDED by XEP-0388).
+    /// The stable id of this installation: XEP-0388 section 2.3 RECOMMENDS the attribute
+    /// and requires that it "MUST be a UUID v4"; an id that is not one (in its textual
+    /// form, RFC 9562 section 4) is left out of `<user-agent/>`.
     pub id: String,
     /// `<software/>`: the client's name, such as `AwesomeXMPP`.
     pub software: Option<String>,
@@ -91,7 +93,10 @@ pub struct UserAgent {
 
 impl UserAgent {
     fn write(&self, w: &mut Writer<'_>) {
-        w.start("user-agent").attr("id", &self.id);
+        w.start("user-agent");
+        if is_uuid_v4(&self.id) {
+            w.attr("id", &self.id);
+        }
         if let Some(s) = &self.software {
             w.start("software").text(s).end("software");
         }
@@ -434,6 +439,19 @@ pub(crate) fn write_feature(
         w.end("inline");
     }
     w.end("authentication");
+}
+
+/// Is `id` a UUID of version 4 in its textual form (RFC 9562 sections 4 and 5.4:
+/// `xxxxxxxx-xxxx-4xxx-Yxxx-xxxxxxxxxxxx`, hex digits, Y the variant 8, 9, a or b)?
+fn is_uuid_v4(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, &c)| match i {
+            8 | 13 | 18 | 23 => c == b'-',
+            14 => c == b'4',
+            19 => matches!(c.to_ascii_lowercase(), b'8' | b'9' | b'a' | b'b'),
+            _ => c.is_ascii_hexdigit(),
+        })
 }
 
 /// SASL2 base64 (XEP-0388 section 2.2), white space ignored: see [`Profile::decode`].

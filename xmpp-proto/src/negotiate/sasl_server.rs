@@ -153,6 +153,8 @@ struct Sasl2Attempt {
     user_agent: Option<super::sasl2::UserAgent>,
     /// The FAST token the embedder issued, for `<success/>`.
     fast_issued: Option<crate::sasl::ht::FastToken>,
+    /// `<continue/>` went out: the client authenticated, and a task failed since.
+    continued: bool,
 }
 
 impl core::fmt::Debug for SaslServerStep {
@@ -235,6 +237,19 @@ impl SaslServerStep {
             user_agent,
             ..Sasl2Attempt::default()
         }));
+    }
+
+    /// `<continue/>` went out for this login (XEP-0388 section 2.5.3).
+    pub fn sasl2_continued(&mut self) {
+        if let Some(a) = self.sasl2.as_mut() {
+            a.continued = true;
+        }
+    }
+
+    /// Has `<continue/>` gone out? Then "any further <authenticate/> element MUST result in
+    /// a stream error" (XEP-0388 section 4.8), a failed task notwithstanding.
+    pub fn has_continued(&self) -> bool {
+        self.sasl2.as_ref().is_some_and(|a| a.continued)
     }
 
     /// The `<user-agent/>` of the SASL2 login in progress.
@@ -555,6 +570,13 @@ impl SaslServerStep {
                 identity,
             }) => {
                 let anonymous = matches!(identity, Identity::Anonymous { .. });
+                let authzid = matches!(
+                    identity,
+                    Identity::User {
+                        authzid: Some(_),
+                        ..
+                    }
+                );
                 // The session acts as the authzid when one was granted (RFC 6120 6.4.6).
                 let jid = match identity {
                     Identity::User {
@@ -572,6 +594,17 @@ impl SaslServerStep {
                     return self.failed(SaslFailureCondition::NotAuthorized, out);
                 };
                 if !anonymous && !correlates(accounts.protected_header.as_ref(), &jid) {
+                    // SASL2 fails the attempt instead: "If the stream's from attribute (if
+                    // present) does not match the non-empty authorization string, the server
+                    // MUST fail the authentication as defined in Failure" (XEP-0388 2.3).
+                    if self.profile() == Profile::Sasl2 {
+                        let condition = if authzid {
+                            SaslFailureCondition::InvalidAuthzid
+                        } else {
+                            SaslFailureCondition::NotAuthorized
+                        };
+                        return self.failed(condition, out);
+                    }
                     return Failure::Stream(StreamErrorCondition::InvalidFrom).into();
                 }
                 if let Some(attempt) = self.sasl2.as_mut() {

@@ -682,7 +682,7 @@ impl Server {
         // inside it), what is done is not offered again.
         let bound = matches!(self.state, State::Online(_));
         let stream_management = self.config.stream_management && !self.engine.sm_begun();
-        let sasl2 = self.config.sasl2;
+        let sasl2 = self.sasl2_offered();
         let bind2 = self.config.bind2;
         let bind2_sm = self.config.stream_management;
         self.engine.write_element(|w| {
@@ -691,9 +691,11 @@ impl Server {
                 starttls::write_feature(w, tls_first);
             }
             if !authenticated {
-                if !tls_first {
+                // RFC 6120 A.4: `<mechanisms/>` holds at least one mechanism; with none
+                // usable here, SASL is not offered at all.
+                if !tls_first && !mechanisms.is_empty() {
                     SaslServerStep::write_feature(w, &mechanisms, &channel_bindings);
-                    if sasl2 && !mechanisms.is_empty() {
+                    if sasl2 {
                         sasl2::write_feature(
                             w,
                             &mechanisms,
@@ -841,6 +843,18 @@ impl StreamRole for Server {
             return self.stream_error(StreamErrorCondition::HostUnknown);
         };
         self.domain = domain;
+        // XEP-0388 section 2.1, where SASL2 is offered: "If the "from" attribute is not
+        // empty and the domain used in this attribute does not match the domain used in the
+        // "to" attribute the server SHOULD respond with an invalid-from error". (A `from`
+        // that is no JID at all is left to SASL's correlation, RFC 6120 section 6.4.6.)
+        let from = header.attr("from").and_then(|f| f.parse::<Jid>().ok());
+        let served = domain_at(&self.config, domain);
+        if matches!(self.state, State::Unauthenticated(_))
+            && self.sasl2_offered()
+            && from.is_some_and(|f| f.domain() != served)
+        {
+            return self.stream_error(StreamErrorCondition::InvalidFrom);
+        }
         self.write_header();
         self.engine.report(ServerEvent::StreamOpened);
         self.send_features();
@@ -913,6 +927,7 @@ impl Server {
     /// it handles its namespace, else `unsupported-stanza-type` (RFC 6120 4.9.3.24).
     fn on_nonza(&mut self, el: Element) {
         let offer = el.is("auth", SASL_NS).then(|| self.sasl_offer());
+        let sasl2_offered = self.sasl2_offered();
         let accounts = Accounts {
             domain: domain_at(&self.config, self.domain),
             rng: &mut self.rng,
@@ -939,8 +954,14 @@ impl Server {
                 self.sm_unauthenticated()
             }
             (State::Unauthenticated(sasl), _)
-                if sasl.is_idle() && self.config.sasl2 && el.is("authenticate", SASL2_NS) =>
+                if sasl.is_idle() && sasl2_offered && el.is("authenticate", SASL2_NS) =>
             {
+                // XEP-0388 section 4.8: "once <success/> or <continue/> has been sent by the
+                // server, any further <authenticate/> element MUST result in a stream
+                // error": only the first mechanism is an authentication.
+                if sasl.has_continued() {
+                    return self.stream_error(StreamErrorCondition::PolicyViolation);
+                }
                 let request = Authenticate::read(&el);
                 if let State::Unauthenticated(sasl) = &mut self.state {
                     sasl.sasl2_login(request.user_agent.clone());
@@ -965,6 +986,7 @@ impl Server {
                 }
             }
             (State::Sasl2Task(_), _) if el.ns() == SASL2_NS => self.on_task_element(el),
+            (State::FastAuth(_), _) if el.is("abort", SASL2_NS) => self.fast_aborted(),
             (State::Unauthenticated(sasl), Some(offer)) if sasl.accepts_auth() => {
                 let next = sasl.on_auth(&el, offer, accounts, &mut self.engine);
                 if let Some(account) = self.follow(next) {

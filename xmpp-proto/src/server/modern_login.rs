@@ -54,6 +54,8 @@ pub(super) struct FastAuth {
     hashed: Vec<u8>,
     /// The channel-binding data the mechanism covers (empty for `-NONE`).
     cb: Vec<u8>,
+    /// The client asked to invalidate the token (`<fast invalidate='true'/>`).
+    invalidate: bool,
     asks: InlineAsks,
 }
 
@@ -107,6 +109,7 @@ impl Server {
             let tasks = &self.config.sasl2_tasks;
             self.engine
                 .write_element(|w| sasl2::write_continue(w, &additional_data, tasks));
+            sasl.sasl2_continued();
             self.state = State::Sasl2Task(Box::new(Sasl2Tasks {
                 sasl,
                 account,
@@ -416,6 +419,14 @@ impl Server {
 
     /// The FAST mechanisms offered on this transport: those needing a channel binding only
     /// when TLS gave it.
+    /// Is SASL2 offered on this stream? XEP-0388 section 3: "SASL2 MUST only be used by
+    /// Clients or offered by Servers after TLS negotiation": once TLS is up, or on a server
+    /// configured without TLS at all (one behind a TLS-terminating proxy, or a test).
+    pub(super) fn sasl2_offered(&self) -> bool {
+        self.config.sasl2
+            && (self.engine.transport().is_encrypted() || self.config.tls == TlsPolicy::Disabled)
+    }
+
     pub(super) fn fast_offered(&self) -> Vec<HtMechanism> {
         let transport = self.engine.transport();
         self.config
@@ -486,6 +497,7 @@ impl Server {
             mechanism,
             hashed,
             cb,
+            invalidate,
             asks,
         }));
         self.engine.await_embedder();
@@ -540,7 +552,11 @@ impl Server {
             Some(t) => {
                 let data = ht::responder(t.secret.as_bytes(), &f.cb);
                 let mut sasl = f.sasl;
-                if rotated.is_some() {
+                // XEP-0484 section 3.6: after `invalidate`, "The server MUST NOT include a
+                // new token in the response (even if the token was due for rotation),
+                // unless the client also included a FAST <request-token/> element".
+                let rotate = !f.invalidate || f.asks.token.is_some();
+                if rotated.is_some() && rotate {
                     sasl.set_fast_issued(rotated);
                 }
                 self.sasl2_finish(sasl, f.account, data, f.asks);
@@ -613,6 +629,16 @@ impl Server {
         match core::mem::replace(&mut self.state, idle) {
             State::FastAuth(f) => Ok(*f),
             _ => Err(ServerError::NoAuthRequest),
+        }
+    }
+
+    /// `<abort/>` while the embedder decides a FAST login: "Clients MAY abort unilaterally
+    /// at any time before the authentication completed" (XEP-0388 section 4.5), answered
+    /// `<failure><aborted/></failure>` as during any other exchange; the embedder's late
+    /// answer is then [`ServerError::NoAuthRequest`].
+    pub(super) fn fast_aborted(&mut self) {
+        if let Ok(f) = self.take_fast_auth() {
+            self.fast_failed(f.sasl, SaslFailureCondition::Aborted);
         }
     }
 

@@ -364,8 +364,7 @@ impl StreamParser {
             // be qualified by the namespace 'urn:ietf:params:xml:ns:xmpp-framing'", else
             // `invalid-namespace`, later in the stream too.
             Some(Event::Element(el))
-                if matches!(el.name(), "open" | "close")
-                    && el.ns() != crate::error::FRAMING_NS =>
+                if matches!(el.name(), "open" | "close") && el.ns() != crate::error::FRAMING_NS =>
             {
                 return Err((start, ErrorKind::NotAStreamHeader));
             }
