@@ -60,6 +60,8 @@ pub fn plan_s2s_out(vector: &Vector, site: &Site, tls: bool) -> Result<Vec<LiveS
     let mut opened = false;
     // Between the runner's `<proceed/>` and its TLS handshake.
     let mut after_proceed = false;
+    // The runner refused the stream's pair: a live server may give up on the stream.
+    let mut refused = false;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
         let on_wire = !matches!(step.kind, StepKind::Event(_) | StepKind::Action(_));
@@ -71,6 +73,14 @@ pub fn plan_s2s_out(vector: &Vector, site: &Site, tls: bool) -> Result<Vec<LiveS
                 return Err("the runner would write between its <proceed/> and the TLS \
                             handshake, which the live server's TLS layer reads as a record"
                     .into());
+            }
+            StepKind::Peer(text) if refused && text.contains("<db:") => {
+                return Err(
+                    "the vector's peer goes on with dialback after refusing the \
+                            stream's pair; a live server may give up on that stream then (its \
+                            embedder's choice, which the vector's embedder does not make)"
+                        .into(),
+                );
             }
             StepKind::Peer(text) => {
                 if let Some(at) = text.find("<proceed") {
@@ -96,7 +106,7 @@ pub fn plan_s2s_out(vector: &Vector, site: &Site, tls: bool) -> Result<Vec<LiveS
                 n,
             )),
             StepKind::Silent => steps.push(LiveStep::Silent { step: n }),
-            StepKind::Event(_) => {}
+            StepKind::Event(e) => refused |= e.starts_with("dialback-refused "),
             StepKind::Action(line) => {
                 let name = line.split(' ').next().unwrap_or_default();
                 match name {
@@ -173,5 +183,29 @@ mod tests {
         // An answer keeps its text (none, or an error).
         let answer = "<db:result from='a' to='b' type='valid'/>";
         assert_eq!(super::any_key(answer), answer);
+    }
+
+    #[test]
+    fn dialback_after_the_pair_was_refused_is_skipped() {
+        let site = crate::live::plan::Site::parse(
+            "domain = \"localhost\"\npeer_domain = \"runner.localhost\"\ntls = \"disabled\"",
+        )
+        .unwrap();
+        for path in [
+            "../vectors/s2s-out/dialback-valid-after-error-is-unsolicited.toml",
+            "../vectors/s2s-out/dialback-xep0220-valid.toml",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+            let vector = crate::vector::load(&path).unwrap();
+            let plan = super::plan_s2s_out(&vector, &site, false);
+            let refused = path.to_string_lossy().contains("after-error");
+            assert_eq!(
+                plan.as_ref()
+                    .err()
+                    .is_some_and(|e| e.contains("after refusing")),
+                refused,
+                "{path:?}: {plan:?}"
+            );
+        }
     }
 }
