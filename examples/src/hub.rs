@@ -465,6 +465,7 @@ impl<M: Mailbox> Table<M> {
                 to,
                 stanza: OutStanza::Element(stanza.element().clone()),
             }],
+            Step::Refuse(e) => reply(full, error_stanza(stanza, &e)),
             // Addressed to the server itself (no `to`, or none of the rules): requests this
             // example does not serve get `service-unavailable`; the rest is dropped.
             Step::InboundSubscription { .. } | Step::Probe { .. } | Step::Ignore => {
@@ -553,6 +554,7 @@ impl<M: Mailbox> Table<M> {
             Step::RosterSet => roster::parse_set(&account, &stanza, RosterLimits::default())
                 .map(|_| Vec::new())
                 .unwrap_or_else(|e| bounce(&stanza, &e)),
+            Step::Refuse(e) => bounce(&stanza, &e),
             _ => Vec::new(),
         };
         self.apply(domain, &bare, out, hops + 1);
@@ -623,6 +625,13 @@ impl<M: Mailbox> Table<M> {
                         && let Some(s) = a.sessions.iter_mut().find(|s| s.jid == session)
                     {
                         s.directed.push(to);
+                    }
+                }
+                Output::Undirected { session, entity } => {
+                    if let Some(a) = self.accounts.get_mut(bare)
+                        && let Some(s) = a.sessions.iter_mut().find(|s| s.jid == session)
+                    {
+                        s.directed.retain(|d| *d != entity);
                     }
                 }
             }

@@ -413,6 +413,11 @@ impl ImCore {
                         s.directed.push(to);
                     }
                 }
+                Output::Undirected { session, entity } => {
+                    if let Some(s) = self.sessions.iter_mut().find(|s| s.jid == session) {
+                        s.directed.retain(|d| *d != entity);
+                    }
+                }
             }
         }
     }
@@ -520,6 +525,7 @@ impl ImCore {
                 to,
                 stanza: OutStanza::Element(stanza.element().clone()),
             }],
+            Step::Refuse(e) => return self.error_to(&stanza, &e),
             Step::Ignore => self.no_such_user(&stanza),
         };
         self.apply(outputs);

@@ -224,7 +224,53 @@ pub fn inbound(
             let Some(account) = account else {
                 return Vec::new();
             };
-            match (&full, session) {
+            // Section 4.6.1: the server "SHOULD remove any entity that sends unavailable
+            // presence to the user" from the directed-presence lists.
+            let mut out = Vec::new();
+            if type_ == Some(PresenceType::Unavailable)
+                && let Ok(Some(from)) = stanza.from()
+            {
+                for s in account.sessions {
+                    for d in s
+                        .directed
+                        .iter()
+                        .filter(|d| **d == from || d.is_bare() && d.to_bare() == from.to_bare())
+                    {
+                        out.push(Output::Undirected {
+                            session: s.jid.clone(),
+                            entity: d.clone(),
+                        });
+                    }
+                }
+            }
+            out.extend(presence_targets(account, &full, session, error, stanza));
+            out
+        }
+        StanzaKind::Iq => {
+            let request = matches!(stanza.type_attr().as_deref(), Some("get" | "set"));
+            match session {
+                // 8.5.3.1: results and errors are delivered; requests only from someone the
+                // user shares presence with.
+                Some(s) if !request || shares_presence => vec![deliver(&s.jid, stanza)],
+                // 8.5.1, 8.5.2.1.3, 8.5.2.2.3, 8.5.3.2.3: service-unavailable (never for a
+                // result or an error, RFC 6120 section 8.3.1).
+                _ => bounce(stanza),
+            }
+        }
+    }
+}
+
+/// Where presence for the account goes (8.5.2.1.2, 8.5.2.2.2, 8.5.3.1, 8.5.3.2.2).
+fn presence_targets(
+    account: &Account<'_>,
+    full: &Option<FullJid>,
+    session: Option<&super::Session>,
+    error: bool,
+    stanza: &Stanza,
+) -> Vec<Output> {
+    {
+        {
+            match (full, session) {
                 (None, _) => account
                     .available()
                     .map(|s| deliver(&s.jid, stanza))
@@ -238,17 +284,6 @@ pub fn inbound(
                     .map(|s| deliver(&s.jid, stanza))
                     .collect(),
                 (Some(_), None) => Vec::new(),
-            }
-        }
-        StanzaKind::Iq => {
-            let request = matches!(stanza.type_attr().as_deref(), Some("get" | "set"));
-            match session {
-                // 8.5.3.1: results and errors are delivered; requests only from someone the
-                // user shares presence with.
-                Some(s) if !request || shares_presence => vec![deliver(&s.jid, stanza)],
-                // 8.5.1, 8.5.2.1.3, 8.5.2.2.3, 8.5.3.2.3: service-unavailable (never for a
-                // result or an error, RFC 6120 section 8.3.1).
-                _ => bounce(stanza),
             }
         }
     }

@@ -10,6 +10,7 @@
 //! section 10.4) for the user's stanzas to anyone else.
 
 use super::{Account, SubscriptionType};
+use crate::error::StanzaError;
 use crate::jid::{BareJid, FullJid, Jid};
 use crate::stanza::{PresenceType, Stanza, StanzaKind};
 
@@ -73,6 +74,10 @@ pub enum Step {
         /// The address.
         to: Jid,
     },
+    /// Answer the sender with this error: presence whose `type` is none of section 4.7.1
+    /// ("the recipient or an intermediate router SHOULD return a stanza error of
+    /// <bad-request/>").
+    Refuse(Box<StanzaError>),
     /// Nothing to do: no `from` or a malformed address, a session the account does not
     /// have, a stanza for someone else, a presence type no rule takes from that side.
     Ignore,
@@ -146,10 +151,16 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
                 Step::Route { to }
             }
             (Some(Ok(PresenceType::Error)), Some(to)) => Step::Deliver { to },
+            (Some(Err(e)), _) => Step::Refuse(e),
             (Some(_), _) => Step::Ignore,
             (None, Some(to)) if to.to_bare() == *account.jid => Step::Deliver { to },
             (None, Some(to)) => Step::Route { to },
-            (None, None) => Step::Ignore,
+            // RFC 6120 sections 10.3.1 and 10.3.3: a message or iq without `to` is handled
+            // "as if the 'to' address were the bare JID" of the sender (an iq the embedder
+            // does not answer itself then gets `service-unavailable`, section 8.5.2.1.3).
+            (None, None) => Step::Deliver {
+                to: account.jid.as_jid().clone(),
+            },
         };
     }
     let Some(to) = to.filter(|t| t.to_bare() == *account.jid) else {
@@ -172,6 +183,7 @@ pub fn classify(account: &Account<'_>, stanza: &Stanza) -> Step {
         // 10.5.4: section 8.5 has no rule of its own for it).
         Some(Ok(PresenceType::Available | PresenceType::Unavailable | PresenceType::Error))
         | None => Step::Deliver { to },
+        Some(Err(e)) => Step::Refuse(e),
         Some(_) => Step::Ignore,
     }
 }

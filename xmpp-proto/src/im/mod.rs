@@ -209,6 +209,16 @@ pub enum Output {
         /// The entity.
         to: Jid,
     },
+    /// Take `entity` off the session's [`Session::directed`] (section 4.6.1: the server
+    /// "MUST remove from the directed presence list ... any entity to which the user sends
+    /// directed unavailable presence, and SHOULD remove any entity that sends unavailable
+    /// presence to the user").
+    Undirected {
+        /// The session.
+        session: FullJid,
+        /// The entity, as the list holds it.
+        entity: Jid,
+    },
 }
 
 /// A stanza this layer wrote, read back as a [`Stanza`] (for the few decisions that

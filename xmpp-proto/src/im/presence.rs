@@ -187,7 +187,9 @@ pub fn outbound_directed(
 ) -> Vec<Output> {
     let el = stanza.element().with_attr("from", session.as_str());
     let mut out = vec![route(to, OutStanza::Element(el))];
-    let available = stanza.type_attr().is_none();
+    // `type='available'` is available presence too (section 4.7.1 reads it so).
+    let available =
+        stanza.as_presence().and_then(|p| p.type_().ok()) == Some(PresenceType::Available);
     let subscribed = contact.is_some_and(|c| c.state.state().subscription().has_from());
     // Whether or not the session is available: rule 3 treats directed presence from a
     // connected resource that is not available "as in case #2".
@@ -198,6 +200,13 @@ pub fn outbound_directed(
         out.push(Output::Directed {
             session: session.clone(),
             to: to.clone(),
+        });
+    } else if !available && known {
+        // Section 4.6.1: directed unavailable presence ends what directed presence began,
+        // so the session's broadcast unavailable presence does not reach the entity again.
+        out.push(Output::Undirected {
+            session: session.clone(),
+            entity: to.clone(),
         });
     }
     out

@@ -236,12 +236,14 @@ pub fn parse_set(
         .attr("jid")
         .and_then(|j| BareJid::parse(&j).ok())
         .ok_or_else(|| error(C::BadRequest, "the item needs the bare JID of a contact"))?;
-    if jid == *account.jid {
-        return Err(error(C::NotAllowed, "the account is not its own contact"));
-    }
-    // Section 2.1.2.5: in a roster set only "remove" means anything.
+    // Section 2.1.2.5: in a roster set only "remove" means anything. Removing is allowed
+    // for any item (2.5.1: "At any time, a client can delete an item"), the account's own
+    // JID included: a subscription request to oneself makes such an item.
     if item.attr("subscription").as_deref() == Some("remove") {
         return Ok(RosterSet::Remove { jid });
+    }
+    if jid == *account.jid {
+        return Err(error(C::NotAllowed, "the account is not its own contact"));
     }
     let name = item.attr("name").map(|n| n.into_owned());
     if name
