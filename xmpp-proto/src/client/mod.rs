@@ -661,7 +661,9 @@ impl Client {
             features: others.then(|| features.clone()),
         };
         self.peer = (peer.limits.is_some() || peer.features.is_some()).then(|| Box::new(peer));
-        if !self.engine.transport().is_encrypted() {
+        // RFC 6120 section 5.3.1: "STARTTLS negotiation MUST be completed before proceeding
+        // to SASL negotiation": after authentication an offer of it is ignored.
+        if !self.engine.transport().is_encrypted() && auth.is_none() {
             // RFC 7395 section 3.7: over WebSocket an offer of STARTTLS is ignored.
             let starttls = f.starttls.filter(|_| !self.engine.framing().is_websocket());
             match StartTlsClient::begin(self.config.tls, starttls, &mut self.engine) {

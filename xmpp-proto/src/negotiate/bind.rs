@@ -66,6 +66,8 @@ impl BindClient {
             (Some("result"), Some(_)) => {
                 Abandoned::PeerProtocol(ProtocolViolation::BoundOtherAccount).into()
             }
+            // A result is no refusal: without a full JID it breaks the protocol.
+            (Some("result"), None) => Abandoned::PeerProtocol(ProtocolViolation::BindResult).into(),
             _ => Abandoned::BindFailed(iq_error(el).map(Box::new)).into(),
         }
     }

@@ -53,6 +53,9 @@ pub enum ProtocolViolation {
     NoBind,
     /// The server bound a JID of another account (RFC 6120 section 7.7.2.2).
     BoundOtherAccount,
+    /// The server's bind result holds no full JID (RFC 6120 section 7.6.1: it "MUST
+    /// include a <jid/> child element that specifies the full JID").
+    BindResult,
 }
 
 impl core::fmt::Display for ProtocolViolation {
@@ -64,6 +67,7 @@ impl core::fmt::Display for ProtocolViolation {
             ProtocolViolation::SaslSuccess => "a malformed SASL success",
             ProtocolViolation::NoBind => "no resource binding offered",
             ProtocolViolation::BoundOtherAccount => "a JID of another account bound",
+            ProtocolViolation::BindResult => "a bind result without a full JID",
         })
     }
 }

@@ -999,6 +999,23 @@ pub(crate) trait StreamRole: Sized {
             Event::Element(el) if self.engine().takes_ack_exchange(&el) => {
                 self.on_ack_exchange(&el)
             }
+            // RFC 6120 section 4.8.3: "If an entity receives a first-level child element
+            // qualified by a content namespace it does not support, it MUST close the stream
+            // with an <invalid-namespace/> stream error" (`jabber:server` on a c2s stream).
+            Event::Element(el)
+                if el.ns() != self.engine().content_ns()
+                    && crate::error::CONTENT_NAMESPACES.contains(&el.ns()) =>
+            {
+                self.stream_error(StreamErrorCondition::InvalidNamespace);
+            }
+            // Section 4.8.5: the content namespace written with a prefix (`<cl:message
+            // xmlns:cl='jabber:client'>`) is not to be accepted; the stream error "SHOULD be
+            // <bad-namespace-prefix/>".
+            Event::Element(el)
+                if el.ns() == self.engine().content_ns() && el.root().prefix().is_some() =>
+            {
+                self.stream_error(StreamErrorCondition::BadNamespacePrefix);
+            }
             Event::Element(el)
                 if self.engine().life == Lifecycle::Closing && !self.engine().is_stanza(&el) =>
             {

@@ -1140,7 +1140,7 @@ impl Scanner {
         // Attributes, then uniqueness of their expanded names.
         let first_attr = self.attrs.len();
         if any_prefix != 0 {
-            self.push_prefixed_attrs(s, header, ctx)?;
+            self.push_prefixed_attrs(s, ctx)?;
         } else {
             // No prefixes: no namespaces to resolve, and the raw names were unique.
             for a in &self.raw_attrs {
@@ -1257,12 +1257,7 @@ impl Scanner {
     /// resolved, and their expanded names checked for uniqueness (Namespaces in XML 1.0,
     /// section 6.3).
     #[inline(never)]
-    fn push_prefixed_attrs(
-        &mut self,
-        s: &[u8],
-        header: bool,
-        ctx: Option<&StreamContext>,
-    ) -> Result<(), Fault> {
+    fn push_prefixed_attrs(&mut self, s: &[u8], ctx: Option<&StreamContext>) -> Result<(), Fault> {
         let first_attr = self.attrs.len();
         for i in 0..self.raw_attrs.len() {
             let a = self.raw_attrs[i];
@@ -1273,11 +1268,11 @@ impl Scanner {
                 (0, 0)
             } else {
                 let qn = &s[a.name as usize..(a.name + a.name_len) as usize];
+                // An attribute's unbound prefix is not namespace-well-formed, on the header
+                // too: `not-well-formed` (RFC 6120 section 11.3, and 4.9.3.13's own example);
+                // `bad-namespace-prefix` is for the stream's prefix (4.9.3.2).
                 let found = match self.resolve(s, Some(&qn[..a.prefix_len as usize]), ctx) {
                     Some(r) => r,
-                    None if header => {
-                        return Err((a.name as usize, ErrorKind::UnboundStreamPrefix));
-                    }
                     None => return Err((a.name as usize, ErrorKind::UnboundPrefix)),
                 };
                 if self.expanded_name_taken(
