@@ -60,9 +60,16 @@ pub(crate) fn write_feature(w: &mut Writer<'_>) {
     w.end("session");
 }
 
-/// Is `el` a session request (an iq with `<session/>`)?
-pub(crate) fn is_request(el: &Element) -> bool {
-    el.name() == "iq" && el.get_child("session", SESSION_NS).is_some()
+/// Is `el` a session request to the server `domain` (RFC 3921 section 3: an iq of type
+/// `set` whose one child is `<session/>`, with no `to` or the server's)? Anything else with
+/// a `<session/>` inside is an ordinary stanza, under the rules of every other (RFC 6120
+/// section 8.2.3: a result is never answered).
+pub(crate) fn is_request(el: &Element, domain: &str) -> bool {
+    el.name() == "iq"
+        && el.attr("type").as_deref() == Some("set")
+        && el.attr("to").is_none_or(|t| t == domain)
+        && el.children().count() == 1
+        && el.get_child("session", SESSION_NS).is_some()
 }
 
 /// The server's answer to a session request: the session exists already.

@@ -773,17 +773,24 @@ fn stamp(full: &FullJid, stanza: Stanza, lang: Option<&str>) -> Stamped {
         Some(f) => Jid::parse(f).map(Some),
         None => Ok(None),
     };
-    let (Ok(from), true) = (from, to_ok) else {
-        return Stamped::Malformed(stanza);
-    };
-    if let Some(j) = from {
-        // A from other than the session's bare or full JID is spoofed.
+    // A from other than the session's bare or full JID is spoofed, whatever else is wrong
+    // with the stanza: its error would go to someone else.
+    if let Ok(Some(j)) = &from {
         let ours = j.as_str() == full.as_str()
             || (j.resource().is_none() && j.to_bare() == full.to_bare());
         if !ours {
             return Stamped::Spoofed;
         }
     }
+    let (Ok(_), true) = (from, to_ok) else {
+        // The error goes to the session's full JID (RFC 6120 8.1.1.1: a stanza the server
+        // generates for the client has "the full JID of the client" as its `to`), also when
+        // the client wrote its bare JID as `from`.
+        if stamped_already {
+            return Stamped::Malformed(stanza);
+        }
+        return Stamped::Malformed(stanza.with_attr_and_lang("from", full.as_str(), None));
+    };
     let lang = lang.filter(|_| stanza.lang().is_none());
     // The parser stamps the stanza as it freezes it (`engine_and_stamp`); a copy is made
     // only for what it could not: a `from` that the client wrote as its bare JID.
@@ -812,11 +819,18 @@ impl StreamRole for Server {
         let chosen = self.config.stream_id.as_ref().filter(|_| self.first_header);
         let id = chosen.cloned().unwrap_or_else(|| self.rng.token(16));
         self.first_header = false;
+        // RFC 6120 section 4.7.2: the response's `to` "MUST" be "the bare JID specified in
+        // the 'from' attribute of the initial stream header" (a `from` that is no JID is
+        // echoed as written, which the client then sees it sent).
         let to = self
             .engine
             .parser()
             .header()
-            .and_then(|h| h.attr("from").map(|f| f.into_owned()));
+            .and_then(|h| h.attr("from").map(|f| f.into_owned()))
+            .map(|f| match f.parse::<Jid>() {
+                Ok(jid) if jid.resource().is_some() => jid.to_bare().as_str().to_owned(),
+                _ => f,
+            });
         self.engine.write_header(Header {
             to: to.as_deref(),
             from: Some(domain_at(&self.config, self.domain)),
@@ -878,7 +892,14 @@ impl Server {
                 let next = bind.on_iq(stanza.element(), &mut self.engine);
                 self.follow(next);
             }
-            State::Online(_) if session::is_request(stanza.element()) => {
+            // From the session itself (a spoofed `from` is the stream error below).
+            State::Online(jid)
+                if session::is_request(stanza.element(), domain_at(&self.config, self.domain))
+                    && stanza
+                        .element()
+                        .attr("from")
+                        .is_none_or(|f| f == jid.as_str() || f == jid.to_bare().as_str()) =>
+            {
                 // A legacy client establishing the (optional) session: done already.
                 session::answer(stanza.element(), &mut self.engine);
             }

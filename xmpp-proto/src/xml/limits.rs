@@ -54,15 +54,20 @@ impl Limits {
 }
 
 impl Limits {
-    /// Limits for a peer that has not authenticated yet: elements of 16 KiB and their trees
-    /// of 32 KiB, the rest as [`Limits::DEFAULT`]. Nothing legitimate before login needs
-    /// more than a few KiB (the largest is a SASL exchange); RFC 6120 section 13.12 item 4
-    /// puts the floor of a server's stanza limit at 10,000 bytes, and ejabberd holds
-    /// unauthenticated peers to 8,192.
+    /// Limits for a peer that has not authenticated yet, applied as
+    /// `pre_auth_limits.min(limits)`: elements of 16 KiB and their trees of 32 KiB; every
+    /// other field is `usize::MAX`, so that the session's own limits (a raised header limit,
+    /// say) hold before login as after it. Nothing legitimate before login needs more than a
+    /// few KiB (the largest is a SASL exchange); RFC 6120 section 13.12 item 4 puts the floor
+    /// of a server's stanza limit at 10,000 bytes, and ejabberd holds unauthenticated peers
+    /// to 8,192. Lower another field here to make it stricter before login too.
     pub const PRE_AUTH: Limits = Limits {
         max_element_bytes: 16 * 1024,
         max_tree_bytes: 32 * 1024,
-        ..Limits::DEFAULT
+        max_header_bytes: usize::MAX,
+        max_depth: usize::MAX,
+        max_attributes: usize::MAX,
+        max_name_bytes: usize::MAX,
     };
 
     /// The tighter of two limits, field by field.
