@@ -218,6 +218,9 @@ pub enum S2sError {
     /// 6120 section 4.4). Not a mistake: the peer may close between an event and the
     /// answer to it. [`S2sEvent::Closed`] says why.
     StreamEnded,
+    /// Another target domain on this stream, whose peer did not signal dialback error
+    /// handling (XEP-0220 section 2.6.2): nothing was sent; open a stream to that domain.
+    TargetMultiplexing,
 }
 
 impl core::fmt::Display for S2sError {
@@ -230,6 +233,10 @@ impl core::fmt::Display for S2sError {
             S2sError::NoExternalRequest => "no EXTERNAL request to answer",
             S2sError::NoVerifyRequest => "no dialback key of that pair to answer for",
             S2sError::NotOurDomain => "the domain is not one of ours",
+            S2sError::TargetMultiplexing => {
+                "the peer did not signal dialback errors, so another target domain needs its \
+                 own stream; nothing was sent"
+            }
             S2sError::NotAuthorized => {
                 "no authorized domain pair for that stanza; nothing was sent"
             }
@@ -365,6 +372,9 @@ pub struct S2sOut {
     sasl_done: bool,
     /// The peer speaks dialback (its header declared the namespace, or it offered it).
     peer_dialback: bool,
+    /// The peer signalled dialback error handling (XEP-0220 section 2.4.2): target
+    /// multiplexing may be used (section 2.6.2).
+    peer_dialback_errors: bool,
     /// The id of the peer's current header: what dialback keys are made for.
     peer_stream_id: String,
     dialback: DialbackOut,
@@ -435,6 +445,7 @@ impl S2sOut {
             certificate: false,
             sasl_done: false,
             peer_dialback: false,
+            peer_dialback_errors: false,
             peer_stream_id: String::new(),
             dialback: DialbackOut::default(),
             authorized: Vec::new(),
@@ -503,12 +514,22 @@ impl S2sOut {
     /// # Errors
     ///
     /// [`S2sError::NotOurDomain`] when `pair.from` is not ours, [`S2sError::NotOpen`]
-    /// before [`open`](Self::open), [`S2sError::StreamEnded`] once the stream has ended.
+    /// before [`open`](Self::open), [`S2sError::StreamEnded`] once the stream has ended,
+    /// [`S2sError::TargetMultiplexing`] for another target domain than the stream's when
+    /// the peer did not offer dialback errors (XEP-0220 section 2.6.2).
     pub fn authorize(&mut self, now: Instant, pair: DomainPair) -> Result<(), S2sError> {
         self.at(now, |s| {
             s.usable()?;
             if !s.config.serves(&pair.from) {
                 return Err(S2sError::NotOurDomain);
+            }
+            // XEP-0220 section 2.6.2: "The Initiating Server SHOULD NOT use target
+            // multiplexing unless the Receiving Server has signalled support for dialback
+            // error handling via <stream:features/>".
+            let target_multiplexing = pair.to != s.pair.to;
+            if target_multiplexing && matches!(s.state, OutState::Ready) && !s.peer_dialback_errors
+            {
+                return Err(S2sError::TargetMultiplexing);
             }
             if !s.authorized.contains(&pair) {
                 s.run(Queued::Authorize(pair));
@@ -684,6 +705,7 @@ impl S2sOut {
     fn on_features(&mut self, features: &Element) {
         let f = Features::read(features.root());
         self.peer_dialback |= dialback::offered_in(features);
+        self.peer_dialback_errors = dialback::errors_in(features);
         if !self.engine.transport().is_encrypted() {
             match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
                 Ok(Some(step)) => {
@@ -1183,6 +1205,12 @@ impl S2sIn {
         if !self.authorized.contains(&pair) {
             return self.stream_error(StreamErrorCondition::HostUnknown);
         }
+        // RFC 6120 section 4.7.4: the receiving entity "SHOULD add the 'xml:lang' attribute
+        // to the stanza when routing it ... or delivering it" when the stanza has none.
+        let stanza = match self.engine.parser().header_lang() {
+            Some(lang) if stanza.lang().is_none() => stanza.with_lang(lang),
+            _ => stanza,
+        };
         self.engine.report(S2sEvent::Stanza(stanza));
     }
 
@@ -1213,7 +1241,17 @@ impl S2sIn {
             {
                 let can_proceed = !encrypted && self.config.tls != TlsPolicy::Disabled;
                 let next = starttls::answer(can_proceed, &mut self.engine);
-                self.follow(next);
+                match next {
+                    // RFC 6120 5.4.2.2: `<failure/>` and the stream closed. The peer asked
+                    // for what was not offered: nothing this side gave up on, so `Closed`
+                    // alone, as the c2s server reports it.
+                    Next::Fail(crate::negotiate::Failure::Abandon(reason)) => {
+                        self.end_stream(None, CloseReason::Abandoned(reason));
+                    }
+                    next => {
+                        self.follow(next);
+                    }
+                }
             }
             InState::Negotiating(sasl)
                 if negotiating && sasl.accepts_auth() && el.is("auth", SASL_NS) =>

@@ -108,6 +108,15 @@ pub(crate) fn offered_in(features: &Element) -> bool {
         .any(|c| c.is("dialback", DIALBACK_FEATURE_NS))
 }
 
+/// Does `features` signal dialback error handling: the `<dialback/>` feature "including an
+/// empty <errors/> element" (XEP-0220 section 2.4.2)?
+pub(crate) fn errors_in(features: &Element) -> bool {
+    features.children().any(|c| {
+        c.is("dialback", DIALBACK_FEATURE_NS)
+            && c.get_child("errors", DIALBACK_FEATURE_NS).is_some()
+    })
+}
+
 /// Writes `<db:NAME from to [id] [type]>` with `key` as its text, or an `<error/>` child.
 fn write_db(
     out: &mut impl Wire,
