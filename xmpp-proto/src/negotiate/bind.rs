@@ -93,13 +93,29 @@ pub(crate) enum BindMisuse {
 #[derive(Debug)]
 pub(crate) struct BindServer {
     account: BareJid,
-    /// The id of the request the embedder is asked about.
-    asked: Option<String>,
+    /// The request the embedder is asked about (boxed: an idle session pays one word).
+    asked: Option<Box<Asked>>,
     /// Requests answered with an error so far, and how many end the stream (RFC 6120
     /// section 7.7.2.2).
     failures: u32,
     max_failures: u32,
 }
+
+/// A bind request the embedder decides.
+#[derive(Debug)]
+struct Asked {
+    /// The request's id, for the answer.
+    id: String,
+    /// First-level elements that came meanwhile, in order, processed once the embedder has
+    /// answered (RFC 6120 section 10.1); at most [`MAX_HELD`].
+    held: Vec<Element>,
+}
+
+/// How many first-level elements may wait for the embedder's answer to a bind request.
+/// A client that pipelines a few requests behind its bind (a roster get, `<enable/>`,
+/// initial presence) needs a handful; more is `policy-violation`. Each is already bounded
+/// by the parser's limits, so the wait holds at most this many elements' worth.
+pub(crate) const MAX_HELD: usize = 16;
 
 impl BindServer {
     /// The step for `account`; the stream is closed with `policy-violation` at the
@@ -111,6 +127,27 @@ impl BindServer {
             failures: 0,
             max_failures,
         }
+    }
+
+    /// Keeps `el`, which came while the embedder decides, for after its answer. `Err` past
+    /// [`MAX_HELD`].
+    pub fn hold(&mut self, el: Element) -> Result<(), Element> {
+        let Some(asked) = self.asked.as_mut() else {
+            return Err(el);
+        };
+        if asked.held.len() >= MAX_HELD {
+            return Err(el);
+        }
+        asked.held.push(el);
+        Ok(())
+    }
+
+    /// The elements held, in the order they came.
+    pub fn take_held(&mut self) -> Vec<Element> {
+        self.asked
+            .as_mut()
+            .map(|a| core::mem::take(&mut a.held))
+            .unwrap_or_default()
     }
 
     /// The account the client authenticated as.
@@ -156,7 +193,10 @@ impl BindServer {
                 return self.count_failure().unwrap_or(Next::Unchanged);
             }
         }
-        self.asked = Some(iq_id(el));
+        self.asked = Some(Box::new(Asked {
+            id: iq_id(el),
+            held: Vec::new(),
+        }));
         Next::Ask(BindRequest {
             account: self.account.clone(),
             resource,
@@ -165,7 +205,7 @@ impl BindServer {
 
     /// The embedder binds `jid`: the result goes out, and the step is over.
     pub fn bind(&mut self, jid: FullJid, out: &mut impl Wire) -> Result<Next<FullJid>, BindMisuse> {
-        let Some(id) = &self.asked else {
+        let Some(Asked { id, .. }) = self.asked.as_deref() else {
             return Err(BindMisuse::NotAsked);
         };
         if jid.to_bare() != self.account {
@@ -190,7 +230,7 @@ impl BindServer {
         condition: StanzaErrorCondition,
         out: &mut impl Wire,
     ) -> Result<Next<FullJid>, BindMisuse> {
-        let id = self.asked.take().ok_or(BindMisuse::NotAsked)?;
+        let id = self.asked.take().ok_or(BindMisuse::NotAsked)?.id;
         out.element(|w| {
             w.start("iq").attr("type", "error").attr("id", &id);
             StanzaError::new(condition).write(w);
@@ -253,6 +293,28 @@ mod tests {
             out.contains("id='b1'") && out.contains("<jid>juliet@example.com/balcony</jid>"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn what_comes_while_the_embedder_decides_waits_in_order_and_is_bounded() {
+        let mut step = BindServer::new("juliet@example.com".parse().unwrap(), 6);
+        let mut out = BytesMut::new();
+        let roster = iq("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+        // Nothing is asked: nothing to wait for.
+        assert!(step.hold(roster.clone()).is_err());
+        let request =
+            iq("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>");
+        assert!(matches!(step.on_iq(&request, &mut out), Next::Ask(_)));
+        for i in 0..MAX_HELD {
+            let el = iq(&format!("<iq type='get' id='h{i}'><q xmlns='urn:x'/></iq>"));
+            assert!(step.hold(el).is_ok(), "{i}");
+        }
+        assert!(step.hold(roster).is_err(), "past the bound");
+        let held = step.take_held();
+        let ids: Vec<String> = held.iter().map(iq_id).collect();
+        let expected: Vec<String> = (0..MAX_HELD).map(|i| format!("h{i}")).collect();
+        assert_eq!(ids, expected);
+        assert!(step.take_held().is_empty());
     }
 
     #[test]

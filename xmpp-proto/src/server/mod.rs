@@ -434,12 +434,18 @@ impl Server {
                 s.sasl2_bound(jid);
                 return Ok(());
             }
-            let next = s.answer_bind(|bind, out| bind.bind(jid, out))?;
+            let mut held = Vec::new();
+            let next = s.answer_bind(|bind, out| {
+                let next = bind.bind(jid, out)?;
+                held = bind.take_held();
+                Ok(next)
+            })?;
             if let Some(jid) = s.follow(next) {
                 s.state = State::Online(jid.clone());
                 s.engine.negotiated();
                 s.engine.report(ServerEvent::Online(jid));
             }
+            s.release_held(held);
             Ok(())
         })
     }
@@ -461,8 +467,14 @@ impl Server {
                 s.sasl2_bind_refused(&condition);
                 return Ok(());
             }
-            let next = s.answer_bind(|bind, out| bind.reject(condition, out))?;
+            let mut held = Vec::new();
+            let next = s.answer_bind(|bind, out| {
+                // Taken first: the refusal ends the request, and what it held with it.
+                held = bind.take_held();
+                bind.reject(condition, out)
+            })?;
             s.follow(next);
+            s.release_held(held);
             Ok(())
         })
     }
@@ -485,6 +497,18 @@ impl Server {
             BindMisuse::NotAsked => ServerError::NoBindRequest,
             BindMisuse::WrongAccount => ServerError::WrongAccount,
         })
+    }
+
+    /// Processes, in order, what came while the embedder decided a bind request (called
+    /// once its answer took effect). An element that finds another request pending waits
+    /// again, with those after it.
+    fn release_held(&mut self, held: Vec<Element>) {
+        for el in held {
+            if self.engine.is_ending() {
+                return;
+            }
+            StreamRole::on_element(self, el);
+        }
     }
 
     /// A fresh, unguessable resource for a client that lets the server choose (RFC 6120
@@ -876,6 +900,17 @@ impl StreamRole for Server {
     }
 
     fn on_element(&mut self, el: Element) {
+        // RFC 6120 section 10.1: while the embedder decides a bind request, whose answer
+        // decides how what follows is processed, what follows waits ("MUST suspend
+        // processing of subsequent data until it has processed the request").
+        if let State::Authenticated(bind) = &mut self.state
+            && !bind.is_idle()
+        {
+            if bind.hold(el).is_err() {
+                self.stream_error(StreamErrorCondition::PolicyViolation);
+            }
+            return;
+        }
         match self.engine.stanza(el) {
             Ok(stanza) => self.on_stanza(stanza),
             Err(el) => self.on_nonza(el),
