@@ -700,9 +700,23 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
     let mut requested: Option<String> = None;
     // The vector's embedder has been asked and has not answered yet.
     let mut deciding = false;
+    // The last peer step pipelined stanzas or nonzas behind its first element.
+    let mut pipelined = false;
     for (i, step) in vector.steps.iter().enumerate() {
         let n = i + 1;
         match &step.kind {
+            StepKind::Event(e)
+                if pipelined
+                    && ["auth-request", "external-request", "bind-request"]
+                        .iter()
+                        .any(|q| e.starts_with(q)) =>
+            {
+                return Err(
+                    "the peer pipelines elements behind a request the vector's embedder \
+                     decides; a live server decides at once and answers them in the same read"
+                        .into(),
+                );
+            }
             StepKind::Event(e)
                 if ["auth-request", "external-request", "bind-request"]
                     .iter()
@@ -717,6 +731,14 @@ pub fn plan(vector: &Vector, site: &Site, tls: LiveTls) -> Result<Vec<LiveStep>,
                      a live server answers at once"
                         .into(),
                 );
+            }
+            StepKind::Peer(text) => {
+                let firsts = ["<iq ", "<message", "<presence", "<enable ", "<enable/"];
+                pipelined = firsts
+                    .iter()
+                    .map(|f| text.matches(f).count())
+                    .sum::<usize>()
+                    > 1;
             }
             _ => {}
         }
@@ -1607,6 +1629,18 @@ action = "credentials juliet"
         if let Err(why) = plan(&vector, &site, LiveTls::None) {
             assert!(!why.contains("answers at once"), "{why}");
         }
+        // A request with more behind it in the same read, which the embedder decides.
+        let pipelined = toml.replace(
+            "<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+            "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
+        );
+        let pipelined = pipelined.replace(
+            "AGp1bGlldABw</auth>\"",
+            "AGp1bGlldABw</auth><iq type='set' id='b'><q xmlns='urn:x'/></iq><iq type='get' id='c'><q xmlns='urn:x'/></iq>\"",
+        );
+        let vector = crate::vector::parse(std::path::Path::new("t.toml"), &pipelined).unwrap();
+        let why = plan(&vector, &site, LiveTls::None).unwrap_err();
+        assert!(why.contains("pipelines"), "{why}");
     }
 
     #[test]
