@@ -76,7 +76,7 @@ pub enum Step {
     },
     /// Answer the sender with this error: presence whose `type` is none of section 4.7.1
     /// ("the recipient or an intermediate router SHOULD return a stanza error of
-    /// <bad-request/>").
+    /// `<bad-request/>`").
     Refuse(Box<StanzaError>),
     /// Nothing to do: no `from` or a malformed address, a session the account does not
     /// have, a stanza for someone else, a presence type no rule takes from that side.

@@ -54,7 +54,7 @@ pub enum ProtocolViolation {
     /// The server bound a JID of another account (RFC 6120 section 7.7.2.2).
     BoundOtherAccount,
     /// The server's bind result holds no full JID (RFC 6120 section 7.6.1: it "MUST
-    /// include a <jid/> child element that specifies the full JID").
+    /// include a `<jid/>` child element that specifies the full JID").
     BindResult,
 }
 
