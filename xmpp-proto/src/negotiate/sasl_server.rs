@@ -424,9 +424,12 @@ impl SaslServerStep {
                 }
             }
             Exchange::Idle => {
-                // An `<abort/>` with nothing to abort: the RFC 6120 answer.
-                self.sasl2 = None;
-                self.failed(SaslFailureCondition::Aborted, out)
+                // An `<abort/>` with nothing to abort: the RFC 6120 answer. A SASL2 attempt
+                // before it is kept: after its `<continue/>`, a new `<authenticate/>` is
+                // still a stream error (XEP-0388 section 4.8).
+                let failure = SaslFailure::new(SaslFailureCondition::Aborted);
+                out.bytes(|buf| failure.write_to(buf));
+                self.count_failure()
             }
             _ => self.failed(SaslFailureCondition::Aborted, out),
         }
