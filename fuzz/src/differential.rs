@@ -155,8 +155,13 @@ pub fn lenient_oracle(kind: ErrorKind, doc: &[u8], at: u64) -> Option<&'static s
 pub fn strict_oracle(why: &str) -> Option<&'static str> {
     // Namespaces in XML 1.0 section 3 forbids the prefix `xmlns` on element names, not
     // `xml`, which is bound to its namespace without a declaration.
-    why.contains("'xml' cannot be an element name prefix")
-        .then_some("xml-rs refuses the prefix 'xml' on an element name")
+    if why.contains("'xml' cannot be an element name prefix") {
+        return Some("xml-rs refuses the prefix 'xml' on an element name");
+    }
+    // Section 3 reserves the namespace name `http://www.w3.org/2000/xmlns/` as a default
+    // namespace, not the string `xmlns` (a relative URI reference, deprecated, allowed).
+    why.contains("Namespace 'xmlns' cannot be default")
+        .then_some("xml-rs refuses the string 'xmlns' as a default namespace name")
 }
 
 /// Does `at` start with a name token that is not a qualified name of Namespaces in XML
