@@ -210,11 +210,13 @@ fn flag(data: &[u8]) -> (bool, &[u8]) {
     }
 }
 
-fn bound(input: usize, output: usize) {
-    // Every output is answering something: a generous bound that a loop would still break.
+fn bound(input: usize, acts: usize, output: usize) {
+    // Every output answers the peer's bytes or carries out one of the embedder's decisions
+    // (a stanza sent, a bind result, a resumption that resends its queue): a generous bound
+    // for each that a loop would still break.
     assert!(
-        output <= 4096 + 64 * input,
-        "{output} bytes out for {input} in"
+        output <= 4096 + 64 * input + 1024 * acts,
+        "{output} bytes out for {input} in and {acts} decisions"
     );
 }
 
@@ -254,7 +256,7 @@ fn play<C: Connection, S>(
     mut on_event: impl FnMut(&C, &mut S, C::Event),
 ) {
     let mut now = Instant::now();
-    let (mut input, mut out, mut closed) = (0, Vec::new(), false);
+    let (mut input, mut acts, mut out, mut closed) = (0, 0, Vec::new(), false);
     let mut sent_close = false;
     for op in script(data) {
         match op {
@@ -262,7 +264,10 @@ fn play<C: Connection, S>(
                 input += bytes.len();
                 let _ = core.handle_input(now, bytes);
             }
-            Op::Act(k) => act(core, &mut state, k, now),
+            Op::Act(k) => {
+                acts += 1;
+                act(core, &mut state, k, now);
+            }
             Op::Wait(d) => {
                 now += d;
                 core.handle_timeout(now);
@@ -282,7 +287,7 @@ fn play<C: Connection, S>(
             on_event(core, &mut state, ev);
         }
     }
-    bound(input, out.len());
+    bound(input, acts, out.len());
     if !framing.is_websocket() {
         check_output(&out);
     }

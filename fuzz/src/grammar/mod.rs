@@ -335,6 +335,9 @@ pub trait Role {
     fn next(&mut self, view: &View) -> Move<Self::Action>;
     /// Checks the configured limits after every step.
     fn check_limits(&mut self) {}
+    /// The item just rendered was corrupted or cut before the core read it: `bytes` is what
+    /// the core got, for a role that must know a value the item carried (a stream id).
+    fn damaged(&mut self, _bytes: &[u8]) {}
 }
 
 /// Plays a script against a role, checking the properties of the module documentation.
@@ -420,13 +423,19 @@ impl Harness {
 
     fn peer<R: Role>(&mut self, role: &mut R, mut bytes: Vec<u8>) {
         let len = bytes.len().max(1);
+        let mut damaged = false;
         if let Some((at, byte)) = self.corrupt.take()
             && let Some(b) = bytes.get_mut(at as usize % len)
         {
+            damaged |= *b != byte;
             *b = byte;
         }
         if let Some(n) = self.truncate.take() {
+            damaged |= (n as usize % len) < bytes.len();
             bytes.truncate(n as usize % len);
+        }
+        if damaged {
+            role.damaged(&bytes);
         }
         if self.ws {
             bytes = with_client_ns(bytes);

@@ -359,6 +359,18 @@ impl Role for S2sOutRole {
         self.queue.push_back(f.into_bytes());
     }
 
+    fn damaged(&mut self, bytes: &[u8]) {
+        // A damaged header may still be one, with another id (or none): the key must be of
+        // the id the core read, as our own parser reads it.
+        if self.offered_id.is_some() {
+            let mut p = xmpp_sansio::xml::StreamParser::default();
+            let _ = p.handle_input(bytes);
+            self.offered_id = p
+                .header()
+                .map(|h| h.attr("id").map(|v| v.into_owned()).unwrap_or_default());
+        }
+    }
+
     fn on_event(&mut self, ev: &S2sEvent) -> Milestone {
         match ev {
             S2sEvent::TlsRequested => self.asks.push_back(Ask::Tls),
