@@ -192,11 +192,17 @@ fn pair_of(args: &str) -> Result<(DomainPair, Vec<&str>), Unsupported> {
 
 /// The core refused an action. On a closed stream that is VECTORS.md's "nothing happens
 /// once closed", not a failure of the vector; an `authorize` of another target that the
-/// peer's features do not allow (XEP-0220 section 2.6.2) writes nothing, which the vector
-/// shows with `silent`.
+/// peer's features do not allow (XEP-0220 section 2.6.2), or of another pair to a peer
+/// that does not speak dialback (section 2.4), writes nothing, which the vector shows with
+/// `silent`; so does a `send` for a pair not authorized (yet) on the stream (section 2.1.1:
+/// the initiating server "MUST NOT attempt to send stanzas until it has received such
+/// authorization").
 fn refused(action: &Action, e: S2sError) -> Result<(), Unsupported> {
     match e {
-        S2sError::StreamEnded | S2sError::TargetMultiplexing => Ok(()),
+        S2sError::StreamEnded
+        | S2sError::TargetMultiplexing
+        | S2sError::NoDialback
+        | S2sError::NotAuthorized => Ok(()),
         e => Err(Unsupported(format!(
             "action {} refused by the core: {e}",
             action.name

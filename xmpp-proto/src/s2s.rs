@@ -47,7 +47,7 @@ use crate::stream::header::{Header, check_peer_header};
 use crate::stream::rng::Rng;
 use crate::stream::tls::Transport;
 pub use crate::stream::{Abandoned, CloseReason, ProtocolViolation, TlsPolicy};
-use crate::stream::{Features, TLS_NS};
+use crate::stream::{Features, Requirement, TLS_NS};
 use crate::xml::{Element, Limits, Writer};
 
 /// How a server federates: shared by all its s2s sessions, both ways (pass an `Arc`).
@@ -65,7 +65,7 @@ pub struct S2sConfig {
     /// `xml:lang` of our streams.
     pub lang: String,
     /// STARTTLS: required (the default) or optional or disabled. Required also means no
-    /// dialback before TLS (XEP-0220 section 2.4, `policy-violation`).
+    /// dialback before TLS (XEP-0220 section 2.5, `policy-violation`).
     pub tls: TlsPolicy,
     /// How long to wait for the peer during negotiation, for dialback answers, and closing.
     pub response_timeout: Duration,
@@ -157,7 +157,11 @@ pub enum S2sEvent {
     /// asking the authoritative server ([`S2sOut::verify`]) or deciding another way.
     DialbackVerifyRequest(VerifyRequest),
     /// ([`S2sOut`]) The receiving server did not authorize this pair: `Invalid` (it will
-    /// close the stream) or an `Error` (the stream goes on for other pairs).
+    /// close the stream) or an `Error` (the stream goes on for other pairs). Also the
+    /// core's own answer, `Error(FeatureNotImplemented)`, to a pair asked for before
+    /// negotiation showed that the peer does not speak dialback (XEP-0220 section 2.4;
+    /// asked for afterwards, [`S2sOut::authorize`] refuses it with
+    /// [`S2sError::NoDialback`]); nothing was sent for it.
     DialbackRefused {
         /// The pair asked for.
         pair: DomainPair,
@@ -221,6 +225,10 @@ pub enum S2sError {
     /// Another target domain on this stream, whose peer did not signal dialback error
     /// handling (XEP-0220 section 2.6.2): nothing was sent; open a stream to that domain.
     TargetMultiplexing,
+    /// The peer never said it speaks dialback (no namespace declaration in its header, no
+    /// feature: XEP-0220 section 2.4), and SASL authorized the stream's own pair: another
+    /// pair needs its own stream, which SASL can authenticate. Nothing was sent.
+    NoDialback,
 }
 
 impl core::fmt::Display for S2sError {
@@ -239,6 +247,10 @@ impl core::fmt::Display for S2sError {
             }
             S2sError::NotAuthorized => {
                 "no authorized domain pair for that stanza; nothing was sent"
+            }
+            S2sError::NoDialback => {
+                "the peer does not speak dialback, so another domain pair needs its own \
+                 stream; nothing was sent"
             }
             S2sError::OneWay => "an incoming s2s stream carries no stanzas of ours",
             S2sError::Unbalanced => "the stanza written left an element open; nothing was sent",
@@ -516,7 +528,9 @@ impl S2sOut {
     /// [`S2sError::NotOurDomain`] when `pair.from` is not ours, [`S2sError::NotOpen`]
     /// before [`open`](Self::open), [`S2sError::StreamEnded`] once the stream has ended,
     /// [`S2sError::TargetMultiplexing`] for another target domain than the stream's when
-    /// the peer did not offer dialback errors (XEP-0220 section 2.6.2).
+    /// the peer did not offer dialback errors (XEP-0220 section 2.6.2),
+    /// [`S2sError::NoDialback`] for another pair on a stream whose peer does not speak
+    /// dialback (section 2.4).
     pub fn authorize(&mut self, now: Instant, pair: DomainPair) -> Result<(), S2sError> {
         self.at(now, |s| {
             s.usable()?;
@@ -530,6 +544,14 @@ impl S2sOut {
             if target_multiplexing && matches!(s.state, OutState::Ready) && !s.peer_dialback_errors
             {
                 return Err(S2sError::TargetMultiplexing);
+            }
+            // Section 2.4: a peer that advertised no dialback would answer a <db:result/>
+            // with a stream error and take the pairs SASL authorized down with it.
+            if matches!(s.state, OutState::Ready)
+                && !s.peer_dialback
+                && !s.authorized.contains(&pair)
+            {
+                return Err(S2sError::NoDialback);
             }
             if !s.authorized.contains(&pair) {
                 s.run(Queued::Authorize(pair));
@@ -667,6 +689,16 @@ impl S2sOut {
             return;
         }
         let sent = match request {
+            // SASL may have authorized the pair meanwhile.
+            Queued::Authorize(pair) if self.authorized.contains(&pair) => false,
+            // Asked for before the peer showed it does not speak dialback (section 2.4):
+            // refused here, as `authorize` refuses it now ([`S2sError::NoDialback`]).
+            Queued::Authorize(pair) if !self.peer_dialback => {
+                let outcome = DialbackOutcome::Error(StanzaErrorCondition::FeatureNotImplemented);
+                self.engine
+                    .report(S2sEvent::DialbackRefused { pair, outcome });
+                false
+            }
             Queued::Authorize(pair) => {
                 let key =
                     self.config
@@ -706,6 +738,18 @@ impl S2sOut {
         let f = Features::read(features.root());
         self.peer_dialback |= dialback::offered_in(features);
         self.peer_dialback_errors = dialback::errors_in(features);
+        // RFC 6120 section 5.3.1: STARTTLS offered with <required/>, or as the only feature,
+        // is mandatory-to-negotiate; with TLS disabled here there is no way on, and a
+        // dialback key would only be refused (XEP-0220 section 2.5, policy-violation). The
+        // initiating entity says so with <unsupported-feature/> (section 4.9.3.23).
+        let tls_mandatory = f.starttls == Some(Requirement::Required)
+            || (f.starttls.is_some() && features.root().children().count() == 1);
+        if !self.engine.transport().is_encrypted()
+            && self.config.tls == TlsPolicy::Disabled
+            && tls_mandatory
+        {
+            return self.stream_error(StreamErrorCondition::UnsupportedFeature);
+        }
         if !self.engine.transport().is_encrypted() {
             match StartTlsClient::begin(self.config.tls, f.starttls, &mut self.engine) {
                 Ok(Some(step)) => {
@@ -804,7 +848,7 @@ impl StreamRole for S2sOut {
     /// fails alone (`remote-server-timeout`), and the stream goes on: "While waiting for the
     /// verification result, the Initiating Server SHOULD continue to send stanzas for any
     /// domain pair that has already been verified on that connection" (XEP-0220 section
-    /// 2.1.1), and dialback errors are "non-fatal for the XML stream" (section 2.4). During
+    /// 2.1.1), and dialback errors are "non-fatal for the XML stream" (section 2.5). During
     /// negotiation, and on a stream no pair uses, the stream ends as any other.
     fn response_timed_out(&mut self) {
         let in_use = matches!(self.state, OutState::Ready)
@@ -878,6 +922,10 @@ impl StreamRole for S2sOut {
                 Next::Unchanged | Next::Done(_) | Next::StartTls(_) => {}
             },
             OutState::Ready if DialbackOut::takes(&el) => self.on_dialback(&el),
+            // Section 4.3.5: once negotiation is over the receiving entity "MAY send an
+            // empty <features/> element" (and no more features): nothing to do.
+            OutState::Ready
+                if el.is("features", STREAM_NS) && el.root().children().next().is_none() => {}
             _ => self.stream_error(StreamErrorCondition::UnsupportedStanzaType),
         }
     }
@@ -1008,7 +1056,7 @@ impl S2sIn {
     /// section 2.2.1, step 4): `Valid` authorizes the pair ([`S2sEvent::Online`]);
     /// `Invalid` is sent and the stream closed, as the XEP requires; an `Error` (say
     /// `remote-server-not-found` when the authoritative server could not be reached,
-    /// section 2.4) leaves the stream to the other pairs.
+    /// section 2.5) leaves the stream to the other pairs.
     ///
     /// # Errors
     ///

@@ -8,14 +8,14 @@
 //!   section 2.6); an answer that correlates to no request is refused (section 3.1,
 //!   "unsolicited dialback").
 //! - [`DialbackIn`], on a stream a peer initiated: it takes `<db:result/>` (section 2.2.1,
-//!   step 1), answers an error at once where section 2.4 names one (the target is not ours:
+//!   step 1), answers an error at once where section 2.5 names one (the target is not ours:
 //!   `item-not-found`; dialback before TLS that the policy requires: `policy-violation`),
 //!   else asks the embedder to verify the key and writes its answer (step 4).
 //! - [`answer_verify`], the authoritative side (section 2.2.2): `<db:verify/>` answered from
 //!   the domain's own secret, with nothing asked.
 //!
 //! Errors are `type='error'` with an `<error/>` carrying a stanza error condition (section
-//! 2.4); they are not stream errors, so the stream goes on for the other pairs. The
+//! 2.5); they are not stream errors, so the stream goes on for the other pairs. The
 //! elements are written with the `db` prefix, which every `jabber:server` header of this
 //! crate declares (section 2: the prefix the sender's header advertised).
 
@@ -53,7 +53,7 @@ impl DomainPair {
     }
 }
 
-/// What a dialback request came to (XEP-0220 sections 2.1 and 2.4).
+/// What a dialback request came to (XEP-0220 sections 2.1 and 2.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialbackOutcome {
     /// `type='valid'`: the key is good, the pair is authorized.
@@ -232,7 +232,7 @@ impl DialbackOut {
     /// No answer came in time: every request out has failed with `remote-server-timeout`
     /// (XEP-0220 section 2.1.1: "the Initiating Server MAY impose a timeout on dialback
     /// operations, i.e. it ought to consider dialback operations as having failed"; the
-    /// condition is the one section 2.4 gives when the authoritative side cannot be
+    /// condition is the one section 2.5 gives when the authoritative side cannot be
     /// reached), returned as the answers it stands for.
     pub fn time_out(&mut self) -> Vec<Answer> {
         let failed = || DialbackOutcome::Error(StanzaErrorCondition::RemoteServerTimeout);
@@ -327,7 +327,7 @@ pub(crate) struct VerifyQuestion {
 pub(crate) struct Receiving<'a> {
     /// The domains it serves.
     pub domains: &'a [String],
-    /// Dialback is not allowed yet: TLS is required and not up (XEP-0220 section 2.4,
+    /// Dialback is not allowed yet: TLS is required and not up (XEP-0220 section 2.5,
     /// `policy-violation`).
     pub tls_first: bool,
     /// The id of its stream header.
@@ -373,7 +373,7 @@ impl DialbackIn {
         let Some(from) = domain(&given.from) else {
             return Failure::Stream(StreamErrorCondition::InvalidFrom).into();
         };
-        // The error names the pair as the request did (section 2.4: "the domain is used in
+        // The error names the pair as the request did (section 2.5: "the domain is used in
         // the 'from' attribute of the error packet").
         let reply = DomainPair {
             from: given.to.clone(),
