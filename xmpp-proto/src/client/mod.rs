@@ -936,6 +936,10 @@ impl StreamRole for Client {
                 auth.features_due = false;
                 self.keep_features(&el);
             }
+            // RFC 6120 section 4.3.5: once negotiation is over the receiving entity "MAY
+            // send an empty <features/> element" (and no more features): nothing to do.
+            State::Online(_)
+                if el.is("features", STREAM_NS) && el.root().children().next().is_none() => {}
             State::Online(_) if self.config.nonza_namespaces.iter().any(|n| n == el.ns()) => {
                 self.engine.report(ClientEvent::Nonza(el));
             }
