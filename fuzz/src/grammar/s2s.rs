@@ -361,13 +361,14 @@ impl Role for S2sOutRole {
 
     fn damaged(&mut self, bytes: &[u8]) {
         // A damaged header may still be one, with another id (or none): the key must be of
-        // the id the core read, as our own parser reads it.
+        // the id the core read, as our own parser reads it. Bytes that hold no header (a
+        // damaged item after the header, or a header cut short) leave the offered id alone.
         if self.offered_id.is_some() {
             let mut p = xmpp_sansio::xml::StreamParser::default();
             let _ = p.handle_input(bytes);
-            self.offered_id = p
-                .header()
-                .map(|h| h.attr("id").map(|v| v.into_owned()).unwrap_or_default());
+            if let Some(h) = p.header() {
+                self.offered_id = Some(h.attr("id").map(|v| v.into_owned()).unwrap_or_default());
+            }
         }
     }
 
