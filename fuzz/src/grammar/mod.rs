@@ -335,9 +335,9 @@ pub trait Role {
     fn next(&mut self, view: &View) -> Move<Self::Action>;
     /// Checks the configured limits after every step.
     fn check_limits(&mut self) {}
-    /// The item just rendered was corrupted or cut before the core read it: `bytes` is what
-    /// the core got, for a role that must know a value the item carried (a stream id).
-    fn damaged(&mut self, _bytes: &[u8]) {}
+    /// What the core is fed of the item just rendered, after any corruption or cut: for a
+    /// role that must know a value the bytes carry as the core reads them (a stream id).
+    fn fed(&mut self, _bytes: &[u8]) {}
 }
 
 /// Plays a script against a role, checking the properties of the module documentation.
@@ -423,20 +423,15 @@ impl Harness {
 
     fn peer<R: Role>(&mut self, role: &mut R, mut bytes: Vec<u8>) {
         let len = bytes.len().max(1);
-        let mut damaged = false;
         if let Some((at, byte)) = self.corrupt.take()
             && let Some(b) = bytes.get_mut(at as usize % len)
         {
-            damaged |= *b != byte;
             *b = byte;
         }
         if let Some(n) = self.truncate.take() {
-            damaged |= (n as usize % len) < bytes.len();
             bytes.truncate(n as usize % len);
         }
-        if damaged {
-            role.damaged(&bytes);
-        }
+        role.fed(&bytes);
         if self.ws {
             bytes = with_client_ns(bytes);
         }

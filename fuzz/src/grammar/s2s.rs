@@ -359,16 +359,14 @@ impl Role for S2sOutRole {
         self.queue.push_back(f.into_bytes());
     }
 
-    fn damaged(&mut self, bytes: &[u8]) {
-        // A damaged header may still be one, with another id (or none): the key must be of
-        // the id the core read, as our own parser reads it. Bytes that hold no header (a
-        // damaged item after the header, or a header cut short) leave the offered id alone.
-        if self.offered_id.is_some() {
-            let mut p = xmpp_sansio::xml::StreamParser::default();
-            let _ = p.handle_input(bytes);
-            if let Some(h) = p.header() {
-                self.offered_id = Some(h.attr("id").map(|v| v.into_owned()).unwrap_or_default());
-            }
+    fn fed(&mut self, bytes: &[u8]) {
+        // The stream id is the one of the last header the core was fed, as our own parser
+        // reads it: a rendered header may have been corrupted (another id, or none) or cut
+        // to nothing before another arrived, so the id offered when rendering is not enough.
+        let mut p = xmpp_sansio::xml::StreamParser::default();
+        let _ = p.handle_input(bytes);
+        if let Some(h) = p.header() {
+            self.offered_id = Some(h.attr("id").map(|v| v.into_owned()).unwrap_or_default());
         }
     }
 
