@@ -158,10 +158,14 @@ pub fn strict_oracle(why: &str) -> Option<&'static str> {
     if why.contains("'xml' cannot be an element name prefix") {
         return Some("xml-rs refuses the prefix 'xml' on an element name");
     }
-    // Section 3 reserves the namespace name `http://www.w3.org/2000/xmlns/` as a default
-    // namespace, not the string `xmlns` (a relative URI reference, deprecated, allowed).
-    why.contains("Namespace 'xmlns' cannot be default")
-        .then_some("xml-rs refuses the string 'xmlns' as a default namespace name")
+    // Section 3 keeps the namespace names `http://www.w3.org/2000/xmlns/` and
+    // `http://www.w3.org/XML/1998/namespace` from being the default namespace, not the
+    // strings `xmlns` and `xml` (relative URI references, deprecated, allowed).
+    if why.contains("Namespace 'xmlns' cannot be default") {
+        return Some("xml-rs refuses the string 'xmlns' as a default namespace name");
+    }
+    why.contains("Namespace 'xml' cannot be default")
+        .then_some("xml-rs refuses the string 'xml' as a default namespace name")
 }
 
 /// Does `at` start with a name token that is not a qualified name of Namespaces in XML
